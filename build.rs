@@ -1,0 +1,47 @@
+//! Generates Rust code for the vendored protocol definitions under `proto/`.
+//!
+//! `protox` is a pure-Rust protobuf compiler, so a fresh machine needs no `protoc`.
+
+use std::path::Path;
+
+fn compile(includes: &[&str], files: &[&str], build_client: bool, build_server: bool) {
+    let fds = protox::compile(files, includes).unwrap_or_else(|e| panic!("compiling {files:?}: {e}"));
+    tonic_prost_build::configure()
+        .build_client(build_client)
+        .build_server(build_server)
+        .compile_fds(fds)
+        .unwrap_or_else(|e| panic!("generating code for {files:?}: {e}"));
+}
+
+fn main() {
+    println!("cargo:rerun-if-changed=proto");
+    // Terraform plugin protocol and go-plugin's side services: we are the server.
+    compile(
+        &["proto/tfplugin6"],
+        &["proto/tfplugin6/tfplugin6.proto"],
+        false,
+        true,
+    );
+    compile(
+        &["proto/go-plugin"],
+        &[
+            "proto/go-plugin/grpc_broker.proto",
+            "proto/go-plugin/grpc_controller.proto",
+            "proto/go-plugin/grpc_stdio.proto",
+        ],
+        false,
+        true,
+    );
+    // Talos apid: we are the client.
+    assert!(Path::new("proto/talos/machine/machine.proto").exists());
+    compile(
+        &["proto/talos"],
+        &[
+            "proto/talos/machine/machine.proto",
+            "proto/talos/machine/image.proto",
+            "proto/talos/machine/lifecycle.proto",
+        ],
+        true,
+        false,
+    );
+}

@@ -1,0 +1,1 @@
+//! hcloud (to be written).

@@ -1,0 +1,1 @@
+//! kube (to be written).

@@ -1,0 +1,12 @@
+//! terraform-provider-hk8s: Kubernetes clusters on Hetzner Cloud running Talos Linux.
+//!
+//! Layout (see DESIGN.md §3): [`tfplugin`] is a generic Terraform plugin-protocol framework,
+//! [`resources`] are thin orchestration, [`hcloud`], [`talos`] and [`kube`] know nothing of
+//! Terraform.
+
+pub mod hcloud;
+pub mod kube;
+pub mod provider;
+pub mod resources;
+pub mod talos;
+pub mod tfplugin;

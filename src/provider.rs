@@ -1,0 +1,1 @@
+//! Provider configuration (to be written).

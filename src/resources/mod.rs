@@ -1,0 +1,1 @@
+//! resources (to be written).

@@ -1,0 +1,1 @@
+//! talos (to be written).
