@@ -95,8 +95,8 @@ fn render_attribute(out: &mut String, attr: &Attribute, prefix: &str, nested: &m
     for validator in attr.validators() {
         let _ = write!(
             line,
-            " Value {}.",
-            validator.description().trim_end_matches('.')
+            " {}.",
+            capitalize(validator.description().trim_end_matches('.'))
         );
     }
     for modifier in attr.plan_modifiers() {
