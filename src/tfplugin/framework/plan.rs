@@ -182,6 +182,9 @@ fn plan_attribute(
     }
 }
 
+/// Visits one planned object: `(path, config, prior, planned)`.
+type ElementVisitor<'a> = dyn FnMut(&AttributePath, &Value, Option<&Value>, &mut Value) + 'a;
+
 /// Calls `visit(path, config, prior, planned)` for each object of a nested collection, pairing
 /// elements with configuration and prior elements by index (lists), key (maps) or equality (sets:
 /// a set element has no identity beyond its value).
@@ -191,7 +194,7 @@ fn for_each_element(
     config: &Value,
     prior: Option<&Value>,
     planned: &mut Value,
-    visit: &mut dyn FnMut(&AttributePath, &Value, Option<&Value>, &mut Value),
+    visit: &mut ElementVisitor<'_>,
 ) {
     let null = Value::Null;
     match (nesting, planned) {
