@@ -459,6 +459,53 @@ async fn debug_mode_prints_reattach_information() {
     assert_token_sensitive(&provider_schema(channel).await.unwrap());
 }
 
+fn send_sigint(provider: &Provider) {
+    let status = Command::new("kill")
+        .args(["-INT", &provider.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ignores_sigint_when_run_by_terraform() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut provider = Provider::start(
+        &[],
+        &[
+            COOKIE,
+            ("PLUGIN_UNIX_SOCKET_DIR", dir.path().to_str().unwrap()),
+        ],
+    );
+    let handshake = parse_handshake(&provider.next_line());
+    // Terraform forwards Ctrl-C as StopProvider; the signal itself must not end the process.
+    send_sigint(&provider);
+    let channel = channel(&handshake.socket, None).await.unwrap();
+    assert_token_sensitive(&provider_schema(channel.clone()).await.unwrap());
+    // A process ended by SIGINT has no exit code, so this also proves the signal was ignored.
+    shutdown_and_expect_exit(&mut provider, channel, &handshake.socket).await;
+}
+
+#[test]
+fn debug_mode_stops_on_ctrl_c() {
+    let mut provider = Provider::start(&["--debug"], &[]);
+    let socket = loop {
+        let line = provider.next_line();
+        if let Some(rest) = line.trim().strip_prefix("TF_REATTACH_PROVIDERS=") {
+            let json: serde_json::Value = serde_json::from_str(rest.trim_matches('\'')).unwrap();
+            break PathBuf::from(
+                json["registry.terraform.io/hk8s/hk8s"]["Addr"]["String"]
+                    .as_str()
+                    .unwrap(),
+            );
+        }
+    };
+    assert!(socket.exists());
+    send_sigint(&provider);
+    assert_eq!(provider.wait_exit(Duration::from_secs(10)), Some(0));
+    assert!(!socket.exists(), "socket removed");
+}
+
 #[test]
 fn version_and_help() {
     let output = Command::new(BINARY).arg("--version").output().unwrap();
