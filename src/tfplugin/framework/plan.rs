@@ -248,6 +248,39 @@ fn matches_config(config: &Value, planned: &Value) -> bool {
     }
 }
 
+/// Nulls every write-only attribute in `value` (Terraform refuses them in state and plans).
+pub(crate) fn clear_write_only(block: &Block, value: &mut Value) {
+    let Value::Object(attrs) = value else { return };
+    for attr in block.attrs() {
+        let Some(slot) = attrs.get_mut(attr.name()) else {
+            continue;
+        };
+        if attr.is_write_only() {
+            *slot = Value::Null;
+        } else if let Some((_, inner)) = attr.nested_attributes() {
+            let nested = Block::new().attributes(inner.iter().cloned());
+            for_each_value_mut(slot, &mut |element| clear_write_only(&nested, element));
+        }
+    }
+    for nested in block.nested_blocks() {
+        if let Some(slot) = attrs.get_mut(nested.type_name()) {
+            for_each_value_mut(slot, &mut |element| {
+                clear_write_only(nested.body(), element)
+            });
+        }
+    }
+}
+
+/// Visits the object itself, or each element of a collection of objects.
+fn for_each_value_mut(value: &mut Value, visit: &mut dyn FnMut(&mut Value)) {
+    match value {
+        Value::Object(_) => visit(value),
+        Value::List(items) | Value::Set(items) => items.iter_mut().for_each(visit),
+        Value::Map(items) => items.values_mut().for_each(visit),
+        _ => {}
+    }
+}
+
 /// Runs schema validators (on known, non-null values) and deprecation warnings over a
 /// configuration.
 pub(crate) fn validate_config(block: &Block, config: &Value) -> Diagnostics {
