@@ -2,4 +2,6 @@
 //! machine configuration per contract, strategic-merge patches, Hetzner user data, and client
 //! credentials (talosconfig, admin kubeconfig). Knows nothing of Terraform.
 
+pub mod pki;
 pub mod version;
+pub mod yaml;
