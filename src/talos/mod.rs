@@ -3,5 +3,9 @@
 //! credentials (talosconfig, admin kubeconfig). Knows nothing of Terraform.
 
 pub mod pki;
+pub mod secrets;
 pub mod version;
 pub mod yaml;
+
+#[cfg(test)]
+mod test_tools;

@@ -108,26 +108,37 @@ pub fn load_signer(key_pem: &str) -> Result<rcgen::KeyPair, Error> {
     })
 }
 
+/// The kind of a parsed private key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// Ed25519.
+    Ed25519,
+    /// ECDSA P-256.
+    EcdsaP256,
+    /// RSA of any size (kubeadm PKIs bring 2048-bit service-account keys).
+    Rsa,
+}
+
 /// Checks that `key_pem` is a key Talos can read: the label matches its body and the body
 /// parses (RSA PKCS#1, SEC1 EC, or PKCS#8 under `ED25519 PRIVATE KEY`/`PRIVATE KEY`).
 ///
 /// # Errors
 /// [`Error::Pem`] or [`Error::UnsupportedKey`] naming the label.
-pub fn check(key_pem: &str) -> Result<KeyAlgorithm, Error> {
+pub fn check(key_pem: &str) -> Result<KeyKind, Error> {
     let block = pem::decode(key_pem)?;
     let rejected = |label: &str| Error::InvalidKey {
         label: label.to_owned(),
     };
     match block.label.as_str() {
         pem::RSA_PRIVATE_KEY => aws_lc_rs::rsa::KeyPair::from_der(&block.der)
-            .map(|_| KeyAlgorithm::Rsa4096)
+            .map(|_| KeyKind::Rsa)
             .map_err(|_| rejected(&block.label)),
         pem::EC_PRIVATE_KEY | pem::ED25519_PRIVATE_KEY | pem::PRIVATE_KEY => {
             let signer = load_signer(key_pem)?;
             if signer.algorithm() == &rcgen::PKCS_ED25519 {
-                Ok(KeyAlgorithm::Ed25519)
+                Ok(KeyKind::Ed25519)
             } else if signer.algorithm() == &rcgen::PKCS_ECDSA_P256_SHA256 {
-                Ok(KeyAlgorithm::EcdsaP256)
+                Ok(KeyKind::EcdsaP256)
             } else {
                 Err(rejected(&block.label))
             }
@@ -158,7 +169,7 @@ mod tests {
     fn ed25519_uses_talos_label_and_pkcs8() {
         let key = generate(KeyAlgorithm::Ed25519).unwrap();
         assert!(key.pem.starts_with("-----BEGIN ED25519 PRIVATE KEY-----\n"));
-        assert_eq!(check(&key.pem).unwrap(), KeyAlgorithm::Ed25519);
+        assert_eq!(check(&key.pem).unwrap(), KeyKind::Ed25519);
         let standard = to_standard_label(&key.pem).unwrap();
         assert!(standard.starts_with("-----BEGIN PRIVATE KEY-----\n"));
         assert_eq!(
@@ -175,7 +186,7 @@ mod tests {
         let der = pem::decode(&key.pem).unwrap().der;
         let prime256v1 = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
         assert!(der.windows(prime256v1.len()).any(|w| w == prime256v1));
-        assert_eq!(check(&key.pem).unwrap(), KeyAlgorithm::EcdsaP256);
+        assert_eq!(check(&key.pem).unwrap(), KeyKind::EcdsaP256);
     }
 
     #[test]
