@@ -2,6 +2,8 @@
 //! machine configuration per contract, strategic-merge patches, Hetzner user data, and client
 //! credentials (talosconfig, admin kubeconfig). Knows nothing of Terraform.
 
+pub mod config;
+pub mod patch;
 pub mod pki;
 pub mod secrets;
 pub mod version;
