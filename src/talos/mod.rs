@@ -6,6 +6,7 @@ pub mod config;
 pub mod patch;
 pub mod pki;
 pub mod secrets;
+pub mod userdata;
 pub mod version;
 pub mod yaml;
 

@@ -52,6 +52,9 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The configuration does not fit Hetzner's user data.
+    #[error(transparent)]
+    UserData(#[from] super::userdata::Error),
     /// A document could not be rendered (a bug, not a user error).
     #[error("internal error rendering {what}: {source}")]
     Internal {
@@ -101,6 +104,17 @@ impl MachineConfig {
             what: "machine configuration",
             source,
         })
+    }
+}
+
+impl MachineConfig {
+    /// The configuration as Hetzner user data, `base64(gzip(yaml))`, checked against the
+    /// 32 KiB limit.
+    ///
+    /// # Errors
+    /// [`Error::UserData`] when too large (saying by how much and what to move out).
+    pub fn to_user_data(&self) -> Result<String, Error> {
+        Ok(super::userdata::encode(&self.to_yaml()?, &self.documents)?)
     }
 }
 

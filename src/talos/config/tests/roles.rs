@@ -278,3 +278,19 @@ fn rendered_yaml_parses_back_to_the_same_documents() {
         }
     }
 }
+
+#[test]
+fn every_generated_config_fits_hetzner_user_data() {
+    let secrets = fixture_secrets();
+    for contract in VersionContract::ALL {
+        for role in super::ROLES {
+            let config = generate(&secrets, &cluster(contract, Cni::Flannel), &node(role)).unwrap();
+            let user_data = config.to_user_data().unwrap();
+            assert!(
+                user_data.len() < crate::talos::userdata::HETZNER_USER_DATA_LIMIT / 2,
+                "{contract} {role:?}: {}",
+                user_data.len()
+            );
+        }
+    }
+}
