@@ -68,7 +68,7 @@ pub fn encode(config_yaml: &str, documents: &[Node]) -> Result<String, Error> {
             (kind, size)
         })
         .collect();
-    sizes.sort_by(|a, b| b.1.cmp(&a.1));
+    sizes.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
     let largest = sizes
         .iter()
         .take(3)

@@ -70,7 +70,7 @@ pub enum Error {
     },
     /// Talos refuses to run this Kubernetes version.
     #[error(
-        "Kubernetes {kubernetes} is {direction} for Talos {talos}: Talos {contract} supports Kubernetes {oldest} up to {newest_minor}.x"
+        "Kubernetes {kubernetes} is {direction} for Talos {talos}: Talos {contract} supports Kubernetes {accepted}"
     )]
     UnsupportedKubernetesVersion {
         /// The Kubernetes version asked for.
@@ -81,10 +81,8 @@ pub enum Error {
         contract: VersionContract,
         /// `too old` or `too new`.
         direction: &'static str,
-        /// The oldest accepted Kubernetes version.
-        oldest: KubernetesVersion,
-        /// The newest accepted Kubernetes minor, e.g. `1.35`.
-        newest_minor: String,
+        /// The accepted range, e.g. `1.30.0 up to 1.35.x`.
+        accepted: String,
     },
 }
 
@@ -92,14 +90,14 @@ pub enum Error {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TalosVersion {
     core: Core,
-    pre_release: Option<String>,
+    pre_release: Option<Box<str>>,
 }
 
 /// A parsed Kubernetes version such as `1.35.0` (an input `v` prefix is dropped).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct KubernetesVersion {
     core: Core,
-    pre_release: Option<String>,
+    pre_release: Option<Box<str>>,
 }
 
 /// `major.minor.patch`, compared numerically.
@@ -117,7 +115,7 @@ impl fmt::Display for Core {
 }
 
 /// Why a version string failed to parse; the caller wraps it with the input.
-fn parse_semver(text: &str) -> Result<(Core, Option<String>), &'static str> {
+fn parse_semver(text: &str) -> Result<(Core, Option<Box<str>>), &'static str> {
     if text.contains('+') {
         return Err("build metadata (\"+...\") is not accepted");
     }
@@ -158,7 +156,7 @@ fn parse_semver(text: &str) -> Result<(Core, Option<String>), &'static str> {
             return Err("pre-release must be dot-separated alphanumeric identifiers");
         }
     }
-    Ok((core, pre_release.map(str::to_owned)))
+    Ok((core, pre_release.map(Box::from)))
 }
 
 impl FromStr for TalosVersion {
@@ -355,8 +353,7 @@ impl VersionContract {
             talos: talos.clone(),
             contract: self,
             direction,
-            oldest,
-            newest_minor: format!("{newest_major}.{newest_minor}"),
+            accepted: format!("{oldest} up to {newest_major}.{newest_minor}.x"),
         })
     }
 

@@ -43,7 +43,7 @@ use super::yaml::{self, Node};
 pub enum Error {
     /// The Talos or Kubernetes version is not accepted.
     #[error(transparent)]
-    Version(#[from] version::Error),
+    Version(Box<version::Error>),
     /// An input field is invalid; `field` names it as in [`ClusterInput`] / [`NodeInput`].
     #[error("invalid {field}: {reason}")]
     InvalidInput {
@@ -64,6 +64,12 @@ pub enum Error {
         #[source]
         source: yaml::Error,
     },
+}
+
+impl From<version::Error> for Error {
+    fn from(error: version::Error) -> Self {
+        Error::Version(Box::new(error))
+    }
 }
 
 fn yaml_node<T: serde::Serialize>(what: &'static str, value: &T) -> Result<Node, Error> {
