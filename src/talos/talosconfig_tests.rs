@@ -63,6 +63,29 @@ fn admin_certificate_is_what_apid_accepts() {
 }
 
 #[test]
+fn verification_is_not_vacuous() {
+    let secrets = secrets();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let credentials = issue_admin(&secrets, now(), Duration::days(1), &mut rng).unwrap();
+    // Wrong CA, and outside the validity window: both refused.
+    assert!(!test_tools::chain_verifies(
+        &secrets.kubernetes_ca.cert_pem,
+        &credentials.cert_pem,
+        now()
+    ));
+    assert!(!test_tools::chain_verifies(
+        &secrets.os_ca.cert_pem,
+        &credentials.cert_pem,
+        now() + Duration::days(2)
+    ));
+    assert!(test_tools::chain_verifies(
+        &secrets.os_ca.cert_pem,
+        &credentials.cert_pem,
+        now()
+    ));
+}
+
+#[test]
 fn ttl_is_a_parameter_and_must_be_positive() {
     let secrets = secrets();
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);

@@ -44,6 +44,27 @@ pub(crate) fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
     path
 }
 
+/// Whether `openssl verify -x509_strict -attime <at>` accepts `leaf` under `ca`.
+pub(crate) fn chain_verifies(ca_pem: &str, leaf_pem: &str, at: time::OffsetDateTime) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write(dir.path(), "ca.pem", ca_pem);
+    let leaf = write(dir.path(), "leaf.pem", leaf_pem);
+    Command::new(OPENSSL)
+        .args([
+            "verify",
+            "-x509_strict",
+            "-attime",
+            &at.unix_timestamp().to_string(),
+            "-CAfile",
+        ])
+        .arg(&ca)
+        .arg(&leaf)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
 /// `openssl verify -x509_strict -attime <at> -CAfile ca leaf` succeeds; verification runs at
 /// the given instant, never at the wall clock.
 pub(crate) fn assert_chain_verifies(ca_pem: &str, leaf_pem: &str, at: time::OffsetDateTime) {

@@ -7,6 +7,23 @@
 //! comparing version numbers in place. Adding a Talos minor means adding a variant and answering
 //! every method for it; the compiler lists what to decide.
 //!
+//! # What each contract changes
+//!
+//! | | v1.12 | v1.13 | v1.14 |
+//! |---|---|---|---|
+//! | Kubernetes accepted | 1.30 – 1.35 | 1.31 – 1.36 | 1.32 – 1.37 |
+//! | `cluster.id` encoding ([`VersionContract::cluster_id_standard_base64`]) | URL-safe base64 | URL-safe base64 | standard base64 |
+//! | hostname | `HostnameConfig` | `HostnameConfig` | `HostnameConfig` |
+//! | empty `machine.network: {}` ([`VersionContract::kubespan_config_document`]) | written | dropped | dropped |
+//! | Kubernetes settings ([`VersionContract::kubernetes_config_documents`]) | v1alpha1 `cluster.*`, `machine.kubelet` | same | typed `Kube*Config` documents, raw PEM |
+//! | discovery ([`VersionContract::discovery_config_documents`]) | `cluster.discovery`, `cluster.id/secret` | same | `DiscoveryServiceConfig`, `DiscoveryIdentityConfig` |
+//! | host DNS ([`VersionContract::host_dns_config_document`]) | `machine.features.hostDNS` | same | `ResolverConfig` |
+//! | install ([`VersionContract::unattended_install_document`]) | `machine.install` | same | `UnattendedInstallConfig` (only with an install disk) |
+//! | trim, ephemeral volume ([`VersionContract::filesystem_trim_by_default`]) | – | – | `FilesystemTrimConfig`, `VolumeConfig` |
+//! | workload isolation ([`VersionContract::workload_isolation_by_default`]) | – | – | `SecurityProfileConfig` |
+//!
+//! The machine-configuration generator (`talos::config`) asks only these methods.
+//!
 //! # Accepted syntax
 //! - Talos versions are release tags and must start with `v`: `v1.13.9`, `v1.14.0-rc.1`. The
 //!   provider stores and compares them as written, and the same string names the installer image
