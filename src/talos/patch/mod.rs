@@ -17,6 +17,7 @@
 //!
 //! [`Patch::parse`] checks a patch without any configuration, so it can run at plan time.
 
+mod contract;
 mod delete;
 mod merge;
 mod ownership;
@@ -82,6 +83,20 @@ pub enum Error {
         /// What the provider manages there.
         reason: &'static str,
     },
+    /// The patch sets a v1alpha1 section the contract replaced with a typed document.
+    #[error(
+        "config patch #{patch}: {path} is not part of the v1alpha1 document in Talos {contract}; patch the {replacement} document instead"
+    )]
+    MovedInContract {
+        /// Index of the patch.
+        patch: usize,
+        /// The v1alpha1 path, e.g. `machine.kubelet`.
+        path: String,
+        /// The contract.
+        contract: crate::talos::version::VersionContract,
+        /// The document(s) that replaced it.
+        replacement: &'static str,
+    },
     /// A value cannot merge into the existing one.
     #[error("config patch #{patch}: {path}: cannot merge a {right} into a {left}")]
     TypeMismatch {
@@ -119,8 +134,8 @@ impl Patch {
     /// touched. Needs no machine configuration, so callers can run it at plan time.
     ///
     /// # Errors
-    /// Any [`Error`] variant except [`Error::TypeMismatch`] and [`Error::Delete`], which only
-    /// applying can detect.
+    /// Any [`Error`] variant except [`Error::MovedInContract`] (see [`Patch::check_contract`]),
+    /// [`Error::TypeMismatch`] and [`Error::Delete`], which need the configuration.
     pub fn parse(index: usize, text: &str) -> Result<Self, Error> {
         let documents = yaml::parse_documents(text).map_err(|source| Error::Yaml {
             patch: index,
@@ -168,6 +183,19 @@ impl Patch {
     pub fn index(&self) -> usize {
         self.index
     }
+
+    /// Checks that the patch fits `contract`: on 1.14 it must not set v1alpha1 sections that
+    /// moved to typed documents. Callers that know the Talos version at plan time run this
+    /// after [`Patch::parse`]; [`apply`] runs it too.
+    ///
+    /// # Errors
+    /// [`Error::MovedInContract`] naming the section and the document to patch instead.
+    pub fn check_contract(
+        &self,
+        contract: crate::talos::version::VersionContract,
+    ) -> Result<(), Error> {
+        contract::check(self.index, &self.documents, contract)
+    }
 }
 
 /// Plan-time check of one patch string (see [`Patch::parse`]).
@@ -188,9 +216,12 @@ pub(crate) fn document_id(document: &Node) -> (Option<&str>, Option<&str>, Optio
 /// Applies `patches` in order to `config`.
 ///
 /// # Errors
-/// [`Error::TypeMismatch`] or [`Error::Delete`] naming the patch and path; the config is left
-/// unchanged on error.
+/// [`Error::MovedInContract`], [`Error::TypeMismatch`] or [`Error::Delete`] naming the patch and
+/// path; the config is left unchanged on error.
 pub fn apply(config: &mut MachineConfig, patches: &[Patch]) -> Result<(), Error> {
+    for patch in patches {
+        patch.check_contract(config.contract())?;
+    }
     let mut documents = config.documents().to_vec();
     for patch in patches {
         for document in &patch.documents {

@@ -375,3 +375,31 @@ fn provider_owned_fields_are_refused() {
     validate(0, "cluster:\n  etcd:\n    extraArgs:\n      election-timeout: \"5000\"\nmachine:\n  network:\n    nameservers: [1.1.1.1]\n").unwrap();
     validate(0, "version: v1alpha1\nmachine:\n  sysctls:\n    a: b\n").unwrap();
 }
+
+#[test]
+fn legacy_sections_are_refused_on_1_14_with_the_replacing_document() {
+    let patch = Patch::parse(
+        1,
+        "machine:\n  kubelet:\n    extraArgs:\n      max-pods: \"150\"\n",
+    )
+    .unwrap();
+    patch.check_contract(VersionContract::V1_13).unwrap();
+    let err = patch.check_contract(VersionContract::V1_14).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "config patch #1: machine.kubelet is not part of the v1alpha1 document in Talos v1.14; patch the KubeletConfig / KubeNodeConfig document instead"
+    );
+    let mut config = config(VersionContract::V1_14, MachineRole::Worker);
+    assert!(matches!(
+        apply(&mut config, &[patch]),
+        Err(Error::MovedInContract { .. })
+    ));
+    // Sections 1.14 keeps in v1alpha1 are fine.
+    Patch::parse(
+        0,
+        "cluster:\n  etcd:\n    extraArgs:\n      election-timeout: \"5000\"\n",
+    )
+    .unwrap()
+    .check_contract(VersionContract::V1_14)
+    .unwrap();
+}
