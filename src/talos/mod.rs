@@ -1,1 +1,3 @@
 //! talos (to be written).
+
+pub mod apid;
