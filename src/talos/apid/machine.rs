@@ -293,7 +293,7 @@ impl Node {
         };
         self.call(rpc, |remaining| {
             let mut service = self.machine_service();
-            let request = self.request(message.clone(), remaining);
+            let request = self.request(message, remaining);
             async move {
                 let reply = service
                     .reboot(request)

@@ -46,6 +46,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::TryFutureExt;
 use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::{Channel, Endpoint};
 
@@ -110,6 +111,7 @@ pub struct ApidClient {
     channel: Channel,
     endpoint: SocketAddr,
     options: Arc<ClientOptions>,
+    tls_failure: tls::TlsFailure,
 }
 
 impl std::fmt::Debug for ApidClient {
@@ -133,6 +135,7 @@ impl ApidClient {
         options: ClientOptions,
     ) -> Result<Self, Error> {
         let config = tls::client_config(credentials)?;
+        let tls_failure = tls::TlsFailure::default();
         // The URI only feeds HTTP/2's :scheme and :authority; the connector dials `endpoint`.
         let uri = http::Uri::builder()
             .scheme("https")
@@ -145,11 +148,16 @@ impl ApidClient {
             // Notice a node that vanished (reboot, reset) instead of waiting on a dead socket.
             .http2_keep_alive_interval(Duration::from_secs(30))
             .keep_alive_timeout(Duration::from_secs(10))
-            .connect_with_connector_lazy(tls::TlsConnector::new(config, endpoint));
+            .connect_with_connector_lazy(tls::TlsConnector::new(
+                config,
+                endpoint,
+                tls_failure.clone(),
+            ));
         Ok(Self {
             channel,
             endpoint,
             options: Arc::new(options),
+            tls_failure,
         })
     }
 
@@ -217,14 +225,41 @@ impl Node {
         Fut: Future<Output = Result<T, Error>>,
     {
         let deadline = self.deadline.unwrap_or_else(|| rpc.default_deadline());
+        let mut attempt = attempt;
         retry::with_retries(
             &self.client.options.retry,
             rpc,
             self.target(),
             deadline,
-            attempt,
+            |remaining| attempt(remaining).map_err(|err| self.with_tls_cause(err)),
         )
         .await
+    }
+
+    /// A transport failure of a connection broken by TLS (see [`tls::TlsFailure`]) becomes
+    /// [`Error::Tls`]. Statuses the server sent carry no source and are left alone.
+    fn with_tls_cause(&self, err: Error) -> Error {
+        match err {
+            Error::Status {
+                rpc,
+                target,
+                status,
+            } if std::error::Error::source(&status).is_some() => {
+                match self.client.tls_failure.get() {
+                    Some(source) => Error::Tls {
+                        rpc,
+                        target,
+                        source,
+                    },
+                    None => Error::Status {
+                        rpc,
+                        target,
+                        status,
+                    },
+                }
+            }
+            other => other,
+        }
     }
 
     /// Wraps `message` with the `node` routing metadata and the time left as `grpc-timeout`.
