@@ -366,6 +366,71 @@ mod tests {
         ));
     }
 
+    fn self_signed() -> (String, rcgen::KeyPair) {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        (cert.pem(), key)
+    }
+
+    #[test]
+    fn admin_credentials_build_a_config_offering_h2() {
+        let (cert, key) = self_signed();
+        let config = client_config(&Credentials::Admin {
+            ca: cert.clone().into_bytes(),
+            crt: cert.into_bytes(),
+            key: key.serialize_pem().into_bytes(),
+        })
+        .unwrap();
+        assert_eq!(config.alpn_protocols, [b"h2".to_vec()]);
+        assert!(config.client_auth_cert_resolver.has_certs());
+    }
+
+    #[test]
+    fn a_ca_that_is_not_pem_is_reported_as_the_ca() {
+        let (cert, key) = self_signed();
+        let err = client_config(&Credentials::Admin {
+            ca: b"-----BEGIN NOTHING-----".to_vec(),
+            crt: cert.into_bytes(),
+            key: key.serialize_pem().into_bytes(),
+        })
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidPem {
+                    part: CredentialPart::Ca,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_key_that_does_not_match_the_certificate_is_rejected() {
+        let (cert, _) = self_signed();
+        let (_, other_key) = self_signed();
+        let err = client_config(&Credentials::Admin {
+            ca: cert.clone().into_bytes(),
+            crt: cert.into_bytes(),
+            key: other_key.serialize_pem().into_bytes(),
+        })
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::RejectedCredentials {
+                    part: CredentialPart::Key,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
     #[test]
     fn credentials_debug_redacts_the_key() {
         let creds = Credentials::Admin {
