@@ -31,6 +31,7 @@
 //! format. The exception is [`tonic::Status`] and [`tonic::Code`] inside [`Error`]: wrapping
 //! gRPC's own status would add nothing.
 
+mod connector;
 mod error;
 mod etcd;
 mod kubeconfig;
@@ -111,7 +112,7 @@ pub struct ApidClient {
     channel: Channel,
     endpoint: SocketAddr,
     options: Arc<ClientOptions>,
-    tls_failure: tls::TlsFailure,
+    tls_failure: connector::TlsFailure,
 }
 
 impl std::fmt::Debug for ApidClient {
@@ -135,7 +136,7 @@ impl ApidClient {
         options: ClientOptions,
     ) -> Result<Self, Error> {
         let config = tls::client_config(credentials)?;
-        let tls_failure = tls::TlsFailure::default();
+        let tls_failure = connector::TlsFailure::default();
         // The URI only feeds HTTP/2's :scheme and :authority; the connector dials `endpoint`.
         let uri = http::Uri::builder()
             .scheme("https")
@@ -148,7 +149,7 @@ impl ApidClient {
             // Notice a node that vanished (reboot, reset) instead of waiting on a dead socket.
             .http2_keep_alive_interval(Duration::from_secs(30))
             .keep_alive_timeout(Duration::from_secs(10))
-            .connect_with_connector_lazy(tls::TlsConnector::new(
+            .connect_with_connector_lazy(connector::TlsConnector::new(
                 config,
                 endpoint,
                 tls_failure.clone(),
@@ -236,7 +237,7 @@ impl Node {
         .await
     }
 
-    /// A transport failure of a connection broken by TLS (see [`tls::TlsFailure`]) becomes
+    /// A transport failure of a connection broken by TLS (see [`connector::TlsFailure`]) becomes
     /// [`Error::Tls`]. Statuses the server sent carry no source and are left alone.
     fn with_tls_cause(&self, err: Error) -> Error {
         match err {

@@ -4,9 +4,9 @@
 //! (hostname, and an error when that node failed). A call can therefore succeed at the gRPC level
 //! and still carry a node's failure; [`check`] turns such a failure into [`Error::Node`].
 
+use super::connector::tls_error_in;
 use super::error::{Error, Rpc, Target};
 use super::proto::{common, machine};
-use super::tls::tls_error_in;
 
 /// A reply message that carries Talos' per-node metadata.
 pub(crate) trait NodeMessage {
