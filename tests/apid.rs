@@ -241,6 +241,49 @@ async fn failed_precondition_and_unavailable_are_retried_until_success() {
 }
 
 #[tokio::test]
+async fn a_node_that_drops_connections_is_retried_until_it_serves() {
+    let ca = Ca::new();
+    let tls = mutual_tls(&ca, &ca.server_cert(&[LOCALHOST]));
+    let server = server::start_dropping_connections(tls, 2).await;
+    let credentials = admin_credentials(&ca, &ca.admin_client_cert());
+    let client = ApidClient::connect(server.addr, &credentials, options())
+        .await
+        .unwrap();
+    let version = client.node(NODE).version().await.unwrap();
+    assert_eq!(version.tag, "v1.13.9");
+    assert_eq!(server.state.methods(), ["MachineService/Version"]);
+}
+
+#[tokio::test]
+async fn a_node_that_never_serves_ends_in_a_timeout_with_the_last_error() {
+    let ca = Ca::new();
+    let tls = mutual_tls(&ca, &ca.server_cert(&[LOCALHOST]));
+    let server = server::start_dropping_connections(tls, usize::MAX).await;
+    let credentials = admin_credentials(&ca, &ca.admin_client_cert());
+    let client = ApidClient::connect(server.addr, &credentials, options())
+        .await
+        .unwrap();
+    let err = client
+        .node(NODE)
+        .with_deadline(Duration::from_millis(500))
+        .bootstrap()
+        .await
+        .unwrap_err();
+    let Error::Timeout {
+        rpc,
+        attempts,
+        last_error: Some(last),
+        ..
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!(*rpc, Rpc::Bootstrap);
+    assert!(*attempts > 1, "{attempts}");
+    assert_eq!(last.grpc_code(), Some(Code::Unavailable), "{last:?}");
+}
+
+#[tokio::test]
 async fn invalid_argument_is_not_retried() {
     let (server, client) = configured_node().await;
     let method = "MachineService/ApplyConfiguration";

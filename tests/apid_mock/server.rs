@@ -82,6 +82,12 @@ fn server_config(tls: ServerTls) -> rustls::ServerConfig {
 
 /// Starts the mock on an ephemeral loopback port.
 pub async fn start(tls: ServerTls) -> Running {
+    start_dropping_connections(tls, 0).await
+}
+
+/// Starts the mock, closing the first `dropped` TCP connections before the TLS handshake, as a
+/// node that is still booting does.
+pub async fn start_dropping_connections(tls: ServerTls, dropped: usize) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config(tls)));
@@ -90,7 +96,13 @@ pub async fn start(tls: ServerTls) -> Running {
     let (connections, incoming) = tokio::sync::mpsc::channel(16);
     let failures = handshake_failures.clone();
     let accept_loop = async move {
+        let mut to_drop = dropped;
         while let Ok((tcp, _)) = listener.accept().await {
+            if to_drop > 0 {
+                to_drop -= 1;
+                drop(tcp);
+                continue;
+            }
             let (acceptor, connections, failures) =
                 (acceptor.clone(), connections.clone(), failures.clone());
             tokio::spawn(async move {

@@ -204,6 +204,7 @@ pub struct Node {
 impl Node {
     /// Gives every call made through this value `deadline` (retries included) instead of its
     /// [`Rpc::default_deadline`]. For the multi-step upgrade, each step gets `deadline`.
+    /// Deadlines beyond a year are shortened to a year.
     #[must_use]
     pub fn with_deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);

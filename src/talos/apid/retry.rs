@@ -81,6 +81,10 @@ fn classify(err: &Error, deadline_passed: bool) -> Verdict {
     }
 }
 
+/// The longest deadline a call gets; longer ones are shortened to it (so that adding it to the
+/// clock or encoding it as `grpc-timeout` cannot overflow).
+const LONGEST_DEADLINE: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
 /// Runs `attempt` until it succeeds, fails for good, or `deadline` (from now) passes.
 ///
 /// `attempt` receives the time left, to send as `grpc-timeout`.
@@ -95,6 +99,7 @@ where
     F: FnMut(Duration) -> Fut,
     Fut: Future<Output = Result<T, Error>>,
 {
+    let deadline = deadline.min(LONGEST_DEADLINE);
     let give_up_at = Instant::now() + deadline;
     let timeout = |attempts: u32, last_error: Option<Error>| Error::Timeout {
         rpc,
@@ -104,13 +109,15 @@ where
         last_error: last_error.map(Box::new),
     };
     let mut attempts = 0;
+    let mut last_error = None;
     loop {
         let remaining = give_up_at.saturating_duration_since(Instant::now());
         attempts += 1;
         let err = match tokio::time::timeout(remaining, attempt(remaining)).await {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(err)) => err,
-            Err(_elapsed) => return Err(timeout(attempts, None)),
+            // The attempt in flight was cut off: report what made the previous one fail.
+            Err(_elapsed) => return Err(timeout(attempts, last_error)),
         };
         match classify(&err, Instant::now() >= give_up_at) {
             Verdict::Fatal => return Err(err),
@@ -122,6 +129,7 @@ where
             return Err(timeout(attempts, Some(err)));
         }
         tracing::debug!(%rpc, %target, attempts, ?wait, error = %err, "retrying Talos API call");
+        last_error = Some(err);
         tokio::time::sleep(wait).await;
     }
 }
@@ -238,6 +246,62 @@ mod tests {
         // Waits are 0.5–1 s each, so 5 s allow between 5 and 10 attempts.
         assert!((5..=10).contains(&attempts), "{attempts}");
         assert_eq!(last.grpc_code(), Some(tonic::Code::Unavailable));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cut_off_attempt_reports_the_previous_failure() {
+        let policy = RetryPolicy {
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(100),
+        };
+        let mut calls = 0;
+        let err = with_retries(
+            &policy,
+            Rpc::Reset,
+            target(),
+            Duration::from_secs(1),
+            |_| {
+                calls += 1;
+                let first = calls == 1;
+                async move {
+                    if first {
+                        Err::<(), _>(status(tonic::Code::Unavailable))
+                    } else {
+                        std::future::pending().await
+                    }
+                }
+            },
+        )
+        .await
+        .unwrap_err();
+        let Error::Timeout {
+            attempts: 2,
+            last_error: Some(last),
+            ..
+        } = err
+        else {
+            panic!("{err:?}");
+        };
+        assert_eq!(last.grpc_code(), Some(tonic::Code::Unavailable));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unbounded_deadline_is_shortened_instead_of_overflowing() {
+        let mut given = Duration::ZERO;
+        let policy = RetryPolicy::default();
+        with_retries(
+            &policy,
+            Rpc::Version,
+            target(),
+            Duration::MAX,
+            |remaining| {
+                given = remaining;
+                async { Ok::<_, Error>(()) }
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(given, LONGEST_DEADLINE);
     }
 
     #[tokio::test(start_paused = true)]
