@@ -123,7 +123,7 @@ impl ApiError {
                 "fields": fields.iter().map(|(name, messages)| json!({"name": name, "messages": messages})).collect::<Vec<_>>()
             }),
             ApiError::Uniqueness { field } => json!({"fields": [{"name": field}]}),
-            _ => Value::Null,
+            _ => json!({}),
         }
     }
 

@@ -1,0 +1,9 @@
+//! Drives every Hetzner Cloud endpoint of hk8s-sim with the official `hcloud` crate, the way the
+//! provider and users' tools will: one test binary, one module per API family.
+
+mod api {
+    pub mod support;
+
+    mod server_actions;
+    mod servers;
+}
