@@ -4,6 +4,9 @@
 mod api {
     pub mod support;
 
+    mod firewalls;
+    mod load_balancers;
+    mod networks;
     mod server_actions;
     mod servers;
 }

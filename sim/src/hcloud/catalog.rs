@@ -116,8 +116,12 @@ async fn get_location(Path(id): Path<String>) -> Reply {
 }
 
 async fn list_datacenters(RawQuery(q): RawQuery) -> Reply {
-    let reply = list_of(q.as_deref(), LOCATIONS, "datacenters", datacenter_json, |l| (l.datacenter.0, l.datacenter.1))?;
-    Ok(reply)
+    let query = ListQuery::parse(q.as_deref())?;
+    let mut selected: Vec<&Location> = LOCATIONS.iter().filter(|l| query.get("name").is_none_or(|n| n == l.datacenter.1)).collect();
+    query.sort(&mut selected, |l, f| named_key(l.datacenter.0, l.datacenter.1, "", f))?;
+    let (page, meta) = query.paginate(selected);
+    // `recommendation` is the datacenter Hetzner suggests for new servers.
+    ok(json!({"datacenters": page.into_iter().map(datacenter_json).collect::<Vec<_>>(), "recommendation": LOCATIONS[0].datacenter.0, "meta": meta}))
 }
 
 async fn get_datacenter(Path(id): Path<String>) -> Reply {

@@ -166,7 +166,7 @@ pub fn build_service(req: &ServiceRequest, base: Option<&LbService>) -> Result<L
         interval: hc.interval.or(base_hc.as_ref().map(|b| b.interval)).unwrap_or(15),
         timeout: hc.timeout.or(base_hc.as_ref().map(|b| b.timeout)).unwrap_or(10),
         retries: hc.retries.or(base_hc.as_ref().map(|b| b.retries)).unwrap_or(3),
-        http: hc.http.or(base_hc.and_then(|b| b.http)),
+        http: hc.http.or(base_hc.and_then(|b| b.http)).map(health_check_http),
     };
     if !["tcp", "http"].contains(&health_check.protocol.as_str()) {
         fields.add("health_check.protocol", "Must be one of: tcp, http.");
@@ -174,13 +174,34 @@ pub fn build_service(req: &ServiceRequest, base: Option<&LbService>) -> Result<L
     fields.finish()?;
     let http = req.http.clone().or(base.and_then(|b| b.http.clone()));
     Ok(LbService {
-        http: if protocol == "tcp" { None } else { http.or_else(|| Some(json!({"cookie_name": "HCLBSTICKY", "cookie_lifetime": 300, "certificates": [], "redirect_http": false, "sticky_sessions": false}))) },
+        http: if protocol == "tcp" { None } else { Some(service_http(http.unwrap_or_else(|| json!({})))) },
         protocol,
         listen_port: listen_port.unwrap_or_default(),
         destination_port: destination,
         proxyprotocol: req.proxyprotocol.or(base.map(|b| b.proxyprotocol)).unwrap_or(false),
         health_check,
     })
+}
+
+/// Fills the defaults Hetzner reports for an HTTP health check.
+fn health_check_http(given: Value) -> Value {
+    with_defaults(given, json!({"domain": null, "path": "/", "response": "", "status_codes": ["2??", "3??"], "tls": false}))
+}
+
+/// Fills the defaults Hetzner reports for a service's HTTP settings.
+fn service_http(given: Value) -> Value {
+    with_defaults(given, json!({"cookie_name": "HCLBSTICKY", "cookie_lifetime": 300, "certificates": [], "redirect_http": false, "sticky_sessions": false}))
+}
+
+fn with_defaults(given: Value, mut defaults: Value) -> Value {
+    if let (Value::Object(given), Value::Object(out)) = (given, &mut defaults) {
+        for (k, v) in given {
+            if !v.is_null() || k == "domain" {
+                out.insert(k, v);
+            }
+        }
+    }
+    defaults
 }
 
 /// A target as sent by clients.
