@@ -4,7 +4,9 @@
 mod api {
     pub mod support;
 
+    mod catalog;
     mod firewalls;
+    mod images_and_keys;
     mod load_balancers;
     mod networks;
     mod server_actions;
