@@ -60,7 +60,9 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn gatekeeper(State(app): State<AppState>, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
-    let route = format!("{} {}", req.method(), matched.as_ref().map_or(req.uri().path(), |m| m.as_str()));
+    // Routes are counted without the `/v1` prefix: `GET /servers/{id}`.
+    let path = matched.as_ref().map_or(req.uri().path(), |m| m.as_str());
+    let route = format!("{} {}", req.method(), path.strip_prefix("/v1").unwrap_or(path));
     let expected = format!("Bearer {}", app.token);
     let authorized = req.headers().get(header::AUTHORIZATION).is_some_and(|v| v.as_bytes() == expected.as_bytes());
     let refusal = {
