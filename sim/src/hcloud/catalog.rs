@@ -61,7 +61,7 @@ pub fn server_type_json(t: &ServerType) -> Value {
         "prices": prices(t.monthly_eur, locations.clone(), 20),
         "storage_type": "local", "cpu_type": t.cpu_type, "category": t.category,
         "architecture": t.arch.as_str(),
-        "locations": locations.map(|l| json!({"id": l.id, "name": l.name, "deprecation": null})).collect::<Vec<_>>(),
+        "locations": locations.map(|l| json!({"id": l.id, "name": l.name, "deprecation": null, "available": true, "recommended": true})).collect::<Vec<_>>(),
     })
 }
 
