@@ -26,12 +26,72 @@ pub struct Location {
 
 /// Every location the sim offers.
 pub const LOCATIONS: &[Location] = &[
-    Location { id: 1, name: "fsn1", description: "Falkenstein DC Park 1", country: "DE", city: "Falkenstein", latitude: 50.47612, longitude: 12.370071, network_zone: "eu-central", datacenter: (4, "fsn1-dc14") },
-    Location { id: 2, name: "nbg1", description: "Nuremberg DC Park 1", country: "DE", city: "Nuremberg", latitude: 49.452102, longitude: 11.076665, network_zone: "eu-central", datacenter: (2, "nbg1-dc3") },
-    Location { id: 3, name: "hel1", description: "Helsinki DC Park 1", country: "FI", city: "Helsinki", latitude: 60.169855, longitude: 24.938379, network_zone: "eu-central", datacenter: (3, "hel1-dc2") },
-    Location { id: 4, name: "ash", description: "Ashburn, VA", country: "US", city: "Ashburn, VA", latitude: 39.045821, longitude: -77.487073, network_zone: "us-east", datacenter: (5, "ash-dc1") },
-    Location { id: 5, name: "hil", description: "Hillsboro, OR", country: "US", city: "Hillsboro, OR", latitude: 45.54222, longitude: -122.951924, network_zone: "us-west", datacenter: (6, "hil-dc1") },
-    Location { id: 6, name: "sin", description: "Singapore", country: "SG", city: "Singapore", latitude: 1.283333, longitude: 103.833333, network_zone: "ap-southeast", datacenter: (7, "sin-dc1") },
+    Location {
+        id: 1,
+        name: "fsn1",
+        description: "Falkenstein DC Park 1",
+        country: "DE",
+        city: "Falkenstein",
+        latitude: 50.47612,
+        longitude: 12.370071,
+        network_zone: "eu-central",
+        datacenter: (4, "fsn1-dc14"),
+    },
+    Location {
+        id: 2,
+        name: "nbg1",
+        description: "Nuremberg DC Park 1",
+        country: "DE",
+        city: "Nuremberg",
+        latitude: 49.452102,
+        longitude: 11.076665,
+        network_zone: "eu-central",
+        datacenter: (2, "nbg1-dc3"),
+    },
+    Location {
+        id: 3,
+        name: "hel1",
+        description: "Helsinki DC Park 1",
+        country: "FI",
+        city: "Helsinki",
+        latitude: 60.169855,
+        longitude: 24.938379,
+        network_zone: "eu-central",
+        datacenter: (3, "hel1-dc2"),
+    },
+    Location {
+        id: 4,
+        name: "ash",
+        description: "Ashburn, VA",
+        country: "US",
+        city: "Ashburn, VA",
+        latitude: 39.045821,
+        longitude: -77.487073,
+        network_zone: "us-east",
+        datacenter: (5, "ash-dc1"),
+    },
+    Location {
+        id: 5,
+        name: "hil",
+        description: "Hillsboro, OR",
+        country: "US",
+        city: "Hillsboro, OR",
+        latitude: 45.54222,
+        longitude: -122.951924,
+        network_zone: "us-west",
+        datacenter: (6, "hil-dc1"),
+    },
+    Location {
+        id: 6,
+        name: "sin",
+        description: "Singapore",
+        country: "SG",
+        city: "Singapore",
+        latitude: 1.283333,
+        longitude: 103.833333,
+        network_zone: "ap-southeast",
+        datacenter: (7, "sin-dc1"),
+    },
 ];
 
 /// Every network zone.
@@ -100,31 +160,264 @@ pub struct ServerType {
     pub monthly_eur: f64,
 }
 
-const fn st(id: i64, name: &'static str, cores: i32, memory: f64, disk: f64, arch: Arch, cpu_type: &'static str, category: &'static str, eu_only: bool, monthly_eur: f64) -> ServerType {
-    ServerType { id, name, cores, memory, disk, arch, cpu_type, category, eu_only, monthly_eur }
+/// One row of the server type table (one argument per column keeps the table readable).
+#[allow(clippy::too_many_arguments)]
+const fn st(
+    id: i64,
+    name: &'static str,
+    cores: i32,
+    memory: f64,
+    disk: f64,
+    arch: Arch,
+    cpu_type: &'static str,
+    category: &'static str,
+    eu_only: bool,
+    monthly_eur: f64,
+) -> ServerType {
+    ServerType {
+        id,
+        name,
+        cores,
+        memory,
+        disk,
+        arch,
+        cpu_type,
+        category,
+        eu_only,
+        monthly_eur,
+    }
 }
 
 /// Every server type the sim sells.
 pub const SERVER_TYPES: &[ServerType] = &[
-    st(1, "cx23", 2, 4.0, 40.0, Arch::X86, "shared", "cost_optimized", true, 3.49),
-    st(2, "cx33", 4, 8.0, 80.0, Arch::X86, "shared", "cost_optimized", true, 5.49),
-    st(3, "cx43", 8, 16.0, 160.0, Arch::X86, "shared", "cost_optimized", true, 9.49),
-    st(4, "cx53", 16, 32.0, 320.0, Arch::X86, "shared", "cost_optimized", true, 17.49),
-    st(11, "cpx11", 2, 2.0, 40.0, Arch::X86, "shared", "regular_purpose", false, 4.99),
-    st(12, "cpx21", 3, 4.0, 80.0, Arch::X86, "shared", "regular_purpose", false, 8.99),
-    st(13, "cpx31", 4, 8.0, 160.0, Arch::X86, "shared", "regular_purpose", false, 15.99),
-    st(14, "cpx41", 8, 16.0, 240.0, Arch::X86, "shared", "regular_purpose", false, 29.99),
-    st(15, "cpx51", 16, 32.0, 360.0, Arch::X86, "shared", "regular_purpose", false, 64.99),
-    st(21, "cax11", 2, 4.0, 40.0, Arch::Arm, "shared", "cost_optimized", true, 3.99),
-    st(22, "cax21", 4, 8.0, 80.0, Arch::Arm, "shared", "cost_optimized", true, 6.99),
-    st(23, "cax31", 8, 16.0, 160.0, Arch::Arm, "shared", "cost_optimized", true, 12.99),
-    st(24, "cax41", 16, 32.0, 320.0, Arch::Arm, "shared", "cost_optimized", true, 24.49),
-    st(31, "ccx13", 2, 8.0, 80.0, Arch::X86, "dedicated", "general_purpose", false, 12.49),
-    st(32, "ccx23", 4, 16.0, 160.0, Arch::X86, "dedicated", "general_purpose", false, 24.49),
-    st(33, "ccx33", 8, 32.0, 240.0, Arch::X86, "dedicated", "general_purpose", false, 48.49),
-    st(34, "ccx43", 16, 64.0, 360.0, Arch::X86, "dedicated", "general_purpose", false, 96.49),
-    st(35, "ccx53", 32, 128.0, 600.0, Arch::X86, "dedicated", "general_purpose", false, 192.49),
-    st(36, "ccx63", 48, 192.0, 960.0, Arch::X86, "dedicated", "general_purpose", false, 288.49),
+    st(
+        1,
+        "cx23",
+        2,
+        4.0,
+        40.0,
+        Arch::X86,
+        "shared",
+        "cost_optimized",
+        true,
+        3.49,
+    ),
+    st(
+        2,
+        "cx33",
+        4,
+        8.0,
+        80.0,
+        Arch::X86,
+        "shared",
+        "cost_optimized",
+        true,
+        5.49,
+    ),
+    st(
+        3,
+        "cx43",
+        8,
+        16.0,
+        160.0,
+        Arch::X86,
+        "shared",
+        "cost_optimized",
+        true,
+        9.49,
+    ),
+    st(
+        4,
+        "cx53",
+        16,
+        32.0,
+        320.0,
+        Arch::X86,
+        "shared",
+        "cost_optimized",
+        true,
+        17.49,
+    ),
+    st(
+        11,
+        "cpx11",
+        2,
+        2.0,
+        40.0,
+        Arch::X86,
+        "shared",
+        "regular_purpose",
+        false,
+        4.99,
+    ),
+    st(
+        12,
+        "cpx21",
+        3,
+        4.0,
+        80.0,
+        Arch::X86,
+        "shared",
+        "regular_purpose",
+        false,
+        8.99,
+    ),
+    st(
+        13,
+        "cpx31",
+        4,
+        8.0,
+        160.0,
+        Arch::X86,
+        "shared",
+        "regular_purpose",
+        false,
+        15.99,
+    ),
+    st(
+        14,
+        "cpx41",
+        8,
+        16.0,
+        240.0,
+        Arch::X86,
+        "shared",
+        "regular_purpose",
+        false,
+        29.99,
+    ),
+    st(
+        15,
+        "cpx51",
+        16,
+        32.0,
+        360.0,
+        Arch::X86,
+        "shared",
+        "regular_purpose",
+        false,
+        64.99,
+    ),
+    st(
+        21,
+        "cax11",
+        2,
+        4.0,
+        40.0,
+        Arch::Arm,
+        "shared",
+        "cost_optimized",
+        true,
+        3.99,
+    ),
+    st(
+        22,
+        "cax21",
+        4,
+        8.0,
+        80.0,
+        Arch::Arm,
+        "shared",
+        "cost_optimized",
+        true,
+        6.99,
+    ),
+    st(
+        23,
+        "cax31",
+        8,
+        16.0,
+        160.0,
+        Arch::Arm,
+        "shared",
+        "cost_optimized",
+        true,
+        12.99,
+    ),
+    st(
+        24,
+        "cax41",
+        16,
+        32.0,
+        320.0,
+        Arch::Arm,
+        "shared",
+        "cost_optimized",
+        true,
+        24.49,
+    ),
+    st(
+        31,
+        "ccx13",
+        2,
+        8.0,
+        80.0,
+        Arch::X86,
+        "dedicated",
+        "general_purpose",
+        false,
+        12.49,
+    ),
+    st(
+        32,
+        "ccx23",
+        4,
+        16.0,
+        160.0,
+        Arch::X86,
+        "dedicated",
+        "general_purpose",
+        false,
+        24.49,
+    ),
+    st(
+        33,
+        "ccx33",
+        8,
+        32.0,
+        240.0,
+        Arch::X86,
+        "dedicated",
+        "general_purpose",
+        false,
+        48.49,
+    ),
+    st(
+        34,
+        "ccx43",
+        16,
+        64.0,
+        360.0,
+        Arch::X86,
+        "dedicated",
+        "general_purpose",
+        false,
+        96.49,
+    ),
+    st(
+        35,
+        "ccx53",
+        32,
+        128.0,
+        600.0,
+        Arch::X86,
+        "dedicated",
+        "general_purpose",
+        false,
+        192.49,
+    ),
+    st(
+        36,
+        "ccx63",
+        48,
+        192.0,
+        960.0,
+        Arch::X86,
+        "dedicated",
+        "general_purpose",
+        false,
+        288.49,
+    ),
 ];
 
 impl ServerType {
@@ -136,7 +429,9 @@ impl ServerType {
 
 /// Looks a server type up by name or numeric id.
 pub fn server_type(name_or_id: &str) -> Option<&'static ServerType> {
-    SERVER_TYPES.iter().find(|t| t.name == name_or_id || t.id.to_string() == name_or_id)
+    SERVER_TYPES
+        .iter()
+        .find(|t| t.name == name_or_id || t.id.to_string() == name_or_id)
 }
 
 /// A load balancer type.
@@ -160,14 +455,40 @@ pub struct LoadBalancerType {
 
 /// Every load balancer type.
 pub const LOAD_BALANCER_TYPES: &[LoadBalancerType] = &[
-    LoadBalancerType { id: 1, name: "lb11", max_connections: 10000, max_services: 5, max_targets: 25, max_assigned_certificates: 10, monthly_eur: 5.39 },
-    LoadBalancerType { id: 2, name: "lb21", max_connections: 20000, max_services: 15, max_targets: 75, max_assigned_certificates: 25, monthly_eur: 16.40 },
-    LoadBalancerType { id: 3, name: "lb31", max_connections: 40000, max_services: 30, max_targets: 150, max_assigned_certificates: 50, monthly_eur: 32.90 },
+    LoadBalancerType {
+        id: 1,
+        name: "lb11",
+        max_connections: 10000,
+        max_services: 5,
+        max_targets: 25,
+        max_assigned_certificates: 10,
+        monthly_eur: 5.39,
+    },
+    LoadBalancerType {
+        id: 2,
+        name: "lb21",
+        max_connections: 20000,
+        max_services: 15,
+        max_targets: 75,
+        max_assigned_certificates: 25,
+        monthly_eur: 16.40,
+    },
+    LoadBalancerType {
+        id: 3,
+        name: "lb31",
+        max_connections: 40000,
+        max_services: 30,
+        max_targets: 150,
+        max_assigned_certificates: 50,
+        monthly_eur: 32.90,
+    },
 ];
 
 /// Looks a load balancer type up by name or numeric id.
 pub fn load_balancer_type(name_or_id: &str) -> Option<&'static LoadBalancerType> {
-    LOAD_BALANCER_TYPES.iter().find(|t| t.name == name_or_id || t.id.to_string() == name_or_id)
+    LOAD_BALANCER_TYPES
+        .iter()
+        .find(|t| t.name == name_or_id || t.id.to_string() == name_or_id)
 }
 
 /// A system image offered for both architectures: (name, os_flavor, os_version).
@@ -181,4 +502,5 @@ pub const SYSTEM_IMAGES: &[(&str, &str, &str)] = &[
 ];
 
 /// The Image Factory schematic hk8s uses by default (no extensions).
-pub const DEFAULT_TALOS_SCHEMATIC: &str = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba";
+pub const DEFAULT_TALOS_SCHEMATIC: &str =
+    "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba";

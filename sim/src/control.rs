@@ -1,12 +1,12 @@
 //! The sim's own endpoints under `/_sim` (no auth, no rate limit, never faulted):
 //! `GET /_sim/stats`, `GET /_sim/state`, `POST /_sim/reset`.
 
+use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::Json;
 use serde_json::{Value, json};
 
 use crate::hcloud::AppState;

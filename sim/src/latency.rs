@@ -72,9 +72,18 @@ mod tests {
 
     #[test]
     fn instant_is_zero_and_realistic_scales() {
-        let instant = Latency { mode: LatencyMode::Instant, time_scale: 1.0 };
+        let instant = Latency {
+            mode: LatencyMode::Instant,
+            time_scale: 1.0,
+        };
         assert_eq!(instant.action_duration("create_server"), Duration::ZERO);
-        let fast = Latency { mode: LatencyMode::Realistic, time_scale: 0.5 };
-        assert_eq!(fast.action_duration("create_server"), Duration::from_secs(6));
+        let fast = Latency {
+            mode: LatencyMode::Realistic,
+            time_scale: 0.5,
+        };
+        assert_eq!(
+            fast.action_duration("create_server"),
+            Duration::from_secs(6)
+        );
     }
 }

@@ -127,7 +127,10 @@ impl SimHandle {
 
     /// Receives world events (server started/stopped/deleted, load balancer changes).
     pub fn subscribe(&self) -> broadcast::Receiver<WorldEvent> {
-        self.world.read().unwrap_or_else(PoisonError::into_inner).subscribe()
+        self.world
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .subscribe()
     }
 
     /// Stops accepting requests, waits for the server, and saves the world to the state file.
@@ -153,7 +156,10 @@ impl SimHandle {
 /// Starts the sim: restores the state file if present, binds, and serves until shutdown.
 pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
     let options = WorldOptions {
-        latency: Latency { mode: config.latency, time_scale: config.time_scale },
+        latency: Latency {
+            mode: config.latency,
+            time_scale: config.time_scale,
+        },
         faults: config.faults.clone(),
         seed: config.seed,
         rate_limit_per_hour: config.rate_limit_per_hour,
@@ -166,10 +172,23 @@ pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
         world.restore(saved);
     }
     let world = Arc::new(RwLock::new(world));
-    let state = hcloud::AppState { world: world.clone(), token: config.token.as_str().into() };
-    let app = axum::Router::new().nest("/v1", hcloud::router(state.clone())).merge(control::router(state));
-    let listener = TcpListener::bind(config.listen).await.map_err(|source| SimError::Bind { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| SimError::Bind { addr: config.listen, source })?;
+    let state = hcloud::AppState {
+        world: world.clone(),
+        token: config.token.as_str().into(),
+    };
+    let app = axum::Router::new()
+        .nest("/v1", hcloud::router(state.clone()))
+        .merge(control::router(state));
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| SimError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| SimError::Bind {
+        addr: config.listen,
+        source,
+    })?;
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -186,9 +205,19 @@ pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
             let mut interval = tokio::time::interval(Duration::from_millis(100));
             loop {
                 interval.tick().await;
-                world.write().unwrap_or_else(PoisonError::into_inner).settle_actions();
+                world
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .settle_actions();
             }
         })
     });
-    Ok(SimHandle { addr, world, stop: Some(stop), task, ticker, state_file: config.state_file })
+    Ok(SimHandle {
+        addr,
+        world,
+        stop: Some(stop),
+        task,
+        ticker,
+        state_file: config.state_file,
+    })
 }

@@ -59,12 +59,24 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn gatekeeper(State(app): State<AppState>, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
+async fn gatekeeper(
+    State(app): State<AppState>,
+    matched: Option<MatchedPath>,
+    req: Request,
+    next: Next,
+) -> Response {
     // Routes are counted without the `/v1` prefix: `GET /servers/{id}`.
     let path = matched.as_ref().map_or(req.uri().path(), |m| m.as_str());
-    let route = format!("{} {}", req.method(), path.strip_prefix("/v1").unwrap_or(path));
+    let route = format!(
+        "{} {}",
+        req.method(),
+        path.strip_prefix("/v1").unwrap_or(path)
+    );
     let expected = format!("Bearer {}", app.token);
-    let authorized = req.headers().get(header::AUTHORIZATION).is_some_and(|v| v.as_bytes() == expected.as_bytes());
+    let authorized = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes() == expected.as_bytes());
     let refusal = {
         let mut world = app.write();
         world.stats.record(route);
@@ -78,7 +90,11 @@ async fn gatekeeper(State(app): State<AppState>, matched: Option<MatchedPath>, r
                 Some(RequestFault::RateLimited) => Some(ApiError::RateLimited),
                 Some(RequestFault::ServerError(status)) => Some(ApiError::Injected5xx {
                     status,
-                    code: if status == 503 { "unavailable" } else { "service_error" },
+                    code: if status == 503 {
+                        "unavailable"
+                    } else {
+                        "service_error"
+                    },
                     message: "injected fault: the service is temporarily unavailable".into(),
                 }),
                 None => None,
@@ -97,10 +113,17 @@ async fn gatekeeper(State(app): State<AppState>, matched: Option<MatchedPath>, r
         None => next.run(req).await,
     };
     let world = app.read();
-    let reset = world.clock.now_utc().unix_timestamp() + world.rate_limit.seconds_until_full() as i64;
+    let reset =
+        world.clock.now_utc().unix_timestamp() + world.rate_limit.seconds_until_full() as i64;
     let headers = response.headers_mut();
-    headers.insert("RateLimit-Limit", HeaderValue::from(world.rate_limit.limit()));
-    headers.insert("RateLimit-Remaining", HeaderValue::from(world.rate_limit.remaining()));
+    headers.insert(
+        "RateLimit-Limit",
+        HeaderValue::from(world.rate_limit.limit()),
+    );
+    headers.insert(
+        "RateLimit-Remaining",
+        HeaderValue::from(world.rate_limit.remaining()),
+    );
     headers.insert("RateLimit-Reset", HeaderValue::from(reset));
     response
 }

@@ -152,7 +152,11 @@ impl World {
     /// Empties the project (keeping system images and Talos snapshots) and zeroes the statistics,
     /// the fault stream and the rate limit.
     pub fn reset(&mut self) {
-        self.data = Collections { next_id: 100_000, next_ipv4: FIRST_IPV4, ..Collections::default() };
+        self.data = Collections {
+            next_id: 100_000,
+            next_ipv4: FIRST_IPV4,
+            ..Collections::default()
+        };
         self.running.clear();
         self.stats = Stats::default();
         self.faults = FaultInjector::new(self.fault_spec.clone(), self.seed);
@@ -162,7 +166,12 @@ impl World {
 
     /// Replaces the objects with a saved world; actions that were running finish on the next request.
     pub fn restore(&mut self, data: Collections) {
-        self.running = data.actions.values().filter(|a| a.is_running()).map(|a| a.id).collect();
+        self.running = data
+            .actions
+            .values()
+            .filter(|a| a.is_running())
+            .map(|a| a.id)
+            .collect();
         self.data = data;
     }
 
@@ -223,7 +232,12 @@ impl World {
             }
         }
         for lb in self.data.load_balancers.values() {
-            used.extend(lb.private_net.iter().filter(|(n, _)| *n == network).map(|(_, ip)| *ip));
+            used.extend(
+                lb.private_net
+                    .iter()
+                    .filter(|(n, _)| *n == network)
+                    .map(|(_, ip)| *ip),
+            );
         }
         used
     }

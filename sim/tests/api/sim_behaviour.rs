@@ -14,7 +14,14 @@ use proptest::prelude::*;
 use super::support::*;
 
 async fn raw_get(sim: &Sim, path: &str) -> (u16, reqwest_headers::Headers) {
-    let resp = sim.cfg.client.get(format!("{}{path}", sim.endpoint())).bearer_auth(TOKEN).send().await.unwrap();
+    let resp = sim
+        .cfg
+        .client
+        .get(format!("{}{path}", sim.endpoint()))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
     let headers = reqwest_headers::Headers::from(resp.headers());
     (resp.status().as_u16(), headers)
 }
@@ -55,13 +62,19 @@ async fn rate_limit_headers_and_429_when_the_bucket_is_empty() {
     for expected_remaining in (0..5).rev() {
         let (status, headers) = raw_get(&sim, "/servers").await;
         assert_eq!(status, 200);
-        assert_eq!((headers.limit, headers.remaining), (Some(5), Some(expected_remaining)));
+        assert_eq!(
+            (headers.limit, headers.remaining),
+            (Some(5), Some(expected_remaining))
+        );
         assert!(headers.reset.is_some());
     }
     let (status, headers) = raw_get(&sim, "/servers").await;
     assert_eq!((status, headers.remaining), (429, Some(0)));
     let (code, err) = api_error(list_servers(&sim.cfg, ListServersParams::default()).await);
-    assert_eq!((code, err["code"].as_str()), (429, Some("rate_limit_exceeded")));
+    assert_eq!(
+        (code, err["code"].as_str()),
+        (429, Some("rate_limit_exceeded"))
+    );
     // One token comes back every 720 s at 5/h.
     sim.advance(720);
     assert_eq!(raw_get(&sim, "/servers").await.0, 200);
@@ -77,13 +90,17 @@ async fn faults_are_deterministic_for_a_seed() {
         let sim = start_with(|c| c.faults = "5xx=0.3,429burst=0.05,seed=9".parse().unwrap()).await;
         let mut statuses = Vec::new();
         for _ in 0..40 {
-            statuses.push(match list_locations(&sim.cfg, ListLocationsParams::default()).await {
-                Ok(_) => 200,
-                Err(hcloud::apis::Error::ResponseError(rc)) => rc.status.as_u16(),
-                Err(e) => panic!("{e}"),
-            });
+            statuses.push(
+                match list_locations(&sim.cfg, ListLocationsParams::default()).await {
+                    Ok(_) => 200,
+                    Err(hcloud::apis::Error::ResponseError(rc)) => rc.status.as_u16(),
+                    Err(e) => panic!("{e}"),
+                },
+            );
         }
-        let injected = sim.sim_json("/_sim/stats").await["faults_injected"].as_u64().unwrap();
+        let injected = sim.sim_json("/_sim/stats").await["faults_injected"]
+            .as_u64()
+            .unwrap();
         (statuses, injected)
     };
     let (first, injected) = run().await;
@@ -91,7 +108,10 @@ async fn faults_are_deterministic_for_a_seed() {
     assert_eq!(first, second);
     assert!(first.contains(&200));
     assert!(first.iter().any(|s| *s == 500 || *s == 503));
-    assert_eq!(injected as usize, first.iter().filter(|s| **s != 200).count());
+    assert_eq!(
+        injected as usize,
+        first.iter().filter(|s| **s != 200).count()
+    );
 }
 
 #[tokio::test]
@@ -101,13 +121,26 @@ async fn injected_action_errors_and_locks() {
     let action = wait_action(&sim.cfg, created.action.id).await;
     assert_eq!(action.status, models::action::Status::Error);
     let error = action.error.unwrap();
-    assert_eq!((error.code.as_str(), error.message.as_str()), ("action_failed", "Action failed"));
-    let server = get_server(&sim.cfg, GetServerParams { id: created.server.id }).await.unwrap().server.unwrap();
+    assert_eq!(
+        (error.code.as_str(), error.message.as_str()),
+        ("action_failed", "Action failed")
+    );
+    let server = get_server(
+        &sim.cfg,
+        GetServerParams {
+            id: created.server.id,
+        },
+    )
+    .await
+    .unwrap()
+    .server
+    .unwrap();
     assert_eq!(server.status, models::server::Status::Off);
 
     let locked = start_with(|c| c.faults = "locked=1".parse().unwrap()).await;
     let server = running_server(&locked.cfg, "l").await;
-    let (status, err) = api_error(power_off_server(&locked.cfg, PowerOffServerParams { id: server.id }).await);
+    let (status, err) =
+        api_error(power_off_server(&locked.cfg, PowerOffServerParams { id: server.id }).await);
     assert_eq!((status, err["code"].as_str()), (423, Some("locked")));
 }
 
@@ -115,17 +148,43 @@ async fn injected_action_errors_and_locks() {
 async fn realistic_latency_follows_the_clock_and_time_scale() {
     let sim = start_realistic().await;
     let created = create_server_labelled(&sim.cfg, "slow", &[]).await;
-    let get_action = |id| hcloud::apis::actions_api::get_action(&sim.cfg, hcloud::apis::actions_api::GetActionParams { id });
+    let get_action = |id| {
+        hcloud::apis::actions_api::get_action(
+            &sim.cfg,
+            hcloud::apis::actions_api::GetActionParams { id },
+        )
+    };
     sim.advance(6);
     let half = get_action(created.action.id).await.unwrap().action;
     assert_eq!(half.status, models::action::Status::Running);
     assert_eq!(half.progress, 50, "6 s into a 12 s create");
     sim.advance(6);
-    assert_eq!(get_action(created.action.id).await.unwrap().action.status, models::action::Status::Success);
-    let booting = get_server(&sim.cfg, GetServerParams { id: created.server.id }).await.unwrap().server.unwrap();
+    assert_eq!(
+        get_action(created.action.id).await.unwrap().action.status,
+        models::action::Status::Success
+    );
+    let booting = get_server(
+        &sim.cfg,
+        GetServerParams {
+            id: created.server.id,
+        },
+    )
+    .await
+    .unwrap()
+    .server
+    .unwrap();
     assert_eq!(booting.status, models::server::Status::Starting);
     sim.advance(8);
-    let running = get_server(&sim.cfg, GetServerParams { id: created.server.id }).await.unwrap().server.unwrap();
+    let running = get_server(
+        &sim.cfg,
+        GetServerParams {
+            id: created.server.id,
+        },
+    )
+    .await
+    .unwrap()
+    .server
+    .unwrap();
     assert_eq!(running.status, models::server::Status::Running);
 
     let fast = start_with(|c| {
@@ -136,8 +195,19 @@ async fn realistic_latency_follows_the_clock_and_time_scale() {
     .await;
     let created = create_server_labelled(&fast.cfg, "fast", &[]).await;
     fast.advance(6);
-    let action = hcloud::apis::actions_api::get_action(&fast.cfg, hcloud::apis::actions_api::GetActionParams { id: created.action.id }).await.unwrap();
-    assert_eq!(action.action.status, models::action::Status::Success, "12 s × 0.5");
+    let action = hcloud::apis::actions_api::get_action(
+        &fast.cfg,
+        hcloud::apis::actions_api::GetActionParams {
+            id: created.action.id,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        action.action.status,
+        models::action::Status::Success,
+        "12 s × 0.5"
+    );
 }
 
 #[tokio::test]
@@ -151,23 +221,53 @@ async fn sim_state_stats_and_reset() {
         labels: Some([("hk8s.io/cluster".to_string(), "prod".to_string())].into()),
         ..Default::default()
     };
-    create_server(&sim.cfg, CreateServerParams { create_server_request: request }).await.unwrap();
+    create_server(
+        &sim.cfg,
+        CreateServerParams {
+            create_server_request: request,
+        },
+    )
+    .await
+    .unwrap();
     let state = sim.sim_json("/_sim/state").await;
-    for collection in ["servers", "networks", "firewalls", "load_balancers", "placement_groups", "images", "ssh_keys", "actions"] {
+    for collection in [
+        "servers",
+        "networks",
+        "firewalls",
+        "load_balancers",
+        "placement_groups",
+        "images",
+        "ssh_keys",
+        "actions",
+    ] {
         assert!(state[collection].is_array(), "{collection}");
     }
-    assert_eq!(state["servers"][0]["user_data"], "H4sIAAAAAAAA/0rOzytJzSsBAAAA//8BAAD//w==");
+    assert_eq!(
+        state["servers"][0]["user_data"],
+        "H4sIAAAAAAAA/0rOzytJzSsBAAAA//8BAAD//w=="
+    );
     assert_eq!(state["servers"][0]["labels"]["hk8s.io/cluster"], "prod");
     assert_eq!(state["actions"].as_array().unwrap().len(), 2);
     let stats = sim.sim_json("/_sim/stats").await;
     assert_eq!(stats["requests"]["POST /servers"], 1);
 
-    let reset = sim.cfg.client.post(format!("{}/_sim/reset", sim.root())).send().await.unwrap();
+    let reset = sim
+        .cfg
+        .client
+        .post(format!("{}/_sim/reset", sim.root()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(reset.status().as_u16(), 204);
     let state = sim.sim_json("/_sim/state").await;
     assert_eq!(state["servers"].as_array().unwrap().len(), 0);
     let images = state["images"].as_array().unwrap();
-    assert!(images.iter().any(|i| i["labels"]["hk8s.io/talos-version"] == "v1.13.9"), "Talos snapshots survive a reset");
+    assert!(
+        images
+            .iter()
+            .any(|i| i["labels"]["hk8s.io/talos-version"] == "v1.13.9"),
+        "Talos snapshots survive a reset"
+    );
     assert_eq!(sim.sim_json("/_sim/stats").await["total"], 0);
 }
 
@@ -176,9 +276,16 @@ async fn state_file_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("world.json");
     let sim = start_with(|c| c.state_file = Some(path.clone())).await;
-    let network = create_network(&sim.cfg, CreateNetworkParams {
-        create_network_request: models::CreateNetworkRequest { name: "kept".into(), ip_range: "10.0.0.0/16".into(), ..Default::default() },
-    })
+    let network = create_network(
+        &sim.cfg,
+        CreateNetworkParams {
+            create_network_request: models::CreateNetworkRequest {
+                name: "kept".into(),
+                ip_range: "10.0.0.0/16".into(),
+                ..Default::default()
+            },
+        },
+    )
     .await
     .unwrap()
     .network
@@ -188,13 +295,24 @@ async fn state_file_survives_a_restart() {
     assert!(path.exists());
 
     let again = start_with(|c| c.state_file = Some(path.clone())).await;
-    let restored = get_server(&again.cfg, GetServerParams { id: server.id }).await.unwrap().server.unwrap();
+    let restored = get_server(&again.cfg, GetServerParams { id: server.id })
+        .await
+        .unwrap()
+        .server
+        .unwrap();
     assert_eq!(restored.name, "kept");
     assert_eq!(restored.status, models::server::Status::Running);
     assert_eq!(restored.public_net.ipv4, server.public_net.ipv4);
-    let net = hcloud::apis::networks_api::get_network(&again.cfg, hcloud::apis::networks_api::GetNetworkParams { id: network.id }).await.unwrap();
+    let net = hcloud::apis::networks_api::get_network(
+        &again.cfg,
+        hcloud::apis::networks_api::GetNetworkParams { id: network.id },
+    )
+    .await
+    .unwrap();
     assert_eq!(net.network.unwrap().name, "kept");
-    let fresh = create_server_labelled(&again.cfg, "fresh", &[]).await.server;
+    let fresh = create_server_labelled(&again.cfg, "fresh", &[])
+        .await
+        .server;
     assert!(fresh.id > server.id, "ids keep counting after a restore");
     assert_ne!(fresh.public_net.ipv4, server.public_net.ipv4);
 }
@@ -204,17 +322,34 @@ async fn world_events_announce_server_lifecycles() {
     let sim = start().await;
     let mut events = sim.handle.subscribe();
     let server = running_server(&sim.cfg, "watched").await;
-    let ipv4 = server.public_net.ipv4.as_ref().map(|ip| ip.ip.parse().unwrap());
+    let ipv4 = server
+        .public_net
+        .ipv4
+        .as_ref()
+        .map(|ip| ip.ip.parse().unwrap());
     let mut statuses = Vec::new();
     while let Ok(event) = events.try_recv() {
-        if let WorldEvent::ServerStatus { id, ipv4: ip, status } = event {
+        if let WorldEvent::ServerStatus {
+            id,
+            ipv4: ip,
+            status,
+        } = event
+        {
             assert_eq!((id, ip), (server.id, ipv4));
             statuses.push(status);
         }
     }
     assert_eq!(statuses, ["starting", "running"]);
-    delete_server(&sim.cfg, DeleteServerParams { id: server.id }).await.unwrap();
-    assert_eq!(events.try_recv().unwrap(), WorldEvent::ServerDeleted { id: server.id, ipv4 });
+    delete_server(&sim.cfg, DeleteServerParams { id: server.id })
+        .await
+        .unwrap();
+    assert_eq!(
+        events.try_recv().unwrap(),
+        WorldEvent::ServerDeleted {
+            id: server.id,
+            ipv4
+        }
+    );
 }
 
 /// A label selector requirement, rendered to text and evaluated independently of the sim.
@@ -296,13 +431,23 @@ fn label_selectors_over_the_api_match_a_reference_matcher() {
         let sim = start().await;
         let mut ids = BTreeMap::new();
         for (i, labels) in population.iter().enumerate() {
-            let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let id = create_server_labelled(&sim.cfg, &format!("p{i}"), &pairs).await.server.id;
+            let pairs: Vec<(&str, &str)> = labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let id = create_server_labelled(&sim.cfg, &format!("p{i}"), &pairs)
+                .await
+                .server
+                .id;
             ids.insert(id, labels.clone());
         }
         (sim, ids)
     });
-    let config = ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() };
+    let config = ProptestConfig {
+        cases: 96,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
     proptest!(config, |(reqs in proptest::collection::vec(req(), 1..4))| {
         let selector = reqs.iter().map(Req::render).collect::<Vec<_>>().join(",");
         let expected: Vec<i64> = ids.iter().filter(|(_, l)| reqs.iter().all(|r| r.reference(l))).map(|(id, _)| *id).collect();
