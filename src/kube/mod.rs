@@ -1,1 +1,3 @@
-//! kube (to be written).
+//! Kubernetes: label and taint syntax (the small API client comes later).
+
+pub mod labels;
