@@ -33,7 +33,9 @@ pub fn string<'a>(value: &'a Value, path: &AttributePath) -> Option<&'a str> {
 
 /// The whole number at `path` (`None` for fractions).
 pub fn integer(value: &Value, path: &AttributePath) -> Option<i64> {
-    known(value, path).and_then(Value::as_number).and_then(|n| n.to_i64())
+    known(value, path)
+        .and_then(Value::as_number)
+        .and_then(|n| n.to_i64())
 }
 
 /// The bool at `path`.
@@ -44,9 +46,11 @@ pub fn boolean(value: &Value, path: &AttributePath) -> Option<bool> {
 /// The known string elements of the list or set at `path`, with their indexes.
 pub fn strings<'a>(value: &'a Value, path: &AttributePath) -> Vec<(usize, &'a str)> {
     match known(value, path) {
-        Some(Value::List(items) | Value::Set(items) | Value::Tuple(items)) => {
-            items.iter().enumerate().filter_map(|(i, v)| v.as_str().map(|s| (i, s))).collect()
-        }
+        Some(Value::List(items) | Value::Set(items) | Value::Tuple(items)) => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.as_str().map(|s| (i, s)))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -61,15 +65,27 @@ mod tests {
             ("name", Value::from("prod")),
             ("count", Value::from(3)),
             ("later", Value::Unknown),
-            ("cp", Value::object([("locations", Value::List(vec![Value::from("fsn1"), Value::Unknown]))])),
+            (
+                "cp",
+                Value::object([(
+                    "locations",
+                    Value::List(vec![Value::from("fsn1"), Value::Unknown]),
+                )]),
+            ),
         ]);
         assert_eq!(string(&v, &AttributePath::root("name")), Some("prod"));
         assert_eq!(integer(&v, &AttributePath::root("count")), Some(3));
         assert_eq!(string(&v, &AttributePath::root("later")), None);
         assert!(is_unknown(&v, &AttributePath::root("later")));
         assert!(!is_unknown(&v, &AttributePath::root("name")));
-        assert_eq!(strings(&v, &AttributePath::root("cp").attr("locations")), vec![(0, "fsn1")]);
+        assert_eq!(
+            strings(&v, &AttributePath::root("cp").attr("locations")),
+            vec![(0, "fsn1")]
+        );
         let unknown_parent = Value::object([("cp", Value::Unknown)]);
-        assert!(is_unknown(&unknown_parent, &AttributePath::root("cp").attr("locations")));
+        assert!(is_unknown(
+            &unknown_parent,
+            &AttributePath::root("cp").attr("locations")
+        ));
     }
 }

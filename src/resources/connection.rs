@@ -7,22 +7,58 @@ use crate::tfplugin::value::{Type, Value};
 
 /// Attributes of the connection object, with their types and what they hold.
 pub const FIELDS: &[(&str, ConnectionField, &str)] = &[
-    ("cluster_id", ConnectionField::String, "cluster id (the cluster name)"),
+    (
+        "cluster_id",
+        ConnectionField::String,
+        "cluster id (the cluster name)",
+    ),
     ("name", ConnectionField::String, "cluster name"),
     ("location", ConnectionField::String, "default location"),
-    ("network_zone", ConnectionField::String, "network zone of the private network"),
-    ("endpoint", ConnectionField::String, "Kubernetes API URL (https://<load balancer>:6443)"),
-    ("talos_endpoint", ConnectionField::String, "Talos API address (<load balancer>:50000)"),
+    (
+        "network_zone",
+        ConnectionField::String,
+        "network zone of the private network",
+    ),
+    (
+        "endpoint",
+        ConnectionField::String,
+        "Kubernetes API URL (https://<load balancer>:6443)",
+    ),
+    (
+        "talos_endpoint",
+        ConnectionField::String,
+        "Talos API address (<load balancer>:50000)",
+    ),
     ("network_id", ConnectionField::Number, "Hetzner network id"),
-    ("firewall_id", ConnectionField::Number, "Hetzner firewall id"),
-    ("talos_version", ConnectionField::String, "Talos version of the cluster"),
-    ("kubernetes_version", ConnectionField::String, "Kubernetes version of the cluster"),
-    ("network_cidr", ConnectionField::String, "private network range"),
+    (
+        "firewall_id",
+        ConnectionField::Number,
+        "Hetzner firewall id",
+    ),
+    (
+        "talos_version",
+        ConnectionField::String,
+        "Talos version of the cluster",
+    ),
+    (
+        "kubernetes_version",
+        ConnectionField::String,
+        "Kubernetes version of the cluster",
+    ),
+    (
+        "network_cidr",
+        ConnectionField::String,
+        "private network range",
+    ),
     ("node_subnet", ConnectionField::String, "node subnet"),
     ("pod_cidr", ConnectionField::String, "pod range"),
     ("service_cidr", ConnectionField::String, "service range"),
     ("cni", ConnectionField::String, "CNI of the cluster"),
-    ("secrets", ConnectionField::String, "Talos secrets bundle (secrets.yaml)"),
+    (
+        "secrets",
+        ConnectionField::String,
+        "Talos secrets bundle (secrets.yaml)",
+    ),
 ];
 
 /// The cty type of one connection attribute.

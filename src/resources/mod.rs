@@ -1,5 +1,15 @@
-//! Terraform resources of hk8s (schemas, plan-time validation and diffing, CRUD), and the small
-//! Terraform-agnostic rules only they need.
+//! Terraform resources of hk8s: schemas, validation at validate/plan time, plan-time diffing, and
+//! CRUD. This is the one boundary where domain errors (`hcloud`, `kube`, `talos`) become
+//! diagnostics at attribute paths; the rules themselves live in the domain modules, plus the two
+//! small Terraform-agnostic rules only resources need ([`duration`], [`config_patch`]).
 
+pub mod cluster;
 pub mod config_patch;
+pub mod config_view;
+pub mod connection;
 pub mod duration;
+pub mod nodes;
+#[cfg(test)]
+mod test_support;
+pub mod unavailable;
+pub mod validators;

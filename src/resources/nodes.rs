@@ -40,5 +40,9 @@ pub fn node_names(prior: &Value) -> Vec<String> {
 
 /// A readable list of node names, or a fallback when the state records none.
 pub fn describe(names: &[String]) -> String {
-    if names.is_empty() { "every node (none recorded in state)".to_owned() } else { names.join(", ") }
+    if names.is_empty() {
+        "every node (none recorded in state)".to_owned()
+    } else {
+        names.join(", ")
+    }
 }

@@ -18,18 +18,26 @@ use crate::tfplugin::value::Value;
 
 /// An error diagnostic at `path`.
 pub fn error_at(path: &AttributePath, summary: &str, detail: impl Display) -> Diagnostics {
-    Diagnostic::error(summary, detail.to_string()).at(path.clone()).into()
+    Diagnostic::error(summary, detail.to_string())
+        .at(path.clone())
+        .into()
 }
 
 /// A validator applying `rule` to a string value; its error becomes `summary` + the error text.
-pub fn string_check<F, E>(summary: &'static str, description: impl Into<String>, rule: F) -> impl Validator
+pub fn string_check<F, E>(
+    summary: &'static str,
+    description: impl Into<String>,
+    rule: F,
+) -> impl Validator
 where
     F: Fn(&str) -> Result<(), E> + Send + Sync + 'static,
     E: Display,
 {
-    custom(description, move |path, value| match value.as_str().map(&rule) {
-        Some(Err(e)) => error_at(path, summary, e),
-        _ => Diagnostics::new(),
+    custom(description, move |path, value| {
+        match value.as_str().map(&rule) {
+            Some(Err(e)) => error_at(path, summary, e),
+            _ => Diagnostics::new(),
+        }
     })
 }
 
@@ -53,31 +61,46 @@ pub fn pool_name() -> impl Validator {
 
 /// Hetzner locations.
 pub fn location() -> impl Validator {
-    string_check("Invalid location", "must be a Hetzner location: fsn1, nbg1, hel1, ash, hil or sin", |s| {
-        catalog::location(s).map(|_| ())
-    })
+    string_check(
+        "Invalid location",
+        "must be a Hetzner location: fsn1, nbg1, hel1, ash, hil or sin",
+        |s| catalog::location(s).map(|_| ()),
+    )
 }
 
 /// Each element of a list of locations.
 pub fn locations() -> impl Validator {
-    custom("each element must be a Hetzner location; at least one, no repeats", |path, value| {
-        let mut diags = Diagnostics::new();
-        let Value::List(items) = value else { return diags };
-        if items.is_empty() {
-            diags.extend(error_at(path, "Invalid locations", "the list is empty; give at least one location"));
-        }
-        let mut seen: Vec<&str> = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            let Some(name) = item.as_str() else { continue };
-            if let Err(e) = catalog::location(name) {
-                diags.extend(error_at(&path.index(i), "Invalid location", e));
-            } else if seen.contains(&name) {
-                diags.extend(error_at(&path.index(i), "Duplicate location", format!("{name:?} is listed twice")));
+    custom(
+        "each element must be a Hetzner location; at least one, no repeats",
+        |path, value| {
+            let mut diags = Diagnostics::new();
+            let Value::List(items) = value else {
+                return diags;
+            };
+            if items.is_empty() {
+                diags.extend(error_at(
+                    path,
+                    "Invalid locations",
+                    "the list is empty; give at least one location",
+                ));
             }
-            seen.push(name);
-        }
-        diags
-    })
+            let mut seen: Vec<&str> = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let Some(name) = item.as_str() else { continue };
+                if let Err(e) = catalog::location(name) {
+                    diags.extend(error_at(&path.index(i), "Invalid location", e));
+                } else if seen.contains(&name) {
+                    diags.extend(error_at(
+                        &path.index(i),
+                        "Duplicate location",
+                        format!("{name:?} is listed twice"),
+                    ));
+                }
+                seen.push(name);
+            }
+            diags
+        },
+    )
 }
 
 /// Hetzner server types.
@@ -91,9 +114,11 @@ pub fn server_type() -> impl Validator {
 
 /// Hetzner load-balancer types.
 pub fn load_balancer_type() -> impl Validator {
-    string_check("Invalid load balancer type", "must be lb11, lb21 or lb31", |s| {
-        catalog::load_balancer_type(s).map(|_| ())
-    })
+    string_check(
+        "Invalid load balancer type",
+        "must be lb11, lb21 or lb31",
+        |s| catalog::load_balancer_type(s).map(|_| ()),
+    )
 }
 
 /// One range of the address plan.
@@ -101,12 +126,16 @@ pub fn cidr(role: cidr::Role) -> impl Validator {
     let (min, max) = role.prefix_bounds();
     let description = match role {
         cidr::Role::Network => "must be a canonical private IPv4 CIDR, /8 to /24",
-        cidr::Role::NodeSubnet => "must be a canonical private IPv4 CIDR, /8 to /28, inside the network",
+        cidr::Role::NodeSubnet => {
+            "must be a canonical private IPv4 CIDR, /8 to /28, inside the network"
+        }
         cidr::Role::Pods => "must be a canonical IPv4 CIDR, /8 to /24",
         cidr::Role::Services => "must be a canonical IPv4 CIDR, /12 to /24",
     };
     debug_assert!(min <= max);
-    string_check("Invalid CIDR", description, move |s| cidr::parse(role, s).map(|_| ()))
+    string_check("Invalid CIDR", description, move |s| {
+        cidr::parse(role, s).map(|_| ())
+    })
 }
 
 /// Talos versions: syntax and a minor this provider generates configuration for.
@@ -123,9 +152,11 @@ pub fn talos_version() -> impl Validator {
 
 /// Kubernetes version syntax (the pair check against Talos is cross-attribute).
 pub fn kubernetes_version() -> impl Validator {
-    string_check("Invalid Kubernetes version", "must be a Kubernetes version such as 1.35.0", |s| {
-        s.parse::<KubernetesVersion>().map(|_| ())
-    })
+    string_check(
+        "Invalid Kubernetes version",
+        "must be a Kubernetes version such as 1.35.0",
+        |s| s.parse::<KubernetesVersion>().map(|_| ()),
+    )
 }
 
 /// Go-style durations within `[min, max]`.
@@ -135,7 +166,9 @@ pub fn duration_between(min: Duration, max: Duration) -> impl Validator {
         duration::format_duration(min),
         duration::format_duration(max)
     );
-    string_check("Invalid duration", description, move |s| duration::parse_within(s, min, max).map(|_| ()))
+    string_check("Invalid duration", description, move |s| {
+        duration::parse_within(s, min, max).map(|_| ())
+    })
 }
 
 /// Node labels: key syntax and namespaces at `labels["key"]`, value syntax at the same key.
@@ -144,7 +177,9 @@ pub fn node_labels() -> impl Validator {
         "keys must be Kubernetes label keys nodes may set (not kubernetes.io/k8s.io except node.kubernetes.io, not hk8s.io); values at most 63 characters",
         |path, value| {
             let mut diags = Diagnostics::new();
-            let Value::Map(entries) = value else { return diags };
+            let Value::Map(entries) = value else {
+                return diags;
+            };
             for (key, v) in entries {
                 let at = path.key(key.clone());
                 if let Err(e) = labels::check_node_label_key(key) {
@@ -167,14 +202,19 @@ pub fn taints() -> impl Validator {
         "each element must be a taint `key=value:Effect` or `key:Effect`, effect NoSchedule, PreferNoSchedule or NoExecute",
         |path, value| {
             let mut diags = Diagnostics::new();
-            let Value::List(items) = value else { return diags };
+            let Value::List(items) = value else {
+                return diags;
+            };
             let mut parsed: Vec<labels::Taint> = Vec::new();
             for (i, item) in items.iter().enumerate() {
                 let Some(text) = item.as_str() else { continue };
                 match text.parse::<labels::Taint>() {
                     Err(e) => diags.extend(error_at(&path.index(i), "Invalid taint", e)),
                     Ok(taint) => {
-                        if parsed.iter().any(|t| t.key == taint.key && t.effect == taint.effect) {
+                        if parsed
+                            .iter()
+                            .any(|t| t.key == taint.key && t.effect == taint.effect)
+                        {
                             let e = labels::Error::DuplicateTaint {
                                 taint: text.to_owned(),
                                 key: taint.key.clone(),
@@ -193,38 +233,53 @@ pub fn taints() -> impl Validator {
 
 /// Talos config patches: each element a YAML mapping (strategic merge), at its list index.
 pub fn config_patches() -> impl Validator {
-    custom("each element must be a YAML mapping (a strategic merge patch)", |path, value| {
-        let mut diags = Diagnostics::new();
-        let Value::List(items) = value else { return diags };
-        for (i, item) in items.iter().enumerate() {
-            if let Some(text) = item.as_str()
-                && let Err(e) = config_patch::check(text)
-            {
-                diags.extend(error_at(&path.index(i), "Invalid config patch", e));
+    custom(
+        "each element must be a YAML mapping (a strategic merge patch)",
+        |path, value| {
+            let mut diags = Diagnostics::new();
+            let Value::List(items) = value else {
+                return diags;
+            };
+            for (i, item) in items.iter().enumerate() {
+                if let Some(text) = item.as_str()
+                    && let Err(e) = config_patch::check(text)
+                {
+                    diags.extend(error_at(&path.index(i), "Invalid config patch", e));
+                }
             }
-        }
-        diags
-    })
+            diags
+        },
+    )
 }
 
 /// Firewall sources: IPv4 or IPv6 CIDRs in canonical form, at their list index.
 pub fn source_ranges() -> impl Validator {
-    custom("each element must be an IPv4 or IPv6 CIDR such as 203.0.113.0/24 or 2001:db8::/32", |path, value| {
-        let mut diags = Diagnostics::new();
-        let Value::List(items) = value else { return diags };
-        for (i, item) in items.iter().enumerate() {
-            let Some(text) = item.as_str() else { continue };
-            let detail = match text.parse::<ipnet::IpNet>() {
-                Err(_) => format!("{text:?} is not a CIDR; write e.g. \"203.0.113.0/24\", \"198.51.100.7/32\" or \"2001:db8::/32\""),
-                Ok(net) if net.addr() != net.network() => {
-                    format!("{text:?} has host bits set; write it as {:?}", net.trunc().to_string())
-                }
-                Ok(_) => continue,
+    custom(
+        "each element must be an IPv4 or IPv6 CIDR such as 203.0.113.0/24 or 2001:db8::/32",
+        |path, value| {
+            let mut diags = Diagnostics::new();
+            let Value::List(items) = value else {
+                return diags;
             };
-            diags.extend(error_at(&path.index(i), "Invalid source range", detail));
-        }
-        diags
-    })
+            for (i, item) in items.iter().enumerate() {
+                let Some(text) = item.as_str() else { continue };
+                let detail = match text.parse::<ipnet::IpNet>() {
+                    Err(_) => format!(
+                        "{text:?} is not a CIDR; write e.g. \"203.0.113.0/24\", \"198.51.100.7/32\" or \"2001:db8::/32\""
+                    ),
+                    Ok(net) if net.addr() != net.network() => {
+                        format!(
+                            "{text:?} has host bits set; write it as {:?}",
+                            net.trunc().to_string()
+                        )
+                    }
+                    Ok(_) => continue,
+                };
+                diags.extend(error_at(&path.index(i), "Invalid source range", detail));
+            }
+            diags
+        },
+    )
 }
 
 /// Whole numbers in `[min, max]`, with a summary naming the attribute.
@@ -232,7 +287,9 @@ pub fn whole_number(summary: &'static str, min: i64, max: i64) -> impl Validator
     let description = format!("must be a whole number from {min} to {max}");
     let hint = description.clone();
     custom(description, move |path, value| {
-        let Some(number) = value.as_number() else { return Diagnostics::new() };
+        let Some(number) = value.as_number() else {
+            return Diagnostics::new();
+        };
         match number.to_i64() {
             Some(n) if number.is_integer() && (min..=max).contains(&n) => Diagnostics::new(),
             _ => error_at(path, summary, format!("{number} is not accepted; {hint}")),
@@ -247,7 +304,13 @@ mod tests {
     fn run(v: impl Validator, path: &AttributePath, value: Value) -> Vec<(String, String, String)> {
         v.validate(path, &value)
             .iter()
-            .map(|d| (d.path.as_ref().map(ToString::to_string).unwrap_or_default(), d.summary.clone(), d.detail.clone()))
+            .map(|d| {
+                (
+                    d.path.as_ref().map(ToString::to_string).unwrap_or_default(),
+                    d.summary.clone(),
+                    d.detail.clone(),
+                )
+            })
             .collect()
     }
 
@@ -280,28 +343,59 @@ mod tests {
         ]);
         let found = run(taints(), &AttributePath::root("taints"), list);
         assert_eq!(found.len(), 2, "{found:?}");
-        assert_eq!((found[0].0.as_str(), found[0].1.as_str()), ("taints[2]", "Invalid taint"));
-        assert_eq!((found[1].0.as_str(), found[1].1.as_str()), ("taints[3]", "Duplicate taint"));
+        assert_eq!(
+            (found[0].0.as_str(), found[0].1.as_str()),
+            ("taints[2]", "Invalid taint")
+        );
+        assert_eq!(
+            (found[1].0.as_str(), found[1].1.as_str()),
+            ("taints[3]", "Duplicate taint")
+        );
     }
 
     #[test]
     fn strings_numbers_and_lists() {
         let p = AttributePath::root("x");
         assert!(run(server_type(), &p, Value::from("cx33")).is_empty());
-        assert_eq!(run(server_type(), &p, Value::from("cx22"))[0].1, "Invalid server type");
+        assert_eq!(
+            run(server_type(), &p, Value::from("cx22"))[0].1,
+            "Invalid server type"
+        );
         assert!(run(talos_version(), &p, Value::from("v1.13.9")).is_empty());
         assert!(!run(talos_version(), &p, Value::from("v1.9.0")).is_empty());
         assert!(run(kubernetes_version(), &p, Value::from("1.35.0")).is_empty());
-        assert!(!run(duration_between(Duration::from_secs(60), Duration::from_secs(3600)), &p, Value::from("2h")).is_empty());
+        assert!(
+            !run(
+                duration_between(Duration::from_secs(60), Duration::from_secs(3600)),
+                &p,
+                Value::from("2h")
+            )
+            .is_empty()
+        );
         assert!(run(whole_number("Invalid count", 0, 10), &p, Value::from(3)).is_empty());
         assert!(!run(whole_number("Invalid count", 0, 10), &p, Value::from(-1)).is_empty());
-        let locs = Value::List(vec![Value::from("fsn1"), Value::from("fra1"), Value::from("fsn1")]);
+        let locs = Value::List(vec![
+            Value::from("fsn1"),
+            Value::from("fra1"),
+            Value::from("fsn1"),
+        ]);
         let found = run(locations(), &p, locs);
-        assert_eq!(found.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(), ["x[1]", "x[2]"]);
-        let found = run(source_ranges(), &p, Value::List(vec![Value::from("10.0.0.1/8"), Value::from("::/0")]));
+        assert_eq!(
+            found.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
+            ["x[1]", "x[2]"]
+        );
+        let found = run(
+            source_ranges(),
+            &p,
+            Value::List(vec![Value::from("10.0.0.1/8"), Value::from("::/0")]),
+        );
         assert_eq!(found.len(), 1);
         assert!(found[0].2.contains("\"10.0.0.0/8\""));
-        let found = run(config_patches(), &p, Value::List(vec![Value::from("machine: {}"), Value::from("- op: add")]));
+        let found = run(
+            config_patches(),
+            &p,
+            Value::List(vec![Value::from("machine: {}"), Value::from("- op: add")]),
+        );
         assert_eq!(found[0].0, "x[1]");
     }
 }

@@ -36,7 +36,9 @@ pub fn network_field(role: Role) -> &'static str {
 
 /// The network zone of the cluster's `location`, when known and valid.
 pub fn network_zone(config: &Value) -> Option<NetworkZone> {
-    view::string(config, &attr("location")).and_then(|l| catalog::location(l).ok()).map(|l| l.network_zone)
+    view::string(config, &attr("location"))
+        .and_then(|l| catalog::location(l).ok())
+        .map(|l| l.network_zone)
 }
 
 /// The node subnet derived from a network range when none is given: the second /24 of a network
@@ -67,7 +69,11 @@ pub fn address_plan(config: &Value) -> AddressPlan {
             None => default,
         }
     };
-    let network_range = if existing_network { range(Role::Network, None) } else { range(Role::Network, defaults.network) };
+    let network_range = if existing_network {
+        range(Role::Network, None)
+    } else {
+        range(Role::Network, defaults.network)
+    };
     let node_default = match (view::string(config, &network("cidr")), network_range) {
         (Some(_), Some(net)) => Some(derived_node_subnet(net)),
         (Some(_), None) => None,
@@ -89,8 +95,14 @@ mod tests {
     fn node_subnet_derivation() {
         let net = |s: &str| s.parse::<Ipv4Net>().unwrap();
         assert_eq!(derived_node_subnet(net("10.0.0.0/16")), net("10.0.1.0/24"));
-        assert_eq!(derived_node_subnet(net("172.16.0.0/12")), net("172.16.1.0/24"));
-        assert_eq!(derived_node_subnet(net("192.168.5.0/24")), net("192.168.5.0/24"));
+        assert_eq!(
+            derived_node_subnet(net("172.16.0.0/12")),
+            net("172.16.1.0/24")
+        );
+        assert_eq!(
+            derived_node_subnet(net("192.168.5.0/24")),
+            net("192.168.5.0/24")
+        );
     }
 
     #[test]

@@ -27,14 +27,18 @@ pub fn modify(config: &Value, prior: &Value, mut change: PlannedChange) -> Plann
 }
 
 fn set_if_unknown(change: &mut PlannedChange, path: &AttributePath, value: Value) {
-    if view::is_unknown(&change.planned, path) && !view::is_unknown(&change.planned, &path_parent(path)) {
+    if view::is_unknown(&change.planned, path)
+        && !view::is_unknown(&change.planned, &path_parent(path))
+    {
         change.planned.set_at_path(path, value);
     }
 }
 
 fn path_parent(path: &AttributePath) -> AttributePath {
     let steps = path.steps();
-    steps[..steps.len().saturating_sub(1)].iter().fold(AttributePath::empty(), |p, s| p.with(s.clone()))
+    steps[..steps.len().saturating_sub(1)]
+        .iter()
+        .fold(AttributePath::empty(), |p, s| p.with(s.clone()))
 }
 
 fn plan_derived_values(config: &Value, change: &mut PlannedChange) {
@@ -43,7 +47,11 @@ fn plan_derived_values(config: &Value, change: &mut PlannedChange) {
         set_if_unknown(change, &attr("id"), Value::from(name));
     }
     if let Some(location) = &location {
-        set_if_unknown(change, &control_plane("locations"), Value::List(vec![Value::from(location.as_str())]));
+        set_if_unknown(
+            change,
+            &control_plane("locations"),
+            Value::List(vec![Value::from(location.as_str())]),
+        );
     }
     // Address plan: a whole default object, or the missing ranges of a given one.
     let plan = model::address_plan(config);
@@ -53,17 +61,30 @@ fn plan_derived_values(config: &Value, change: &mut PlannedChange) {
         (cidr::Role::Pods, plan.pods),
         (cidr::Role::Services, plan.services),
     ];
-    if view::is_unknown(&change.planned, &attr("network")) && config.get("network").is_some_and(Value::is_null) {
+    if view::is_unknown(&change.planned, &attr("network"))
+        && config.get("network").is_some_and(Value::is_null)
+    {
         let mut object: Vec<(&str, Value)> = ranges
             .iter()
-            .map(|(role, net)| (model::network_field(*role), net.map_or(Value::Unknown, |n| Value::from(n.to_string()))))
+            .map(|(role, net)| {
+                (
+                    model::network_field(*role),
+                    net.map_or(Value::Unknown, |n| Value::from(n.to_string())),
+                )
+            })
             .collect();
         object.push(("existing_network_id", Value::Null));
-        change.planned.set_at_path(&attr("network"), Value::object(object));
+        change
+            .planned
+            .set_at_path(&attr("network"), Value::object(object));
     } else {
         for (role, net) in ranges {
             if let Some(net) = net {
-                set_if_unknown(change, &model::network(model::network_field(role)), Value::from(net.to_string()));
+                set_if_unknown(
+                    change,
+                    &model::network(model::network_field(role)),
+                    Value::from(net.to_string()),
+                );
             }
         }
     }
@@ -73,7 +94,10 @@ fn plan_derived_values(config: &Value, change: &mut PlannedChange) {
         if view::is_unknown(&change.planned, &lb) {
             change.planned.set_at_path(
                 &lb,
-                Value::object([("type", Value::from("lb11")), ("location", Value::from(location.as_str()))]),
+                Value::object([
+                    ("type", Value::from("lb11")),
+                    ("location", Value::from(location.as_str())),
+                ]),
             );
         } else {
             set_if_unknown(change, &lb.attr("location"), Value::from(location.as_str()));
@@ -99,13 +123,20 @@ fn changed(prior: &Value, planned: &Value, path: &AttributePath) -> Option<Chang
         Value::Unknown => "(known after apply)".to_owned(),
         Value::Null => "(unset)".to_owned(),
         Value::List(items) => {
-            let parts: Vec<String> = items.iter().map(|i| i.as_str().unwrap_or("?").to_owned()).collect();
+            let parts: Vec<String> = items
+                .iter()
+                .map(|i| i.as_str().unwrap_or("?").to_owned())
+                .collect();
             format!("[{}]", parts.join(", "))
         }
         Value::Number(n) => n.to_string(),
         other => other.kind_name().to_owned(),
     };
-    Some(Changed { label: path.to_string(), from: show(before), to: show(after) })
+    Some(Changed {
+        label: path.to_string(),
+        from: show(before),
+        to: show(after),
+    })
 }
 
 fn plan_update(prior: &Value, change: &mut PlannedChange) {
@@ -128,7 +159,11 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
     let count = changed(prior, &planned, &control_plane("count"));
 
     let list = |changes: &[Changed]| {
-        changes.iter().map(|c| format!("{}: {} → {}", c.label, c.from, c.to)).collect::<Vec<_>>().join("; ")
+        changes
+            .iter()
+            .map(|c| format!("{}: {} → {}", c.label, c.from, c.to))
+            .collect::<Vec<_>>()
+            .join("; ")
     };
     if !upgrades.is_empty() {
         change.diagnostics.push(Diagnostic::warning(

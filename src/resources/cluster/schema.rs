@@ -15,8 +15,8 @@ use crate::resources::connection::connection_type;
 use crate::resources::nodes::nodes_attribute;
 use crate::resources::validators as v;
 use crate::tfplugin::schema::{
-    Attribute, AttributePlan, Schema, Validator, custom, one_of, requires_replace, requires_replace_if,
-    use_state_for_unknown,
+    Attribute, AttributePlan, Schema, Validator, custom, one_of, requires_replace,
+    requires_replace_if, use_state_for_unknown,
 };
 use crate::tfplugin::value::Type;
 
@@ -27,7 +27,9 @@ pub const DEFAULT_CONTROL_PLANE_COUNT: i64 = 3;
 
 fn count_is_odd_quorum() -> impl Validator {
     custom("must be 1, 3 or 5", |path, value| {
-        let Some(n) = value.as_number() else { return Default::default() };
+        let Some(n) = value.as_number() else {
+            return Default::default();
+        };
         match n.to_i64() {
             Some(1 | 3 | 5) if n.is_integer() => Default::default(),
             _ => v::error_at(
@@ -52,7 +54,9 @@ fn timeouts() -> Attribute {
                 .validate(duration()),
             Attribute::string("update")
                 .optional()
-                .description("How long an update (including rolling upgrades) may take (default \"60m\").")
+                .description(
+                    "How long an update (including rolling upgrades) may take (default \"60m\").",
+                )
                 .validate(duration()),
             Attribute::string("delete")
                 .optional()
@@ -246,7 +250,10 @@ fn snapshot_keys() -> impl Validator {
     custom("keys must be amd64 or arm64", |path, value| {
         let mut diags = crate::tfplugin::diag::Diagnostics::new();
         if let crate::tfplugin::value::Value::Map(entries) = value {
-            for key in entries.keys().filter(|k| !matches!(k.as_str(), "amd64" | "arm64")) {
+            for key in entries
+                .keys()
+                .filter(|k| !matches!(k.as_str(), "amd64" | "arm64"))
+            {
                 diags.extend(v::error_at(
                     &path.key(key.clone()),
                     "Invalid architecture",
@@ -259,11 +266,15 @@ fn snapshot_keys() -> impl Validator {
 }
 
 fn secrets_changed_after_known(plan: &AttributePlan<'_>) -> bool {
-    plan.prior.is_some_and(|prior| !prior.is_null() && prior.is_known())
+    plan.prior
+        .is_some_and(|prior| !prior.is_null() && prior.is_known())
 }
 
 fn computed_string(name: &str, description: &str) -> Attribute {
-    Attribute::string(name).computed().description(description).plan(use_state_for_unknown())
+    Attribute::string(name)
+        .computed()
+        .description(description)
+        .plan(use_state_for_unknown())
 }
 
 /// The full schema.

@@ -23,14 +23,19 @@ pub fn check(config: &Value) -> Diagnostics {
 
 fn check_zones(config: &Value) -> Diagnostics {
     let mut diags = Diagnostics::new();
-    let Some(zone) = model::network_zone(config) else { return diags };
+    let Some(zone) = model::network_zone(config) else {
+        return diags;
+    };
     let location = view::string(config, &attr("location")).unwrap_or_default();
     let mut in_zone = |path: AttributePath, name: &str, what: &str| {
         if let Ok(l) = catalog::location(name)
             && l.network_zone != zone
         {
-            let same_zone: Vec<&str> =
-                catalog::LOCATIONS.iter().filter(|l| l.network_zone == zone).map(|l| l.name).collect();
+            let same_zone: Vec<&str> = catalog::LOCATIONS
+                .iter()
+                .filter(|l| l.network_zone == zone)
+                .map(|l| l.name)
+                .collect();
             diags.extend(error_at(
                 &path,
                 "Location in another network zone",
@@ -44,7 +49,11 @@ fn check_zones(config: &Value) -> Diagnostics {
         }
     };
     for (i, name) in view::strings(config, &control_plane("locations")) {
-        in_zone(control_plane("locations").index(i), name, "control-plane location");
+        in_zone(
+            control_plane("locations").index(i),
+            name,
+            "control-plane location",
+        );
     }
     let lb_location = AttributePath::root("api_load_balancer").attr("location");
     if let Some(name) = view::string(config, &lb_location) {
@@ -54,14 +63,23 @@ fn check_zones(config: &Value) -> Diagnostics {
 }
 
 fn check_versions(config: &Value) -> Diagnostics {
-    let talos = view::string(config, &attr("talos_version")).and_then(|s| s.parse::<TalosVersion>().ok());
-    let kubernetes =
-        view::string(config, &attr("kubernetes_version")).and_then(|s| s.parse::<KubernetesVersion>().ok());
-    let (Some(talos), Some(kubernetes)) = (talos, kubernetes) else { return Diagnostics::new() };
-    let Ok(contract) = talos.contract() else { return Diagnostics::new() };
+    let talos =
+        view::string(config, &attr("talos_version")).and_then(|s| s.parse::<TalosVersion>().ok());
+    let kubernetes = view::string(config, &attr("kubernetes_version"))
+        .and_then(|s| s.parse::<KubernetesVersion>().ok());
+    let (Some(talos), Some(kubernetes)) = (talos, kubernetes) else {
+        return Diagnostics::new();
+    };
+    let Ok(contract) = talos.contract() else {
+        return Diagnostics::new();
+    };
     match contract.check_kubernetes(&talos, &kubernetes) {
         Ok(()) => Diagnostics::new(),
-        Err(e) => error_at(&attr("kubernetes_version"), "Unsupported Kubernetes version", e),
+        Err(e) => error_at(
+            &attr("kubernetes_version"),
+            "Unsupported Kubernetes version",
+            e,
+        ),
     }
 }
 
@@ -79,12 +97,20 @@ fn check_address_plan(config: &Value) -> Diagnostics {
     }
     let plan = model::address_plan(config);
     for e in plan.check() {
-        diags.extend(error_at(&network(model::network_field(e.role())), "Invalid address plan", e));
+        diags.extend(error_at(
+            &network(model::network_field(e.role())),
+            "Invalid address plan",
+            e,
+        ));
     }
     if let Some(count) = view::integer(config, &control_plane("count"))
         && let Err(e) = plan.check_node_count(u64::try_from(count).unwrap_or(0))
     {
-        diags.extend(error_at(&network(model::network_field(Role::NodeSubnet)), "Invalid address plan", e));
+        diags.extend(error_at(
+            &network(model::network_field(Role::NodeSubnet)),
+            "Invalid address plan",
+            e,
+        ));
     }
     diags
 }
@@ -110,7 +136,9 @@ fn check_image(config: &Value) -> Diagnostics {
         return error_at(
             &image.attr("snapshot_ids"),
             "Missing snapshot",
-            format!("the control plane's server type is {arch}, but `snapshot_ids` has no {arch:?} entry"),
+            format!(
+                "the control plane's server type is {arch}, but `snapshot_ids` has no {arch:?} entry"
+            ),
         );
     }
     Diagnostics::new()
