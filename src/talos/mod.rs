@@ -2,4 +2,10 @@
 //! machine configuration per contract, strategic-merge patches, Hetzner user data, and client
 //! credentials (talosconfig, admin kubeconfig). Knows nothing of Terraform.
 
+pub mod pki;
+pub mod secrets;
 pub mod version;
+pub mod yaml;
+
+#[cfg(test)]
+mod test_tools;

@@ -380,6 +380,12 @@ impl VersionContract {
         true
     }
 
+    /// `talosctl gen secrets` encodes `cluster.id` with standard base64 (1.14+) instead of
+    /// URL-safe base64 (earlier).
+    pub fn cluster_id_standard_base64(self) -> bool {
+        self >= Self::V1_14
+    }
+
     /// KubeSpan settings live in a `KubeSpanConfig` document (`KubeSpanMultidocConfig`, > 1.12).
     pub fn kubespan_config_document(self) -> bool {
         self > Self::V1_12
