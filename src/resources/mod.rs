@@ -4,10 +4,12 @@
 //! small Terraform-agnostic rules only resources need ([`duration`], [`config_patch`]).
 
 pub mod cluster;
+pub mod cluster_ref;
 pub mod config_patch;
 pub mod config_view;
 pub mod connection;
 pub mod duration;
+pub mod node_pool;
 pub mod nodes;
 #[cfg(test)]
 mod test_support;

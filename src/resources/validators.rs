@@ -171,6 +171,27 @@ pub fn duration_between(min: Duration, max: Duration) -> impl Validator {
     })
 }
 
+/// A Talos secrets bundle (`talosctl gen secrets` YAML). Parser details are not echoed: the
+/// value is sensitive.
+pub fn secrets_bundle() -> impl Validator {
+    string_check(
+        "Invalid secrets bundle",
+        "must be a secrets.yaml as written by `talosctl gen secrets`",
+        |text| {
+            match crate::talos::secrets::SecretsBundle::from_yaml(text) {
+            Ok(_) => Ok(()),
+            Err(crate::talos::secrets::Error::Invalid { field, reason }) => Err(format!(
+                "the bundle's {field} {reason}; give a secrets.yaml written by `talosctl gen secrets`"
+            )),
+            Err(_) => Err("the value is not a talosctl secrets.yaml (it does not parse, or lacks required \
+                 fields such as cluster, secrets, trustdinfo and certs); the parser's message is not \
+                 shown because the value is sensitive"
+                .to_owned()),
+        }
+        },
+    )
+}
+
 /// Node labels: key syntax and namespaces at `labels["key"]`, value syntax at the same key.
 pub fn node_labels() -> impl Validator {
     custom(
@@ -397,5 +418,22 @@ mod tests {
             Value::List(vec![Value::from("machine: {}"), Value::from("- op: add")]),
         );
         assert_eq!(found[0].0, "x[1]");
+    }
+
+    #[test]
+    fn secrets_bundles_are_checked_without_echoing_them() {
+        let p = AttributePath::root("secrets");
+        let bundle = include_str!("../talos/testdata/talosctl-secrets.yaml");
+        assert!(run(secrets_bundle(), &p, Value::from(bundle)).is_empty());
+        let found = run(secrets_bundle(), &p, Value::from("cluster: {id: s3cr3t}"));
+        assert_eq!(found[0].1, "Invalid secrets bundle");
+        assert!(!found[0].2.contains("s3cr3t"), "{}", found[0].2);
+        let tampered = bundle.replacen("bootstraptoken: ", "bootstraptoken: X", 1);
+        let found = run(secrets_bundle(), &p, Value::from(tampered));
+        assert!(
+            found[0].2.contains("secrets.bootstraptoken"),
+            "{}",
+            found[0].2
+        );
     }
 }

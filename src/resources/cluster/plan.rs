@@ -214,8 +214,26 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
         change.set_unknown(&attr("nodes"));
     }
     if !upgrades.is_empty() {
-        change.set_unknown(&attr("connection"));
+        plan_connection_versions(prior, change);
     }
+}
+
+/// The connection keeps its identity (so dependents roll rather than get replaced) and carries
+/// the new versions, known or not.
+fn plan_connection_versions(prior: &Value, change: &mut PlannedChange) {
+    let Some(mut connection) = prior
+        .get("connection")
+        .filter(|c| c.is_known() && !c.is_null())
+        .cloned()
+    else {
+        change.set_unknown(&attr("connection"));
+        return;
+    };
+    for field in ["talos_version", "kubernetes_version"] {
+        let planned = change.planned.get(field).cloned().unwrap_or(Value::Unknown);
+        connection.set_at_path(&AttributePath::root(field), planned);
+    }
+    change.planned.set_at_path(&attr("connection"), connection);
 }
 
 #[cfg(test)]

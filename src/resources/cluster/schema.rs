@@ -358,6 +358,7 @@ pub fn schema() -> Schema {
                      absent. Giving it after an import adopts the PKI without change; changing a known \
                      bundle replaces the cluster.",
                 )
+                .validate(v::secrets_bundle())
                 .plan(use_state_for_unknown())
                 .plan(requires_replace_if("changing a known secrets bundle replaces the cluster", secrets_changed_after_known)),
         )

@@ -136,7 +136,15 @@ fn version_change_rolls_and_names_the_nodes() {
         warning.detail
     );
     assert!(!at(&change.planned, "nodes").is_known());
-    assert!(!at(&change.planned, "connection").is_known());
+    assert_eq!(
+        at(&change.planned, "connection.talos_version"),
+        &Value::from("v1.13.10")
+    );
+    assert_eq!(
+        at(&change.planned, "connection.cluster_id"),
+        &Value::from("prod"),
+        "identity kept"
+    );
     assert_eq!(
         at(&change.planned, "kubeconfig"),
         &Value::from("KC"),
