@@ -1,3 +1,4 @@
-//! Kubernetes: label and taint syntax (the small API client comes later).
+//! Kubernetes: label, taint and object-name syntax (the small API client comes later).
 
 pub mod labels;
+pub mod names;

@@ -3,6 +3,7 @@
 //! diagnostics at attribute paths; the rules themselves live in the domain modules, plus the two
 //! small Terraform-agnostic rules only resources need ([`duration`], [`config_patch`]).
 
+pub mod addon;
 pub mod cluster;
 pub mod cluster_ref;
 pub mod config_patch;
