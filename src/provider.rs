@@ -1,1 +1,253 @@
-//! Provider configuration (to be written).
+//! The hk8s provider: the `provider "hk8s"` block and the registry of resource types.
+//!
+//! Configuration resolves each setting from the block, then the environment, then a default,
+//! into [`ProviderData`], which every resource operation receives. The token is never logged
+//! (its `Debug` output is redacted).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
+use crate::tfplugin::framework::{
+    ConfigureRequest, DataSourceHandle, EphemeralResourceHandle, Provider, ResourceHandle,
+};
+use crate::tfplugin::schema::{Attribute, Schema, string_rule};
+use crate::tfplugin::value::Value;
+
+/// The provider's registry address.
+pub const PROVIDER_ADDRESS: &str = "registry.terraform.io/hk8s/hk8s";
+/// The public Hetzner Cloud API.
+pub const DEFAULT_HCLOUD_ENDPOINT: &str = "https://api.hetzner.cloud/v1";
+/// Base interval for polling Hetzner actions when `poll_interval` is unset.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The managed resource types: add one line per resource.
+const RESOURCES: &[fn() -> ResourceHandle<ProviderData>] = &[];
+/// The data source types: add one line per data source.
+const DATA_SOURCES: &[fn() -> DataSourceHandle<ProviderData>] = &[];
+/// The ephemeral resource types: add one line per ephemeral resource.
+const EPHEMERAL_RESOURCES: &[fn() -> EphemeralResourceHandle<ProviderData>] = &[];
+
+/// A Hetzner Cloud API token; `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HcloudToken(String);
+
+impl HcloudToken {
+    /// Wraps a token.
+    #[must_use]
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    /// The token itself, for the `Authorization` header only.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for HcloudToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HcloudToken(<redacted>)")
+    }
+}
+
+/// What configuration resolves; every resource operation receives it.
+#[derive(Debug, Clone)]
+pub struct ProviderData {
+    /// From `hcloud_token` or `HCLOUD_TOKEN`; `None` when neither is set (or the block's value
+    /// is unknown during plan). Operations that call Hetzner use [`ProviderData::require_token`].
+    pub hcloud_token: Option<HcloudToken>,
+    /// From `hcloud_endpoint`, `HCLOUD_ENDPOINT`, or [`DEFAULT_HCLOUD_ENDPOINT`]; no trailing slash.
+    pub hcloud_endpoint: String,
+    /// From `poll_interval`, or [`DEFAULT_POLL_INTERVAL`].
+    pub poll_interval: Duration,
+}
+
+impl ProviderData {
+    /// The token, or a diagnostic telling the user how to provide one.
+    pub fn require_token(&self) -> Result<&HcloudToken, Diagnostics> {
+        self.hcloud_token.as_ref().ok_or_else(|| {
+            Diagnostic::error(
+                "Missing Hetzner Cloud API token",
+                "Set hcloud_token in the provider \"hk8s\" block or the HCLOUD_TOKEN environment variable.",
+            )
+            .at(AttributePath::root("hcloud_token"))
+            .into()
+        })
+    }
+}
+
+/// Reads an environment variable (injectable for tests).
+type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The hk8s provider.
+#[derive(Clone)]
+pub struct Hk8sProvider {
+    env: EnvLookup,
+}
+
+impl Default for Hk8sProvider {
+    fn default() -> Self {
+        Self {
+            env: Arc::new(|key| std::env::var(key).ok()),
+        }
+    }
+}
+
+impl Hk8sProvider {
+    /// A provider reading the environment through `lookup` instead of the process environment.
+    #[must_use]
+    pub fn with_env(lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        Self {
+            env: Arc::new(lookup),
+        }
+    }
+
+    fn from_env(&self, key: &str) -> Option<String> {
+        (self.env)(key).filter(|v| !v.is_empty())
+    }
+}
+
+/// Parses a duration like `500ms`, `2s`, `1m30s` or `1h` (units ms, s, m, h; each part an
+/// integer). Zero is refused.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let invalid = || format!("{text:?} is not a duration like \"500ms\", \"2s\" or \"1m30s\"");
+    let mut total = Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(invalid)?;
+        let amount: u64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let part = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(amount),
+            "s" => Duration::from_secs(amount),
+            "m" => Duration::from_secs(amount.saturating_mul(60)),
+            "h" => Duration::from_secs(amount.saturating_mul(3600)),
+            _ => return Err(invalid()),
+        };
+        total = total.saturating_add(part);
+        rest = &rest[unit_len..];
+    }
+    if total.is_zero() {
+        return Err(format!("{text:?} must be longer than zero"));
+    }
+    Ok(total)
+}
+
+fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    if endpoint.starts_with("https://") || endpoint.starts_with("http://") {
+        Ok(())
+    } else {
+        Err(format!(
+            "{endpoint:?} must be an http:// or https:// URL, e.g. {DEFAULT_HCLOUD_ENDPOINT}"
+        ))
+    }
+}
+
+/// A string attribute of the provider block: `None` when null or unknown.
+fn known_string(config: &Value, name: &str) -> Result<Option<String>, Diagnostics> {
+    match config.get(name) {
+        None | Some(Value::Null | Value::Unknown) => Ok(None),
+        Some(value) => Ok(value.decode()?),
+    }
+}
+
+impl Provider for Hk8sProvider {
+    type Data = ProviderData;
+
+    fn schema(&self) -> Schema {
+        Schema::new()
+            .description("Creates and runs Kubernetes clusters on Hetzner Cloud with Talos Linux.")
+            .attribute(
+                Attribute::string("hcloud_token")
+                    .optional()
+                    .sensitive()
+                    .description("Hetzner Cloud API token (read and write). Falls back to the HCLOUD_TOKEN environment variable."),
+            )
+            .attribute(
+                Attribute::string("hcloud_endpoint")
+                    .optional()
+                    .description(format!(
+                        "Hetzner Cloud API endpoint. Falls back to HCLOUD_ENDPOINT, then {DEFAULT_HCLOUD_ENDPOINT}; \
+                         point it at hk8s-sim for offline use."
+                    ))
+                    .validate(string_rule("value must be an http:// or https:// URL", check_endpoint)),
+            )
+            .attribute(
+                Attribute::string("poll_interval")
+                    .optional()
+                    .description("Base interval for polling Hetzner actions, e.g. \"500ms\" or \"2s\" (default \"1s\"); polling backs off above it.")
+                    .validate(string_rule("value must be a duration such as \"500ms\" or \"2s\"", |s: &str| {
+                        parse_duration(s).map(|_| ())
+                    })),
+            )
+    }
+
+    async fn configure(&self, request: ConfigureRequest<'_>) -> Result<ProviderData, Diagnostics> {
+        let config = request.config;
+        let hcloud_token = known_string(config, "hcloud_token")?
+            .or_else(|| self.from_env("HCLOUD_TOKEN"))
+            .map(HcloudToken::new);
+        let endpoint = known_string(config, "hcloud_endpoint")?
+            .or_else(|| self.from_env("HCLOUD_ENDPOINT"))
+            .unwrap_or_else(|| DEFAULT_HCLOUD_ENDPOINT.to_owned());
+        let mut diags = Diagnostics::new();
+        if let Err(message) = check_endpoint(&endpoint) {
+            diags.add_error_at(
+                AttributePath::root("hcloud_endpoint"),
+                "Invalid Hetzner Cloud endpoint",
+                message,
+            );
+        }
+        let poll_interval = match known_string(config, "poll_interval")? {
+            None => DEFAULT_POLL_INTERVAL,
+            Some(text) => parse_duration(&text).unwrap_or_else(|message| {
+                diags.add_error_at(
+                    AttributePath::root("poll_interval"),
+                    "Invalid poll interval",
+                    message,
+                );
+                DEFAULT_POLL_INTERVAL
+            }),
+        };
+        diags.into_result()?;
+        let data = ProviderData {
+            hcloud_token,
+            hcloud_endpoint: endpoint.trim_end_matches('/').to_owned(),
+            poll_interval,
+        };
+        tracing::debug!(
+            endpoint = %data.hcloud_endpoint,
+            token_set = data.hcloud_token.is_some(),
+            poll_interval_ms = u64::try_from(data.poll_interval.as_millis()).unwrap_or(u64::MAX),
+            terraform_version = request.terraform_version,
+            "provider configured"
+        );
+        Ok(data)
+    }
+
+    fn resources(&self) -> Vec<ResourceHandle<ProviderData>> {
+        RESOURCES.iter().map(|make| make()).collect()
+    }
+
+    fn data_sources(&self) -> Vec<DataSourceHandle<ProviderData>> {
+        DATA_SOURCES.iter().map(|make| make()).collect()
+    }
+
+    fn ephemeral_resources(&self) -> Vec<EphemeralResourceHandle<ProviderData>> {
+        EPHEMERAL_RESOURCES.iter().map(|make| make()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -88,13 +88,13 @@ pub mod server;
 pub mod value;
 
 /// Generated tfplugin6 types.
-#[allow(clippy::all, missing_docs, unreachable_pub)]
+#[allow(clippy::all, missing_docs, unreachable_pub, dead_code)]
 pub(crate) mod proto {
     tonic::include_proto!("tfplugin6");
 }
 
 /// Generated go-plugin side-service types (controller, stdio, broker).
-#[allow(clippy::all, missing_docs, unreachable_pub)]
+#[allow(clippy::all, missing_docs, unreachable_pub, dead_code)]
 pub(crate) mod plugin_proto {
     tonic::include_proto!("plugin");
 }

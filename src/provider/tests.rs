@@ -1,0 +1,128 @@
+//! Tests of the provider configuration.
+
+use std::collections::HashMap;
+
+use super::*;
+use crate::tfplugin::framework::ValidateRequest;
+
+fn provider(env: &[(&str, &str)]) -> Hk8sProvider {
+    let map: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Hk8sProvider::with_env(move |k| map.get(k).cloned())
+}
+
+fn config(pairs: &[(&str, Value)]) -> Value {
+    let mut attrs: std::collections::BTreeMap<String, Value> =
+        ["hcloud_token", "hcloud_endpoint", "poll_interval"]
+            .iter()
+            .map(|k| ((*k).to_owned(), Value::Null))
+            .collect();
+    for (k, v) in pairs {
+        attrs.insert((*k).to_owned(), v.clone());
+    }
+    Value::Object(attrs)
+}
+
+async fn configure(p: &Hk8sProvider, config: &Value) -> Result<ProviderData, Diagnostics> {
+    p.configure(ConfigureRequest {
+        config,
+        terraform_version: "1.15.0",
+    })
+    .await
+}
+
+#[tokio::test]
+async fn block_values_win_over_environment() {
+    let p = provider(&[
+        ("HCLOUD_TOKEN", "env-token"),
+        ("HCLOUD_ENDPOINT", "http://127.0.0.1:1/v1"),
+    ]);
+    let data = configure(
+        &p,
+        &config(&[
+            ("hcloud_token", Value::from("block-token")),
+            ("hcloud_endpoint", Value::from("http://127.0.0.1:8080/v1/")),
+            ("poll_interval", Value::from("500ms")),
+        ]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(data.hcloud_token.unwrap().expose(), "block-token");
+    assert_eq!(data.hcloud_endpoint, "http://127.0.0.1:8080/v1");
+    assert_eq!(data.poll_interval, Duration::from_millis(500));
+}
+
+#[tokio::test]
+async fn environment_then_defaults() {
+    let data = configure(&provider(&[("HCLOUD_TOKEN", "env-token")]), &config(&[]))
+        .await
+        .unwrap();
+    assert_eq!(data.hcloud_token.as_ref().unwrap().expose(), "env-token");
+    assert_eq!(data.hcloud_endpoint, DEFAULT_HCLOUD_ENDPOINT);
+    assert_eq!(data.poll_interval, DEFAULT_POLL_INTERVAL);
+
+    let data = configure(&provider(&[]), &config(&[("hcloud_token", Value::Unknown)]))
+        .await
+        .unwrap();
+    assert!(data.hcloud_token.is_none());
+    let diags = data.require_token().unwrap_err();
+    assert!(diags.to_string().contains("HCLOUD_TOKEN"));
+}
+
+#[tokio::test]
+async fn invalid_settings_are_reported_at_their_attribute() {
+    let err = configure(
+        &provider(&[]),
+        &config(&[
+            ("hcloud_endpoint", Value::from("ftp://x")),
+            ("poll_interval", Value::from("soon")),
+        ]),
+    )
+    .await
+    .unwrap_err();
+    let paths: Vec<String> = err
+        .iter()
+        .map(|d| d.path.as_ref().unwrap().to_string())
+        .collect();
+    assert_eq!(paths, ["hcloud_endpoint", "poll_interval"]);
+}
+
+#[test]
+fn token_is_redacted_in_debug_output() {
+    let data = ProviderData {
+        hcloud_token: Some(HcloudToken::new("super-secret")),
+        hcloud_endpoint: DEFAULT_HCLOUD_ENDPOINT.to_owned(),
+        poll_interval: DEFAULT_POLL_INTERVAL,
+    };
+    assert!(!format!("{data:?}").contains("super-secret"));
+}
+
+#[test]
+fn schema_marks_token_sensitive() {
+    let schema = provider(&[]).schema();
+    let token = schema.root_block().find_attribute("hcloud_token").unwrap();
+    assert!(token.is_sensitive() && token.is_optional());
+}
+
+#[tokio::test]
+async fn schema_validators_catch_bad_values_at_validate_time() {
+    let p = provider(&[]);
+    let schema = p.schema();
+    let bad = config(&[("poll_interval", Value::from("2 parsecs"))]);
+    let diags = crate::tfplugin::framework::plan::validate_config(schema.root_block(), &bad);
+    assert!(diags.has_error());
+    assert!(p.validate(ValidateRequest::new(&bad)).await.is_empty());
+}
+
+#[test]
+fn durations_parse() {
+    assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+    assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+    assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+    assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+    for bad in ["", "0s", "2", "s", "1.5s", "2 s", "-1s", "3d"] {
+        assert!(parse_duration(bad).is_err(), "{bad:?}");
+    }
+}
