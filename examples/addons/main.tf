@@ -26,7 +26,7 @@ resource "hk8s_node_pool" "workers" {
   cluster     = hk8s_cluster.main.connection
   name        = "workers"
   server_type = "cx33"
-  count       = 3
+  node_count  = 3
 }
 
 resource "hk8s_addon" "cilium" {

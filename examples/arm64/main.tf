@@ -26,6 +26,6 @@ resource "hk8s_node_pool" "arm" {
   cluster     = hk8s_cluster.arm.connection
   name        = "arm"
   server_type = "cax31"
-  count       = 2
+  node_count  = 2
   labels      = { "example.com/arch" = "arm64" }
 }

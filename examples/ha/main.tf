@@ -61,7 +61,7 @@ resource "hk8s_node_pool" "general" {
   cluster     = hk8s_cluster.ha.connection
   name        = "general"
   server_type = "cpx41"
-  count       = 6
+  node_count  = 6
   locations   = ["fsn1", "nbg1", "hel1"]
 
   update_strategy = {
@@ -74,7 +74,7 @@ resource "hk8s_node_pool" "batch" {
   cluster     = hk8s_cluster.ha.connection
   name        = "batch"
   server_type = "ccx33"
-  count       = 2
+  node_count  = 2
   labels      = { "example.com/workload" = "batch" }
   taints      = ["example.com/workload=batch:NoSchedule"]
 }

@@ -33,7 +33,7 @@ resource "hk8s_node_pool" "general" {
   cluster     = hk8s_cluster.main.connection
   name        = "general"
   server_type = "cx33"
-  count       = 3
+  node_count  = 3
 }
 
 resource "hk8s_addon" "csi" {

@@ -56,7 +56,10 @@ pub fn check_against_cluster(config: &Value) -> Diagnostics {
         services: None,
     };
     let largest = [
-        (attr("count"), view::integer(config, &attr("count"))),
+        (
+            attr("node_count"),
+            view::integer(config, &attr("node_count")),
+        ),
         (
             attr("autoscaling").attr("max"),
             view::integer(config, &attr("autoscaling").attr("max")),
@@ -123,19 +126,21 @@ fn plan_derived_values(config: &Value, prior: &Value, change: &mut PlannedChange
             ]),
         );
     }
-    let count_configured = !config.get("count").is_none_or(Value::is_null);
+    let count_configured = !config.get("node_count").is_none_or(Value::is_null);
     let autoscaling = config.get("autoscaling").filter(|a| !a.is_null());
     if !count_configured {
         match autoscaling {
             None => {
-                change.planned.set_at_path(&attr("count"), Value::from(1));
+                change
+                    .planned
+                    .set_at_path(&attr("node_count"), Value::from(1));
             }
             Some(_) if prior.is_null() => {
                 // The autoscaler starts from `min`; until the first refresh that is the size.
                 let min = view::integer(config, &attr("autoscaling").attr("min"));
                 change
                     .planned
-                    .set_at_path(&attr("count"), min.map_or(Value::Unknown, Value::from));
+                    .set_at_path(&attr("node_count"), min.map_or(Value::Unknown, Value::from));
             }
             Some(_) => {} // keep the refreshed size
         }
@@ -205,9 +210,9 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
             ),
         ));
     }
-    let count_change = diff(&attr("count"));
-    let before = view::integer(prior, &attr("count"));
-    let after = view::integer(&planned, &attr("count"));
+    let count_change = diff(&attr("node_count"));
+    let before = view::integer(prior, &attr("node_count"));
+    let after = view::integer(&planned, &attr("node_count"));
     if let (Some(before), Some(after)) = (before, after)
         && after < before
     {
@@ -221,7 +226,7 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
         change.diagnostics.push(Diagnostic::warning(
             "Node pool scale-down",
             format!(
-                "count: {before} → {after}. {what} will be cordoned, drained, reset and deleted."
+                "node_count: {before} → {after}. {what} will be cordoned, drained, reset and deleted."
             ),
         ));
     }

@@ -2,7 +2,7 @@
 //!
 //! Replacement: `name`, and `cluster` when it names another cluster. Rolling, one node (or
 //! `update_strategy.max_unavailable` nodes) at a time: `server_type`, `locations`, and the
-//! versions carried by `cluster`. In place: `count` (scale), `autoscaling`, `labels`, `taints`,
+//! versions carried by `cluster`. In place: `node_count` (scale), `autoscaling`, `labels`, `taints`,
 //! `config_patches`, `update_strategy`, `delete_protection`.
 
 use std::time::Duration;
@@ -25,7 +25,7 @@ pub fn schema() -> Schema {
     Schema::new()
         .version(0)
         .description(
-            "A pool of worker nodes of one server type, fixed-size (`count`) or autoscaled \
+            "A pool of worker nodes of one server type, fixed-size (`node_count`) or autoscaled \
              (`autoscaling`). Placement groups are made automatically, at most 10 servers each.",
         )
         .attribute(cluster_attribute("the pool"))
@@ -49,11 +49,12 @@ pub fn schema() -> Schema {
                 .validate(v::server_type()),
         )
         .attribute(
-            Attribute::number("count")
+            Attribute::number("node_count")
                 .optional()
                 .computed()
                 .description(format!(
-                    "Number of nodes, 0 to {MAX_POOL_SIZE} (default 1). Conflicts with `autoscaling`, \
+                    "Number of nodes, 0 to {MAX_POOL_SIZE} (default 1). Named `node_count` because \
+                     `count` is a Terraform meta-argument (it would create several pools). Conflicts with `autoscaling`, \
                      where it is computed. Scale-down cordons, drains, resets and deletes the \
                      highest-numbered nodes."
                 ))
@@ -77,7 +78,7 @@ pub fn schema() -> Schema {
             .description(
                 "Let the Kubernetes cluster-autoscaler (Hetzner provider, configured by this pool; \
                  install the cluster-autoscaler addon) size the pool between `min` and `max`. \
-                 Conflicts with `count`.",
+                 Conflicts with `node_count`.",
             ),
         )
         .attribute(

@@ -10,13 +10,13 @@ use crate::tfplugin::value::Value;
 pub fn check(config: &Value) -> Diagnostics {
     let mut diags = Diagnostics::new();
     let autoscaling = AttributePath::root("autoscaling");
-    if view::known(config, &AttributePath::root("count")).is_some()
+    if view::known(config, &AttributePath::root("node_count")).is_some()
         && view::known(config, &autoscaling).is_some()
     {
         diags.extend(error_at(
             &autoscaling,
             "Conflicting pool size",
-            "`count` and `autoscaling` exclude each other: give `count` for a fixed-size pool, or \
+            "`node_count` and `autoscaling` exclude each other: give `node_count` for a fixed-size pool, or \
              `autoscaling = { min, max }` to let the cluster-autoscaler size it",
         ));
     }

@@ -17,7 +17,7 @@ fn connection(talos: &str) -> serde_json::Value {
 }
 
 fn config_json() -> serde_json::Value {
-    json!({ "cluster": connection("v1.13.9"), "name": "general", "server_type": "cx33", "count": 3 })
+    json!({ "cluster": connection("v1.13.9"), "name": "general", "server_type": "cx33", "node_count": 3 })
 }
 
 fn prior_json() -> serde_json::Value {
@@ -65,14 +65,14 @@ fn create_plans_known_derived_values() {
 #[test]
 fn count_defaults_to_one_and_autoscaling_starts_at_min() {
     let mut config = config_json();
-    config["count"] = json!(null);
+    config["node_count"] = json!(null);
     assert_eq!(
-        at(&plan(config.clone(), None).unwrap().planned, "count"),
+        at(&plan(config.clone(), None).unwrap().planned, "node_count"),
         &Value::from(1)
     );
     config["autoscaling"] = json!({ "min": 2, "max": 5 });
     assert_eq!(
-        at(&plan(config, None).unwrap().planned, "count"),
+        at(&plan(config, None).unwrap().planned, "node_count"),
         &Value::from(2)
     );
 }
@@ -84,10 +84,10 @@ fn cluster_checks_need_a_known_connection() {
     let errors = plan(config.clone(), None).unwrap_err();
     assert_eq!(errors[0].0, "locations[0]");
     assert!(errors[0].2.contains("eu-central"), "{errors:?}");
-    config["count"] = json!(20);
+    config["node_count"] = json!(20);
     config["locations"] = json!(["nbg1"]);
     let errors = plan(config.clone(), None).unwrap_err();
-    assert_eq!(errors[0].0, "count");
+    assert_eq!(errors[0].0, "node_count");
     assert!(errors[0].2.contains("room for 12 nodes"), "{errors:?}");
     // With the connection unknown (cluster not created yet) nothing is checked.
     let s = schema();
@@ -160,7 +160,7 @@ fn another_cluster_or_name_replaces() {
 #[test]
 fn scale_down_names_removed_nodes_and_labels_apply_quietly() {
     let mut config = config_json();
-    config["count"] = json!(1);
+    config["node_count"] = json!(1);
     let change = plan(config, Some(prior_json())).unwrap();
     let d = change.diagnostics.iter().next().unwrap();
     assert_eq!(d.summary, "Node pool scale-down");

@@ -10,7 +10,7 @@ fn problems(json: serde_json::Value) -> Vec<(String, String, String)> {
 }
 
 fn base() -> serde_json::Value {
-    json!({ "name": "general", "server_type": "cx33", "count": 3 })
+    json!({ "name": "general", "server_type": "cx33", "node_count": 3 })
 }
 
 #[test]
@@ -38,20 +38,28 @@ fn errors_name_their_attribute() {
             "server_type",
             "Invalid server type",
         ),
-        (json!({ "count": -1 }), "count", "Invalid node count"),
-        (json!({ "count": 1.5 }), "count", "Invalid node count"),
+        (
+            json!({ "node_count": -1 }),
+            "node_count",
+            "Invalid node count",
+        ),
+        (
+            json!({ "node_count": 1.5 }),
+            "node_count",
+            "Invalid node count",
+        ),
         (
             json!({ "autoscaling": { "min": 1, "max": 3 } }),
             "autoscaling",
             "Conflicting pool size",
         ),
         (
-            json!({ "count": null, "autoscaling": { "min": 4, "max": 2 } }),
+            json!({ "node_count": null, "autoscaling": { "min": 4, "max": 2 } }),
             "autoscaling.min",
             "Invalid autoscaling range",
         ),
         (
-            json!({ "count": null, "autoscaling": { "min": 0, "max": 0 } }),
+            json!({ "node_count": null, "autoscaling": { "min": 0, "max": 0 } }),
             "autoscaling.max",
             "Invalid autoscaling maximum",
         ),
