@@ -37,7 +37,13 @@ pub fn init(module: &'static str) {
         std::env::var("TF_LOG_PROVIDER").ok().as_deref(),
         std::env::var("TF_LOG").ok().as_deref(),
     );
-    let layer = HclogLayer { module }.with_filter(level);
+    // Our own crate logs at the requested level; dependencies (h2, rustls, hyper) only from
+    // warn up, so TF_LOG=DEBUG shows provider operations rather than HTTP/2 frames.
+    let own_crate = module_path!().split("::").next().unwrap_or_default();
+    let targets = tracing_subscriber::filter::Targets::new()
+        .with_target(own_crate, level)
+        .with_default(level.min(LevelFilter::WARN));
+    let layer = HclogLayer { module }.with_filter(targets);
     // A second init (tests, embedding) keeps the first subscriber: that is fine.
     let _ = tracing_subscriber::registry().with(layer).try_init();
 }
