@@ -143,9 +143,12 @@ pub fn talos_version() -> impl Validator {
     string_check(
         "Invalid Talos version",
         "must be a supported Talos release tag such as v1.13.9",
-        |s| -> Result<(), crate::talos::version::Error> {
-            let version: TalosVersion = s.parse()?;
-            version.contract().map(|_| ())
+        // Errors become text here: the version error type is large and only its message is used.
+        |s| -> Result<(), String> {
+            let version: TalosVersion = s
+                .parse()
+                .map_err(|e: crate::talos::version::Error| e.to_string())?;
+            version.contract().map(|_| ()).map_err(|e| e.to_string())
         },
     )
 }
@@ -155,7 +158,11 @@ pub fn kubernetes_version() -> impl Validator {
     string_check(
         "Invalid Kubernetes version",
         "must be a Kubernetes version such as 1.35.0",
-        |s| s.parse::<KubernetesVersion>().map(|_| ()),
+        |s| {
+            s.parse::<KubernetesVersion>()
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        },
     )
 }
 

