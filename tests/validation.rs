@@ -217,11 +217,20 @@ fn validate_cases() -> Vec<Case> {
         ),
         case(
             cluster(
-                "label_restricted",
+                "label_reserved",
                 &[(
                     "control_plane",
-                    r#"{ server_type = "cax21", labels = { "node-role.kubernetes.io/worker" = "" } }"#,
+                    r#"{ server_type = "cax21", labels = { "hk8s.io/role" = "cp" } }"#,
                 )],
+            ),
+            "Invalid label key",
+            "hk8s manages the hk8s.io/ labels itself",
+            r#""cp""#,
+        ),
+        case(
+            pool(
+                "pool_label_restricted",
+                &[("labels", r#"{ "node-role.kubernetes.io/worker" = "" }"#)],
             ),
             "Invalid label key",
             "NodeRestriction",

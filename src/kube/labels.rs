@@ -9,9 +9,11 @@
 //! Hetzner Cloud labels follow the same syntax (hcloud-go `ValidateResourceLabels`), so the
 //! label checks here serve both.
 //!
-//! Node labels are applied with the node's own credentials, so the NodeRestriction admission
-//! plugin applies: [`check_node_label_key`] refuses `kubernetes.io`/`k8s.io` keys other than the
-//! ones it allows, and keys under `hk8s.io/`, which the provider sets itself.
+//! Node labels: [`check_node_label_key`] refuses keys under `hk8s.io/` (the provider sets those
+//! itself) and, for labels applied with the node's own credentials, the `kubernetes.io`/`k8s.io`
+//! keys the NodeRestriction admission plugin forbids. Talos (1.13 `NodeApplyController`) applies
+//! `machine.nodeLabels` with admin credentials on control-plane nodes but with the kubelet's
+//! credentials on workers, so `node-role.kubernetes.io/…` works on the former only.
 
 use std::fmt;
 use std::str::FromStr;
@@ -171,9 +173,18 @@ pub fn check_label_value(value: &str) -> Result<(), Error> {
     }
 }
 
+/// Whose credentials put a label on its node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppliedWith {
+    /// Cluster-admin credentials: any syntactically valid key.
+    AdminCredentials,
+    /// The node's kubelet credentials: NodeRestriction limits `kubernetes.io`/`k8s.io` keys.
+    NodeCredentials,
+}
+
 /// Checks a key for a node label set by hk8s on the user's behalf: syntax, not reserved, and
-/// allowed by NodeRestriction.
-pub fn check_node_label_key(key: &str) -> Result<(), Error> {
+/// (with [`AppliedWith::NodeCredentials`]) allowed by NodeRestriction.
+pub fn check_node_label_key(key: &str, applied_with: AppliedWith) -> Result<(), Error> {
     check_label_key(key)?;
     let (prefix, _) = split_key(key);
     let Some(prefix) = prefix else { return Ok(()) };
@@ -183,7 +194,9 @@ pub fn check_node_label_key(key: &str) -> Result<(), Error> {
             key: key.to_owned(),
         });
     }
-    if !(in_namespace("kubernetes.io") || in_namespace("k8s.io")) {
+    if applied_with == AppliedWith::AdminCredentials
+        || !(in_namespace("kubernetes.io") || in_namespace("k8s.io"))
+    {
         return Ok(());
     }
     // What NodeRestriction lets a kubelet set (k8s.io/kubernetes plugin/pkg/admission/noderestriction).
@@ -390,18 +403,22 @@ mod tests {
             "topology.kubernetes.io/zone",
             "team",
         ] {
-            check_node_label_key(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            check_node_label_key(ok, AppliedWith::NodeCredentials)
+                .unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
-        let msg = check_node_label_key("node-role.kubernetes.io/worker")
-            .unwrap_err()
-            .to_string();
+        let msg = check_node_label_key(
+            "node-role.kubernetes.io/worker",
+            AppliedWith::NodeCredentials,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(msg.contains("NodeRestriction"), "{msg}");
         assert!(matches!(
-            check_node_label_key("k8s.io/x"),
+            check_node_label_key("k8s.io/x", AppliedWith::NodeCredentials),
             Err(Error::RestrictedNodeLabel { .. })
         ));
         assert!(matches!(
-            check_node_label_key("hk8s.io/pool"),
+            check_node_label_key("hk8s.io/pool", AppliedWith::AdminCredentials),
             Err(Error::Reserved { .. })
         ));
     }

@@ -200,28 +200,33 @@ pub fn secrets_bundle() -> impl Validator {
 }
 
 /// Node labels: key syntax and namespaces at `labels["key"]`, value syntax at the same key.
-pub fn node_labels() -> impl Validator {
-    custom(
-        "keys must be Kubernetes label keys nodes may set (not kubernetes.io/k8s.io except node.kubernetes.io, not hk8s.io); values at most 63 characters",
-        |path, value| {
-            let mut diags = Diagnostics::new();
-            let Value::Map(entries) = value else {
-                return diags;
-            };
-            for (key, v) in entries {
-                let at = path.key(key.clone());
-                if let Err(e) = labels::check_node_label_key(key) {
-                    diags.extend(error_at(&at, "Invalid label key", e));
-                }
-                if let Some(text) = v.as_str()
-                    && let Err(e) = labels::check_label_value(text)
-                {
-                    diags.extend(error_at(&at, "Invalid label value", e));
-                }
+pub fn node_labels(applied_with: labels::AppliedWith) -> impl Validator {
+    let description = match applied_with {
+        labels::AppliedWith::AdminCredentials => {
+            "keys must be Kubernetes label keys outside hk8s.io/; values at most 63 characters"
+        }
+        labels::AppliedWith::NodeCredentials => {
+            "keys must be Kubernetes label keys nodes may set (not kubernetes.io/k8s.io except node.kubernetes.io, not hk8s.io); values at most 63 characters"
+        }
+    };
+    custom(description, move |path, value| {
+        let mut diags = Diagnostics::new();
+        let Value::Map(entries) = value else {
+            return diags;
+        };
+        for (key, v) in entries {
+            let at = path.key(key.clone());
+            if let Err(e) = labels::check_node_label_key(key, applied_with) {
+                diags.extend(error_at(&at, "Invalid label key", e));
             }
-            diags
-        },
-    )
+            if let Some(text) = v.as_str()
+                && let Err(e) = labels::check_label_value(text)
+            {
+                diags.extend(error_at(&at, "Invalid label value", e));
+            }
+        }
+        diags
+    })
 }
 
 /// Taints as `key=value:Effect` strings, at their list index; repeated key+effect refused.
@@ -353,7 +358,11 @@ mod tests {
             ]
             .into(),
         );
-        let found = run(node_labels(), &AttributePath::root("labels"), labels);
+        let found = run(
+            node_labels(labels::AppliedWith::NodeCredentials),
+            &AttributePath::root("labels"),
+            labels,
+        );
         assert_eq!(found.len(), 2, "{found:?}");
         assert_eq!(found[0].0, r#"labels["bad key"]"#);
         assert_eq!(found[0].1, "Invalid label key");

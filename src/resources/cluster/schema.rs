@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use crate::hcloud::cidr::{self, Role};
+use crate::kube::labels::AppliedWith;
 use crate::resources::connection::connection_type;
 use crate::resources::nodes::nodes_attribute;
 use crate::resources::validators as v;
@@ -96,8 +97,9 @@ fn control_plane() -> Attribute {
                 .validate(v::locations()),
             Attribute::map("labels", Type::String)
                 .optional()
-                .description("Kubernetes labels of the control-plane nodes (applied in place).")
-                .validate(v::node_labels()),
+                .description("Kubernetes labels of the control-plane nodes (applied in place; Talos sets them with admin \
+                     credentials, so node-role.kubernetes.io/… keys are accepted here).")
+                .validate(v::node_labels(AppliedWith::AdminCredentials)),
             Attribute::list("taints", Type::String)
                 .optional()
                 .description(

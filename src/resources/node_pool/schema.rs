@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use crate::kube::labels::AppliedWith;
 use crate::resources::cluster_ref::cluster_attribute;
 use crate::resources::nodes::nodes_attribute;
 use crate::resources::validators as v;
@@ -94,8 +95,10 @@ pub fn schema() -> Schema {
         .attribute(
             Attribute::map("labels", Type::String)
                 .optional()
-                .description("Kubernetes labels of the pool's nodes (applied in place).")
-                .validate(v::node_labels()),
+                .description("Kubernetes labels of the pool's nodes (applied in place). Worker nodes label themselves, \
+                     so the NodeRestriction admission plugin refuses kubernetes.io and k8s.io keys \
+                     other than node.kubernetes.io/… (and a few well-known ones).")
+                .validate(v::node_labels(AppliedWith::NodeCredentials)),
         )
         .attribute(
             Attribute::list("taints", Type::String)

@@ -63,8 +63,8 @@ fn each_error_names_its_attribute() {
         ),
         (
             &["control_plane", "labels"],
-            json!({"node-role.kubernetes.io/x": ""}),
-            "control_plane.labels[\"node-role.kubernetes.io/x\"]",
+            json!({"hk8s.io/pool": "x"}),
+            "control_plane.labels[\"hk8s.io/pool\"]",
             "Invalid label key",
         ),
         (
@@ -147,6 +147,16 @@ fn each_error_names_its_attribute() {
             "{path:?} = {value}: expected {summary:?} at {at}, got {found:?}"
         );
     }
+}
+
+#[test]
+fn control_plane_labels_may_use_node_role() {
+    let j = with(
+        base(),
+        &["control_plane", "labels"],
+        json!({"node-role.kubernetes.io/etcd": ""}),
+    );
+    assert_eq!(problems(j), vec![]);
 }
 
 #[test]
