@@ -721,3 +721,39 @@ fn every_example_passes_validate() {
 
 #[path = "validation/rolling.rs"]
 mod rolling;
+
+#[test]
+fn import_ids_are_checked_and_import_says_it_is_not_available_yet() {
+    for tf in terraforms() {
+        let work = Workdir::new(&tf, &config(&[case(pool("p", &[]), "", "", "")]));
+        let output = |id: &str| {
+            let out = work.run(&[
+                "import",
+                "-no-color",
+                "-input=false",
+                "hk8s_node_pool.p",
+                id,
+            ]);
+            assert!(!out.status.success(), "{}: import {id} must fail", tf.label);
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        };
+        let bad = output("prod");
+        assert!(bad.contains("Invalid import id"), "{}: {bad}", tf.label);
+        assert!(bad.contains("<cluster>/<pool>"), "{}: {bad}", tf.label);
+        let good = output("prod/general");
+        assert!(
+            good.contains("Importing a node pool is not available yet"),
+            "{}: {good}",
+            tf.label
+        );
+        assert!(
+            !work.path().join("terraform.tfstate").exists(),
+            "{}: nothing imported",
+            tf.label
+        );
+    }
+}

@@ -10,6 +10,7 @@ pub mod config_patch;
 pub mod config_view;
 pub mod connection;
 pub mod duration;
+pub mod import_id;
 pub mod kubeconfig;
 pub mod node_pool;
 pub mod nodes;

@@ -7,6 +7,7 @@ mod schema;
 mod validate;
 mod values;
 
+use crate::resources::import_id;
 use crate::resources::unavailable::not_available;
 use crate::tfplugin::diag::Diagnostics;
 use crate::tfplugin::framework::{
@@ -60,7 +61,8 @@ impl<D: Send + Sync + 'static> Resource<D> for Addon {
         Err(not_available(TYPE_NAME, "Uninstalling an addon"))
     }
 
-    async fn import(&self, _request: ImportRequest<'_, D>) -> Result<Value, Diagnostics> {
+    async fn import(&self, request: ImportRequest<'_, D>) -> Result<Value, Diagnostics> {
+        import_id::addon(request.id)?;
         Err(not_available(TYPE_NAME, "Importing an addon"))
     }
 }

@@ -6,6 +6,7 @@ mod plan;
 mod schema;
 mod validate;
 
+use crate::resources::import_id;
 use crate::resources::unavailable::not_available;
 use crate::tfplugin::diag::Diagnostics;
 use crate::tfplugin::framework::{
@@ -62,7 +63,8 @@ impl<D: Send + Sync + 'static> Resource<D> for Cluster {
         Err(not_available(TYPE_NAME, "Deleting a cluster"))
     }
 
-    async fn import(&self, _request: ImportRequest<'_, D>) -> Result<Value, Diagnostics> {
+    async fn import(&self, request: ImportRequest<'_, D>) -> Result<Value, Diagnostics> {
+        import_id::cluster(request.id)?;
         Err(not_available(TYPE_NAME, "Importing a cluster"))
     }
 }

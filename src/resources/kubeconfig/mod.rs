@@ -11,7 +11,7 @@ use crate::resources::unavailable::not_available;
 use crate::resources::validators::{self as v, error_at};
 use crate::tfplugin::diag::Diagnostics;
 use crate::tfplugin::framework::{
-    DataSource, EphemeralResource, OpenRequest, Opened, ReadDataRequest, ValidateRequest,
+    DataSource, EphemeralResource, OpenRequest, Opened, ReadDataRequest,
 };
 use crate::tfplugin::schema::{Attribute, Schema, custom};
 use crate::tfplugin::value::{Type, Value};
@@ -166,10 +166,6 @@ impl<D: Send + Sync + 'static> EphemeralResource<D> for KubeconfigEphemeral {
 
     fn schema(&self) -> Schema {
         schema("ephemeral resource: never stored in state or plan")
-    }
-
-    async fn validate(&self, _request: ValidateRequest<'_>) -> Diagnostics {
-        Diagnostics::new()
     }
 
     async fn open(&self, _request: OpenRequest<'_, D>) -> Result<Opened, Diagnostics> {

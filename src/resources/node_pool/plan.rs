@@ -196,16 +196,11 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
             ),
         ));
     }
-    if let Some(patches) = diff(&attr("config_patches")) {
-        let label = patches
-            .split(':')
-            .next()
-            .unwrap_or("config_patches")
-            .to_owned();
+    if diff(&attr("config_patches")).is_some() {
         change.diagnostics.push(Diagnostic::warning(
             "Configuration change applied to running nodes",
             format!(
-                "{label} changed. The new machine configuration is applied in place to {all}; Talos \
+                "config_patches changed. The new machine configuration is applied in place to {all}; Talos \
                  reboots a node only when the change requires it."
             ),
         ));
