@@ -41,6 +41,9 @@ locals {
     pod_cidr           = "10.244.0.0/16"
     service_cidr       = "10.96.0.0/12"
     cni                = "flannel"
+    config_patches     = []
+    image_snapshot_ids = null
+    image_selector     = null
     secrets            = "not used by plan-time checks"
   }
 }

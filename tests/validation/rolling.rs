@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::support::{Terraform, Workdir, plan_diagnostics, terraforms};
 
-fn main_tf(talos_version: &str) -> String {
+fn main_tf(talos_version: &str, config_patches: &str) -> String {
     format!(
         r#"
 terraform {{
@@ -22,6 +22,7 @@ resource "hk8s_cluster" "main" {{
   location           = "fsn1"
   talos_version      = "{talos_version}"
   kubernetes_version = "1.35.0"
+  config_patches     = {config_patches}
 
   control_plane = {{
     server_type = "cax21"
@@ -53,7 +54,8 @@ fn connection() -> Value {
         "endpoint": "https://127.0.2.1:6443", "talos_endpoint": "127.0.2.1:50000",
         "network_id": 1, "firewall_id": 2, "talos_version": "v1.13.9", "kubernetes_version": "1.35.0",
         "network_cidr": "10.0.0.0/16", "node_subnet": "10.0.1.0/24", "pod_cidr": "10.244.0.0/16",
-        "service_cidr": "10.96.0.0/12", "cni": "flannel", "secrets": "secrets.yaml"
+        "service_cidr": "10.96.0.0/12", "cni": "flannel", "config_patches": null,
+        "image_snapshot_ids": null, "image_selector": null, "secrets": "secrets.yaml"
     })
 }
 
@@ -100,8 +102,8 @@ fn state() -> Value {
     })
 }
 
-fn workdir(tf: &Terraform, talos_version: &str) -> Workdir {
-    let work = Workdir::new(tf, &main_tf(talos_version));
+fn workdir(tf: &Terraform, talos_version: &str, config_patches: &str) -> Workdir {
+    let work = Workdir::new(tf, &main_tf(talos_version, config_patches));
     std::fs::write(work.path().join("terraform.tfstate"), state().to_string())
         .expect("write state");
     work
@@ -124,7 +126,7 @@ fn actions(lines: &[Value]) -> Vec<(String, String)> {
 #[test]
 fn unchanged_configuration_plans_no_change() {
     for tf in terraforms() {
-        let work = workdir(&tf, "v1.13.9");
+        let work = workdir(&tf, "v1.13.9", "null");
         let out = work.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -141,7 +143,7 @@ fn unchanged_configuration_plans_no_change() {
 #[test]
 fn talos_upgrade_rolls_the_control_plane_and_the_pool_in_place() {
     for tf in terraforms() {
-        check_upgrade_plan(&workdir(&tf, "v1.13.10"));
+        check_upgrade_plan(&workdir(&tf, "v1.13.10", "null"));
     }
 }
 
@@ -187,4 +189,60 @@ fn check_upgrade_plan(work: &Workdir) {
         "{detail}"
     );
     assert!(detail.contains("1 at a time"), "{detail}");
+}
+
+#[test]
+fn cluster_wide_patch_reaches_every_node_in_place() {
+    for tf in terraforms() {
+        let work = workdir(
+            &tf,
+            "v1.13.9",
+            r#"[yamlencode({ machine = { sysctls = { "vm.max_map_count" = "262144" } } })]"#,
+        );
+        let (ok, lines) = work.plan_json(&[]);
+        assert!(ok, "{}: {lines:#?}", tf.label);
+        let mut found = actions(&lines);
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                ("hk8s_cluster.main".to_owned(), "update".to_owned()),
+                ("hk8s_node_pool.general".to_owned(), "update".to_owned())
+            ],
+            "{}",
+            tf.label
+        );
+        let warnings: Vec<Value> = plan_diagnostics(&lines)
+            .into_iter()
+            .filter(|d| d["summary"] == "Configuration change applied to running nodes")
+            .collect();
+        let detail = |address: &str| {
+            warnings
+                .iter()
+                .find(|d| d["address"] == address)
+                .and_then(|d| d["detail"].as_str())
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{}: no patch warning for {address}: {warnings:#?}",
+                        tf.label
+                    )
+                })
+                .to_owned()
+        };
+        let cluster = detail("hk8s_cluster.main");
+        assert!(
+            cluster.contains("prod-cp-1, prod-cp-2, prod-cp-3"),
+            "{cluster}"
+        );
+        let pool = detail("hk8s_node_pool.general");
+        assert!(pool.contains("cluster.config_patches changed"), "{pool}");
+        assert!(pool.contains("prod-general-1, prod-general-2"), "{pool}");
+        assert!(
+            !plan_diagnostics(&lines).iter().any(|d| d["summary"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("Rolling"))),
+            "{}: a patch does not roll nodes",
+            tf.label
+        );
+    }
 }

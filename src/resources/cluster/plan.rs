@@ -9,6 +9,7 @@
 use super::model::{self, attr, control_plane};
 use crate::hcloud::cidr;
 use crate::resources::config_view as view;
+use crate::resources::connection;
 use crate::resources::nodes;
 use crate::tfplugin::diag::{AttributePath, Diagnostic};
 use crate::tfplugin::framework::PlannedChange;
@@ -213,15 +214,21 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
     if nodes_change {
         change.set_unknown(&attr("nodes"));
     }
-    if !upgrades.is_empty() {
-        plan_connection_versions(prior, change);
-    }
+    plan_connection(prior, change);
 }
 
-/// The connection keeps its identity (so dependents roll rather than get replaced) and carries
-/// the new versions, known or not.
-fn plan_connection_versions(prior: &Value, change: &mut PlannedChange) {
-    let Some(mut connection) = prior
+/// The connection keeps its identity (so dependents update rather than get replaced) and carries
+/// the new values of the attributes changed in place, known or not.
+fn plan_connection(prior: &Value, change: &mut PlannedChange) {
+    let fields = connection::in_place_fields();
+    let changed: Vec<_> = fields
+        .iter()
+        .filter(|(_, path)| prior.at_path(path) != change.planned.at_path(path))
+        .collect();
+    if changed.is_empty() {
+        return;
+    }
+    let Some(mut planned_connection) = prior
         .get("connection")
         .filter(|c| c.is_known() && !c.is_null())
         .cloned()
@@ -229,11 +236,18 @@ fn plan_connection_versions(prior: &Value, change: &mut PlannedChange) {
         change.set_unknown(&attr("connection"));
         return;
     };
-    for field in ["talos_version", "kubernetes_version"] {
-        let planned = change.planned.get(field).cloned().unwrap_or(Value::Unknown);
-        connection.set_at_path(&AttributePath::root(field), planned);
+    for (field, path) in changed {
+        let value = match change.planned.at_path(path) {
+            Some(v) => v.clone(),
+            // The attribute's parent (e.g. `image`) is null or unknown.
+            None if view::is_unknown(&change.planned, path) => Value::Unknown,
+            None => Value::Null,
+        };
+        planned_connection.set_at_path(&AttributePath::root(*field), value);
     }
-    change.planned.set_at_path(&attr("connection"), connection);
+    change
+        .planned
+        .set_at_path(&attr("connection"), planned_connection);
 }
 
 #[cfg(test)]

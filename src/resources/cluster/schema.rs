@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::hcloud::cidr::{self, Role};
 use crate::kube::labels::AppliedWith;
-use crate::resources::connection::connection_type;
+use crate::resources::connection::{DESCRIPTION as CONNECTION_DESCRIPTION, connection_type};
 use crate::resources::nodes::nodes_attribute;
 use crate::resources::validators as v;
 use crate::tfplugin::schema::{
@@ -392,9 +392,10 @@ pub fn schema() -> Schema {
             Attribute::typed("connection", connection_type())
                 .computed()
                 .sensitive()
-                .description(
+                .description(format!(
                     "Everything dependents need, as one object: pass it as `cluster = \
-                     hk8s_cluster.<name>.connection` to hk8s_node_pool, hk8s_addon and hk8s_kubeconfig.",
-                ),
+                     hk8s_cluster.<name>.connection` to hk8s_node_pool, hk8s_addon and \
+                     hk8s_kubeconfig. Holds {CONNECTION_DESCRIPTION}."
+                )),
         )
 }

@@ -196,12 +196,21 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
             ),
         ));
     }
-    if diff(&attr("config_patches")).is_some() {
+    let patch_changes: Vec<String> = [
+        attr("config_patches"),
+        connection::field_path("config_patches"),
+    ]
+    .iter()
+    .filter(|p| prior.at_path(p) != planned.at_path(p))
+    .map(ToString::to_string)
+    .collect();
+    if !patch_changes.is_empty() {
         change.diagnostics.push(Diagnostic::warning(
             "Configuration change applied to running nodes",
             format!(
-                "config_patches changed. The new machine configuration is applied in place to {all}; Talos \
-                 reboots a node only when the change requires it."
+                "{} changed. The new machine configuration is applied in place to {all}; Talos \
+                 reboots a node only when the change requires it.",
+                patch_changes.join(" and ")
             ),
         ));
     }

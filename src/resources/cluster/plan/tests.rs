@@ -191,6 +191,15 @@ fn patch_change_is_in_place_with_a_reboot_note() {
     assert!(d.detail.contains("prod-cp-1"));
     assert!(change.requires_replace.is_empty());
     assert!(at(&change.planned, "nodes").is_known());
+    assert_eq!(
+        at(&change.planned, "connection.config_patches"),
+        &Value::List(vec![Value::from("machine:\n  sysctls:\n    a: b\n")]),
+        "pools see the cluster-wide patch"
+    );
+    assert_eq!(
+        at(&change.planned, "connection.cluster_id"),
+        &Value::from("prod")
+    );
 }
 
 #[test]

@@ -12,7 +12,7 @@ fn connection(talos: &str) -> serde_json::Value {
         "cluster_id": "prod", "name": "prod", "location": "fsn1", "network_zone": "eu-central",
         "talos_version": talos, "kubernetes_version": "1.35.0",
         "network_cidr": "10.0.0.0/16", "node_subnet": "10.0.1.0/28", "pod_cidr": "10.244.0.0/16",
-        "service_cidr": "10.96.0.0/12", "cni": "flannel", "secrets": "x"
+        "service_cidr": "10.96.0.0/12", "cni": "flannel", "secrets": "x", "config_patches": null
     })
 }
 
@@ -177,4 +177,20 @@ fn scale_down_names_removed_nodes_and_labels_apply_quietly() {
         at(&change.planned, "nodes").is_known(),
         "labels do not change the node list"
     );
+}
+
+#[test]
+fn cluster_wide_patches_reach_the_pool_nodes() {
+    let mut config = config_json();
+    config["cluster"]["config_patches"] = json!(["machine: {}"]);
+    let change = plan(config, Some(prior_json())).unwrap();
+    let d = change.diagnostics.iter().next().unwrap();
+    assert_eq!(d.summary, "Configuration change applied to running nodes");
+    assert!(
+        d.detail.starts_with("cluster.config_patches changed"),
+        "{}",
+        d.detail
+    );
+    assert!(d.detail.contains("prod-general-1"), "{}", d.detail);
+    assert!(at(&change.planned, "nodes").is_known());
 }
