@@ -403,3 +403,17 @@ fn legacy_sections_are_refused_on_1_14_with_the_replacing_document() {
     .check_contract(VersionContract::V1_14)
     .unwrap();
 }
+
+#[test]
+fn deletions_in_absent_documents_are_skipped_like_talos_does() {
+    // 1.13 has no KubeletConfig document: nothing to delete, nothing added.
+    let before = config(VersionContract::V1_13, MachineRole::Worker);
+    let mut after = before.clone();
+    let patch = Patch::parse(
+        0,
+        "apiVersion: v1alpha1\nkind: KubeFlannelCNIConfig\n$patch: delete\n---\napiVersion: v1alpha1\nkind: KubeletConfig\nextraArgs:\n  max-pods:\n    $patch: delete\n",
+    )
+    .unwrap();
+    apply(&mut after, &[patch]).unwrap();
+    assert_eq!(after, before);
+}
