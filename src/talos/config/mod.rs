@@ -95,6 +95,15 @@ impl MachineConfig {
         &self.documents
     }
 
+    /// A configuration made of arbitrary documents, for tests of the patch engine.
+    #[cfg(test)]
+    pub(crate) fn from_documents(contract: VersionContract, documents: Vec<Node>) -> Self {
+        Self {
+            contract,
+            documents,
+        }
+    }
+
     /// Mutable access for patching (see [`crate::talos::patch`]).
     pub(crate) fn documents_mut(&mut self) -> &mut Vec<Node> {
         &mut self.documents
