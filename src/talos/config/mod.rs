@@ -19,6 +19,10 @@
 //! | KubePrism (port 7445) | `machine.features.kubePrism` | `KubePrismConfig` |
 //!
 //! Workers never receive CA private keys, etcd settings or the secrets-encryption key.
+//! Unlike `talosctl gen config`'s command-line defaults, no install disk or installer image is
+//! set: Hetzner nodes boot an already-installed disk image, and upgrades name their image
+//! explicitly. Talos's deprecated `persist` flag is not written (Talos ignores it and its
+//! schema refuses it).
 //! Which document shape each contract uses is decided by [`VersionContract`] methods in
 //! `assemble`.
 
