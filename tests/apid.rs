@@ -329,6 +329,14 @@ async fn invalid_argument_is_not_retried() {
     assert_eq!(target.node, Some(NODE));
     assert_eq!(status.code(), Code::InvalidArgument);
     assert_eq!(server.state.methods(), [method]);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "machine.MachineService/ApplyConfiguration on node 10.0.1.2 via {} failed: \
+             InvalidArgument: unknown keys found during decoding",
+            server.addr
+        )
+    );
 }
 
 #[tokio::test]
