@@ -126,3 +126,28 @@ fn durations_parse() {
         assert!(parse_duration(bad).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn every_schema_is_consistent() {
+    let p = provider(&[]);
+    assert_eq!(p.schema().check(), Ok(()));
+    for resource in p.resources() {
+        assert_eq!(
+            resource.schema().check(),
+            Ok(()),
+            "{}",
+            resource.type_name()
+        );
+    }
+    for source in p.data_sources() {
+        assert_eq!(source.schema().check(), Ok(()), "{}", source.type_name());
+    }
+    for ephemeral in p.ephemeral_resources() {
+        assert_eq!(
+            ephemeral.schema().check(),
+            Ok(()),
+            "{}",
+            ephemeral.type_name()
+        );
+    }
+}

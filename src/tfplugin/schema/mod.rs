@@ -24,11 +24,13 @@
 
 mod attribute;
 mod block;
+mod check;
 mod modifier;
 mod validator;
 
 pub use attribute::{Attribute, AttributeKind, NestingMode};
 pub use block::{Block, BlockNesting, NestedBlock};
+pub use check::SchemaProblem;
 pub use modifier::{
     AttributePlan, FnModifier, PlanModifier, RequiresReplaceIf, UseStateForUnknown, modifier,
     requires_replace, requires_replace_if, use_state_for_unknown,

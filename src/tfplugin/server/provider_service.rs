@@ -186,8 +186,33 @@ impl<P: Provider> ProviderService<P> {
                 .map(|(k, r)| (k.clone(), schema_to_proto(&r.schema)))
                 .collect(),
             server_capabilities: Some(Self::capabilities()),
+            diagnostics: diagnostics_to_proto(&self.schema_problems()),
             ..Default::default()
         }
+    }
+
+    /// Schema mistakes, reported at GetProviderSchema so they surface at the first Terraform
+    /// command instead of as confusing value errors later.
+    fn schema_problems(&self) -> Diagnostics {
+        let schemas = std::iter::once(("provider", &self.provider_schema))
+            .chain(self.resources.iter().map(|(k, r)| (k.as_str(), &r.schema)))
+            .chain(
+                self.data_sources
+                    .iter()
+                    .map(|(k, r)| (k.as_str(), &r.schema)),
+            )
+            .chain(self.ephemerals.iter().map(|(k, r)| (k.as_str(), &r.schema)));
+        schemas
+            .filter_map(|(name, schema)| schema.check().err().map(|problems| (name, problems)))
+            .flat_map(|(name, problems)| {
+                problems.into_iter().map(move |p| {
+                    Diagnostic::error(
+                        "Invalid provider schema",
+                        format!("{name}: {p} (a bug in the provider)"),
+                    )
+                })
+            })
+            .collect()
     }
 
     async fn validate_provider_config_impl(
