@@ -122,7 +122,8 @@ fn durations_parse() {
     assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
     assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
     assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-    for bad in ["", "0s", "2", "s", "1.5s", "2 s", "-1s", "3d"] {
+    assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+    for bad in ["", "0s", "2", "s", "2 s", "-1s", "3d"] {
         assert!(parse_duration(bad).is_err(), "{bad:?}");
     }
 }
