@@ -22,8 +22,7 @@ pub const DEFAULT_HCLOUD_ENDPOINT: &str = "https://api.hetzner.cloud/v1";
 /// Base interval for polling Hetzner actions when `poll_interval` is unset.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The managed resource types: add one line per resource, e.g.
-/// `|| ResourceHandle::new(crate::resources::cluster::Cluster),`.
+/// The managed resource types: add one line per resource.
 const RESOURCES: &[fn() -> ResourceHandle<ProviderData>] = &[];
 /// The data source types: add one line per data source.
 const DATA_SOURCES: &[fn() -> DataSourceHandle<ProviderData>] = &[];
