@@ -23,11 +23,17 @@ pub const DEFAULT_HCLOUD_ENDPOINT: &str = "https://api.hetzner.cloud/v1";
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The managed resource types: add one line per resource.
-const RESOURCES: &[fn() -> ResourceHandle<ProviderData>] = &[];
+const RESOURCES: &[fn() -> ResourceHandle<ProviderData>] = &[
+    || ResourceHandle::new(crate::resources::cluster::Cluster),
+    || ResourceHandle::new(crate::resources::node_pool::NodePool),
+    || ResourceHandle::new(crate::resources::addon::Addon),
+];
 /// The data source types: add one line per data source.
-const DATA_SOURCES: &[fn() -> DataSourceHandle<ProviderData>] = &[];
+const DATA_SOURCES: &[fn() -> DataSourceHandle<ProviderData>] =
+    &[|| DataSourceHandle::new(crate::resources::kubeconfig::KubeconfigData)];
 /// The ephemeral resource types: add one line per ephemeral resource.
-const EPHEMERAL_RESOURCES: &[fn() -> EphemeralResourceHandle<ProviderData>] = &[];
+const EPHEMERAL_RESOURCES: &[fn() -> EphemeralResourceHandle<ProviderData>] =
+    &[|| EphemeralResourceHandle::new(crate::resources::kubeconfig::KubeconfigEphemeral)];
 
 /// A Hetzner Cloud API token; `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]

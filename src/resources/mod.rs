@@ -1,1 +1,19 @@
-//! resources (to be written).
+//! Terraform resources of hk8s: schemas, validation at validate/plan time, plan-time diffing, and
+//! CRUD. This is the one boundary where domain errors (`hcloud`, `kube`, `talos`) become
+//! diagnostics at attribute paths; the rules themselves live in the domain modules, plus the two
+//! small Terraform-agnostic rules only resources need ([`duration`], [`config_patch`]).
+
+pub mod addon;
+pub mod cluster;
+pub mod cluster_ref;
+pub mod config_patch;
+pub mod config_view;
+pub mod connection;
+pub mod duration;
+pub mod kubeconfig;
+pub mod node_pool;
+pub mod nodes;
+#[cfg(test)]
+mod test_support;
+pub mod unavailable;
+pub mod validators;

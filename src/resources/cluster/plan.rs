@@ -1,0 +1,240 @@
+//! Plan-time diffing of `hk8s_cluster`, after the framework's default plan (config kept,
+//! defaults applied, schema plan modifiers and `requires_replace` done):
+//! - values the provider derives are planned as known values now (`id`, default placement,
+//!   address plan and load balancer), so plans show them and stay stable;
+//! - computed values that an update will change become unknown (`nodes`, `connection`), every
+//!   other computed value keeps its prior state (no perpetual diffs);
+//! - a plan that rolls, reboots or removes nodes says so in a warning naming those nodes.
+
+use super::model::{self, attr, control_plane};
+use crate::hcloud::cidr;
+use crate::resources::config_view as view;
+use crate::resources::nodes;
+use crate::tfplugin::diag::{AttributePath, Diagnostic};
+use crate::tfplugin::framework::PlannedChange;
+use crate::tfplugin::value::Value;
+
+/// Adjusts the framework's plan for a cluster. `prior` is null on create.
+pub fn modify(config: &Value, prior: &Value, mut change: PlannedChange) -> PlannedChange {
+    if change.planned.is_null() {
+        return change; // destroy
+    }
+    plan_derived_values(config, &mut change);
+    if !prior.is_null() {
+        plan_update(prior, &mut change);
+    }
+    change
+}
+
+fn set_if_unknown(change: &mut PlannedChange, path: &AttributePath, value: Value) {
+    if view::is_unknown(&change.planned, path)
+        && !view::is_unknown(&change.planned, &path_parent(path))
+    {
+        change.planned.set_at_path(path, value);
+    }
+}
+
+fn path_parent(path: &AttributePath) -> AttributePath {
+    let steps = path.steps();
+    steps[..steps.len().saturating_sub(1)]
+        .iter()
+        .fold(AttributePath::empty(), |p, s| p.with(s.clone()))
+}
+
+fn plan_derived_values(config: &Value, change: &mut PlannedChange) {
+    let location = view::string(config, &attr("location")).map(str::to_owned);
+    if let Some(name) = view::string(config, &attr("name")) {
+        set_if_unknown(change, &attr("id"), Value::from(name));
+    }
+    if let Some(location) = &location {
+        set_if_unknown(
+            change,
+            &control_plane("locations"),
+            Value::List(vec![Value::from(location.as_str())]),
+        );
+    }
+    // Address plan: a whole default object, or the missing ranges of a given one.
+    let plan = model::address_plan(config);
+    let ranges = [
+        (cidr::Role::Network, plan.network),
+        (cidr::Role::NodeSubnet, plan.node_subnet),
+        (cidr::Role::Pods, plan.pods),
+        (cidr::Role::Services, plan.services),
+    ];
+    if view::is_unknown(&change.planned, &attr("network"))
+        && config.get("network").is_some_and(Value::is_null)
+    {
+        let mut object: Vec<(&str, Value)> = ranges
+            .iter()
+            .map(|(role, net)| {
+                (
+                    model::network_field(*role),
+                    net.map_or(Value::Unknown, |n| Value::from(n.to_string())),
+                )
+            })
+            .collect();
+        object.push(("existing_network_id", Value::Null));
+        change
+            .planned
+            .set_at_path(&attr("network"), Value::object(object));
+    } else {
+        for (role, net) in ranges {
+            if let Some(net) = net {
+                set_if_unknown(
+                    change,
+                    &model::network(model::network_field(role)),
+                    Value::from(net.to_string()),
+                );
+            }
+        }
+    }
+    // API load balancer: default type, the cluster's location.
+    let lb = attr("api_load_balancer");
+    if let Some(location) = &location {
+        if view::is_unknown(&change.planned, &lb) {
+            change.planned.set_at_path(
+                &lb,
+                Value::object([
+                    ("type", Value::from("lb11")),
+                    ("location", Value::from(location.as_str())),
+                ]),
+            );
+        } else {
+            set_if_unknown(change, &lb.attr("location"), Value::from(location.as_str()));
+        }
+    }
+}
+
+/// A changed attribute: its path, and the prior and planned values as text.
+struct Changed {
+    label: String,
+    from: String,
+    to: String,
+}
+
+fn changed(prior: &Value, planned: &Value, path: &AttributePath) -> Option<Changed> {
+    let before = prior.at_path(path)?;
+    let after = planned.at_path(path)?;
+    if before == after {
+        return None;
+    }
+    let show = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Unknown => "(known after apply)".to_owned(),
+        Value::Null => "(unset)".to_owned(),
+        Value::List(items) => {
+            let parts: Vec<String> = items
+                .iter()
+                .map(|i| i.as_str().unwrap_or("?").to_owned())
+                .collect();
+            format!("[{}]", parts.join(", "))
+        }
+        Value::Number(n) => n.to_string(),
+        other => other.kind_name().to_owned(),
+    };
+    Some(Changed {
+        label: path.to_string(),
+        from: show(before),
+        to: show(after),
+    })
+}
+
+fn plan_update(prior: &Value, change: &mut PlannedChange) {
+    let planned = change.planned.clone();
+    let node_names = nodes::node_names(prior);
+    let all = nodes::describe(&node_names);
+
+    let upgrades: Vec<Changed> = [attr("talos_version"), attr("kubernetes_version")]
+        .iter()
+        .filter_map(|p| changed(prior, &planned, p))
+        .collect();
+    let replacements: Vec<Changed> = [control_plane("server_type"), control_plane("locations")]
+        .iter()
+        .filter_map(|p| changed(prior, &planned, p))
+        .collect();
+    let patches: Vec<Changed> = [attr("config_patches"), control_plane("config_patches")]
+        .iter()
+        .filter_map(|p| changed(prior, &planned, p))
+        .collect();
+    let count = changed(prior, &planned, &control_plane("count"));
+
+    let list = |changes: &[Changed]| {
+        changes
+            .iter()
+            .map(|c| format!("{}: {} → {}", c.label, c.from, c.to))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if !upgrades.is_empty() {
+        change.diagnostics.push(Diagnostic::warning(
+            "Rolling upgrade of the control plane",
+            format!(
+                "{}. Nodes {all} will be upgraded one at a time, each checked healthy (etcd and the \
+                 Kubernetes API) before the next; node pools of this cluster roll after it.",
+                list(&upgrades)
+            ),
+        ));
+    }
+    if !replacements.is_empty() {
+        change.diagnostics.push(Diagnostic::warning(
+            "Rolling replacement of control-plane nodes",
+            format!(
+                "{}. Nodes {all} will be replaced one at a time (new server joins etcd, old one leaves \
+                 and is deleted), keeping quorum.",
+                list(&replacements)
+            ),
+        ));
+    }
+    if !patches.is_empty() {
+        change.diagnostics.push(Diagnostic::warning(
+            "Configuration change applied to running nodes",
+            format!(
+                "{} changed. The new machine configuration is applied in place to {all}, one node at a \
+                 time; Talos reboots a node only when the change requires it.",
+                patches.iter().map(|c| c.label.as_str()).collect::<Vec<_>>().join(" and ")
+            ),
+        ));
+    }
+    if let Some(count) = &count
+        && let (Ok(from), Ok(to)) = (count.from.parse::<usize>(), count.to.parse::<usize>())
+        && to < from
+    {
+        let removed: Vec<String> = node_names.iter().skip(to).rev().cloned().collect();
+        change.diagnostics.push(Diagnostic::warning(
+            "Control plane scale-down",
+            format!(
+                "control_plane.count: {from} → {to}. {} will leave etcd one at a time and be deleted.",
+                if removed.is_empty() { format!("{} node(s)", from - to) } else { removed.join(", ") }
+            ),
+        ));
+    }
+
+    let nodes_change = !upgrades.is_empty() || !replacements.is_empty() || count.is_some();
+    if nodes_change {
+        change.set_unknown(&attr("nodes"));
+    }
+    if !upgrades.is_empty() {
+        plan_connection_versions(prior, change);
+    }
+}
+
+/// The connection keeps its identity (so dependents roll rather than get replaced) and carries
+/// the new versions, known or not.
+fn plan_connection_versions(prior: &Value, change: &mut PlannedChange) {
+    let Some(mut connection) = prior
+        .get("connection")
+        .filter(|c| c.is_known() && !c.is_null())
+        .cloned()
+    else {
+        change.set_unknown(&attr("connection"));
+        return;
+    };
+    for field in ["talos_version", "kubernetes_version"] {
+        let planned = change.planned.get(field).cloned().unwrap_or(Value::Unknown);
+        connection.set_at_path(&AttributePath::root(field), planned);
+    }
+    change.planned.set_at_path(&attr("connection"), connection);
+}
+
+#[cfg(test)]
+mod tests;

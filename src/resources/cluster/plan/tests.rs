@@ -1,0 +1,222 @@
+use serde_json::json;
+
+use super::modify;
+use crate::resources::cluster::schema::schema;
+use crate::resources::test_support::{default_planned, value_of};
+use crate::tfplugin::diag::AttributePath;
+use crate::tfplugin::value::Value;
+
+fn config_json() -> serde_json::Value {
+    json!({
+        "name": "prod",
+        "location": "fsn1",
+        "talos_version": "v1.13.9",
+        "kubernetes_version": "1.35.0",
+        "control_plane": { "server_type": "cax21", "count": 3 }
+    })
+}
+
+/// A state as an apply of `config_json()` would have written it.
+fn prior_json() -> serde_json::Value {
+    let mut state = config_json();
+    state["control_plane"] = json!({
+        "server_type": "cax21", "count": 3, "locations": ["fsn1"], "allow_workloads": false
+    });
+    state["network"] = json!({
+        "cidr": "10.0.0.0/16", "node_subnet": "10.0.1.0/24", "pod_cidr": "10.244.0.0/16", "service_cidr": "10.96.0.0/12"
+    });
+    state["api_load_balancer"] = json!({ "type": "lb11", "location": "fsn1" });
+    state["cni"] = json!("flannel");
+    state["delete_protection"] = json!(false);
+    state["secrets"] = json!("cluster: {}");
+    for (k, v) in [
+        ("id", "prod"),
+        ("endpoint", "https://127.1.0.1:6443"),
+        ("host", "https://127.1.0.1:6443"),
+        ("ca_certificate", "CA"),
+        ("client_certificate", "CRT"),
+        ("client_key", "KEY"),
+        ("kubeconfig", "KC"),
+        ("talosconfig", "TC"),
+    ] {
+        state[k] = json!(v);
+    }
+    state["network_id"] = json!(1);
+    state["firewall_id"] = json!(2);
+    state["load_balancer_id"] = json!(3);
+    state["nodes"] = json!([
+        { "name": "prod-cp-1" }, { "name": "prod-cp-2" }, { "name": "prod-cp-3" }
+    ]);
+    state["connection"] = json!({ "cluster_id": "prod", "talos_version": "v1.13.9" });
+    state
+}
+
+fn plan(
+    config: serde_json::Value,
+    prior: Option<serde_json::Value>,
+) -> crate::tfplugin::framework::PlannedChange {
+    let s = schema();
+    let config = value_of(&s, config);
+    let prior = prior.map_or(Value::Null, |p| value_of(&s, p));
+    modify(&config, &prior, default_planned(&s, &config, &prior))
+}
+
+fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
+    let p = path
+        .split('.')
+        .fold(AttributePath::empty(), |p, s| p.attr(s));
+    v.at_path(&p).unwrap_or_else(|| panic!("no {path}"))
+}
+
+#[test]
+fn create_plans_derived_values_as_known() {
+    let change = plan(config_json(), None);
+    let p = &change.planned;
+    assert_eq!(at(p, "id"), &Value::from("prod"));
+    assert_eq!(
+        at(p, "control_plane.locations"),
+        &Value::List(vec![Value::from("fsn1")])
+    );
+    assert_eq!(at(p, "network.node_subnet"), &Value::from("10.0.1.0/24"));
+    assert_eq!(at(p, "network.service_cidr"), &Value::from("10.96.0.0/12"));
+    assert_eq!(at(p, "api_load_balancer.location"), &Value::from("fsn1"));
+    assert_eq!(at(p, "api_load_balancer.type"), &Value::from("lb11"));
+    assert_eq!(at(p, "cni"), &Value::from("flannel"));
+    assert_eq!(at(p, "control_plane.count"), &Value::from(3));
+    assert!(!at(p, "endpoint").is_known());
+    assert!(!at(p, "connection").is_known());
+    assert!(change.diagnostics.is_empty());
+    assert!(change.requires_replace.is_empty());
+}
+
+#[test]
+fn custom_network_gets_a_derived_node_subnet() {
+    let mut config = config_json();
+    config["network"] = json!({ "cidr": "10.20.0.0/16" });
+    let change = plan(config, None);
+    assert_eq!(
+        at(&change.planned, "network.node_subnet"),
+        &Value::from("10.20.1.0/24")
+    );
+    assert_eq!(
+        at(&change.planned, "network.pod_cidr"),
+        &Value::from("10.244.0.0/16")
+    );
+}
+
+#[test]
+fn unchanged_config_plans_no_change() {
+    let s = schema();
+    let change = plan(config_json(), Some(prior_json()));
+    assert_eq!(
+        change.planned,
+        value_of(&s, prior_json()),
+        "no perpetual diff"
+    );
+    assert!(change.diagnostics.is_empty(), "{:?}", change.diagnostics);
+    assert!(change.requires_replace.is_empty());
+}
+
+#[test]
+fn version_change_rolls_and_names_the_nodes() {
+    let mut config = config_json();
+    config["talos_version"] = json!("v1.13.10");
+    let change = plan(config, Some(prior_json()));
+    let warning = change.diagnostics.iter().next().expect("a warning");
+    assert!(!warning.is_error());
+    assert_eq!(warning.summary, "Rolling upgrade of the control plane");
+    assert!(
+        warning.detail.contains("v1.13.9 → v1.13.10"),
+        "{}",
+        warning.detail
+    );
+    assert!(
+        warning.detail.contains("prod-cp-1, prod-cp-2, prod-cp-3"),
+        "{}",
+        warning.detail
+    );
+    assert!(!at(&change.planned, "nodes").is_known());
+    assert_eq!(
+        at(&change.planned, "connection.talos_version"),
+        &Value::from("v1.13.10")
+    );
+    assert_eq!(
+        at(&change.planned, "connection.cluster_id"),
+        &Value::from("prod"),
+        "identity kept"
+    );
+    assert_eq!(
+        at(&change.planned, "kubeconfig"),
+        &Value::from("KC"),
+        "credentials stay"
+    );
+    assert!(change.requires_replace.is_empty());
+}
+
+#[test]
+fn server_type_change_replaces_nodes_one_at_a_time() {
+    let mut config = config_json();
+    config["control_plane"]["server_type"] = json!("cax31");
+    let change = plan(config, Some(prior_json()));
+    let summaries: Vec<&str> = change
+        .diagnostics
+        .iter()
+        .map(|d| d.summary.as_str())
+        .collect();
+    assert_eq!(summaries, ["Rolling replacement of control-plane nodes"]);
+    assert!(
+        at(&change.planned, "connection").is_known(),
+        "versions did not change"
+    );
+}
+
+#[test]
+fn scale_down_names_the_removed_nodes() {
+    let mut config = config_json();
+    config["control_plane"]["count"] = json!(1);
+    let change = plan(config, Some(prior_json()));
+    let d = change.diagnostics.iter().next().unwrap();
+    assert_eq!(d.summary, "Control plane scale-down");
+    assert!(d.detail.contains("prod-cp-3, prod-cp-2"), "{}", d.detail);
+    assert!(!d.detail.contains("prod-cp-1"), "{}", d.detail);
+}
+
+#[test]
+fn patch_change_is_in_place_with_a_reboot_note() {
+    let mut config = config_json();
+    config["config_patches"] = json!(["machine:\n  sysctls:\n    a: b\n"]);
+    let change = plan(config, Some(prior_json()));
+    let d = change.diagnostics.iter().next().unwrap();
+    assert_eq!(d.summary, "Configuration change applied to running nodes");
+    assert!(d.detail.contains("prod-cp-1"));
+    assert!(change.requires_replace.is_empty());
+    assert!(at(&change.planned, "nodes").is_known());
+}
+
+#[test]
+fn replacing_attributes() {
+    let paths = |change: &crate::tfplugin::framework::PlannedChange| {
+        change
+            .requires_replace
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    };
+    let mut config = config_json();
+    config["name"] = json!("prod2");
+    assert_eq!(paths(&plan(config, Some(prior_json()))), ["name"]);
+    let mut config = config_json();
+    config["network"] = json!({ "pod_cidr": "10.200.0.0/16" });
+    assert_eq!(paths(&plan(config, Some(prior_json()))), ["network"]);
+    let mut config = config_json();
+    config["secrets"] = json!("cluster: {id: other}");
+    assert_eq!(paths(&plan(config, Some(prior_json()))), ["secrets"]);
+    let mut config = config_json();
+    config["api_load_balancer"] = json!({ "type": "lb21" });
+    let change = plan(config, Some(prior_json()));
+    assert!(paths(&change).is_empty(), "LB type changes in place");
+    assert_eq!(
+        at(&change.planned, "api_load_balancer.location"),
+        &Value::from("fsn1")
+    );
+}

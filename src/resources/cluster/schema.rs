@@ -1,0 +1,398 @@
+//! The schema of `hk8s_cluster` (DESIGN.md §1): every attribute with its description, defaults,
+//! validators, sensitivity and what a change does (replace, roll, or in place).
+//!
+//! Replacement (a new cluster): `name`, `location` (the load balancer and the private network's
+//! zone are tied to it), `network.*` (the address plan is baked into certificates, etcd and every
+//! node), `cni`, `api_load_balancer.location` (the API endpoint address would change), and
+//! `secrets` once known (a new PKI is a new cluster). Rolling, one node at a time:
+//! `talos_version`, `kubernetes_version`, `control_plane.server_type`,
+//! `control_plane.locations`. Everything else applies in place.
+
+use std::time::Duration;
+
+use crate::hcloud::cidr::{self, Role};
+use crate::resources::connection::connection_type;
+use crate::resources::nodes::nodes_attribute;
+use crate::resources::validators as v;
+use crate::tfplugin::schema::{
+    Attribute, AttributePlan, Schema, Validator, custom, one_of, requires_replace,
+    requires_replace_if, use_state_for_unknown,
+};
+use crate::tfplugin::value::Type;
+
+/// Accepted CNIs.
+pub const CNIS: [&str; 3] = ["flannel", "cilium", "none"];
+/// Default control-plane size.
+pub const DEFAULT_CONTROL_PLANE_COUNT: i64 = 3;
+
+fn count_is_odd_quorum() -> impl Validator {
+    custom("must be 1, 3 or 5", |path, value| {
+        let Some(n) = value.as_number() else {
+            return Default::default();
+        };
+        match n.to_i64() {
+            Some(1 | 3 | 5) if n.is_integer() => Default::default(),
+            _ => v::error_at(
+                path,
+                "Invalid control plane count",
+                format!(
+                    "{n} control-plane nodes is not accepted; use 1 (no high availability), 3 or 5: etcd needs an odd number of members to keep a quorum"
+                ),
+            ),
+        }
+    })
+}
+
+fn timeouts() -> Attribute {
+    let duration = || v::duration_between(Duration::from_secs(60), Duration::from_secs(24 * 3600));
+    Attribute::single_nested(
+        "timeouts",
+        [
+            Attribute::string("create")
+                .optional()
+                .description("How long create may take, e.g. \"45m\" (default \"30m\").")
+                .validate(duration()),
+            Attribute::string("update")
+                .optional()
+                .description(
+                    "How long an update (including rolling upgrades) may take (default \"60m\").",
+                )
+                .validate(duration()),
+            Attribute::string("delete")
+                .optional()
+                .description("How long delete may take (default \"20m\").")
+                .validate(duration()),
+        ],
+    )
+    .optional()
+    .description("Operation timeouts as Go durations (\"30m\", \"1h30m\"), from 1m to 24h.")
+}
+
+fn control_plane() -> Attribute {
+    Attribute::single_nested(
+        "control_plane",
+        [
+            Attribute::string("server_type")
+                .required()
+                .description(
+                    "Hetzner server type of the control-plane nodes, e.g. \"cax21\"; the architecture \
+                     (and so the Talos image) follows from it. A change replaces the nodes one at a time.",
+                )
+                .validate(v::server_type()),
+            Attribute::number("count")
+                .default_value(DEFAULT_CONTROL_PLANE_COUNT)
+                .description(
+                    "Number of control-plane nodes: 1, 3 or 5 (default 3). A change scales etcd one \
+                     member at a time, keeping quorum.",
+                )
+                .validate(count_is_odd_quorum()),
+            Attribute::list("locations", Type::String)
+                .optional()
+                .computed()
+                .description(
+                    "Locations to spread the control plane over, all in the network zone of `location` \
+                     (default: [`location`]). A change moves nodes one at a time.",
+                )
+                .validate(v::locations()),
+            Attribute::map("labels", Type::String)
+                .optional()
+                .description("Kubernetes labels of the control-plane nodes (applied in place).")
+                .validate(v::node_labels()),
+            Attribute::list("taints", Type::String)
+                .optional()
+                .description(
+                    "Extra taints of the control-plane nodes as \"key=value:Effect\" or \"key:Effect\" \
+                     strings (applied in place).",
+                )
+                .validate(v::taints()),
+            Attribute::list("config_patches", Type::String)
+                .optional()
+                .description(
+                    "Talos strategic-merge patches (YAML) for control-plane nodes only, applied after \
+                     the cluster-wide `config_patches`; changes apply in place (Talos reboots a node \
+                     only when the change needs it).",
+                )
+                .validate(v::config_patches()),
+            Attribute::bool("allow_workloads")
+                .default_value(false)
+                .description(
+                    "Let ordinary workloads schedule on control-plane nodes (removes the control-plane \
+                     taint; default false).",
+                ),
+        ],
+    )
+    .required()
+    .description("The control plane: server type, size, placement, labels, taints and patches.")
+}
+
+fn network() -> Attribute {
+    Attribute::single_nested(
+        "network",
+        [
+            Attribute::string("cidr")
+                .optional()
+                .computed()
+                .description(format!(
+                    "Private network range, RFC 1918, /8 to /24 (default \"{}\"). Conflicts with \
+                     `existing_network_id`.",
+                    cidr::DEFAULT_NETWORK
+                ))
+                .validate(v::cidr(Role::Network)),
+            Attribute::string("node_subnet")
+                .optional()
+                .computed()
+                .description(format!(
+                    "Subnet for nodes and the API load balancer, inside `cidr`, /28 or wider (default \
+                     \"{}\", or the second /24 of a custom `cidr`).",
+                    cidr::DEFAULT_NODE_SUBNET
+                ))
+                .validate(v::cidr(Role::NodeSubnet)),
+            Attribute::string("pod_cidr")
+                .optional()
+                .computed()
+                .description(format!(
+                    "Pod range, /24 or wider, not overlapping the network or services (default \"{}\").",
+                    cidr::DEFAULT_POD_CIDR
+                ))
+                .validate(v::cidr(Role::Pods)),
+            Attribute::string("service_cidr")
+                .optional()
+                .computed()
+                .description(format!(
+                    "Service range, /12 to /24, not overlapping the network or pods (default \"{}\").",
+                    cidr::DEFAULT_SERVICE_CIDR
+                ))
+                .validate(v::cidr(Role::Services)),
+            Attribute::number("existing_network_id")
+                .optional()
+                .description("Use this existing Hetzner network instead of creating one (its subnet is added).")
+                .validate(v::whole_number("Invalid network id", 1, i64::MAX)),
+        ],
+    )
+    .optional()
+    .computed()
+    .description(
+        "Address plan; every range is IPv4 and they must not overlap. Any change replaces the cluster.",
+    )
+    .plan(requires_replace())
+}
+
+fn api_load_balancer() -> Attribute {
+    Attribute::single_nested(
+        "api_load_balancer",
+        [
+            Attribute::string("type")
+                .default_value("lb11")
+                .description("Load balancer type: lb11, lb21 or lb31 (default \"lb11\"; changed in place).")
+                .validate(v::load_balancer_type()),
+            Attribute::string("location")
+                .optional()
+                .computed()
+                .description(
+                    "Location of the load balancer, in the cluster's network zone (default: `location`). \
+                     A change replaces the cluster (the API address changes).",
+                )
+                .validate(v::location())
+                .plan(requires_replace()),
+        ],
+    )
+    .optional()
+    .computed()
+    .description(
+        "The load balancer in front of the control plane: it serves 6443 (Kubernetes) and 50000 \
+         (Talos API) to the nodes over private IPs.",
+    )
+}
+
+fn firewall() -> Attribute {
+    Attribute::single_nested(
+        "firewall",
+        [
+            Attribute::list("talos_api_sources", Type::String)
+                .optional()
+                .description("CIDRs allowed to reach the Talos API (50000) of every node directly.")
+                .validate(v::source_ranges()),
+            Attribute::list("kube_api_sources", Type::String)
+                .optional()
+                .description("CIDRs allowed to reach the Kubernetes API (6443) of control-plane nodes directly.")
+                .validate(v::source_ranges()),
+        ],
+    )
+    .optional()
+    .description(
+        "Direct access to nodes. By default nodes accept no public inbound traffic: the provider \
+         reaches them through the load balancer. Changes apply in place.",
+    )
+}
+
+fn image() -> Attribute {
+    Attribute::single_nested(
+        "image",
+        [
+            Attribute::map("snapshot_ids", Type::Number)
+                .optional()
+                .description("Snapshot id per architecture: keys \"amd64\" and/or \"arm64\".")
+                .validate(snapshot_keys()),
+            Attribute::string("selector")
+                .optional()
+                .description("Hetzner label selector choosing the snapshot, e.g. \"os=talos,version=v1.13.9\"."),
+        ],
+    )
+    .optional()
+    .description(
+        "Talos image to boot new servers from (default: the snapshot labelled for this Talos version, \
+         schematic and architecture, built by the provider when missing). Affects servers created \
+         later; existing nodes are not replaced.",
+    )
+}
+
+fn snapshot_keys() -> impl Validator {
+    custom("keys must be amd64 or arm64", |path, value| {
+        let mut diags = crate::tfplugin::diag::Diagnostics::new();
+        if let crate::tfplugin::value::Value::Map(entries) = value {
+            for key in entries
+                .keys()
+                .filter(|k| !matches!(k.as_str(), "amd64" | "arm64"))
+            {
+                diags.extend(v::error_at(
+                    &path.key(key.clone()),
+                    "Invalid architecture",
+                    format!("{key:?} is not an architecture; use \"amd64\" or \"arm64\""),
+                ));
+            }
+        }
+        diags
+    })
+}
+
+fn secrets_changed_after_known(plan: &AttributePlan<'_>) -> bool {
+    plan.prior
+        .is_some_and(|prior| !prior.is_null() && prior.is_known())
+}
+
+fn computed_string(name: &str, description: &str) -> Attribute {
+    Attribute::string(name)
+        .computed()
+        .description(description)
+        .plan(use_state_for_unknown())
+}
+
+/// The full schema.
+pub fn schema() -> Schema {
+    Schema::new()
+        .version(0)
+        .description(
+            "A Kubernetes cluster on Hetzner Cloud running Talos Linux: private network, firewall, \
+             control-plane placement, the API load balancer, control-plane servers, Talos PKI and \
+             machine configs, etcd bootstrap and health waits.",
+        )
+        .attribute(
+            Attribute::string("name")
+                .required()
+                .description(
+                    "Cluster name: a lowercase DNS label of at most 20 characters starting with a \
+                     letter. Every Hetzner object gets the label hk8s.io/cluster=<name>; servers are \
+                     named <name>-cp-<n>. A change replaces the cluster.",
+                )
+                .validate(v::cluster_name())
+                .plan(requires_replace()),
+        )
+        .attribute(
+            Attribute::string("location")
+                .required()
+                .description(
+                    "Default location (fsn1, nbg1, hel1 → eu-central; ash → us-east; hil → us-west; \
+                     sin → ap-southeast). The network zone follows from it. A change replaces the cluster.",
+                )
+                .validate(v::location())
+                .plan(requires_replace()),
+        )
+        .attribute(
+            Attribute::string("talos_version")
+                .required()
+                .description(
+                    "Talos release, e.g. \"v1.13.9\" (1.12, 1.13 and 1.14 are supported). A change \
+                     upgrades the nodes one at a time, gated on health.",
+                )
+                .validate(v::talos_version()),
+        )
+        .attribute(
+            Attribute::string("kubernetes_version")
+                .required()
+                .description(
+                    "Kubernetes version, e.g. \"1.35.0\", within the range the Talos version supports. \
+                     A change upgrades the nodes one at a time, gated on health.",
+                )
+                .validate(v::kubernetes_version()),
+        )
+        .attribute(control_plane())
+        .attribute(network())
+        .attribute(api_load_balancer())
+        .attribute(firewall())
+        .attribute(
+            Attribute::string("cni")
+                .default_value("flannel")
+                .description(
+                    "CNI: \"flannel\" (default, built into Talos), \"cilium\" (install the cilium addon) \
+                     or \"none\". A change replaces the cluster.",
+                )
+                .validate(one_of(CNIS))
+                .plan(requires_replace()),
+        )
+        .attribute(
+            Attribute::list("config_patches", Type::String)
+                .optional()
+                .description(
+                    "Talos strategic-merge patches (YAML mappings) for every node of the cluster, \
+                     pools included; changes apply in place.",
+                )
+                .validate(v::config_patches()),
+        )
+        .attribute(
+            Attribute::string("secrets")
+                .optional()
+                .computed()
+                .sensitive()
+                .description(
+                    "Talos secrets bundle (`talosctl gen secrets` format) to adopt; generated when \
+                     absent. Giving it after an import adopts the PKI without change; changing a known \
+                     bundle replaces the cluster.",
+                )
+                .validate(v::secrets_bundle())
+                .plan(use_state_for_unknown())
+                .plan(requires_replace_if("changing a known secrets bundle replaces the cluster", secrets_changed_after_known)),
+        )
+        .attribute(image())
+        .attribute(
+            Attribute::bool("delete_protection")
+                .default_value(false)
+                .description("Protect the servers, network and load balancer from deletion (default false)."),
+        )
+        .attribute(timeouts())
+        .attribute(computed_string("id", "Cluster id (the cluster name)."))
+        .attribute(computed_string("endpoint", "Kubernetes API URL, https://<load balancer IPv4>:6443."))
+        .attribute(computed_string("host", "Kubernetes API URL, for the kubernetes and helm providers."))
+        .attribute(computed_string("ca_certificate", "Kubernetes CA certificate (PEM)."))
+        .attribute(computed_string("client_certificate", "Admin client certificate (PEM)."))
+        .attribute(computed_string("client_key", "Admin client key (PEM).").sensitive())
+        .attribute(computed_string("kubeconfig", "Admin kubeconfig.").sensitive())
+        .attribute(computed_string("talosconfig", "talosctl configuration for the cluster.").sensitive())
+        .attribute(Attribute::number("network_id").computed().description("Hetzner network id.").plan(use_state_for_unknown()))
+        .attribute(Attribute::number("firewall_id").computed().description("Hetzner firewall id.").plan(use_state_for_unknown()))
+        .attribute(
+            Attribute::number("load_balancer_id")
+                .computed()
+                .description("Hetzner id of the API load balancer.")
+                .plan(use_state_for_unknown()),
+        )
+        .attribute(nodes_attribute("control-plane"))
+        .attribute(
+            Attribute::typed("connection", connection_type())
+                .computed()
+                .sensitive()
+                .description(
+                    "Everything dependents need, as one object: pass it as `cluster = \
+                     hk8s_cluster.<name>.connection` to hk8s_node_pool, hk8s_addon and hk8s_kubeconfig.",
+                ),
+        )
+}

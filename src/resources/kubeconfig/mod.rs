@@ -1,0 +1,208 @@
+//! Data source and ephemeral resource `hk8s_kubeconfig`: a kubeconfig minted locally from the
+//! cluster CA in the connection, valid for `ttl` (no network call, no long-lived secret).
+//!
+//! Both share one schema and one validation. Minting needs the Talos PKI code that lands in a
+//! later release; until then reads and opens report plainly that they are not available yet.
+
+use std::time::Duration;
+
+use crate::resources::connection::connection_type;
+use crate::resources::unavailable::not_available;
+use crate::resources::validators::{self as v, error_at};
+use crate::tfplugin::diag::Diagnostics;
+use crate::tfplugin::framework::{
+    DataSource, EphemeralResource, OpenRequest, Opened, ReadDataRequest, ValidateRequest,
+};
+use crate::tfplugin::schema::{Attribute, Schema, custom};
+use crate::tfplugin::value::{Type, Value};
+
+/// The Terraform type name (the same for the data source and the ephemeral resource).
+pub const TYPE_NAME: &str = "hk8s_kubeconfig";
+/// Default lifetime of the client certificate.
+pub const DEFAULT_TTL: &str = "8h";
+/// Default user name (certificate CN).
+pub const DEFAULT_USERNAME: &str = "admin";
+/// Default groups (certificate O).
+pub const DEFAULT_GROUPS: &[&str] = &["system:masters"];
+/// Shortest accepted `ttl`.
+pub const MIN_TTL: Duration = Duration::from_secs(5 * 60);
+/// Longest accepted `ttl` (one year, the Talos client-certificate lifetime).
+pub const MAX_TTL: Duration = Duration::from_secs(8760 * 3600);
+
+fn groups_validator() -> impl crate::tfplugin::schema::Validator {
+    custom(
+        "each element must be a non-empty group name without commas or slashes",
+        |path, value| {
+            let mut diags = Diagnostics::new();
+            let Value::List(items) = value else {
+                return diags;
+            };
+            for (i, item) in items.iter().enumerate() {
+                if let Some(group) = item.as_str()
+                    && (group.trim().is_empty() || group.contains([',', '/', '\n']))
+                {
+                    diags.extend(error_at(
+                    &path.index(i),
+                    "Invalid group",
+                    format!("{group:?} is not a group name; write e.g. \"system:masters\" or \"developers\""),
+                ));
+                }
+            }
+            diags
+        },
+    )
+}
+
+/// The schema shared by the data source and the ephemeral resource.
+pub fn schema(kind: &str) -> Schema {
+    Schema::new()
+        .description(format!(
+            "A kubeconfig minted locally ({kind}) from the cluster CA: a client certificate for \
+             `username` in `groups`, valid for `ttl`. No network call and no long-lived secret."
+        ))
+        .attribute(
+            Attribute::typed("cluster", connection_type())
+                .required()
+                .sensitive()
+                .description("The cluster: `hk8s_cluster.<name>.connection`."),
+        )
+        .attribute(
+            Attribute::string("ttl")
+                .optional()
+                .description(
+                    "How long the credentials are valid, from 5m to 8760h (default \"8h\").",
+                )
+                .validate(v::duration_between(MIN_TTL, MAX_TTL)),
+        )
+        .attribute(
+            Attribute::string("username")
+                .optional()
+                .description("Kubernetes user name, the certificate's CN (default \"admin\").")
+                .validate(v::string_check(
+                    "Invalid username",
+                    "must be a non-empty user name",
+                    |s: &str| {
+                        if s.trim().is_empty() || s.contains(['/', '\n']) {
+                            Err(format!(
+                                "{s:?} is not a user name; write e.g. \"admin\" or \"ci\""
+                            ))
+                        } else {
+                            Ok(())
+                        }
+                    },
+                )),
+        )
+        .attribute(
+            Attribute::list("groups", Type::String)
+                .optional()
+                .description(
+                    "Kubernetes groups, the certificate's O (default [\"system:masters\"]).",
+                )
+                .validate(groups_validator()),
+        )
+        .attribute(
+            Attribute::string("kubeconfig")
+                .computed()
+                .sensitive()
+                .description("The kubeconfig (YAML)."),
+        )
+        .attribute(
+            Attribute::string("host")
+                .computed()
+                .description("Kubernetes API URL."),
+        )
+        .attribute(
+            Attribute::string("ca_certificate")
+                .computed()
+                .description("Kubernetes CA certificate (PEM)."),
+        )
+        .attribute(
+            Attribute::string("client_certificate")
+                .computed()
+                .description("Client certificate (PEM)."),
+        )
+        .attribute(
+            Attribute::string("client_key")
+                .computed()
+                .sensitive()
+                .description("Client key (PEM)."),
+        )
+        .attribute(
+            Attribute::string("expires_at")
+                .computed()
+                .description("When the certificate expires (RFC 3339)."),
+        )
+}
+
+/// The data source `hk8s_kubeconfig`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KubeconfigData;
+
+impl<D: Send + Sync + 'static> DataSource<D> for KubeconfigData {
+    fn type_name(&self) -> &str {
+        TYPE_NAME
+    }
+
+    fn schema(&self) -> Schema {
+        schema("data source")
+    }
+
+    async fn read(&self, _request: ReadDataRequest<'_, D>) -> Result<Value, Diagnostics> {
+        Err(not_available(
+            "data source hk8s_kubeconfig",
+            "Minting a kubeconfig",
+        ))
+    }
+}
+
+/// The ephemeral resource `hk8s_kubeconfig`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KubeconfigEphemeral;
+
+impl<D: Send + Sync + 'static> EphemeralResource<D> for KubeconfigEphemeral {
+    fn type_name(&self) -> &str {
+        TYPE_NAME
+    }
+
+    fn schema(&self) -> Schema {
+        schema("ephemeral resource: never stored in state or plan")
+    }
+
+    async fn validate(&self, _request: ValidateRequest<'_>) -> Diagnostics {
+        Diagnostics::new()
+    }
+
+    async fn open(&self, _request: OpenRequest<'_, D>) -> Result<Opened, Diagnostics> {
+        Err(not_available(
+            "ephemeral resource hk8s_kubeconfig",
+            "Minting a kubeconfig",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::test_support::{described, validate, value_of};
+
+    #[test]
+    fn attribute_checks() {
+        let s = schema("data source");
+        let ok = value_of(
+            &s,
+            serde_json::json!({ "ttl": "30m", "username": "ci", "groups": ["dev"] }),
+        );
+        assert_eq!(
+            described(&validate(&s, &ok, |_| Diagnostics::new())),
+            vec![]
+        );
+        let bad = value_of(
+            &s,
+            serde_json::json!({ "ttl": "1m", "groups": ["ok", "a,b"] }),
+        );
+        let found = described(&validate(&s, &bad, |_| Diagnostics::new()));
+        let paths: Vec<&str> = found.iter().map(|f| f.0.as_str()).collect();
+        assert_eq!(paths, ["ttl", "groups[1]"], "{found:?}");
+        assert!(found[0].2.contains("5m"), "{found:?}");
+    }
+}

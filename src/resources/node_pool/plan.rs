@@ -1,0 +1,239 @@
+//! Plan-time checks against the cluster's connection, and diffing of `hk8s_node_pool`: derived
+//! values planned as known, `nodes` unknown only when nodes change, and warnings naming the
+//! nodes a plan rolls, reboots or removes.
+
+use crate::hcloud::catalog;
+use crate::hcloud::cidr::{self, AddressPlan, Role};
+use crate::resources::config_view as view;
+use crate::resources::connection;
+use crate::resources::nodes;
+use crate::resources::validators::error_at;
+use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
+use crate::tfplugin::framework::PlannedChange;
+use crate::tfplugin::value::Value;
+
+use super::schema::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_UNAVAILABLE};
+
+fn attr(name: &str) -> AttributePath {
+    AttributePath::root(name)
+}
+
+/// Checks the pool against its cluster's connection, when known: locations in the cluster's
+/// network zone, and room in the address plan for the largest size the pool can reach.
+pub fn check_against_cluster(config: &Value) -> Diagnostics {
+    let mut diags = Diagnostics::new();
+    let Some(cluster) = view::known(config, &attr("cluster")) else {
+        return diags;
+    };
+    if let Some(zone) = connection::string(cluster, "network_zone") {
+        for (i, name) in view::strings(config, &attr("locations")) {
+            if let Ok(location) = catalog::location(name)
+                && location.network_zone.as_str() != zone
+            {
+                let same: Vec<&str> = catalog::LOCATIONS
+                    .iter()
+                    .filter(|l| l.network_zone.as_str() == zone)
+                    .map(|l| l.name)
+                    .collect();
+                diags.extend(error_at(
+                    &attr("locations").index(i),
+                    "Location in another network zone",
+                    format!(
+                        "pool location {name:?} is in network zone {}, but the cluster's network is in {zone}; use {}",
+                        location.network_zone,
+                        same.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    let parse =
+        |field, role| connection::string(cluster, field).and_then(|t| cidr::parse(role, t).ok());
+    let plan = AddressPlan {
+        network: None,
+        node_subnet: parse("node_subnet", Role::NodeSubnet),
+        pods: parse("pod_cidr", Role::Pods),
+        services: None,
+    };
+    let largest = [
+        (
+            attr("node_count"),
+            view::integer(config, &attr("node_count")),
+        ),
+        (
+            attr("autoscaling").attr("max"),
+            view::integer(config, &attr("autoscaling").attr("max")),
+        ),
+    ];
+    for (path, size) in largest {
+        if let Some(size) = size
+            && let Err(e) = plan.check_node_count(u64::try_from(size).unwrap_or(0))
+        {
+            diags.extend(error_at(
+                &path,
+                "Pool does not fit the cluster's address plan",
+                format!("{e} (counting this pool alone)"),
+            ));
+        }
+    }
+    diags
+}
+
+/// Adjusts the framework's plan for a pool; `prior` is null on create.
+pub fn modify(
+    config: &Value,
+    prior: &Value,
+    mut change: PlannedChange,
+) -> Result<PlannedChange, Diagnostics> {
+    if change.planned.is_null() {
+        return Ok(change);
+    }
+    let problems = check_against_cluster(config);
+    if problems.has_error() {
+        return Err(problems);
+    }
+    plan_derived_values(config, prior, &mut change);
+    if !prior.is_null() {
+        plan_update(prior, &mut change);
+    }
+    Ok(change)
+}
+
+fn plan_derived_values(config: &Value, prior: &Value, change: &mut PlannedChange) {
+    let cluster = view::known(config, &attr("cluster"));
+    let pool = view::string(config, &attr("name"));
+    if let (Some(cluster_name), Some(pool)) =
+        (cluster.and_then(|c| connection::string(c, "name")), pool)
+        && !change.planned.get("id").is_some_and(Value::is_known)
+    {
+        change
+            .planned
+            .set_at_path(&attr("id"), Value::from(format!("{cluster_name}/{pool}")));
+    }
+    if let Some(location) = cluster.and_then(|c| connection::string(c, "location"))
+        && view::is_unknown(&change.planned, &attr("locations"))
+    {
+        change
+            .planned
+            .set_at_path(&attr("locations"), Value::List(vec![Value::from(location)]));
+    }
+    if view::is_unknown(&change.planned, &attr("update_strategy")) {
+        change.planned.set_at_path(
+            &attr("update_strategy"),
+            Value::object([
+                ("max_unavailable", Value::from(DEFAULT_MAX_UNAVAILABLE)),
+                ("drain_timeout", Value::from(DEFAULT_DRAIN_TIMEOUT)),
+            ]),
+        );
+    }
+    let count_configured = !config.get("node_count").is_none_or(Value::is_null);
+    let autoscaling = config.get("autoscaling").filter(|a| !a.is_null());
+    if !count_configured {
+        match autoscaling {
+            None => {
+                change
+                    .planned
+                    .set_at_path(&attr("node_count"), Value::from(1));
+            }
+            Some(_) if prior.is_null() => {
+                // The autoscaler starts from `min`; until the first refresh that is the size.
+                let min = view::integer(config, &attr("autoscaling").attr("min"));
+                change
+                    .planned
+                    .set_at_path(&attr("node_count"), min.map_or(Value::Unknown, Value::from));
+            }
+            Some(_) => {} // keep the refreshed size
+        }
+    }
+}
+
+fn show(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Unknown) => "(known after apply)".to_owned(),
+        Some(Value::List(items)) => {
+            format!(
+                "[{}]",
+                items
+                    .iter()
+                    .map(|i| i.as_str().unwrap_or("?"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+        Some(Value::Null) | None => "(unset)".to_owned(),
+        Some(other) => other.kind_name().to_owned(),
+    }
+}
+
+fn plan_update(prior: &Value, change: &mut PlannedChange) {
+    let planned = change.planned.clone();
+    let diff = |path: &AttributePath| {
+        let (before, after) = (prior.at_path(path), planned.at_path(path));
+        (before != after).then(|| format!("{path}: {} → {}", show(before), show(after)))
+    };
+    let names = nodes::node_names(prior);
+    let all = nodes::describe(&names);
+    let rolling: Vec<String> = [
+        attr("server_type"),
+        attr("locations"),
+        connection::field_path("talos_version"),
+        connection::field_path("kubernetes_version"),
+    ]
+    .iter()
+    .filter_map(diff)
+    .collect();
+    if !rolling.is_empty() {
+        let at_once =
+            view::integer(&planned, &attr("update_strategy").attr("max_unavailable")).unwrap_or(1);
+        change.diagnostics.push(Diagnostic::warning(
+            "Rolling update of the node pool",
+            format!(
+                "{}. Nodes {all} will be cordoned, drained and upgraded or replaced, {at_once} at a time, \
+                 each checked Ready before the next.",
+                rolling.join("; ")
+            ),
+        ));
+    }
+    if let Some(patches) = diff(&attr("config_patches")) {
+        let label = patches
+            .split(':')
+            .next()
+            .unwrap_or("config_patches")
+            .to_owned();
+        change.diagnostics.push(Diagnostic::warning(
+            "Configuration change applied to running nodes",
+            format!(
+                "{label} changed. The new machine configuration is applied in place to {all}; Talos \
+                 reboots a node only when the change requires it."
+            ),
+        ));
+    }
+    let count_change = diff(&attr("node_count"));
+    let before = view::integer(prior, &attr("node_count"));
+    let after = view::integer(&planned, &attr("node_count"));
+    if let (Some(before), Some(after)) = (before, after)
+        && after < before
+    {
+        let keep = usize::try_from(after).unwrap_or(0);
+        let removed: Vec<String> = names.iter().skip(keep).rev().cloned().collect();
+        let what = if removed.is_empty() {
+            format!("{} node(s)", before - after)
+        } else {
+            removed.join(", ")
+        };
+        change.diagnostics.push(Diagnostic::warning(
+            "Node pool scale-down",
+            format!(
+                "node_count: {before} → {after}. {what} will be cordoned, drained, reset and deleted."
+            ),
+        ));
+    }
+    if !rolling.is_empty() || count_change.is_some() {
+        change.set_unknown(&attr("nodes"));
+    }
+}
+
+#[cfg(test)]
+mod tests;

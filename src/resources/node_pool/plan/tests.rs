@@ -1,0 +1,180 @@
+use serde_json::json;
+
+use super::modify;
+use crate::resources::node_pool::schema::schema;
+use crate::resources::test_support::{default_planned, described, value_of};
+use crate::tfplugin::diag::AttributePath;
+use crate::tfplugin::framework::PlannedChange;
+use crate::tfplugin::value::Value;
+
+fn connection(talos: &str) -> serde_json::Value {
+    json!({
+        "cluster_id": "prod", "name": "prod", "location": "fsn1", "network_zone": "eu-central",
+        "talos_version": talos, "kubernetes_version": "1.35.0",
+        "network_cidr": "10.0.0.0/16", "node_subnet": "10.0.1.0/28", "pod_cidr": "10.244.0.0/16",
+        "service_cidr": "10.96.0.0/12", "cni": "flannel", "secrets": "x"
+    })
+}
+
+fn config_json() -> serde_json::Value {
+    json!({ "cluster": connection("v1.13.9"), "name": "general", "server_type": "cx33", "node_count": 3 })
+}
+
+fn prior_json() -> serde_json::Value {
+    let mut state = config_json();
+    state["locations"] = json!(["fsn1"]);
+    state["update_strategy"] = json!({ "max_unavailable": 1, "drain_timeout": "5m" });
+    state["delete_protection"] = json!(false);
+    state["id"] = json!("prod/general");
+    state["nodes"] = json!([{ "name": "prod-general-1" }, { "name": "prod-general-2" }, { "name": "prod-general-3" }]);
+    state
+}
+
+fn plan(
+    config: serde_json::Value,
+    prior: Option<serde_json::Value>,
+) -> Result<PlannedChange, Vec<(String, String, String)>> {
+    let s = schema();
+    let config = value_of(&s, config);
+    let prior = prior.map_or(Value::Null, |p| value_of(&s, p));
+    modify(&config, &prior, default_planned(&s, &config, &prior)).map_err(|d| described(&d))
+}
+
+fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
+    let p = path
+        .split('.')
+        .fold(AttributePath::empty(), |p, s| p.attr(s));
+    v.at_path(&p).unwrap_or_else(|| panic!("no {path}"))
+}
+
+#[test]
+fn create_plans_known_derived_values() {
+    let change = plan(config_json(), None).unwrap();
+    assert_eq!(at(&change.planned, "id"), &Value::from("prod/general"));
+    assert_eq!(
+        at(&change.planned, "locations"),
+        &Value::List(vec![Value::from("fsn1")])
+    );
+    assert_eq!(
+        at(&change.planned, "update_strategy.drain_timeout"),
+        &Value::from("5m")
+    );
+    assert!(!at(&change.planned, "nodes").is_known());
+}
+
+#[test]
+fn count_defaults_to_one_and_autoscaling_starts_at_min() {
+    let mut config = config_json();
+    config["node_count"] = json!(null);
+    assert_eq!(
+        at(&plan(config.clone(), None).unwrap().planned, "node_count"),
+        &Value::from(1)
+    );
+    config["autoscaling"] = json!({ "min": 2, "max": 5 });
+    assert_eq!(
+        at(&plan(config, None).unwrap().planned, "node_count"),
+        &Value::from(2)
+    );
+}
+
+#[test]
+fn cluster_checks_need_a_known_connection() {
+    let mut config = config_json();
+    config["locations"] = json!(["ash"]);
+    let errors = plan(config.clone(), None).unwrap_err();
+    assert_eq!(errors[0].0, "locations[0]");
+    assert!(errors[0].2.contains("eu-central"), "{errors:?}");
+    config["node_count"] = json!(20);
+    config["locations"] = json!(["nbg1"]);
+    let errors = plan(config.clone(), None).unwrap_err();
+    assert_eq!(errors[0].0, "node_count");
+    assert!(errors[0].2.contains("room for 12 nodes"), "{errors:?}");
+    // With the connection unknown (cluster not created yet) nothing is checked.
+    let s = schema();
+    let mut v = value_of(&s, config);
+    v.set_at_path(&AttributePath::root("cluster"), Value::Unknown);
+    assert!(modify(&v, &Value::Null, default_planned(&s, &v, &Value::Null)).is_ok());
+}
+
+#[test]
+fn unchanged_pool_plans_no_change() {
+    let change = plan(config_json(), Some(prior_json())).unwrap();
+    assert_eq!(change.planned, value_of(&schema(), prior_json()));
+    assert!(change.diagnostics.is_empty());
+    assert!(change.requires_replace.is_empty());
+}
+
+#[test]
+fn cluster_upgrade_rolls_the_pool_without_replacing_it() {
+    let mut config = config_json();
+    config["cluster"] = connection("v1.14.0");
+    let change = plan(config, Some(prior_json())).unwrap();
+    assert!(
+        change.requires_replace.is_empty(),
+        "{:?}",
+        change.requires_replace
+    );
+    let d = change.diagnostics.iter().next().unwrap();
+    assert_eq!(d.summary, "Rolling update of the node pool");
+    assert!(
+        d.detail
+            .contains("cluster.talos_version: v1.13.9 → v1.14.0"),
+        "{}",
+        d.detail
+    );
+    assert!(
+        d.detail
+            .contains("prod-general-1, prod-general-2, prod-general-3"),
+        "{}",
+        d.detail
+    );
+    assert!(!at(&change.planned, "nodes").is_known());
+}
+
+#[test]
+fn another_cluster_or_name_replaces() {
+    let mut config = config_json();
+    config["cluster"]["cluster_id"] = json!("other");
+    let change = plan(config, Some(prior_json())).unwrap();
+    assert_eq!(
+        change
+            .requires_replace
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["cluster"]
+    );
+    let mut config = config_json();
+    config["name"] = json!("general2");
+    let change = plan(config, Some(prior_json())).unwrap();
+    assert_eq!(
+        change
+            .requires_replace
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["name"]
+    );
+}
+
+#[test]
+fn scale_down_names_removed_nodes_and_labels_apply_quietly() {
+    let mut config = config_json();
+    config["node_count"] = json!(1);
+    let change = plan(config, Some(prior_json())).unwrap();
+    let d = change.diagnostics.iter().next().unwrap();
+    assert_eq!(d.summary, "Node pool scale-down");
+    assert!(
+        d.detail.contains("prod-general-3, prod-general-2 will be"),
+        "{}",
+        d.detail
+    );
+    let mut config = config_json();
+    config["labels"] = json!({ "team": "a" });
+    let change = plan(config, Some(prior_json())).unwrap();
+    assert!(change.diagnostics.is_empty());
+    assert!(
+        at(&change.planned, "nodes").is_known(),
+        "labels do not change the node list"
+    );
+}

@@ -1,0 +1,48 @@
+//! The computed `nodes` attribute shared by `hk8s_cluster` and `hk8s_node_pool`, and reading
+//! node names back out of prior state for plan warnings.
+
+use crate::tfplugin::diag::AttributePath;
+use crate::tfplugin::schema::Attribute;
+use crate::tfplugin::value::{Type, Value};
+
+/// The object type of one element of `nodes`.
+pub fn node_type() -> Type {
+    Type::object([
+        ("name", Type::String),
+        ("server_id", Type::Number),
+        ("location", Type::String),
+        ("server_type", Type::String),
+        ("public_ipv4", Type::String),
+        ("public_ipv6", Type::String),
+        ("private_ipv4", Type::String),
+        ("talos_version", Type::String),
+    ])
+}
+
+/// The computed `nodes` attribute.
+pub fn nodes_attribute(what: &str) -> Attribute {
+    Attribute::typed("nodes", Type::list(node_type())).computed().description(format!(
+        "The {what} servers as of the last apply or refresh: name (also the Kubernetes node name), \
+         server_id, location, server_type, public_ipv4, public_ipv6, private_ipv4, talos_version."
+    ))
+}
+
+/// Names of the nodes recorded in a prior state's `nodes` (empty when unknown or absent).
+pub fn node_names(prior: &Value) -> Vec<String> {
+    match prior.at_path(&AttributePath::root("nodes")) {
+        Some(Value::List(items)) => items
+            .iter()
+            .filter_map(|n| n.get("name").and_then(Value::as_str).map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A readable list of node names, or a fallback when the state records none.
+pub fn describe(names: &[String]) -> String {
+    if names.is_empty() {
+        "every node (none recorded in state)".to_owned()
+    } else {
+        names.join(", ")
+    }
+}

@@ -1,0 +1,190 @@
+//! Plan-time diffing through real Terraform, from a hand-written prior state (what an apply of
+//! this configuration will record): unchanged configuration plans no change at all, and a
+//! version bump plans in-place updates whose warnings name every node that will roll.
+
+use serde_json::{Value, json};
+
+use crate::support::{Terraform, Workdir, plan_diagnostics, terraforms};
+
+fn main_tf(talos_version: &str) -> String {
+    format!(
+        r#"
+terraform {{
+  required_providers {{
+    hk8s = {{ source = "hk8s/hk8s" }}
+  }}
+}}
+
+provider "hk8s" {{}}
+
+resource "hk8s_cluster" "main" {{
+  name               = "prod"
+  location           = "fsn1"
+  talos_version      = "{talos_version}"
+  kubernetes_version = "1.35.0"
+
+  control_plane = {{
+    server_type = "cax21"
+    count       = 3
+  }}
+}}
+
+resource "hk8s_node_pool" "general" {{
+  cluster     = hk8s_cluster.main.connection
+  name        = "general"
+  server_type = "cx33"
+  node_count  = 2
+}}
+"#
+    )
+}
+
+fn node(name: &str, server_type: &str, n: u8) -> Value {
+    json!({
+        "name": name, "server_id": 100 + u32::from(n), "location": "fsn1", "server_type": server_type,
+        "public_ipv4": format!("127.0.1.{n}"), "public_ipv6": null, "private_ipv4": format!("10.0.1.{n}"),
+        "talos_version": "v1.13.9"
+    })
+}
+
+fn connection() -> Value {
+    json!({
+        "cluster_id": "prod", "name": "prod", "location": "fsn1", "network_zone": "eu-central",
+        "endpoint": "https://127.0.2.1:6443", "talos_endpoint": "127.0.2.1:50000",
+        "network_id": 1, "firewall_id": 2, "talos_version": "v1.13.9", "kubernetes_version": "1.35.0",
+        "network_cidr": "10.0.0.0/16", "node_subnet": "10.0.1.0/24", "pod_cidr": "10.244.0.0/16",
+        "service_cidr": "10.96.0.0/12", "cni": "flannel", "secrets": "secrets.yaml"
+    })
+}
+
+fn state() -> Value {
+    let cluster = json!({
+        "name": "prod", "location": "fsn1", "talos_version": "v1.13.9", "kubernetes_version": "1.35.0",
+        "control_plane": {
+            "server_type": "cax21", "count": 3, "locations": ["fsn1"], "labels": null, "taints": null,
+            "config_patches": null, "allow_workloads": false
+        },
+        "network": {
+            "cidr": "10.0.0.0/16", "node_subnet": "10.0.1.0/24", "pod_cidr": "10.244.0.0/16",
+            "service_cidr": "10.96.0.0/12", "existing_network_id": null
+        },
+        "api_load_balancer": { "type": "lb11", "location": "fsn1" },
+        "firewall": null, "cni": "flannel", "config_patches": null, "secrets": "secrets.yaml",
+        "image": null, "delete_protection": false, "timeouts": null,
+        "id": "prod", "endpoint": "https://127.0.2.1:6443", "host": "https://127.0.2.1:6443",
+        "ca_certificate": "CA", "client_certificate": "CERT", "client_key": "KEY",
+        "kubeconfig": "KUBECONFIG", "talosconfig": "TALOSCONFIG",
+        "network_id": 1, "firewall_id": 2, "load_balancer_id": 3,
+        "nodes": [node("prod-cp-1", "cax21", 1), node("prod-cp-2", "cax21", 2), node("prod-cp-3", "cax21", 3)],
+        "connection": connection()
+    });
+    let pool = json!({
+        "cluster": connection(), "name": "general", "server_type": "cx33", "node_count": 2,
+        "autoscaling": null, "locations": ["fsn1"], "labels": null, "taints": null, "config_patches": null,
+        "update_strategy": { "max_unavailable": 1, "drain_timeout": "5m" }, "delete_protection": false,
+        "id": "prod/general",
+        "nodes": [node("prod-general-1", "cx33", 4), node("prod-general-2", "cx33", 5)]
+    });
+    let resource = |kind: &str, name: &str, attributes: Value| {
+        json!({
+            "mode": "managed", "type": kind, "name": name,
+            "provider": "provider[\"registry.terraform.io/hk8s/hk8s\"]",
+            "instances": [{ "schema_version": 0, "attributes": attributes, "sensitive_attributes": [] }]
+        })
+    };
+    json!({
+        "version": 4, "terraform_version": "1.11.4", "serial": 1,
+        "lineage": "6f1b3d1e-0000-4000-8000-000000000001", "outputs": {},
+        "resources": [resource("hk8s_cluster", "main", cluster), resource("hk8s_node_pool", "general", pool)],
+        "check_results": null
+    })
+}
+
+fn workdir(tf: &Terraform, talos_version: &str) -> Workdir {
+    let work = Workdir::new(tf, &main_tf(talos_version));
+    std::fs::write(work.path().join("terraform.tfstate"), state().to_string())
+        .expect("write state");
+    work
+}
+
+fn actions(lines: &[Value]) -> Vec<(String, String)> {
+    lines
+        .iter()
+        .filter(|l| l["type"] == "planned_change")
+        .map(|l| {
+            let change = &l["change"];
+            (
+                change["resource"]["addr"].as_str().unwrap_or("").to_owned(),
+                change["action"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn unchanged_configuration_plans_no_change() {
+    for tf in terraforms() {
+        let work = workdir(&tf, "v1.13.9");
+        let out = work.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: expected no changes:\n{stdout}\n{stderr}",
+            tf.label
+        );
+        assert!(stdout.contains("No changes."), "{}: {stdout}", tf.label);
+    }
+}
+
+#[test]
+fn talos_upgrade_rolls_the_control_plane_and_the_pool_in_place() {
+    for tf in terraforms() {
+        check_upgrade_plan(&workdir(&tf, "v1.13.10"));
+    }
+}
+
+fn check_upgrade_plan(work: &Workdir) {
+    let (ok, lines) = work.plan_json(&[]);
+    assert!(ok, "{lines:#?}");
+    let mut found = actions(&lines);
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("hk8s_cluster.main".to_owned(), "update".to_owned()),
+            ("hk8s_node_pool.general".to_owned(), "update".to_owned())
+        ],
+        "an upgrade updates in place, never replaces"
+    );
+    let warnings: Vec<Value> = plan_diagnostics(&lines)
+        .into_iter()
+        .filter(|d| d["severity"] == "warning")
+        .collect();
+    let find = |summary: &str| {
+        warnings
+            .iter()
+            .find(|d| d["summary"] == summary)
+            .unwrap_or_else(|| panic!("no {summary:?} warning in {warnings:#?}"))
+    };
+    let cluster = find("Rolling upgrade of the control plane");
+    assert_eq!(cluster["address"], "hk8s_cluster.main");
+    let detail = cluster["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("talos_version: v1.13.9 → v1.13.10"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("prod-cp-1, prod-cp-2, prod-cp-3"),
+        "{detail}"
+    );
+    let pool = find("Rolling update of the node pool");
+    assert_eq!(pool["address"], "hk8s_node_pool.general");
+    let detail = pool["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("prod-general-1, prod-general-2"),
+        "{detail}"
+    );
+    assert!(detail.contains("1 at a time"), "{detail}");
+}
