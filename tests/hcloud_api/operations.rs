@@ -180,7 +180,7 @@ async fn subnets_and_firewall_rules_and_targets() {
 
     let direct = FirewallTarget::Server(cp.servers[0]);
     let actions = client
-        .apply_firewall(cp.firewall, &[direct.clone()])
+        .apply_firewall(cp.firewall, std::slice::from_ref(&direct))
         .await
         .unwrap();
     assert!(!actions.is_empty());
@@ -188,13 +188,13 @@ async fn subnets_and_firewall_rules_and_targets() {
     // Applying again is a no-op, not `firewall_already_applied`.
     assert!(
         client
-            .apply_firewall(cp.firewall, &[direct.clone()])
+            .apply_firewall(cp.firewall, std::slice::from_ref(&direct))
             .await
             .unwrap()
             .is_empty()
     );
     let actions = client
-        .remove_firewall(cp.firewall, &[direct.clone()])
+        .remove_firewall(cp.firewall, std::slice::from_ref(&direct))
         .await
         .unwrap();
     client.wait_for_actions("remove", actions).await.unwrap();
