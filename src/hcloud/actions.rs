@@ -7,7 +7,7 @@
 //! progress at INFO and stopping at the client's deadline. There is no per-object poll loop
 //! anywhere else.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -18,6 +18,9 @@ use super::error::{ActionFailure, Error};
 
 /// Most action ids sent in one `GET /actions` poll.
 pub const MAX_IDS_PER_POLL: usize = 25;
+
+/// Polls an action may be absent from the API's replies before it counts as failed.
+const MAX_MISSES: u32 = 3;
 
 /// How often progress is logged at INFO while nothing finishes.
 const PROGRESS_LOG_EVERY: Duration = Duration::from_secs(10);
@@ -168,6 +171,17 @@ impl Settled {
     }
 }
 
+/// The failure recorded for an action the API no longer reports.
+fn vanished(action: &Action) -> ActionFailure {
+    ActionFailure {
+        id: action.id,
+        command: action.command.clone(),
+        resources: action.resource_names(),
+        code: "not_found".into(),
+        message: format!("the API stopped reporting this action after {MAX_MISSES} polls"),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct ActionList {
     actions: Vec<Action>,
@@ -220,6 +234,7 @@ impl Client {
         let mut interval = base;
         let mut last_log = started;
         let mut last_count = pending.len();
+        let mut missing: BTreeMap<i64, u32> = BTreeMap::new();
         while !pending.is_empty() {
             if !self.deadline().sleep(interval).await {
                 return Err(Error::Cancelled {
@@ -235,14 +250,26 @@ impl Client {
                 });
             }
             let ids: Vec<i64> = pending.keys().copied().collect();
+            let mut seen = BTreeSet::new();
             for request in poll_requests(&ids) {
                 let reply: ActionList = self.call(request).await?;
                 for action in reply.actions {
+                    seen.insert(action.id);
                     if action.is_finished() && pending.remove(&action.id).is_some() {
                         finish(&mut settled, action);
                     } else if let Some(slot) = pending.get_mut(&action.id) {
                         *slot = action;
                     }
+                }
+            }
+            // An action the API stops reporting would otherwise be awaited until the deadline.
+            for id in ids.iter().filter(|id| !seen.contains(id)) {
+                let misses = missing.entry(*id).or_insert(0);
+                *misses += 1;
+                if *misses >= MAX_MISSES
+                    && let Some(action) = pending.remove(id)
+                {
+                    settled.failed.push(vanished(&action));
                 }
             }
             if pending.len() != last_count || last_log.elapsed() >= PROGRESS_LOG_EVERY {

@@ -154,3 +154,18 @@ async fn waiter_polls_many_actions_in_batches_of_25() {
     assert_eq!(sim.requests("GET /actions").await - before, 2);
     assert_eq!(sim.requests("GET /actions/{id}").await, 0);
 }
+
+#[tokio::test]
+async fn actions_the_api_does_not_know_fail_instead_of_hanging() {
+    let sim = start().await;
+    let client = sim.client();
+    let ghost: hk8s::hcloud::Action = serde_json::from_value(serde_json::json!({
+        "id": 987_654, "command": "create_server", "status": "running",
+        "resources": [{"id": 5, "type": "server"}],
+    }))
+    .unwrap();
+    let settled = client.settle_actions("ghost", vec![ghost]).await.unwrap();
+    assert_eq!(settled.failed.len(), 1);
+    assert_eq!(settled.failed[0].code, "not_found");
+    assert_eq!(sim.requests("GET /actions").await, 3);
+}

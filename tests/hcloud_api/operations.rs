@@ -268,6 +268,7 @@ async fn catalog_lookups() {
     let sim = start().await;
     let client = sim.client();
     let cax = client.server_type("cax21").await.unwrap().unwrap();
+    assert_eq!(cax.name, "cax21");
     assert_eq!(cax.architecture(), Some(Architecture::Arm));
     assert!(cax.offered_in("fsn1"));
     assert!(client.server_type("nope99").await.unwrap().is_none());
@@ -316,4 +317,32 @@ async fn objects_without_our_labels_are_never_adopted() {
             .await,
         Err(Error::NameTaken { .. })
     ));
+}
+
+#[tokio::test]
+async fn listing_reads_every_page() {
+    let sim = start().await;
+    let client = sim.client();
+    for n in 0..57 {
+        let mut spec = network_spec(&format!("many-{n}"));
+        spec.labels = Selector::cluster("many").labels();
+        spec.subnets.clear();
+        client
+            .ensure_network(&spec)
+            .await
+            .unwrap()
+            .wait(&client, "net")
+            .await
+            .unwrap();
+    }
+    let before = sim.requests("GET /networks").await;
+    let all = client
+        .list_networks(&Selector::cluster("many"))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 57);
+    let mut ids: Vec<i64> = all.iter().map(|n| n.id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 57, "no page read twice");
+    assert_eq!(sim.requests("GET /networks").await - before, 2, "50 + 7");
 }
