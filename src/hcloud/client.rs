@@ -251,11 +251,6 @@ impl Client {
         decode(&request, &body)
     }
 
-    /// Sends `request` (with retries) and ignores the reply body (`204 No Content` endpoints).
-    pub async fn call_unit(&self, request: ApiRequest) -> Result<(), Error> {
-        self.send(&request).await.map(drop)
-    }
-
     /// Sends `request`; `None` when the reply has no body (endpoints that answer either an
     /// action or `204`, such as load balancer deletion).
     pub async fn call_optional<T: DeserializeOwned>(

@@ -1,7 +1,8 @@
 //! When to retry a request and how long to wait: the single retry decision of the client.
 //!
 //! Retried: API codes `conflict`, `locked`, `rate_limit_exceeded`, `timeout`, `unavailable`,
-//! `service_error`; HTTP 500/502/503/504 without an envelope; connection failures (the request
+//! `service_error`, `maintenance`; any other reply with HTTP 500/502/503/504 (with or without the
+//! envelope); a 429 without the envelope; connection failures (the request
 //! never reached the API); and timeouts of `GET` requests. Never retried: any other 4xx
 //! (`invalid_input`, `not_found`, `uniqueness_error`, `protected`, …), decode errors, and
 //! timeouts of mutating requests (the API may have acted; the `ensure_*` operations look objects
