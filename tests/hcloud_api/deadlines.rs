@@ -48,7 +48,8 @@ async fn action_wait_stops_at_the_deadline_naming_pending_actions() {
 #[tokio::test]
 async fn retries_of_a_locked_object_stop_at_the_deadline() {
     let sim = frozen_sim().await;
-    let client = sim.client();
+    // Attempts unbounded, so that only the deadline can end the retries.
+    let client = sim.client_with(|c| c.retry.max_attempts = u32::MAX);
     let cp = ensure_control_plane(&client, "busy", 1).await.unwrap();
     let server = cp.servers[0];
     let err = client
