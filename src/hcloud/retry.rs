@@ -1,0 +1,294 @@
+//! When to retry a request and how long to wait: the single retry decision of the client.
+//!
+//! Retried: API codes `conflict`, `locked`, `rate_limit_exceeded`, `timeout`, `unavailable`,
+//! `service_error`, `maintenance`; any other reply with HTTP 500/502/503/504 (with or without the
+//! envelope); a 429 without the envelope; connection failures (the request
+//! never reached the API); and timeouts of `GET` requests. Never retried: any other 4xx
+//! (`invalid_input`, `not_found`, `uniqueness_error`, `protected`, …), decode errors, and
+//! timeouts of mutating requests (the API may have acted; the `ensure_*` operations look objects
+//! up by name instead). Creates are safe to retry after a 5xx because every `ensure_*` turns a
+//! `uniqueness_error` into a lookup of the object the first attempt created.
+//!
+//! Waits grow exponentially with full jitter, are capped, and never extend past the
+//! [`Deadline`]; a cancelled deadline stops the wait at once.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::error::Error;
+
+/// How much time and which cancellation signal an operation has: every request, retry and action
+/// wait of a [`super::Client`] stops when the deadline passes or the token is cancelled.
+#[derive(Debug, Clone, Default)]
+pub struct Deadline {
+    until: Option<Instant>,
+    cancel: CancellationToken,
+}
+
+impl Deadline {
+    /// No deadline and a fresh (never cancelled) token.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// A deadline `budget` from now.
+    pub fn after(budget: Duration) -> Self {
+        Deadline {
+            until: Some(Instant::now() + budget),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    /// The same deadline, also stopped when `cancel` is cancelled.
+    #[must_use]
+    pub fn with_cancel(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// Time left, `None` when unbounded; zero once passed.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.until
+            .map(|until| until.saturating_duration_since(Instant::now()))
+    }
+
+    /// Whether the deadline has passed.
+    pub fn is_expired(&self) -> bool {
+        self.remaining().is_some_and(|r| r.is_zero())
+    }
+
+    /// Whether the token was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Sleeps `wanted`, shortened to the time left. Returns `false` without finishing the sleep
+    /// when the token is cancelled, `true` otherwise.
+    pub async fn sleep(&self, wanted: Duration) -> bool {
+        let wait = self.remaining().map_or(wanted, |left| wanted.min(left));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => true,
+            () = self.cancel.cancelled() => false,
+        }
+    }
+
+    /// Waits until the token is cancelled (never returns otherwise).
+    pub async fn cancelled(&self) {
+        self.cancel.cancelled().await;
+    }
+}
+
+/// Backoff settings for retried requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Upper bound of the first wait.
+    pub initial: Duration,
+    /// Cap on any single wait.
+    pub max: Duration,
+    /// Attempts in total (first try included) before giving up even with time left.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    /// 1 s first wait, doubling to at most 30 s, 12 attempts (about five minutes in the worst case),
+    /// close to hcloud-go's defaults.
+    fn default() -> Self {
+        RetryPolicy {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+            max_attempts: 12,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `attempt` (1 = first retry) given a jitter draw in `[0, 1)`:
+    /// full jitter over `initial * 2^(attempt-1)`, capped at `max`, never below 1 ms.
+    pub fn backoff(&self, attempt: u32, jitter: f64) -> Duration {
+        let exp = attempt.saturating_sub(1).min(20);
+        let ceiling = self
+            .initial
+            .saturating_mul(1u32 << exp)
+            .min(self.max)
+            .max(Duration::from_millis(1));
+        ceiling
+            .mul_f64(jitter.clamp(0.0, 1.0))
+            .max(Duration::from_millis(1))
+    }
+}
+
+/// What the rate-limit headers of a reply said.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateLimit {
+    /// `RateLimit-Limit`: requests per hour.
+    pub limit: Option<u64>,
+    /// `RateLimit-Remaining`.
+    pub remaining: Option<u64>,
+    /// `RateLimit-Reset`: Unix time at which the bucket is full again.
+    pub reset: Option<u64>,
+}
+
+impl RateLimit {
+    /// Reads the three headers (missing or malformed ones stay `None`).
+    pub fn from_headers(headers: &http::HeaderMap) -> Self {
+        let number = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok())
+        };
+        RateLimit {
+            limit: number("RateLimit-Limit"),
+            remaining: number("RateLimit-Remaining"),
+            reset: number("RateLimit-Reset"),
+        }
+    }
+
+    /// How long until one request is allowed again, when the bucket is empty.
+    ///
+    /// Hetzner refills the bucket continuously and `RateLimit-Reset` is when it is full, so with
+    /// `remaining` requests left the time per request is `(reset - now) / (limit - remaining)`.
+    /// `None` when requests remain (a 429 then comes from a burst, handled by plain backoff) or the
+    /// headers are missing.
+    pub fn wait_for_next_request(&self, now_unix: u64) -> Option<Duration> {
+        let (limit, remaining, reset) = (self.limit?, self.remaining?, self.reset?);
+        if remaining > 0 || limit == 0 {
+            return None;
+        }
+        let until_full = reset.saturating_sub(now_unix);
+        let per_request = Duration::from_secs(until_full).div_f64(limit as f64);
+        Some(per_request.max(Duration::from_millis(100)))
+    }
+}
+
+/// Seconds since the Unix epoch now (for [`RateLimit::wait_for_next_request`]).
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Why a failed attempt may be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryReason {
+    /// `conflict` or `locked`: another change is running on the object.
+    Busy,
+    /// `rate_limit_exceeded` (429).
+    RateLimited,
+    /// 5xx or the API's own `timeout`/`unavailable`/`service_error` codes.
+    ServerError,
+    /// The connection could not be made, or a read-only request timed out.
+    Transport,
+}
+
+/// Decides whether `error` from a `method` request is worth retrying.
+pub fn classify(method: &http::Method, error: &Error) -> Option<RetryReason> {
+    match error {
+        Error::Api { status, code, .. } => match code.as_str() {
+            "conflict" | "locked" => Some(RetryReason::Busy),
+            "rate_limit_exceeded" => Some(RetryReason::RateLimited),
+            "timeout" | "unavailable" | "service_error" | "maintenance" => {
+                Some(RetryReason::ServerError)
+            }
+            _ if matches!(status, 500 | 502 | 503 | 504) => Some(RetryReason::ServerError),
+            _ if *status == 429 => Some(RetryReason::RateLimited),
+            _ => None,
+        },
+        Error::Http { source, .. } => {
+            if source.is_connect() || (source.is_timeout() && method == http::Method::GET) {
+                Some(RetryReason::Transport)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hcloud::error::api_error;
+
+    fn envelope(code: &str) -> Vec<u8> {
+        format!(r#"{{"error":{{"code":"{code}","message":"m","details":{{}}}}}}"#).into_bytes()
+    }
+
+    #[test]
+    fn retries_busy_rate_limit_and_server_errors_only() {
+        let post = http::Method::POST;
+        let cases = [
+            ("conflict", 409, Some(RetryReason::Busy)),
+            ("locked", 423, Some(RetryReason::Busy)),
+            ("rate_limit_exceeded", 429, Some(RetryReason::RateLimited)),
+            ("unavailable", 503, Some(RetryReason::ServerError)),
+            ("service_error", 500, Some(RetryReason::ServerError)),
+            ("invalid_input", 400, None),
+            ("not_found", 404, None),
+            ("uniqueness_error", 409, None),
+            ("protected", 403, None),
+            ("unauthorized", 401, None),
+        ];
+        for (code, status, want) in cases {
+            let err = api_error("POST /x", status, &envelope(code));
+            assert_eq!(classify(&post, &err), want, "{code}");
+        }
+        let gateway = api_error("GET /x", 504, b"gateway timeout");
+        assert_eq!(classify(&post, &gateway), Some(RetryReason::ServerError));
+        let teapot = api_error("GET /x", 418, b"");
+        assert_eq!(classify(&post, &teapot), None);
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        let p = RetryPolicy {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+            max_attempts: 5,
+        };
+        assert_eq!(p.backoff(1, 1.0), Duration::from_millis(100));
+        assert_eq!(p.backoff(3, 1.0), Duration::from_millis(400));
+        assert_eq!(p.backoff(3, 0.5), Duration::from_millis(200));
+        assert_eq!(p.backoff(30, 1.0), Duration::from_secs(1));
+        assert_eq!(p.backoff(2, 0.0), Duration::from_millis(1));
+    }
+
+    #[test]
+    fn rate_limit_wait_uses_the_refill_rate() {
+        let rl = RateLimit {
+            limit: Some(3600),
+            remaining: Some(0),
+            reset: Some(1_000 + 3600),
+        };
+        assert_eq!(
+            rl.wait_for_next_request(1_000),
+            Some(Duration::from_secs(1))
+        );
+        let not_empty = RateLimit {
+            remaining: Some(5),
+            ..rl
+        };
+        assert_eq!(not_empty.wait_for_next_request(1_000), None);
+        assert_eq!(RateLimit::default().wait_for_next_request(1_000), None);
+    }
+
+    #[tokio::test]
+    async fn cancelled_deadline_stops_sleeping() {
+        let token = CancellationToken::new();
+        let deadline = Deadline::none().with_cancel(token.clone());
+        token.cancel();
+        assert!(!deadline.sleep(Duration::from_secs(3600)).await);
+    }
+
+    #[tokio::test]
+    async fn sleep_never_passes_the_deadline() {
+        let deadline = Deadline::after(Duration::from_millis(50));
+        let start = Instant::now();
+        assert!(deadline.sleep(Duration::from_secs(3600)).await);
+        // The sleep ends at the deadline, not after the hour asked for.
+        assert!(start.elapsed() < Duration::from_secs(60));
+        assert!(deadline.is_expired());
+    }
+}
