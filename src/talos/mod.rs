@@ -2,8 +2,13 @@
 //! machine configuration per contract, strategic-merge patches, Hetzner user data, and client
 //! credentials (talosconfig, admin kubeconfig). Knows nothing of Terraform.
 
+pub mod config;
+pub mod kubeconfig;
+pub mod patch;
 pub mod pki;
 pub mod secrets;
+pub mod talosconfig;
+pub mod userdata;
 pub mod version;
 pub mod yaml;
 

@@ -44,8 +44,30 @@ pub(crate) fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
     path
 }
 
-/// `openssl verify -CAfile ca leaf` succeeds (with `-x509_strict`).
-pub(crate) fn assert_chain_verifies(ca_pem: &str, leaf_pem: &str) {
+/// Whether `openssl verify -x509_strict -attime <at>` accepts `leaf` under `ca`.
+pub(crate) fn chain_verifies(ca_pem: &str, leaf_pem: &str, at: time::OffsetDateTime) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write(dir.path(), "ca.pem", ca_pem);
+    let leaf = write(dir.path(), "leaf.pem", leaf_pem);
+    Command::new(OPENSSL)
+        .args([
+            "verify",
+            "-x509_strict",
+            "-attime",
+            &at.unix_timestamp().to_string(),
+            "-CAfile",
+        ])
+        .arg(&ca)
+        .arg(&leaf)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// `openssl verify -x509_strict -attime <at> -CAfile ca leaf` succeeds; verification runs at
+/// the given instant, never at the wall clock.
+pub(crate) fn assert_chain_verifies(ca_pem: &str, leaf_pem: &str, at: time::OffsetDateTime) {
     let dir = tempfile::tempdir().unwrap();
     let ca = write(dir.path(), "ca.pem", ca_pem);
     let leaf = write(dir.path(), "leaf.pem", leaf_pem);
@@ -53,6 +75,8 @@ pub(crate) fn assert_chain_verifies(ca_pem: &str, leaf_pem: &str) {
         &[
             "verify",
             "-x509_strict",
+            "-attime",
+            &at.unix_timestamp().to_string(),
             "-CAfile",
             ca.to_str().unwrap(),
             leaf.to_str().unwrap(),

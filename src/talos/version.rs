@@ -7,6 +7,23 @@
 //! comparing version numbers in place. Adding a Talos minor means adding a variant and answering
 //! every method for it; the compiler lists what to decide.
 //!
+//! # What each contract changes
+//!
+//! | | v1.12 | v1.13 | v1.14 |
+//! |---|---|---|---|
+//! | Kubernetes accepted | 1.30 – 1.35 | 1.31 – 1.36 | 1.32 – 1.37 |
+//! | `cluster.id` encoding ([`VersionContract::cluster_id_standard_base64`]) | URL-safe base64 | URL-safe base64 | standard base64 |
+//! | hostname | `HostnameConfig` | `HostnameConfig` | `HostnameConfig` |
+//! | empty `machine.network: {}` ([`VersionContract::kubespan_config_document`]) | written | dropped | dropped |
+//! | Kubernetes settings ([`VersionContract::kubernetes_config_documents`]) | v1alpha1 `cluster.*`, `machine.kubelet` | same | typed `Kube*Config` documents, raw PEM |
+//! | discovery ([`VersionContract::discovery_config_documents`]) | `cluster.discovery`, `cluster.id/secret` | same | `DiscoveryServiceConfig`, `DiscoveryIdentityConfig` |
+//! | host DNS ([`VersionContract::host_dns_config_document`]) | `machine.features.hostDNS` | same | `ResolverConfig` |
+//! | install ([`VersionContract::unattended_install_document`]) | `machine.install` | same | `UnattendedInstallConfig` (only with an install disk) |
+//! | trim, ephemeral volume ([`VersionContract::filesystem_trim_by_default`]) | – | – | `FilesystemTrimConfig`, `VolumeConfig` |
+//! | workload isolation ([`VersionContract::workload_isolation_by_default`]) | – | – | `SecurityProfileConfig` |
+//!
+//! The machine-configuration generator (`talos::config`) asks only these methods.
+//!
 //! # Accepted syntax
 //! - Talos versions are release tags and must start with `v`: `v1.13.9`, `v1.14.0-rc.1`. The
 //!   provider stores and compares them as written, and the same string names the installer image
@@ -70,7 +87,7 @@ pub enum Error {
     },
     /// Talos refuses to run this Kubernetes version.
     #[error(
-        "Kubernetes {kubernetes} is {direction} for Talos {talos}: Talos {contract} supports Kubernetes {oldest} up to {newest_minor}.x"
+        "Kubernetes {kubernetes} is {direction} for Talos {talos}: Talos {contract} supports Kubernetes {accepted}"
     )]
     UnsupportedKubernetesVersion {
         /// The Kubernetes version asked for.
@@ -81,10 +98,8 @@ pub enum Error {
         contract: VersionContract,
         /// `too old` or `too new`.
         direction: &'static str,
-        /// The oldest accepted Kubernetes version.
-        oldest: KubernetesVersion,
-        /// The newest accepted Kubernetes minor, e.g. `1.35`.
-        newest_minor: String,
+        /// The accepted range, e.g. `1.30.0 up to 1.35.x`.
+        accepted: String,
     },
 }
 
@@ -92,14 +107,14 @@ pub enum Error {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TalosVersion {
     core: Core,
-    pre_release: Option<String>,
+    pre_release: Option<Box<str>>,
 }
 
 /// A parsed Kubernetes version such as `1.35.0` (an input `v` prefix is dropped).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct KubernetesVersion {
     core: Core,
-    pre_release: Option<String>,
+    pre_release: Option<Box<str>>,
 }
 
 /// `major.minor.patch`, compared numerically.
@@ -117,7 +132,7 @@ impl fmt::Display for Core {
 }
 
 /// Why a version string failed to parse; the caller wraps it with the input.
-fn parse_semver(text: &str) -> Result<(Core, Option<String>), &'static str> {
+fn parse_semver(text: &str) -> Result<(Core, Option<Box<str>>), &'static str> {
     if text.contains('+') {
         return Err("build metadata (\"+...\") is not accepted");
     }
@@ -158,7 +173,7 @@ fn parse_semver(text: &str) -> Result<(Core, Option<String>), &'static str> {
             return Err("pre-release must be dot-separated alphanumeric identifiers");
         }
     }
-    Ok((core, pre_release.map(str::to_owned)))
+    Ok((core, pre_release.map(Box::from)))
 }
 
 impl FromStr for TalosVersion {
@@ -355,8 +370,7 @@ impl VersionContract {
             talos: talos.clone(),
             contract: self,
             direction,
-            oldest,
-            newest_minor: format!("{newest_major}.{newest_minor}"),
+            accepted: format!("{oldest} up to {newest_major}.{newest_minor}.x"),
         })
     }
 

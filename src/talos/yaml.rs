@@ -42,14 +42,14 @@ pub enum Error {
     Parse {
         /// The parser's error, with line and column.
         #[source]
-        source: serde_saphyr::Error,
+        source: Box<serde_saphyr::Error>,
     },
     /// A value could not be rendered as YAML.
     #[error("cannot render YAML: {source}")]
     Render {
         /// The serializer's error.
         #[source]
-        source: serde_saphyr::SerializeError,
+        source: Box<serde_saphyr::SerializeError>,
     },
     /// A typed value could not be converted to or from a [`Node`].
     #[error("cannot convert {what}: {message}")]
@@ -228,8 +228,9 @@ fn render_options() -> serde_saphyr::SerializerOptions {
 /// # Errors
 /// [`Error::Render`] if the value cannot be represented (e.g. a non-string map key).
 pub fn to_string<T: Serialize>(value: &T) -> Result<String, Error> {
-    serde_saphyr::to_string_with_options(value, render_options())
-        .map_err(|source| Error::Render { source })
+    serde_saphyr::to_string_with_options(value, render_options()).map_err(|source| Error::Render {
+        source: Box::new(source),
+    })
 }
 
 /// Renders several documents separated by `---` lines, in order.
@@ -252,7 +253,9 @@ pub fn to_multi_document_string(documents: &[Node]) -> Result<String, Error> {
 /// # Errors
 /// [`Error::Parse`] naming the line and column of the problem.
 pub fn from_str<T: de::DeserializeOwned>(text: &str) -> Result<T, Error> {
-    serde_saphyr::from_str(text).map_err(|source| Error::Parse { source })
+    serde_saphyr::from_str(text).map_err(|source| Error::Parse {
+        source: Box::new(source),
+    })
 }
 
 /// Parses a stream of `---`-separated documents; empty documents are dropped.
@@ -261,7 +264,9 @@ pub fn from_str<T: de::DeserializeOwned>(text: &str) -> Result<T, Error> {
 /// [`Error::Parse`] naming the line and column of the problem.
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, Error> {
     let documents: Vec<Node> =
-        serde_saphyr::from_multiple(text).map_err(|source| Error::Parse { source })?;
+        serde_saphyr::from_multiple(text).map_err(|source| Error::Parse {
+            source: Box::new(source),
+        })?;
     Ok(documents
         .into_iter()
         .filter(|document| *document != Node::Null)
