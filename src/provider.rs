@@ -111,7 +111,7 @@ impl Hk8sProvider {
         }
     }
 
-    fn from_env(&self, key: &str) -> Option<String> {
+    fn env_var(&self, key: &str) -> Option<String> {
         (self.env)(key).filter(|v| !v.is_empty())
     }
 }
@@ -202,10 +202,10 @@ impl Provider for Hk8sProvider {
     async fn configure(&self, request: ConfigureRequest<'_>) -> Result<ProviderData, Diagnostics> {
         let config = request.config;
         let hcloud_token = known_string(config, "hcloud_token")?
-            .or_else(|| self.from_env("HCLOUD_TOKEN"))
+            .or_else(|| self.env_var("HCLOUD_TOKEN"))
             .map(HcloudToken::new);
         let endpoint = known_string(config, "hcloud_endpoint")?
-            .or_else(|| self.from_env("HCLOUD_ENDPOINT"))
+            .or_else(|| self.env_var("HCLOUD_ENDPOINT"))
             .unwrap_or_else(|| DEFAULT_HCLOUD_ENDPOINT.to_owned());
         let mut diags = Diagnostics::new();
         if let Err(message) = check_endpoint(&endpoint) {

@@ -182,6 +182,9 @@ fn plan_attribute(
     }
 }
 
+/// Visits one planned object: `(path, config, prior, planned)`.
+type ElementVisitor<'a> = dyn FnMut(&AttributePath, &Value, Option<&Value>, &mut Value) + 'a;
+
 /// Calls `visit(path, config, prior, planned)` for each object of a nested collection, pairing
 /// elements with configuration and prior elements by index (lists), key (maps) or equality (sets:
 /// a set element has no identity beyond its value).
@@ -191,7 +194,7 @@ fn for_each_element(
     config: &Value,
     prior: Option<&Value>,
     planned: &mut Value,
-    visit: &mut dyn FnMut(&AttributePath, &Value, Option<&Value>, &mut Value),
+    visit: &mut ElementVisitor<'_>,
 ) {
     let null = Value::Null;
     match (nesting, planned) {
@@ -242,6 +245,39 @@ fn matches_config(config: &Value, planned: &Value) -> bool {
             .iter()
             .all(|(k, v)| v.is_null() || p.get(k).is_some_and(|pv| pv == v)),
         _ => config == planned,
+    }
+}
+
+/// Nulls every write-only attribute in `value` (Terraform refuses them in state and plans).
+pub(crate) fn clear_write_only(block: &Block, value: &mut Value) {
+    let Value::Object(attrs) = value else { return };
+    for attr in block.attrs() {
+        let Some(slot) = attrs.get_mut(attr.name()) else {
+            continue;
+        };
+        if attr.is_write_only() {
+            *slot = Value::Null;
+        } else if let Some((_, inner)) = attr.nested_attributes() {
+            let nested = Block::new().attributes(inner.iter().cloned());
+            for_each_value_mut(slot, &mut |element| clear_write_only(&nested, element));
+        }
+    }
+    for nested in block.nested_blocks() {
+        if let Some(slot) = attrs.get_mut(nested.type_name()) {
+            for_each_value_mut(slot, &mut |element| {
+                clear_write_only(nested.body(), element)
+            });
+        }
+    }
+}
+
+/// Visits the object itself, or each element of a collection of objects.
+fn for_each_value_mut(value: &mut Value, visit: &mut dyn FnMut(&mut Value)) {
+    match value {
+        Value::Object(_) => visit(value),
+        Value::List(items) | Value::Set(items) => items.iter_mut().for_each(visit),
+        Value::Map(items) => items.values_mut().for_each(visit),
+        _ => {}
     }
 }
 

@@ -12,6 +12,7 @@ mod go_plugin;
 pub mod handshake;
 pub mod logging;
 mod provider_service;
+mod reply;
 mod resource_rpc;
 pub mod tls;
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::convert::{decode_dynamic, diagnostics_to_proto, encode_dynamic, path_to_proto};
 use super::provider_service::{ProviderService, Registered};
 use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
-use crate::tfplugin::framework::plan::{default_plan, validate_config};
+use crate::tfplugin::framework::plan::{clear_write_only, default_plan, validate_config};
 use crate::tfplugin::framework::{
     CreateRequest, DeleteRequest, ImportRequest, PlanRequest, Provider, ReadRequest,
     ResourceHandle, UpdateRequest, UpgradeStateRequest, ValidateRequest,
@@ -154,7 +154,9 @@ impl<P: Provider> ProviderService<P> {
                 value_type: &resource.value_type,
                 cancel: &self.stop,
             };
-            resource.handle.0.read(read).await?
+            let mut new_state = resource.handle.0.read(read).await?;
+            clear_write_only(resource.schema.root_block(), &mut new_state);
+            new_state
         };
         require_known(&new_state, &request.type_name, "read")?;
         Ok(read_resource::Response {
@@ -239,7 +241,10 @@ impl<P: Provider> ProviderService<P> {
             };
             handle.update(update).await
         }
-        .and_then(|state| require_known(&state, &request.type_name, "apply").map(|()| state));
+        .and_then(|mut state| {
+            clear_write_only(resource.schema.root_block(), &mut state);
+            require_known(&state, &request.type_name, "apply").map(|()| state)
+        });
         match outcome {
             Ok(new_state) => Ok(apply_resource_change::Response {
                 new_state: Some(encode_dynamic(&new_state, ty)?),

@@ -149,10 +149,14 @@ impl ValueError {
     /// Fills in `path` on errors raised by serde without knowing where they were.
     fn located(self, path: &AttributePath) -> Self {
         match self {
-            ValueError::Custom { path: p, message } if p.is_empty() => ValueError::Custom {
-                path: path.clone(),
-                message,
-            },
+            ValueError::Custom { path: p, message } if p.is_empty() => {
+                // serde calls null "unit value"; say what Terraform users know it as.
+                let message = message.replace("invalid type: unit value", "null value");
+                ValueError::Custom {
+                    path: path.clone(),
+                    message,
+                }
+            }
             other => other,
         }
     }

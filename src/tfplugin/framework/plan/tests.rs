@@ -229,3 +229,28 @@ fn validation_reports_at_the_narrowest_path() {
     let unknown = full(&[("size", Value::Unknown)]);
     assert!(validate_config(s.root_block(), &unknown).is_empty());
 }
+
+#[test]
+fn write_only_attributes_never_reach_state() {
+    let s = Schema::new()
+        .attribute(Attribute::string("password").optional().write_only())
+        .attribute(
+            Attribute::list_nested(
+                "users",
+                [Attribute::string("secret").optional().write_only()],
+            )
+            .optional(),
+        );
+    let mut value = obj(&[
+        ("password", "p".into()),
+        ("users", Value::List(vec![obj(&[("secret", "s".into())])])),
+    ]);
+    clear_write_only(s.root_block(), &mut value);
+    assert_eq!(
+        value,
+        obj(&[
+            ("password", Value::Null),
+            ("users", Value::List(vec![obj(&[("secret", Value::Null)])]))
+        ])
+    );
+}
