@@ -1,1 +1,132 @@
-fn main() {}
+//! `hk8s-sim` command line: `hk8s-sim serve --listen 127.0.0.1:PORT --token TOKEN …`.
+//! Prints `export HCLOUD_ENDPOINT=…` and `export HCLOUD_TOKEN=…` once listening and stops cleanly
+//! on SIGINT/SIGTERM (saving `--state-file`).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use hk8s_sim::faults::FaultSpec;
+use hk8s_sim::latency::LatencyMode;
+use hk8s_sim::{SimConfig, serve};
+
+#[derive(Parser)]
+#[command(
+    name = "hk8s-sim",
+    version,
+    about = "Offline Hetzner Cloud API for testing hk8s and your own HCL"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the simulated Hetzner Cloud API until SIGINT/SIGTERM.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Bearer token clients must present (HCLOUD_TOKEN).
+    #[arg(long)]
+    token: String,
+    /// How long actions take.
+    #[arg(long, value_enum, default_value = "instant")]
+    latency: LatencyMode,
+    /// Multiplies every realistic duration (0.1 = ten times faster than Hetzner).
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// Faults, e.g. `5xx=0.02,429burst=0.01,locked=0.05,action_error=0.01,seed=7`.
+    #[arg(long, default_value = "")]
+    faults: FaultSpec,
+    /// Seed of the fault stream when the spec has none.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Save the world here on shutdown and restore it on start.
+    #[arg(long)]
+    state_file: Option<PathBuf>,
+    /// Comma-separated Talos versions to pre-create snapshots for (both architectures).
+    #[arg(long, value_delimiter = ',')]
+    talos_snapshots: Vec<String>,
+    /// Requests per hour before 429 rate_limit_exceeded.
+    #[arg(long, default_value_t = hk8s_sim::DEFAULT_RATE_LIMIT_PER_HOUR)]
+    rate_limit: u32,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
+    let Command::Serve(args) = Cli::parse().command;
+    if !(args.time_scale >= 0.0 && args.time_scale.is_finite()) {
+        eprintln!("hk8s-sim: --time-scale must be a non-negative number");
+        return ExitCode::FAILURE;
+    }
+    let mut config = SimConfig::new(args.token.clone());
+    config.listen = args.listen;
+    config.latency = args.latency;
+    config.time_scale = args.time_scale;
+    config.faults = args.faults;
+    config.seed = args.seed;
+    config.state_file = args.state_file;
+    config.talos_versions = args
+        .talos_snapshots
+        .into_iter()
+        .filter(|v| !v.is_empty())
+        .collect();
+    config.rate_limit_per_hour = args.rate_limit;
+    let handle = match serve(config).await {
+        Ok(handle) => handle,
+        Err(e) => {
+            eprintln!("hk8s-sim: {}", error_chain(&e));
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "export HCLOUD_ENDPOINT={}", handle.endpoint());
+    let _ = writeln!(stdout, "export HCLOUD_TOKEN={}", args.token);
+    let _ = stdout.flush();
+    drop(stdout);
+    wait_for_signal().await;
+    match handle.shutdown().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hk8s-sim: {}", error_chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hk8s-sim: cannot watch SIGTERM ({e}); stop with SIGINT");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

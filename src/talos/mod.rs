@@ -1,7 +1,9 @@
 //! Talos Linux without talosctl: versions and the version contract, the secrets bundle (PKI),
-//! machine configuration per contract, strategic-merge patches, Hetzner user data, and client
-//! credentials (talosconfig, admin kubeconfig). Knows nothing of Terraform.
+//! machine configuration per contract, strategic-merge patches, Hetzner user data, client
+//! credentials (talosconfig, admin kubeconfig), and the apid gRPC client. Knows nothing of
+//! Terraform.
 
+pub mod apid;
 pub mod config;
 pub mod kubeconfig;
 pub mod patch;

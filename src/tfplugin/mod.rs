@@ -82,6 +82,7 @@
 //! ```
 
 pub mod diag;
+pub mod docs;
 pub mod framework;
 pub mod schema;
 pub mod server;

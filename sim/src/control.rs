@@ -1,0 +1,70 @@
+//! The sim's own endpoints under `/_sim` (no auth, no rate limit, never faulted):
+//! `GET /_sim/stats`, `GET /_sim/state`, `POST /_sim/reset`.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::hcloud::AppState;
+use crate::hcloud::firewalls::firewall_json;
+use crate::hcloud::images::image_json;
+use crate::hcloud::load_balancers::load_balancer_json;
+use crate::hcloud::networks::network_json;
+use crate::hcloud::placement_groups::placement_group_json;
+use crate::hcloud::servers::server_json;
+use crate::hcloud::ssh_keys::key_json;
+use crate::world::World;
+
+/// `/_sim` routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/_sim/stats", get(stats))
+        .route("/_sim/state", get(state_dump))
+        .route("/_sim/reset", post(reset))
+        .with_state(state)
+}
+
+async fn stats(State(app): State<AppState>) -> Json<Value> {
+    let world = app.read();
+    Json(json!({
+        "total": world.stats.total,
+        "requests": world.stats.requests,
+        "rate_limited": world.stats.rate_limited,
+        "faults_injected": world.faults.injected,
+    }))
+}
+
+/// The whole world in wire shapes, servers with the `user_data` they received.
+pub fn dump(world: &World) -> Value {
+    let d = &world.data;
+    let now = world.clock.elapsed();
+    json!({
+        "servers": d.servers.values().map(|s| {
+            let mut v = server_json(world, s);
+            v["user_data"] = json!(s.user_data);
+            v
+        }).collect::<Vec<_>>(),
+        "networks": d.networks.values().map(|n| network_json(world, n)).collect::<Vec<_>>(),
+        "firewalls": d.firewalls.values().map(|f| firewall_json(world, f)).collect::<Vec<_>>(),
+        "load_balancers": d.load_balancers.values().map(|l| load_balancer_json(world, l)).collect::<Vec<_>>(),
+        "placement_groups": d.placement_groups.values().map(|p| placement_group_json(world, p)).collect::<Vec<_>>(),
+        "images": d.images.values().map(|i| image_json(world, i)).collect::<Vec<_>>(),
+        "ssh_keys": d.ssh_keys.values().map(key_json).collect::<Vec<_>>(),
+        "actions": d.actions.values().map(|a| a.to_json(now)).collect::<Vec<_>>(),
+    })
+}
+
+async fn state_dump(State(app): State<AppState>) -> Json<Value> {
+    let mut world = app.write();
+    world.settle_actions();
+    Json(dump(&world))
+}
+
+async fn reset(State(app): State<AppState>) -> impl IntoResponse {
+    app.write().reset();
+    StatusCode::NO_CONTENT
+}

@@ -1,0 +1,206 @@
+//! Fault injection: the `--faults` spec and a seeded, deterministic injector.
+//!
+//! Spec syntax: comma-separated `name=probability` pairs plus an optional `seed=N`, e.g.
+//! `5xx=0.02,429burst=0.01,locked=0.05,action_error=0.01,seed=7`. Every decision draws from one
+//! ChaCha8 stream seeded from the spec (or `--seed`), so the same request sequence sees the same
+//! faults on every run.
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+/// How many consecutive requests a `429burst` fault answers with 429.
+pub const BURST_LENGTH: u32 = 5;
+
+/// Parsed `--faults` spec.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct FaultSpec {
+    /// Probability that a request is answered 503 `unavailable` / 500 `service_error`.
+    pub server_error: f64,
+    /// Probability that a request starts a burst of [`BURST_LENGTH`] 429 replies.
+    pub rate_limit_burst: f64,
+    /// Probability that a mutating request on an existing resource is answered 423 `locked`.
+    pub locked: f64,
+    /// Probability that a new action ends in `error` instead of `success`.
+    pub action_error: f64,
+    /// Seed given inside the spec (overrides `--seed`).
+    pub seed: Option<u64>,
+}
+
+/// Why a `--faults` spec was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FaultSpecError {
+    /// A term was not `name=value`.
+    #[error("fault term {0:?} is not name=value")]
+    Syntax(String),
+    /// The name is not one of 5xx, 429burst, locked, action_error, seed.
+    #[error("unknown fault {0:?} (known: 5xx, 429burst, locked, action_error, seed)")]
+    Unknown(String),
+    /// The probability is not a number in [0, 1] or the seed is not an integer.
+    #[error("fault {name:?} has invalid value {value:?}")]
+    Value {
+        /// The fault name.
+        name: String,
+        /// The value as written.
+        value: String,
+    },
+}
+
+impl std::str::FromStr for FaultSpec {
+    type Err = FaultSpecError;
+
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        let mut out = FaultSpec::default();
+        for term in spec.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            let (name, value) = term
+                .split_once('=')
+                .ok_or_else(|| FaultSpecError::Syntax(term.into()))?;
+            let bad = || FaultSpecError::Value {
+                name: name.into(),
+                value: value.into(),
+            };
+            if name == "seed" {
+                out.seed = Some(value.parse().map_err(|_| bad())?);
+                continue;
+            }
+            let p: f64 = value.parse().map_err(|_| bad())?;
+            if !(0.0..=1.0).contains(&p) {
+                return Err(bad());
+            }
+            match name {
+                "5xx" => out.server_error = p,
+                "429burst" => out.rate_limit_burst = p,
+                "locked" => out.locked = p,
+                "action_error" => out.action_error = p,
+                _ => return Err(FaultSpecError::Unknown(name.into())),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A fault chosen for one request, before it is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestFault {
+    /// Answer with this 5xx status.
+    ServerError(u16),
+    /// Answer 429 (part of a burst).
+    RateLimited,
+}
+
+/// Draws faults from the seeded stream and counts what it injected.
+#[derive(Debug)]
+pub struct FaultInjector {
+    spec: FaultSpec,
+    rng: ChaCha8Rng,
+    burst_left: u32,
+    /// Faults injected so far (every kind).
+    pub injected: u64,
+}
+
+impl FaultInjector {
+    /// A new injector; the spec's own seed wins over `seed`.
+    pub fn new(spec: FaultSpec, seed: u64) -> Self {
+        let rng = ChaCha8Rng::seed_from_u64(spec.seed.unwrap_or(seed));
+        FaultInjector {
+            spec,
+            rng,
+            burst_left: 0,
+            injected: 0,
+        }
+    }
+
+    fn roll(&mut self, p: f64) -> bool {
+        // Always draw, so that one fault kind being disabled does not shift the others' stream.
+        let x: f64 = self.rng.random();
+        p > 0.0 && x < p
+    }
+
+    /// Fault for an incoming API request, if any.
+    pub fn on_request(&mut self) -> Option<RequestFault> {
+        if self.burst_left > 0 {
+            self.burst_left -= 1;
+            self.injected += 1;
+            return Some(RequestFault::RateLimited);
+        }
+        if self.roll(self.spec.rate_limit_burst) {
+            self.burst_left = BURST_LENGTH - 1;
+            self.injected += 1;
+            return Some(RequestFault::RateLimited);
+        }
+        if self.roll(self.spec.server_error) {
+            self.injected += 1;
+            let status = if self.rng.random::<bool>() { 503 } else { 500 };
+            return Some(RequestFault::ServerError(status));
+        }
+        None
+    }
+
+    /// Whether a mutating request on an existing resource is refused as `locked`.
+    pub fn lock_resource(&mut self) -> bool {
+        let hit = self.roll(self.spec.locked);
+        self.injected += u64::from(hit);
+        hit
+    }
+
+    /// Whether a new action will fail.
+    pub fn fail_action(&mut self) -> bool {
+        let hit = self.roll(self.spec.action_error);
+        self.injected += u64::from(hit);
+        hit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_spec() {
+        let spec: FaultSpec = "5xx=0.02,429burst=0.01,locked=0.05,action_error=0.01,seed=7"
+            .parse()
+            .unwrap();
+        assert_eq!(spec.server_error, 0.02);
+        assert_eq!(spec.rate_limit_burst, 0.01);
+        assert_eq!(spec.locked, 0.05);
+        assert_eq!(spec.action_error, 0.01);
+        assert_eq!(spec.seed, Some(7));
+    }
+
+    #[test]
+    fn refuses_bad_specs() {
+        assert!(matches!(
+            "boom=0.1".parse::<FaultSpec>(),
+            Err(FaultSpecError::Unknown(_))
+        ));
+        assert!(matches!(
+            "5xx=2".parse::<FaultSpec>(),
+            Err(FaultSpecError::Value { .. })
+        ));
+        assert!(matches!(
+            "5xx".parse::<FaultSpec>(),
+            Err(FaultSpecError::Syntax(_))
+        ));
+    }
+
+    #[test]
+    fn same_seed_same_faults() {
+        let spec: FaultSpec = "5xx=0.3,429burst=0.05,seed=42".parse().unwrap();
+        let run = || {
+            let mut f = FaultInjector::new(spec.clone(), 0);
+            (0..200).map(|_| f.on_request()).collect::<Vec<_>>()
+        };
+        let first = run();
+        assert_eq!(first, run());
+        assert!(first.iter().any(Option::is_some));
+        assert!(first.iter().any(Option::is_none));
+    }
+
+    #[test]
+    fn bursts_last_burst_length_requests() {
+        let mut f = FaultInjector::new("429burst=1".parse().unwrap(), 1);
+        for _ in 0..BURST_LENGTH * 3 {
+            assert_eq!(f.on_request(), Some(RequestFault::RateLimited));
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The Hetzner Cloud API under `/v1`: one module per API family, sharing the world, the error
+//! envelope and the list query language. A middleware in front of every route does what the real
+//! API does before a handler runs: bearer authentication, the rate limit and its headers, injected
+//! faults, and settling the actions whose time has come.
+
+pub mod actions;
+pub mod catalog;
+pub mod error;
+pub mod firewalls;
+pub mod images;
+pub mod list;
+pub mod load_balancer_actions;
+pub mod load_balancers;
+pub mod network_actions;
+pub mod networks;
+pub mod placement_groups;
+pub mod request;
+pub mod server_actions;
+pub mod servers;
+pub mod ssh_keys;
+
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+
+use crate::faults::RequestFault;
+use crate::world::World;
+use error::ApiError;
+
+/// What every handler gets: the world and the token clients must present.
+#[derive(Clone)]
+pub struct AppState {
+    /// The simulated project.
+    pub world: Arc<RwLock<World>>,
+    /// The bearer token accepted.
+    pub token: Arc<str>,
+}
+
+/// The `/v1` router with its middleware.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(actions::routes())
+        .merge(catalog::routes())
+        .merge(servers::routes())
+        .merge(server_actions::routes())
+        .merge(networks::routes())
+        .merge(firewalls::routes())
+        .merge(load_balancers::routes())
+        .merge(load_balancer_actions::routes())
+        .merge(placement_groups::routes())
+        .merge(images::routes())
+        .merge(ssh_keys::routes())
+        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .layer(middleware::from_fn_with_state(state.clone(), gatekeeper))
+        .with_state(state)
+}
+
+async fn gatekeeper(
+    State(app): State<AppState>,
+    matched: Option<MatchedPath>,
+    req: Request,
+    next: Next,
+) -> Response {
+    // Routes are counted without the `/v1` prefix: `GET /servers/{id}`.
+    let path = matched.as_ref().map_or(req.uri().path(), |m| m.as_str());
+    let route = format!(
+        "{} {}",
+        req.method(),
+        path.strip_prefix("/v1").unwrap_or(path)
+    );
+    let expected = format!("Bearer {}", app.token);
+    let authorized = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes() == expected.as_bytes());
+    let refusal = {
+        let mut world = app.write();
+        world.stats.record(route);
+        let now = world.clock.elapsed();
+        let refusal = if !authorized {
+            Some(ApiError::Unauthorized)
+        } else if !world.rate_limit.try_take(now) {
+            Some(ApiError::RateLimited)
+        } else {
+            match world.faults.on_request() {
+                Some(RequestFault::RateLimited) => Some(ApiError::RateLimited),
+                Some(RequestFault::ServerError(status)) => Some(ApiError::Injected5xx {
+                    status,
+                    code: if status == 503 {
+                        "unavailable"
+                    } else {
+                        "service_error"
+                    },
+                    message: "injected fault: the service is temporarily unavailable".into(),
+                }),
+                None => None,
+            }
+        };
+        if matches!(refusal, Some(ApiError::RateLimited)) {
+            world.stats.rate_limited += 1;
+        }
+        if refusal.is_none() {
+            world.settle_actions();
+        }
+        refusal
+    };
+    let mut response = match refusal {
+        Some(error) => error.into_response(),
+        None => next.run(req).await,
+    };
+    let world = app.read();
+    let reset =
+        world.clock.now_utc().unix_timestamp() + world.rate_limit.seconds_until_full() as i64;
+    let headers = response.headers_mut();
+    headers.insert(
+        "RateLimit-Limit",
+        HeaderValue::from(world.rate_limit.limit()),
+    );
+    headers.insert(
+        "RateLimit-Remaining",
+        HeaderValue::from(world.rate_limit.remaining()),
+    );
+    headers.insert("RateLimit-Reset", HeaderValue::from(reset));
+    response
+}

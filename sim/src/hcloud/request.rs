@@ -1,0 +1,97 @@
+//! Request plumbing shared by every API family: the JSON body extractor (with Hetzner's
+//! `json_error`/`invalid_input` answers), id parsing, reply helpers and world locking.
+
+use std::sync::{PoisonError, RwLockReadGuard, RwLockWriteGuard};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::world::World;
+
+/// The result of every handler.
+pub type Reply = Result<Response, ApiError>;
+
+/// 200 with a JSON body.
+pub fn ok(body: Value) -> Reply {
+    Ok(Json(body).into_response())
+}
+
+/// 201 with a JSON body (creates).
+pub fn created(body: Value) -> Reply {
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// 204 without a body (synchronous deletes).
+pub fn no_content() -> Reply {
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Parses an id path segment; anything but an integer is `not_found` like the real API.
+pub fn parse_id(kind: &str, raw: &str) -> Result<i64, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found(kind, raw))
+}
+
+impl AppState {
+    /// Shared access to the world.
+    pub fn read(&self) -> RwLockReadGuard<'_, World> {
+        self.world.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Exclusive access to the world.
+    pub fn write(&self) -> RwLockWriteGuard<'_, World> {
+        self.world.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A JSON request body deserialized into `T`. A body that is not a JSON object is answered with
+/// `json_error`; one that does not fit `T` with `invalid_input` naming the field when serde says which.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::Json(e.to_string()))?;
+        let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Value::Object(Default::default())
+        } else {
+            serde_json::from_slice(&bytes).map_err(|e| ApiError::Json(e.to_string()))?
+        };
+        if !value.is_object() {
+            return Err(ApiError::Json("request body must be a JSON object".into()));
+        }
+        serde_json::from_value(value).map(Body).map_err(|e| {
+            let message = e.to_string();
+            let field = message
+                .split('`')
+                .nth(1)
+                .filter(|_| message.starts_with("missing field") || message.starts_with("unknown"))
+                .unwrap_or("body")
+                .to_string();
+            ApiError::field(&field, message)
+        })
+    }
+}
+
+impl World {
+    /// Refuses to change a resource with a running action (`locked`), or when the fault model
+    /// injects a lock.
+    pub fn ensure_unlocked(&mut self, kind: &str, id: i64) -> Result<(), ApiError> {
+        if self.has_running_action(kind, id) || self.faults.lock_resource() {
+            return Err(ApiError::Locked(format!(
+                "{kind} {id} is locked because of a running action"
+            )));
+        }
+        Ok(())
+    }
+}

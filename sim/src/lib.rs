@@ -1,0 +1,223 @@
+//! `hk8s-sim`: an offline Hetzner Cloud API (part 1 of the sim) faithful enough that the official
+//! clients cannot tell it from the real one.
+//!
+//! [`serve`] starts the API on a socket and returns a [`SimHandle`]; tests use it in-process on port
+//! 0, the `hk8s-sim` binary wraps it with a CLI. The simulated project lives in a [`world::World`]
+//! shared by every handler; later parts of the sim (Talos nodes, Kubernetes) follow it through
+//! [`SimHandle::subscribe`].
+
+pub mod catalog;
+pub mod clock;
+pub mod control;
+pub mod faults;
+pub mod hcloud;
+pub mod labels;
+pub mod latency;
+pub mod persist;
+pub mod ratelimit;
+pub mod stats;
+pub mod world;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, oneshot};
+use tokio::task::JoinHandle;
+
+use clock::Clock;
+use faults::FaultSpec;
+use latency::{Latency, LatencyMode};
+use world::{World, WorldEvent, WorldOptions};
+
+/// Hetzner's default rate limit: requests per hour per project.
+pub const DEFAULT_RATE_LIMIT_PER_HOUR: u32 = 3600;
+
+/// How to run the sim.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Address to listen on (port 0 = any free port).
+    pub listen: SocketAddr,
+    /// Bearer token clients must send.
+    pub token: String,
+    /// Latency profile.
+    pub latency: LatencyMode,
+    /// Factor applied to realistic durations.
+    pub time_scale: f64,
+    /// Fault injection.
+    pub faults: FaultSpec,
+    /// Seed for the fault stream (when the spec has none).
+    pub seed: u64,
+    /// Where to save the world on shutdown and restore it from on start.
+    pub state_file: Option<PathBuf>,
+    /// Talos versions to pre-create snapshots for.
+    pub talos_versions: Vec<String>,
+    /// Requests per hour before 429.
+    pub rate_limit_per_hour: u32,
+    /// The clock (tests may pass [`Clock::manual`]).
+    pub clock: Clock,
+}
+
+impl SimConfig {
+    /// Defaults for tests: loopback port 0, instant latency, no faults, 3600 requests/hour.
+    pub fn new(token: impl Into<String>) -> Self {
+        SimConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            token: token.into(),
+            latency: LatencyMode::Instant,
+            time_scale: 1.0,
+            faults: FaultSpec::default(),
+            seed: 0,
+            state_file: None,
+            talos_versions: Vec::new(),
+            rate_limit_per_hour: DEFAULT_RATE_LIMIT_PER_HOUR,
+            clock: Clock::real(),
+        }
+    }
+}
+
+/// Why the sim could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state file could not be read or written.
+    #[error(transparent)]
+    State(#[from] persist::PersistError),
+    /// The HTTP server task failed.
+    #[error("HTTP server failed")]
+    Server(#[source] std::io::Error),
+}
+
+/// A running sim. Dropping it without [`SimHandle::shutdown`] leaves the server task running until
+/// the runtime ends.
+pub struct SimHandle {
+    addr: SocketAddr,
+    world: Arc<RwLock<World>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+    ticker: Option<JoinHandle<()>>,
+    state_file: Option<PathBuf>,
+}
+
+impl SimHandle {
+    /// The address actually bound.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR/v1`, the value for `HCLOUD_ENDPOINT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// The shared world (for tests and later parts of the sim).
+    pub fn world(&self) -> Arc<RwLock<World>> {
+        self.world.clone()
+    }
+
+    /// Receives world events (server started/stopped/deleted, load balancer changes).
+    pub fn subscribe(&self) -> broadcast::Receiver<WorldEvent> {
+        self.world
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .subscribe()
+    }
+
+    /// Stops accepting requests, waits for the server, and saves the world to the state file.
+    pub async fn shutdown(mut self) -> Result<(), SimError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(ticker) = self.ticker.take() {
+            ticker.abort();
+        }
+        match (&mut self.task).await {
+            Ok(result) => result.map_err(SimError::Server)?,
+            Err(join) => return Err(SimError::Server(std::io::Error::other(join))),
+        }
+        if let Some(path) = &self.state_file {
+            let world = self.world.read().unwrap_or_else(PoisonError::into_inner);
+            persist::save(path, &world.data)?;
+        }
+        Ok(())
+    }
+}
+
+/// Starts the sim: restores the state file if present, binds, and serves until shutdown.
+pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
+    let options = WorldOptions {
+        latency: Latency {
+            mode: config.latency,
+            time_scale: config.time_scale,
+        },
+        faults: config.faults.clone(),
+        seed: config.seed,
+        rate_limit_per_hour: config.rate_limit_per_hour,
+        talos_versions: config.talos_versions.clone(),
+    };
+    let mut world = World::new(options, config.clock.clone());
+    if let Some(path) = &config.state_file
+        && let Some(saved) = persist::load(path)?
+    {
+        world.restore(saved);
+    }
+    let world = Arc::new(RwLock::new(world));
+    let state = hcloud::AppState {
+        world: world.clone(),
+        token: config.token.as_str().into(),
+    };
+    let app = axum::Router::new()
+        .nest("/v1", hcloud::router(state.clone()))
+        .merge(control::router(state));
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| SimError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| SimError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    // In realistic mode actions also finish without requests, so that event listeners (later
+    // parts of the sim) see servers boot on time.
+    let ticker = (config.latency == LatencyMode::Realistic).then(|| {
+        let world = world.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                interval.tick().await;
+                world
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .settle_actions();
+            }
+        })
+    });
+    Ok(SimHandle {
+        addr,
+        world,
+        stop: Some(stop),
+        task,
+        ticker,
+        state_file: config.state_file,
+    })
+}

@@ -1,0 +1,80 @@
+//! The images every fresh world starts with: the catalog's system images for both architectures and
+//! the Talos snapshots requested with `--talos-snapshots`.
+
+use super::{Image, World};
+use crate::catalog::{DEFAULT_TALOS_SCHEMATIC, SYSTEM_IMAGES};
+
+/// Label holding the Talos version of a snapshot.
+pub const TALOS_VERSION_LABEL: &str = "hk8s.io/talos-version";
+/// Label holding the Image Factory schematic of a snapshot.
+pub const TALOS_SCHEMATIC_LABEL: &str = "hk8s.io/schematic";
+
+pub(super) fn seed_images(world: &mut World) {
+    let created = world.clock.timestamp();
+    let mut id = 0;
+    for (name, flavor, version) in SYSTEM_IMAGES {
+        for arch in ["x86", "arm"] {
+            id += 1;
+            world.data.images.insert(
+                id,
+                Image {
+                    id,
+                    kind: "system".into(),
+                    status: "available".into(),
+                    name: Some((*name).into()),
+                    description: format!("{} {}", capitalize(flavor), version),
+                    image_size: None,
+                    disk_size: 5.0,
+                    created: created.clone(),
+                    created_from: None,
+                    os_flavor: (*flavor).into(),
+                    os_version: Some((*version).into()),
+                    architecture: arch.into(),
+                    labels: Default::default(),
+                    protect_delete: false,
+                },
+            );
+        }
+    }
+    for version in world.talos_versions.clone() {
+        for arch in ["x86", "arm"] {
+            let id = world.next_id();
+            let labels = [
+                (TALOS_VERSION_LABEL.to_string(), version.clone()),
+                (
+                    TALOS_SCHEMATIC_LABEL.to_string(),
+                    DEFAULT_TALOS_SCHEMATIC.to_string(),
+                ),
+            ]
+            .into_iter()
+            .collect();
+            world.data.images.insert(
+                id,
+                Image {
+                    id,
+                    kind: "snapshot".into(),
+                    status: "available".into(),
+                    name: None,
+                    description: format!("Talos {version} ({arch})"),
+                    image_size: Some(0.3),
+                    disk_size: 20.0,
+                    created: created.clone(),
+                    created_from: None,
+                    os_flavor: "unknown".into(),
+                    os_version: None,
+                    architecture: arch.into(),
+                    labels,
+                    protect_delete: false,
+                },
+            );
+        }
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
