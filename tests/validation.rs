@@ -284,7 +284,7 @@ fn validate_cases() -> Vec<Case> {
                 )],
             ),
             "Invalid config patch",
-            "strategic merge patches only",
+            "write a strategic-merge patch instead",
             r#"yamlencode([{ op = "add", path = "/machine/x", value = 1 }])"#,
         ),
         case(
@@ -293,8 +293,35 @@ fn validate_cases() -> Vec<Case> {
                 &[("config_patches", r#"["machine: {}", "hello"]"#)],
             ),
             "Invalid config patch",
-            "not a YAML mapping",
+            "config patch #1, document #0: expected a YAML mapping, found a string",
             r#""hello""#,
+        ),
+        case(
+            cluster(
+                "patch_owned",
+                &[(
+                    "config_patches",
+                    r#"[yamlencode({ cluster = { clusterName = "other" } })]"#,
+                )],
+            ),
+            "Invalid config patch",
+            "is managed by the provider",
+            r#"yamlencode({ cluster = { clusterName = "other" } })"#,
+        ),
+        case(
+            cluster(
+                "patch_contract",
+                &[
+                    ("talos_version", r#""v1.14.0-rc.1""#),
+                    (
+                        "config_patches",
+                        r#"[yamlencode({ machine = { sysctls = { "vm.max_map_count" = "262144" } } })]"#,
+                    ),
+                ],
+            ),
+            "Config patch does not fit the Talos version",
+            "patch the SysctlConfig document instead",
+            r#"yamlencode({ machine = { sysctls = { "vm.max_map_count" = "262144" } } })"#,
         ),
         case(
             cluster("talos_unsupported", &[("talos_version", r#""v1.11.5""#)]),

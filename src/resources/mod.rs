@@ -1,12 +1,11 @@
 //! Terraform resources of hk8s: schemas, validation at validate/plan time, plan-time diffing, and
 //! CRUD. This is the one boundary where domain errors (`hcloud`, `kube`, `talos`) become
-//! diagnostics at attribute paths; the rules themselves live in the domain modules, plus the two
-//! small Terraform-agnostic rules only resources need ([`duration`], [`config_patch`]).
+//! diagnostics at attribute paths; the rules themselves live in the domain modules, plus the small
+//! Terraform-agnostic Go-duration rule only resources need ([`duration`]).
 
 pub mod addon;
 pub mod cluster;
 pub mod cluster_ref;
-pub mod config_patch;
 pub mod config_view;
 pub mod connection;
 pub mod duration;
