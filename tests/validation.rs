@@ -787,3 +787,108 @@ fn import_ids_are_checked_and_import_says_it_is_not_available_yet() {
         );
     }
 }
+
+/// A connection literal with a real secrets bundle, so the kubeconfig can be minted offline.
+fn kubeconfig_config(body: &str) -> String {
+    let bundle = include_str!("../src/talos/testdata/talosctl-secrets.yaml");
+    format!(
+        "{}\nlocals {{\n  real = merge(local.cluster, {{ secrets = <<-EOT\n{bundle}EOT\n  }})\n}}\n{body}",
+        HEADER
+    )
+}
+
+#[test]
+fn kubeconfig_data_source_mints_credentials_offline() {
+    for tf in terraforms() {
+        let work = Workdir::new(
+            &tf,
+            &kubeconfig_config(
+                r#"
+data "hk8s_kubeconfig" "ci" {
+  cluster  = local.real
+  ttl      = "30m"
+  username = "ci"
+  groups   = ["ci-deployers"]
+}
+
+output "kubeconfig" {
+  value     = data.hk8s_kubeconfig.ci.kubeconfig
+  sensitive = true
+}
+
+output "expires_at" {
+  value = data.hk8s_kubeconfig.ci.expires_at
+}
+
+output "client_certificate" {
+  value = data.hk8s_kubeconfig.ci.client_certificate
+}
+"#,
+            ),
+        );
+        work.run_ok(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+        let outputs: Value =
+            serde_json::from_str(&work.run_ok(&["output", "-json"])).expect("output -json");
+        let kubeconfig = outputs["kubeconfig"]["value"].as_str().expect("kubeconfig");
+        assert_eq!(outputs["kubeconfig"]["sensitive"], true);
+        assert!(
+            kubeconfig.contains("current-context: ci@prod"),
+            "{}: {kubeconfig}",
+            tf.label
+        );
+        assert!(
+            kubeconfig.contains("server: https://127.0.0.1:6443"),
+            "{}: {kubeconfig}",
+            tf.label
+        );
+        let certificate = outputs["client_certificate"]["value"]
+            .as_str()
+            .expect("certificate");
+        assert!(
+            certificate.starts_with("-----BEGIN CERTIFICATE-----"),
+            "{}",
+            tf.label
+        );
+        let expires = outputs["expires_at"]["value"].as_str().expect("expires_at");
+        assert!(
+            expires.len() == 20 && expires.ends_with('Z'),
+            "{}: {expires}",
+            tf.label
+        );
+    }
+}
+
+#[test]
+fn kubeconfig_ephemeral_resource_opens_and_reports_broken_connections() {
+    for tf in terraforms() {
+        let good = Workdir::new(
+            &tf,
+            &kubeconfig_config(
+                "ephemeral \"hk8s_kubeconfig\" \"ci\" {\n  cluster = local.real\n  ttl     = \"10m\"\n}\n",
+            ),
+        );
+        let (ok, lines) = good.plan_json(&[]);
+        assert!(ok, "{}: {lines:#?}", tf.label);
+        assert!(
+            lines.iter().any(|l| l["type"] == "ephemeral_op_complete"),
+            "{}: the ephemeral kubeconfig was opened: {lines:#?}",
+            tf.label
+        );
+        let broken = Workdir::new(
+            &tf,
+            &format!(
+                "{HEADER}\nephemeral \"hk8s_kubeconfig\" \"ci\" {{\n  cluster = local.cluster\n}}\n"
+            ),
+        );
+        let (ok, lines) = broken.plan_json(&[]);
+        assert!(!ok, "{}", tf.label);
+        let diags = plan_diagnostics(&lines);
+        assert!(
+            diags
+                .iter()
+                .any(|d| d["summary"] == "Invalid secrets in the cluster connection"),
+            "{}: {diags:#?}",
+            tf.label
+        );
+    }
+}
