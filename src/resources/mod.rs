@@ -13,6 +13,7 @@ pub mod import_id;
 pub mod kubeconfig;
 pub mod node_pool;
 pub mod nodes;
+pub mod protection;
 #[cfg(test)]
 mod test_support;
 pub mod unavailable;

@@ -7,6 +7,7 @@ use crate::hcloud::cidr::{self, AddressPlan, Role};
 use crate::resources::config_view as view;
 use crate::resources::connection;
 use crate::resources::nodes;
+use crate::resources::protection;
 use crate::resources::validators::{error_at, patch_contract_errors};
 use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
 use crate::tfplugin::framework::PlannedChange;
@@ -91,6 +92,7 @@ pub fn modify(
     prior: &Value,
     mut change: PlannedChange,
 ) -> Result<PlannedChange, Diagnostics> {
+    protection::check("node pool", prior, &change)?;
     if change.planned.is_null() {
         return Ok(change);
     }
