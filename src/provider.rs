@@ -116,38 +116,9 @@ impl Hk8sProvider {
     }
 }
 
-/// Parses a duration like `500ms`, `2s`, `1m30s` or `1h` (units ms, s, m, h; each part an
-/// integer). Zero is refused.
+/// Parses a duration like `500ms`, `2s` or `1m30s` (Go syntax, as Terraform users write them).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("{text:?} is not a duration like \"500ms\", \"2s\" or \"1m30s\"");
-    let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .ok_or_else(invalid)?;
-        let amount: u64 = rest[..digits].parse().map_err(|_| invalid())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let part = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(amount),
-            "s" => Duration::from_secs(amount),
-            "m" => Duration::from_secs(amount.saturating_mul(60)),
-            "h" => Duration::from_secs(amount.saturating_mul(3600)),
-            _ => return Err(invalid()),
-        };
-        total = total.saturating_add(part);
-        rest = &rest[unit_len..];
-    }
-    if total.is_zero() {
-        return Err(format!("{text:?} must be longer than zero"));
-    }
-    Ok(total)
+    crate::tfplugin::schema::parse_duration(text)
 }
 
 fn check_endpoint(endpoint: &str) -> Result<(), String> {

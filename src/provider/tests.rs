@@ -122,7 +122,33 @@ fn durations_parse() {
     assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
     assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
     assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-    for bad in ["", "0s", "2", "s", "1.5s", "2 s", "-1s", "3d"] {
+    assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+    for bad in ["", "0s", "2", "s", "2 s", "-1s", "3d"] {
         assert!(parse_duration(bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn every_schema_is_consistent() {
+    let p = provider(&[]);
+    assert_eq!(p.schema().check(), Ok(()));
+    for resource in p.resources() {
+        assert_eq!(
+            resource.schema().check(),
+            Ok(()),
+            "{}",
+            resource.type_name()
+        );
+    }
+    for source in p.data_sources() {
+        assert_eq!(source.schema().check(), Ok(()), "{}", source.type_name());
+    }
+    for ephemeral in p.ephemeral_resources() {
+        assert_eq!(
+            ephemeral.schema().check(),
+            Ok(()),
+            "{}",
+            ephemeral.type_name()
+        );
     }
 }

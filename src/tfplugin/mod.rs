@@ -11,6 +11,33 @@
 //!
 //! The generated protobuf types stay private to this module.
 //!
+//! # What the framework does for a resource
+//!
+//! - **Validate**: schema validators run on known, non-null configuration values and report at
+//!   the narrowest path; deprecated attributes that are set get a warning; then
+//!   [`Resource::validate`](framework::Resource::validate) runs.
+//! - **Plan**: starting from Terraform's proposed new state, defaults fill null configuration,
+//!   computed attributes that are null in configuration become unknown on create (and in new
+//!   elements of nested collections) and keep their prior value on update, plan modifiers run and
+//!   collect `requires_replace` paths; then
+//!   [`Resource::modify_plan`](framework::Resource::modify_plan) may adjust the
+//!   [`PlannedChange`](framework::PlannedChange). Destroy plans (null) reach `modify_plan` too.
+//! - **Apply**: `create`, `update` or `delete`; results must be wholly known (checked), write-only
+//!   attributes are nulled; a failed update or delete keeps the prior state.
+//! - **Read** returning [`Value::Null`](value::Value::Null) removes the object from state;
+//!   **import** returns a partial state that Terraform then reads.
+//! - **Upgrade**: stored JSON at the current schema version is decoded leniently (attributes
+//!   that no longer exist are dropped); older versions go through
+//!   [`Resource::upgrade_state`](framework::Resource::upgrade_state); newer ones are refused.
+//! - **Stop**: `StopProvider` cancels the [`CancellationToken`](framework::CancellationToken)
+//!   every request carries.
+//! - Private state bytes pass through unchanged.
+//!
+//! Map values to structs with [`Value::decode`](value::Value::decode) and back with
+//! [`Value::encode`](value::Value::encode); use [`Known<T>`](value::Known) for fields that may be
+//! unknown during plan, `Option<T>` for fields that may be null, `T` for required ones, and
+//! [`Number`](value::Number) where precision matters.
+//!
 //! # Example
 //!
 //! ```no_run

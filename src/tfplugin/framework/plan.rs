@@ -31,6 +31,12 @@ impl PlannedChange {
         self.planned.set_at_path(path, Value::Unknown)
     }
 
+    /// Sets the planned value at `path` (e.g. a value the provider can compute at plan time);
+    /// false if the path does not exist in the plan.
+    pub fn set(&mut self, path: &AttributePath, value: Value) -> bool {
+        self.planned.set_at_path(path, value)
+    }
+
     /// Records that a change at `path` forces replacement.
     pub fn require_replace(&mut self, path: AttributePath) {
         if !self.requires_replace.contains(&path) {

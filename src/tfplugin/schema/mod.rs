@@ -24,15 +24,19 @@
 
 mod attribute;
 mod block;
+mod check;
 mod modifier;
+mod timeouts;
 mod validator;
 
 pub use attribute::{Attribute, AttributeKind, NestingMode};
 pub use block::{Block, BlockNesting, NestedBlock};
+pub use check::SchemaProblem;
 pub use modifier::{
     AttributePlan, FnModifier, PlanModifier, RequiresReplaceIf, UseStateForUnknown, modifier,
     requires_replace, requires_replace_if, use_state_for_unknown,
 };
+pub use timeouts::{TIMEOUTS_BLOCK, parse_duration, timeout_for, timeouts_block};
 pub use validator::{
     Between, Custom, EachElement, LengthBetween, OneOf, StringRule, Validator, between, custom,
     each_element, length_between, one_of, string_rule,

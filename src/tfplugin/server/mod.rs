@@ -14,6 +14,7 @@ pub mod logging;
 mod provider_service;
 mod reply;
 mod resource_rpc;
+mod rpc;
 pub mod tls;
 
 use std::io::Write;

@@ -18,6 +18,12 @@ pub struct Number {
     exponent: i64,
 }
 
+/// Largest exponent magnitude accepted (far beyond any real value, far below `i64::MAX`).
+const MAX_EXPONENT: u64 = 1 << 40;
+
+/// How many zeros [`Number`]'s `Display` writes out before switching to exponent notation.
+const MAX_PLAIN_ZEROS: i64 = 400;
+
 /// The text given to [`Number::from_str`] is not a decimal number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{text:?} is not a decimal number")]
@@ -180,18 +186,29 @@ impl FromStr for Number {
         let exponent = exponent
             .checked_sub(frac_part.len() as i64)
             .ok_or_else(error)?;
+        // Bounding the exponent keeps every later length/exponent sum far from overflow.
+        if exponent.unsigned_abs() > MAX_EXPONENT || digits.len() as u64 > MAX_EXPONENT {
+            return Err(error());
+        }
         Ok(Self::normalized(negative, &digits, exponent))
     }
 }
 
 impl fmt::Display for Number {
-    /// Plain decimal notation (no exponent), the form go-cty's `Text('f', -1)` produces.
+    /// Plain decimal notation (no exponent), the form go-cty's `Text('f', -1)` produces, for any
+    /// number within 400 digits of the decimal point.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.digits.is_empty() {
             return f.write_str("0");
         }
         if self.negative {
             f.write_str("-")?;
+        }
+        // Far from 1 (beyond any real-world value) use an exponent rather than writing out
+        // millions of zeros for hostile input such as "1e999999999"; both parsers accept it.
+        let padding = self.exponent.saturating_add(self.digits.len() as i64);
+        if !(-MAX_PLAIN_ZEROS..=MAX_PLAIN_ZEROS).contains(&padding) {
+            return write!(f, "{}e{}", self.digits, self.exponent);
         }
         if self.exponent >= 0 {
             f.write_str(&self.digits)?;
@@ -312,8 +329,21 @@ mod tests {
     }
 
     #[test]
+    fn huge_exponents_stay_short() {
+        let big = n("1e999999999");
+        assert_eq!(big.to_string(), "1e999999999");
+        assert_eq!(big.to_string().parse::<Number>().unwrap(), big);
+        assert_eq!(n("-15e-999999").to_string(), "-15e-999999");
+        assert_eq!(big.to_i64(), None);
+    }
+
+    #[test]
     fn rejects_garbage() {
-        for bad in ["", "-", ".", "1.2.3", "abc", "1e", "0x10", "1 "] {
+        let overflowing = ["10e9223372036854775807", "1e-9223372036854775808"];
+        for bad in ["", "-", ".", "1.2.3", "abc", "1e", "0x10", "1 "]
+            .into_iter()
+            .chain(overflowing)
+        {
             assert!(bad.parse::<Number>().is_err(), "{bad:?}");
         }
     }

@@ -4,12 +4,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use tonic::Request;
+
 use super::*;
 use crate::tfplugin::diag::AttributePath;
 use crate::tfplugin::framework::{
     CreateRequest, DeleteRequest, ImportRequest, ReadRequest, Resource, UpdateRequest,
     UpgradeStateRequest,
 };
+use crate::tfplugin::proto::provider_server::Provider as _;
 use crate::tfplugin::schema::{Attribute, one_of, requires_replace};
 use crate::tfplugin::server::convert::encode_dynamic;
 use crate::tfplugin::value::{Value, decode_msgpack};
