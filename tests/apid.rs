@@ -214,6 +214,23 @@ async fn admin_credentials_refuse_a_maintenance_node() {
 }
 
 #[tokio::test]
+async fn maintenance_credentials_refuse_a_configured_node_with_a_typed_tls_error() {
+    let ca = Ca::new();
+    let server = server::start(mutual_tls(&ca, &ca.server_cert(&[LOCALHOST]))).await;
+    let client = ApidClient::connect(server.addr, &Credentials::Maintenance, options())
+        .await
+        .unwrap();
+    let err = client.direct().version().await.unwrap_err();
+    // A configured node demands a client certificate; TLS 1.3 says so with an alert after the
+    // client's side of the handshake is done.
+    assert!(
+        matches!(tls_error(&err), rustls::Error::AlertReceived(_)),
+        "{err:?}"
+    );
+    assert!(server.state.calls().is_empty());
+}
+
+#[tokio::test]
 async fn failed_precondition_and_unavailable_are_retried_until_success() {
     let (server, client) = configured_node().await;
     let method = "MachineService/ApplyConfiguration";
@@ -312,6 +329,14 @@ async fn invalid_argument_is_not_retried() {
     assert_eq!(target.node, Some(NODE));
     assert_eq!(status.code(), Code::InvalidArgument);
     assert_eq!(server.state.methods(), [method]);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "machine.MachineService/ApplyConfiguration on node 10.0.1.2 via {} failed: \
+             InvalidArgument: unknown keys found during decoding",
+            server.addr
+        )
+    );
 }
 
 #[tokio::test]

@@ -27,7 +27,7 @@ pub struct KubeconfigRequest {
     pub server: String,
     /// Certificate common name (Kubernetes user name).
     pub username: String,
-    /// Certificate organizations (Kubernetes groups), at most two.
+    /// Certificate organizations (Kubernetes groups).
     pub groups: Vec<String>,
     /// Certificate lifetime.
     pub ttl: Duration,
@@ -58,8 +58,8 @@ pub struct Kubeconfig {
 /// Mints a kubeconfig from the bundle's Kubernetes CA, valid from `now`.
 ///
 /// # Errors
-/// [`Error::InvalidTtl`], [`Error::Invalid`] (empty user name, server not `https://`, more
-/// than two groups) or [`Error::Issue`].
+/// [`Error::InvalidTtl`], [`Error::Invalid`] (empty user name, server not `https://`) or
+/// [`Error::Issue`].
 pub fn mint<R: rand::CryptoRng + ?Sized>(
     secrets: &SecretsBundle,
     request: &KubeconfigRequest,

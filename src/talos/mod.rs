@@ -1,7 +1,13 @@
-//! Talos Linux without talosctl: versions and the version contract, the secrets bundle (PKI),
-//! machine configuration per contract, strategic-merge patches, Hetzner user data, client
-//! credentials (talosconfig, admin kubeconfig), and the apid gRPC client. Knows nothing of
-//! Terraform.
+//! Talos Linux without talosctl. Knows nothing of Terraform.
+//!
+//! - [`version`]: Talos/Kubernetes versions, the version contract (what each Talos minor changes)
+//!   and the support matrix.
+//! - [`secrets`]: the cluster secrets bundle (`talosctl gen secrets`), built on [`pki`].
+//! - [`config`]: machine configuration per contract with the Hetzner settings; [`patch`]:
+//!   strategic-merge patches; [`userdata`]: `base64(gzip(config))` for Hetzner.
+//! - [`talosconfig`], [`kubeconfig`]: client credentials minted locally.
+//! - [`yaml`]: the ordered YAML value all of the above read and write.
+//! - [`apid`]: the Talos API (apid) gRPC client.
 
 pub mod apid;
 pub mod config;

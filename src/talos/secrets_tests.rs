@@ -244,3 +244,25 @@ fn broken_bundles_name_the_field() {
         Err(Error::Yaml { .. })
     ));
 }
+
+#[test]
+fn a_bundle_written_by_talos_itself_is_accepted_and_re_rendered_byte_identically() {
+    // Talos's own stability fixture (vendored, see tests/data/talos/README.md): an EC
+    // service-account key and a URL-safe cluster id, as Talos ≤ 1.6-era bundles have.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/talos/stability/secrets.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let bundle = SecretsBundle::from_yaml(&text).unwrap();
+    assert!(
+        bundle
+            .service_account_key
+            .starts_with("-----BEGIN EC PRIVATE KEY-----")
+    );
+    // Identical to Talos's bytes, apart from the comment line the fixture's authors added.
+    let without_comment: String = text
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_eq!(bundle.to_yaml().unwrap(), without_comment);
+}

@@ -72,6 +72,17 @@ impl std::fmt::Debug for ClientCredentials {
     }
 }
 
+impl ClientCredentials {
+    /// The key in the PEM form rustls reads: Talos's `ED25519 PRIVATE KEY` label is rewritten
+    /// as `PRIVATE KEY` (same PKCS#8 body); other keys are unchanged.
+    ///
+    /// # Errors
+    /// [`Error::Issue`] if the stored key is not valid PEM.
+    pub fn rustls_key_pem(&self) -> Result<String, Error> {
+        pki::keys::to_standard_label(&self.key_pem).map_err(|source| Error::Issue { source })
+    }
+}
+
 pub(crate) fn check_ttl(ttl: Duration) -> Result<(), Error> {
     if ttl.is_positive() {
         Ok(())

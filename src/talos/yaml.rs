@@ -341,6 +341,63 @@ mod tests {
         assert_eq!(to_multi_document_string(&documents).unwrap(), text);
     }
 
+    fn tricky_string() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(String::new()),
+            Just("yes".to_owned()),
+            Just("no".to_owned()),
+            Just("null".to_owned()),
+            Just("~".to_owned()),
+            Just("1e3".to_owned()),
+            Just("0x1F".to_owned()),
+            Just("010".to_owned()),
+            Just("- item".to_owned()),
+            Just("key: value".to_owned()),
+            Just("# not a comment".to_owned()),
+            Just(" leading space".to_owned()),
+            Just("trailing space ".to_owned()),
+            Just("line one\nline two\n".to_owned()),
+            Just("no final newline\nsecond".to_owned()),
+            Just("*alias".to_owned()),
+            Just("&anchor".to_owned()),
+            Just("!tag".to_owned()),
+            Just("@at".to_owned()),
+            Just("'quoted'".to_owned()),
+            Just("\"double\"".to_owned()),
+            Just("10.0.1.0/24".to_owned()),
+            Just("ünïcödé".to_owned()),
+            "[a-zA-Z0-9 :#\\-]{0,12}",
+        ]
+    }
+
+    fn node() -> impl proptest::strategy::Strategy<Value = Node> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Node::Null),
+            any::<bool>().prop_map(Node::Bool),
+            any::<i64>().prop_map(Node::Int),
+            tricky_string().prop_map(Node::String),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Node::Seq),
+                proptest::collection::vec(("[a-z][a-zA-Z0-9./-]{0,10}", inner), 0..5)
+                    .prop_map(|entries| Node::Map(entries.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_document_round_trips(map in proptest::collection::vec(("[a-z][a-zA-Z0-9./-]{0,10}", node()), 0..6)) {
+            let document = Node::Map(map.into_iter().collect());
+            let text = to_string(&document).unwrap();
+            let back: Node = from_str(&text).unwrap();
+            proptest::prop_assert_eq!(back, document, "rendered as:\n{}", text);
+        }
+    }
+
     #[test]
     fn invalid_yaml_reports_a_parse_error() {
         assert!(matches!(

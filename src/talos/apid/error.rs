@@ -165,7 +165,7 @@ pub enum Error {
     /// The call failed with a gRPC status that is not worth retrying (e.g. `InvalidArgument`
     /// for a machine config that does not validate, `PermissionDenied`, `Unimplemented`), or a
     /// retryable one that [`Error::Timeout`] does not cover.
-    #[error("{rpc} on {target} failed: {}: {}", status.code(), status.message())]
+    #[error("{rpc} on {target} failed: {:?}: {}", status.code(), status.message())]
     Status {
         /// The call.
         rpc: Rpc,
@@ -178,7 +178,7 @@ pub enum Error {
 
     /// The call succeeded at the gRPC level, but a reply message carried an error for the node
     /// (Talos sets `metadata.error` when the node behind the proxy failed).
-    #[error("{rpc} on {target} failed on node {hostname:?}: {code}: {message}")]
+    #[error("{rpc} on {target} failed on node {hostname:?}: {code:?}: {message}")]
     Node {
         /// The call.
         rpc: Rpc,

@@ -129,7 +129,10 @@ impl ApidClient {
     /// Problems with the credentials are reported here. The connection itself is opened by
     /// the first call and re-opened whenever it breaks (a node rebooting), each time within
     /// that call's deadline and retry policy; so a client can be created before its node is up.
-    /// The server's certificate must name `endpoint`'s IP address.
+    /// With [`Credentials::Admin`] the server's certificate must name `endpoint`'s IP address:
+    /// Talos puts the node's addresses in it, so a load balancer's IP must be listed in the
+    /// control planes' `machine.certSANs`. The function is `async` because the connection's
+    /// background task needs the Tokio runtime; it does no I/O.
     pub async fn connect(
         endpoint: SocketAddr,
         credentials: &Credentials,

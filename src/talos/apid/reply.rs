@@ -157,7 +157,11 @@ mod tests {
         assert_eq!(hostname, "cp-1");
         assert_eq!(*code, tonic::Code::FailedPrecondition);
         assert_eq!(message, "bootstrap is not available yet");
-        assert!(err.to_string().contains("node 10.0.1.2"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "machine.MachineService/Bootstrap on node 10.0.1.2 via 127.0.0.1:50000 failed on \
+             node \"cp-1\": FailedPrecondition: bootstrap is not available yet"
+        );
     }
 
     #[test]

@@ -31,7 +31,8 @@ pub struct ClusterInput {
     pub cni: Cni,
     /// Whether control planes also run workloads (no `NoSchedule` taint).
     pub allow_workloads_on_control_plane: bool,
-    /// Interface attached to the Hetzner private network (`eth1` on Hetzner's Talos images).
+    /// Interface attached to the Hetzner private network: `eth1`, since Talos boots Hetzner
+    /// servers with `net.ifnames=0`.
     pub private_interface: String,
 }
 

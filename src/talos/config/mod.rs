@@ -19,6 +19,10 @@
 //! | KubePrism (port 7445) | `machine.features.kubePrism` | `KubePrismConfig` |
 //!
 //! Workers never receive CA private keys, etcd settings or the secrets-encryption key.
+//! Unlike `talosctl gen config`'s command-line defaults, no install disk or installer image is
+//! set: Hetzner nodes boot an already-installed disk image, and upgrades name their image
+//! explicitly. Talos's deprecated `persist` flag is not written (Talos ignores it and its
+//! schema refuses it).
 //! Which document shape each contract uses is decided by [`VersionContract`] methods in
 //! `assemble`.
 
@@ -93,6 +97,15 @@ impl MachineConfig {
     /// The documents, v1alpha1 first.
     pub fn documents(&self) -> &[Node] {
         &self.documents
+    }
+
+    /// A configuration made of arbitrary documents, for tests of the patch engine.
+    #[cfg(test)]
+    pub(crate) fn from_documents(contract: VersionContract, documents: Vec<Node>) -> Self {
+        Self {
+            contract,
+            documents,
+        }
     }
 
     /// Mutable access for patching (see [`crate::talos::patch`]).

@@ -60,14 +60,10 @@ pub(super) fn apply_deletes(
         patch,
         kind,
     )?;
-    if !deletions.is_empty() {
-        let Some(position) = position else {
-            return Err(Error::Delete {
-                patch,
-                path: render_path(kind, &[]),
-                reason: "the document to delete from does not exist".into(),
-            });
-        };
+    let had_deletions = !deletions.is_empty();
+    // Deletions in a document the configuration doesn't have are skipped, as Talos skips
+    // selectors without a target document.
+    if let Some(position) = position {
         for deletion in deletions {
             apply(&mut documents[position], deletion, patch, kind)?;
         }
@@ -76,7 +72,9 @@ pub(super) fn apply_deletes(
         map.keys()
             .all(|key| matches!(key.as_str(), "apiVersion" | "kind" | "name" | "version"))
     });
-    Ok((!only_header || position.is_none()).then_some(remainder))
+    // A document left with only its header merges nothing; one that was header-only from the
+    // start and matches nothing is a new (default) document to add.
+    Ok((!only_header || (position.is_none() && !had_deletions)).then_some(remainder))
 }
 
 /// Finds and strips delete markers below `node`.

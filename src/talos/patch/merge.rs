@@ -66,6 +66,7 @@ fn list_key(kind: Option<&str>, path: &[&str]) -> Option<&'static str> {
         (None, ["machine", "network", "interfaces"]) => Some("interface"),
         (None, ["machine", "network", "interfaces", "vlans"]) => Some("vlanId"),
         (None, ["cluster", "apiServer", "admissionControl"]) => Some("name"),
+        (Some("ExtensionServiceConfig"), ["configFiles"]) => Some("mountPath"),
         _ => None,
     }
 }

@@ -7,7 +7,8 @@
 //!   ignored. Replace fields (`podSubnets`, `serviceSubnets`, audit policies, …) are replaced
 //!   whole; `extraArgs` keys are replaced per key; `machine.network.interfaces` merge by
 //!   `interface` (or equal `deviceSelector`), their `vlans` by `vlanId`, and
-//!   `cluster.apiServer.admissionControl` by `name`.
+//!   `cluster.apiServer.admissionControl` by `name`, `ExtensionServiceConfig.configFiles` by
+//!   `mountPath`.
 //! - `$patch: delete` removes a whole document, a key, or list items selected by their first
 //!   other key (`- interface: eth0` + `$patch: delete`), before the rest of the patch merges.
 //! - JSON6902 patches (a YAML list of `op`/`path`) are refused: Talos only accepts them on

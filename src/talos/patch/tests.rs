@@ -403,3 +403,45 @@ fn legacy_sections_are_refused_on_1_14_with_the_replacing_document() {
     .check_contract(VersionContract::V1_14)
     .unwrap();
 }
+
+#[test]
+fn deletions_in_absent_documents_are_skipped_like_talos_does() {
+    // 1.13 has no KubeletConfig document: nothing to delete, nothing added.
+    let before = config(VersionContract::V1_13, MachineRole::Worker);
+    let mut after = before.clone();
+    let patch = Patch::parse(
+        0,
+        "apiVersion: v1alpha1\nkind: KubeFlannelCNIConfig\n$patch: delete\n---\napiVersion: v1alpha1\nkind: KubeletConfig\nextraArgs:\n  max-pods:\n    $patch: delete\n",
+    )
+    .unwrap();
+    apply(&mut after, &[patch]).unwrap();
+    assert_eq!(after, before);
+}
+
+/// The scenario of Talos's `TestApplyMultiDoc` (configpatcher): v1alpha1 interfaces merged by
+/// name, a typed document replaced field by field, `configFiles` merged by `mountPath`, lists
+/// appended, and a delete of an absent document ignored.
+#[test]
+fn talos_multidoc_patch_scenario() {
+    let base = "version: v1alpha1\nmachine:\n  network:\n    interfaces:\n      - interface: eth0\n        dhcp: true\n---\napiVersion: v1alpha1\nkind: SideroLinkConfig\napiUrl: https://siderolink.api/join?user=alice\n---\napiVersion: v1alpha1\nkind: ExtensionServiceConfig\nname: foo\nconfigFiles:\n  - content: hello\n    mountPath: /etc/foo\nenvironment:\n  - FOO=BAR\n";
+    let patches = [
+        "machine:\n  network:\n    interfaces:\n      - interface: eth0\n        dhcp: false\n",
+        "apiVersion: v1alpha1\nkind: SideroLinkConfig\napiUrl: https://siderolink.api/join?user=bob\n---\napiVersion: v1alpha1\nkind: ExtensionServiceConfig\nname: foo\nconfigFiles:\n  - content: hello world\n    mountPath: /etc/foo\n  - content: another hello\n    mountPath: /etc/bar\nenvironment:\n  - XXX=YYY\n",
+        "apiVersion: v1alpha1\nkind: KubeFlannelCNIConfig\n$patch: delete\n",
+    ];
+    let expected = "version: v1alpha1\nmachine:\n  network:\n    interfaces:\n      - interface: eth0\n        dhcp: false\n---\napiVersion: v1alpha1\nkind: SideroLinkConfig\napiUrl: https://siderolink.api/join?user=bob\n---\napiVersion: v1alpha1\nkind: ExtensionServiceConfig\nname: foo\nconfigFiles:\n  - content: hello world\n    mountPath: /etc/foo\n  - content: another hello\n    mountPath: /etc/bar\nenvironment:\n  - FOO=BAR\n  - XXX=YYY\n";
+    let mut config = MachineConfig::from_documents(
+        VersionContract::V1_13,
+        crate::talos::yaml::parse_documents(base).unwrap(),
+    );
+    let patches: Vec<Patch> = patches
+        .iter()
+        .enumerate()
+        .map(|(index, text)| Patch::parse(index, text).unwrap())
+        .collect();
+    apply(&mut config, &patches).unwrap();
+    assert_eq!(
+        config.documents(),
+        crate::talos::yaml::parse_documents(expected).unwrap()
+    );
+}

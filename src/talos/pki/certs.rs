@@ -16,7 +16,7 @@ use time::{Duration, OffsetDateTime};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::keys::{self, KeyAlgorithm};
-use super::{Error, pem};
+use super::{Error, pem, subject};
 
 /// A certificate and its private key, both PEM.
 #[derive(Clone, PartialEq, Eq)]
@@ -54,7 +54,7 @@ pub struct CaSpec<'a> {
 pub struct ClientSpec<'a> {
     /// Subject common name, or `None` for none (the Talos admin certificate has none).
     pub common_name: Option<&'a str>,
-    /// Subject organizations (Talos roles, Kubernetes groups); at most two.
+    /// Subject organizations (Talos roles, Kubernetes groups).
     pub organizations: &'a [String],
     /// The new key's algorithm; Talos uses the CA's.
     pub algorithm: KeyAlgorithm,
@@ -122,7 +122,7 @@ pub fn issue_ca<R: rand::CryptoRng + ?Sized>(
 /// `ca`, with a new key.
 ///
 /// # Errors
-/// [`Error::TooManyOrganizations`] for more than two organizations, [`Error::Pem`] /
+/// [`Error::Pem`] /
 /// [`Error::UnsupportedKey`] / [`Error::InvalidCertificate`] for a broken CA, and
 /// [`Error::Certificate`] if signing fails.
 pub fn issue_client<R: rand::CryptoRng + ?Sized>(
@@ -145,7 +145,7 @@ pub fn issue_client<R: rand::CryptoRng + ?Sized>(
     })?;
 
     let mut params = CertificateParams::default();
-    params.distinguished_name = subject(spec.common_name, spec.organizations)?;
+    params.distinguished_name = simple_subject(spec.common_name, spec.organizations.first());
     params.serial_number = Some(random_serial(rng));
     params.not_before = spec.not_before;
     params.not_after = spec.not_before + spec.validity;
@@ -156,42 +156,28 @@ pub fn issue_client<R: rand::CryptoRng + ?Sized>(
     let cert = params
         .signed_by(signer, &issuer)
         .map_err(|source| Error::Certificate { source })?;
+    let der = if spec.organizations.len() > 1 {
+        let name = subject::encode(spec.common_name, spec.organizations);
+        subject::replace(cert.der(), &name, &ca_signer)?
+    } else {
+        cert.der().to_vec()
+    };
     Ok(CertAndKey {
-        cert_pem: pem::encode(pem::CERTIFICATE, cert.der()),
+        cert_pem: pem::encode(pem::CERTIFICATE, &der),
         key_pem: key.pem,
     })
 }
 
-/// Builds `CN=…, O=…` the way Go orders it (organization before common name).
-///
-/// rcgen keeps one value per attribute type, so a second organization is written under the
-/// same OID spelled as a custom attribute; a third cannot be expressed.
-fn subject(
-    common_name: Option<&str>,
-    organizations: &[String],
-) -> Result<DistinguishedName, Error> {
-    const ORGANIZATION_OID: [u64; 4] = [2, 5, 4, 10];
+/// Builds `O=…, CN=…` (Go's order) when rcgen can express it: at most one organization.
+fn simple_subject(common_name: Option<&str>, organization: Option<&String>) -> DistinguishedName {
     let mut name = DistinguishedName::new();
-    match organizations {
-        [] => {}
-        [first] => name.push(DnType::OrganizationName, first.as_str()),
-        [first, second] => {
-            name.push(DnType::OrganizationName, first.as_str());
-            name.push(
-                DnType::CustomDnType(ORGANIZATION_OID.to_vec()),
-                rcgen::DnValue::Utf8String(second.clone()),
-            );
-        }
-        _ => {
-            return Err(Error::TooManyOrganizations {
-                count: organizations.len(),
-            });
-        }
+    if let Some(organization) = organization {
+        name.push(DnType::OrganizationName, organization.as_str());
     }
     if let Some(common_name) = common_name {
         name.push(DnType::CommonName, common_name);
     }
-    Ok(name)
+    name
 }
 
 /// Facts read back from a certificate.
@@ -263,14 +249,5 @@ mod tests {
             let serial = random_serial(&mut rng);
             assert!(!serial.as_ref().is_empty() && serial.as_ref().len() <= 16);
         }
-    }
-
-    #[test]
-    fn three_organizations_are_refused() {
-        let orgs = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
-        assert!(matches!(
-            subject(None, &orgs),
-            Err(Error::TooManyOrganizations { count: 3 })
-        ));
     }
 }

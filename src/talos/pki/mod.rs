@@ -5,6 +5,7 @@
 pub mod certs;
 pub mod keys;
 pub mod pem;
+mod subject;
 
 /// Errors from key and certificate handling.
 #[derive(Debug, thiserror::Error)]
@@ -50,11 +51,5 @@ pub enum Error {
         /// rcgen's error.
         #[source]
         source: rcgen::Error,
-    },
-    /// More subject organizations than can be encoded.
-    #[error("at most 2 subject organizations (groups) are supported, {count} given")]
-    TooManyOrganizations {
-        /// How many were given.
-        count: usize,
     },
 }

@@ -294,3 +294,31 @@ fn every_generated_config_fits_hetzner_user_data() {
         }
     }
 }
+
+#[test]
+fn workloads_on_control_planes_drop_the_no_schedule_taint() {
+    let secrets = fixture_secrets();
+    for contract in VersionContract::ALL {
+        let mut input = cluster(contract, Cni::Flannel);
+        input.allow_workloads_on_control_plane = true;
+        let config = generate(&secrets, &input, &node(MachineRole::ControlPlane)).unwrap();
+        let docs = config.documents();
+        if contract.kubernetes_config_documents() {
+            let taints = find(docs, "KubeNodeConfig")
+                .unwrap()
+                .get_path(&["taints"])
+                .unwrap();
+            assert!(
+                taints
+                    .get_path(&["node-role.kubernetes.io/control-plane"])
+                    .is_none()
+            );
+            assert!(taints.get_path(&["dedicated"]).is_some());
+        } else {
+            assert_eq!(
+                docs[0].get_path(&["cluster", "allowSchedulingOnControlPlanes"]),
+                Some(&Node::Bool(true))
+            );
+        }
+    }
+}

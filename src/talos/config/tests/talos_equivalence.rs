@@ -75,3 +75,44 @@ fn matches_talos_generator_for_every_contract_and_role() {
         }
     }
 }
+
+fn key_orders(node: &Node, path: String, out: &mut Vec<String>) {
+    match node {
+        Node::Map(map) => {
+            out.push(format!("{path}: {:?}", map.keys().collect::<Vec<_>>()));
+            for (key, value) in map {
+                key_orders(value, format!("{path}.{key}"), out);
+            }
+        }
+        Node::Seq(items) => {
+            for (index, item) in items.iter().enumerate() {
+                key_orders(item, format!("{path}[{index}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn key_order_follows_talos() {
+    let secrets_text = std::fs::read_to_string(vendored("stability/secrets.yaml")).unwrap();
+    let secrets = SecretsBundle::from_yaml(&secrets_text).unwrap();
+    for contract in VersionContract::ALL {
+        for role in ROLES {
+            let path = vendored(&format!(
+                "stability/{contract}-base-{}.yaml",
+                role.talos_type()
+            ));
+            let mut expected =
+                yaml::parse_documents(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            expected[0].as_map_mut().unwrap().shift_remove("persist");
+            let actual = assemble(&talos_plan(contract, role, &secrets)).unwrap();
+            for (ours, theirs) in actual.iter().zip(&expected) {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                key_orders(ours, String::new(), &mut a);
+                key_orders(theirs, String::new(), &mut b);
+                assert_eq!(a, b, "{}", path.display());
+            }
+        }
+    }
+}
