@@ -18,3 +18,52 @@ pub mod protection;
 mod test_support;
 pub mod unavailable;
 pub mod validators;
+
+#[cfg(test)]
+mod schema_tests {
+    use crate::tfplugin::framework::{DataSource, EphemeralResource, Resource};
+    use crate::tfplugin::schema::Schema;
+
+    /// Every hk8s schema passes Terraform's own schema rules (configschema `InternalValidate`),
+    /// and none uses a name Terraform reserves in resource blocks.
+    #[test]
+    fn schemas_follow_terraforms_rules() {
+        let schemas: [(&str, Schema); 5] = [
+            (
+                "hk8s_cluster",
+                Resource::<()>::schema(&super::cluster::Cluster),
+            ),
+            (
+                "hk8s_node_pool",
+                Resource::<()>::schema(&super::node_pool::NodePool),
+            ),
+            ("hk8s_addon", Resource::<()>::schema(&super::addon::Addon)),
+            (
+                "data hk8s_kubeconfig",
+                DataSource::<()>::schema(&super::kubeconfig::KubeconfigData),
+            ),
+            (
+                "ephemeral hk8s_kubeconfig",
+                EphemeralResource::<()>::schema(&super::kubeconfig::KubeconfigEphemeral),
+            ),
+        ];
+        for (name, schema) in schemas {
+            if let Err(problems) = schema.check() {
+                panic!("{name}: {problems:?}");
+            }
+            for reserved in [
+                "count",
+                "for_each",
+                "depends_on",
+                "lifecycle",
+                "provider",
+                "provisioner",
+            ] {
+                assert!(
+                    schema.root_block().find_attribute(reserved).is_none(),
+                    "{name} uses the meta-argument name {reserved:?}"
+                );
+            }
+        }
+    }
+}
