@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::hcloud::{catalog, cidr, names};
 use crate::kube::labels;
-use crate::resources::{config_patch, duration};
+use crate::resources::duration;
 use crate::talos::version::{KubernetesVersion, TalosVersion};
 use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
 use crate::tfplugin::schema::{Validator, custom};
@@ -262,10 +262,12 @@ pub fn taints() -> impl Validator {
     )
 }
 
-/// Talos config patches: each element a YAML mapping (strategic merge), at its list index.
+/// Talos config patches, at their list index: [`crate::talos::patch::validate`] (YAML mappings,
+/// strategic merge only, nothing the provider owns). The check against the Talos version's
+/// contract is cross-attribute ([`patch_contract_errors`]).
 pub fn config_patches() -> impl Validator {
     custom(
-        "each element must be a YAML mapping (a strategic merge patch)",
+        "each element must be a Talos strategic merge patch: YAML mappings, not touching what the provider manages",
         |path, value| {
             let mut diags = Diagnostics::new();
             let Value::List(items) = value else {
@@ -273,7 +275,7 @@ pub fn config_patches() -> impl Validator {
             };
             for (i, item) in items.iter().enumerate() {
                 if let Some(text) = item.as_str()
-                    && let Err(e) = config_patch::check(text)
+                    && let Err(e) = crate::talos::patch::validate(i, text)
                 {
                     diags.extend(error_at(&path.index(i), "Invalid config patch", e));
                 }
@@ -281,6 +283,35 @@ pub fn config_patches() -> impl Validator {
             diags
         },
     )
+}
+
+/// Patches at `path` (a list) that set what the Talos version `talos` no longer has, one error
+/// per patch at its index. Unknown or invalid inputs are skipped (reported elsewhere).
+pub fn patch_contract_errors(
+    path: &AttributePath,
+    patches: &[(usize, &str)],
+    talos: Option<&str>,
+) -> Diagnostics {
+    let mut diags = Diagnostics::new();
+    let Some(contract) = talos
+        .and_then(|t| t.parse::<TalosVersion>().ok())
+        .and_then(|v| v.contract().ok())
+    else {
+        return diags;
+    };
+    for (i, text) in patches {
+        let Ok(patch) = crate::talos::patch::Patch::parse(*i, text) else {
+            continue;
+        };
+        if let Err(e) = patch.check_contract(contract) {
+            diags.extend(error_at(
+                &path.index(*i),
+                "Config patch does not fit the Talos version",
+                e,
+            ));
+        }
+    }
+    diags
 }
 
 /// Firewall sources: IPv4 or IPv6 CIDRs in canonical form, at their list index.

@@ -7,6 +7,10 @@ use serde_json::{Value, json};
 use crate::support::{Terraform, Workdir, plan_diagnostics, terraforms};
 
 fn main_tf(talos_version: &str, config_patches: &str) -> String {
+    main_tf_protected(talos_version, config_patches, false)
+}
+
+fn main_tf_protected(talos_version: &str, config_patches: &str, protected: bool) -> String {
     format!(
         r#"
 terraform {{
@@ -23,6 +27,7 @@ resource "hk8s_cluster" "main" {{
   talos_version      = "{talos_version}"
   kubernetes_version = "1.35.0"
   config_patches     = {config_patches}
+  delete_protection  = {protected}
 
   control_plane = {{
     server_type = "cax21"
@@ -243,6 +248,37 @@ fn cluster_wide_patch_reaches_every_node_in_place() {
                 .is_some_and(|s| s.starts_with("Rolling"))),
             "{}: a patch does not roll nodes",
             tf.label
+        );
+    }
+}
+
+#[test]
+fn protected_cluster_refuses_a_destroy_plan() {
+    for tf in terraforms() {
+        let work = Workdir::new(&tf, &main_tf_protected("v1.13.9", "null", true));
+        let mut state = state();
+        state["resources"][0]["instances"][0]["attributes"]["delete_protection"] = json!(true);
+        std::fs::write(work.path().join("terraform.tfstate"), state.to_string())
+            .expect("write state");
+        let (ok, lines) = work.plan_json(&[]);
+        assert!(
+            ok,
+            "{}: protection alone changes nothing: {lines:#?}",
+            tf.label
+        );
+        let (ok, lines) = work.plan_json(&["-destroy"]);
+        assert!(!ok, "{}: destroy must be refused", tf.label);
+        let diags = plan_diagnostics(&lines);
+        let refused = diags
+            .iter()
+            .find(|d| d["summary"] == "Delete protection is enabled")
+            .unwrap_or_else(|| panic!("{}: {diags:#?}", tf.label));
+        assert_eq!(refused["address"], "hk8s_cluster.main");
+        assert!(
+            refused["detail"]
+                .as_str()
+                .unwrap()
+                .contains("set delete_protection = false")
         );
     }
 }

@@ -43,7 +43,7 @@ impl<D: Send + Sync + 'static> Resource<D> for Cluster {
         request: PlanRequest<'_, D>,
         plan: PlannedChange,
     ) -> Result<PlannedChange, Diagnostics> {
-        Ok(plan::modify(request.config, request.prior, plan))
+        plan::modify(request.config, request.prior, plan)
     }
 
     async fn create(&self, _request: CreateRequest<'_, D>) -> Result<Value, Diagnostics> {

@@ -11,20 +11,29 @@ use crate::hcloud::cidr;
 use crate::resources::config_view as view;
 use crate::resources::connection;
 use crate::resources::nodes;
-use crate::tfplugin::diag::{AttributePath, Diagnostic};
+use crate::resources::protection;
+use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
 use crate::tfplugin::framework::PlannedChange;
 use crate::tfplugin::value::Value;
 
 /// Adjusts the framework's plan for a cluster. `prior` is null on create.
-pub fn modify(config: &Value, prior: &Value, mut change: PlannedChange) -> PlannedChange {
+///
+/// # Errors
+/// Refuses destroying or replacing a cluster with `delete_protection = true`.
+pub fn modify(
+    config: &Value,
+    prior: &Value,
+    mut change: PlannedChange,
+) -> Result<PlannedChange, Diagnostics> {
+    protection::check("cluster", prior, &change)?;
     if change.planned.is_null() {
-        return change; // destroy
+        return Ok(change); // destroy
     }
     plan_derived_values(config, &mut change);
     if !prior.is_null() {
         plan_update(prior, &mut change);
     }
-    change
+    Ok(change)
 }
 
 fn set_if_unknown(change: &mut PlannedChange, path: &AttributePath, value: Value) {

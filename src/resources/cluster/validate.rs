@@ -6,7 +6,7 @@ use super::model::{self, attr, control_plane, network};
 use crate::hcloud::catalog;
 use crate::hcloud::cidr::Role;
 use crate::resources::config_view as view;
-use crate::resources::validators::error_at;
+use crate::resources::validators::{error_at, patch_contract_errors};
 use crate::talos::version::{KubernetesVersion, TalosVersion};
 use crate::tfplugin::diag::{AttributePath, Diagnostics};
 use crate::tfplugin::value::Value;
@@ -18,6 +18,20 @@ pub fn check(config: &Value) -> Diagnostics {
     diags.extend(check_versions(config));
     diags.extend(check_address_plan(config));
     diags.extend(check_image(config));
+    diags.extend(check_patch_contracts(config));
+    diags
+}
+
+fn check_patch_contracts(config: &Value) -> Diagnostics {
+    let talos = view::string(config, &attr("talos_version"));
+    let mut diags = Diagnostics::new();
+    for path in [attr("config_patches"), control_plane("config_patches")] {
+        diags.extend(patch_contract_errors(
+            &path,
+            &view::strings(config, &path),
+            talos,
+        ));
+    }
     diags
 }
 

@@ -1,13 +1,17 @@
 //! Data source and ephemeral resource `hk8s_kubeconfig`: a kubeconfig minted locally from the
 //! cluster CA in the connection, valid for `ttl` (no network call, no long-lived secret).
 //!
-//! Both share one schema and one validation. Minting needs the Talos PKI code that lands in a
-//! later release; until then reads and opens report plainly that they are not available yet.
+//! Both share one schema and one validation; [`mint`] does the work for both. The data source
+//! mints on every read (so the plan shows fresh credentials); the ephemeral resource mints on
+//! open and is never stored in state or plan.
+
+mod mint;
 
 use std::time::Duration;
 
+use time::OffsetDateTime;
+
 use crate::resources::connection::connection_type;
-use crate::resources::unavailable::not_available;
 use crate::resources::validators::{self as v, error_at};
 use crate::tfplugin::diag::Diagnostics;
 use crate::tfplugin::framework::{
@@ -31,12 +35,23 @@ pub const MAX_TTL: Duration = Duration::from_secs(8760 * 3600);
 
 fn groups_validator() -> impl crate::tfplugin::schema::Validator {
     custom(
-        "each element must be a non-empty group name without commas or slashes",
+        "one or two non-empty group names without commas or slashes",
         |path, value| {
             let mut diags = Diagnostics::new();
             let Value::List(items) = value else {
                 return diags;
             };
+            // The certificate carries the groups as its organizations; Talos's issuer takes two.
+            if items.is_empty() || items.len() > 2 {
+                diags.extend(error_at(
+                    path,
+                    "Invalid groups",
+                    format!(
+                        "{} groups given; give one or two (e.g. [\"system:masters\"])",
+                        items.len()
+                    ),
+                ));
+            }
             for (i, item) in items.iter().enumerate() {
                 if let Some(group) = item.as_str()
                     && (group.trim().is_empty() || group.contains([',', '/', '\n']))
@@ -96,7 +111,7 @@ pub fn schema(kind: &str) -> Schema {
             Attribute::list("groups", Type::String)
                 .optional()
                 .description(
-                    "Kubernetes groups, the certificate's O (default [\"system:masters\"]).",
+                    "One or two Kubernetes groups, the certificate's O (default [\"system:masters\"]).",
                 )
                 .validate(groups_validator()),
         )
@@ -147,11 +162,8 @@ impl<D: Send + Sync + 'static> DataSource<D> for KubeconfigData {
         schema("data source")
     }
 
-    async fn read(&self, _request: ReadDataRequest<'_, D>) -> Result<Value, Diagnostics> {
-        Err(not_available(
-            "data source hk8s_kubeconfig",
-            "Minting a kubeconfig",
-        ))
+    async fn read(&self, request: ReadDataRequest<'_, D>) -> Result<Value, Diagnostics> {
+        mint::result(request.config, OffsetDateTime::now_utc())
     }
 }
 
@@ -168,11 +180,13 @@ impl<D: Send + Sync + 'static> EphemeralResource<D> for KubeconfigEphemeral {
         schema("ephemeral resource: never stored in state or plan")
     }
 
-    async fn open(&self, _request: OpenRequest<'_, D>) -> Result<Opened, Diagnostics> {
-        Err(not_available(
-            "ephemeral resource hk8s_kubeconfig",
-            "Minting a kubeconfig",
-        ))
+    async fn open(&self, request: OpenRequest<'_, D>) -> Result<Opened, Diagnostics> {
+        Ok(Opened {
+            result: mint::result(request.config, OffsetDateTime::now_utc())?,
+            private: Vec::new(),
+            // A certificate cannot be extended; it stays valid for `ttl`, nothing to renew.
+            renew_at: None,
+        })
     }
 }
 
@@ -200,5 +214,9 @@ mod tests {
         let paths: Vec<&str> = found.iter().map(|f| f.0.as_str()).collect();
         assert_eq!(paths, ["ttl", "groups[1]"], "{found:?}");
         assert!(found[0].2.contains("5m"), "{found:?}");
+        let three = value_of(&s, serde_json::json!({ "groups": ["a", "b", "c"] }));
+        let found = described(&validate(&s, &three, |_| Diagnostics::new()));
+        assert_eq!(found[0].0, "groups");
+        assert_eq!(found[0].1, "Invalid groups");
     }
 }

@@ -7,7 +7,8 @@ use crate::hcloud::cidr::{self, AddressPlan, Role};
 use crate::resources::config_view as view;
 use crate::resources::connection;
 use crate::resources::nodes;
-use crate::resources::validators::error_at;
+use crate::resources::protection;
+use crate::resources::validators::{error_at, patch_contract_errors};
 use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
 use crate::tfplugin::framework::PlannedChange;
 use crate::tfplugin::value::Value;
@@ -19,7 +20,8 @@ fn attr(name: &str) -> AttributePath {
 }
 
 /// Checks the pool against its cluster's connection, when known: locations in the cluster's
-/// network zone, and room in the address plan for the largest size the pool can reach.
+/// network zone, patches that fit the cluster's Talos version, and room in the address plan for
+/// the largest size the pool can reach.
 pub fn check_against_cluster(config: &Value) -> Diagnostics {
     let mut diags = Diagnostics::new();
     let Some(cluster) = view::known(config, &attr("cluster")) else {
@@ -47,6 +49,11 @@ pub fn check_against_cluster(config: &Value) -> Diagnostics {
             }
         }
     }
+    diags.extend(patch_contract_errors(
+        &attr("config_patches"),
+        &view::strings(config, &attr("config_patches")),
+        connection::string(cluster, "talos_version"),
+    ));
     let parse =
         |field, role| connection::string(cluster, field).and_then(|t| cidr::parse(role, t).ok());
     let plan = AddressPlan {
@@ -85,6 +92,7 @@ pub fn modify(
     prior: &Value,
     mut change: PlannedChange,
 ) -> Result<PlannedChange, Diagnostics> {
+    protection::check("node pool", prior, &change)?;
     if change.planned.is_null() {
         return Ok(change);
     }

@@ -58,7 +58,7 @@ fn plan(
     let s = schema();
     let config = value_of(&s, config);
     let prior = prior.map_or(Value::Null, |p| value_of(&s, p));
-    modify(&config, &prior, default_planned(&s, &config, &prior))
+    modify(&config, &prior, default_planned(&s, &config, &prior)).expect("plan")
 }
 
 fn at<'a>(v: &'a Value, path: &str) -> &'a Value {

@@ -150,6 +150,35 @@ fn each_error_names_its_attribute() {
 }
 
 #[test]
+fn patches_are_checked_against_the_talos_contract() {
+    let j = with(base(), &["talos_version"], json!("v1.14.0-rc.1"));
+    let j = with(
+        j,
+        &["config_patches"],
+        json!(["machine: {}", "machine:\n  sysctls: {a: b}\n"]),
+    );
+    let found = problems(j);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "config_patches[1]");
+    assert_eq!(found[0].1, "Config patch does not fit the Talos version");
+    assert!(found[0].2.contains("SysctlConfig"), "{found:?}");
+    let j = with(
+        base(),
+        &["config_patches"],
+        json!(["machine:\n  sysctls: {a: b}\n"]),
+    );
+    assert_eq!(problems(j), vec![], "1.13 still has machine.sysctls");
+    let j = with(
+        base(),
+        &["config_patches"],
+        json!(["cluster:\n  clusterName: other\n"]),
+    );
+    let found = problems(j);
+    assert_eq!(found[0].1, "Invalid config patch");
+    assert!(found[0].2.contains("managed by the provider"), "{found:?}");
+}
+
+#[test]
 fn control_plane_labels_may_use_node_role() {
     let j = with(
         base(),
