@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `make bench`: the project's timing claims live here, never in tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+echo "== provider start-up"
+cargo bench --quiet --bench startup
+echo
+echo "== hk8s-sim: GET /servers with 500 servers (BENCH_SECONDS, BENCH_CONCURRENCY to tune)"
+cargo bench --quiet -p hk8s-sim --bench list_servers
