@@ -5,7 +5,8 @@
 use std::path::Path;
 
 fn compile(includes: &[&str], files: &[&str], build_client: bool, build_server: bool) {
-    let fds = protox::compile(files, includes).unwrap_or_else(|e| panic!("compiling {files:?}: {e}"));
+    let fds =
+        protox::compile(files, includes).unwrap_or_else(|e| panic!("compiling {files:?}: {e}"));
     tonic_prost_build::configure()
         .build_client(build_client)
         .build_server(build_server)
