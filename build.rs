@@ -33,16 +33,27 @@ fn main() {
         false,
         true,
     );
-    // Talos apid: we are the client.
+    compile_talos();
+}
+
+/// Talos apid (`machine`, `common`, `google.rpc` packages).
+///
+/// The provider is the client. Server stubs are generated as well, for the in-test mock apid and
+/// the simulator; with default stubs every RPC a server does not implement answers
+/// `Unimplemented`, so a server implements only what it serves (MachineService has ~60 RPCs).
+fn compile_talos() {
     assert!(Path::new("proto/talos/machine/machine.proto").exists());
-    compile(
-        &["proto/talos"],
-        &[
-            "proto/talos/machine/machine.proto",
-            "proto/talos/machine/image.proto",
-            "proto/talos/machine/lifecycle.proto",
-        ],
-        true,
-        false,
-    );
+    let files = [
+        "proto/talos/machine/machine.proto",
+        "proto/talos/machine/image.proto",
+        "proto/talos/machine/lifecycle.proto",
+    ];
+    let fds = protox::compile(files, ["proto/talos"])
+        .unwrap_or_else(|e| panic!("compiling {files:?}: {e}"));
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .generate_default_stubs(true)
+        .compile_fds(fds)
+        .unwrap_or_else(|e| panic!("generating code for {files:?}: {e}"));
 }

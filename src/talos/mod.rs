@@ -2,6 +2,7 @@
 //! machine configuration per contract, strategic-merge patches, Hetzner user data, and client
 //! credentials (talosconfig, admin kubeconfig). Knows nothing of Terraform.
 
+pub mod apid;
 pub mod config;
 pub mod patch;
 pub mod pki;

@@ -1,0 +1,262 @@
+//! Client for the Talos API (apid): gRPC over mutual TLS on port 50000.
+//!
+//! One [`ApidClient`] holds one HTTP/2 connection to one endpoint, a node or a load balancer in
+//! front of the control plane. Calls go to the node at the endpoint ([`ApidClient::direct`]) or
+//! are forwarded by it to any node it can reach ([`ApidClient::node`], gRPC metadata
+//! `node: <ip>`), so a single connection to the load balancer reaches every node.
+//!
+//! Every call has a deadline covering all its attempts ([`Rpc::default_deadline`], or
+//! [`Node::with_deadline`]); transient failures are retried within it (see [`RetryPolicy`]);
+//! dropping a call's future cancels it. Per-node failures that Talos reports inside a successful
+//! reply come back as [`Error::Node`].
+//!
+//! ```no_run
+//! # async fn example(ca: Vec<u8>, crt: Vec<u8>, key: Vec<u8>) -> Result<(), hk8s::talos::apid::Error> {
+//! use hk8s::talos::apid::{ApidClient, ClientOptions, Credentials};
+//! use std::time::Duration;
+//!
+//! let lb = "203.0.113.10:50000".parse().unwrap();
+//! let client = ApidClient::connect(lb, &Credentials::Admin { ca, crt, key }, ClientOptions::default()).await?;
+//! let version = client
+//!     .node("10.0.1.2".parse().unwrap())
+//!     .with_deadline(Duration::from_secs(10))
+//!     .version()
+//!     .await?;
+//! println!("{} runs Talos {}", version.hostname, version.tag);
+//! # Ok(()) }
+//! ```
+//!
+//! The generated protobuf types stay inside this module: its API is made of domain types
+//! ([`TalosVersion`], [`ApplyMode`], [`EtcdMember`], …), so callers never depend on the wire
+//! format. The exception is [`tonic::Status`] and [`tonic::Code`] inside [`Error`]: wrapping
+//! gRPC's own status would add nothing.
+
+mod error;
+mod etcd;
+mod kubeconfig;
+mod machine;
+mod proto;
+mod reply;
+mod retry;
+mod tls;
+mod upgrade;
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tonic::metadata::AsciiMetadataValue;
+use tonic::transport::{Channel, Endpoint};
+
+pub use error::{CredentialPart, Error, Rpc, Target};
+pub use etcd::EtcdMember;
+pub use machine::{
+    AppliedMode, ApplyConfiguration, ApplyMode, ApplyOutcome, BootstrapOutcome, RebootMode,
+    ResetOptions, TalosVersion,
+};
+pub use retry::RetryPolicy;
+pub use tls::Credentials;
+pub use upgrade::{UpgradeApi, UpgradeOutcome, UpgradeRequest};
+
+use proto::machine::image_service_client::ImageServiceClient;
+use proto::machine::lifecycle_service_client::LifecycleServiceClient;
+use proto::machine::machine_service_client::MachineServiceClient;
+
+/// The port apid listens on.
+pub const APID_PORT: u16 = 50000;
+
+/// How the client connects and retries; the defaults suit Talos.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Spacing of retries within a call's deadline.
+    pub retry: RetryPolicy,
+    /// How long opening a connection (TCP + TLS) may take before the attempt counts as
+    /// `Unavailable` (and is retried if the call's deadline allows).
+    pub connect_timeout: Duration,
+    /// Largest gRPC message sent or accepted; apid allows 32 MiB.
+    pub max_message_size: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            connect_timeout: Duration::from_secs(10),
+            max_message_size: 32 * 1024 * 1024,
+        }
+    }
+}
+
+impl ClientOptions {
+    /// Sets the retry policy.
+    #[must_use]
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets the connect timeout.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+}
+
+/// A Talos API client for one endpoint. Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct ApidClient {
+    channel: Channel,
+    endpoint: SocketAddr,
+    options: Arc<ClientOptions>,
+}
+
+impl std::fmt::Debug for ApidClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApidClient")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApidClient {
+    /// Prepares a client for the apid at `endpoint` (usually port [`APID_PORT`]).
+    ///
+    /// Problems with the credentials are reported here. The connection itself is opened by
+    /// the first call and re-opened whenever it breaks (a node rebooting), each time within
+    /// that call's deadline and retry policy; so a client can be created before its node is up.
+    /// The server's certificate must name `endpoint`'s IP address.
+    pub async fn connect(
+        endpoint: SocketAddr,
+        credentials: &Credentials,
+        options: ClientOptions,
+    ) -> Result<Self, Error> {
+        let config = tls::client_config(credentials)?;
+        // The URI only feeds HTTP/2's :scheme and :authority; the connector dials `endpoint`.
+        let uri = http::Uri::builder()
+            .scheme("https")
+            .authority(endpoint.to_string())
+            .path_and_query("/")
+            .build()
+            .expect("a socket address is a valid URI authority");
+        let channel = Endpoint::from(uri)
+            .connect_timeout(options.connect_timeout)
+            // Notice a node that vanished (reboot, reset) instead of waiting on a dead socket.
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .connect_with_connector_lazy(tls::TlsConnector::new(config, endpoint));
+        Ok(Self {
+            channel,
+            endpoint,
+            options: Arc::new(options),
+        })
+    }
+
+    /// The endpoint this client talks to.
+    #[must_use]
+    pub fn endpoint(&self) -> SocketAddr {
+        self.endpoint
+    }
+
+    /// Calls to `node`, forwarded by the endpoint (gRPC metadata `node`). The endpoint must be
+    /// able to reach the node (Talos forwards to port 50000 of the given address).
+    #[must_use]
+    pub fn node(&self, node: IpAddr) -> Node {
+        Node {
+            client: self.clone(),
+            node: Some(node),
+            deadline: None,
+        }
+    }
+
+    /// Calls served by the node at the endpoint itself, without forwarding. Use this for a
+    /// node in maintenance mode, which does not forward.
+    #[must_use]
+    pub fn direct(&self) -> Node {
+        Node {
+            client: self.clone(),
+            node: None,
+            deadline: None,
+        }
+    }
+}
+
+/// Calls to one node (see [`ApidClient::node`] and [`ApidClient::direct`]).
+///
+/// The RPC methods live in the `machine`, `etcd`, `upgrade` and `kubeconfig` submodules.
+#[derive(Debug, Clone)]
+pub struct Node {
+    client: ApidClient,
+    node: Option<IpAddr>,
+    deadline: Option<Duration>,
+}
+
+impl Node {
+    /// Gives every call made through this value `deadline` (retries included) instead of its
+    /// [`Rpc::default_deadline`]. For the multi-step upgrade, each step gets `deadline`.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Where calls go.
+    #[must_use]
+    pub fn target(&self) -> Target {
+        Target {
+            endpoint: self.client.endpoint,
+            node: self.node,
+        }
+    }
+
+    /// Runs one attempt after another under `rpc`'s deadline and the retry policy.
+    async fn call<T, F, Fut>(&self, rpc: Rpc, attempt: F) -> Result<T, Error>
+    where
+        F: FnMut(Duration) -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let deadline = self.deadline.unwrap_or_else(|| rpc.default_deadline());
+        retry::with_retries(
+            &self.client.options.retry,
+            rpc,
+            self.target(),
+            deadline,
+            attempt,
+        )
+        .await
+    }
+
+    /// Wraps `message` with the `node` routing metadata and the time left as `grpc-timeout`.
+    fn request<T>(&self, message: T, remaining: Duration) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(remaining);
+        if let Some(node) = self.node {
+            let value = AsciiMetadataValue::try_from(node.to_string())
+                .expect("an IP address is valid ASCII metadata");
+            request.metadata_mut().insert("node", value);
+        }
+        request
+    }
+
+    fn machine_service(&self) -> MachineServiceClient<Channel> {
+        let limit = self.client.options.max_message_size;
+        MachineServiceClient::new(self.client.channel.clone())
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit)
+    }
+
+    fn image_service(&self) -> ImageServiceClient<Channel> {
+        let limit = self.client.options.max_message_size;
+        ImageServiceClient::new(self.client.channel.clone())
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit)
+    }
+
+    fn lifecycle_service(&self) -> LifecycleServiceClient<Channel> {
+        let limit = self.client.options.max_message_size;
+        LifecycleServiceClient::new(self.client.channel.clone())
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit)
+    }
+}
