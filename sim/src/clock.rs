@@ -23,12 +23,18 @@ enum Source {
 impl Clock {
     /// A clock following real time.
     pub fn real() -> Self {
-        Clock { source: Source::Real(Instant::now()), wall_start: OffsetDateTime::now_utc() }
+        Clock {
+            source: Source::Real(Instant::now()),
+            wall_start: OffsetDateTime::now_utc(),
+        }
     }
 
     /// A clock that stands still until [`Clock::advance`] is called.
     pub fn manual() -> Self {
-        Clock { source: Source::Manual(Arc::default()), wall_start: OffsetDateTime::now_utc() }
+        Clock {
+            source: Source::Manual(Arc::default()),
+            wall_start: OffsetDateTime::now_utc(),
+        }
     }
 
     /// Time since the sim started.
@@ -60,7 +66,9 @@ impl Clock {
 /// Formats a time as RFC 3339 with a numeric `+00:00` offset, as Hetzner does.
 pub fn format_timestamp(t: OffsetDateTime) -> String {
     let t = t.replace_nanosecond(0).unwrap_or(t);
-    t.format(&Rfc3339).map(|s| s.replace('Z', "+00:00")).unwrap_or_default()
+    t.format(&Rfc3339)
+        .map(|s| s.replace('Z', "+00:00"))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

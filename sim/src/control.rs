@@ -1,12 +1,12 @@
 //! The sim's own endpoints under `/_sim` (no auth, no rate limit, never faulted):
 //! `GET /_sim/stats`, `GET /_sim/state`, `POST /_sim/reset`.
 
+use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::Json;
 use serde_json::{Value, json};
 
 use crate::hcloud::AppState;
@@ -59,9 +59,16 @@ pub fn dump(world: &World) -> Value {
 }
 
 async fn state_dump(State(app): State<AppState>) -> Json<Value> {
-    let mut world = app.write();
-    world.settle_actions();
-    Json(dump(&world))
+    let (mut state, sections) = {
+        let mut world = app.write();
+        world.settle_actions();
+        (dump(&world), world.state_sections.clone())
+    };
+    // Sections are read without the world lock (they lock the Talos fleet).
+    for (name, value) in sections.get() {
+        state[name] = value;
+    }
+    Json(state)
 }
 
 async fn reset(State(app): State<AppState>) -> impl IntoResponse {

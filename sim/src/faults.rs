@@ -52,8 +52,13 @@ impl std::str::FromStr for FaultSpec {
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
         let mut out = FaultSpec::default();
         for term in spec.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-            let (name, value) = term.split_once('=').ok_or_else(|| FaultSpecError::Syntax(term.into()))?;
-            let bad = || FaultSpecError::Value { name: name.into(), value: value.into() };
+            let (name, value) = term
+                .split_once('=')
+                .ok_or_else(|| FaultSpecError::Syntax(term.into()))?;
+            let bad = || FaultSpecError::Value {
+                name: name.into(),
+                value: value.into(),
+            };
             if name == "seed" {
                 out.seed = Some(value.parse().map_err(|_| bad())?);
                 continue;
@@ -97,7 +102,12 @@ impl FaultInjector {
     /// A new injector; the spec's own seed wins over `seed`.
     pub fn new(spec: FaultSpec, seed: u64) -> Self {
         let rng = ChaCha8Rng::seed_from_u64(spec.seed.unwrap_or(seed));
-        FaultInjector { spec, rng, burst_left: 0, injected: 0 }
+        FaultInjector {
+            spec,
+            rng,
+            burst_left: 0,
+            injected: 0,
+        }
     }
 
     fn roll(&mut self, p: f64) -> bool {
@@ -147,7 +157,9 @@ mod tests {
 
     #[test]
     fn parses_the_documented_spec() {
-        let spec: FaultSpec = "5xx=0.02,429burst=0.01,locked=0.05,action_error=0.01,seed=7".parse().unwrap();
+        let spec: FaultSpec = "5xx=0.02,429burst=0.01,locked=0.05,action_error=0.01,seed=7"
+            .parse()
+            .unwrap();
         assert_eq!(spec.server_error, 0.02);
         assert_eq!(spec.rate_limit_burst, 0.01);
         assert_eq!(spec.locked, 0.05);
@@ -157,9 +169,18 @@ mod tests {
 
     #[test]
     fn refuses_bad_specs() {
-        assert!(matches!("boom=0.1".parse::<FaultSpec>(), Err(FaultSpecError::Unknown(_))));
-        assert!(matches!("5xx=2".parse::<FaultSpec>(), Err(FaultSpecError::Value { .. })));
-        assert!(matches!("5xx".parse::<FaultSpec>(), Err(FaultSpecError::Syntax(_))));
+        assert!(matches!(
+            "boom=0.1".parse::<FaultSpec>(),
+            Err(FaultSpecError::Unknown(_))
+        ));
+        assert!(matches!(
+            "5xx=2".parse::<FaultSpec>(),
+            Err(FaultSpecError::Value { .. })
+        ));
+        assert!(matches!(
+            "5xx".parse::<FaultSpec>(),
+            Err(FaultSpecError::Syntax(_))
+        ));
     }
 
     #[test]

@@ -133,7 +133,11 @@ fn parse_term(term: &str) -> Result<Requirement, SelectorError> {
             return Err(bad());
         }
         let key = rest.trim();
-        return if key_ok(key) { Ok(Requirement::NotExists(key.into())) } else { Err(bad()) };
+        return if key_ok(key) {
+            Ok(Requirement::NotExists(key.into()))
+        } else {
+            Err(bad())
+        };
     }
     for (op, not) in [("!=", true), ("==", false), ("=", false)] {
         if let Some((k, v)) = term.split_once(op) {
@@ -155,7 +159,11 @@ fn parse_term(term: &str) -> Result<Requirement, SelectorError> {
     let key = words.next().unwrap_or_default().trim();
     let rest = words.next().unwrap_or_default().trim();
     if rest.is_empty() {
-        return if key_ok(key) { Ok(Requirement::Exists(key.into())) } else { Err(bad()) };
+        return if key_ok(key) {
+            Ok(Requirement::Exists(key.into()))
+        } else {
+            Err(bad())
+        };
     }
     let (negated, set) = if let Some(set) = rest.strip_prefix("notin") {
         (true, set)
@@ -173,7 +181,11 @@ fn parse_term(term: &str) -> Result<Requirement, SelectorError> {
     if !key_ok(key) || values.iter().any(|v| !value_ok(v)) {
         return Err(bad());
     }
-    Ok(if negated { Requirement::NotIn(key.into(), values) } else { Requirement::In(key.into(), values) })
+    Ok(if negated {
+        Requirement::NotIn(key.into(), values)
+    } else {
+        Requirement::In(key.into(), values)
+    })
 }
 
 /// Why a label key or value is refused.
@@ -198,7 +210,9 @@ fn valid_segment(s: &str, max: usize) -> bool {
         && bytes.len() <= max
         && bytes[0].is_ascii_alphanumeric()
         && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// Checks a key: `[prefix/]name`, prefix ≤ 255 and name ≤ 64 characters of `[A-Za-z0-9._-]`,
@@ -209,12 +223,20 @@ pub fn validate_key(key: &str) -> Result<(), LabelError> {
         None => (None, key),
     };
     let prefix_ok = prefix.is_none_or(|p| valid_segment(p, 255));
-    if prefix_ok && valid_segment(name, MAX_NAME_LEN) { Ok(()) } else { Err(LabelError::Key(key.into())) }
+    if prefix_ok && valid_segment(name, MAX_NAME_LEN) {
+        Ok(())
+    } else {
+        Err(LabelError::Key(key.into()))
+    }
 }
 
 /// Checks a value: empty, or ≤ 64 characters of `[A-Za-z0-9._-]` starting and ending alphanumeric.
 pub fn validate_value(value: &str) -> Result<(), LabelError> {
-    if value.is_empty() || valid_segment(value, MAX_NAME_LEN) { Ok(()) } else { Err(LabelError::Value(value.into())) }
+    if value.is_empty() || valid_segment(value, MAX_NAME_LEN) {
+        Ok(())
+    } else {
+        Err(LabelError::Value(value.into()))
+    }
 }
 
 /// Checks every key and value of a label map.
@@ -231,7 +253,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -262,12 +287,23 @@ mod tests {
     #[test]
     fn prefixed_keys_and_empty_values() {
         let s = Selector::parse("hk8s.io/cluster=prod,hk8s.io/role=").unwrap();
-        assert!(s.matches(&labels(&[("hk8s.io/cluster", "prod"), ("hk8s.io/role", "")])));
+        assert!(s.matches(&labels(&[
+            ("hk8s.io/cluster", "prod"),
+            ("hk8s.io/role", "")
+        ])));
     }
 
     #[test]
     fn rejects_malformed_selectors() {
-        for bad in ["=v", "a in b", "a in (b", "a,,b", "a=b=c!", "a in (b))", "x y"] {
+        for bad in [
+            "=v",
+            "a in b",
+            "a in (b",
+            "a,,b",
+            "a=b=c!",
+            "a in (b))",
+            "x y",
+        ] {
             assert!(Selector::parse(bad).is_err(), "{bad} should be refused");
         }
         assert!(Selector::parse("").unwrap().requirements.is_empty());
@@ -280,7 +316,10 @@ mod tests {
         assert!(validate_key("a/b/c").is_err());
         assert!(validate_key(&"k".repeat(65)).is_err());
         assert!(validate_value("v1.13.9").is_ok());
-        assert!(validate_value(crate::catalog::DEFAULT_TALOS_SCHEMATIC).is_ok(), "64 characters");
+        assert!(
+            validate_value(crate::catalog::DEFAULT_TALOS_SCHEMATIC).is_ok(),
+            "64 characters"
+        );
         assert!(validate_value(&"a".repeat(65)).is_err());
         assert!(validate_value("-a").is_err());
     }

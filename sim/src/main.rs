@@ -13,7 +13,11 @@ use hk8s_sim::latency::LatencyMode;
 use hk8s_sim::{SimConfig, serve};
 
 #[derive(Parser)]
-#[command(name = "hk8s-sim", version, about = "Offline Hetzner Cloud API for testing hk8s and your own HCL")]
+#[command(
+    name = "hk8s-sim",
+    version,
+    about = "Offline Hetzner Cloud API for testing hk8s and your own HCL"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -58,7 +62,9 @@ struct ServeArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
     let Command::Serve(args) = Cli::parse().command;
     if !(args.time_scale >= 0.0 && args.time_scale.is_finite()) {
         eprintln!("hk8s-sim: --time-scale must be a non-negative number");
@@ -71,7 +77,11 @@ async fn main() -> ExitCode {
     config.faults = args.faults;
     config.seed = args.seed;
     config.state_file = args.state_file;
-    config.talos_versions = args.talos_snapshots.into_iter().filter(|v| !v.is_empty()).collect();
+    config.talos_versions = args
+        .talos_snapshots
+        .into_iter()
+        .filter(|v| !v.is_empty())
+        .collect();
     config.rate_limit_per_hour = args.rate_limit;
     let handle = match serve(config).await {
         Ok(handle) => handle,

@@ -41,14 +41,27 @@ pub fn load(path: &Path) -> Result<Option<Collections>, PersistError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(PersistError::Read { path: path.into(), source }),
+        Err(source) => {
+            return Err(PersistError::Read {
+                path: path.into(),
+                source,
+            });
+        }
     };
-    serde_json::from_slice(&bytes).map(Some).map_err(|source| PersistError::Parse { path: path.into(), source })
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|source| PersistError::Parse {
+            path: path.into(),
+            source,
+        })
 }
 
 /// Saves the world (write to a temporary file, then rename, so a crash never leaves half a file).
 pub fn save(path: &Path, data: &Collections) -> Result<(), PersistError> {
-    let write_err = |source| PersistError::Write { path: path.into(), source };
+    let write_err = |source| PersistError::Write {
+        path: path.into(),
+        source,
+    };
     let json = serde_json::to_vec_pretty(data).map_err(|e| write_err(std::io::Error::other(e)))?;
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, json).map_err(write_err)?;

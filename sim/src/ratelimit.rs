@@ -14,12 +14,17 @@ pub struct TokenBucket {
 impl TokenBucket {
     /// A full bucket of `limit_per_hour` tokens.
     pub fn new(limit_per_hour: u32, now: Duration) -> Self {
-        TokenBucket { limit: limit_per_hour, tokens: f64::from(limit_per_hour), last: now }
+        TokenBucket {
+            limit: limit_per_hour,
+            tokens: f64::from(limit_per_hour),
+            last: now,
+        }
     }
 
     fn refill(&mut self, now: Duration) {
         let elapsed = now.saturating_sub(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * f64::from(self.limit) / 3600.0).min(f64::from(self.limit));
+        self.tokens =
+            (self.tokens + elapsed * f64::from(self.limit) / 3600.0).min(f64::from(self.limit));
         self.last = now;
     }
 

@@ -14,7 +14,9 @@ use crate::world::{Action, World};
 
 /// `/actions` routes.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/actions", get(list_all)).route("/actions/{id}", get(get_one))
+    Router::new()
+        .route("/actions", get(list_all))
+        .route("/actions/{id}", get(get_one))
 }
 
 /// Per-resource action routes for a family whose API path is `/{family}` and whose action
@@ -23,30 +25,45 @@ pub fn family_routes(family: &'static str, kind: &'static str) -> Router<AppStat
     Router::new()
         .route(
             &format!("/{family}/actions"),
-            get(move |State(app): State<AppState>, RawQuery(q): RawQuery| async move {
-                list(&app, q.as_deref(), |a| a.resources.iter().any(|(_, k)| k == kind))
-            }),
+            get(
+                move |State(app): State<AppState>, RawQuery(q): RawQuery| async move {
+                    list(&app, q.as_deref(), |a| {
+                        a.resources.iter().any(|(_, k)| k == kind)
+                    })
+                },
+            ),
         )
         .route(
             &format!("/{family}/actions/{{action_id}}"),
-            get(move |State(app): State<AppState>, Path(action_id): Path<String>| async move {
-                get_action(&app, &action_id, |a| a.resources.iter().any(|(_, k)| k == kind))
-            }),
+            get(
+                move |State(app): State<AppState>, Path(action_id): Path<String>| async move {
+                    get_action(&app, &action_id, |a| {
+                        a.resources.iter().any(|(_, k)| k == kind)
+                    })
+                },
+            ),
         )
         .route(
             &format!("/{family}/{{id}}/actions"),
-            get(move |State(app): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery| async move {
-                let id = parse_id(kind, &id)?;
-                ensure_exists(&app.read(), kind, id)?;
-                list(&app, q.as_deref(), |a| a.touches(kind, id))
-            }),
+            get(
+                move |State(app): State<AppState>,
+                      Path(id): Path<String>,
+                      RawQuery(q): RawQuery| async move {
+                    let id = parse_id(kind, &id)?;
+                    ensure_exists(&app.read(), kind, id)?;
+                    list(&app, q.as_deref(), |a| a.touches(kind, id))
+                },
+            ),
         )
         .route(
             &format!("/{family}/{{id}}/actions/{{action_id}}"),
-            get(move |State(app): State<AppState>, Path((id, action_id)): Path<(String, String)>| async move {
-                let id = parse_id(kind, &id)?;
-                get_action(&app, &action_id, |a| a.touches(kind, id))
-            }),
+            get(
+                move |State(app): State<AppState>,
+                      Path((id, action_id)): Path<(String, String)>| async move {
+                    let id = parse_id(kind, &id)?;
+                    get_action(&app, &action_id, |a| a.touches(kind, id))
+                },
+            ),
         )
 }
 
@@ -59,7 +76,11 @@ fn ensure_exists(world: &World, kind: &str, id: i64) -> Result<(), ApiError> {
         "image" => world.data.images.contains_key(&id),
         _ => true,
     };
-    if exists { Ok(()) } else { Err(ApiError::not_found(kind, id)) }
+    if exists {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(kind, id))
+    }
 }
 
 async fn list_all(State(app): State<AppState>, RawQuery(q): RawQuery) -> Reply {
@@ -70,7 +91,10 @@ async fn list_all(State(app): State<AppState>, RawQuery(q): RawQuery) -> Reply {
     // Batched polling: `GET /actions?id=1&id=2`.
     let mut ids = Vec::new();
     for raw in query.all("id") {
-        ids.push(raw.parse::<i64>().map_err(|_| ApiError::field("id", "Not a valid integer."))?);
+        ids.push(
+            raw.parse::<i64>()
+                .map_err(|_| ApiError::field("id", "Not a valid integer."))?,
+        );
     }
     list(&app, q.as_deref(), |a| ids.contains(&a.id))
 }
@@ -78,12 +102,18 @@ async fn list_all(State(app): State<AppState>, RawQuery(q): RawQuery) -> Reply {
 fn list(app: &AppState, raw_query: Option<&str>, keep: impl Fn(&Action) -> bool) -> Reply {
     let query = ListQuery::parse(raw_query)?;
     let world = app.read();
-    let mut items: Vec<&Action> =
-        world.data.actions.values().filter(|a| keep(a) && query.status_matches(&a.status)).collect();
+    let mut items: Vec<&Action> = world
+        .data
+        .actions
+        .values()
+        .filter(|a| keep(a) && query.status_matches(&a.status))
+        .collect();
     query.sort(&mut items, |a, field| sort_key(a, field))?;
     let (page, meta) = query.paginate(items);
     let now = world.clock.elapsed();
-    ok(json!({"actions": page.iter().map(|a| a.to_json(now)).collect::<Vec<Value>>(), "meta": meta}))
+    ok(
+        json!({"actions": page.iter().map(|a| a.to_json(now)).collect::<Vec<Value>>(), "meta": meta}),
+    )
 }
 
 fn sort_key<'a>(a: &'a Action, field: &str) -> Option<SortKey<'a>> {
@@ -105,7 +135,12 @@ async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
 fn get_action(app: &AppState, raw_id: &str, belongs: impl Fn(&Action) -> bool) -> Reply {
     let id = parse_id("action", raw_id)?;
     let world = app.read();
-    let action = world.data.actions.get(&id).filter(|a| belongs(a)).ok_or_else(|| ApiError::not_found("action", id))?;
+    let action = world
+        .data
+        .actions
+        .get(&id)
+        .filter(|a| belongs(a))
+        .ok_or_else(|| ApiError::not_found("action", id))?;
     ok(json!({"action": action.to_json(world.clock.elapsed())}))
 }
 
@@ -116,5 +151,9 @@ pub fn action_reply(world: &World, id: i64) -> Value {
 
 /// One action in wire shape (`null` if unknown).
 pub fn action_json(world: &World, id: i64) -> Value {
-    world.data.actions.get(&id).map_or(Value::Null, |a| a.to_json(world.clock.elapsed()))
+    world
+        .data
+        .actions
+        .get(&id)
+        .map_or(Value::Null, |a| a.to_json(world.clock.elapsed()))
 }

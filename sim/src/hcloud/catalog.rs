@@ -11,7 +11,9 @@ use super::AppState;
 use super::error::ApiError;
 use super::list::{ListQuery, named_key};
 use super::request::{Reply, ok, parse_id};
-use crate::catalog::{LOAD_BALANCER_TYPES, LOCATIONS, LoadBalancerType, Location, SERVER_TYPES, ServerType};
+use crate::catalog::{
+    LOAD_BALANCER_TYPES, LOCATIONS, LoadBalancerType, Location, SERVER_TYPES, ServerType,
+};
 
 /// Catalog routes.
 pub fn routes() -> Router<AppState> {
@@ -30,7 +32,11 @@ fn price(net: f64) -> Value {
     json!({"net": format!("{net:.4}"), "gross": format!("{:.4}", net * 1.19)})
 }
 
-fn prices(monthly: f64, locations: impl Iterator<Item = &'static Location>, traffic_tb: i64) -> Vec<Value> {
+fn prices(
+    monthly: f64,
+    locations: impl Iterator<Item = &'static Location>,
+    traffic_tb: i64,
+) -> Vec<Value> {
     locations
         .map(|l| {
             json!({
@@ -67,7 +73,11 @@ pub fn server_type_json(t: &ServerType) -> Value {
 
 /// The datacenter of a location in wire shape.
 pub fn datacenter_json(l: &Location) -> Value {
-    let available: Vec<i64> = SERVER_TYPES.iter().filter(|t| t.available_in(l)).map(|t| t.id).collect();
+    let available: Vec<i64> = SERVER_TYPES
+        .iter()
+        .filter(|t| t.available_in(l))
+        .map(|t| t.id)
+        .collect();
     json!({
         "id": l.datacenter.0, "name": l.datacenter.1,
         "description": format!("{} virtual DC", l.city),
@@ -86,56 +96,97 @@ pub fn lb_type_json(t: &LoadBalancerType) -> Value {
     })
 }
 
-fn list_of<T>(raw: Option<&str>, items: &'static [T], key: &str, render: fn(&T) -> Value, name: fn(&T) -> (i64, &'static str)) -> Reply {
+fn list_of<T>(
+    raw: Option<&str>,
+    items: &'static [T],
+    key: &str,
+    render: fn(&T) -> Value,
+    name: fn(&T) -> (i64, &'static str),
+) -> Reply {
     let query = ListQuery::parse(raw)?;
-    let mut selected: Vec<&T> =
-        items.iter().filter(|t| query.get("name").is_none_or(|n| n == name(t).1)).collect();
+    let mut selected: Vec<&T> = items
+        .iter()
+        .filter(|t| query.get("name").is_none_or(|n| n == name(t).1))
+        .collect();
     query.sort(&mut selected, |t, f| named_key(name(t).0, name(t).1, "", f))?;
     let (page, meta) = query.paginate(selected);
     ok(json!({key: page.into_iter().map(render).collect::<Vec<_>>(), "meta": meta}))
 }
 
 async fn list_server_types(RawQuery(q): RawQuery, State(_): State<AppState>) -> Reply {
-    list_of(q.as_deref(), SERVER_TYPES, "server_types", server_type_json, |t| (t.id, t.name))
+    list_of(
+        q.as_deref(),
+        SERVER_TYPES,
+        "server_types",
+        server_type_json,
+        |t| (t.id, t.name),
+    )
 }
 
 async fn get_server_type(Path(id): Path<String>) -> Reply {
     let id = parse_id("server_type", &id)?;
-    let t = SERVER_TYPES.iter().find(|t| t.id == id).ok_or_else(|| ApiError::not_found("server_type", id))?;
+    let t = SERVER_TYPES
+        .iter()
+        .find(|t| t.id == id)
+        .ok_or_else(|| ApiError::not_found("server_type", id))?;
     ok(json!({"server_type": server_type_json(t)}))
 }
 
 async fn list_locations(RawQuery(q): RawQuery) -> Reply {
-    list_of(q.as_deref(), LOCATIONS, "locations", location_json, |l| (l.id, l.name))
+    list_of(q.as_deref(), LOCATIONS, "locations", location_json, |l| {
+        (l.id, l.name)
+    })
 }
 
 async fn get_location(Path(id): Path<String>) -> Reply {
     let id = parse_id("location", &id)?;
-    let l = LOCATIONS.iter().find(|l| l.id == id).ok_or_else(|| ApiError::not_found("location", id))?;
+    let l = LOCATIONS
+        .iter()
+        .find(|l| l.id == id)
+        .ok_or_else(|| ApiError::not_found("location", id))?;
     ok(json!({"location": location_json(l)}))
 }
 
 async fn list_datacenters(RawQuery(q): RawQuery) -> Reply {
     let query = ListQuery::parse(q.as_deref())?;
-    let mut selected: Vec<&Location> = LOCATIONS.iter().filter(|l| query.get("name").is_none_or(|n| n == l.datacenter.1)).collect();
-    query.sort(&mut selected, |l, f| named_key(l.datacenter.0, l.datacenter.1, "", f))?;
+    let mut selected: Vec<&Location> = LOCATIONS
+        .iter()
+        .filter(|l| query.get("name").is_none_or(|n| n == l.datacenter.1))
+        .collect();
+    query.sort(&mut selected, |l, f| {
+        named_key(l.datacenter.0, l.datacenter.1, "", f)
+    })?;
     let (page, meta) = query.paginate(selected);
     // `recommendation` is the datacenter Hetzner suggests for new servers.
-    ok(json!({"datacenters": page.into_iter().map(datacenter_json).collect::<Vec<_>>(), "recommendation": LOCATIONS[0].datacenter.0, "meta": meta}))
+    ok(
+        json!({"datacenters": page.into_iter().map(datacenter_json).collect::<Vec<_>>(), "recommendation": LOCATIONS[0].datacenter.0, "meta": meta}),
+    )
 }
 
 async fn get_datacenter(Path(id): Path<String>) -> Reply {
     let id = parse_id("datacenter", &id)?;
-    let l = LOCATIONS.iter().find(|l| l.datacenter.0 == id).ok_or_else(|| ApiError::not_found("datacenter", id))?;
+    let l = LOCATIONS
+        .iter()
+        .find(|l| l.datacenter.0 == id)
+        .ok_or_else(|| ApiError::not_found("datacenter", id))?;
     ok(json!({"datacenter": datacenter_json(l)}))
 }
 
 async fn list_lb_types(RawQuery(q): RawQuery) -> Reply {
-    list_of(q.as_deref(), LOAD_BALANCER_TYPES, "load_balancer_types", lb_type_json, |t| (t.id, t.name))
+    list_of(
+        q.as_deref(),
+        LOAD_BALANCER_TYPES,
+        "load_balancer_types",
+        lb_type_json,
+        |t| (t.id, t.name),
+    )
 }
 
 async fn get_lb_type(Path(id): Path<String>) -> Reply {
     let id = parse_id("load_balancer_type", &id)?;
-    let t = LOAD_BALANCER_TYPES.iter().find(|t| t.id == id).ok_or_else(|| ApiError::not_found("load_balancer_type", id))?;
+    let t = LOAD_BALANCER_TYPES
+        .iter()
+        .find(|t| t.id == id)
+        .ok_or_else(|| ApiError::not_found("load_balancer_type", id))?;
     ok(json!({"load_balancer_type": lb_type_json(t)}))
 }

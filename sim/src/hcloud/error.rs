@@ -72,7 +72,9 @@ pub enum ApiError {
 impl ApiError {
     /// `invalid_input` for a single field.
     pub fn field(name: &str, message: impl Into<String>) -> Self {
-        ApiError::InvalidInput { fields: vec![(name.to_string(), vec![message.into()])] }
+        ApiError::InvalidInput {
+            fields: vec![(name.to_string(), vec![message.into()])],
+        }
     }
 
     /// `not_found` for a resource kind and id.
@@ -162,6 +164,10 @@ impl FieldErrors {
 
     /// `Ok` when nothing was recorded, otherwise `invalid_input` listing the fields.
     pub fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() { Ok(()) } else { Err(ApiError::InvalidInput { fields: self.0 }) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::InvalidInput { fields: self.0 })
+        }
     }
 }

@@ -25,7 +25,10 @@ pub fn routes() -> Router<AppState> {
         .route("/firewalls", get(list).post(create))
         .route("/firewalls/{id}", get(get_one).put(update).delete(delete))
         .route("/firewalls/{id}/actions/apply_to_resources", post(apply))
-        .route("/firewalls/{id}/actions/remove_from_resources", post(remove))
+        .route(
+            "/firewalls/{id}/actions/remove_from_resources",
+            post(remove),
+        )
         .route("/firewalls/{id}/actions/set_rules", post(set_rules))
         .merge(family_routes("firewalls", "firewall"))
 }
@@ -39,7 +42,9 @@ pub fn firewalls_of_server(world: &World, s: &Server) -> Vec<i64> {
         .filter(|f| {
             f.applied_to.iter().any(|t| match t {
                 FirewallTarget::Server(id) => *id == s.id,
-                FirewallTarget::LabelSelector(sel) => Selector::parse(sel).is_ok_and(|sel| sel.matches(&s.labels)),
+                FirewallTarget::LabelSelector(sel) => {
+                    Selector::parse(sel).is_ok_and(|sel| sel.matches(&s.labels))
+                }
             })
         })
         .map(|f| f.id)
@@ -91,20 +96,40 @@ fn build_rules(rules: &[RuleRequest], fields: &mut FieldErrors) -> Vec<FirewallR
             fields.add("rules.direction", "Must be one of: in, out.");
         }
         if !["tcp", "udp", "icmp", "esp", "gre"].contains(&protocol.as_str()) {
-            fields.add("rules.protocol", "Must be one of: tcp, udp, icmp, esp, gre.");
+            fields.add(
+                "rules.protocol",
+                "Must be one of: tcp, udp, icmp, esp, gre.",
+            );
         }
         let needs_port = protocol == "tcp" || protocol == "udp";
         match (&r.port, needs_port) {
             (None, true) => fields.add("rules.port", "port is required for tcp and udp"),
             (Some(_), false) => fields.add("rules.port", "port is only allowed for tcp and udp"),
-            (Some(p), true) if !valid_port(p) => fields.add("rules.port", "invalid port or port range"),
+            (Some(p), true) if !valid_port(p) => {
+                fields.add("rules.port", "invalid port or port range")
+            }
             _ => {}
         }
-        let ips = if direction == "in" { &r.source_ips } else { &r.destination_ips };
+        let ips = if direction == "in" {
+            &r.source_ips
+        } else {
+            &r.destination_ips
+        };
         if ips.is_empty() {
-            fields.add(if direction == "in" { "rules.source_ips" } else { "rules.destination_ips" }, "at least one IP range is required");
+            fields.add(
+                if direction == "in" {
+                    "rules.source_ips"
+                } else {
+                    "rules.destination_ips"
+                },
+                "at least one IP range is required",
+            );
         }
-        if r.source_ips.iter().chain(&r.destination_ips).any(|ip| ip.parse::<IpNet>().is_err()) {
+        if r.source_ips
+            .iter()
+            .chain(&r.destination_ips)
+            .any(|ip| ip.parse::<IpNet>().is_err())
+        {
             fields.add("rules.source_ips", "invalid CIDR");
         }
         out.push(FirewallRule {
@@ -148,7 +173,10 @@ struct TargetRequest {
     label_selector: Option<SelectorRef>,
 }
 
-fn build_targets(world: &World, targets: &[TargetRequest]) -> Result<Vec<FirewallTarget>, ApiError> {
+fn build_targets(
+    world: &World,
+    targets: &[TargetRequest],
+) -> Result<Vec<FirewallTarget>, ApiError> {
     targets
         .iter()
         .map(|t| match (t.kind.as_str(), &t.server, &t.label_selector) {
@@ -162,23 +190,38 @@ fn build_targets(world: &World, targets: &[TargetRequest]) -> Result<Vec<Firewal
             ("label_selector", _, Some(sel)) => Selector::parse(&sel.selector)
                 .map(|_| FirewallTarget::LabelSelector(sel.selector.clone()))
                 .map_err(|e| ApiError::field("label_selector", e.to_string())),
-            _ => Err(ApiError::field("type", "Must be one of: server, label_selector (with the matching object).")),
+            _ => Err(ApiError::field(
+                "type",
+                "Must be one of: server, label_selector (with the matching object).",
+            )),
         })
         .collect()
 }
 
 fn find(world: &World, raw: &str) -> Result<i64, ApiError> {
     let id = parse_id("firewall", raw)?;
-    world.data.firewalls.contains_key(&id).then_some(id).ok_or_else(|| ApiError::not_found("firewall", id))
+    world
+        .data
+        .firewalls
+        .contains_key(&id)
+        .then_some(id)
+        .ok_or_else(|| ApiError::not_found("firewall", id))
 }
 
 async fn list(State(app): State<AppState>, RawQuery(q): RawQuery) -> Reply {
     let query = ListQuery::parse(q.as_deref())?;
     let world = app.read();
-    let mut items: Vec<&Firewall> = world.data.firewalls.values().filter(|f| query.matches(Some(&f.name), &f.labels)).collect();
+    let mut items: Vec<&Firewall> = world
+        .data
+        .firewalls
+        .values()
+        .filter(|f| query.matches(Some(&f.name), &f.labels))
+        .collect();
     query.sort(&mut items, |f, k| named_key(f.id, &f.name, &f.created, k))?;
     let (page, meta) = query.paginate(items);
-    ok(json!({"firewalls": page.into_iter().map(|f| firewall_json(&world, f)).collect::<Vec<_>>(), "meta": meta}))
+    ok(
+        json!({"firewalls": page.into_iter().map(|f| firewall_json(&world, f)).collect::<Vec<_>>(), "meta": meta}),
+    )
 }
 
 async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
@@ -199,7 +242,12 @@ struct CreateFirewall {
 }
 
 /// `apply_firewall` actions for targets: one per directly named server, one per selector.
-fn apply_actions(world: &mut World, id: i64, targets: &[FirewallTarget], command: &str) -> Vec<i64> {
+fn apply_actions(
+    world: &mut World,
+    id: i64,
+    targets: &[FirewallTarget],
+    command: &str,
+) -> Vec<i64> {
     targets
         .iter()
         .map(|t| {
@@ -224,12 +272,26 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateFirewall>) ->
     let targets = build_targets(&world, &req.apply_to)?;
     let name = req.name.unwrap_or_default();
     if world.data.firewalls.values().any(|f| f.name == name) {
-        return Err(ApiError::Uniqueness { field: "name".into() });
+        return Err(ApiError::Uniqueness {
+            field: "name".into(),
+        });
     }
     let id = world.next_id();
-    let firewall = Firewall { id, name, labels: req.labels, created: world.clock.timestamp(), rules, applied_to: targets.clone() };
+    let firewall = Firewall {
+        id,
+        name,
+        labels: req.labels,
+        created: world.clock.timestamp(),
+        rules,
+        applied_to: targets.clone(),
+    };
     world.data.firewalls.insert(id, firewall);
-    let mut actions = vec![world.create_action("set_firewall_rules", &[(id, "firewall")], Effect::None, Duration::ZERO)];
+    let mut actions = vec![world.create_action(
+        "set_firewall_rules",
+        &[(id, "firewall")],
+        Effect::None,
+        Duration::ZERO,
+    )];
     actions.extend(apply_actions(&mut world, id, &targets, "apply_firewall"));
     let body = json!({
         "firewall": firewall_json(&world, &world.data.firewalls[&id]),
@@ -244,18 +306,32 @@ struct UpdateFirewall {
     labels: Option<Labels>,
 }
 
-async fn update(State(app): State<AppState>, Path(id): Path<String>, Body(req): Body<UpdateFirewall>) -> Reply {
+async fn update(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Body(req): Body<UpdateFirewall>,
+) -> Reply {
     let mut world = app.write();
     let id = find(&world, &id)?;
     if let Some(labels) = &req.labels {
         validate_labels(labels).map_err(|e| ApiError::field("labels", e.to_string()))?;
     }
     if let Some(name) = &req.name
-        && world.data.firewalls.values().any(|f| f.id != id && &f.name == name)
+        && world
+            .data
+            .firewalls
+            .values()
+            .any(|f| f.id != id && &f.name == name)
     {
-        return Err(ApiError::Uniqueness { field: "name".into() });
+        return Err(ApiError::Uniqueness {
+            field: "name".into(),
+        });
     }
-    let fw = world.data.firewalls.get_mut(&id).ok_or_else(|| ApiError::not_found("firewall", id))?;
+    let fw = world
+        .data
+        .firewalls
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::not_found("firewall", id))?;
     if let Some(name) = req.name {
         fw.name = name;
     }
@@ -269,7 +345,10 @@ async fn delete(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
     let mut world = app.write();
     let id = find(&world, &id)?;
     if !world.data.firewalls[&id].applied_to.is_empty() {
-        return Err(ApiError::Coded { code: "resource_in_use", message: format!("firewall {id} is still applied to resources") });
+        return Err(ApiError::Coded {
+            code: "resource_in_use",
+            message: format!("firewall {id} is still applied to resources"),
+        });
     }
     world.ensure_unlocked("firewall", id)?;
     world.data.firewalls.remove(&id);
@@ -284,28 +363,50 @@ struct ApplyBody {
     remove_from: Vec<TargetRequest>,
 }
 
-async fn apply(State(app): State<AppState>, Path(id): Path<String>, Body(req): Body<ApplyBody>) -> Reply {
+async fn apply(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Body(req): Body<ApplyBody>,
+) -> Reply {
     let mut world = app.write();
     let id = find(&world, &id)?;
     world.ensure_unlocked("firewall", id)?;
     let targets = build_targets(&world, &req.apply_to)?;
-    let fw = world.data.firewalls.get_mut(&id).ok_or_else(|| ApiError::not_found("firewall", id))?;
+    let fw = world
+        .data
+        .firewalls
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::not_found("firewall", id))?;
     if targets.iter().any(|t| fw.applied_to.contains(t)) {
-        return Err(ApiError::Coded { code: "firewall_already_applied", message: "firewall is already applied to this resource".into() });
+        return Err(ApiError::Coded {
+            code: "firewall_already_applied",
+            message: "firewall is already applied to this resource".into(),
+        });
     }
     fw.applied_to.extend(targets.iter().cloned());
     let actions = apply_actions(&mut world, id, &targets, "apply_firewall");
     ok(json!({"actions": actions.iter().map(|a| action_json(&world, *a)).collect::<Vec<_>>()}))
 }
 
-async fn remove(State(app): State<AppState>, Path(id): Path<String>, Body(req): Body<ApplyBody>) -> Reply {
+async fn remove(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Body(req): Body<ApplyBody>,
+) -> Reply {
     let mut world = app.write();
     let id = find(&world, &id)?;
     world.ensure_unlocked("firewall", id)?;
     let targets = build_targets(&world, &req.remove_from)?;
-    let fw = world.data.firewalls.get_mut(&id).ok_or_else(|| ApiError::not_found("firewall", id))?;
+    let fw = world
+        .data
+        .firewalls
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::not_found("firewall", id))?;
     if targets.iter().any(|t| !fw.applied_to.contains(t)) {
-        return Err(ApiError::Coded { code: "firewall_already_removed", message: "firewall is not applied to this resource".into() });
+        return Err(ApiError::Coded {
+            code: "firewall_already_removed",
+            message: "firewall is not applied to this resource".into(),
+        });
     }
     fw.applied_to.retain(|t| !targets.contains(t));
     for target in &targets {
@@ -325,7 +426,11 @@ struct RulesBody {
     rules: Vec<RuleRequest>,
 }
 
-async fn set_rules(State(app): State<AppState>, Path(id): Path<String>, Body(req): Body<RulesBody>) -> Reply {
+async fn set_rules(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Body(req): Body<RulesBody>,
+) -> Reply {
     let mut world = app.write();
     let id = find(&world, &id)?;
     world.ensure_unlocked("firewall", id)?;
@@ -333,12 +438,24 @@ async fn set_rules(State(app): State<AppState>, Path(id): Path<String>, Body(req
     let rules = build_rules(&req.rules, &mut fields);
     fields.finish()?;
     let targets = {
-        let fw = world.data.firewalls.get_mut(&id).ok_or_else(|| ApiError::not_found("firewall", id))?;
+        let fw = world
+            .data
+            .firewalls
+            .get_mut(&id)
+            .ok_or_else(|| ApiError::not_found("firewall", id))?;
         fw.rules = rules;
         fw.applied_to.clone()
     };
-    let mut actions = vec![world.create_action("set_firewall_rules", &[(id, "firewall")], Effect::None, Duration::ZERO)];
-    let servers: Vec<FirewallTarget> = targets.into_iter().filter(|t| matches!(t, FirewallTarget::Server(_))).collect();
+    let mut actions = vec![world.create_action(
+        "set_firewall_rules",
+        &[(id, "firewall")],
+        Effect::None,
+        Duration::ZERO,
+    )];
+    let servers: Vec<FirewallTarget> = targets
+        .into_iter()
+        .filter(|t| matches!(t, FirewallTarget::Server(_)))
+        .collect();
     actions.extend(apply_actions(&mut world, id, &servers, "apply_firewall"));
     ok(json!({"actions": actions.iter().map(|a| action_json(&world, *a)).collect::<Vec<_>>()}))
 }

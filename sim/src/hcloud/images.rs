@@ -21,7 +21,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/images", get(list))
         .route("/images/{id}", get(get_one).put(update).delete(delete))
-        .route("/images/{id}/actions/change_protection", post(change_protection))
+        .route(
+            "/images/{id}/actions/change_protection",
+            post(change_protection),
+        )
         .merge(family_routes("images", "image"))
 }
 
@@ -44,7 +47,11 @@ pub fn find_image<'a>(world: &'a World, id_or_name: &str, arch: Option<&str>) ->
     if let Ok(id) = id_or_name.parse::<i64>() {
         return world.data.images.get(&id);
     }
-    let mut named = world.data.images.values().filter(|i| i.name.as_deref() == Some(id_or_name));
+    let mut named = world
+        .data
+        .images
+        .values()
+        .filter(|i| i.name.as_deref() == Some(id_or_name));
     match arch {
         Some(a) => named.find(|i| i.architecture == a),
         None => named.next(),
@@ -77,12 +84,19 @@ async fn list(State(app): State<AppState>, RawQuery(q): RawQuery) -> Reply {
         _ => None,
     })?;
     let (page, meta) = query.paginate(items);
-    ok(json!({"images": page.into_iter().map(|i| image_json(&world, i)).collect::<Vec<_>>(), "meta": meta}))
+    ok(
+        json!({"images": page.into_iter().map(|i| image_json(&world, i)).collect::<Vec<_>>(), "meta": meta}),
+    )
 }
 
 fn find(world: &World, raw: &str) -> Result<i64, ApiError> {
     let id = parse_id("image", raw)?;
-    world.data.images.contains_key(&id).then_some(id).ok_or_else(|| ApiError::not_found("image", id))
+    world
+        .data
+        .images
+        .contains_key(&id)
+        .then_some(id)
+        .ok_or_else(|| ApiError::not_found("image", id))
 }
 
 async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
@@ -99,7 +113,11 @@ struct UpdateImage {
     labels: Option<Labels>,
 }
 
-async fn update(State(app): State<AppState>, Path(id): Path<String>, Body(req): Body<UpdateImage>) -> Reply {
+async fn update(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Body(req): Body<UpdateImage>,
+) -> Reply {
     let mut world = app.write();
     let id = find(&world, &id)?;
     let mut fields = FieldErrors::default();
@@ -112,9 +130,16 @@ async fn update(State(app): State<AppState>, Path(id): Path<String>, Body(req): 
         fields.add("type", "Must be one of: snapshot.");
     }
     fields.finish()?;
-    let image = world.data.images.get_mut(&id).ok_or_else(|| ApiError::not_found("image", id))?;
+    let image = world
+        .data
+        .images
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::not_found("image", id))?;
     if image.kind == "system" {
-        return Err(ApiError::Coded { code: "forbidden", message: "system images cannot be changed".into() });
+        return Err(ApiError::Coded {
+            code: "forbidden",
+            message: "system images cannot be changed".into(),
+        });
     }
     if let Some(d) = req.description {
         image.description = d;
@@ -133,10 +158,15 @@ async fn delete(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
     let id = find(&world, &id)?;
     let image = &world.data.images[&id];
     if image.kind == "system" {
-        return Err(ApiError::Coded { code: "forbidden", message: "system images cannot be deleted".into() });
+        return Err(ApiError::Coded {
+            code: "forbidden",
+            message: "system images cannot be deleted".into(),
+        });
     }
     if image.protect_delete {
-        return Err(ApiError::Protected(format!("image {id} is delete protected")));
+        return Err(ApiError::Protected(format!(
+            "image {id} is delete protected"
+        )));
     }
     world.ensure_unlocked("image", id)?;
     world.data.images.remove(&id);
@@ -148,13 +178,22 @@ struct Protection {
     delete: Option<bool>,
 }
 
-async fn change_protection(State(app): State<AppState>, Path(id): Path<String>, Body(req): Body<Protection>) -> Reply {
+async fn change_protection(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Body(req): Body<Protection>,
+) -> Reply {
     let mut world = app.write();
     let id = find(&world, &id)?;
     world.ensure_unlocked("image", id)?;
     if let (Some(delete), Some(image)) = (req.delete, world.data.images.get_mut(&id)) {
         image.protect_delete = delete;
     }
-    let action = world.create_action("change_protection", &[(id, "image")], Effect::None, Default::default());
+    let action = world.create_action(
+        "change_protection",
+        &[(id, "image")],
+        Effect::None,
+        Default::default(),
+    );
     ok(action_reply(&world, action))
 }

@@ -59,10 +59,22 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn gatekeeper(State(app): State<AppState>, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
-    let route = format!("{} {}", req.method(), matched.as_ref().map_or(req.uri().path(), |m| m.as_str()));
+async fn gatekeeper(
+    State(app): State<AppState>,
+    matched: Option<MatchedPath>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let route = format!(
+        "{} {}",
+        req.method(),
+        matched.as_ref().map_or(req.uri().path(), |m| m.as_str())
+    );
     let expected = format!("Bearer {}", app.token);
-    let authorized = req.headers().get(header::AUTHORIZATION).is_some_and(|v| v.as_bytes() == expected.as_bytes());
+    let authorized = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes() == expected.as_bytes());
     let refusal = {
         let mut world = app.write();
         world.stats.record(route);
@@ -76,7 +88,11 @@ async fn gatekeeper(State(app): State<AppState>, matched: Option<MatchedPath>, r
                 Some(RequestFault::RateLimited) => Some(ApiError::RateLimited),
                 Some(RequestFault::ServerError(status)) => Some(ApiError::Injected5xx {
                     status,
-                    code: if status == 503 { "unavailable" } else { "service_error" },
+                    code: if status == 503 {
+                        "unavailable"
+                    } else {
+                        "service_error"
+                    },
                     message: "injected fault: the service is temporarily unavailable".into(),
                 }),
                 None => None,
@@ -95,10 +111,17 @@ async fn gatekeeper(State(app): State<AppState>, matched: Option<MatchedPath>, r
         None => next.run(req).await,
     };
     let world = app.read();
-    let reset = world.clock.now_utc().unix_timestamp() + world.rate_limit.seconds_until_full() as i64;
+    let reset =
+        world.clock.now_utc().unix_timestamp() + world.rate_limit.seconds_until_full() as i64;
     let headers = response.headers_mut();
-    headers.insert("RateLimit-Limit", HeaderValue::from(world.rate_limit.limit()));
-    headers.insert("RateLimit-Remaining", HeaderValue::from(world.rate_limit.remaining()));
+    headers.insert(
+        "RateLimit-Limit",
+        HeaderValue::from(world.rate_limit.limit()),
+    );
+    headers.insert(
+        "RateLimit-Remaining",
+        HeaderValue::from(world.rate_limit.remaining()),
+    );
     headers.insert("RateLimit-Reset", HeaderValue::from(reset));
     response
 }

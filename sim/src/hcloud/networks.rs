@@ -31,13 +31,22 @@ pub fn routes() -> Router<AppState> {
 
 /// The gateway Hetzner reports for every subnet: the first host of the network's range.
 pub fn gateway(network: &Network) -> Ipv4Addr {
-    network.ip_range.hosts().next().unwrap_or(network.ip_range.addr())
+    network
+        .ip_range
+        .hosts()
+        .next()
+        .unwrap_or(network.ip_range.addr())
 }
 
 /// A network in wire shape.
 pub fn network_json(world: &World, n: &Network) -> Value {
-    let servers: Vec<i64> =
-        world.data.servers.values().filter(|s| s.private_net.iter().any(|p| p.network == n.id)).map(|s| s.id).collect();
+    let servers: Vec<i64> = world
+        .data
+        .servers
+        .values()
+        .filter(|s| s.private_net.iter().any(|p| p.network == n.id))
+        .map(|s| s.id)
+        .collect();
     let load_balancers: Vec<i64> = world
         .data
         .load_balancers
@@ -61,24 +70,53 @@ pub fn network_json(world: &World, n: &Network) -> Value {
 /// Finds a network id or answers `not_found`.
 pub fn find_network(world: &World, raw: &str) -> Result<i64, ApiError> {
     let id = parse_id("network", raw)?;
-    world.data.networks.contains_key(&id).then_some(id).ok_or_else(|| ApiError::not_found("network", id))
+    world
+        .data
+        .networks
+        .contains_key(&id)
+        .then_some(id)
+        .ok_or_else(|| ApiError::not_found("network", id))
 }
 
 /// Picks a free private IP for a server or load balancer in `zone`, or checks a requested one.
 /// `pending` holds attachments made in the same request and not yet stored.
-pub fn allocate_private_ip(world: &World, network_id: i64, zone: &str, requested: Option<Ipv4Addr>, pending: &[ServerNet]) -> Result<Ipv4Addr, ApiError> {
-    let network = world.data.networks.get(&network_id).ok_or_else(|| ApiError::not_found("network", network_id))?;
+pub fn allocate_private_ip(
+    world: &World,
+    network_id: i64,
+    zone: &str,
+    requested: Option<Ipv4Addr>,
+    pending: &[ServerNet],
+) -> Result<Ipv4Addr, ApiError> {
+    let network = world
+        .data
+        .networks
+        .get(&network_id)
+        .ok_or_else(|| ApiError::not_found("network", network_id))?;
     let mut used = world.used_private_ips(network_id);
-    used.extend(pending.iter().filter(|p| p.network == network_id).map(|p| p.ip));
+    used.extend(
+        pending
+            .iter()
+            .filter(|p| p.network == network_id)
+            .map(|p| p.ip),
+    );
     used.insert(gateway(network));
-    let subnets: Vec<&Subnet> =
-        network.subnets.iter().filter(|s| s.network_zone == zone && s.kind != "vswitch").collect();
+    let subnets: Vec<&Subnet> = network
+        .subnets
+        .iter()
+        .filter(|s| s.network_zone == zone && s.kind != "vswitch")
+        .collect();
     if subnets.is_empty() {
-        return Err(ApiError::Coded { code: "no_subnet_available", message: format!("network {network_id} has no subnet in {zone}") });
+        return Err(ApiError::Coded {
+            code: "no_subnet_available",
+            message: format!("network {network_id} has no subnet in {zone}"),
+        });
     }
     if let Some(ip) = requested {
         if !subnets.iter().any(|s| s.ip_range.contains(&ip)) || used.contains(&ip) {
-            return Err(ApiError::Coded { code: "ip_not_available", message: format!("IP {ip} is not available") });
+            return Err(ApiError::Coded {
+                code: "ip_not_available",
+                message: format!("IP {ip} is not available"),
+            });
         }
         return Ok(ip);
     }
@@ -86,16 +124,23 @@ pub fn allocate_private_ip(world: &World, network_id: i64, zone: &str, requested
         .iter()
         .flat_map(|s| s.ip_range.hosts())
         .find(|ip| !used.contains(ip))
-        .ok_or_else(|| ApiError::Coded { code: "ip_not_available", message: "no free IP left in the subnets".into() })
+        .ok_or_else(|| ApiError::Coded {
+            code: "ip_not_available",
+            message: "no free IP left in the subnets".into(),
+        })
 }
 
 /// Checks an IP range is private (RFC 1918) and parses it.
 pub fn parse_private_range(field: &str, raw: &str, fields: &mut FieldErrors) -> Option<Ipv4Net> {
-    let private: [Ipv4Net; 3] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"].map(|s| s.parse().unwrap_or_default());
+    let private: [Ipv4Net; 3] =
+        ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"].map(|s| s.parse().unwrap_or_default());
     match raw.parse::<Ipv4Net>() {
         Ok(net) if net.trunc() == net && private.iter().any(|p| p.contains(&net)) => Some(net),
         Ok(_) => {
-            fields.add(field, "IP range must be a private (RFC 1918) network address");
+            fields.add(
+                field,
+                "IP range must be a private (RFC 1918) network address",
+            );
             None
         }
         Err(_) => {
@@ -116,7 +161,11 @@ pub struct SubnetRequest {
 }
 
 /// Validates a subnet request against its network (range inside it, no overlap).
-pub fn build_subnet(network: &Network, req: &SubnetRequest, fields: &mut FieldErrors) -> Option<Subnet> {
+pub fn build_subnet(
+    network: &Network,
+    req: &SubnetRequest,
+    fields: &mut FieldErrors,
+) -> Option<Subnet> {
     fields.require("type", &req.kind);
     fields.require("network_zone", &req.network_zone);
     let kind = req.kind.clone().unwrap_or_default();
@@ -138,12 +187,21 @@ pub fn build_subnet(network: &Network, req: &SubnetRequest, fields: &mut FieldEr
         fields.add("ip_range", "subnet must be inside the network's IP range");
         return None;
     }
-    Some(Subnet { kind, ip_range: range, network_zone: zone, vswitch_id: req.vswitch_id })
+    Some(Subnet {
+        kind,
+        ip_range: range,
+        network_zone: zone,
+        vswitch_id: req.vswitch_id,
+    })
 }
 
 fn next_free_subnet(network: &Network) -> Option<Ipv4Net> {
     let prefix = network.ip_range.prefix_len().max(24);
-    network.ip_range.subnets(prefix).ok()?.find(|c| !network.subnets.iter().any(|s| overlaps(&s.ip_range, c)))
+    network
+        .ip_range
+        .subnets(prefix)
+        .ok()?
+        .find(|c| !network.subnets.iter().any(|s| overlaps(&s.ip_range, c)))
 }
 
 /// Whether two ranges share an address.
@@ -154,10 +212,17 @@ pub fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
 async fn list(State(app): State<AppState>, RawQuery(q): RawQuery) -> Reply {
     let query = ListQuery::parse(q.as_deref())?;
     let world = app.read();
-    let mut items: Vec<&Network> = world.data.networks.values().filter(|n| query.matches(Some(&n.name), &n.labels)).collect();
+    let mut items: Vec<&Network> = world
+        .data
+        .networks
+        .values()
+        .filter(|n| query.matches(Some(&n.name), &n.labels))
+        .collect();
     query.sort(&mut items, |n, f| named_key(n.id, &n.name, &n.created, f))?;
     let (page, meta) = query.paginate(items);
-    ok(json!({"networks": page.into_iter().map(|n| network_json(&world, n)).collect::<Vec<_>>(), "meta": meta}))
+    ok(
+        json!({"networks": page.into_iter().map(|n| network_json(&world, n)).collect::<Vec<_>>(), "meta": meta}),
+    )
 }
 
 async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
@@ -173,7 +238,12 @@ struct RouteRequest {
 }
 
 /// Parses and checks a route against its network.
-pub fn build_route(network: &Network, destination: Option<&str>, gw: Option<&str>, fields: &mut FieldErrors) -> Option<Route> {
+pub fn build_route(
+    network: &Network,
+    destination: Option<&str>,
+    gw: Option<&str>,
+    fields: &mut FieldErrors,
+) -> Option<Route> {
     let destination = destination.and_then(|d| d.parse::<Ipv4Net>().ok());
     let gw = gw.and_then(|g| g.parse::<Ipv4Addr>().ok());
     if destination.is_none() {
@@ -181,9 +251,15 @@ pub fn build_route(network: &Network, destination: Option<&str>, gw: Option<&str
     }
     match gw {
         Some(g) if network.ip_range.contains(&g) && g != gateway(network) => {}
-        _ => fields.add("gateway", "gateway must be an address inside the network other than its gateway"),
+        _ => fields.add(
+            "gateway",
+            "gateway must be an address inside the network other than its gateway",
+        ),
     }
-    Some(Route { destination: destination?, gateway: gw? })
+    Some(Route {
+        destination: destination?,
+        gateway: gw?,
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -205,7 +281,10 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateNetwork>) -> 
     let mut fields = FieldErrors::default();
     fields.require("name", &req.name);
     fields.require("ip_range", &req.ip_range);
-    let range = req.ip_range.as_deref().and_then(|r| parse_private_range("ip_range", r, &mut fields));
+    let range = req
+        .ip_range
+        .as_deref()
+        .and_then(|r| parse_private_range("ip_range", r, &mut fields));
     if let Err(e) = validate_labels(&req.labels) {
         fields.add("labels", e.to_string());
     }
@@ -224,21 +303,35 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateNetwork>) -> 
     if range.is_some() {
         for s in &req.subnets {
             if let Some(subnet) = build_subnet(&network, s, &mut fields) {
-                if network.subnets.iter().any(|o| overlaps(&o.ip_range, &subnet.ip_range)) {
-                    return Err(ApiError::Coded { code: "networks_overlap", message: "subnets overlap".into() });
+                if network
+                    .subnets
+                    .iter()
+                    .any(|o| overlaps(&o.ip_range, &subnet.ip_range))
+                {
+                    return Err(ApiError::Coded {
+                        code: "networks_overlap",
+                        message: "subnets overlap".into(),
+                    });
                 }
                 network.subnets.push(subnet);
             }
         }
         for r in &req.routes {
-            if let Some(route) = build_route(&network, r.destination.as_deref(), r.gateway.as_deref(), &mut fields) {
+            if let Some(route) = build_route(
+                &network,
+                r.destination.as_deref(),
+                r.gateway.as_deref(),
+                &mut fields,
+            ) {
                 network.routes.push(route);
             }
         }
     }
     fields.finish()?;
     if world.data.networks.values().any(|n| n.name == network.name) {
-        return Err(ApiError::Uniqueness { field: "name".into() });
+        return Err(ApiError::Uniqueness {
+            field: "name".into(),
+        });
     }
     network.id = world.next_id();
     let id = network.id;
@@ -253,18 +346,32 @@ struct UpdateNetwork {
     expose_routes_to_vswitch: Option<bool>,
 }
 
-async fn update(State(app): State<AppState>, Path(id): Path<String>, Body(req): Body<UpdateNetwork>) -> Reply {
+async fn update(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Body(req): Body<UpdateNetwork>,
+) -> Reply {
     let mut world = app.write();
     let id = find_network(&world, &id)?;
     if let Some(labels) = &req.labels {
         validate_labels(labels).map_err(|e| ApiError::field("labels", e.to_string()))?;
     }
     if let Some(name) = &req.name
-        && world.data.networks.values().any(|n| n.id != id && &n.name == name)
+        && world
+            .data
+            .networks
+            .values()
+            .any(|n| n.id != id && &n.name == name)
     {
-        return Err(ApiError::Uniqueness { field: "name".into() });
+        return Err(ApiError::Uniqueness {
+            field: "name".into(),
+        });
     }
-    let network = world.data.networks.get_mut(&id).ok_or_else(|| ApiError::not_found("network", id))?;
+    let network = world
+        .data
+        .networks
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::not_found("network", id))?;
     if let Some(name) = req.name {
         network.name = name;
     }
@@ -281,14 +388,28 @@ async fn delete(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
     let mut world = app.write();
     let id = find_network(&world, &id)?;
     if world.data.networks[&id].protect_delete {
-        return Err(ApiError::Protected(format!("network {id} is delete protected")));
+        return Err(ApiError::Protected(format!(
+            "network {id} is delete protected"
+        )));
     }
-    let servers = world.data.servers.values().filter(|s| s.private_net.iter().any(|p| p.network == id)).count();
-    let lbs = world.data.load_balancers.values().filter(|lb| lb.private_net.iter().any(|(n, _)| *n == id)).count();
+    let servers = world
+        .data
+        .servers
+        .values()
+        .filter(|s| s.private_net.iter().any(|p| p.network == id))
+        .count();
+    let lbs = world
+        .data
+        .load_balancers
+        .values()
+        .filter(|lb| lb.private_net.iter().any(|(n, _)| *n == id))
+        .count();
     if servers + lbs > 0 {
         return Err(ApiError::Coded {
             code: "resource_in_use",
-            message: format!("network {id} still has {servers} server(s) and {lbs} load balancer(s) attached"),
+            message: format!(
+                "network {id} still has {servers} server(s) and {lbs} load balancer(s) attached"
+            ),
         });
     }
     world.ensure_unlocked("network", id)?;

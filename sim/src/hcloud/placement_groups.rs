@@ -22,19 +22,32 @@ pub const MAX_GROUPS: usize = 50;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/placement_groups", get(list).post(create))
-        .route("/placement_groups/{id}", get(get_one).put(update).delete(delete))
+        .route(
+            "/placement_groups/{id}",
+            get(get_one).put(update).delete(delete),
+        )
 }
 
 /// A placement group in wire shape.
 pub fn placement_group_json(world: &World, pg: &PlacementGroup) -> Value {
-    let servers: Vec<i64> =
-        world.data.servers.values().filter(|s| s.placement_group == Some(pg.id)).map(|s| s.id).collect();
+    let servers: Vec<i64> = world
+        .data
+        .servers
+        .values()
+        .filter(|s| s.placement_group == Some(pg.id))
+        .map(|s| s.id)
+        .collect();
     json!({"id": pg.id, "name": pg.name, "labels": pg.labels, "created": pg.created, "type": "spread", "servers": servers})
 }
 
 fn find(world: &World, raw: &str) -> Result<i64, ApiError> {
     let id = parse_id("placement_group", raw)?;
-    world.data.placement_groups.contains_key(&id).then_some(id).ok_or_else(|| ApiError::not_found("placement_group", id))
+    world
+        .data
+        .placement_groups
+        .contains_key(&id)
+        .then_some(id)
+        .ok_or_else(|| ApiError::not_found("placement_group", id))
 }
 
 async fn list(State(app): State<AppState>, RawQuery(q): RawQuery) -> Reply {
@@ -44,11 +57,18 @@ async fn list(State(app): State<AppState>, RawQuery(q): RawQuery) -> Reply {
         .data
         .placement_groups
         .values()
-        .filter(|pg| query.matches(Some(&pg.name), &pg.labels) && query.get("type").is_none_or(|t| t == "spread"))
+        .filter(|pg| {
+            query.matches(Some(&pg.name), &pg.labels)
+                && query.get("type").is_none_or(|t| t == "spread")
+        })
         .collect();
-    query.sort(&mut items, |pg, f| named_key(pg.id, &pg.name, &pg.created, f))?;
+    query.sort(&mut items, |pg, f| {
+        named_key(pg.id, &pg.name, &pg.created, f)
+    })?;
     let (page, meta) = query.paginate(items);
-    ok(json!({"placement_groups": page.into_iter().map(|pg| placement_group_json(&world, pg)).collect::<Vec<_>>(), "meta": meta}))
+    ok(
+        json!({"placement_groups": page.into_iter().map(|pg| placement_group_json(&world, pg)).collect::<Vec<_>>(), "meta": meta}),
+    )
 }
 
 async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
@@ -79,14 +99,28 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateGroup>) -> Re
     }
     fields.finish()?;
     let name = req.name.unwrap_or_default();
-    if world.data.placement_groups.values().any(|pg| pg.name == name) {
-        return Err(ApiError::Uniqueness { field: "name".into() });
+    if world
+        .data
+        .placement_groups
+        .values()
+        .any(|pg| pg.name == name)
+    {
+        return Err(ApiError::Uniqueness {
+            field: "name".into(),
+        });
     }
     if world.data.placement_groups.len() >= MAX_GROUPS {
-        return Err(ApiError::ResourceLimit(format!("placement group limit of {MAX_GROUPS} exceeded")));
+        return Err(ApiError::ResourceLimit(format!(
+            "placement group limit of {MAX_GROUPS} exceeded"
+        )));
     }
     let id = world.next_id();
-    let pg = PlacementGroup { id, name, labels: req.labels, created: world.clock.timestamp() };
+    let pg = PlacementGroup {
+        id,
+        name,
+        labels: req.labels,
+        created: world.clock.timestamp(),
+    };
     world.data.placement_groups.insert(id, pg);
     let pg = &world.data.placement_groups[&id];
     created(json!({"placement_group": placement_group_json(&world, pg), "action": null}))
@@ -98,18 +132,32 @@ struct UpdateGroup {
     labels: Option<Labels>,
 }
 
-async fn update(State(app): State<AppState>, Path(id): Path<String>, Body(req): Body<UpdateGroup>) -> Reply {
+async fn update(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Body(req): Body<UpdateGroup>,
+) -> Reply {
     let mut world = app.write();
     let id = find(&world, &id)?;
     if let Some(labels) = &req.labels {
         validate_labels(labels).map_err(|e| ApiError::field("labels", e.to_string()))?;
     }
     if let Some(name) = &req.name
-        && world.data.placement_groups.values().any(|pg| pg.id != id && &pg.name == name)
+        && world
+            .data
+            .placement_groups
+            .values()
+            .any(|pg| pg.id != id && &pg.name == name)
     {
-        return Err(ApiError::Uniqueness { field: "name".into() });
+        return Err(ApiError::Uniqueness {
+            field: "name".into(),
+        });
     }
-    let pg = world.data.placement_groups.get_mut(&id).ok_or_else(|| ApiError::not_found("placement_group", id))?;
+    let pg = world
+        .data
+        .placement_groups
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::not_found("placement_group", id))?;
     if let Some(name) = req.name {
         pg.name = name;
     }
@@ -122,8 +170,15 @@ async fn update(State(app): State<AppState>, Path(id): Path<String>, Body(req): 
 async fn delete(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
     let mut world = app.write();
     let id = find(&world, &id)?;
-    if world.data.servers.values().any(|s| s.placement_group == Some(id)) {
-        return Err(ApiError::Conflict(format!("placement group {id} still has servers")));
+    if world
+        .data
+        .servers
+        .values()
+        .any(|s| s.placement_group == Some(id))
+    {
+        return Err(ApiError::Conflict(format!(
+            "placement group {id} still has servers"
+        )));
     }
     world.data.placement_groups.remove(&id);
     no_content()

@@ -59,7 +59,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| ApiError::Json(e.to_string()))?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::Json(e.to_string()))?;
         let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
             Value::Object(Default::default())
         } else {
@@ -86,7 +88,9 @@ impl World {
     /// injects a lock.
     pub fn ensure_unlocked(&mut self, kind: &str, id: i64) -> Result<(), ApiError> {
         if self.has_running_action(kind, id) || self.faults.lock_resource() {
-            return Err(ApiError::Locked(format!("{kind} {id} is locked because of a running action")));
+            return Err(ApiError::Locked(format!(
+                "{kind} {id} is locked because of a running action"
+            )));
         }
         Ok(())
     }

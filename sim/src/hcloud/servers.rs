@@ -42,7 +42,9 @@ pub fn valid_hostname(name: &str) -> bool {
         && name.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -52,7 +54,10 @@ pub fn valid_hostname(name: &str) -> bool {
 pub fn server_json(world: &World, s: &Server) -> Value {
     let location = catalog::location(&s.location).unwrap_or(&LOCATIONS[0]);
     let server_type = catalog::server_type(&s.server_type).map(server_type_json);
-    let image = s.image.and_then(|id| world.data.images.get(&id)).map(|i| image_json(world, i));
+    let image = s
+        .image
+        .and_then(|id| world.data.images.get(&id))
+        .map(|i| image_json(world, i));
     let load_balancers: Vec<i64> = world
         .data
         .load_balancers
@@ -60,8 +65,10 @@ pub fn server_json(world: &World, s: &Server) -> Value {
         .filter(|lb| super::load_balancers::targets_server(world, lb, s))
         .map(|lb| lb.id)
         .collect();
-    let firewalls: Vec<Value> =
-        firewalls_of_server(world, s).into_iter().map(|id| json!({"id": id, "status": "applied"})).collect();
+    let firewalls: Vec<Value> = firewalls_of_server(world, s)
+        .into_iter()
+        .map(|id| json!({"id": id, "status": "applied"}))
+        .collect();
     json!({
         "id": s.id,
         "name": s.name,
@@ -110,13 +117,19 @@ async fn list(State(app): State<AppState>, RawQuery(q): RawQuery) -> Reply {
         .collect();
     query.sort(&mut items, |s, f| named_key(s.id, &s.name, &s.created, f))?;
     let (page, meta) = query.paginate(items);
-    ok(json!({"servers": page.into_iter().map(|s| server_json(&world, s)).collect::<Vec<_>>(), "meta": meta}))
+    ok(
+        json!({"servers": page.into_iter().map(|s| server_json(&world, s)).collect::<Vec<_>>(), "meta": meta}),
+    )
 }
 
 /// Finds a server or answers `not_found`.
 pub fn find_server<'a>(world: &'a World, raw_id: &str) -> Result<&'a Server, ApiError> {
     let id = parse_id("server", raw_id)?;
-    world.data.servers.get(&id).ok_or_else(|| ApiError::not_found("server", id))
+    world
+        .data
+        .servers
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("server", id))
 }
 
 async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
@@ -177,10 +190,15 @@ struct CreateServer {
     public_net: Option<PublicNet>,
 }
 
-fn resolve_location(req: &CreateServer, fields: &mut FieldErrors) -> Option<&'static catalog::Location> {
+fn resolve_location(
+    req: &CreateServer,
+    fields: &mut FieldErrors,
+) -> Option<&'static catalog::Location> {
     if let Some(loc) = &req.location {
         let text = loc.as_text();
-        let found = LOCATIONS.iter().find(|l| l.name == text || l.id.to_string() == text);
+        let found = LOCATIONS
+            .iter()
+            .find(|l| l.name == text || l.id.to_string() == text);
         if found.is_none() {
             fields.add("location", format!("location {text:?} not found"));
         }
@@ -188,7 +206,9 @@ fn resolve_location(req: &CreateServer, fields: &mut FieldErrors) -> Option<&'st
     }
     if let Some(dc) = &req.datacenter {
         let text = dc.as_text();
-        let found = LOCATIONS.iter().find(|l| l.datacenter.1 == text || l.datacenter.0.to_string() == text);
+        let found = LOCATIONS
+            .iter()
+            .find(|l| l.datacenter.1 == text || l.datacenter.0.to_string() == text);
         if found.is_none() {
             fields.add("datacenter", format!("datacenter {text:?} not found"));
         }
@@ -211,7 +231,10 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateServer>) -> R
     let server_type = req.server_type.as_ref().and_then(|t| {
         let found = catalog::server_type(&t.as_text());
         if found.is_none() {
-            fields.add("server_type", format!("server type {:?} not found", t.as_text()));
+            fields.add(
+                "server_type",
+                format!("server type {:?} not found", t.as_text()),
+            );
         }
         found
     });
@@ -238,7 +261,10 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateServer>) -> R
     if let Some(user_data) = &req.user_data
         && user_data.len() > MAX_USER_DATA_BYTES
     {
-        fields.add("user_data", format!("user_data must not exceed {MAX_USER_DATA_BYTES} bytes"));
+        fields.add(
+            "user_data",
+            format!("user_data must not exceed {MAX_USER_DATA_BYTES} bytes"),
+        );
     }
     if let Err(e) = validate_labels(&req.labels) {
         fields.add("labels", e.to_string());
@@ -246,7 +272,12 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateServer>) -> R
     let mut ssh_keys = Vec::new();
     for key in &req.ssh_keys {
         let text = key.as_text();
-        match world.data.ssh_keys.values().find(|k| k.name == text || k.id.to_string() == text) {
+        match world
+            .data
+            .ssh_keys
+            .values()
+            .find(|k| k.name == text || k.id.to_string() == text)
+        {
             Some(k) => ssh_keys.push(k.id),
             None => fields.add("ssh_keys", format!("SSH key {text:?} not found")),
         }
@@ -268,19 +299,35 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateServer>) -> R
     }
     fields.finish()?;
     let (Some(server_type), Some(location)) = (server_type, location) else {
-        return Err(ApiError::field("location", "no location offers this server type"));
+        return Err(ApiError::field(
+            "location",
+            "no location offers this server type",
+        ));
     };
     if !server_type.available_in(location) {
-        return Err(ApiError::field("server_type", format!("{} is not available in {}", server_type.name, location.name)));
+        return Err(ApiError::field(
+            "server_type",
+            format!("{} is not available in {}", server_type.name, location.name),
+        ));
     }
     if world.data.servers.values().any(|s| s.name == name) {
-        return Err(ApiError::Uniqueness { field: "name".into() });
+        return Err(ApiError::Uniqueness {
+            field: "name".into(),
+        });
     }
     if world.data.servers.len() >= MAX_SERVERS {
-        return Err(ApiError::ResourceLimit(format!("server limit of {MAX_SERVERS} exceeded")));
+        return Err(ApiError::ResourceLimit(format!(
+            "server limit of {MAX_SERVERS} exceeded"
+        )));
     }
     if let Some(pg) = req.placement_group
-        && world.data.servers.values().filter(|s| s.placement_group == Some(pg)).count() >= MAX_SERVERS_PER_GROUP
+        && world
+            .data
+            .servers
+            .values()
+            .filter(|s| s.placement_group == Some(pg))
+            .count()
+            >= MAX_SERVERS_PER_GROUP
     {
         return Err(ApiError::Placement(format!(
             "placement group {pg} already has {MAX_SERVERS_PER_GROUP} servers; spread groups hold at most {MAX_SERVERS_PER_GROUP}"
@@ -290,7 +337,12 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateServer>) -> R
     let mut private_net = Vec::new();
     for network in &req.networks {
         let ip = allocate_private_ip(world, *network, location.network_zone, None, &private_net)?;
-        private_net.push(ServerNet { network: *network, ip, alias_ips: vec![], mac_address: world.alloc_mac() });
+        private_net.push(ServerNet {
+            network: *network,
+            ip,
+            alias_ips: vec![],
+            mac_address: world.alloc_mac(),
+        });
     }
     let public = req.public_net.unwrap_or_default();
     let server = Server {
@@ -303,8 +355,14 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateServer>) -> R
         image,
         labels: req.labels,
         user_data: req.user_data,
-        ipv4: public.enable_ipv4.unwrap_or(true).then(|| world.alloc_ipv4()),
-        ipv6: public.enable_ipv6.unwrap_or(true).then(|| world.alloc_ipv6_net()),
+        ipv4: public
+            .enable_ipv4
+            .unwrap_or(true)
+            .then(|| world.alloc_ipv4()),
+        ipv6: public
+            .enable_ipv6
+            .unwrap_or(true)
+            .then(|| world.alloc_ipv6_net()),
         private_net,
         placement_group: req.placement_group,
         firewalls: req.firewalls.iter().map(|f| f.firewall).collect(),
@@ -323,16 +381,30 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateServer>) -> R
     let networks: Vec<i64> = server.private_net.iter().map(|n| n.network).collect();
     world.data.servers.insert(id, server);
     let after_create = if start { "starting" } else { "off" };
-    let effect = Effect::ServerStatus { server: id, on_success: after_create.into(), on_error: "off".into() };
-    let create_action = world.create_action("create_server", &[(id, "server")], effect, Duration::ZERO);
+    let effect = Effect::ServerStatus {
+        server: id,
+        on_success: after_create.into(),
+        on_error: "off".into(),
+    };
+    let create_action =
+        world.create_action("create_server", &[(id, "server")], effect, Duration::ZERO);
     let mut next_actions = Vec::new();
     if start {
         let after = world.action_remaining(create_action);
-        let effect = Effect::ServerStatus { server: id, on_success: "running".into(), on_error: "off".into() };
+        let effect = Effect::ServerStatus {
+            server: id,
+            on_success: "running".into(),
+            on_error: "off".into(),
+        };
         next_actions.push(world.create_action("start_server", &[(id, "server")], effect, after));
     }
     for network in networks {
-        next_actions.push(world.create_action("attach_to_network", &[(id, "server"), (network, "network")], Effect::None, Duration::ZERO));
+        next_actions.push(world.create_action(
+            "attach_to_network",
+            &[(id, "server"), (network, "network")],
+            Effect::None,
+            Duration::ZERO,
+        ));
     }
     let root_password = ssh_keys.is_empty().then(|| format!("sim-{id:x}-root"));
     let server_value = server_json(world, &world.data.servers[&id]);
@@ -350,15 +422,26 @@ struct UpdateServer {
     labels: Option<Labels>,
 }
 
-async fn update(State(app): State<AppState>, Path(id): Path<String>, Body(req): Body<UpdateServer>) -> Reply {
+async fn update(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Body(req): Body<UpdateServer>,
+) -> Reply {
     let mut world = app.write();
     let id = find_server(&world, &id)?.id;
     let mut fields = FieldErrors::default();
     if let Some(name) = &req.name {
         if !valid_hostname(name) {
             fields.add("name", "Name must be a valid hostname.");
-        } else if world.data.servers.values().any(|s| s.id != id && &s.name == name) {
-            return Err(ApiError::Uniqueness { field: "name".into() });
+        } else if world
+            .data
+            .servers
+            .values()
+            .any(|s| s.id != id && &s.name == name)
+        {
+            return Err(ApiError::Uniqueness {
+                field: "name".into(),
+            });
         }
     }
     if let Some(labels) = &req.labels
@@ -367,7 +450,11 @@ async fn update(State(app): State<AppState>, Path(id): Path<String>, Body(req): 
         fields.add("labels", e.to_string());
     }
     fields.finish()?;
-    let server = world.data.servers.get_mut(&id).ok_or_else(|| ApiError::not_found("server", id))?;
+    let server = world
+        .data
+        .servers
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::not_found("server", id))?;
     if let Some(name) = req.name {
         server.name = name;
     }
@@ -382,27 +469,44 @@ async fn delete(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
     let mut world = app.write();
     let id = find_server(&world, &id)?.id;
     if world.data.servers[&id].protect_delete {
-        return Err(ApiError::Protected(format!("server {id} is delete protected")));
+        return Err(ApiError::Protected(format!(
+            "server {id} is delete protected"
+        )));
     }
     world.ensure_unlocked("server", id)?;
     let Some(server) = world.data.servers.remove(&id) else {
         return Err(ApiError::not_found("server", id));
     };
     for fw in world.data.firewalls.values_mut() {
-        fw.applied_to.retain(|t| *t != crate::world::FirewallTarget::Server(id));
+        fw.applied_to
+            .retain(|t| *t != crate::world::FirewallTarget::Server(id));
     }
     for lb in world.data.load_balancers.values_mut() {
-        lb.targets.retain(|t| !matches!(t, crate::world::LbTarget::Server { id: sid, .. } if *sid == id));
+        lb.targets
+            .retain(|t| !matches!(t, crate::world::LbTarget::Server { id: sid, .. } if *sid == id));
     }
-    world.emit(WorldEvent::ServerDeleted { id, ipv4: server.ipv4 });
-    let action = world.create_action("delete_server", &[(id, "server")], Effect::None, Duration::ZERO);
+    world.emit(WorldEvent::ServerDeleted {
+        id,
+        ipv4: server.ipv4,
+    });
+    let action = world.create_action(
+        "delete_server",
+        &[(id, "server")],
+        Effect::None,
+        Duration::ZERO,
+    );
     ok(json!({"action": action_json(&world, action)}))
 }
 
 /// Servers matching a label selector (for firewall and load balancer targets).
 pub fn servers_matching<'a>(world: &'a World, selector: &str) -> Vec<&'a Server> {
     match Selector::parse(selector) {
-        Ok(sel) => world.data.servers.values().filter(|s| sel.matches(&s.labels)).collect(),
+        Ok(sel) => world
+            .data
+            .servers
+            .values()
+            .filter(|s| sel.matches(&s.labels))
+            .collect(),
         Err(_) => Vec::new(),
     }
 }

@@ -18,7 +18,9 @@ use crate::world::{SshKey, World};
 
 /// Routes.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/ssh_keys", get(list).post(create)).route("/ssh_keys/{id}", get(get_one).put(update).delete(delete))
+    Router::new()
+        .route("/ssh_keys", get(list).post(create))
+        .route("/ssh_keys/{id}", get(get_one).put(update).delete(delete))
 }
 
 /// The MD5 fingerprint (`aa:bb:…`) of an OpenSSH public key, or `None` if it is not one.
@@ -28,9 +30,17 @@ pub fn fingerprint(public_key: &str) -> Option<String> {
     if !(kind.starts_with("ssh-") || kind.starts_with("ecdsa-") || kind.starts_with("sk-")) {
         return None;
     }
-    let blob = base64::engine::general_purpose::STANDARD.decode(parts.next()?).ok()?;
+    let blob = base64::engine::general_purpose::STANDARD
+        .decode(parts.next()?)
+        .ok()?;
     let digest = Md5::digest(&blob);
-    Some(digest.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"))
+    Some(
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+    )
 }
 
 /// An SSH key in wire shape.
@@ -40,7 +50,12 @@ pub fn key_json(k: &SshKey) -> Value {
 
 fn find(world: &World, raw: &str) -> Result<i64, ApiError> {
     let id = parse_id("ssh_key", raw)?;
-    world.data.ssh_keys.contains_key(&id).then_some(id).ok_or_else(|| ApiError::not_found("ssh_key", id))
+    world
+        .data
+        .ssh_keys
+        .contains_key(&id)
+        .then_some(id)
+        .ok_or_else(|| ApiError::not_found("ssh_key", id))
 }
 
 async fn list(State(app): State<AppState>, RawQuery(q): RawQuery) -> Reply {
@@ -50,7 +65,10 @@ async fn list(State(app): State<AppState>, RawQuery(q): RawQuery) -> Reply {
         .data
         .ssh_keys
         .values()
-        .filter(|k| query.matches(Some(&k.name), &k.labels) && query.get("fingerprint").is_none_or(|f| f == k.fingerprint))
+        .filter(|k| {
+            query.matches(Some(&k.name), &k.labels)
+                && query.get("fingerprint").is_none_or(|f| f == k.fingerprint)
+        })
         .collect();
     query.sort(&mut items, |k, f| named_key(k.id, &k.name, &k.created, f))?;
     let (page, meta) = query.paginate(items);
@@ -86,10 +104,19 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateKey>) -> Repl
     fields.finish()?;
     let (name, fingerprint) = (req.name.unwrap_or_default(), print.unwrap_or_default());
     if world.data.ssh_keys.values().any(|k| k.name == name) {
-        return Err(ApiError::Uniqueness { field: "name".into() });
+        return Err(ApiError::Uniqueness {
+            field: "name".into(),
+        });
     }
-    if world.data.ssh_keys.values().any(|k| k.fingerprint == fingerprint) {
-        return Err(ApiError::Uniqueness { field: "public_key".into() });
+    if world
+        .data
+        .ssh_keys
+        .values()
+        .any(|k| k.fingerprint == fingerprint)
+    {
+        return Err(ApiError::Uniqueness {
+            field: "public_key".into(),
+        });
     }
     let id = world.next_id();
     let key = SshKey {
@@ -111,18 +138,32 @@ struct UpdateKey {
     labels: Option<Labels>,
 }
 
-async fn update(State(app): State<AppState>, Path(id): Path<String>, Body(req): Body<UpdateKey>) -> Reply {
+async fn update(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Body(req): Body<UpdateKey>,
+) -> Reply {
     let mut world = app.write();
     let id = find(&world, &id)?;
     if let Some(labels) = &req.labels {
         validate_labels(labels).map_err(|e| ApiError::field("labels", e.to_string()))?;
     }
     if let Some(name) = &req.name
-        && world.data.ssh_keys.values().any(|k| k.id != id && &k.name == name)
+        && world
+            .data
+            .ssh_keys
+            .values()
+            .any(|k| k.id != id && &k.name == name)
     {
-        return Err(ApiError::Uniqueness { field: "name".into() });
+        return Err(ApiError::Uniqueness {
+            field: "name".into(),
+        });
     }
-    let key = world.data.ssh_keys.get_mut(&id).ok_or_else(|| ApiError::not_found("ssh_key", id))?;
+    let key = world
+        .data
+        .ssh_keys
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::not_found("ssh_key", id))?;
     if let Some(name) = req.name {
         key.name = name;
     }
@@ -145,7 +186,8 @@ mod tests {
 
     #[test]
     fn fingerprints_openssh_keys() {
-        let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJGQ2VFSn5OQ8d1K3S2rAjAq2Gk6o7sFQy2kG0pZ4cS test";
+        let key =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJGQ2VFSn5OQ8d1K3S2rAjAq2Gk6o7sFQy2kG0pZ4cS test";
         let print = fingerprint(key).unwrap();
         assert_eq!(print.split(':').count(), 16);
         assert!(fingerprint("not a key").is_none());

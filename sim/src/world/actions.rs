@@ -69,7 +69,9 @@ impl Action {
 
     /// Whether it touches resource `(kind, id)`.
     pub fn touches(&self, kind: &str, id: i64) -> bool {
-        self.resources.iter().any(|(rid, rkind)| *rid == id && rkind == kind)
+        self.resources
+            .iter()
+            .any(|(rid, rkind)| *rid == id && rkind == kind)
     }
 
     /// The Hetzner wire shape.
@@ -97,7 +99,13 @@ impl Action {
 impl World {
     /// Creates a running action; it finishes `duration(command) + after` from now, where `after`
     /// lets chained actions (create then start) finish in order.
-    pub fn create_action(&mut self, command: &str, resources: &[(i64, &str)], effect: Effect, after: Duration) -> i64 {
+    pub fn create_action(
+        &mut self,
+        command: &str,
+        resources: &[(i64, &str)],
+        effect: Effect,
+        after: Duration,
+    ) -> i64 {
         let id = self.next_id();
         let now = self.clock.elapsed();
         let fails = self.faults.fail_action();
@@ -109,7 +117,10 @@ impl World {
             started: self.clock.timestamp(),
             finished: None,
             error: None,
-            resources: resources.iter().map(|(id, kind)| (*id, kind.to_string())).collect(),
+            resources: resources
+                .iter()
+                .map(|(id, kind)| (*id, kind.to_string()))
+                .collect(),
             started_at: now,
             due: now + after + self.latency.action_duration(command),
             fails,
@@ -123,7 +134,10 @@ impl World {
     /// Time left until an action finishes (for chaining actions after it); zero if unknown.
     pub fn action_remaining(&self, id: i64) -> Duration {
         let now = self.clock.elapsed();
-        self.data.actions.get(&id).map_or(Duration::ZERO, |a| a.due.saturating_sub(now))
+        self.data
+            .actions
+            .get(&id)
+            .map_or(Duration::ZERO, |a| a.due.saturating_sub(now))
     }
 
     /// Creates an action that is already finished (used for deletes that the API completes at once).
@@ -137,7 +151,11 @@ impl World {
     /// (attaching a server to a network locks the server, not the network), as on Hetzner.
     pub fn has_running_action(&self, kind: &str, id: i64) -> bool {
         self.running.iter().any(|aid| {
-            self.data.actions.get(aid).is_some_and(|a| a.resources.first().is_some_and(|(rid, k)| *rid == id && k == kind))
+            self.data.actions.get(aid).is_some_and(|a| {
+                a.resources
+                    .first()
+                    .is_some_and(|(rid, k)| *rid == id && k == kind)
+            })
         })
     }
 
@@ -159,7 +177,9 @@ impl World {
     pub fn finish_action(&mut self, id: i64) {
         self.running.remove(&id);
         let timestamp = self.clock.timestamp();
-        let Some(action) = self.data.actions.get_mut(&id) else { return };
+        let Some(action) = self.data.actions.get_mut(&id) else {
+            return;
+        };
         if !action.is_running() {
             return;
         }
@@ -177,10 +197,18 @@ impl World {
     fn apply_effect(&mut self, effect: Effect, success: bool) {
         match effect {
             Effect::None => {}
-            Effect::ServerStatus { server, on_success, on_error } => {
+            Effect::ServerStatus {
+                server,
+                on_success,
+                on_error,
+            } => {
                 if let Some(s) = self.data.servers.get_mut(&server) {
                     s.status = if success { on_success } else { on_error };
-                    let event = WorldEvent::ServerStatus { id: s.id, ipv4: s.ipv4, status: s.status.clone() };
+                    let event = WorldEvent::ServerStatus {
+                        id: s.id,
+                        ipv4: s.ipv4,
+                        status: s.status.clone(),
+                    };
                     self.emit(event);
                 }
             }

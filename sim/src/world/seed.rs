@@ -41,7 +41,10 @@ pub(super) fn seed_images(world: &mut World) {
             let id = world.next_id();
             let labels = [
                 (TALOS_VERSION_LABEL.to_string(), version.clone()),
-                (TALOS_SCHEMATIC_LABEL.to_string(), DEFAULT_TALOS_SCHEMATIC.to_string()),
+                (
+                    TALOS_SCHEMATIC_LABEL.to_string(),
+                    DEFAULT_TALOS_SCHEMATIC.to_string(),
+                ),
             ]
             .into_iter()
             .collect();
@@ -70,5 +73,8 @@ pub(super) fn seed_images(world: &mut World) {
 
 fn capitalize(s: &str) -> String {
     let mut chars = s.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }

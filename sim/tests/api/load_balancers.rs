@@ -2,7 +2,9 @@
 //! use_private_ip, ip), algorithm, networks, type, protection, per-service target health.
 
 use hcloud::apis::load_balancers_api::*;
-use hcloud::apis::networks_api::{CreateNetworkParams, DeleteNetworkParams, create_network, delete_network};
+use hcloud::apis::networks_api::{
+    CreateNetworkParams, DeleteNetworkParams, create_network, delete_network,
+};
 use hcloud::apis::servers_api::{AttachServerToNetworkParams, attach_server_to_network};
 use hcloud::models;
 
@@ -29,7 +31,9 @@ fn tcp_service(port: i32) -> models::LoadBalancerService {
 fn selector_target(selector: &str) -> models::LoadBalancerAddTarget {
     models::LoadBalancerAddTarget {
         r#type: models::load_balancer_add_target::Type::LabelSelector,
-        label_selector: Some(Box::new(models::LabelSelector { selector: selector.into() })),
+        label_selector: Some(Box::new(models::LabelSelector {
+            selector: selector.into(),
+        })),
         use_private_ip: Some(true),
         ..Default::default()
     }
@@ -38,89 +42,201 @@ fn selector_target(selector: &str) -> models::LoadBalancerAddTarget {
 #[tokio::test]
 async fn api_load_balancer_lifecycle() {
     let sim = start().await;
-    let network = create_network(&sim.cfg, CreateNetworkParams {
-        create_network_request: models::CreateNetworkRequest {
-            name: "net".into(),
-            ip_range: "10.0.0.0/16".into(),
-            subnets: Some(vec![models::Subnet { ip_range: Some("10.0.1.0/24".into()), network_zone: "eu-central".into(), r#type: models::subnet::Type::Cloud, vswitch_id: None }]),
-            ..Default::default()
+    let network = create_network(
+        &sim.cfg,
+        CreateNetworkParams {
+            create_network_request: models::CreateNetworkRequest {
+                name: "net".into(),
+                ip_range: "10.0.0.0/16".into(),
+                subnets: Some(vec![models::Subnet {
+                    ip_range: Some("10.0.1.0/24".into()),
+                    network_zone: "eu-central".into(),
+                    r#type: models::subnet::Type::Cloud,
+                    vswitch_id: None,
+                }]),
+                ..Default::default()
+            },
         },
-    })
+    )
     .await
     .unwrap()
     .network
     .unwrap();
     let cp = running_server(&sim.cfg, "cp-1").await;
-    let labels = models::ReplaceServerRequest { name: None, labels: Some([("role".to_string(), "cp".to_string())].into()) };
-    hcloud::apis::servers_api::replace_server(&sim.cfg, hcloud::apis::servers_api::ReplaceServerParams { id: cp.id, replace_server_request: labels }).await.unwrap();
+    let labels = models::ReplaceServerRequest {
+        name: None,
+        labels: Some([("role".to_string(), "cp".to_string())].into()),
+    };
+    hcloud::apis::servers_api::replace_server(
+        &sim.cfg,
+        hcloud::apis::servers_api::ReplaceServerParams {
+            id: cp.id,
+            replace_server_request: labels,
+        },
+    )
+    .await
+    .unwrap();
 
     // A private-IP target needs the load balancer in a network.
-    let orphan = create_load_balancer(&sim.cfg, CreateLoadBalancerParams {
-        create_load_balancer_request: models::CreateLoadBalancerRequest {
-            name: "orphan".into(),
-            load_balancer_type: "lb11".into(),
-            location: Some("fsn1".into()),
-            targets: Some(vec![selector_target("role=cp")]),
-            ..Default::default()
+    let orphan = create_load_balancer(
+        &sim.cfg,
+        CreateLoadBalancerParams {
+            create_load_balancer_request: models::CreateLoadBalancerRequest {
+                name: "orphan".into(),
+                load_balancer_type: "lb11".into(),
+                location: Some("fsn1".into()),
+                targets: Some(vec![selector_target("role=cp")]),
+                ..Default::default()
+            },
         },
-    })
+    )
     .await;
-    assert_eq!(api_error(orphan).1["code"], "load_balancer_not_attached_to_network");
+    assert_eq!(
+        api_error(orphan).1["code"],
+        "load_balancer_not_attached_to_network"
+    );
 
-    let created = create_load_balancer(&sim.cfg, CreateLoadBalancerParams {
-        create_load_balancer_request: models::CreateLoadBalancerRequest {
-            name: "api".into(),
-            load_balancer_type: "lb11".into(),
-            location: Some("fsn1".into()),
-            network: Some(network.id),
-            services: Some(vec![tcp_service(6443)]),
-            targets: Some(vec![selector_target("role=cp")]),
-            algorithm: Some(Box::new(models::LoadBalancerAlgorithm { r#type: models::load_balancer_algorithm::Type::RoundRobin })),
-            labels: Some([("hk8s.io/cluster".to_string(), "prod".to_string())].into()),
-            ..Default::default()
+    let created = create_load_balancer(
+        &sim.cfg,
+        CreateLoadBalancerParams {
+            create_load_balancer_request: models::CreateLoadBalancerRequest {
+                name: "api".into(),
+                load_balancer_type: "lb11".into(),
+                location: Some("fsn1".into()),
+                network: Some(network.id),
+                services: Some(vec![tcp_service(6443)]),
+                targets: Some(vec![selector_target("role=cp")]),
+                algorithm: Some(Box::new(models::LoadBalancerAlgorithm {
+                    r#type: models::load_balancer_algorithm::Type::RoundRobin,
+                })),
+                labels: Some([("hk8s.io/cluster".to_string(), "prod".to_string())].into()),
+                ..Default::default()
+            },
         },
-    })
+    )
     .await
     .unwrap();
     assert_eq!(created.action.command, "create_load_balancer");
     wait_action(&sim.cfg, created.action.id).await;
     let lb = *created.load_balancer;
-    let ipv4: std::net::Ipv4Addr = lb.public_net.ipv4.ip.clone().flatten().unwrap().parse().unwrap();
-    assert!(ipv4.is_loopback() && ipv4 != cp.public_net.ipv4.as_ref().unwrap().ip.parse::<std::net::Ipv4Addr>().unwrap());
+    let ipv4: std::net::Ipv4Addr = lb
+        .public_net
+        .ipv4
+        .ip
+        .clone()
+        .flatten()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        ipv4.is_loopback()
+            && ipv4
+                != cp
+                    .public_net
+                    .ipv4
+                    .as_ref()
+                    .unwrap()
+                    .ip
+                    .parse::<std::net::Ipv4Addr>()
+                    .unwrap()
+    );
     assert_eq!(lb.private_net[0].ip.as_deref(), Some("10.0.1.1"));
     assert_eq!(lb.load_balancer_type.name, "lb11");
 
     // The server is not in the network yet: unhealthy; once attached: healthy.
-    let health = |lb: &models::LoadBalancer| lb.targets[0].targets.clone().unwrap()[0].health_status.clone().unwrap()[0].status;
-    assert_eq!(health(&lb), Some(models::load_balancer_target_health_status::Status::Unhealthy));
-    let attach = attach_server_to_network(&sim.cfg, AttachServerToNetworkParams {
-        id: cp.id,
-        attach_server_to_network_request: models::AttachServerToNetworkRequest { network: network.id, ..Default::default() },
-    })
+    let health = |lb: &models::LoadBalancer| {
+        lb.targets[0].targets.clone().unwrap()[0]
+            .health_status
+            .clone()
+            .unwrap()[0]
+            .status
+    };
+    assert_eq!(
+        health(&lb),
+        Some(models::load_balancer_target_health_status::Status::Unhealthy)
+    );
+    let attach = attach_server_to_network(
+        &sim.cfg,
+        AttachServerToNetworkParams {
+            id: cp.id,
+            attach_server_to_network_request: models::AttachServerToNetworkRequest {
+                network: network.id,
+                ..Default::default()
+            },
+        },
+    )
     .await
     .unwrap();
     wait_action(&sim.cfg, attach.action.id).await;
-    let lb = get_load_balancer(&sim.cfg, GetLoadBalancerParams { id: lb.id }).await.unwrap().load_balancer;
-    assert_eq!(health(&lb), Some(models::load_balancer_target_health_status::Status::Healthy));
-    assert_eq!(lb.targets[0].health_status.is_none(), true, "selector targets report health per matched server");
+    let lb = get_load_balancer(&sim.cfg, GetLoadBalancerParams { id: lb.id })
+        .await
+        .unwrap()
+        .load_balancer;
+    assert_eq!(
+        health(&lb),
+        Some(models::load_balancer_target_health_status::Status::Healthy)
+    );
+    assert_eq!(
+        lb.targets[0].health_status.is_none(),
+        true,
+        "selector targets report health per matched server"
+    );
 
     let id = lb.id;
-    let add = add_service(&sim.cfg, AddServiceParams { id, load_balancer_service: tcp_service(50000) }).await.unwrap();
+    let add = add_service(
+        &sim.cfg,
+        AddServiceParams {
+            id,
+            load_balancer_service: tcp_service(50000),
+        },
+    )
+    .await
+    .unwrap();
     wait_action(&sim.cfg, add.action.id).await;
-    assert_eq!(api_error(add_service(&sim.cfg, AddServiceParams { id, load_balancer_service: tcp_service(50000) }).await).1["code"], "source_port_already_used");
-    let update = update_service(&sim.cfg, UpdateServiceParams {
-        id,
-        update_load_balancer_service: models::UpdateLoadBalancerService { listen_port: 50000, destination_port: Some(50001), ..Default::default() },
-    })
+    assert_eq!(
+        api_error(
+            add_service(
+                &sim.cfg,
+                AddServiceParams {
+                    id,
+                    load_balancer_service: tcp_service(50000)
+                }
+            )
+            .await
+        )
+        .1["code"],
+        "source_port_already_used"
+    );
+    let update = update_service(
+        &sim.cfg,
+        UpdateServiceParams {
+            id,
+            update_load_balancer_service: models::UpdateLoadBalancerService {
+                listen_port: 50000,
+                destination_port: Some(50001),
+                ..Default::default()
+            },
+        },
+    )
     .await
     .unwrap();
     wait_action(&sim.cfg, update.action.id).await;
     let ip_target = models::LoadBalancerAddTarget {
         r#type: models::load_balancer_add_target::Type::Ip,
-        ip: Some(Box::new(models::LoadBalancerTargetIp { ip: "203.0.113.5".into() })),
+        ip: Some(Box::new(models::LoadBalancerTargetIp {
+            ip: "203.0.113.5".into(),
+        })),
         ..Default::default()
     };
-    let added = add_target(&sim.cfg, AddTargetParams { id, load_balancer_add_target: ip_target }).await.unwrap();
+    let added = add_target(
+        &sim.cfg,
+        AddTargetParams {
+            id,
+            load_balancer_add_target: ip_target,
+        },
+    )
+    .await
+    .unwrap();
     wait_action(&sim.cfg, added.action.id).await;
     let server_target = models::LoadBalancerAddTarget {
         r#type: models::load_balancer_add_target::Type::Server,
@@ -128,72 +244,158 @@ async fn api_load_balancer_lifecycle() {
         use_private_ip: Some(true),
         ..Default::default()
     };
-    let added = add_target(&sim.cfg, AddTargetParams { id, load_balancer_add_target: server_target }).await.unwrap();
+    let added = add_target(
+        &sim.cfg,
+        AddTargetParams {
+            id,
+            load_balancer_add_target: server_target,
+        },
+    )
+    .await
+    .unwrap();
     wait_action(&sim.cfg, added.action.id).await;
-    let algo = change_algorithm(&sim.cfg, ChangeAlgorithmParams {
-        id,
-        body: models::LoadBalancerAlgorithm { r#type: models::load_balancer_algorithm::Type::LeastConnections },
-    })
+    let algo = change_algorithm(
+        &sim.cfg,
+        ChangeAlgorithmParams {
+            id,
+            body: models::LoadBalancerAlgorithm {
+                r#type: models::load_balancer_algorithm::Type::LeastConnections,
+            },
+        },
+    )
     .await
     .unwrap();
     wait_action(&sim.cfg, algo.action.id).await;
-    let bigger = change_type_of_load_balancer(&sim.cfg, ChangeTypeOfLoadBalancerParams {
-        id,
-        change_type_of_load_balancer_request: models::ChangeTypeOfLoadBalancerRequest { load_balancer_type: "lb21".into() },
-    })
+    let bigger = change_type_of_load_balancer(
+        &sim.cfg,
+        ChangeTypeOfLoadBalancerParams {
+            id,
+            change_type_of_load_balancer_request: models::ChangeTypeOfLoadBalancerRequest {
+                load_balancer_type: "lb21".into(),
+            },
+        },
+    )
     .await
     .unwrap();
     wait_action(&sim.cfg, bigger.action.id).await;
-    let lb = get_load_balancer(&sim.cfg, GetLoadBalancerParams { id }).await.unwrap().load_balancer;
+    let lb = get_load_balancer(&sim.cfg, GetLoadBalancerParams { id })
+        .await
+        .unwrap()
+        .load_balancer;
     assert_eq!(lb.services.len(), 2);
     assert_eq!(lb.services[1].destination_port, 50001);
     assert_eq!(lb.targets.len(), 3);
-    assert_eq!(lb.algorithm.r#type, models::load_balancer_algorithm::Type::LeastConnections);
+    assert_eq!(
+        lb.algorithm.r#type,
+        models::load_balancer_algorithm::Type::LeastConnections
+    );
     assert_eq!(lb.load_balancer_type.name, "lb21");
-    let server = hcloud::apis::servers_api::get_server(&sim.cfg, hcloud::apis::servers_api::GetServerParams { id: cp.id }).await.unwrap().server.unwrap();
+    let server = hcloud::apis::servers_api::get_server(
+        &sim.cfg,
+        hcloud::apis::servers_api::GetServerParams { id: cp.id },
+    )
+    .await
+    .unwrap()
+    .server
+    .unwrap();
     assert_eq!(server.load_balancers, Some(vec![id]));
 
     // The network cannot go while the load balancer is attached.
-    assert_eq!(api_error(delete_network(&sim.cfg, DeleteNetworkParams { id: network.id }).await).1["code"], "resource_in_use");
-    let removed = remove_target(&sim.cfg, RemoveTargetParams {
-        id,
-        remove_target_request: models::RemoveTargetRequest {
-            r#type: models::remove_target_request::Type::Ip,
-            ip: Some(Box::new(models::LoadBalancerTargetIp { ip: "203.0.113.5".into() })),
-            ..Default::default()
+    assert_eq!(
+        api_error(delete_network(&sim.cfg, DeleteNetworkParams { id: network.id }).await).1["code"],
+        "resource_in_use"
+    );
+    let removed = remove_target(
+        &sim.cfg,
+        RemoveTargetParams {
+            id,
+            remove_target_request: models::RemoveTargetRequest {
+                r#type: models::remove_target_request::Type::Ip,
+                ip: Some(Box::new(models::LoadBalancerTargetIp {
+                    ip: "203.0.113.5".into(),
+                })),
+                ..Default::default()
+            },
         },
-    })
+    )
     .await
     .unwrap();
     wait_action(&sim.cfg, removed.action.id).await;
-    let deleted = delete_service(&sim.cfg, DeleteServiceParams { id, delete_service_request: models::DeleteServiceRequest { listen_port: 50000 } }).await.unwrap();
+    let deleted = delete_service(
+        &sim.cfg,
+        DeleteServiceParams {
+            id,
+            delete_service_request: models::DeleteServiceRequest { listen_port: 50000 },
+        },
+    )
+    .await
+    .unwrap();
     wait_action(&sim.cfg, deleted.action.id).await;
-    let protect = change_load_balancer_protection(&sim.cfg, ChangeLoadBalancerProtectionParams {
-        id,
-        change_load_balancer_protection_request: models::ChangeLoadBalancerProtectionRequest { delete: Some(true) },
-    })
+    let protect = change_load_balancer_protection(
+        &sim.cfg,
+        ChangeLoadBalancerProtectionParams {
+            id,
+            change_load_balancer_protection_request: models::ChangeLoadBalancerProtectionRequest {
+                delete: Some(true),
+            },
+        },
+    )
     .await
     .unwrap();
     wait_action(&sim.cfg, protect.action.id).await;
-    assert_eq!(api_error(delete_load_balancer(&sim.cfg, DeleteLoadBalancerParams { id }).await).1["code"], "protected");
-    let unprotect = change_load_balancer_protection(&sim.cfg, ChangeLoadBalancerProtectionParams {
-        id,
-        change_load_balancer_protection_request: models::ChangeLoadBalancerProtectionRequest { delete: Some(false) },
-    })
+    assert_eq!(
+        api_error(delete_load_balancer(&sim.cfg, DeleteLoadBalancerParams { id }).await).1["code"],
+        "protected"
+    );
+    let unprotect = change_load_balancer_protection(
+        &sim.cfg,
+        ChangeLoadBalancerProtectionParams {
+            id,
+            change_load_balancer_protection_request: models::ChangeLoadBalancerProtectionRequest {
+                delete: Some(false),
+            },
+        },
+    )
     .await
     .unwrap();
     wait_action(&sim.cfg, unprotect.action.id).await;
-    let detach = detach_load_balancer_from_network(&sim.cfg, DetachLoadBalancerFromNetworkParams {
-        id,
-        detach_load_balancer_from_network_request: models::DetachLoadBalancerFromNetworkRequest { network: network.id },
-    })
+    let detach = detach_load_balancer_from_network(
+        &sim.cfg,
+        DetachLoadBalancerFromNetworkParams {
+            id,
+            detach_load_balancer_from_network_request:
+                models::DetachLoadBalancerFromNetworkRequest {
+                    network: network.id,
+                },
+        },
+    )
     .await
     .unwrap();
     wait_action(&sim.cfg, detach.action.id).await;
-    let listed = list_load_balancers(&sim.cfg, ListLoadBalancersParams { label_selector: Some("hk8s.io/cluster=prod".into()), ..Default::default() }).await.unwrap();
+    let listed = list_load_balancers(
+        &sim.cfg,
+        ListLoadBalancersParams {
+            label_selector: Some("hk8s.io/cluster=prod".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(listed.load_balancers.len(), 1);
-    delete_load_balancer(&sim.cfg, DeleteLoadBalancerParams { id }).await.unwrap();
-    assert_eq!(api_error(get_load_balancer(&sim.cfg, GetLoadBalancerParams { id }).await).0, 404);
-    let actions = list_actions_for_load_balancer(&sim.cfg, ListActionsForLoadBalancerParams { id: lb.id, ..Default::default() }).await;
+    delete_load_balancer(&sim.cfg, DeleteLoadBalancerParams { id })
+        .await
+        .unwrap();
+    assert_eq!(
+        api_error(get_load_balancer(&sim.cfg, GetLoadBalancerParams { id }).await).0,
+        404
+    );
+    let actions = list_actions_for_load_balancer(
+        &sim.cfg,
+        ListActionsForLoadBalancerParams {
+            id: lb.id,
+            ..Default::default()
+        },
+    )
+    .await;
     assert_eq!(api_error(actions).0, 404);
 }

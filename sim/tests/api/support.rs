@@ -37,7 +37,13 @@ impl Sim {
 
     /// GET a `/_sim` endpoint as JSON.
     pub async fn sim_json(&self, path: &str) -> serde_json::Value {
-        let resp = self.cfg.client.get(format!("{}{path}", self.root())).send().await.unwrap();
+        let resp = self
+            .cfg
+            .client
+            .get(format!("{}{path}", self.root()))
+            .send()
+            .await
+            .unwrap();
         assert!(resp.status().is_success(), "{path}: {}", resp.status());
         serde_json::from_str(&resp.text().await.unwrap()).unwrap()
     }
@@ -69,16 +75,20 @@ pub async fn start_with(adjust: impl FnOnce(&mut SimConfig)) -> Sim {
 /// A `hcloud` configuration pointing at `endpoint`.
 pub fn client_config(endpoint: &str, token: &str) -> Configuration {
     let mut cfg = Configuration::new();
-    cfg.base_path_mapping.insert("https://api.hetzner.cloud/v1".into(), endpoint.into());
+    cfg.base_path_mapping
+        .insert("https://api.hetzner.cloud/v1".into(), endpoint.into());
     cfg.bearer_access_token = Some(token.into());
     cfg
 }
 
 /// The HTTP status and error envelope of a failed call.
-pub fn api_error<T: std::fmt::Debug>(result: Result<impl std::fmt::Debug, hcloud::apis::Error<T>>) -> (u16, serde_json::Value) {
+pub fn api_error<T: std::fmt::Debug>(
+    result: Result<impl std::fmt::Debug, hcloud::apis::Error<T>>,
+) -> (u16, serde_json::Value) {
     match result {
         Err(hcloud::apis::Error::ResponseError(rc)) => {
-            let body: serde_json::Value = serde_json::from_str(&rc.content).expect("error body is JSON");
+            let body: serde_json::Value =
+                serde_json::from_str(&rc.content).expect("error body is JSON");
             (rc.status.as_u16(), body["error"].clone())
         }
         other => panic!("expected an API error, got {other:?}"),
@@ -88,7 +98,10 @@ pub fn api_error<T: std::fmt::Debug>(result: Result<impl std::fmt::Debug, hcloud
 /// Polls an action until it is no longer running (instant latency: the next poll).
 pub async fn wait_action(cfg: &Configuration, id: i64) -> models::Action {
     for _ in 0..20 {
-        let action = *get_action(cfg, GetActionParams { id }).await.unwrap().action;
+        let action = *get_action(cfg, GetActionParams { id })
+            .await
+            .unwrap()
+            .action;
         if action.status != models::action::Status::Running {
             return action;
         }
@@ -97,8 +110,15 @@ pub async fn wait_action(cfg: &Configuration, id: i64) -> models::Action {
 }
 
 /// Creates a cx23 debian-12 server in fsn1 with labels.
-pub async fn create_server_labelled(cfg: &Configuration, name: &str, labels: &[(&str, &str)]) -> models::CreateServerResponse {
-    let labels: HashMap<String, String> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+pub async fn create_server_labelled(
+    cfg: &Configuration,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> models::CreateServerResponse {
+    let labels: HashMap<String, String> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let request = models::CreateServerRequest {
         name: name.into(),
         server_type: "cx23".into(),
@@ -107,7 +127,14 @@ pub async fn create_server_labelled(cfg: &Configuration, name: &str, labels: &[(
         labels: Some(labels),
         ..Default::default()
     };
-    create_server(cfg, CreateServerParams { create_server_request: request }).await.expect("server created")
+    create_server(
+        cfg,
+        CreateServerParams {
+            create_server_request: request,
+        },
+    )
+    .await
+    .expect("server created")
 }
 
 /// Creates a server and waits for it to run.
@@ -117,8 +144,13 @@ pub async fn running_server(cfg: &Configuration, name: &str) -> models::Server {
     for next in &created.next_actions {
         wait_action(cfg, next.id).await;
     }
-    let server = hcloud::apis::servers_api::get_server(cfg, hcloud::apis::servers_api::GetServerParams { id: created.server.id })
-        .await
-        .unwrap();
+    let server = hcloud::apis::servers_api::get_server(
+        cfg,
+        hcloud::apis::servers_api::GetServerParams {
+            id: created.server.id,
+        },
+    )
+    .await
+    .unwrap();
     *server.server.expect("server present")
 }
