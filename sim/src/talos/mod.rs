@@ -188,10 +188,12 @@ impl TalosSim {
         let node = fleet.nodes.get(&server)?;
         match port {
             APID_PORT => Some(node.is_up() && node.tls.is_some()),
+            // kube-apiserver keeps accepting TCP without etcd quorum (requests then fail), so a
+            // TCP health check still passes once the API server runs (after bootstrap).
             KUBE_PORT => Some(
                 node.is_up()
                     && node.is_control_plane()
-                    && node.cluster_key().is_some_and(|k| fleet.kube_serving(&k)),
+                    && node.cluster_key().is_some_and(|k| fleet.clusters.get(&k).is_some_and(|c| c.bootstrapped)),
             ),
             _ => None,
         }
