@@ -90,7 +90,10 @@ async fn main() -> ExitCode {
         .filter(|v| !v.is_empty())
         .collect();
     config.rate_limit_per_hour = args.rate_limit;
-    config.talos_ports = hk8s_sim::talos::Ports { apid: args.talos_port, kube: args.kube_port };
+    config.talos_ports = hk8s_sim::talos::Ports {
+        apid: args.talos_port,
+        kube: args.kube_port,
+    };
     let handle = match serve(config).await {
         Ok(handle) => handle,
         Err(e) => {

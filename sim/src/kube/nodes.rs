@@ -57,10 +57,8 @@ fn node_json(node: &Node, cni: bool) -> Option<Value> {
     }
     addresses.push(json!({"type": "ExternalIP", "address": node.ip.to_string()}));
     let mut spec = json!({"taints": taints, "podCIDR": "10.244.0.0/24"});
-    if !ready {
-        spec["taints"].as_array_mut().map(|t| {
-            t.push(json!({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}))
-        });
+    if !ready && let Some(t) = spec["taints"].as_array_mut() {
+        t.push(json!({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}));
     }
     if cfg.external_cloud_provider {
         spec["providerID"] = json!(format!("hcloud://{}", node.server_id));
@@ -171,7 +169,7 @@ pub fn handle(
         Method::PATCH => {
             let patch = match super::objects::patch_body(headers, body) {
                 Ok(p) => p,
-                Err(r) => return r,
+                Err(r) => return *r,
             };
             let mut stored = cluster
                 .kube

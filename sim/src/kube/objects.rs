@@ -97,7 +97,13 @@ pub fn api_groups(fleet: &Fleet, key: &str) -> Value {
 }
 
 /// Reads a PATCH/apply body (JSON or YAML) into JSON.
-pub fn patch_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, Response> {
+pub fn patch_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, Box<Response>> {
+    read_patch(headers, body).map_err(Box::new)
+}
+
+// The error is the finished HTTP reply; it is boxed by `patch_body` for callers.
+#[allow(clippy::result_large_err)]
+fn read_patch(headers: &HeaderMap, body: &Bytes) -> Result<Value, Response> {
     let content_type = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -278,7 +284,7 @@ pub fn handle(
                 .is_some_and(|c| c.starts_with("application/apply-patch"));
             let patch = match patch_body(headers, body) {
                 Ok(p) => p,
-                Err(r) => return r,
+                Err(r) => return *r,
             };
             let manager = query_value(query, "fieldManager");
             if apply && manager.is_none_or(str::is_empty) {

@@ -112,7 +112,7 @@ impl NodeApi {
         })
     }
 
-    fn up_node<'a>(fleet: &'a mut Fleet, id: i64) -> Result<&'a mut Node, Status> {
+    fn up_node(fleet: &mut Fleet, id: i64) -> Result<&mut Node, Status> {
         fleet
             .nodes
             .get_mut(&id)

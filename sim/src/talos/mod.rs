@@ -193,7 +193,9 @@ impl TalosSim {
             KUBE_PORT => Some(
                 node.is_up()
                     && node.is_control_plane()
-                    && node.cluster_key().is_some_and(|k| fleet.clusters.get(&k).is_some_and(|c| c.bootstrapped)),
+                    && node
+                        .cluster_key()
+                        .is_some_and(|k| fleet.clusters.get(&k).is_some_and(|c| c.bootstrapped)),
             ),
             _ => None,
         }
