@@ -160,6 +160,8 @@ pub struct ServerType {
     pub monthly_eur: f64,
 }
 
+/// One row of the server type table (one argument per column keeps the table readable).
+#[allow(clippy::too_many_arguments)]
 const fn st(
     id: i64,
     name: &'static str,

@@ -28,6 +28,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
@@ -226,6 +227,12 @@ pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
         source,
     })?;
     let (stop, stopped) = oneshot::channel::<()>();
+    // Without TCP_NODELAY, large list replies meet Nagle + delayed ACK and take ~40 ms each.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!("cannot set TCP_NODELAY: {e}");
+        }
+    });
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async {

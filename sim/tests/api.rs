@@ -11,4 +11,5 @@ mod api {
     mod networks;
     mod server_actions;
     mod servers;
+    mod sim_behaviour;
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 use hk8s_sim::talos::Ports;
 use hk8s_sim::talos::pki;
 use hk8s_sim::talos::proto::machine::machine_service_client::MachineServiceClient;
-use hk8s_sim::talos::proto::machine::{ApplyConfigurationRequest, BootstrapRequest, ResetRequest, UpgradeRequest};
+use hk8s_sim::talos::proto::machine::{
+    ApplyConfigurationRequest, BootstrapRequest, ResetRequest, UpgradeRequest,
+};
 use hk8s_sim::{SimConfig, SimHandle, serve};
 use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -20,7 +22,8 @@ use tokio::net::TcpSocket;
 use tonic::transport::{Channel, Endpoint};
 
 const TOKEN: &str = "talos-test";
-const CONTROLPLANE: &str = include_str!("../../src/talos/testdata/golden/v1.13-controlplane-flannel.yaml");
+const CONTROLPLANE: &str =
+    include_str!("../../src/talos/testdata/golden/v1.13-controlplane-flannel.yaml");
 
 struct Sim {
     handle: SimHandle,
@@ -42,7 +45,11 @@ impl Sim {
         let mut http = hcloud::apis::configuration::Configuration::new();
         http.base_path = handle.endpoint();
         http.bearer_access_token = Some(TOKEN.into());
-        Sim { handle, http, ports }
+        Sim {
+            handle,
+            http,
+            ports,
+        }
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
@@ -61,14 +68,21 @@ impl Sim {
 
     /// Creates a server from the Talos snapshot; returns (id, public IPv4).
     async fn server(&self, name: &str, user_data: Option<&str>) -> (i64, Ipv4Addr) {
-        let images = self.call("GET", "/images?type=snapshot&architecture=x86", None).await;
+        let images = self
+            .call("GET", "/images?type=snapshot&architecture=x86", None)
+            .await;
         let image = images["images"][0]["id"].as_i64().unwrap();
-        let mut body = json!({"name": name, "server_type": "cx23", "location": "fsn1", "image": image});
+        let mut body =
+            json!({"name": name, "server_type": "cx23", "location": "fsn1", "image": image});
         if let Some(u) = user_data {
             body["user_data"] = json!(u);
         }
         let created = self.call("POST", "/servers", Some(body)).await;
-        let ip = created["server"]["public_net"]["ipv4"]["ip"].as_str().unwrap().parse().unwrap();
+        let ip = created["server"]["public_net"]["ipv4"]["ip"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         (created["server"]["id"].as_i64().unwrap(), ip)
     }
 
@@ -78,7 +92,19 @@ impl Sim {
 
     async fn state(&self) -> Value {
         let url = format!("http://{}/_sim/state", self.handle.addr());
-        serde_json::from_str(&self.http.client.get(url).send().await.unwrap().text().await.unwrap()).unwrap()
+        serde_json::from_str(
+            &self
+                .http
+                .client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        )
+        .unwrap()
     }
 }
 
@@ -86,17 +112,36 @@ impl Sim {
 struct AcceptAnyServer;
 
 impl ServerCertVerifier for AcceptAnyServer {
-    fn verify_server_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
         Ok(ServerCertVerified::assertion())
     }
-    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         Ok(HandshakeSignatureValid::assertion())
     }
-    fn verify_tls13_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         Ok(HandshakeSignatureValid::assertion())
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms.supported_schemes()
+        rustls::crypto::aws_lc_rs::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -118,7 +163,9 @@ fn maintenance_tls() -> Arc<ClientConfig> {
 
 /// The OS CA (cert, key) of the fixture config.
 fn os_ca() -> (String, String) {
-    let doc: Value = serde_saphyr::from_multiple::<Value>(CONTROLPLANE).unwrap().remove(0);
+    let doc: Value = serde_saphyr::from_multiple::<Value>(CONTROLPLANE)
+        .unwrap()
+        .remove(0);
     let crt = pki::unwrap_base64_pem(doc["machine"]["ca"]["crt"].as_str().unwrap(), "crt").unwrap();
     let key = pki::unwrap_base64_pem(doc["machine"]["ca"]["key"].as_str().unwrap(), "key").unwrap();
     (crt, key)
@@ -129,17 +176,28 @@ fn admin_tls(role: &str) -> Arc<ClientConfig> {
     let (crt, key) = os_ca();
     let (client_crt, client_key) = pki::issue_client(&crt, &key, "", role).unwrap();
     let mut roots = RootCertStore::empty();
-    roots.add(pki::certificate_der(&crt, "ca").unwrap()).unwrap();
+    roots
+        .add(pki::certificate_der(&crt, "ca").unwrap())
+        .unwrap();
     let chain = vec![pki::certificate_der(&client_crt, "client").unwrap()];
     let block = pki::decode_pem(&client_key, "key").unwrap();
     let key = PrivateKeyDer::try_from(block.der).unwrap();
-    let mut c = ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions().unwrap().with_root_certificates(roots).with_client_auth_cert(chain, key).unwrap();
+    let mut c = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
     c.alpn_protocols = vec![b"h2".to_vec()];
     Arc::new(c)
 }
 
 /// A channel to apid at `addr`, connecting from `source` (a loopback address) if given.
-async fn channel(addr: SocketAddr, tls: Arc<ClientConfig>, source: Option<Ipv4Addr>) -> Result<Channel, tonic::transport::Error> {
+async fn channel(
+    addr: SocketAddr,
+    tls: Arc<ClientConfig>,
+    source: Option<Ipv4Addr>,
+) -> Result<Channel, tonic::transport::Error> {
     Endpoint::from_static("http://talos")
         .connect_timeout(Duration::from_secs(2))
         .connect_with_connector(tower::service_fn(move |_| {
@@ -151,7 +209,9 @@ async fn channel(addr: SocketAddr, tls: Arc<ClientConfig>, source: Option<Ipv4Ad
                 }
                 let tcp = socket.connect(addr).await?;
                 let name = ServerName::IpAddress(addr.ip().into());
-                let stream = tokio_rustls::TlsConnector::from(tls).connect(name, tcp).await?;
+                let stream = tokio_rustls::TlsConnector::from(tls)
+                    .connect(name, tcp)
+                    .await?;
                 Ok::<_, std::io::Error>(TokioIo::new(stream))
             }
         }))
@@ -174,29 +234,52 @@ async fn wait_up(sim: &Sim, ip: Ipv4Addr, tls: Arc<ClientConfig>) -> MachineServ
 }
 
 fn apply(config: &str, mode: i32, dry_run: bool) -> ApplyConfigurationRequest {
-    ApplyConfigurationRequest { data: config.as_bytes().to_vec(), mode, dry_run, try_mode_timeout: None }
+    ApplyConfigurationRequest {
+        data: config.as_bytes().to_vec(),
+        mode,
+        dry_run,
+        try_mode_timeout: None,
+    }
 }
 
 #[tokio::test]
 async fn maintenance_mode_accepts_a_valid_config_then_requires_admin_mtls() {
-    let sim = Sim::start(Ports { apid: 52010, kube: 8460 }).await;
+    let sim = Sim::start(Ports {
+        apid: 52010,
+        kube: 8460,
+    })
+    .await;
     let (_, ip) = sim.server("prod-cp-1", None).await;
     let mut maintenance = wait_up(&sim, ip, maintenance_tls()).await;
     assert_eq!(sim.state().await["talos_nodes"][0]["mode"], "maintenance");
 
     // Invalid configs are refused with the reason: schema, then semantics.
     let unknown_field = CONTROLPLANE.replacen("debug: false", "debug: false\nnotAField: 1", 1);
-    let err = maintenance.apply_configuration(apply(&unknown_field, 1, false)).await.unwrap_err();
+    let err = maintenance
+        .apply_configuration(apply(&unknown_field, 1, false))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     assert!(err.message().contains("schema"), "{}", err.message());
-    let bad_token = CONTROLPLANE.replacen("token: qw8e7r.zyxwvutsrq987654", "token: not-a-token", 1);
-    let err = maintenance.apply_configuration(apply(&bad_token, 1, false)).await.unwrap_err();
+    let bad_token =
+        CONTROLPLANE.replacen("token: qw8e7r.zyxwvutsrq987654", "token: not-a-token", 1);
+    let err = maintenance
+        .apply_configuration(apply(&bad_token, 1, false))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     assert!(err.message().contains("machine.token"), "{}", err.message());
 
     // A valid config takes the node out of maintenance mode.
-    let reply = maintenance.apply_configuration(apply(CONTROLPLANE, 1, false)).await.unwrap().into_inner();
-    assert_eq!(reply.messages[0].mode, 0, "maintenance applies install and reboot");
+    let reply = maintenance
+        .apply_configuration(apply(CONTROLPLANE, 1, false))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        reply.messages[0].mode, 0,
+        "maintenance applies install and reboot"
+    );
     let mut admin = wait_up(&sim, ip, admin_tls("os:admin")).await;
     let state = sim.state().await;
     assert_eq!(state["talos_nodes"][0]["mode"], "configured");
@@ -207,34 +290,65 @@ async fn maintenance_mode_accepts_a_valid_config_then_requires_admin_mtls() {
         Ok(ch) => MachineServiceClient::new(ch).version(()).await.is_err(),
         Err(_) => true,
     };
-    assert!(refused, "a configured node must require a client certificate");
+    assert!(
+        refused,
+        "a configured node must require a client certificate"
+    );
 
     // os:reader may read but not write.
-    let mut reader = MachineServiceClient::new(channel(sim.apid(ip), admin_tls("os:reader"), None).await.unwrap());
-    assert_eq!(reader.version(()).await.unwrap().into_inner().messages[0].version.as_ref().unwrap().tag, "v1.13.9");
-    let denied = reader.bootstrap(BootstrapRequest::default()).await.unwrap_err();
+    let mut reader = MachineServiceClient::new(
+        channel(sim.apid(ip), admin_tls("os:reader"), None)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        reader.version(()).await.unwrap().into_inner().messages[0]
+            .version
+            .as_ref()
+            .unwrap()
+            .tag,
+        "v1.13.9"
+    );
+    let denied = reader
+        .bootstrap(BootstrapRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
 
     // Dry run and staged applies leave the running config alone.
     let hash = state["talos_nodes"][0]["config_hash"].clone();
     let changed = CONTROLPLANE.replacen("hk8s.io/pool: general", "hk8s.io/pool: other", 1);
-    let dry = admin.apply_configuration(apply(&changed, 1, true)).await.unwrap().into_inner();
+    let dry = admin
+        .apply_configuration(apply(&changed, 1, true))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(dry.messages[0].mode_details.starts_with("Dry run"));
-    admin.apply_configuration(apply(&changed, 3, false)).await.unwrap();
+    admin
+        .apply_configuration(apply(&changed, 3, false))
+        .await
+        .unwrap();
     let state = sim.state().await;
     assert_eq!(state["talos_nodes"][0]["config_hash"], hash);
     assert!(state["talos_nodes"][0]["staged_config_hash"].is_string());
 
     // Bootstrap once; again is AlreadyExists.
     admin.bootstrap(BootstrapRequest::default()).await.unwrap();
-    let again = admin.bootstrap(BootstrapRequest::default()).await.unwrap_err();
+    let again = admin
+        .bootstrap(BootstrapRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(again.code(), tonic::Code::AlreadyExists);
     sim.handle.shutdown().await.unwrap();
 }
 
 #[tokio::test]
 async fn reset_returns_to_maintenance_and_upgrade_reports_the_new_version() {
-    let sim = Sim::start(Ports { apid: 52030, kube: 8480 }).await;
+    let sim = Sim::start(Ports {
+        apid: 52030,
+        kube: 8480,
+    })
+    .await;
     use base64::Engine;
     let user_data = base64::engine::general_purpose::STANDARD.encode(CONTROLPLANE);
     let (_, ip) = sim.server("prod-cp-1", Some(&user_data)).await;
@@ -244,12 +358,29 @@ async fn reset_returns_to_maintenance_and_upgrade_reports_the_new_version() {
     admin.upgrade(upgrade).await.unwrap();
     let mut admin = wait_up(&sim, ip, admin_tls("os:admin")).await;
     let version = admin.version(()).await.unwrap().into_inner();
-    assert_eq!(version.messages[0].version.as_ref().unwrap().tag, "v1.13.10");
+    assert_eq!(
+        version.messages[0].version.as_ref().unwrap().tag,
+        "v1.13.10"
+    );
 
     admin.bootstrap(BootstrapRequest::default()).await.unwrap();
-    let last_member = admin.reset(ResetRequest { graceful: true, reboot: true, ..Default::default() }).await.unwrap_err();
+    let last_member = admin
+        .reset(ResetRequest {
+            graceful: true,
+            reboot: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
     assert_eq!(last_member.code(), tonic::Code::FailedPrecondition);
-    admin.reset(ResetRequest { graceful: false, reboot: true, ..Default::default() }).await.unwrap();
+    admin
+        .reset(ResetRequest {
+            graceful: false,
+            reboot: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     wait_up(&sim, ip, maintenance_tls()).await;
     assert_eq!(sim.state().await["talos_nodes"][0]["mode"], "maintenance");
     sim.handle.shutdown().await.unwrap();
@@ -257,7 +388,11 @@ async fn reset_returns_to_maintenance_and_upgrade_reports_the_new_version() {
 
 #[tokio::test]
 async fn firewalls_filter_the_public_address_by_port_and_source() {
-    let sim = Sim::start(Ports { apid: 52020, kube: 8470 }).await;
+    let sim = Sim::start(Ports {
+        apid: 52020,
+        kube: 8470,
+    })
+    .await;
     let (id, ip) = sim.server("fw-node", None).await;
     wait_up(&sim, ip, maintenance_tls()).await;
     let allowed = Ipv4Addr::new(127, 0, 0, 7);
@@ -274,8 +409,13 @@ async fn firewalls_filter_the_public_address_by_port_and_source() {
     )
     .await;
     sim.call("GET", "/servers", None).await;
-    let from_allowed = channel(sim.apid(ip), maintenance_tls(), Some(allowed)).await.unwrap();
-    MachineServiceClient::new(from_allowed).version(()).await.unwrap();
+    let from_allowed = channel(sim.apid(ip), maintenance_tls(), Some(allowed))
+        .await
+        .unwrap();
+    MachineServiceClient::new(from_allowed)
+        .version(())
+        .await
+        .unwrap();
     let blocked = match channel(sim.apid(ip), maintenance_tls(), Some(denied)).await {
         Ok(ch) => MachineServiceClient::new(ch).version(()).await.is_err(),
         Err(_) => true,

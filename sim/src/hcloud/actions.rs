@@ -84,11 +84,13 @@ fn ensure_exists(world: &World, kind: &str, id: i64) -> Result<(), ApiError> {
 }
 
 async fn list_all(State(app): State<AppState>, RawQuery(q): RawQuery) -> Reply {
-    let query = ListQuery::parse(q.as_deref())?;
-    if query.all("id").is_empty() {
-        return list(&app, q.as_deref(), |_| true);
-    }
-    // Batched polling: `GET /actions?id=1&id=2`.
+    list(&app, q.as_deref(), |_| true)
+}
+
+/// Lists actions passing `keep`, narrowed by `?id=` (batched polling: `GET /actions?id=1&id=2`)
+/// and `?status=`, sorted and paginated.
+fn list(app: &AppState, raw_query: Option<&str>, keep: impl Fn(&Action) -> bool) -> Reply {
+    let query = ListQuery::parse(raw_query)?;
     let mut ids = Vec::new();
     for raw in query.all("id") {
         ids.push(
@@ -96,17 +98,13 @@ async fn list_all(State(app): State<AppState>, RawQuery(q): RawQuery) -> Reply {
                 .map_err(|_| ApiError::field("id", "Not a valid integer."))?,
         );
     }
-    list(&app, q.as_deref(), |a| ids.contains(&a.id))
-}
-
-fn list(app: &AppState, raw_query: Option<&str>, keep: impl Fn(&Action) -> bool) -> Reply {
-    let query = ListQuery::parse(raw_query)?;
     let world = app.read();
     let mut items: Vec<&Action> = world
         .data
         .actions
         .values()
         .filter(|a| keep(a) && query.status_matches(&a.status))
+        .filter(|a| ids.is_empty() || ids.contains(&a.id))
         .collect();
     query.sort(&mut items, |a, field| sort_key(a, field))?;
     let (page, meta) = query.paginate(items);

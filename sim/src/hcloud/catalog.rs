@@ -2,6 +2,8 @@
 //! `/load_balancer_types`, and the wire shapes other families nest (a server embeds its type,
 //! datacenter and location).
 
+use std::sync::LazyLock;
+
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::get;
@@ -58,8 +60,22 @@ pub fn location_json(l: &Location) -> Value {
     })
 }
 
+/// The catalog never changes, so its wire shapes are built once (listing 50 servers embeds 50
+/// server types and datacenters).
+static SERVER_TYPE_JSON: LazyLock<Vec<Value>> =
+    LazyLock::new(|| SERVER_TYPES.iter().map(build_server_type_json).collect());
+static DATACENTER_JSON: LazyLock<Vec<Value>> =
+    LazyLock::new(|| LOCATIONS.iter().map(build_datacenter_json).collect());
+
 /// A server type in wire shape.
 pub fn server_type_json(t: &ServerType) -> Value {
+    SERVER_TYPES.iter().position(|x| x.id == t.id).map_or_else(
+        || build_server_type_json(t),
+        |i| SERVER_TYPE_JSON[i].clone(),
+    )
+}
+
+fn build_server_type_json(t: &ServerType) -> Value {
     let locations = LOCATIONS.iter().filter(|l| t.available_in(l));
     json!({
         "id": t.id, "name": t.name, "description": t.name.to_uppercase(), "cores": t.cores,
@@ -67,12 +83,19 @@ pub fn server_type_json(t: &ServerType) -> Value {
         "prices": prices(t.monthly_eur, locations.clone(), 20),
         "storage_type": "local", "cpu_type": t.cpu_type, "category": t.category,
         "architecture": t.arch.as_str(),
-        "locations": locations.map(|l| json!({"id": l.id, "name": l.name, "deprecation": null})).collect::<Vec<_>>(),
+        "locations": locations.map(|l| json!({"id": l.id, "name": l.name, "deprecation": null, "available": true, "recommended": true})).collect::<Vec<_>>(),
     })
 }
 
 /// The datacenter of a location in wire shape.
 pub fn datacenter_json(l: &Location) -> Value {
+    LOCATIONS
+        .iter()
+        .position(|x| x.id == l.id)
+        .map_or_else(|| build_datacenter_json(l), |i| DATACENTER_JSON[i].clone())
+}
+
+fn build_datacenter_json(l: &Location) -> Value {
     let available: Vec<i64> = SERVER_TYPES
         .iter()
         .filter(|t| t.available_in(l))

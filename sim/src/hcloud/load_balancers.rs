@@ -15,7 +15,7 @@ use super::catalog::{lb_type_json, location_json};
 use super::error::{ApiError, FieldErrors};
 use super::list::{ListQuery, named_key};
 use super::networks::allocate_private_ip;
-use super::request::{Body, Reply, created, no_content, ok, parse_id};
+use super::request::{Body, Reply, created, ok, parse_id};
 use super::servers::{IdOrName, servers_matching};
 use crate::catalog::{self, LOCATIONS};
 use crate::labels::{Labels, Selector, validate_labels};
@@ -596,5 +596,13 @@ async fn delete(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
     if let Some(lb) = world.data.load_balancers.remove(&id) {
         world.emit(WorldEvent::LoadBalancerDeleted { id, ipv4: lb.ipv4 });
     }
-    no_content()
+    // The current API answers a load balancer delete with its action (the official Python client
+    // requires it); older clients ignore the body.
+    let action = world.create_action(
+        "delete_load_balancer",
+        &[(id, "load_balancer")],
+        Effect::None,
+        Duration::ZERO,
+    );
+    ok(json!({"action": action_json(&world, action)}))
 }

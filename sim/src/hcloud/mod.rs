@@ -65,10 +65,12 @@ async fn gatekeeper(
     req: Request,
     next: Next,
 ) -> Response {
+    // Routes are counted without the `/v1` prefix: `GET /servers/{id}`.
+    let path = matched.as_ref().map_or(req.uri().path(), |m| m.as_str());
     let route = format!(
         "{} {}",
         req.method(),
-        matched.as_ref().map_or(req.uri().path(), |m| m.as_str())
+        path.strip_prefix("/v1").unwrap_or(path)
     );
     let expected = format!("Bearer {}", app.token);
     let authorized = req

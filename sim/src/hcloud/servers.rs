@@ -378,7 +378,6 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateServer>) -> R
         }
     }
     let start = req.start_after_create.unwrap_or(true);
-    let networks: Vec<i64> = server.private_net.iter().map(|n| n.network).collect();
     world.data.servers.insert(id, server);
     let after_create = if start { "starting" } else { "off" };
     let effect = Effect::ServerStatus {
@@ -388,6 +387,8 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateServer>) -> R
     };
     let create_action =
         world.create_action("create_server", &[(id, "server")], effect, Duration::ZERO);
+    // Networks given at create are attached as part of `create_server`; like Hetzner, only
+    // `start_server` follows in `next_actions`.
     let mut next_actions = Vec::new();
     if start {
         let after = world.action_remaining(create_action);
@@ -397,14 +398,6 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateServer>) -> R
             on_error: "off".into(),
         };
         next_actions.push(world.create_action("start_server", &[(id, "server")], effect, after));
-    }
-    for network in networks {
-        next_actions.push(world.create_action(
-            "attach_to_network",
-            &[(id, "server"), (network, "network")],
-            Effect::None,
-            Duration::ZERO,
-        ));
     }
     let root_password = ssh_keys.is_empty().then(|| format!("sim-{id:x}-root"));
     let server_value = server_json(world, &world.data.servers[&id]);

@@ -176,9 +176,8 @@ async fn api_load_balancer_lifecycle() {
         health(&lb),
         Some(models::load_balancer_target_health_status::Status::Healthy)
     );
-    assert_eq!(
+    assert!(
         lb.targets[0].health_status.is_none(),
-        true,
         "selector targets report health per matched server"
     );
 
@@ -398,4 +397,125 @@ async fn api_load_balancer_lifecycle() {
     )
     .await;
     assert_eq!(api_error(actions).0, 404);
+}
+
+#[tokio::test]
+async fn attach_action_and_public_interface() {
+    let sim = start().await;
+    let network = create_network(
+        &sim.cfg,
+        CreateNetworkParams {
+            create_network_request: models::CreateNetworkRequest {
+                name: "n".into(),
+                ip_range: "10.0.0.0/16".into(),
+                subnets: Some(vec![models::Subnet {
+                    ip_range: Some("10.0.2.0/24".into()),
+                    network_zone: "us-east".into(),
+                    r#type: models::subnet::Type::Cloud,
+                    vswitch_id: None,
+                }]),
+                ..Default::default()
+            },
+        },
+    )
+    .await
+    .unwrap()
+    .network
+    .unwrap();
+    let created = create_load_balancer(
+        &sim.cfg,
+        CreateLoadBalancerParams {
+            create_load_balancer_request: models::CreateLoadBalancerRequest {
+                name: "lb".into(),
+                load_balancer_type: "lb11".into(),
+                network_zone: Some("us-east".into()),
+                ..Default::default()
+            },
+        },
+    )
+    .await
+    .unwrap();
+    let id = created.load_balancer.id;
+    assert_eq!(created.load_balancer.location.name, "ash");
+    // Without a network the public interface must stay.
+    let refused = disable_public_interface_of_load_balancer(
+        &sim.cfg,
+        DisablePublicInterfaceOfLoadBalancerParams { id },
+    )
+    .await;
+    assert_eq!(
+        api_error(refused).1["code"],
+        "load_balancer_not_attached_to_network"
+    );
+    let attach = attach_load_balancer_to_network(
+        &sim.cfg,
+        AttachLoadBalancerToNetworkParams {
+            id,
+            attach_load_balancer_to_network_request: models::AttachLoadBalancerToNetworkRequest {
+                network: network.id,
+                ip: Some("10.0.2.5".into()),
+                ip_range: None,
+            },
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(attach.action.command, "attach_load_balancer_to_network");
+    wait_action(&sim.cfg, attach.action.id).await;
+    let disabled = disable_public_interface_of_load_balancer(
+        &sim.cfg,
+        DisablePublicInterfaceOfLoadBalancerParams { id },
+    )
+    .await
+    .unwrap();
+    wait_action(&sim.cfg, disabled.action.id).await;
+    let lb = get_load_balancer(&sim.cfg, GetLoadBalancerParams { id })
+        .await
+        .unwrap()
+        .load_balancer;
+    assert!(!lb.public_net.enabled);
+    assert_eq!(lb.private_net[0].ip.as_deref(), Some("10.0.2.5"));
+    let enabled = enable_public_interface_of_load_balancer(
+        &sim.cfg,
+        EnablePublicInterfaceOfLoadBalancerParams { id },
+    )
+    .await
+    .unwrap();
+    wait_action(&sim.cfg, enabled.action.id).await;
+    assert!(
+        get_load_balancer(&sim.cfg, GetLoadBalancerParams { id })
+            .await
+            .unwrap()
+            .load_balancer
+            .public_net
+            .enabled
+    );
+    let listed = list_load_balancer_actions(
+        &sim.cfg,
+        ListLoadBalancerActionsParams {
+            sort: Some(vec!["id:desc".into()]),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let commands: Vec<_> = listed.actions.iter().map(|a| a.command.as_str()).collect();
+    assert_eq!(
+        commands,
+        [
+            "enable_public_interface",
+            "disable_public_interface",
+            "attach_load_balancer_to_network",
+            "create_load_balancer"
+        ]
+    );
+    let one = get_load_balancer_action(
+        &sim.cfg,
+        GetLoadBalancerActionParams {
+            id: listed.actions[0].id,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(one.action.command, "enable_public_interface");
 }

@@ -437,3 +437,53 @@ async fn placement_groups_hold_at_most_ten_servers() {
         .unwrap();
     assert_eq!(server.placement_group.unwrap().unwrap().id, pg.id);
 }
+
+#[tokio::test]
+async fn action_lists_filter_and_sort() {
+    let sim = start().await;
+    let a = running_server(&sim.cfg, "a").await.id;
+    let off = power_off_server(&sim.cfg, PowerOffServerParams { id: a })
+        .await
+        .unwrap();
+    // Still running in this reply; the status filter sees it as running until the next request.
+    assert_eq!(off.action.status, models::action::Status::Running);
+    let all = list_server_actions(
+        &sim.cfg,
+        ListServerActionsParams {
+            sort: Some(vec!["command:asc".into()]),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let commands: Vec<_> = all.actions.iter().map(|x| x.command.as_str()).collect();
+    assert_eq!(commands, ["create_server", "start_server", "stop_server"]);
+    let one = get_server_action(&sim.cfg, GetServerActionParams { id: off.action.id })
+        .await
+        .unwrap();
+    assert_eq!(one.action.status, models::action::Status::Success);
+    let failed = list_server_actions(
+        &sim.cfg,
+        ListServerActionsParams {
+            status: Some(vec!["error".into()]),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(failed.actions.is_empty());
+    let bad_sort = list_server_actions(
+        &sim.cfg,
+        ListServerActionsParams {
+            sort: Some(vec!["colour".into()]),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        api_error(bad_sort).1["details"]["fields"][0]["name"],
+        "sort"
+    );
+    let unknown = get_server_action(&sim.cfg, GetServerActionParams { id: 1 }).await;
+    assert_eq!(api_error(unknown).0, 404);
+}
