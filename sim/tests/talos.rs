@@ -42,9 +42,7 @@ impl Sim {
         config.talos_versions = vec!["v1.13.9".into()];
         config.talos_ports = ports;
         let handle = serve(config).await.unwrap();
-        let mut http = hcloud::apis::configuration::Configuration::new();
-        http.base_path = handle.endpoint();
-        http.bearer_access_token = Some(TOKEN.into());
+        let http = hcloud::apis::configuration::Configuration::new();
         Sim {
             handle,
             http,
@@ -230,7 +228,14 @@ async fn wait_up(sim: &Sim, ip: Ipv4Addr, tls: Arc<ClientConfig>) -> MachineServ
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("node {ip} never answered");
+    let last = match channel(sim.apid(ip), tls, None).await {
+        Ok(ch) => format!(
+            "{:?}",
+            MachineServiceClient::new(ch).version(()).await.err()
+        ),
+        Err(e) => format!("connect: {e:?}"),
+    };
+    panic!("node {ip} never answered: {last}");
 }
 
 fn apply(config: &str, mode: i32, dry_run: bool) -> ApplyConfigurationRequest {
@@ -355,6 +360,8 @@ async fn reset_returns_to_maintenance_and_upgrade_reports_the_new_version() {
     let mut admin = wait_up(&sim, ip, admin_tls("os:admin")).await;
 
     let upgrade = UpgradeRequest { image: "factory.talos.dev/installer/376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba:v1.13.10".into(), ..Default::default() };
+    // MachineService.Upgrade is deprecated for LifecycleService.Upgrade (1.13+) but still served.
+    #[allow(deprecated)]
     admin.upgrade(upgrade).await.unwrap();
     let mut admin = wait_up(&sim, ip, admin_tls("os:admin")).await;
     let version = admin.version(()).await.unwrap().into_inner();

@@ -32,13 +32,19 @@ impl Drop for NodeListeners {
     }
 }
 
-/// Opens the sockets of nodes that came up and closes those of nodes that went down.
+/// Opens the sockets of nodes that are up and have none yet, and closes those of deleted servers.
+/// Sockets stay open while a node reboots or its server is off (connections are then closed at
+/// once, see [`serve_apid`]): re-binding the same address while the old socket is still being torn
+/// down would fail.
 pub fn apply(sim: &Arc<TalosSim>, start: Vec<(i64, Ipv4Addr)>, stop: Vec<i64>) {
     let mut map = sim.listeners.lock().unwrap_or_else(PoisonError::into_inner);
     for id in stop {
         map.remove(&id);
     }
     for (id, ip) in start {
+        if map.contains_key(&id) {
+            continue;
+        }
         let mut tasks = Vec::new();
         for nominal in [APID_PORT, KUBE_PORT] {
             let addr = SocketAddr::new(IpAddr::V4(ip), sim.ports.actual(nominal));

@@ -258,12 +258,9 @@ impl TalosSim {
                     .or_insert_with(|| new_node(view, ip, version));
                 node.private_ips = view.private_ips.clone();
                 node.server_name = view.name.clone();
-                let was_up = node.is_up();
                 self.advance(node, view, now);
-                if node.is_up() && !was_up {
+                if node.is_up() {
                     start_listening.push((view.id, ip));
-                } else if !node.is_up() && was_up {
-                    stop_listening.push(view.id);
                 }
             }
             fleet.join_members();

@@ -26,7 +26,7 @@ pub fn decode(user_data: &str) -> Result<Option<String>, UserDataError> {
     let compact: String = trimmed.chars().filter(|c| !c.is_whitespace()).collect();
     let bytes = match STANDARD.decode(&compact) {
         Ok(bytes) if !trimmed.contains(':') => bytes,
-        _ => trimmed.as_bytes().to_vec(),
+        _ => user_data.as_bytes().to_vec(),
     };
     let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
