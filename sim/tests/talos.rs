@@ -8,9 +8,14 @@ use std::time::Duration;
 
 use hk8s_sim::talos::Ports;
 use hk8s_sim::talos::pki;
+use hk8s_sim::talos::proto::machine::image_service_client::ImageServiceClient;
+use hk8s_sim::talos::proto::machine::lifecycle_service_client::LifecycleServiceClient;
 use hk8s_sim::talos::proto::machine::machine_service_client::MachineServiceClient;
 use hk8s_sim::talos::proto::machine::{
     ApplyConfigurationRequest, BootstrapRequest, ResetRequest, UpgradeRequest,
+};
+use hk8s_sim::talos::proto::machine::{
+    ImageServicePullRequest, InstallArtifactsSource, LifecycleServiceUpgradeRequest,
 };
 use hk8s_sim::{SimConfig, SimHandle, serve};
 use hyper_util::rt::TokioIo;
@@ -369,6 +374,56 @@ async fn reset_returns_to_maintenance_and_upgrade_reports_the_new_version() {
         version.messages[0].version.as_ref().unwrap().tag,
         "v1.13.10"
     );
+
+    // The 1.13+ path: pull the installer, then LifecycleService.Upgrade from it.
+    let installer = "ghcr.io/siderolabs/installer:v1.13.11".to_string();
+    let channel_to = || channel(sim.apid(ip), admin_tls("os:admin"), None);
+    let mut lifecycle = LifecycleServiceClient::new(channel_to().await.unwrap());
+    let source = Some(InstallArtifactsSource {
+        image_name: installer.clone(),
+    });
+    let not_pulled = lifecycle
+        .upgrade(LifecycleServiceUpgradeRequest {
+            containerd: None,
+            source: source.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(not_pulled.code(), tonic::Code::FailedPrecondition);
+    let mut images = ImageServiceClient::new(channel_to().await.unwrap());
+    let mut pulled = images
+        .pull(ImageServicePullRequest {
+            containerd: None,
+            image_ref: installer.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while pulled.message().await.unwrap().is_some() {}
+    let mut progress = lifecycle
+        .upgrade(LifecycleServiceUpgradeRequest {
+            containerd: None,
+            source,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while progress.message().await.unwrap().is_some() {}
+    let mut admin = wait_up(&sim, ip, admin_tls("os:admin")).await;
+    let mut reported = String::new();
+    for _ in 0..200 {
+        reported = admin.version(()).await.unwrap().into_inner().messages[0]
+            .version
+            .as_ref()
+            .unwrap()
+            .tag
+            .clone();
+        if reported == "v1.13.11" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(reported, "v1.13.11");
 
     admin.bootstrap(BootstrapRequest::default()).await.unwrap();
     let last_member = admin

@@ -130,6 +130,36 @@ impl NodeApi {
         }
     }
 
+    /// Checks an installer image and schedules the reboot into its version.
+    pub(crate) fn start_upgrade(&self, node: &mut Node, image: &str) -> Result<(), Status> {
+        let version = image
+            .rsplit_once(':')
+            .map(|(_, tag)| tag.to_string())
+            .filter(|t| t.starts_with('v'))
+            .ok_or_else(|| {
+                Status::invalid_argument(format!("installer image {image:?} has no version tag"))
+            })?;
+        if let Some(cfg) = &node.config {
+            config::parse(&cfg.yaml, &version).map_err(|e| {
+                Status::failed_precondition(format!(
+                    "the current configuration is not valid for {version}: {e}"
+                ))
+            })?;
+        }
+        node.pending_version = Some(version);
+        self.reboot(node);
+        Ok(())
+    }
+
+    /// The node a request is for (see `target`), for the other services of this module's crate.
+    pub(crate) fn routed<T>(&self, request: &Request<T>, write: bool) -> Result<i64, Status> {
+        self.target(request, write)
+    }
+
+    pub(crate) fn up(fleet: &mut Fleet, id: i64) -> Result<&mut Node, Status> {
+        Self::up_node(fleet, id)
+    }
+
     fn reboot(&self, node: &mut Node) {
         let delay = self.sim.duration("talos_reboot");
         node.phase = Phase::Rebooting {

@@ -128,8 +128,10 @@ pub async fn serve_apid(sim: Arc<TalosSim>, server_id: i64, stream: TcpStream) {
         caller: Caller { roles },
     };
     let routes = tonic::service::Routes::new(
-        MachineServiceServer::new(api).max_decoding_message_size(32 << 20),
+        MachineServiceServer::new(api.clone()).max_decoding_message_size(32 << 20),
     )
+    .add_service(super::proto::machine::image_service_server::ImageServiceServer::new(api.clone()))
+    .add_service(super::proto::machine::lifecycle_service_server::LifecycleServiceServer::new(api))
     .prepare();
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http2().max_frame_size(1 << 20);

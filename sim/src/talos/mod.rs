@@ -16,6 +16,7 @@ pub mod pki;
 pub mod proto;
 pub mod state;
 pub mod tls;
+pub mod upgrade;
 pub mod userdata;
 
 use std::collections::BTreeMap;
@@ -343,6 +344,7 @@ fn new_node(view: &ServerView, ip: Ipv4Addr, version: String) -> Node {
         kube_registered: false,
         services_ready_at: Duration::ZERO,
         try_rollback: None,
+        pulled_images: Vec::new(),
         tls: None,
     }
 }

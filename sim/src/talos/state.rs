@@ -67,6 +67,8 @@ pub struct Node {
     pub services_ready_at: Duration,
     /// The configuration to roll back to, and when, after a TRY apply.
     pub try_rollback: Option<(NodeConfig, Duration)>,
+    /// Images pulled with ImageService.Pull (installer images for LifecycleService.Upgrade).
+    pub pulled_images: Vec<String>,
     /// TLS for apid, rebuilt whenever the configuration changes.
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
