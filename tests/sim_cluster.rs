@@ -324,6 +324,63 @@ async fn whole_cluster_lifecycle_runs_offline() {
         .unwrap();
     assert_eq!(version["gitVersion"], "v1.35.0");
 
+    // Only system:masters is authorized; other identities get 403, no certificate 401.
+    let (dev_crt, dev_key) = hk8s_sim::talos::pki::issue_client(
+        &secrets.kubernetes_ca.cert_pem,
+        &secrets.kubernetes_ca.key_pem,
+        "bob",
+        "developers",
+    )
+    .unwrap();
+    let ca = reqwest::Certificate::from_pem(secrets.kubernetes_ca.cert_pem.as_bytes()).unwrap();
+    let developer = reqwest::Client::builder()
+        .tls_certs_only([ca.clone()])
+        .identity(reqwest::Identity::from_pem(format!("{dev_crt}{dev_key}").as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let denied = developer
+        .get(format!("{kube_base}/api/v1/nodes"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), reqwest::StatusCode::FORBIDDEN);
+    let anonymous = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .build()
+        .unwrap();
+    let unauthenticated = anonymous
+        .get(format!("{kube_base}/api/v1/nodes"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), reqwest::StatusCode::UNAUTHORIZED);
+
+    // Server-side apply creates, then updates, an object; GET returns it.
+    let apply_url =
+        format!("{kube_base}/api/v1/namespaces/kube-system/configmaps/hk8s?fieldManager=hk8s");
+    for value in ["one", "two"] {
+        let applied = kube
+            .patch(&apply_url)
+            .header("content-type", "application/apply-patch+yaml")
+            .body(format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hk8s\n  namespace: kube-system\ndata:\n  key: {value}\n"))
+            .send()
+            .await
+            .unwrap();
+        assert!(applied.status().is_success(), "{}", applied.status());
+    }
+    let stored: Value = kube
+        .get(format!(
+            "{kube_base}/api/v1/namespaces/kube-system/configmaps/hk8s"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["data"]["key"], "two");
+    assert_eq!(stored["metadata"]["managedFields"][0]["manager"], "hk8s");
+
     python_lists_the_same_nodes(&kubeconfig_text, lb_ip, &names);
 
     // Losing quorum (two of three control planes off) stops the Kubernetes API.
