@@ -59,9 +59,16 @@ pub fn dump(world: &World) -> Value {
 }
 
 async fn state_dump(State(app): State<AppState>) -> Json<Value> {
-    let mut world = app.write();
-    world.settle_actions();
-    Json(dump(&world))
+    let (mut state, sections) = {
+        let mut world = app.write();
+        world.settle_actions();
+        (dump(&world), world.state_sections.clone())
+    };
+    // Sections are read without the world lock (they lock the Talos fleet).
+    for (name, value) in sections.get() {
+        state[name] = value;
+    }
+    Json(state)
 }
 
 async fn reset(State(app): State<AppState>) -> impl IntoResponse {

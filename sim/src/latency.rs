@@ -61,6 +61,10 @@ pub fn realistic_duration(command: &str) -> Duration {
         "detach_load_balancer_from_network" => 3.0,
         "change_load_balancer_type" => 10.0,
         "change_algorithm" => 1.0,
+        // Talos nodes (part 2): boot to apid, services ready for bootstrap, reboot.
+        "talos_boot" => 30.0,
+        "talos_services" => 10.0,
+        "talos_reboot" => 40.0,
         _ => 1.0,
     };
     Duration::from_secs_f64(secs)

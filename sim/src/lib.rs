@@ -1,5 +1,6 @@
 //! `hk8s-sim`: an offline Hetzner Cloud API (part 1 of the sim) faithful enough that the official
-//! clients cannot tell it from the real one.
+//! clients cannot tell it from the real one, with Talos nodes and a Kubernetes API behind the
+//! servers and load balancers (part 2: [`talos`], [`kube`], [`lbproxy`], [`netfilter`]).
 //!
 //! [`serve`] starts the API on a socket and returns a [`SimHandle`]; tests use it in-process on port
 //! 0, the `hk8s-sim` binary wraps it with a CLI. The simulated project lives in a [`world::World`]
@@ -11,11 +12,15 @@ pub mod clock;
 pub mod control;
 pub mod faults;
 pub mod hcloud;
+pub mod kube;
 pub mod labels;
 pub mod latency;
+pub mod lbproxy;
+pub mod netfilter;
 pub mod persist;
 pub mod ratelimit;
 pub mod stats;
+pub mod talos;
 pub mod world;
 
 use std::net::SocketAddr;
@@ -59,6 +64,8 @@ pub struct SimConfig {
     pub rate_limit_per_hour: u32,
     /// The clock (tests may pass [`Clock::manual`]).
     pub clock: Clock,
+    /// Where Talos nodes and load balancers listen (apid, Kubernetes API) on their loopback IPs.
+    pub talos_ports: talos::Ports,
 }
 
 impl SimConfig {
@@ -75,6 +82,7 @@ impl SimConfig {
             talos_versions: Vec::new(),
             rate_limit_per_hour: DEFAULT_RATE_LIMIT_PER_HOUR,
             clock: Clock::real(),
+            talos_ports: talos::Ports::default(),
         }
     }
 }
@@ -108,6 +116,8 @@ pub struct SimHandle {
     task: JoinHandle<std::io::Result<()>>,
     ticker: Option<JoinHandle<()>>,
     state_file: Option<PathBuf>,
+    talos: Arc<talos::TalosSim>,
+    talos_loop: JoinHandle<()>,
 }
 
 impl SimHandle {
@@ -126,6 +136,11 @@ impl SimHandle {
         self.world.clone()
     }
 
+    /// The Talos nodes and Kubernetes clusters.
+    pub fn talos(&self) -> Arc<talos::TalosSim> {
+        self.talos.clone()
+    }
+
     /// Receives world events (server started/stopped/deleted, load balancer changes).
     pub fn subscribe(&self) -> broadcast::Receiver<WorldEvent> {
         self.world
@@ -142,6 +157,8 @@ impl SimHandle {
         if let Some(ticker) = self.ticker.take() {
             ticker.abort();
         }
+        self.talos_loop.abort();
+        self.talos.close_all();
         match (&mut self.task).await {
             Ok(result) => result.map_err(SimError::Server)?,
             Err(join) => return Err(SimError::Server(std::io::Error::other(join))),
@@ -173,6 +190,25 @@ pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
         world.restore(saved);
     }
     let world = Arc::new(RwLock::new(world));
+    let (talos, talos_loop) =
+        talos::TalosSim::start(world.clone(), config.talos_ports, config.seed);
+    {
+        let weak = Arc::downgrade(&talos);
+        world
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .state_sections = world::StateSections::new(move || {
+            weak.upgrade()
+                .map(|t| {
+                    let (nodes, kube) = t.state_json();
+                    vec![
+                        ("talos_nodes".to_string(), nodes),
+                        ("kubernetes".to_string(), kube),
+                    ]
+                })
+                .unwrap_or_default()
+        });
+    }
     let state = hcloud::AppState {
         world: world.clone(),
         token: config.token.as_str().into(),
@@ -226,5 +262,7 @@ pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
         task,
         ticker,
         state_file: config.state_file,
+        talos,
+        talos_loop,
     })
 }

@@ -1,6 +1,7 @@
 //! `hk8s-sim` command line: `hk8s-sim serve --listen 127.0.0.1:PORT --token TOKEN …`.
 //! Prints `export HCLOUD_ENDPOINT=…` and `export HCLOUD_TOKEN=…` once listening and stops cleanly
-//! on SIGINT/SIGTERM (saving `--state-file`).
+//! on SIGINT/SIGTERM (saving `--state-file`). Talos nodes listen on `--talos-port` (50000) and
+//! control planes on `--kube-port` (6443) of their servers' 127.x.y.z addresses.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -16,7 +17,7 @@ use hk8s_sim::{SimConfig, serve};
 #[command(
     name = "hk8s-sim",
     version,
-    about = "Offline Hetzner Cloud API for testing hk8s and your own HCL"
+    about = "Offline Hetzner Cloud API, Talos nodes and Kubernetes API for testing hk8s and your own HCL"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -58,6 +59,12 @@ struct ServeArgs {
     /// Requests per hour before 429 rate_limit_exceeded.
     #[arg(long, default_value_t = hk8s_sim::DEFAULT_RATE_LIMIT_PER_HOUR)]
     rate_limit: u32,
+    /// Port Talos nodes serve apid on (and load balancers forward 50000 to), on their 127.x.y.z.
+    #[arg(long, default_value_t = hk8s_sim::talos::APID_PORT)]
+    talos_port: u16,
+    /// Port control planes serve the Kubernetes API on (and load balancers forward 6443 to).
+    #[arg(long, default_value_t = hk8s_sim::talos::KUBE_PORT)]
+    kube_port: u16,
 }
 
 #[tokio::main]
@@ -83,6 +90,10 @@ async fn main() -> ExitCode {
         .filter(|v| !v.is_empty())
         .collect();
     config.rate_limit_per_hour = args.rate_limit;
+    config.talos_ports = hk8s_sim::talos::Ports {
+        apid: args.talos_port,
+        kube: args.kube_port,
+    };
     let handle = match serve(config).await {
         Ok(handle) => handle,
         Err(e) => {

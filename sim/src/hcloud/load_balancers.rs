@@ -57,6 +57,7 @@ fn health(
         .map(|svc| {
             let reachable = server.is_some_and(|s| {
                 s.status == "running"
+                    && u16::try_from(svc.destination_port).ok().and_then(|p| world.port_probe.check(s.id, p)).unwrap_or(true)
                     && (!use_private_ip || s.private_net.iter().any(|n| lb.private_net.iter().any(|(net, _)| *net == n.network)))
             });
             let _ = world;

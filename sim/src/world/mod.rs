@@ -6,6 +6,7 @@
 //! creation/deletion is broadcast as a [`WorldEvent`] carrying the object's loopback address.
 
 pub mod actions;
+pub mod hooks;
 pub mod records;
 mod seed;
 
@@ -21,6 +22,7 @@ use crate::latency::Latency;
 use crate::ratelimit::TokenBucket;
 use crate::stats::Stats;
 pub use actions::{Action, Effect};
+pub use hooks::{PortProbe, StateSections};
 pub use records::*;
 
 /// First public IPv4 handed out: 127.10.0.1 (127.0.0.1 itself is never used).
@@ -107,6 +109,10 @@ pub struct World {
     pub rate_limit: TokenBucket,
     /// Request accounting.
     pub stats: Stats,
+    /// Load balancer health from the Talos/Kubernetes part of the sim.
+    pub port_probe: PortProbe,
+    /// Extra `/_sim/state` sections from the Talos/Kubernetes part of the sim.
+    pub state_sections: StateSections,
     talos_versions: Vec<String>,
     fault_spec: FaultSpec,
     seed: u64,
@@ -140,6 +146,8 @@ impl World {
             stats: Stats::default(),
             clock,
             latency: options.latency,
+            port_probe: PortProbe::default(),
+            state_sections: StateSections::default(),
             talos_versions: options.talos_versions,
             fault_spec: options.faults,
             seed: options.seed,

@@ -1,0 +1,212 @@
+//! The Kubernetes API of a simulated cluster, served by every control plane on 6443 (and through
+//! the load balancer) once etcd is bootstrapped, while etcd has quorum. Client-certificate
+//! authentication: a certificate from the cluster's Kubernetes CA with O=system:masters has full
+//! access, any other identity gets 403, no certificate 401. Serves `/version`, `/readyz`,
+//! `/livez`, discovery, Nodes derived from the Talos nodes (Ready when a CNI runs: flannel built
+//! in, or Cilium once installed), and any other object kept in a [`store::Store`].
+
+pub mod nodes;
+pub mod objects;
+pub mod store;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::talos::TalosSim;
+use crate::talos::state::Fleet;
+
+/// An authenticated client.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// CN.
+    pub name: String,
+    /// O= entries.
+    pub groups: Vec<String>,
+}
+
+/// What one connection's handlers know.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The sim.
+    pub sim: Arc<TalosSim>,
+    /// The cluster key.
+    pub cluster: String,
+    /// The client, if it presented a certificate.
+    pub user: Option<User>,
+}
+
+/// The router for one connection.
+pub fn router(ctx: Ctx) -> Router {
+    Router::new().fallback(handle).with_state(ctx)
+}
+
+/// A Kubernetes `Status` reply.
+pub fn status(code: StatusCode, reason: &str, message: &str) -> Response {
+    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code.as_u16()});
+    (
+        code,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// A JSON reply.
+pub fn ok_json(code: StatusCode, body: &Value) -> Response {
+    (
+        code,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn handle(State(ctx): State<Ctx>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 16 << 20)
+        .await
+        .unwrap_or_default();
+    let path = parts.uri.path().to_string();
+    let query: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .map(|q| serde_urlencoded::from_str(q).unwrap_or_default())
+        .unwrap_or_default();
+    dispatch(&ctx, &parts.method, &path, &query, &parts.headers, &body)
+}
+
+fn dispatch(
+    ctx: &Ctx,
+    method: &Method,
+    path: &str,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    let mut fleet = ctx.sim.lock();
+    let serving = fleet.kube_serving(&ctx.cluster);
+    if matches!(path, "/readyz" | "/livez" | "/healthz") {
+        return if serving || path == "/livez" {
+            (StatusCode::OK, "ok").into_response()
+        } else {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "[-]etcd failed: etcd cluster has no quorum\nreadyz check failed",
+            )
+                .into_response()
+        };
+    }
+    let Some(user) = &ctx.user else {
+        return status(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized");
+    };
+    if !user.groups.iter().any(|g| g == "system:masters") {
+        return status(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            &format!(
+                "User \"{}\" cannot {} resource at path {path}: only system:masters is authorized in the sim",
+                user.name,
+                method.as_str().to_lowercase()
+            ),
+        );
+    }
+    if !serving {
+        return status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "etcdserver: request timed out (etcd has no quorum)",
+        );
+    }
+    let timestamp = ctx.sim.world_timestamp();
+    if let Some(cluster) = fleet.clusters.get_mut(&ctx.cluster) {
+        cluster.kube.ensure_defaults(&timestamp);
+    }
+    match path {
+        "/version" => return ok_json(StatusCode::OK, &version_json(&fleet, &ctx.cluster)),
+        "/api" => {
+            return ok_json(
+                StatusCode::OK,
+                &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]}),
+            );
+        }
+        "/apis" => return ok_json(StatusCode::OK, &objects::api_groups(&fleet, &ctx.cluster)),
+        "/api/v1" => return ok_json(StatusCode::OK, &objects::core_resources()),
+        _ => {}
+    }
+    let Some(target) = objects::Target::parse(path) else {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("the server could not find the requested resource ({path})"),
+        );
+    };
+    if target.group_version == "v1" && target.resource == "nodes" {
+        return nodes::handle(&mut fleet, &ctx.cluster, method, &target, headers, body);
+    }
+    objects::handle(
+        &mut fleet,
+        &ctx.cluster,
+        method,
+        &target,
+        query,
+        headers,
+        body,
+        &timestamp,
+    )
+}
+
+fn version_json(fleet: &Fleet, key: &str) -> Value {
+    let version = fleet
+        .cluster_nodes(key)
+        .filter(|n| n.is_control_plane())
+        .filter_map(|n| n.config.as_ref().map(|c| c.kubelet_version.clone()))
+        .next()
+        .unwrap_or_default();
+    let mut parts = version.trim_start_matches('v').split('.');
+    json!({
+        "major": parts.next().unwrap_or_default(),
+        "minor": parts.next().unwrap_or_default(),
+        "gitVersion": version,
+        "gitCommit": "hk8s-sim",
+        "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "go1.25",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    })
+}
+
+/// `/_sim/state` → `kubernetes`: per cluster, its nodes and object counts by kind.
+pub fn state_json(fleet: &Fleet) -> Value {
+    Value::Array(
+        fleet
+            .clusters
+            .iter()
+            .map(|(key, c)| {
+                let name = fleet
+                    .cluster_nodes(key)
+                    .find_map(|n| n.config.as_ref().map(|c| c.cluster_name.clone()))
+                    .unwrap_or_default();
+                json!({
+                    "cluster": name,
+                    "key": key,
+                    "bootstrapped": c.bootstrapped,
+                    "quorum": fleet.has_quorum(key),
+                    "etcd_members": c.members.len(),
+                    "nodes": nodes::list(fleet, key).into_iter().map(|n| json!({
+                        "name": n["metadata"]["name"],
+                        "ready": nodes::is_ready(&n),
+                        "unschedulable": n["spec"]["unschedulable"].as_bool().unwrap_or(false),
+                    })).collect::<Vec<_>>(),
+                    "objects": c.kube.counts(),
+                })
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,196 @@
+//! Node objects: derived from the configured Talos nodes of the cluster that registered (labels
+//! and taints from the machine config, `nodeInfo.osImage` = `Talos (<version>)`, kubelet version,
+//! Ready when a CNI runs), with the changes made through the API (cordon, labels) merged over
+//! them. GET/LIST/PATCH/DELETE.
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::objects::Target;
+use super::store::{merge_patch, uid};
+use super::{ok_json, status};
+use crate::talos::state::{Fleet, Node};
+
+/// Whether a Cilium install exists in the cluster (a HelmChart or DaemonSet named `cilium`).
+fn cilium_installed(fleet: &Fleet, key: &str) -> bool {
+    fleet.clusters.get(key).is_some_and(|c| {
+        c.kube
+            .has_named("helm.cattle.io/v1", "helmcharts", "cilium")
+            || c.kube.has_named("apps/v1", "daemonsets", "cilium")
+    })
+}
+
+fn node_json(node: &Node, cni: bool) -> Option<Value> {
+    let cfg = node.config.as_ref()?;
+    let name = node.hostname();
+    let mut labels = serde_json::Map::new();
+    labels.insert("kubernetes.io/hostname".into(), json!(name));
+    labels.insert("kubernetes.io/os".into(), json!("linux"));
+    labels.insert("kubernetes.io/arch".into(), json!("amd64"));
+    for (k, v) in &cfg.labels {
+        labels.insert(k.clone(), json!(v));
+    }
+    let taints: Vec<Value> = cfg
+        .taints
+        .iter()
+        .map(|(k, v)| match v.split_once(':') {
+            Some((value, effect)) => json!({"key": k, "value": value, "effect": effect}),
+            None => json!({"key": k, "effect": v}),
+        })
+        .collect();
+    let ready = node.is_up() && cni;
+    let (reason, message) = if !node.is_up() {
+        ("NodeStatusUnknown", "Kubelet stopped posting node status.")
+    } else if !cni {
+        (
+            "KubeletNotReady",
+            "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized",
+        )
+    } else {
+        ("KubeletReady", "kubelet is posting ready status")
+    };
+    let mut addresses = vec![json!({"type": "Hostname", "address": name})];
+    if let Some(ip) = node.private_ips.first() {
+        addresses.push(json!({"type": "InternalIP", "address": ip.to_string()}));
+    }
+    addresses.push(json!({"type": "ExternalIP", "address": node.ip.to_string()}));
+    let mut spec = json!({"taints": taints, "podCIDR": "10.244.0.0/24"});
+    if !ready && let Some(t) = spec["taints"].as_array_mut() {
+        t.push(json!({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}));
+    }
+    if cfg.external_cloud_provider {
+        spec["providerID"] = json!(format!("hcloud://{}", node.server_id));
+    }
+    Some(json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "uid": uid(&name, &node.server_id.to_string()), "resourceVersion": "1", "labels": labels, "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": spec,
+        "status": {
+            "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }, "reason": reason, "message": message,
+                "lastHeartbeatTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+            "addresses": addresses,
+            "nodeInfo": {
+                "osImage": format!("Talos ({})", node.version),
+                "kubeletVersion": cfg.kubelet_version,
+                "kubeProxyVersion": cfg.kubelet_version,
+                "containerRuntimeVersion": "containerd://2.1.0",
+                "kernelVersion": "6.12.0-talos",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+                "machineID": format!("{:032x}", node.server_id),
+                "systemUUID": uid(&name, "system"),
+                "bootID": uid(&name, "boot"),
+            },
+        },
+    }))
+}
+
+/// The cluster's Node objects.
+pub fn list(fleet: &Fleet, key: &str) -> Vec<Value> {
+    let Some(cluster) = fleet.clusters.get(key) else {
+        return Vec::new();
+    };
+    let flannel = fleet
+        .cluster_nodes(key)
+        .any(|n| n.config.as_ref().is_some_and(|c| c.flannel));
+    let cni = flannel || cilium_installed(fleet, key);
+    fleet
+        .cluster_nodes(key)
+        .filter(|n| n.kube_registered)
+        .filter_map(|n| node_json(n, cni))
+        .filter(|n| {
+            !cluster
+                .kube
+                .deleted_nodes
+                .contains(n["metadata"]["name"].as_str().unwrap_or_default())
+        })
+        .map(|mut n| {
+            if let Some(p) = cluster
+                .kube
+                .node_patches
+                .get(n["metadata"]["name"].as_str().unwrap_or_default())
+            {
+                merge_patch(&mut n, p);
+            }
+            n
+        })
+        .collect()
+}
+
+/// Whether a Node object is Ready.
+pub fn is_ready(node: &Value) -> bool {
+    node["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+/// `/api/v1/nodes[/name]`.
+pub fn handle(
+    fleet: &mut Fleet,
+    key: &str,
+    method: &Method,
+    target: &Target,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    let nodes = list(fleet, key);
+    let Some(name) = &target.name else {
+        return match *method {
+            Method::GET => ok_json(
+                StatusCode::OK,
+                &json!({"apiVersion": "v1", "kind": "NodeList", "metadata": {"resourceVersion": "1"}, "items": nodes}),
+            ),
+            _ => status(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                "nodes register themselves",
+            ),
+        };
+    };
+    let Some(node) = nodes
+        .into_iter()
+        .find(|n| n["metadata"]["name"] == name.as_str())
+    else {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("nodes \"{name}\" not found"),
+        );
+    };
+    let Some(cluster) = fleet.clusters.get_mut(key) else {
+        return status(StatusCode::NOT_FOUND, "NotFound", "no cluster");
+    };
+    match *method {
+        Method::GET => ok_json(StatusCode::OK, &node),
+        Method::PATCH => {
+            let patch = match super::objects::patch_body(headers, body) {
+                Ok(p) => p,
+                Err(r) => return *r,
+            };
+            let mut stored = cluster
+                .kube
+                .node_patches
+                .remove(name)
+                .unwrap_or_else(|| json!({}));
+            merge_patch(&mut stored, &patch);
+            cluster.kube.node_patches.insert(name.clone(), stored);
+            let mut node = node;
+            merge_patch(&mut node, &patch);
+            ok_json(StatusCode::OK, &node)
+        }
+        Method::DELETE => {
+            cluster.kube.deleted_nodes.insert(name.clone());
+            cluster.kube.node_patches.remove(name);
+            ok_json(StatusCode::OK, &node)
+        }
+        _ => status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "unsupported method on a node",
+        ),
+    }
+}

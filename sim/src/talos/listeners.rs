@@ -1,0 +1,184 @@
+//! The sockets of each up node: apid and the Kubernetes API on the node's public IPv4. A
+//! connection is checked against the server's firewalls ([`crate::netfilter`]), then TLS is
+//! accepted with the node's current certificate and the connection is served over HTTP/2 (apid)
+//! or HTTP/1.1 and HTTP/2 (Kubernetes). Load balancers hand their connections to
+//! [`serve_apid`]/[`serve_kube`] directly, unfiltered.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, PoisonError};
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use super::apid::{Caller, NodeApi};
+use super::proto::machine::machine_service_server::MachineServiceServer;
+use super::{APID_PORT, KUBE_PORT, TalosSim};
+
+/// The accept loops of one node; dropping them closes the sockets and open connections.
+#[derive(Debug)]
+pub struct NodeListeners {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for NodeListeners {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Opens the sockets of nodes that are up and have none yet, and closes those of deleted servers.
+/// Sockets stay open while a node reboots or its server is off (connections are then closed at
+/// once, see [`serve_apid`]): re-binding the same address while the old socket is still being torn
+/// down would fail.
+pub fn apply(sim: &Arc<TalosSim>, start: Vec<(i64, Ipv4Addr)>, stop: Vec<i64>) {
+    let mut map = sim.listeners.lock().unwrap_or_else(PoisonError::into_inner);
+    for id in stop {
+        map.remove(&id);
+    }
+    for (id, ip) in start {
+        if map.contains_key(&id) {
+            continue;
+        }
+        let mut tasks = Vec::new();
+        for nominal in [APID_PORT, KUBE_PORT] {
+            let addr = SocketAddr::new(IpAddr::V4(ip), sim.ports.actual(nominal));
+            let std_listener = match std::net::TcpListener::bind(addr)
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(%addr, error = %e, "talos node cannot listen");
+                    continue;
+                }
+            };
+            let Ok(listener) = TcpListener::from_std(std_listener) else {
+                continue;
+            };
+            tasks.push(tokio::spawn(accept_loop(
+                sim.clone(),
+                id,
+                nominal,
+                listener,
+            )));
+        }
+        map.insert(id, NodeListeners { tasks });
+    }
+}
+
+async fn accept_loop(sim: Arc<TalosSim>, server_id: i64, nominal: u16, listener: TcpListener) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        let allowed = {
+            let world = sim.world.read().unwrap_or_else(PoisonError::into_inner);
+            crate::netfilter::allows(&world, server_id, nominal, peer.ip())
+        };
+        if !allowed {
+            // Hetzner drops filtered packets; closing at once keeps tests fast and is as visible.
+            drop(stream);
+            continue;
+        }
+        let sim = sim.clone();
+        if nominal == APID_PORT {
+            connections.spawn(serve_apid(sim, server_id, stream));
+        } else {
+            connections.spawn(serve_kube(sim, server_id, stream));
+        }
+        while connections.try_join_next().is_some() {}
+    }
+}
+
+/// Serves one apid connection to a node.
+pub async fn serve_apid(sim: Arc<TalosSim>, server_id: i64, stream: TcpStream) {
+    let (tls, maintenance) = {
+        let fleet = sim.lock();
+        match fleet.nodes.get(&server_id).filter(|n| n.is_up()) {
+            Some(n) => (n.tls.clone(), n.config.is_none()),
+            None => return,
+        }
+    };
+    let Some(tls) = tls else { return };
+    let Ok(stream) = TlsAcceptor::from(tls).accept(stream).await else {
+        return;
+    };
+    let roles = if maintenance {
+        None
+    } else {
+        Some(
+            stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(super::pki::organizations)
+                .unwrap_or_default(),
+        )
+    };
+    let api = NodeApi {
+        sim: sim.clone(),
+        server_id,
+        caller: Caller { roles },
+    };
+    let routes = tonic::service::Routes::new(
+        MachineServiceServer::new(api.clone()).max_decoding_message_size(32 << 20),
+    )
+    .add_service(super::proto::machine::image_service_server::ImageServiceServer::new(api.clone()))
+    .add_service(super::proto::machine::lifecycle_service_server::LifecycleServiceServer::new(api))
+    .prepare();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http2().max_frame_size(1 << 20);
+    let _ = builder
+        .http2_only()
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(routes))
+        .await;
+}
+
+/// Serves one Kubernetes API connection to a control plane.
+pub async fn serve_kube(sim: Arc<TalosSim>, server_id: i64, stream: TcpStream) {
+    let (tls, key) = {
+        let mut fleet = sim.lock();
+        let Some(node) = fleet
+            .nodes
+            .get(&server_id)
+            .filter(|n| n.is_up() && n.is_control_plane())
+        else {
+            return;
+        };
+        let Some(key) = node.cluster_key() else {
+            return;
+        };
+        if !fleet.clusters.get(&key).is_some_and(|c| c.bootstrapped) {
+            return;
+        }
+        (super::tls::kube_tls(&mut fleet, &key), key)
+    };
+    let Some(tls) = tls else { return };
+    let Ok(stream) = TlsAcceptor::from(tls).accept(stream).await else {
+        return;
+    };
+    let user = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| crate::kube::User {
+            name: super::pki::common_name(c).unwrap_or_default(),
+            groups: super::pki::organizations(c),
+        });
+    let router = crate::kube::router(crate::kube::Ctx {
+        sim: sim.clone(),
+        cluster: key,
+        user,
+    });
+    let _ = Builder::new(TokioExecutor::new())
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router))
+        .await;
+}

@@ -1,0 +1,350 @@
+//! Talos nodes (part 2 of the sim): one simulated Talos node per running server booted from a
+//! Talos snapshot, with apid on `<public IPv4>:50000` (see [`Ports`]).
+//!
+//! A reconcile loop follows the Hetzner world: when a server runs, its node boots (latency model
+//! `talos_boot`), reads its `user_data` once (maintenance mode without one), and serves apid;
+//! when the server stops or is deleted the node goes down. The loop also joins control planes to
+//! etcd after bootstrap, rolls back TRY applies, finishes reboots, and keeps the load balancers'
+//! forwarders ([`crate::lbproxy`]) in step.
+
+pub mod apid;
+pub mod checks;
+pub mod config;
+pub mod kubeconfig;
+pub mod listeners;
+pub mod pki;
+pub mod proto;
+pub mod state;
+pub mod tls;
+pub mod upgrade;
+pub mod userdata;
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::latency::Latency;
+use crate::world::World;
+use state::{Fleet, Node, Phase};
+
+/// Label of Talos snapshots carrying the version they boot.
+pub const TALOS_VERSION_LABEL: &str = "hk8s.io/talos-version";
+
+/// Nominal ports (what firewall rules and load balancer services name).
+pub const APID_PORT: u16 = 50000;
+/// Nominal Kubernetes API port.
+pub const KUBE_PORT: u16 = 6443;
+
+/// Where node services actually listen on their loopback address. Defaults are the real ports;
+/// tests that run several sims at once, or hosts where those ports are taken, move them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ports {
+    /// apid (nominally 50000).
+    pub apid: u16,
+    /// Kubernetes API (nominally 6443).
+    pub kube: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports {
+            apid: APID_PORT,
+            kube: KUBE_PORT,
+        }
+    }
+}
+
+impl Ports {
+    /// The port the sim binds for a nominal port (other ports are bound as they are).
+    pub fn actual(&self, nominal: u16) -> u16 {
+        match nominal {
+            APID_PORT => self.apid,
+            KUBE_PORT => self.kube,
+            other => other,
+        }
+    }
+}
+
+/// What the loop needs of one server, copied out of the world.
+#[derive(Debug, Clone)]
+struct ServerView {
+    id: i64,
+    name: String,
+    running: bool,
+    ipv4: Option<Ipv4Addr>,
+    private_ips: Vec<Ipv4Addr>,
+    user_data: Option<String>,
+    talos_version: Option<String>,
+}
+
+/// The Talos side of the sim, shared by the loop, the listeners and the Kubernetes API.
+pub struct TalosSim {
+    fleet: Mutex<Fleet>,
+    /// The Hetzner world.
+    pub world: Arc<RwLock<World>>,
+    /// Where things listen.
+    pub ports: Ports,
+    clock: Clock,
+    latency: Latency,
+    listeners: Mutex<BTreeMap<i64, listeners::NodeListeners>>,
+    pub(crate) lb_forwarders: Mutex<BTreeMap<i64, crate::lbproxy::LbForwarders>>,
+}
+
+impl std::fmt::Debug for TalosSim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TalosSim")
+            .field("ports", &self.ports)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TalosSim {
+    /// Creates the Talos side and starts its reconcile loop; also installs the load-balancer
+    /// health probe in the world.
+    pub fn start(
+        world: Arc<RwLock<World>>,
+        ports: Ports,
+        seed: u64,
+    ) -> (Arc<Self>, JoinHandle<()>) {
+        let (clock, latency) = {
+            let w = world.read().unwrap_or_else(PoisonError::into_inner);
+            (w.clock.clone(), w.latency)
+        };
+        let sim = Arc::new(TalosSim {
+            fleet: Mutex::new(Fleet::new(seed)),
+            world: world.clone(),
+            ports,
+            clock,
+            latency,
+            listeners: Mutex::default(),
+            lb_forwarders: Mutex::default(),
+        });
+        let weak = Arc::downgrade(&sim);
+        world
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .port_probe = crate::world::PortProbe::new(move |server, port| {
+            weak.upgrade().and_then(|sim| sim.port_open(server, port))
+        });
+        let looping = sim.clone();
+        let task = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_millis(25));
+            loop {
+                interval.tick().await;
+                looping.tick();
+            }
+        });
+        (sim, task)
+    }
+
+    /// Closes every node and load balancer socket (on shutdown).
+    pub fn close_all(&self) {
+        self.listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.lb_forwarders
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// The fleet, locked. Never take the world lock while holding it.
+    pub fn lock(&self) -> MutexGuard<'_, Fleet> {
+        self.fleet.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sim time.
+    pub fn now(&self) -> Duration {
+        self.clock.elapsed()
+    }
+
+    /// Wall time as the sim reports it (RFC 3339).
+    pub fn world_timestamp(&self) -> String {
+        self.clock.timestamp()
+    }
+
+    /// How long a Talos operation takes under the latency model (`talos_boot`, `talos_reboot`,
+    /// `talos_services`).
+    pub fn duration(&self, what: &str) -> Duration {
+        self.latency.action_duration(what)
+    }
+
+    /// A duration scaled by the time scale (zero in instant mode).
+    pub fn scaled(&self, d: Duration) -> Duration {
+        match self.latency.mode {
+            crate::latency::LatencyMode::Instant => Duration::ZERO,
+            crate::latency::LatencyMode::Realistic => d.mul_f64(self.latency.time_scale.max(0.0)),
+        }
+    }
+
+    /// Whether a server's node serves a nominal port (`None` when the sim does not model it, e.g.
+    /// a server that is not a Talos node).
+    pub fn port_open(&self, server: i64, port: u16) -> Option<bool> {
+        let fleet = self.lock();
+        let node = fleet.nodes.get(&server)?;
+        match port {
+            APID_PORT => Some(node.is_up() && node.tls.is_some()),
+            // kube-apiserver keeps accepting TCP without etcd quorum (requests then fail), so a
+            // TCP health check still passes once the API server runs (after bootstrap).
+            KUBE_PORT => Some(
+                node.is_up()
+                    && node.is_control_plane()
+                    && node
+                        .cluster_key()
+                        .is_some_and(|k| fleet.clusters.get(&k).is_some_and(|c| c.bootstrapped)),
+            ),
+            _ => None,
+        }
+    }
+
+    /// `/_sim/state` additions: `talos_nodes` and `kubernetes`.
+    pub fn state_json(&self) -> (serde_json::Value, serde_json::Value) {
+        let fleet = self.lock();
+        (fleet.nodes_json(), crate::kube::state_json(&fleet))
+    }
+
+    fn views(&self) -> (Vec<ServerView>, Vec<crate::lbproxy::LbView>) {
+        let world = self.world.read().unwrap_or_else(PoisonError::into_inner);
+        let servers = world
+            .data
+            .servers
+            .values()
+            .map(|s| ServerView {
+                id: s.id,
+                name: s.name.clone(),
+                running: s.status == "running",
+                ipv4: s.ipv4,
+                private_ips: s.private_net.iter().map(|n| n.ip).collect(),
+                user_data: s.user_data.clone(),
+                talos_version: s
+                    .image
+                    .and_then(|i| world.data.images.get(&i))
+                    .and_then(|i| i.labels.get(TALOS_VERSION_LABEL).cloned()),
+            })
+            .collect();
+        (servers, crate::lbproxy::views(&world))
+    }
+
+    /// One pass of the reconcile loop.
+    pub fn tick(self: &Arc<Self>) {
+        let (servers, lbs) = self.views();
+        let now = self.now();
+        let mut start_listening = Vec::new();
+        let mut stop_listening = Vec::new();
+        {
+            let mut fleet = self.lock();
+            let present: std::collections::BTreeSet<i64> = servers.iter().map(|s| s.id).collect();
+            let gone: Vec<i64> = fleet
+                .nodes
+                .keys()
+                .copied()
+                .filter(|id| !present.contains(id))
+                .collect();
+            for id in gone {
+                fleet.nodes.remove(&id);
+                stop_listening.push(id);
+            }
+            for view in &servers {
+                let (Some(ip), Some(version)) = (view.ipv4, view.talos_version.clone()) else {
+                    continue;
+                };
+                let node = fleet
+                    .nodes
+                    .entry(view.id)
+                    .or_insert_with(|| new_node(view, ip, version));
+                node.private_ips = view.private_ips.clone();
+                node.server_name = view.name.clone();
+                self.advance(node, view, now);
+                if node.is_up() {
+                    start_listening.push((view.id, ip));
+                }
+            }
+            fleet.join_members();
+            tls::refresh(self, &mut fleet);
+        }
+        listeners::apply(self, start_listening, stop_listening);
+        crate::lbproxy::reconcile(self, lbs);
+    }
+
+    fn advance(&self, node: &mut Node, view: &ServerView, now: Duration) {
+        if !view.running {
+            node.phase = Phase::Down;
+            node.tls = None;
+            return;
+        }
+        match node.phase {
+            Phase::Down => {
+                node.phase = Phase::Booting {
+                    until: now + self.duration("talos_boot"),
+                }
+            }
+            Phase::Booting { until } | Phase::Rebooting { until } if until <= now => {
+                self.boot(node, view, now)
+            }
+            _ => {}
+        }
+        if let Some((_, at)) = &node.try_rollback
+            && *at <= now
+            && let Some((old, _)) = node.try_rollback.take()
+        {
+            node.config = Some(old);
+            node.tls = None;
+        }
+    }
+
+    fn boot(&self, node: &mut Node, view: &ServerView, now: Duration) {
+        if let Some(version) = node.pending_version.take() {
+            node.version = version;
+        }
+        if let Some(staged) = node.staged.take() {
+            node.config = Some(staged);
+        }
+        node.try_rollback = None;
+        if node.config.is_none() && !node.user_data_read {
+            node.user_data_read = true;
+            match view.user_data.as_deref().map(userdata::decode) {
+                None | Some(Ok(None)) => {}
+                Some(Ok(Some(text))) => match config::parse(&text, &node.version) {
+                    Ok(cfg) => node.config = Some(cfg),
+                    Err(e) => node.user_data_error = Some(e.to_string()),
+                },
+                Some(Err(e)) => node.user_data_error = Some(e.to_string()),
+            }
+        }
+        node.phase = Phase::Up;
+        node.tls = None;
+        node.services_ready_at = now + self.duration("talos_services");
+    }
+}
+
+fn new_node(view: &ServerView, ip: Ipv4Addr, version: String) -> Node {
+    let version = if version.starts_with('v') {
+        version
+    } else {
+        format!("v{version}")
+    };
+    Node {
+        server_id: view.id,
+        server_name: view.name.clone(),
+        ip,
+        private_ips: view.private_ips.clone(),
+        version,
+        pending_version: None,
+        phase: Phase::Down,
+        config: None,
+        staged: None,
+        user_data_read: false,
+        user_data_error: None,
+        etcd_left: false,
+        kube_registered: false,
+        services_ready_at: Duration::ZERO,
+        try_rollback: None,
+        pulled_images: Vec::new(),
+        tls: None,
+    }
+}

@@ -1,0 +1,269 @@
+//! The state of every simulated Talos node and of the clusters they form: node phases (booting,
+//! maintenance, running, rebooting, down), applied and staged configurations, and per cluster the
+//! etcd membership and quorum. Clusters are identified by their OS CA certificate: nodes that
+//! share it trust each other, as Talos nodes do.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::config::{NodeConfig, Role};
+
+/// Where a node is in its life.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Phase {
+    /// The server is off (or not yet booted far enough): nothing listens.
+    Down,
+    /// Booting; apid answers from `until` on.
+    Booting {
+        /// Clock time when it is up.
+        until: Duration,
+    },
+    /// apid is up (maintenance mode when there is no config).
+    Up,
+    /// Rebooting after an apply, upgrade or reset; up again at `until`.
+    Rebooting {
+        /// Clock time when it is up.
+        until: Duration,
+    },
+}
+
+/// One simulated Talos node (one per running server booted from a Talos snapshot).
+#[derive(Debug)]
+pub struct Node {
+    /// The server.
+    pub server_id: i64,
+    /// Server name (the default hostname).
+    pub server_name: String,
+    /// Public IPv4.
+    pub ip: Ipv4Addr,
+    /// Private IPs.
+    pub private_ips: Vec<Ipv4Addr>,
+    /// The Talos version it runs (`v1.13.9`).
+    pub version: String,
+    /// Version it runs after the pending reboot.
+    pub pending_version: Option<String>,
+    /// Phase.
+    pub phase: Phase,
+    /// Applied configuration (`None` = maintenance mode).
+    pub config: Option<NodeConfig>,
+    /// Configuration applied at the next reboot (staged, or applied with a reboot).
+    pub staged: Option<NodeConfig>,
+    /// Whether the server's user data was read already (it is read once, at first boot).
+    pub user_data_read: bool,
+    /// Why the user data was refused, if it was.
+    pub user_data_error: Option<String>,
+    /// Whether this node left etcd (LeaveCluster/RemoveMember) and must not rejoin until reset.
+    pub etcd_left: bool,
+    /// Whether its kubelet registered a Node (cleared when the Node object is deleted).
+    pub kube_registered: bool,
+    /// When its services (etcd waiting for bootstrap) are ready after the last boot.
+    pub services_ready_at: Duration,
+    /// The configuration to roll back to, and when, after a TRY apply.
+    pub try_rollback: Option<(NodeConfig, Duration)>,
+    /// Images pulled with ImageService.Pull (installer images for LifecycleService.Upgrade).
+    pub pulled_images: Vec<String>,
+    /// TLS for apid, rebuilt whenever the configuration changes.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Node {
+    /// The node's hostname (config, else server name).
+    pub fn hostname(&self) -> String {
+        self.config
+            .as_ref()
+            .and_then(|c| c.hostname.clone())
+            .unwrap_or_else(|| self.server_name.clone())
+    }
+
+    /// The cluster key (hash of the OS CA) of a configured node.
+    pub fn cluster_key(&self) -> Option<String> {
+        self.config.as_ref().map(|c| cluster_key(&c.os_ca_crt))
+    }
+
+    /// Whether apid answers.
+    pub fn is_up(&self) -> bool {
+        self.phase == Phase::Up
+    }
+
+    /// Whether the node is a configured control plane.
+    pub fn is_control_plane(&self) -> bool {
+        self.config
+            .as_ref()
+            .is_some_and(|c| c.role == Role::Controlplane)
+    }
+
+    /// `maintenance`, `configured`, `booting`, `rebooting` or `down`.
+    pub fn mode(&self) -> &'static str {
+        match (&self.phase, &self.config) {
+            (Phase::Down, _) => "down",
+            (Phase::Booting { .. }, _) => "booting",
+            (Phase::Rebooting { .. }, _) => "rebooting",
+            (Phase::Up, None) => "maintenance",
+            (Phase::Up, Some(_)) => "configured",
+        }
+    }
+}
+
+/// Hash identifying a cluster by its OS CA certificate.
+pub fn cluster_key(os_ca_crt: &str) -> String {
+    Sha256::digest(os_ca_crt.trim().as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// One cluster's shared state.
+#[derive(Debug, Default)]
+pub struct Cluster {
+    /// Whether etcd was bootstrapped.
+    pub bootstrapped: bool,
+    /// etcd members: server id → member id.
+    pub members: BTreeMap<i64, u64>,
+    /// TLS of the Kubernetes API: the SANs it was issued for and the config.
+    pub kube_tls: Option<(Vec<String>, Arc<rustls::ServerConfig>)>,
+    /// The Kubernetes API objects of this cluster.
+    pub kube: crate::kube::store::Store,
+}
+
+/// All nodes and clusters.
+#[derive(Debug)]
+pub struct Fleet {
+    /// Nodes by server id.
+    pub nodes: BTreeMap<i64, Node>,
+    /// Clusters by key.
+    pub clusters: BTreeMap<String, Cluster>,
+    rng: ChaCha8Rng,
+}
+
+impl Fleet {
+    /// An empty fleet; etcd member ids come from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Fleet {
+            nodes: BTreeMap::new(),
+            clusters: BTreeMap::new(),
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x7a105),
+        }
+    }
+
+    /// A new etcd member id.
+    pub fn member_id(&mut self) -> u64 {
+        self.rng.random::<u64>() | 1
+    }
+
+    /// Nodes of a cluster.
+    pub fn cluster_nodes<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
+        self.nodes
+            .values()
+            .filter(move |n| n.cluster_key().as_deref() == Some(key))
+    }
+
+    /// Whether etcd of a cluster has quorum: more than half of its members are up.
+    pub fn has_quorum(&self, key: &str) -> bool {
+        let Some(cluster) = self.clusters.get(key) else {
+            return false;
+        };
+        if !cluster.bootstrapped || cluster.members.is_empty() {
+            return false;
+        }
+        let alive = cluster
+            .members
+            .keys()
+            .filter(|id| self.nodes.get(id).is_some_and(Node::is_up))
+            .count();
+        alive * 2 > cluster.members.len()
+    }
+
+    /// Whether the Kubernetes API of a cluster serves: bootstrapped and etcd has quorum.
+    pub fn kube_serving(&self, key: &str) -> bool {
+        self.has_quorum(key)
+    }
+
+    /// Finds the node with this public or private IP.
+    pub fn node_by_ip(&self, ip: Ipv4Addr) -> Option<&Node> {
+        self.nodes
+            .values()
+            .find(|n| n.ip == ip || n.private_ips.contains(&ip))
+    }
+
+    /// Adds control planes of bootstrapped clusters to etcd (they join once up and configured).
+    pub fn join_members(&mut self) {
+        let joining: Vec<(String, i64)> = self
+            .nodes
+            .values()
+            .filter(|n| n.is_up() && n.is_control_plane() && !n.etcd_left)
+            .filter_map(|n| n.cluster_key().map(|k| (k, n.server_id)))
+            .filter(|(k, id)| {
+                self.clusters
+                    .get(k)
+                    .is_some_and(|c| c.bootstrapped && !c.members.contains_key(id))
+            })
+            .collect();
+        for (key, id) in joining {
+            let member = self.member_id();
+            if let Some(c) = self.clusters.get_mut(&key) {
+                c.members.insert(id, member);
+            }
+        }
+        let up_in_cluster: Vec<i64> = self
+            .nodes
+            .values()
+            .filter(|n| n.is_up() && n.config.is_some() && !n.kube_registered)
+            .filter(|n| n.cluster_key().is_some_and(|k| self.kube_serving(&k)))
+            .map(|n| n.server_id)
+            .collect();
+        for id in up_in_cluster {
+            if let Some(n) = self.nodes.get_mut(&id) {
+                n.kube_registered = true;
+            }
+        }
+    }
+
+    /// `/_sim/state` → `talos_nodes`.
+    pub fn nodes_json(&self) -> Value {
+        Value::Array(
+            self.nodes
+                .values()
+                .map(|n| {
+                    let member = n
+                        .cluster_key()
+                        .and_then(|k| self.clusters.get(&k))
+                        .and_then(|c| c.members.get(&n.server_id));
+                    json!({
+                        "server_id": n.server_id,
+                        "ip": n.ip.to_string(),
+                        "hostname": n.hostname(),
+                        "version": n.version,
+                        "mode": n.mode(),
+                        "role": n.config.as_ref().map(|c| c.role),
+                        "config_hash": n.config.as_ref().map(|c| c.hash.clone()),
+                        "staged_config_hash": n.staged.as_ref().map(|c| c.hash.clone()),
+                        "user_data_error": n.user_data_error,
+                        "etcd_member_id": member.map(|m| format!("{m:x}")),
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// Server ids of members whose node is gone, for diagnostics.
+    pub fn dead_members(&self, key: &str) -> BTreeSet<i64> {
+        self.clusters
+            .get(key)
+            .map(|c| {
+                c.members
+                    .keys()
+                    .copied()
+                    .filter(|id| !self.nodes.get(id).is_some_and(Node::is_up))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}

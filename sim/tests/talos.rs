@@ -1,0 +1,487 @@
+//! Talos nodes of hk8s-sim driven over apid with plain tonic clients (the sim's own generated
+//! stubs, not the provider's client): maintenance mode, config validation, mTLS and roles,
+//! staged/dry-run applies, reset, upgrade, and firewall enforcement on the public address.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hk8s_sim::talos::Ports;
+use hk8s_sim::talos::pki;
+use hk8s_sim::talos::proto::machine::image_service_client::ImageServiceClient;
+use hk8s_sim::talos::proto::machine::lifecycle_service_client::LifecycleServiceClient;
+use hk8s_sim::talos::proto::machine::machine_service_client::MachineServiceClient;
+use hk8s_sim::talos::proto::machine::{
+    ApplyConfigurationRequest, BootstrapRequest, ResetRequest, UpgradeRequest,
+};
+use hk8s_sim::talos::proto::machine::{
+    ImageServicePullRequest, InstallArtifactsSource, LifecycleServiceUpgradeRequest,
+};
+use hk8s_sim::{SimConfig, SimHandle, serve};
+use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use serde_json::{Value, json};
+use tokio::net::TcpSocket;
+use tonic::transport::{Channel, Endpoint};
+
+const TOKEN: &str = "talos-test";
+const CONTROLPLANE: &str =
+    include_str!("../../src/talos/testdata/golden/v1.13-controlplane-flannel.yaml");
+
+struct Sim {
+    handle: SimHandle,
+    http: reqwest_client::Client,
+    ports: Ports,
+}
+
+/// The hcloud crate's reqwest, without naming another dependency.
+mod reqwest_client {
+    pub type Client = hcloud::apis::configuration::Configuration;
+}
+
+impl Sim {
+    async fn start(ports: Ports) -> Sim {
+        let mut config = SimConfig::new(TOKEN);
+        config.talos_versions = vec!["v1.13.9".into()];
+        config.talos_ports = ports;
+        let handle = serve(config).await.unwrap();
+        let http = hcloud::apis::configuration::Configuration::new();
+        Sim {
+            handle,
+            http,
+            ports,
+        }
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.handle.endpoint());
+        let client = &self.http.client;
+        let req = match method {
+            "POST" => client.post(url).json(&body.unwrap_or(json!({}))),
+            _ => client.get(url),
+        };
+        let resp = req.bearer_auth(TOKEN).send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(status.is_success(), "{method} {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Creates a server from the Talos snapshot; returns (id, public IPv4).
+    async fn server(&self, name: &str, user_data: Option<&str>) -> (i64, Ipv4Addr) {
+        let images = self
+            .call("GET", "/images?type=snapshot&architecture=x86", None)
+            .await;
+        let image = images["images"][0]["id"].as_i64().unwrap();
+        let mut body =
+            json!({"name": name, "server_type": "cx23", "location": "fsn1", "image": image});
+        if let Some(u) = user_data {
+            body["user_data"] = json!(u);
+        }
+        let created = self.call("POST", "/servers", Some(body)).await;
+        let ip = created["server"]["public_net"]["ipv4"]["ip"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        (created["server"]["id"].as_i64().unwrap(), ip)
+    }
+
+    fn apid(&self, ip: Ipv4Addr) -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(ip), self.ports.apid)
+    }
+
+    async fn state(&self) -> Value {
+        let url = format!("http://{}/_sim/state", self.handle.addr());
+        serde_json::from_str(
+            &self
+                .http
+                .client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        )
+        .unwrap()
+    }
+}
+
+#[derive(Debug)]
+struct AcceptAnyServer;
+
+impl ServerCertVerifier for AcceptAnyServer {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::aws_lc_rs::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// Maintenance mode: no client certificate, server not verified.
+fn maintenance_tls() -> Arc<ClientConfig> {
+    let mut c = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyServer))
+        .with_no_client_auth();
+    c.alpn_protocols = vec![b"h2".to_vec()];
+    Arc::new(c)
+}
+
+/// The OS CA (cert, key) of the fixture config.
+fn os_ca() -> (String, String) {
+    let doc: Value = serde_saphyr::from_multiple::<Value>(CONTROLPLANE)
+        .unwrap()
+        .remove(0);
+    let crt = pki::unwrap_base64_pem(doc["machine"]["ca"]["crt"].as_str().unwrap(), "crt").unwrap();
+    let key = pki::unwrap_base64_pem(doc["machine"]["ca"]["key"].as_str().unwrap(), "key").unwrap();
+    (crt, key)
+}
+
+/// mTLS with a client certificate of `role` from the fixture's OS CA.
+fn admin_tls(role: &str) -> Arc<ClientConfig> {
+    let (crt, key) = os_ca();
+    let (client_crt, client_key) = pki::issue_client(&crt, &key, "", role).unwrap();
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(pki::certificate_der(&crt, "ca").unwrap())
+        .unwrap();
+    let chain = vec![pki::certificate_der(&client_crt, "client").unwrap()];
+    let block = pki::decode_pem(&client_key, "key").unwrap();
+    let key = PrivateKeyDer::try_from(block.der).unwrap();
+    let mut c = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    c.alpn_protocols = vec![b"h2".to_vec()];
+    Arc::new(c)
+}
+
+/// A channel to apid at `addr`, connecting from `source` (a loopback address) if given.
+async fn channel(
+    addr: SocketAddr,
+    tls: Arc<ClientConfig>,
+    source: Option<Ipv4Addr>,
+) -> Result<Channel, tonic::transport::Error> {
+    Endpoint::from_static("http://talos")
+        .connect_timeout(Duration::from_secs(2))
+        .connect_with_connector(tower::service_fn(move |_| {
+            let tls = tls.clone();
+            async move {
+                let socket = TcpSocket::new_v4()?;
+                if let Some(src) = source {
+                    socket.bind(SocketAddr::new(IpAddr::V4(src), 0))?;
+                }
+                let tcp = socket.connect(addr).await?;
+                let name = ServerName::IpAddress(addr.ip().into());
+                let stream = tokio_rustls::TlsConnector::from(tls)
+                    .connect(name, tcp)
+                    .await?;
+                Ok::<_, std::io::Error>(TokioIo::new(stream))
+            }
+        }))
+        .await
+}
+
+/// Polls until `Version` answers on a channel built with `tls`.
+async fn wait_up(sim: &Sim, ip: Ipv4Addr, tls: Arc<ClientConfig>) -> MachineServiceClient<Channel> {
+    for _ in 0..200 {
+        sim.call("GET", "/servers", None).await;
+        if let Ok(ch) = channel(sim.apid(ip), tls.clone(), None).await {
+            let mut client = MachineServiceClient::new(ch);
+            if client.version(()).await.is_ok() {
+                return client;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let last = match channel(sim.apid(ip), tls, None).await {
+        Ok(ch) => format!(
+            "{:?}",
+            MachineServiceClient::new(ch).version(()).await.err()
+        ),
+        Err(e) => format!("connect: {e:?}"),
+    };
+    panic!("node {ip} never answered: {last}");
+}
+
+fn apply(config: &str, mode: i32, dry_run: bool) -> ApplyConfigurationRequest {
+    ApplyConfigurationRequest {
+        data: config.as_bytes().to_vec(),
+        mode,
+        dry_run,
+        try_mode_timeout: None,
+    }
+}
+
+#[tokio::test]
+async fn maintenance_mode_accepts_a_valid_config_then_requires_admin_mtls() {
+    let sim = Sim::start(Ports {
+        apid: 52010,
+        kube: 8460,
+    })
+    .await;
+    let (_, ip) = sim.server("prod-cp-1", None).await;
+    let mut maintenance = wait_up(&sim, ip, maintenance_tls()).await;
+    assert_eq!(sim.state().await["talos_nodes"][0]["mode"], "maintenance");
+
+    // Invalid configs are refused with the reason: schema, then semantics.
+    let unknown_field = CONTROLPLANE.replacen("debug: false", "debug: false\nnotAField: 1", 1);
+    let err = maintenance
+        .apply_configuration(apply(&unknown_field, 1, false))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("schema"), "{}", err.message());
+    let bad_token =
+        CONTROLPLANE.replacen("token: qw8e7r.zyxwvutsrq987654", "token: not-a-token", 1);
+    let err = maintenance
+        .apply_configuration(apply(&bad_token, 1, false))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("machine.token"), "{}", err.message());
+
+    // A valid config takes the node out of maintenance mode.
+    let reply = maintenance
+        .apply_configuration(apply(CONTROLPLANE, 1, false))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        reply.messages[0].mode, 0,
+        "maintenance applies install and reboot"
+    );
+    let mut admin = wait_up(&sim, ip, admin_tls("os:admin")).await;
+    let state = sim.state().await;
+    assert_eq!(state["talos_nodes"][0]["mode"], "configured");
+    assert_eq!(state["talos_nodes"][0]["role"], "controlplane");
+
+    // Without a client certificate the configured node refuses the connection.
+    let refused = match channel(sim.apid(ip), maintenance_tls(), None).await {
+        Ok(ch) => MachineServiceClient::new(ch).version(()).await.is_err(),
+        Err(_) => true,
+    };
+    assert!(
+        refused,
+        "a configured node must require a client certificate"
+    );
+
+    // os:reader may read but not write.
+    let mut reader = MachineServiceClient::new(
+        channel(sim.apid(ip), admin_tls("os:reader"), None)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        reader.version(()).await.unwrap().into_inner().messages[0]
+            .version
+            .as_ref()
+            .unwrap()
+            .tag,
+        "v1.13.9"
+    );
+    let denied = reader
+        .bootstrap(BootstrapRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+
+    // Dry run and staged applies leave the running config alone.
+    let hash = state["talos_nodes"][0]["config_hash"].clone();
+    let changed = CONTROLPLANE.replacen("hk8s.io/pool: general", "hk8s.io/pool: other", 1);
+    let dry = admin
+        .apply_configuration(apply(&changed, 1, true))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(dry.messages[0].mode_details.starts_with("Dry run"));
+    admin
+        .apply_configuration(apply(&changed, 3, false))
+        .await
+        .unwrap();
+    let state = sim.state().await;
+    assert_eq!(state["talos_nodes"][0]["config_hash"], hash);
+    assert!(state["talos_nodes"][0]["staged_config_hash"].is_string());
+
+    // Bootstrap once; again is AlreadyExists.
+    admin.bootstrap(BootstrapRequest::default()).await.unwrap();
+    let again = admin
+        .bootstrap(BootstrapRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), tonic::Code::AlreadyExists);
+    sim.handle.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn reset_returns_to_maintenance_and_upgrade_reports_the_new_version() {
+    let sim = Sim::start(Ports {
+        apid: 52030,
+        kube: 8480,
+    })
+    .await;
+    use base64::Engine;
+    let user_data = base64::engine::general_purpose::STANDARD.encode(CONTROLPLANE);
+    let (_, ip) = sim.server("prod-cp-1", Some(&user_data)).await;
+    let mut admin = wait_up(&sim, ip, admin_tls("os:admin")).await;
+
+    let upgrade = UpgradeRequest { image: "factory.talos.dev/installer/376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba:v1.13.10".into(), ..Default::default() };
+    // MachineService.Upgrade is deprecated for LifecycleService.Upgrade (1.13+) but still served.
+    #[allow(deprecated)]
+    admin.upgrade(upgrade).await.unwrap();
+    let mut admin = wait_up(&sim, ip, admin_tls("os:admin")).await;
+    let version = admin.version(()).await.unwrap().into_inner();
+    assert_eq!(
+        version.messages[0].version.as_ref().unwrap().tag,
+        "v1.13.10"
+    );
+
+    // The 1.13+ path: pull the installer, then LifecycleService.Upgrade from it.
+    let installer = "ghcr.io/siderolabs/installer:v1.13.11".to_string();
+    let channel_to = || channel(sim.apid(ip), admin_tls("os:admin"), None);
+    let mut lifecycle = LifecycleServiceClient::new(channel_to().await.unwrap());
+    let source = Some(InstallArtifactsSource {
+        image_name: installer.clone(),
+    });
+    let not_pulled = lifecycle
+        .upgrade(LifecycleServiceUpgradeRequest {
+            containerd: None,
+            source: source.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(not_pulled.code(), tonic::Code::FailedPrecondition);
+    let mut images = ImageServiceClient::new(channel_to().await.unwrap());
+    let mut pulled = images
+        .pull(ImageServicePullRequest {
+            containerd: None,
+            image_ref: installer.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while pulled.message().await.unwrap().is_some() {}
+    let mut progress = lifecycle
+        .upgrade(LifecycleServiceUpgradeRequest {
+            containerd: None,
+            source,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while progress.message().await.unwrap().is_some() {}
+    let mut admin = wait_up(&sim, ip, admin_tls("os:admin")).await;
+    let mut reported = String::new();
+    for _ in 0..200 {
+        reported = admin.version(()).await.unwrap().into_inner().messages[0]
+            .version
+            .as_ref()
+            .unwrap()
+            .tag
+            .clone();
+        if reported == "v1.13.11" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(reported, "v1.13.11");
+
+    admin.bootstrap(BootstrapRequest::default()).await.unwrap();
+    let last_member = admin
+        .reset(ResetRequest {
+            graceful: true,
+            reboot: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(last_member.code(), tonic::Code::FailedPrecondition);
+    admin
+        .reset(ResetRequest {
+            graceful: false,
+            reboot: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    wait_up(&sim, ip, maintenance_tls()).await;
+    assert_eq!(sim.state().await["talos_nodes"][0]["mode"], "maintenance");
+    sim.handle.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn firewalls_filter_the_public_address_by_port_and_source() {
+    let sim = Sim::start(Ports {
+        apid: 52020,
+        kube: 8470,
+    })
+    .await;
+    let (id, ip) = sim.server("fw-node", None).await;
+    wait_up(&sim, ip, maintenance_tls()).await;
+    let allowed = Ipv4Addr::new(127, 0, 0, 7);
+    let denied = Ipv4Addr::new(127, 0, 0, 8);
+    sim.call(
+        "POST",
+        "/firewalls",
+        Some(json!({
+            "name": "talos-api",
+            "rules": [{"direction": "in", "protocol": "tcp", "port": "50000", "source_ips": [format!("{allowed}/32")]},
+                      {"direction": "in", "protocol": "tcp", "port": "6443", "source_ips": ["0.0.0.0/0"]}],
+            "apply_to": [{"type": "server", "server": {"id": id}}],
+        })),
+    )
+    .await;
+    sim.call("GET", "/servers", None).await;
+    let from_allowed = channel(sim.apid(ip), maintenance_tls(), Some(allowed))
+        .await
+        .unwrap();
+    MachineServiceClient::new(from_allowed)
+        .version(())
+        .await
+        .unwrap();
+    let blocked = match channel(sim.apid(ip), maintenance_tls(), Some(denied)).await {
+        Ok(ch) => MachineServiceClient::new(ch).version(()).await.is_err(),
+        Err(_) => true,
+    };
+    assert!(blocked, "a source outside the rule's CIDR must be filtered");
+    sim.handle.shutdown().await.unwrap();
+}
