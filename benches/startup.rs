@@ -62,10 +62,22 @@ async fn main() {
     }
     rss.sort_unstable();
     println!("provider start-up ({RUNS} runs, medians, release build {BINARY})");
-    println!("  start → handshake line        {:>8.2?}", median(handshake));
-    println!("  GetProviderSchema (first)     {:>8.2?}", median(first_schema));
-    println!("  GetProviderSchema (warm)      {:>8.2?}", median(warm_schema));
+    println!(
+        "  start → handshake line        {:>8.2?}",
+        median(handshake)
+    );
+    println!(
+        "  GetProviderSchema (first)     {:>8.2?}",
+        median(first_schema)
+    );
+    println!(
+        "  GetProviderSchema (warm)      {:>8.2?}",
+        median(warm_schema)
+    );
     if let Some(kib) = rss.get(rss.len() / 2) {
-        println!("  peak RSS (VmHWM)              {:>8.1} MiB", *kib as f64 / 1024.0);
+        println!(
+            "  peak RSS (VmHWM)              {:>8.1} MiB",
+            *kib as f64 / 1024.0
+        );
     }
 }

@@ -25,7 +25,14 @@ fn docs_match_the_schemas() {
         stale.is_empty(),
         "docs/ is out of date for {stale:?}: run `make docs` and commit the result"
     );
-    for required in ["index.md"] {
+    for required in [
+        "index.md",
+        "resources/cluster.md",
+        "resources/node_pool.md",
+        "resources/addon.md",
+        "data-sources/kubeconfig.md",
+        "ephemeral-resources/kubeconfig.md",
+    ] {
         assert!(
             pages.iter().any(|p| p.path == required),
             "{required} not generated"

@@ -3,7 +3,6 @@
 //! CA:TRUE client certificate), shuts down on `GRPCController.Shutdown`, and prints reattach
 //! information in debug mode.
 
-
 include!("support/plugin_client.rs");
 
 // ---- tests ----

@@ -36,8 +36,11 @@ struct Section {
     block: Block,
 }
 
+/// Decides whether an attribute belongs in a section (Required, Optional, Read-Only).
+type SectionFilter = fn(&Attribute) -> bool;
+
 fn render_block(out: &mut String, block: &Block, prefix: &str, nested: &mut Vec<Section>) {
-    let groups: [(&str, fn(&Attribute) -> bool); 3] = [
+    let groups: [(&str, SectionFilter); 3] = [
         ("Required", |a| a.is_required()),
         ("Optional", |a| a.is_optional()),
         ("Read-Only", |a| a.is_computed() && !a.is_optional()),
