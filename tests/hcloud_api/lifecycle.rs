@@ -12,8 +12,9 @@ async fn control_plane_objects_are_created_listed_and_deleted() {
     let sim = start().await;
     let client = sim.client();
     let cp = ensure_control_plane(&client, "prod", 3).await.unwrap();
-    // 3 × (create, start, attach) + LB create: all awaited together.
-    assert!(cp.actions.len() >= 10, "{:?}", cp.actions);
+    // 3 × (create_server, start_server) + firewall rules/apply + LB create: awaited together.
+    // (Networks given at create attach within create_server, as on Hetzner.)
+    assert!(cp.actions.len() >= 9, "{:?}", cp.actions);
     let polls_before = sim.requests("GET /actions").await;
     client
         .wait_for_actions("create control plane", cp.actions.clone())
@@ -140,13 +141,23 @@ async fn ensure_twice_creates_no_duplicates() {
 async fn waiter_polls_many_actions_in_batches_of_25() {
     let sim = start().await;
     let client = sim.client();
-    let cp = ensure_control_plane(&client, "big", 9).await.unwrap();
-    // 9 × (create, start, attach) plus the LB and firewall actions: more than one batch.
-    let total = cp.actions.len();
+    // Two clusters (a placement group holds at most 10 servers): 14 × (create, start) plus
+    // each cluster's LB and firewall actions: more than one batch of 25, less than two.
+    let mut actions = ensure_control_plane(&client, "big", 9)
+        .await
+        .unwrap()
+        .actions;
+    actions.extend(
+        ensure_control_plane(&client, "big2", 5)
+            .await
+            .unwrap()
+            .actions,
+    );
+    let total = actions.len();
     assert!((26..=50).contains(&total), "{total}");
     let before = sim.requests("GET /actions").await;
     let settled = client
-        .settle_actions("create 9 servers", cp.actions)
+        .settle_actions("create 14 servers", actions)
         .await
         .unwrap();
     assert_eq!(settled.succeeded.len(), total);
