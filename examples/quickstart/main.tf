@@ -2,9 +2,9 @@
 # pool of three x86 workers, the Hetzner CSI driver and an admin kubeconfig.
 #
 # Against hk8s-sim (offline):
-#   hk8s-sim &                                   # prints HCLOUD_ENDPOINT and a token
-#   export HCLOUD_ENDPOINT=http://127.0.0.1:8080/v1 HCLOUD_TOKEN=<token it printed>
-#   terraform init && terraform apply
+#   hk8s-sim serve --listen 127.0.0.1:8080 --token dev --talos-snapshots v1.13.9 &
+#   export HCLOUD_ENDPOINT=http://127.0.0.1:8080/v1 HCLOUD_TOKEN=dev   # as it prints
+#   terraform plan            # `make demo` does all of this for you
 # Against Hetzner Cloud: export HCLOUD_TOKEN only.
 
 terraform {
