@@ -49,7 +49,8 @@ else
   cat <<'MSG'
 
 What works today: the provider speaks the plugin protocol to real Terraform, validates every
-attribute at plan time and plans the cluster; hk8s-sim serves the Hetzner Cloud API.
+attribute at plan time and plans the cluster; hk8s-sim serves the Hetzner Cloud API, and its
+servers boot as Talos nodes with a Kubernetes API behind the load balancer (tests/sim_cluster.rs).
 What does not yet: creating the cluster (apply) is the hk8s_cluster lifecycle issue; the provider
 says so in the error above instead of pretending to succeed.
 MSG
