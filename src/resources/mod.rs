@@ -1,14 +1,14 @@
 //! Terraform resources of hk8s: schemas, validation at validate/plan time, plan-time diffing, and
 //! CRUD. This is the one boundary where domain errors (`hcloud`, `kube`, `talos`) become
-//! diagnostics at attribute paths; the rules themselves live in the domain modules, plus the small
-//! Terraform-agnostic Go-duration rule only resources need ([`duration`]).
+//! diagnostics at attribute paths; the rules themselves live in the domain modules. Go-style
+//! durations ([`duration`]) are the framework's one parser, re-exported here.
 
 pub mod addon;
 pub mod cluster;
 pub mod cluster_ref;
 pub mod config_view;
 pub mod connection;
-pub mod duration;
+pub use crate::tfplugin::schema::duration;
 pub mod import_id;
 pub mod kubeconfig;
 pub mod node_pool;

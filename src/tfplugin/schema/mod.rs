@@ -25,6 +25,7 @@
 mod attribute;
 mod block;
 mod check;
+pub mod duration;
 mod modifier;
 mod timeouts;
 mod validator;

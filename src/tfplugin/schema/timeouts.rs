@@ -14,53 +14,11 @@ pub const TIMEOUTS_BLOCK: &str = "timeouts";
 /// numbers with a unit each (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`), e.g. `"500ms"`, `"1h30m"`,
 /// `"1.5h"`. Zero and negative durations are refused.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("{text:?} is not a duration like \"500ms\", \"30s\" or \"1h30m\"");
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(invalid());
+    match super::duration::parse(text.trim()) {
+        Ok(d) if d.is_zero() => Err(format!("{text:?} must be longer than zero")),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
     }
-    let mut total_nanos: u128 = 0;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(invalid)?;
-        let number = &rest[..number_len];
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit_nanos: u128 = match &rest[..unit_len] {
-            "ns" => 1,
-            "us" | "µs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => return Err(invalid()),
-        };
-        rest = &rest[unit_len..];
-        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-        if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') || whole.len() > 18 {
-            return Err(invalid());
-        }
-        let whole: u128 = if whole.is_empty() {
-            0
-        } else {
-            whole.parse().map_err(|_| invalid())?
-        };
-        let mut part = whole.checked_mul(unit_nanos).ok_or_else(invalid)?;
-        let mut scale = unit_nanos;
-        for digit in fraction.chars().take(18) {
-            scale /= 10;
-            part += u128::from(digit.to_digit(10).ok_or_else(invalid)?) * scale;
-        }
-        total_nanos = total_nanos.checked_add(part).ok_or_else(invalid)?;
-    }
-    if total_nanos == 0 {
-        return Err(format!("{text:?} must be longer than zero"));
-    }
-    let secs = u64::try_from(total_nanos / 1_000_000_000).map_err(|_| invalid())?;
-    Ok(Duration::new(secs, (total_nanos % 1_000_000_000) as u32))
 }
 
 /// A `timeouts` block (single nesting) with one optional duration attribute per operation,
