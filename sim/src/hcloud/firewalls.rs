@@ -14,6 +14,7 @@ use super::AppState;
 use super::actions::{action_json, family_routes};
 use super::error::{ApiError, FieldErrors};
 use super::list::{ListQuery, named_key};
+use super::rename::{self, NameAndLabels};
 use super::request::{Body, Reply, created, no_content, ok, parse_id};
 use super::servers::servers_matching;
 use crate::labels::{Labels, Selector, validate_labels};
@@ -300,44 +301,14 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateFirewall>) ->
     created(body)
 }
 
-#[derive(Debug, Deserialize)]
-struct UpdateFirewall {
-    name: Option<String>,
-    labels: Option<Labels>,
-}
-
 async fn update(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    Body(req): Body<UpdateFirewall>,
+    Body(req): Body<NameAndLabels>,
 ) -> Reply {
     let mut world = app.write();
     let id = find(&world, &id)?;
-    if let Some(labels) = &req.labels {
-        validate_labels(labels).map_err(|e| ApiError::field("labels", e.to_string()))?;
-    }
-    if let Some(name) = &req.name
-        && world
-            .data
-            .firewalls
-            .values()
-            .any(|f| f.id != id && &f.name == name)
-    {
-        return Err(ApiError::Uniqueness {
-            field: "name".into(),
-        });
-    }
-    let fw = world
-        .data
-        .firewalls
-        .get_mut(&id)
-        .ok_or_else(|| ApiError::not_found("firewall", id))?;
-    if let Some(name) = req.name {
-        fw.name = name;
-    }
-    if let Some(labels) = req.labels {
-        fw.labels = labels;
-    }
+    rename::apply(&mut world.data.firewalls, id, "firewall", req)?;
     ok(json!({"firewall": firewall_json(&world, &world.data.firewalls[&id])}))
 }
 

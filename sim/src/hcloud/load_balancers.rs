@@ -15,6 +15,7 @@ use super::catalog::{lb_type_json, location_json};
 use super::error::{ApiError, FieldErrors};
 use super::list::{ListQuery, named_key};
 use super::networks::allocate_private_ip;
+use super::rename::{self, NameAndLabels};
 use super::request::{Body, Reply, created, ok, parse_id};
 use super::servers::{IdOrName, servers_matching};
 use crate::catalog::{self, LOCATIONS};
@@ -543,44 +544,14 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateLb>) -> Reply
     created(body)
 }
 
-#[derive(Debug, Deserialize)]
-struct UpdateLb {
-    name: Option<String>,
-    labels: Option<Labels>,
-}
-
 async fn update(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    Body(req): Body<UpdateLb>,
+    Body(req): Body<NameAndLabels>,
 ) -> Reply {
     let mut world = app.write();
     let id = find_lb(&world, &id)?;
-    if let Some(labels) = &req.labels {
-        validate_labels(labels).map_err(|e| ApiError::field("labels", e.to_string()))?;
-    }
-    if let Some(name) = &req.name
-        && world
-            .data
-            .load_balancers
-            .values()
-            .any(|l| l.id != id && &l.name == name)
-    {
-        return Err(ApiError::Uniqueness {
-            field: "name".into(),
-        });
-    }
-    let lb = world
-        .data
-        .load_balancers
-        .get_mut(&id)
-        .ok_or_else(|| ApiError::not_found("load_balancer", id))?;
-    if let Some(name) = req.name {
-        lb.name = name;
-    }
-    if let Some(labels) = req.labels {
-        lb.labels = labels;
-    }
+    rename::apply(&mut world.data.load_balancers, id, "load_balancer", req)?;
     ok(json!({"load_balancer": load_balancer_json(&world, &world.data.load_balancers[&id])}))
 }
 

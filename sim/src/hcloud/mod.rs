@@ -14,6 +14,7 @@ pub mod load_balancers;
 pub mod network_actions;
 pub mod networks;
 pub mod placement_groups;
+pub mod rename;
 pub mod request;
 pub mod server_actions;
 pub mod servers;

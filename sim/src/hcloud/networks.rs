@@ -15,6 +15,7 @@ use super::AppState;
 use super::actions::family_routes;
 use super::error::{ApiError, FieldErrors};
 use super::list::{ListQuery, named_key};
+use super::rename::{self, NameAndLabels};
 use super::request::{Body, Reply, created, no_content, ok, parse_id};
 use crate::catalog::NETWORK_ZONES;
 use crate::labels::{Labels, validate_labels};
@@ -341,8 +342,8 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateNetwork>) -> 
 
 #[derive(Debug, Deserialize)]
 struct UpdateNetwork {
-    name: Option<String>,
-    labels: Option<Labels>,
+    #[serde(flatten)]
+    common: NameAndLabels,
     expose_routes_to_vswitch: Option<bool>,
 }
 
@@ -353,32 +354,10 @@ async fn update(
 ) -> Reply {
     let mut world = app.write();
     let id = find_network(&world, &id)?;
-    if let Some(labels) = &req.labels {
-        validate_labels(labels).map_err(|e| ApiError::field("labels", e.to_string()))?;
-    }
-    if let Some(name) = &req.name
-        && world
-            .data
-            .networks
-            .values()
-            .any(|n| n.id != id && &n.name == name)
+    rename::apply(&mut world.data.networks, id, "network", req.common)?;
+    if let Some(expose) = req.expose_routes_to_vswitch
+        && let Some(network) = world.data.networks.get_mut(&id)
     {
-        return Err(ApiError::Uniqueness {
-            field: "name".into(),
-        });
-    }
-    let network = world
-        .data
-        .networks
-        .get_mut(&id)
-        .ok_or_else(|| ApiError::not_found("network", id))?;
-    if let Some(name) = req.name {
-        network.name = name;
-    }
-    if let Some(labels) = req.labels {
-        network.labels = labels;
-    }
-    if let Some(expose) = req.expose_routes_to_vswitch {
         network.expose_routes_to_vswitch = expose;
     }
     ok(json!({"network": network_json(&world, &world.data.networks[&id])}))

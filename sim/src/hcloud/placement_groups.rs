@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::{ApiError, FieldErrors};
 use super::list::{ListQuery, named_key};
+use super::rename::{self, NameAndLabels};
 use super::request::{Body, Reply, created, no_content, ok, parse_id};
 use crate::labels::{Labels, validate_labels};
 use crate::world::{PlacementGroup, World};
@@ -126,44 +127,14 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateGroup>) -> Re
     created(json!({"placement_group": placement_group_json(&world, pg), "action": null}))
 }
 
-#[derive(Debug, Deserialize)]
-struct UpdateGroup {
-    name: Option<String>,
-    labels: Option<Labels>,
-}
-
 async fn update(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    Body(req): Body<UpdateGroup>,
+    Body(req): Body<NameAndLabels>,
 ) -> Reply {
     let mut world = app.write();
     let id = find(&world, &id)?;
-    if let Some(labels) = &req.labels {
-        validate_labels(labels).map_err(|e| ApiError::field("labels", e.to_string()))?;
-    }
-    if let Some(name) = &req.name
-        && world
-            .data
-            .placement_groups
-            .values()
-            .any(|pg| pg.id != id && &pg.name == name)
-    {
-        return Err(ApiError::Uniqueness {
-            field: "name".into(),
-        });
-    }
-    let pg = world
-        .data
-        .placement_groups
-        .get_mut(&id)
-        .ok_or_else(|| ApiError::not_found("placement_group", id))?;
-    if let Some(name) = req.name {
-        pg.name = name;
-    }
-    if let Some(labels) = req.labels {
-        pg.labels = labels;
-    }
+    rename::apply(&mut world.data.placement_groups, id, "placement_group", req)?;
     ok(json!({"placement_group": placement_group_json(&world, &world.data.placement_groups[&id])}))
 }
 

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::{ApiError, FieldErrors};
 use super::list::{ListQuery, named_key};
+use super::rename::{self, NameAndLabels};
 use super::request::{Body, Reply, created, no_content, ok, parse_id};
 use crate::labels::{Labels, validate_labels};
 use crate::world::{SshKey, World};
@@ -132,45 +133,15 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateKey>) -> Repl
     created(body)
 }
 
-#[derive(Debug, Deserialize)]
-struct UpdateKey {
-    name: Option<String>,
-    labels: Option<Labels>,
-}
-
 async fn update(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    Body(req): Body<UpdateKey>,
+    Body(req): Body<NameAndLabels>,
 ) -> Reply {
     let mut world = app.write();
     let id = find(&world, &id)?;
-    if let Some(labels) = &req.labels {
-        validate_labels(labels).map_err(|e| ApiError::field("labels", e.to_string()))?;
-    }
-    if let Some(name) = &req.name
-        && world
-            .data
-            .ssh_keys
-            .values()
-            .any(|k| k.id != id && &k.name == name)
-    {
-        return Err(ApiError::Uniqueness {
-            field: "name".into(),
-        });
-    }
-    let key = world
-        .data
-        .ssh_keys
-        .get_mut(&id)
-        .ok_or_else(|| ApiError::not_found("ssh_key", id))?;
-    if let Some(name) = req.name {
-        key.name = name;
-    }
-    if let Some(labels) = req.labels {
-        key.labels = labels;
-    }
-    ok(json!({"ssh_key": key_json(key)}))
+    rename::apply(&mut world.data.ssh_keys, id, "ssh_key", req)?;
+    ok(json!({"ssh_key": key_json(&world.data.ssh_keys[&id])}))
 }
 
 async fn delete(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
