@@ -241,18 +241,29 @@ impl Client {
                     what: format!("waiting for {what}"),
                 });
             }
-            if self.deadline().is_expired() {
-                return Err(Error::Timeout {
+            // The wait, not the poll that happened to be in flight, is what timed out: the
+            // error names the actions still running.
+            let timed_out = |pending: &BTreeMap<i64, Action>, last_error: Option<Error>| {
+                Error::Timeout {
                     what: what.to_string(),
                     pending: pending.values().map(Action::describe).collect(),
                     elapsed: started.elapsed(),
-                    last_error: None,
-                });
+                    last_error: last_error.map(Box::new),
+                }
+            };
+            if self.deadline().is_expired() {
+                return Err(timed_out(&pending, None));
             }
             let ids: Vec<i64> = pending.keys().copied().collect();
             let mut seen = BTreeSet::new();
             for request in poll_requests(&ids) {
-                let reply: ActionList = self.call(request).await?;
+                let reply: ActionList = match self.call(request).await {
+                    Ok(reply) => reply,
+                    Err(Error::Timeout { last_error, .. }) => {
+                        return Err(timed_out(&pending, last_error.map(|e| *e)));
+                    }
+                    Err(error) => return Err(error),
+                };
                 for action in reply.actions {
                     seen.insert(action.id);
                     if action.is_finished() && pending.remove(&action.id).is_some() {
