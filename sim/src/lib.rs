@@ -66,6 +66,8 @@ pub struct SimConfig {
     pub clock: Clock,
     /// Where Talos nodes and load balancers listen (apid, Kubernetes API) on their loopback IPs.
     pub talos_ports: talos::Ports,
+    /// First public IPv4 handed out to servers and load balancers (a loopback address).
+    pub public_ipv4_base: std::net::Ipv4Addr,
 }
 
 impl SimConfig {
@@ -83,6 +85,7 @@ impl SimConfig {
             rate_limit_per_hour: DEFAULT_RATE_LIMIT_PER_HOUR,
             clock: Clock::real(),
             talos_ports: talos::Ports::default(),
+            public_ipv4_base: world::DEFAULT_FIRST_IPV4,
         }
     }
 }
@@ -182,6 +185,7 @@ pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
         seed: config.seed,
         rate_limit_per_hour: config.rate_limit_per_hour,
         talos_versions: config.talos_versions.clone(),
+        first_ipv4: config.public_ipv4_base,
     };
     let mut world = World::new(options, config.clock.clone());
     if let Some(path) = &config.state_file

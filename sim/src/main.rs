@@ -65,6 +65,23 @@ struct ServeArgs {
     /// Port control planes serve the Kubernetes API on (and load balancers forward 6443 to).
     #[arg(long, default_value_t = hk8s_sim::talos::KUBE_PORT)]
     kube_port: u16,
+    /// First public IPv4 handed out (a loopback address, default 127.10.0.1). Give sims that run
+    /// side by side different blocks (e.g. 127.20.0.1, 127.21.0.1) so each can keep the nominal
+    /// ports 50000 and 6443.
+    #[arg(long, default_value_t = hk8s_sim::world::DEFAULT_FIRST_IPV4, value_parser = parse_loopback)]
+    public_ipv4_base: std::net::Ipv4Addr,
+}
+
+fn parse_loopback(text: &str) -> Result<std::net::Ipv4Addr, String> {
+    let ip: std::net::Ipv4Addr = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not an IPv4 address: {e}"))?;
+    if !ip.is_loopback() || ip.octets()[3] == 0 || ip == std::net::Ipv4Addr::LOCALHOST {
+        return Err(format!(
+            "{ip} must be a loopback address in 127.0.0.0/8 other than 127.0.0.1 and not ending in .0"
+        ));
+    }
+    Ok(ip)
 }
 
 #[tokio::main]
@@ -94,6 +111,7 @@ async fn main() -> ExitCode {
         apid: args.talos_port,
         kube: args.kube_port,
     };
+    config.public_ipv4_base = args.public_ipv4_base;
     let handle = match serve(config).await {
         Ok(handle) => handle,
         Err(e) => {

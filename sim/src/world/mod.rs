@@ -25,8 +25,8 @@ pub use actions::{Action, Effect};
 pub use hooks::{PortProbe, StateSections};
 pub use records::*;
 
-/// First public IPv4 handed out: 127.10.0.1 (127.0.0.1 itself is never used).
-const FIRST_IPV4: u32 = u32::from_be_bytes([127, 10, 0, 1]);
+/// First public IPv4 handed out by default: 127.10.0.1 (127.0.0.1 itself is never used).
+pub const DEFAULT_FIRST_IPV4: Ipv4Addr = Ipv4Addr::new(127, 10, 0, 1);
 
 /// Something that later parts of the sim react to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +116,7 @@ pub struct World {
     talos_versions: Vec<String>,
     fault_spec: FaultSpec,
     seed: u64,
+    first_ipv4: Ipv4Addr,
     events: broadcast::Sender<WorldEvent>,
 }
 
@@ -132,6 +133,9 @@ pub struct WorldOptions {
     pub rate_limit_per_hour: u32,
     /// Talos versions to pre-create snapshots for.
     pub talos_versions: Vec<String>,
+    /// First public IPv4 handed out; sims running side by side use different blocks so that their
+    /// nodes and load balancers can listen on the nominal ports (50000, 6443).
+    pub first_ipv4: Ipv4Addr,
 }
 
 impl World {
@@ -151,6 +155,7 @@ impl World {
             talos_versions: options.talos_versions,
             fault_spec: options.faults,
             seed: options.seed,
+            first_ipv4: options.first_ipv4,
             events,
         };
         world.reset();
@@ -162,7 +167,7 @@ impl World {
     pub fn reset(&mut self) {
         self.data = Collections {
             next_id: 100_000,
-            next_ipv4: FIRST_IPV4,
+            next_ipv4: u32::from(self.first_ipv4),
             ..Collections::default()
         };
         self.running.clear();
@@ -204,7 +209,7 @@ impl World {
         self.data.next_id
     }
 
-    /// A new public IPv4 in 127.10.0.0/16 and up, skipping `.0` and `.255` host parts.
+    /// A new public IPv4 from the configured first address (127.10.0.1 by default) upwards, skipping `.0` and `.255` host parts.
     pub fn alloc_ipv4(&mut self) -> Ipv4Addr {
         loop {
             let candidate = self.data.next_ipv4;
