@@ -279,14 +279,14 @@ pub async fn converge(
         let names: Vec<&str> = foreign.iter().map(|m| m.name()).collect();
         let running: Vec<&str> = foreign
             .iter()
-            .filter(|m| m.server.labels.contains_key(pki::BOOTSTRAPPED_LABEL))
+            .filter(|m| m.server.labels.contains_key(pki::COMPLETE_LABEL))
             .map(|m| m.name())
             .collect();
         if !running.is_empty() && bootstrap == Bootstrap::Allowed {
             return Err(failure(
                 "A cluster with this name already runs",
                 format!(
-                    "{} belong to a bootstrapped cluster named {:?} whose secrets this \
+                    "{} belong to a running cluster named {:?} whose secrets this \
                      configuration does not have. Import it (terraform import <address> {}) with \
                      its `secrets`, or choose another name.",
                     running.join(", "),
@@ -389,7 +389,6 @@ pub async fn converge(
     health::wait_etcd_members(op, &clients.talos, &nodes)
         .await
         .map_err(wait_failed("etcd did not gain every control-plane member"))?;
-    mark_bootstrapped(op, &mut members).await?;
     let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
     health::wait_kubernetes(op, &clients.kube, &names)
         .await
@@ -418,6 +417,7 @@ pub async fn converge(
         gate(op, &clients, &members, &infra).await?;
     }
 
+    mark_complete(op, &mut members).await?;
     let nodes = addresses(&members, infra.network.id)?;
     let versions = health::wait_talos_api(op, &clients.talos, &nodes)
         .await
@@ -435,14 +435,14 @@ pub async fn converge(
     ))
 }
 
-/// Labels every member as part of a bootstrapped cluster (see [`pki::BOOTSTRAPPED_LABEL`]).
-async fn mark_bootstrapped(op: &Operation, members: &mut [Member]) -> Result<(), Diagnostics> {
+/// Labels every member as part of a cluster an apply completed (see [`pki::COMPLETE_LABEL`]).
+async fn mark_complete(op: &Operation, members: &mut [Member]) -> Result<(), Diagnostics> {
     for member in members.iter_mut() {
-        if member.server.labels.contains_key(pki::BOOTSTRAPPED_LABEL) {
+        if member.server.labels.contains_key(pki::COMPLETE_LABEL) {
             continue;
         }
         let mut labels = member.server.labels.clone();
-        labels.insert(pki::BOOTSTRAPPED_LABEL.to_owned(), "true".to_owned());
+        labels.insert(pki::COMPLETE_LABEL.to_owned(), "true".to_owned());
         member.server = op
             .hcloud
             .set_server_labels(member.server.id, &labels)

@@ -15,9 +15,10 @@ use crate::talos::secrets::{self, SecretsBundle};
 use crate::tfplugin::diag::{Diagnostic, Diagnostics};
 use crate::tfplugin::value::Value;
 
-/// Label a control-plane server gets once it is a member of a bootstrapped etcd: such a server is
-/// never replaced for carrying other secrets (it would be a running cluster, not a leftover).
-pub const BOOTSTRAPPED_LABEL: &str = "hk8s.io/bootstrapped";
+/// Label a control-plane server gets when an apply of its cluster completed: such a server is
+/// never replaced for carrying other secrets (it belongs to a running cluster whose state was lost,
+/// not to a create that was killed before Terraform recorded it).
+pub const COMPLETE_LABEL: &str = "hk8s.io/complete";
 
 /// Label holding the PKI fingerprint on control-plane servers.
 pub const PKI_LABEL: &str = "hk8s.io/pki";
