@@ -1,0 +1,43 @@
+//! Talos node operations the cluster resource strings together: waiting for apid, bootstrapping
+//! etcd once, growing and shrinking the control plane without losing etcd quorum, OS upgrades,
+//! configuration changes with the apply mode they need, Kubernetes component upgrades, and
+//! one-node-at-a-time rolls. Knows nothing of Terraform or Hetzner; everything goes through one
+//! [`ApidClient`](super::apid::ApidClient) (usually connected to the load balancer and routed to
+//! each node with `node` metadata).
+//!
+//! Every operation that waits takes a [`Budget`]: a deadline and a cancellation token. Waits
+//! poll with bounded backoff ([`poll`]), log progress at INFO (what is awaited, the node,
+//! elapsed and remaining time) every ~10 s or whenever the awaited state changes, and when the
+//! deadline passes fail with [`Error::Timeout`] saying exactly what was still pending.
+//!
+//! - [`nodes`]: [`wait_apid`] (every node answers `Version`).
+//! - [`bootstrap`]: [`bootstrap_once`].
+//! - [`etcd`]: [`wait_etcd_members`], [`remove_control_plane`].
+//! - [`upgrade`]: [`upgrade_node`], [`installer_image`].
+//! - [`apply`]: [`apply_config`], [`dry_run`].
+//! - [`kubernetes`]: [`upgrade_kubernetes_node`].
+//! - [`rolling`]: [`rolling()`], one node at a time, stopping at the first failure.
+
+mod budget;
+mod error;
+mod poll;
+
+pub mod apply;
+pub mod bootstrap;
+pub mod etcd;
+pub mod kubernetes;
+pub mod nodes;
+pub mod rolling;
+pub mod upgrade;
+
+pub use apply::{AppliedChange, ApplyPlan, ChangeMode, RebootPolicy, apply_config, dry_run};
+pub use bootstrap::{Bootstrapped, bootstrap_once};
+pub use budget::Budget;
+pub use error::{Error, RollStage};
+pub use etcd::{
+    ControlPlane, Membership, Removal, RemovalPath, remove_control_plane, wait_etcd_members,
+};
+pub use kubernetes::{KubeletVersions, ProbeError, upgrade_kubernetes_node};
+pub use nodes::wait_apid;
+pub use rolling::rolling;
+pub use upgrade::{UpgradeReport, installer_image, upgrade_api_for, upgrade_node};
