@@ -39,6 +39,7 @@ resource "hk8s_cluster" "main" {{
     server_type = "cax21"
     count       = {count}
   }}
+  timeouts = {{ create = "3m", update = "3m", delete = "3m" }}
 {extra}
 }}
 

@@ -159,6 +159,11 @@ impl Workdir {
         w
     }
 
+    /// Replaces `main.tf`.
+    pub fn write_main(&self, hcl: &str) {
+        std::fs::write(self.dir.path().join("main.tf"), hcl).expect("write main.tf");
+    }
+
     /// Sets an environment variable for every later command.
     pub fn env(mut self, key: &str, value: &str) -> Workdir {
         self.env.push((key.into(), value.into()));

@@ -530,6 +530,30 @@ impl MachineService for NodeApi {
         }))
     }
 
+    async fn reboot(
+        &self,
+        request: Request<RebootRequest>,
+    ) -> Result<Response<RebootResponse>, Status> {
+        let id = self.target(&request, true)?;
+        let mut fleet = self.sim.lock();
+        let node = fleet
+            .nodes
+            .get_mut(&id)
+            .ok_or_else(|| Status::unavailable("node is gone"))?;
+        let meta = Self::meta(node);
+        // After LifecycleService.Upgrade the node is already on its way down: one reboot.
+        if !matches!(node.phase, Phase::Rebooting { .. }) {
+            let node = Self::up_node(&mut fleet, id)?;
+            self.reboot(node);
+        }
+        Ok(Response::new(RebootResponse {
+            messages: vec![Reboot {
+                metadata: meta,
+                actor_id: String::new(),
+            }],
+        }))
+    }
+
     async fn kubeconfig(&self, request: Request<()>) -> Result<Response<DataStream>, Status> {
         let id = self.target(&request, true)?;
         let fleet = self.sim.lock();

@@ -62,7 +62,38 @@ impl Operation {
 
 /// An error diagnostic whose detail is the error and its whole source chain.
 pub fn failure(summary: impl Into<String>, error: impl Display) -> Diagnostics {
-    Diagnostic::error(summary, error.to_string()).into()
+    Diagnostic::error(summary, redact_blobs(&error.to_string())).into()
+}
+
+/// Shortest run of base64 characters treated as key material.
+const BLOB_MIN_LEN: usize = 40;
+
+/// Replaces long base64 runs (PEM bodies, tokens, whole encoded configurations) with a marker.
+/// Errors relayed from nodes may quote what they were sent; a machine configuration holds the
+/// cluster's keys, which must never reach Terraform's output or logs.
+pub fn redact_blobs(text: &str) -> String {
+    let is_blob_char =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '_' | '-');
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= BLOB_MIN_LEN && run.chars().any(|c| c.is_ascii_digit()) {
+            out.push_str("<redacted>");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if is_blob_char(c) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
 }
 
 /// `error` with its `source()` chain, for errors that keep the cause out of `Display`.

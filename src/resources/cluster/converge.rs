@@ -62,8 +62,10 @@ pub enum Bootstrap {
 
 /// The clients the health gates and node operations use, bound to the load balancer.
 pub struct Clients {
-    /// Talos API through the load balancer.
-    pub talos: ApidClient,
+    /// Talos API through the load balancer (replaced by [`Clients::reconnect`]).
+    talos: std::sync::Mutex<ApidClient>,
+    talos_endpoint: SocketAddr,
+    talos_credentials: Credentials,
     /// Kubernetes API through the load balancer.
     pub kube: KubeClient,
 }
@@ -102,17 +104,16 @@ impl Clients {
         let ip: IpAddr = lb_ip
             .parse()
             .map_err(|e| failure("The load balancer has no usable IPv4", e))?;
-        let talos = ApidClient::connect(
-            SocketAddr::new(ip, TALOS_API_PORT),
-            &Credentials::Admin {
-                ca: talos_creds.ca_pem.into_bytes(),
-                crt: talos_creds.cert_pem.into_bytes(),
-                key: key.into_bytes(),
-            },
-            ClientOptions::default(),
-        )
-        .await
-        .map_err(|e| failed("Cannot set up the Talos API client", &e))?;
+        let talos_endpoint = SocketAddr::new(ip, TALOS_API_PORT);
+        let talos_credentials = Credentials::Admin {
+            ca: talos_creds.ca_pem.into_bytes(),
+            crt: talos_creds.cert_pem.into_bytes(),
+            key: key.into_bytes(),
+        };
+        let talos =
+            ApidClient::connect(talos_endpoint, &talos_credentials, ClientOptions::default())
+                .await
+                .map_err(|e| failed("Cannot set up the Talos API client", &e))?;
         let kube = KubeClient::new(
             &KubeCredentials {
                 server,
@@ -123,7 +124,41 @@ impl Clients {
             KubeOptions::default(),
         )
         .map_err(|e| failed("Cannot set up the Kubernetes API client", &e))?;
-        Ok(Clients { talos, kube })
+        Ok(Clients {
+            talos: std::sync::Mutex::new(talos),
+            talos_endpoint,
+            talos_credentials,
+            kube,
+        })
+    }
+
+    /// The Talos API client (one HTTP/2 connection through the load balancer).
+    pub fn talos(&self) -> ApidClient {
+        self.talos
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Opens a new connection through the load balancer. The balancer pins a connection to one
+    /// target; when that node reboots or leaves, calls on the old connection can hang until
+    /// keep-alive notices, while a new connection goes to a node that is up.
+    pub async fn reconnect(&self) {
+        match ApidClient::connect(
+            self.talos_endpoint,
+            &self.talos_credentials,
+            ClientOptions::default(),
+        )
+        .await
+        {
+            Ok(client) => {
+                *self
+                    .talos
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = client;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot reconnect to the Talos API"),
+        }
     }
 }
 
@@ -265,7 +300,8 @@ pub async fn converge(
         actions,
     )
     .await?;
-    let image = image.map_err(|e| failed("No Talos image to boot the control plane from", &e))?;
+    // Only needed when a server must be created: an update of running nodes needs no snapshot.
+    let image = image.map_err(|e| failed("No Talos image to boot the control plane from", &e));
 
     // Servers made with other secrets come from a create that Terraform never recorded: they
     // hold nothing yet and are replaced. During an update they would be a foreign control plane.
@@ -341,7 +377,8 @@ pub async fn converge(
                 (index, location)
             })
             .collect();
-        let (servers, created) = create_servers(op, spec, secrets, &infra, image, &new).await?;
+        let (servers, created) =
+            create_servers(op, spec, secrets, &infra, image.clone()?, &new).await?;
         new_names.extend(servers.iter().map(|s| s.name.clone()));
         actions.extend(created);
     }
@@ -353,12 +390,12 @@ pub async fn converge(
     let lb_ip = lb_ip(&infra)?;
     let clients = Clients::connect(secrets, &lb_ip, &spec.name).await?;
     let nodes = addresses(&members, infra.network.id)?;
-    health::wait_talos_api(op, &clients.talos, &nodes)
+    health::wait_talos_api(op, &clients, &nodes)
         .await
         .map_err(wait_failed("The control plane's Talos API did not come up"))?;
 
     let all_new = members.iter().all(|m| new_names.contains(&m.server.name));
-    if !health::etcd_exists(op, &clients.talos, &nodes).await {
+    if !health::etcd_exists(op, &clients, &nodes).await {
         match bootstrap {
             Bootstrap::Allowed => {}
             Bootstrap::Forbidden if all_new => {
@@ -381,12 +418,12 @@ pub async fn converge(
             }
         }
         let first = &nodes[0];
-        let outcome = health::bootstrap(op, &clients.talos, first)
+        let outcome = health::bootstrap(op, &clients, first)
             .await
             .map_err(wait_failed("etcd could not be bootstrapped"))?;
         tracing::info!(node = %first.name, ?outcome, "etcd bootstrap");
     }
-    health::wait_etcd_members(op, &clients.talos, &nodes)
+    health::wait_etcd_members(op, &clients, &nodes)
         .await
         .map_err(wait_failed("etcd did not gain every control-plane member"))?;
     let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
@@ -399,8 +436,15 @@ pub async fn converge(
         let location = topology::next_location(spec, &members, &[]);
         let index = topology::free_indices(&members, 1)[0];
         tracing::info!(old = outdated.name(), new_index = index, %location, "replacing a control-plane node");
-        let (_, created) =
-            create_servers(op, spec, secrets, &infra, image, &[(index, location)]).await?;
+        let (_, created) = create_servers(
+            op,
+            spec,
+            secrets,
+            &infra,
+            image.clone()?,
+            &[(index, location)],
+        )
+        .await?;
         settle(&op.hcloud, "the replacement control-plane server", created).await?;
         members = list_members(op, spec).await?;
         gate(op, &clients, &members, &infra).await?;
@@ -417,9 +461,12 @@ pub async fn converge(
         gate(op, &clients, &members, &infra).await?;
     }
 
+    if bootstrap == Bootstrap::Forbidden {
+        super::roll::roll(op, &clients, spec, secrets, &infra, &members).await?;
+    }
     mark_complete(op, &mut members).await?;
     let nodes = addresses(&members, infra.network.id)?;
-    let versions = health::wait_talos_api(op, &clients.talos, &nodes)
+    let versions = health::wait_talos_api(op, &clients, &nodes)
         .await
         .map_err(wait_failed(
             "The control plane's Talos API stopped answering",
@@ -463,12 +510,12 @@ pub async fn gate(
     infra: &Infra,
 ) -> Result<(), Diagnostics> {
     let nodes = addresses(members, infra.network.id)?;
-    health::wait_talos_api(op, &clients.talos, &nodes)
+    health::wait_talos_api(op, &clients, &nodes)
         .await
         .map_err(wait_failed(
             "A control-plane node's Talos API did not answer",
         ))?;
-    health::wait_etcd_members(op, &clients.talos, &nodes)
+    health::wait_etcd_members(op, &clients, &nodes)
         .await
         .map_err(wait_failed("etcd membership did not settle"))?;
     let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
@@ -502,7 +549,7 @@ pub async fn remove_member(
     tracing::info!(node = leaving.name(), "control-plane node leaving etcd");
     if let Some(node) = address(leaving, infra.network.id) {
         let reset = clients
-            .talos
+            .talos()
             .node(node.ip)
             .reset(&ResetOptions {
                 graceful: true,
@@ -520,11 +567,11 @@ pub async fn remove_member(
         .filter_map(|m| address(m, infra.network.id))
         .collect();
     if let Some(peer) = peers.first()
-        && let Ok(members) = clients.talos.node(peer.ip).etcd_members().await
+        && let Ok(members) = clients.talos().node(peer.ip).etcd_members().await
         && let Some(member) = members.iter().find(|m| m.hostname == leaving.name())
     {
         clients
-            .talos
+            .talos()
             .node(peer.ip)
             .etcd_remove_member(member.id)
             .await
@@ -544,5 +591,6 @@ pub async fn remove_member(
         .delete_servers(&[leaving.server.id])
         .await
         .map_err(|e| failed(format!("Cannot delete server {}", leaving.name()), &e))?;
+    clients.reconnect().await;
     Ok(())
 }

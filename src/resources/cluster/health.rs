@@ -6,9 +6,10 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use crate::kube::KubeClient;
-use crate::talos::apid::{ApidClient, BootstrapOutcome, EtcdMember};
+use crate::talos::apid::{BootstrapOutcome, EtcdMember};
 
 use super::context::Operation;
+use super::converge::Clients;
 use super::poll::{self, Probe, WaitError};
 
 /// A control-plane node as the health gates see it.
@@ -20,22 +21,28 @@ pub struct NodeAddress {
     pub ip: IpAddr,
 }
 
+/// Deadline of one probe call: five poll intervals, at least 3 s.
+fn call_deadline(op: &Operation) -> std::time::Duration {
+    (op.poll_interval * 5).max(std::time::Duration::from_secs(3))
+}
+
 /// Waits until every node's Talos API answers `Version`; returns each node's Talos version.
 ///
 /// # Errors
 /// [`WaitError`] naming the nodes that did not answer.
 pub async fn wait_talos_api(
     op: &Operation,
-    talos: &ApidClient,
+    clients: &Clients,
     nodes: &[NodeAddress],
 ) -> Result<Vec<String>, WaitError> {
     poll::until(op, "the Talos API of every control-plane node", || async {
+        let talos = clients.talos();
         let mut versions = Vec::new();
         let mut silent = Vec::new();
         for node in nodes {
             match talos
                 .node(node.ip)
-                .with_deadline(op.poll_interval * 5)
+                .with_deadline(call_deadline(op))
                 .version()
                 .await
             {
@@ -46,6 +53,7 @@ pub async fn wait_talos_api(
         if silent.is_empty() {
             Probe::Done(versions)
         } else {
+            clients.reconnect().await;
             Probe::Pending(silent.join("; "))
         }
     })
@@ -58,16 +66,19 @@ pub async fn wait_talos_api(
 /// [`WaitError`] when the node never accepts.
 pub async fn bootstrap(
     op: &Operation,
-    talos: &ApidClient,
+    clients: &Clients,
     node: &NodeAddress,
 ) -> Result<BootstrapOutcome, WaitError> {
     poll::until(op, &format!("etcd bootstrap on {}", node.name), || async {
-        match talos.node(node.ip).bootstrap().await {
+        match clients.talos().node(node.ip).bootstrap().await {
             Ok(outcome) => Probe::Done(outcome),
             Err(e) if e.grpc_code() == Some(tonic::Code::PermissionDenied) => {
                 Probe::Fatal(format!("bootstrap on {}: {e}", node.name))
             }
-            Err(e) => Probe::Pending(format!("{}: {e}", node.name)),
+            Err(e) => {
+                clients.reconnect().await;
+                Probe::Pending(format!("{}: {e}", node.name))
+            }
         }
     })
     .await
@@ -76,14 +87,15 @@ pub async fn bootstrap(
 /// The etcd members as any of `nodes` sees them (the first that answers).
 async fn members(
     op: &Operation,
-    talos: &ApidClient,
+    clients: &Clients,
     nodes: &[NodeAddress],
 ) -> Result<Vec<EtcdMember>, String> {
+    let talos = clients.talos();
     let mut errors = Vec::new();
     for node in nodes {
         match talos
             .node(node.ip)
-            .with_deadline(op.poll_interval * 5)
+            .with_deadline(call_deadline(op))
             .etcd_members()
             .await
         {
@@ -91,6 +103,7 @@ async fn members(
             Err(e) => errors.push(format!("{}: {e}", node.name)),
         }
     }
+    clients.reconnect().await;
     Err(errors.join("; "))
 }
 
@@ -102,12 +115,12 @@ async fn members(
 /// [`WaitError`] saying which members are missing or extra.
 pub async fn wait_etcd_members(
     op: &Operation,
-    talos: &ApidClient,
+    clients: &Clients,
     nodes: &[NodeAddress],
 ) -> Result<Vec<EtcdMember>, WaitError> {
     let wanted: BTreeSet<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
     poll::until(op, "etcd to have every control-plane member", || async {
-        let members = match members(op, talos, nodes).await {
+        let members = match members(op, clients, nodes).await {
             Ok(members) => members,
             Err(e) => return Probe::Pending(format!("etcd member list: {e}")),
         };
@@ -119,7 +132,11 @@ pub async fn wait_etcd_members(
         for member in &stale {
             tracing::info!(member = %member.hostname, id = member.id, "removing the etcd member of a control plane that no longer exists");
             if let Some(asker) = nodes.iter().find(|n| have.contains(n.name.as_str())) {
-                let _ = talos.node(asker.ip).etcd_remove_member(member.id).await;
+                let _ = clients
+                    .talos()
+                    .node(asker.ip)
+                    .etcd_remove_member(member.id)
+                    .await;
             }
         }
         let missing: Vec<&str> = wanted.difference(&have).copied().collect();
@@ -153,8 +170,10 @@ pub async fn wait_etcd_members(
 }
 
 /// Whether etcd answers with at least one member on any of `nodes` (an existing cluster).
-pub async fn etcd_exists(op: &Operation, talos: &ApidClient, nodes: &[NodeAddress]) -> bool {
-    members(op, talos, nodes).await.is_ok_and(|m| !m.is_empty())
+pub async fn etcd_exists(op: &Operation, clients: &Clients, nodes: &[NodeAddress]) -> bool {
+    members(op, clients, nodes)
+        .await
+        .is_ok_and(|m| !m.is_empty())
 }
 
 /// Waits until `/readyz` answers through the load balancer and every node in `names` is Ready.

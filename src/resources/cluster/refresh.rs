@@ -187,7 +187,7 @@ pub async fn refresh(op: &Operation, prior: &Value) -> Result<Value, Diagnostics
         for member in &running {
             if let Some(node) = address(member, network)
                 && let Ok(version) = clients
-                    .talos
+                    .talos()
                     .node(node.ip)
                     .with_deadline(Duration::from_secs(10))
                     .version()
