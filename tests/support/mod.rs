@@ -188,6 +188,24 @@ impl Workdir {
             .unwrap_or_else(|e| panic!("running {} {args:?}: {e}", self.terraform.label))
     }
 
+    /// Starts `terraform <args>` in its own process group (so that it and its provider can be
+    /// killed together), output discarded.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(&self.terraform.command);
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0);
+        cmd.env_remove("HCLOUD_TOKEN").env_remove("HCLOUD_ENDPOINT");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.spawn()
+            .unwrap_or_else(|e| panic!("starting {} {args:?}: {e}", self.terraform.label))
+    }
+
     /// Runs a command and panics with its output unless it succeeds.
     pub fn run_ok(&self, args: &[&str]) -> String {
         let out = self.run(args);

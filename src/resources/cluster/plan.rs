@@ -41,12 +41,34 @@ pub fn modify(
 /// and which the first plan after an import therefore records in place.
 const IMPORT_UNKNOWABLE: [&str; 4] = ["network", "cni", "secrets", "kubernetes_version"];
 
+/// Computed attributes an import may leave null.
+const COMPUTED_AFTER_IMPORT: [&str; 12] = [
+    "endpoint",
+    "host",
+    "ca_certificate",
+    "client_certificate",
+    "client_key",
+    "kubeconfig",
+    "talosconfig",
+    "network_id",
+    "firewall_id",
+    "load_balancer_id",
+    "nodes",
+    "connection",
+];
+
 /// After an import the state has no secrets and nulls where only the nodes know the value: the
 /// configured values are recorded in place instead of replacing the cluster, and the plan says so.
 fn adopt_imported(prior: &Value, change: &mut PlannedChange) {
     let imported = prior.get("secrets").is_none_or(Value::is_null);
     if !imported {
         return;
+    }
+    // Computed values the import could not know are decided by the apply.
+    for name in COMPUTED_AFTER_IMPORT {
+        if prior.get(name).is_none_or(Value::is_null) {
+            change.set_unknown(&attr(name));
+        }
     }
     change.requires_replace.retain(|path| {
         !IMPORT_UNKNOWABLE
