@@ -1,0 +1,225 @@
+//! The HTTP side of the client: one reqwest client per cluster trusting only the cluster's CA
+//! and presenting the client certificate, request plumbing that turns replies into values or
+//! [`Error`]s naming the request, and the health endpoints.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Method;
+use serde::de::DeserializeOwned;
+
+use super::credentials::KubeCredentials;
+use super::error::{Error, RequestInfo, Result, Status};
+use super::mapping::DiscoveryCache;
+
+/// Timeouts of every request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KubeOptions {
+    /// Budget of one whole request (connect, send, reply).
+    pub request_timeout: Duration,
+    /// Budget of the TCP and TLS connection setup.
+    pub connect_timeout: Duration,
+}
+
+impl Default for KubeOptions {
+    /// 30 s per request, 10 s to connect.
+    fn default() -> Self {
+        KubeOptions {
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A body to send, with its content type.
+pub(crate) struct Body {
+    pub(crate) content_type: &'static str,
+    pub(crate) bytes: Vec<u8>,
+}
+
+impl Body {
+    /// A JSON body.
+    pub(crate) fn json(value: &serde_json::Value) -> Body {
+        Body {
+            content_type: "application/json",
+            bytes: value.to_string().into_bytes(),
+        }
+    }
+}
+
+/// A client for one cluster's Kubernetes API. Cheap to clone (clones share connections and the
+/// discovery cache).
+#[derive(Clone)]
+pub struct KubeClient {
+    http: reqwest::Client,
+    /// `https://host:port`, without a trailing slash.
+    base: String,
+    pub(crate) discovery: Arc<DiscoveryCache>,
+}
+
+impl std::fmt::Debug for KubeClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeClient")
+            .field("server", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The raw reply of a request that got an answer.
+pub(crate) struct Reply {
+    pub(crate) request: RequestInfo,
+    pub(crate) status: u16,
+    pub(crate) body: bytes::Bytes,
+}
+
+impl Reply {
+    /// The body as `T` on 2xx, the API's refusal otherwise.
+    pub(crate) fn into_json<T: DeserializeOwned>(self) -> Result<T> {
+        let reply = self.success()?;
+        serde_json::from_slice(&reply.body).map_err(|source| Error::Decode {
+            request: reply.request,
+            source,
+        })
+    }
+
+    /// `self` on 2xx, [`Error::Api`] otherwise.
+    pub(crate) fn success(self) -> Result<Reply> {
+        if (200..300).contains(&self.status) {
+            Ok(self)
+        } else {
+            Err(Error::Api {
+                status: Status::from_reply(self.status, &self.body),
+                request: self.request,
+            })
+        }
+    }
+}
+
+impl KubeClient {
+    /// A client for `credentials.server` that trusts only `credentials.ca_pem` and authenticates
+    /// with the client certificate. Makes no request.
+    ///
+    /// # Errors
+    /// [`Error::Credentials`] for a malformed field, [`Error::ClientSetup`] when the TLS client
+    /// cannot be built (e.g. a key in an unsupported algorithm).
+    pub fn new(credentials: &KubeCredentials, options: KubeOptions) -> Result<KubeClient> {
+        credentials.check()?;
+        let cas = reqwest::Certificate::from_pem_bundle(credentials.ca_pem.as_bytes())
+            .map_err(|source| Error::ClientSetup { source })?;
+        let mut identity_pem = credentials.client_cert_pem.clone();
+        if !identity_pem.ends_with('\n') {
+            identity_pem.push('\n');
+        }
+        identity_pem.push_str(&credentials.client_key_pem);
+        let identity = reqwest::Identity::from_pem(identity_pem.as_bytes())
+            .map_err(|source| Error::ClientSetup { source })?;
+        let http = reqwest::Client::builder()
+            .tls_certs_only(cas)
+            .identity(identity)
+            .https_only(true)
+            .timeout(options.request_timeout)
+            .connect_timeout(options.connect_timeout)
+            .build()
+            .map_err(|source| Error::ClientSetup { source })?;
+        Ok(KubeClient {
+            http,
+            base: credentials.server.trim_end_matches('/').to_owned(),
+            discovery: Arc::new(DiscoveryCache::default()),
+        })
+    }
+
+    /// The API server URL this client talks to.
+    pub fn server(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends one request to `path` (starting with `/`) with `query` pairs; any HTTP reply is
+    /// returned, only a missing reply is an error.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Body>,
+    ) -> Result<Reply> {
+        let mut url = reqwest::Url::parse(&format!("{}{path}", self.base)).map_err(|e| {
+            Error::InvalidObject {
+                object: path.to_owned(),
+                reason: format!("does not make a valid URL: {e}"),
+            }
+        })?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let request = RequestInfo {
+            method: method.clone(),
+            url: url.to_string(),
+        };
+        let mut builder = self
+            .http
+            .request(method, url)
+            .header(http::header::ACCEPT, "application/json");
+        if let Some(body) = body {
+            builder = builder
+                .header(http::header::CONTENT_TYPE, body.content_type)
+                .body(body.bytes);
+        }
+        tracing::debug!(%request, "Kubernetes API request");
+        let transport = |source| Error::Transport {
+            request: request.clone(),
+            source,
+        };
+        let response = builder.send().await.map_err(transport)?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(transport)?;
+        Ok(Reply {
+            request,
+            status,
+            body,
+        })
+    }
+
+    /// `GET path` decoded as `T`.
+    pub(crate) async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T> {
+        self.send(Method::GET, path, query, None).await?.into_json()
+    }
+
+    /// `GET /readyz`: `true` on 200, `false` when the server answers 5xx (not ready: the reply
+    /// body names the failing checks, logged at DEBUG).
+    ///
+    /// # Errors
+    /// [`Error::Transport`] when there is no reply, [`Error::Api`] for any other status (e.g.
+    /// 401/403 when anonymous health checks are disabled and the identity may not read them).
+    pub async fn readyz(&self) -> Result<bool> {
+        let reply = self.send(Method::GET, "/readyz", &[], None).await?;
+        if reply.status >= 500 {
+            tracing::debug!(
+                request = %reply.request,
+                status = reply.status,
+                body = %String::from_utf8_lossy(&reply.body),
+                "Kubernetes API not ready"
+            );
+            return Ok(false);
+        }
+        reply.success().map(|_| true)
+    }
+
+    /// `GET /version`: the server's `gitVersion` (e.g. `v1.35.0`).
+    ///
+    /// # Errors
+    /// [`Error::Transport`], [`Error::Api`], or [`Error::Decode`] when the reply has no
+    /// `gitVersion`.
+    pub async fn version(&self) -> Result<String> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Version {
+            git_version: String,
+        }
+        let version: Version = self.get_json("/version", &[]).await?;
+        Ok(version.git_version)
+    }
+}
