@@ -18,7 +18,8 @@ pub struct KubeCredentials {
     pub ca_pem: String,
     /// PEM of the client certificate (optionally followed by intermediates).
     pub client_cert_pem: String,
-    /// PEM of the client key: PKCS#8 (`PRIVATE KEY`, e.g. Ed25519 or P-256) or SEC1
+    /// PEM of the client key: PKCS#8 (`PRIVATE KEY`, e.g. Ed25519 or P-256; Talos's
+    /// `ED25519 PRIVATE KEY` label for the same PKCS#8 body is accepted too) or SEC1
     /// (`EC PRIVATE KEY`).
     pub client_key_pem: String,
 }
@@ -198,10 +199,32 @@ impl KubeCredentials {
         require_pem(
             "client_key_pem",
             &self.client_key_pem,
-            &["PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY"],
+            &[
+                "PRIVATE KEY",
+                "EC PRIVATE KEY",
+                "RSA PRIVATE KEY",
+                TALOS_ED25519_LABEL,
+            ],
         )
     }
+
+    /// The client key with Talos's `ED25519 PRIVATE KEY` label rewritten to the standard
+    /// `PRIVATE KEY` (the body is PKCS#8 either way), which is what rustls reads.
+    pub(crate) fn standard_client_key_pem(&self) -> String {
+        self.client_key_pem
+            .replace(
+                &format!("-----BEGIN {TALOS_ED25519_LABEL}-----"),
+                "-----BEGIN PRIVATE KEY-----",
+            )
+            .replace(
+                &format!("-----END {TALOS_ED25519_LABEL}-----"),
+                "-----END PRIVATE KEY-----",
+            )
+    }
 }
+
+/// The PEM label Talos writes for PKCS#8 Ed25519 keys.
+const TALOS_ED25519_LABEL: &str = "ED25519 PRIVATE KEY";
 
 /// Whether `text` holds a PEM block labelled with one of `labels`.
 fn require_pem(field: &str, text: &str, labels: &[&str]) -> Result<()> {

@@ -13,6 +13,7 @@ mod mapping;
 pub mod names;
 mod nodes;
 mod objects;
+mod wait;
 
 pub use client::{KubeClient, KubeOptions};
 pub use credentials::KubeCredentials;
@@ -20,3 +21,4 @@ pub use error::{Error, RequestInfo, Result, Status, reason_for_code};
 pub use mapping::{ResourceMapping, group_version_path};
 pub use nodes::{NodeInfo, format_taint};
 pub use objects::{Deletion, ListOptions, Propagation, equality_selector};
+pub use wait::Deadline;

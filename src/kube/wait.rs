@@ -1,0 +1,428 @@
+//! Waiting for the cluster to reach a state: a [`Deadline`] (time budget plus cancellation
+//! token), one polling loop that logs progress and reports what is still pending when the time
+//! runs out, and the waits the provider needs (API ready, nodes Ready, node gone).
+//!
+//! Polls start 250 ms apart and back off to 2 s. Transient failures (no reply, 5xx, 429) keep
+//! the wait going and are reported with the timeout; any other error ends it at once. Progress
+//! is logged at INFO when the pending set changes and at least every 10 s.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::client::KubeClient;
+use super::error::{Error, Result};
+use super::nodes::NodeInfo;
+
+/// First pause between polls.
+const FIRST_POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// Longest pause between polls.
+const MAX_POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// Progress is logged at least this often.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// How long an operation may take and the token that stops it early.
+#[derive(Debug, Clone, Default)]
+pub struct Deadline {
+    until: Option<Instant>,
+    cancel: CancellationToken,
+}
+
+impl Deadline {
+    /// No time limit and a token nobody cancels.
+    pub fn none() -> Deadline {
+        Deadline::default()
+    }
+
+    /// A budget of `budget` from now.
+    pub fn after(budget: Duration) -> Deadline {
+        Deadline {
+            until: Some(Instant::now() + budget),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    /// The same budget, also stopped when `cancel` is cancelled.
+    #[must_use]
+    pub fn with_cancel(mut self, cancel: CancellationToken) -> Deadline {
+        self.cancel = cancel;
+        self
+    }
+
+    /// Time left (`None` when unbounded; zero once passed).
+    pub fn remaining(&self) -> Option<Duration> {
+        self.until
+            .map(|until| until.saturating_duration_since(Instant::now()))
+    }
+
+    /// Whether the budget is spent.
+    pub fn is_expired(&self) -> bool {
+        self.remaining().is_some_and(|left| left.is_zero())
+    }
+
+    /// The cancellation token.
+    pub fn cancel_token(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// The earlier of this deadline and `budget` from now (same token).
+    #[must_use]
+    pub fn limited_to(&self, budget: Duration) -> Deadline {
+        let candidate = Instant::now() + budget;
+        Deadline {
+            until: Some(self.until.map_or(candidate, |until| until.min(candidate))),
+            cancel: self.cancel.clone(),
+        }
+    }
+
+    /// Sleeps `wanted`, cut short at the deadline. `false` when cancelled meanwhile.
+    pub(crate) async fn sleep(&self, wanted: Duration) -> bool {
+        let pause = self.remaining().map_or(wanted, |left| wanted.min(left));
+        tokio::select! {
+            () = tokio::time::sleep(pause) => true,
+            () = self.cancel.cancelled() => false,
+        }
+    }
+}
+
+/// One observation of a polled condition.
+pub(crate) enum Poll<T> {
+    /// The condition holds; the wait returns this.
+    Done(T),
+    /// Not yet: what is still pending, each with its current state.
+    Pending(Vec<String>),
+}
+
+/// What a poll that did not finish in time leaves.
+enum Attempt<T> {
+    Finished(Result<Poll<T>>),
+    OutOfTime,
+    Cancelled,
+}
+
+/// Runs `check` until it reports [`Poll::Done`], the deadline passes ([`Error::Timeout`] with
+/// the last pending list and transient error) or the token is cancelled ([`Error::Cancelled`]).
+pub(crate) async fn poll_until<T, F, Fut>(
+    what: &str,
+    deadline: &Deadline,
+    mut check: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Poll<T>>>,
+{
+    let started = Instant::now();
+    let mut interval = FIRST_POLL_INTERVAL;
+    let mut pending: Vec<String> = vec![format!("{what}: not checked yet")];
+    let mut last_error: Option<Error> = None;
+    let mut last_log: Option<(Instant, Vec<String>)> = None;
+    let cancelled = || Error::Cancelled {
+        what: what.to_owned(),
+    };
+    loop {
+        if deadline.cancel.is_cancelled() {
+            return Err(cancelled());
+        }
+        // A poll cannot outlast the deadline, even when a request hangs.
+        let attempt = tokio::select! {
+            result = check() => Attempt::Finished(result),
+            () = sleep_until(deadline) => Attempt::OutOfTime,
+            () = deadline.cancel.cancelled() => Attempt::Cancelled,
+        };
+        match attempt {
+            Attempt::Finished(Ok(Poll::Done(value))) => {
+                tracing::info!(
+                    what,
+                    elapsed_s = started.elapsed().as_secs(),
+                    "wait finished"
+                );
+                return Ok(value);
+            }
+            Attempt::Finished(Ok(Poll::Pending(now_pending))) => {
+                pending = now_pending;
+                last_error = None;
+            }
+            Attempt::Finished(Err(e)) if e.is_transient() => last_error = Some(e),
+            Attempt::Finished(Err(e)) => return Err(e),
+            Attempt::OutOfTime => {}
+            Attempt::Cancelled => return Err(cancelled()),
+        }
+        let changed = last_log
+            .as_ref()
+            .is_none_or(|(at, logged)| *logged != pending || at.elapsed() >= PROGRESS_EVERY);
+        if changed {
+            tracing::info!(
+                what,
+                elapsed_s = started.elapsed().as_secs(),
+                remaining_s = deadline.remaining().map(|r| r.as_secs()),
+                pending = %pending.join("; "),
+                last_error = last_error.as_ref().map(tracing::field::display),
+                "waiting"
+            );
+            last_log = Some((Instant::now(), pending.clone()));
+        }
+        if deadline.is_expired() {
+            return Err(Error::Timeout {
+                what: what.to_owned(),
+                pending,
+                elapsed: started.elapsed(),
+                last_error: last_error.map(Box::new),
+            });
+        }
+        if !deadline.sleep(interval).await {
+            return Err(cancelled());
+        }
+        interval = (interval * 2).min(MAX_POLL_INTERVAL);
+    }
+}
+
+/// Completes when the deadline passes (never, without one).
+async fn sleep_until(deadline: &Deadline) {
+    match deadline.until {
+        Some(until) => tokio::time::sleep_until(until).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl KubeClient {
+    /// Waits until `/readyz` answers `expected`: `true` waits for the API to serve, `false` for
+    /// it to stop (an API that does not answer at all counts as not ready).
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] (with the last answer or transport error), [`Error::Cancelled`], or a
+    /// non-transient reply such as 403.
+    pub async fn wait_ready(&self, expected: bool, deadline: &Deadline) -> Result<()> {
+        let what = if expected {
+            format!("the Kubernetes API at {} to be ready", self.server())
+        } else {
+            format!(
+                "the Kubernetes API at {} to stop being ready",
+                self.server()
+            )
+        };
+        poll_until(&what, deadline, || async {
+            let ready = match self.readyz().await {
+                Ok(ready) => ready,
+                Err(e @ Error::Transport { .. }) if expected => return Err(e),
+                Err(Error::Transport { .. }) => false,
+                Err(e) => return Err(e),
+            };
+            Ok(if ready == expected {
+                Poll::Done(())
+            } else if ready {
+                Poll::Pending(vec!["/readyz answers ok".into()])
+            } else {
+                Poll::Pending(vec!["/readyz answers not ready".into()])
+            })
+        })
+        .await
+    }
+
+    /// Waits until every node in `names` is registered and Ready (one LIST per poll); returns
+    /// them in the order of `names`.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] naming each node still missing or NotReady with its condition,
+    /// [`Error::Cancelled`], or a non-transient API error.
+    pub async fn wait_nodes_ready(
+        &self,
+        names: &[String],
+        deadline: &Deadline,
+    ) -> Result<Vec<NodeInfo>> {
+        let what = format!("nodes {} to be Ready", names.join(", "));
+        poll_until(&what, deadline, || async {
+            let nodes = self.list_nodes().await?;
+            Ok(nodes_ready(names, nodes))
+        })
+        .await
+    }
+
+    /// Waits until the node object `name` no longer exists.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`], [`Error::Cancelled`], or a non-transient API error.
+    pub async fn wait_node_gone(&self, name: &str, deadline: &Deadline) -> Result<()> {
+        let what = format!("node {name} to be deleted");
+        poll_until(&what, deadline, || async {
+            Ok(match self.get_node(name).await? {
+                None => Poll::Done(()),
+                Some(_) => Poll::Pending(vec![format!("{name}: still registered")]),
+            })
+        })
+        .await
+    }
+}
+
+/// Whether every wanted node is Ready in a LIST result; what is pending otherwise.
+fn nodes_ready(names: &[String], nodes: Vec<NodeInfo>) -> Poll<Vec<NodeInfo>> {
+    let mut found = Vec::with_capacity(names.len());
+    let mut pending = Vec::new();
+    for name in names {
+        match nodes.iter().find(|n| &n.name == name) {
+            None => pending.push(format!("{name}: not registered")),
+            Some(node) if !node.ready => {
+                pending.push(format!("{name}: NotReady ({})", node.ready_reason));
+            }
+            Some(node) => found.push(node.clone()),
+        }
+    }
+    if pending.is_empty() {
+        Poll::Done(found)
+    } else {
+        Poll::Pending(pending)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kube::error::{RequestInfo, Status};
+
+    fn node(name: &str, ready: bool) -> NodeInfo {
+        NodeInfo {
+            name: name.into(),
+            labels: Default::default(),
+            taints: vec![],
+            ready,
+            ready_reason: if ready {
+                "KubeletReady: ok".into()
+            } else {
+                "KubeletNotReady: cni plugin not initialized".into()
+            },
+            unschedulable: false,
+            kubelet_version: "v1.35.0".into(),
+            os_image: "Talos (v1.13.9)".into(),
+            provider_id: None,
+            internal_ips: vec![],
+            external_ips: vec![],
+        }
+    }
+
+    #[test]
+    fn pending_nodes_say_why() {
+        let names = ["a".to_string(), "b".to_string(), "c".to_string()];
+        match nodes_ready(&names, vec![node("a", true), node("b", false)]) {
+            Poll::Pending(p) => assert_eq!(
+                p,
+                [
+                    "b: NotReady (KubeletNotReady: cni plugin not initialized)",
+                    "c: not registered"
+                ]
+            ),
+            Poll::Done(_) => panic!("not all ready"),
+        }
+        match nodes_ready(&names[..1], vec![node("b", false), node("a", true)]) {
+            Poll::Done(found) => assert_eq!(found[0].name, "a"),
+            Poll::Pending(p) => panic!("{p:?}"),
+        }
+    }
+
+    fn unavailable() -> Error {
+        Error::Api {
+            request: RequestInfo {
+                method: http::Method::GET,
+                url: "https://h/readyz".into(),
+            },
+            status: Status::from_reply(503, b"etcd"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn timeout_names_what_is_pending_and_the_last_error() {
+        let deadline = Deadline::after(Duration::from_secs(5));
+        let mut calls = 0;
+        let err = poll_until::<(), _, _>("thing", &deadline, || {
+            calls += 1;
+            let n = calls;
+            async move {
+                if n == 1 {
+                    Ok(Poll::Pending(vec!["x: starting".into()]))
+                } else {
+                    Err(unavailable())
+                }
+            }
+        })
+        .await
+        .unwrap_err();
+        match &err {
+            Error::Timeout {
+                what,
+                pending,
+                elapsed,
+                last_error,
+            } => {
+                assert_eq!(what, "thing");
+                assert_eq!(pending, &["x: starting"]);
+                assert!(*elapsed >= Duration::from_secs(5), "{elapsed:?}");
+                assert!(
+                    last_error
+                        .as_ref()
+                        .is_some_and(|e| e.to_string().contains("503"))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            err.to_string().contains("still pending: x: starting"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hanging_checks_stop_at_the_deadline_and_cancellation_stops_at_once() {
+        let deadline = Deadline::after(Duration::from_secs(3));
+        let err = poll_until::<(), _, _>("hang", &deadline, std::future::pending)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+
+        let cancel = CancellationToken::new();
+        let deadline = Deadline::none().with_cancel(cancel.clone());
+        let waiting =
+            poll_until::<(), _, _>("cancel", &deadline, || async { Ok(Poll::Pending(vec![])) });
+        cancel.cancel();
+        assert!(matches!(
+            waiting.await.unwrap_err(),
+            Error::Cancelled { .. }
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_errors_end_the_wait() {
+        let forbidden = || Error::Api {
+            request: RequestInfo {
+                method: http::Method::GET,
+                url: "https://h/api/v1/nodes".into(),
+            },
+            status: Status::from_reply(403, b""),
+        };
+        let err = poll_until::<(), _, _>("nodes", &Deadline::none(), || async { Err(forbidden()) })
+            .await
+            .unwrap_err();
+        assert!(err.is_forbidden());
+    }
+
+    #[test]
+    fn limited_to_keeps_the_earlier_deadline() {
+        let long = Deadline::after(Duration::from_secs(100));
+        assert!(
+            long.limited_to(Duration::from_secs(1)).remaining().unwrap() <= Duration::from_secs(1)
+        );
+        let short = Deadline::after(Duration::from_secs(1));
+        assert!(
+            short
+                .limited_to(Duration::from_secs(100))
+                .remaining()
+                .unwrap()
+                <= Duration::from_secs(1)
+        );
+        assert!(
+            Deadline::none()
+                .limited_to(Duration::from_secs(2))
+                .remaining()
+                .is_some()
+        );
+    }
+}
