@@ -178,6 +178,17 @@ pub enum Error {
         /// What is missing or wrong.
         reason: String,
     },
+    /// A drain cannot start: pods on the node need an option the caller did not give. Nothing
+    /// was evicted (the node is cordoned).
+    #[error("cannot drain node {node}: {reason}: {}", pods.join(", "))]
+    DrainBlocked {
+        /// The node.
+        node: String,
+        /// Which option is needed and why.
+        reason: String,
+        /// The pods, as `namespace/name`.
+        pods: Vec<String>,
+    },
     /// A wait ran out of time.
     #[error("timed out after {elapsed:?} waiting for {what}; still pending: {}", pending.join("; "))]
     Timeout {

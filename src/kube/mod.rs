@@ -7,6 +7,7 @@
 
 mod client;
 mod credentials;
+mod drain;
 mod error;
 pub mod labels;
 mod mapping;
@@ -17,6 +18,7 @@ mod wait;
 
 pub use client::{KubeClient, KubeOptions};
 pub use credentials::KubeCredentials;
+pub use drain::{DrainOptions, DrainOutcome};
 pub use error::{Error, RequestInfo, Result, Status, reason_for_code};
 pub use mapping::{ResourceMapping, group_version_path};
 pub use nodes::{NodeInfo, format_taint};
