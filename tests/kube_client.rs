@@ -9,3 +9,9 @@ mod mock_api;
 mod drain;
 #[path = "kube_client/identities.rs"]
 mod identities;
+#[path = "kube_client/nodes.rs"]
+mod nodes;
+#[path = "kube_client/objects.rs"]
+mod objects;
+#[path = "kube_client/sim_cluster.rs"]
+mod sim_cluster;
