@@ -297,14 +297,14 @@ impl KubeClient {
             .iter()
             .map(|pod| {
                 let key = pod.key();
+                let evicted = state.evicted.contains(&pod.metadata.uid);
                 match state.refusals.get(&key) {
-                    Some(why) if !state.evicted.contains(&pod.metadata.uid) => {
-                        format!("{key}: eviction refused: {why}")
-                    }
-                    _ => format!(
+                    Some(why) if !evicted => format!("{key}: eviction refused: {why}"),
+                    _ if evicted => format!(
                         "{key}: evicted, still on the node (phase {})",
                         pod.status.phase
                     ),
+                    _ => format!("{key}: already terminating (phase {})", pod.status.phase),
                 }
             })
             .collect();

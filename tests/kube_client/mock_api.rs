@@ -154,6 +154,34 @@ async fn handle(State(state): State<Arc<Mutex<MockState>>>, request: Request) ->
             state.objects.insert(path.clone(), object.clone());
             ok(StatusCode::CREATED, &object)
         }
+        (
+            &Method::GET,
+            [
+                "apis",
+                "helm.cattle.io",
+                "v1",
+                "namespaces",
+                ns,
+                "helmcharts",
+            ],
+        ) => {
+            let prefix = format!("/apis/helm.cattle.io/v1/namespaces/{ns}/helmcharts/");
+            let selector = query
+                .iter()
+                .find(|(k, _)| k == "labelSelector")
+                .map(|(_, v)| v.as_str());
+            let items: Vec<Value> = state
+                .objects
+                .iter()
+                .filter(|(path, _)| path.starts_with(&prefix))
+                .map(|(_, o)| o.clone())
+                .filter(|o| selector.is_none_or(|s| labels_match(o, s)))
+                .collect();
+            ok(
+                StatusCode::OK,
+                &json!({"kind": "HelmChartList", "items": items}),
+            )
+        }
         (&Method::PATCH, ["api", "v1", "nodes", name]) => {
             let patch: Value = serde_json::from_slice(&body).unwrap();
             let unschedulable = patch["spec"]["unschedulable"].as_bool().unwrap_or(false);
@@ -242,6 +270,14 @@ async fn handle(State(state): State<Arc<Mutex<MockState>>>, request: Request) ->
             &format!("the mock does not serve {path}"),
         ),
     }
+}
+
+/// Equality-based selectors only (`k=v,k2=v2`): all the mock needs.
+fn labels_match(object: &Value, selector: &str) -> bool {
+    selector.split(',').all(|term| match term.split_once('=') {
+        Some((k, v)) => object["metadata"]["labels"][k] == v,
+        None => false,
+    })
 }
 
 fn url_pairs(query: &str) -> Vec<(String, String)> {
@@ -342,13 +378,14 @@ impl MockApi {
             ca: (ca_params, ca_key),
             addr,
         };
-        mock.credentials = mock.identity(KeyAlgorithm::EcdsaP256);
+        mock.credentials = mock.identity(KeyAlgorithm::EcdsaP256, false);
         mock
     }
 
-    /// Credentials for a new client certificate from the mock's CA with a key of `algorithm`,
-    /// in Talos's PEM form for it (`ED25519 PRIVATE KEY` PKCS#8, `EC PRIVATE KEY` SEC1).
-    pub fn identity(&self, algorithm: KeyAlgorithm) -> KubeCredentials {
+    /// Credentials for a new client certificate from the mock's CA with a key of `algorithm`:
+    /// in Talos's PEM form for it (`ED25519 PRIVATE KEY` PKCS#8, `EC PRIVATE KEY` SEC1), or as
+    /// standard PKCS#8 `PRIVATE KEY` with `pkcs8`.
+    pub fn identity(&self, algorithm: KeyAlgorithm, pkcs8: bool) -> KubeCredentials {
         let generated = keys::generate(algorithm).unwrap();
         let signer = generated.signer.unwrap();
         let issuer = Issuer::new(
@@ -363,25 +400,11 @@ impl MockApi {
         let cert = params.signed_by(&signer, &issuer).unwrap();
         KubeCredentials {
             client_cert_pem: cert.pem(),
-            client_key_pem: generated.pem,
-            ..self.credentials.clone()
-        }
-    }
-
-    /// The same identity with the key in PKCS#8 `PRIVATE KEY` form.
-    pub fn pkcs8_identity(&self, algorithm: KeyAlgorithm) -> KubeCredentials {
-        let generated = keys::generate(algorithm).unwrap();
-        let signer = generated.signer.unwrap();
-        let issuer = Issuer::new(
-            self.ca.0.clone(),
-            KeyPair::from_pem(&self.ca.1.serialize_pem()).unwrap(),
-        );
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let cert = params.signed_by(&signer, &issuer).unwrap();
-        KubeCredentials {
-            client_cert_pem: cert.pem(),
-            client_key_pem: signer.serialize_pem(),
+            client_key_pem: if pkcs8 {
+                signer.serialize_pem()
+            } else {
+                generated.pem
+            },
             ..self.credentials.clone()
         }
     }
