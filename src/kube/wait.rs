@@ -117,6 +117,8 @@ where
     let mut interval = FIRST_POLL_INTERVAL;
     let mut pending: Vec<String> = vec![format!("{what}: not checked yet")];
     let mut last_error: Option<Error> = None;
+    // Until one check succeeds, the pending list says why there is no observation.
+    let mut observed = false;
     let mut last_log: Option<(Instant, Vec<String>)> = None;
     let cancelled = || Error::Cancelled {
         what: what.to_owned(),
@@ -141,10 +143,16 @@ where
                 return Ok(value);
             }
             Attempt::Finished(Ok(Poll::Pending(now_pending))) => {
+                observed = true;
                 pending = now_pending;
                 last_error = None;
             }
-            Attempt::Finished(Err(e)) if e.is_transient() => last_error = Some(e),
+            Attempt::Finished(Err(e)) if e.is_transient() => {
+                if !observed {
+                    pending = vec![format!("no successful check yet, last failure: {e}")];
+                }
+                last_error = Some(e);
+            }
             Attempt::Finished(Err(e)) => return Err(e),
             Attempt::OutOfTime => {}
             Attempt::Cancelled => return Err(cancelled()),
@@ -366,6 +374,20 @@ mod tests {
         }
         assert!(
             err.to_string().contains("still pending: x: starting"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_that_never_got_an_answer_says_why() {
+        let deadline = Deadline::after(Duration::from_secs(2));
+        let err = poll_until::<(), _, _>("api", &deadline, || async { Err(unavailable()) })
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().ends_with(
+                "still pending: no successful check yet, last failure: Kubernetes API GET https://h/readyz: 503 ServiceUnavailable: etcd"
+            ),
             "{err}"
         );
     }
