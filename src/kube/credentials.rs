@@ -108,8 +108,15 @@ impl KubeCredentials {
     /// [`Error::KubeconfigYaml`] when the text is not a kubeconfig, [`Error::Credentials`] when
     /// the context, cluster or user is missing or does not carry inline `*-data` credentials.
     pub fn from_kubeconfig(yaml: &str) -> Result<KubeCredentials> {
-        let doc: KubeconfigDoc =
-            serde_saphyr::from_str(yaml).map_err(|source| Error::KubeconfigYaml { source })?;
+        // The parser's message can quote the input (a snippet around the error, or the value it
+        // rejected), and a kubeconfig holds the client key: keep only where the problem is.
+        let doc: KubeconfigDoc = serde_saphyr::from_str(yaml).map_err(|e| {
+            let location = e.location();
+            Error::KubeconfigYaml {
+                line: location.map(|l| l.line()),
+                column: location.map(|l| l.column()),
+            }
+        })?;
         let context = if doc.current_context.is_empty() {
             match doc.contexts.as_slice() {
                 [only] => only,
@@ -291,6 +298,18 @@ mod tests {
         assert!(err.to_string().contains("must be an https:// URL"), "{err}");
         let err = KubeCredentials::from_kubeconfig("clusters: 3").unwrap_err();
         assert!(matches!(err, Error::KubeconfigYaml { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn yaml_errors_never_quote_the_kubeconfig() {
+        let yaml = "users:\n- name: a\n  user:\n    client-key-data: c2VjcmV0LWtleQ==\n    client-certificate-data: [unclosed\ncontexts: 3\n";
+        let err = KubeCredentials::from_kubeconfig(yaml).unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("c2VjcmV0LWtleQ"), "{shown}");
+        assert_eq!(
+            err.to_string(),
+            "Kubernetes credentials: the kubeconfig is not YAML of the expected shape (near line 5, column 30)"
+        );
     }
 
     #[test]
