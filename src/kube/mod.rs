@@ -67,5 +67,6 @@ fn futures_are_send(kube: &KubeClient, deadline: &Deadline) {
     send(kube.wait_ready(true, deadline));
     send(kube.wait_nodes_ready(&[], deadline));
     send(kube.wait_node_gone("n", deadline));
+    send(kube.wait_nodes(&[], "x", deadline, |_| None));
     send(kube.drain("n", &DrainOptions::default(), &cancel));
 }

@@ -239,10 +239,31 @@ impl KubeClient {
         names: &[String],
         deadline: &Deadline,
     ) -> Result<Vec<NodeInfo>> {
-        let what = format!("nodes {} to be Ready", names.join(", "));
+        self.wait_nodes(names, "Ready", deadline, |_| None).await
+    }
+
+    /// Waits until every node in `names` is registered, Ready, and satisfies `condition`, which
+    /// returns `None` when the node is as wanted and otherwise what is still missing (e.g.
+    /// `kubelet v1.35.0, want v1.35.1`). `state` describes the wanted state in messages. One
+    /// LIST per poll; returns the nodes in the order of `names`.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] naming each node still missing, NotReady or failing `condition` with
+    /// why, [`Error::Cancelled`], or a non-transient API error.
+    pub async fn wait_nodes<C>(
+        &self,
+        names: &[String],
+        state: &str,
+        deadline: &Deadline,
+        condition: C,
+    ) -> Result<Vec<NodeInfo>>
+    where
+        C: Fn(&NodeInfo) -> Option<String> + Send + Sync,
+    {
+        let what = format!("nodes {} to be {state}", names.join(", "));
         poll_until(&what, deadline, || async {
             let nodes = self.list_nodes().await?;
-            Ok(nodes_ready(names, nodes))
+            Ok(nodes_satisfy(names, nodes, &condition))
         })
         .await
     }
@@ -263,8 +284,12 @@ impl KubeClient {
     }
 }
 
-/// Whether every wanted node is Ready in a LIST result; what is pending otherwise.
-fn nodes_ready(names: &[String], nodes: Vec<NodeInfo>) -> Poll<Vec<NodeInfo>> {
+/// Whether every wanted node is Ready and satisfies `condition` in a LIST result; what is
+/// pending otherwise.
+fn nodes_satisfy<C>(names: &[String], nodes: Vec<NodeInfo>, condition: &C) -> Poll<Vec<NodeInfo>>
+where
+    C: Fn(&NodeInfo) -> Option<String>,
+{
     let mut found = Vec::with_capacity(names.len());
     let mut pending = Vec::new();
     for name in names {
@@ -273,7 +298,10 @@ fn nodes_ready(names: &[String], nodes: Vec<NodeInfo>) -> Poll<Vec<NodeInfo>> {
             Some(node) if !node.ready => {
                 pending.push(format!("{name}: NotReady ({})", node.ready_reason));
             }
-            Some(node) => found.push(node.clone()),
+            Some(node) => match condition(node) {
+                Some(missing) => pending.push(format!("{name}: {missing}")),
+                None => found.push(node.clone()),
+            },
         }
     }
     if pending.is_empty() {
@@ -311,7 +339,8 @@ mod tests {
     #[test]
     fn pending_nodes_say_why() {
         let names = ["a".to_string(), "b".to_string(), "c".to_string()];
-        match nodes_ready(&names, vec![node("a", true), node("b", false)]) {
+        let ready = |_: &NodeInfo| None;
+        match nodes_satisfy(&names, vec![node("a", true), node("b", false)], &ready) {
             Poll::Pending(p) => assert_eq!(
                 p,
                 [
@@ -321,9 +350,17 @@ mod tests {
             ),
             Poll::Done(_) => panic!("not all ready"),
         }
-        match nodes_ready(&names[..1], vec![node("b", false), node("a", true)]) {
+        match nodes_satisfy(&names[..1], vec![node("b", false), node("a", true)], &ready) {
             Poll::Done(found) => assert_eq!(found[0].name, "a"),
             Poll::Pending(p) => panic!("{p:?}"),
+        }
+        let upgraded = |n: &NodeInfo| {
+            (n.kubelet_version != "v1.35.1")
+                .then(|| format!("kubelet {}, want v1.35.1", n.kubelet_version))
+        };
+        match nodes_satisfy(&names[..1], vec![node("a", true)], &upgraded) {
+            Poll::Pending(p) => assert_eq!(p, ["a: kubelet v1.35.0, want v1.35.1"]),
+            Poll::Done(_) => panic!("a runs v1.35.0"),
         }
     }
 

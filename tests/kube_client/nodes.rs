@@ -36,6 +36,27 @@ async fn health_nodes_cordon_delete_and_quorum_loss() {
     assert_eq!(worker.labels["example.com/pool"], "worker");
     assert_eq!(worker.taints, ["dedicated=batch:NoSchedule"]);
 
+    // Waiting for a node state: met at once, or a timeout naming what differs.
+    let all = cluster.node_names();
+    let budget = Deadline::after(Duration::from_secs(1));
+    let at_version = kube
+        .wait_nodes(&all, "at kubelet v1.35.0", &budget, |n| {
+            (n.kubelet_version != "v1.35.0").then(|| format!("kubelet {}", n.kubelet_version))
+        })
+        .await
+        .unwrap();
+    assert_eq!(at_version.len(), 4);
+    let err = kube
+        .wait_nodes(&all[..1], "at kubelet v1.36.0", &budget, |n| {
+            (n.kubelet_version != "v1.36.0").then(|| format!("kubelet {}", n.kubelet_version))
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().ends_with("waiting for nodes nodes-cp-1 to be at kubelet v1.36.0; still pending: nodes-cp-1: kubelet v1.35.0"),
+        "{err}"
+    );
+
     // Cordon, uncordon.
     let cordoned = kube.cordon("nodes-worker-1").await.unwrap();
     assert!(cordoned.unschedulable);
