@@ -67,6 +67,11 @@ fn futures_are_send(kube: &KubeClient, deadline: &Deadline) {
     send(kube.wait_ready(true, deadline));
     send(kube.wait_nodes_ready(&[], deadline));
     send(kube.wait_node_gone("n", deadline));
+    send(
+        kube.wait_object("v1", "Pod", Some("x"), "y", "gone", deadline, |o| {
+            o.map(|_| "present".to_string())
+        }),
+    );
     send(kube.wait_nodes(&[], "x", deadline, |_| None));
     send(kube.drain("n", &DrainOptions::default(), &cancel));
 }

@@ -4,7 +4,9 @@
 //!
 //! Polls start 250 ms apart and back off to 2 s. Transient failures (no reply, 5xx, 429) keep
 //! the wait going and are reported with the timeout; any other error ends it at once. Progress
-//! is logged at INFO when the pending set changes and at least every 10 s.
+//! is logged at INFO when the pending set changes and at least every 10 s. The first check
+//! always runs (for at least 5 s, even with the budget spent), so a state that already holds is
+//! reported as reached rather than as a timeout.
 
 use std::future::Future;
 use std::time::Duration;
@@ -20,6 +22,8 @@ use super::nodes::NodeInfo;
 const FIRST_POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// Longest pause between polls.
 const MAX_POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// The first check may run this long even when the deadline is closer (or passed).
+const FIRST_CHECK_FLOOR: Duration = Duration::from_secs(5);
 /// Progress is logged at least this often.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
@@ -115,10 +119,11 @@ where
 {
     let started = Instant::now();
     let mut interval = FIRST_POLL_INTERVAL;
-    let mut pending: Vec<String> = vec![format!("{what}: not checked yet")];
+    let mut pending: Vec<String> = vec![format!("{what}: no check finished in time")];
     let mut last_error: Option<Error> = None;
     // Until one check succeeds, the pending list says why there is no observation.
     let mut observed = false;
+    let mut attempts: u32 = 0;
     let mut last_log: Option<(Instant, Vec<String>)> = None;
     let cancelled = || Error::Cancelled {
         what: what.to_owned(),
@@ -128,9 +133,11 @@ where
             return Err(cancelled());
         }
         // A poll cannot outlast the deadline, even when a request hangs.
+        let first = attempts == 0;
+        attempts += 1;
         let attempt = tokio::select! {
             result = check() => Attempt::Finished(result),
-            () = sleep_until(deadline) => Attempt::OutOfTime,
+            () = sleep_until(deadline, first.then_some(started + FIRST_CHECK_FLOOR)) => Attempt::OutOfTime,
             () = deadline.cancel.cancelled() => Attempt::Cancelled,
         };
         match attempt {
@@ -186,10 +193,11 @@ where
     }
 }
 
-/// Completes when the deadline passes (never, without one).
-async fn sleep_until(deadline: &Deadline) {
+/// Completes when the deadline passes, or at `floor` if that is later (never, without a
+/// deadline).
+async fn sleep_until(deadline: &Deadline, floor: Option<Instant>) {
     match deadline.until {
-        Some(until) => tokio::time::sleep_until(until).await,
+        Some(until) => tokio::time::sleep_until(floor.map_or(until, |f| f.max(until))).await,
         None => std::future::pending().await,
     }
 }
@@ -264,6 +272,52 @@ impl KubeClient {
         poll_until(&what, deadline, || async {
             let nodes = self.list_nodes().await?;
             Ok(nodes_satisfy(names, nodes, &condition))
+        })
+        .await
+    }
+
+    /// Waits until one object satisfies `condition`, which sees the object (`None` while it
+    /// does not exist) and returns `None` when it is as wanted, otherwise what is still missing
+    /// (e.g. `status.jobName not set yet`). `state` describes the wanted state in messages. A
+    /// kind that discovery does not know yet (a CustomResourceDefinition still being installed)
+    /// counts as pending. Returns the object as last read (`None` when absence was wanted).
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] with the condition's last answer, [`Error::Cancelled`],
+    /// [`Error::InvalidObject`] for a wrong scope, or a non-transient API error.
+    #[allow(clippy::too_many_arguments)] // the object's four coordinates, then what to wait for
+    pub async fn wait_object<C>(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        state: &str,
+        deadline: &Deadline,
+        condition: C,
+    ) -> Result<Option<serde_json::Value>>
+    where
+        C: Fn(Option<&serde_json::Value>) -> Option<String> + Send + Sync,
+    {
+        let object = match namespace {
+            Some(ns) => format!("{kind} {ns}/{name}"),
+            None => format!("{kind} {name}"),
+        };
+        let what = format!("{object} to be {state}");
+        poll_until(&what, deadline, || async {
+            let current = match self.get(api_version, kind, namespace, name).await {
+                Ok(current) => current,
+                Err(Error::UnknownKind { .. }) => {
+                    return Ok(Poll::Pending(vec![format!(
+                        "{object}: kind {kind} is not served by {api_version} yet"
+                    )]));
+                }
+                Err(e) => return Err(e),
+            };
+            Ok(match condition(current.as_ref()) {
+                None => Poll::Done(current),
+                Some(missing) => Poll::Pending(vec![format!("{object}: {missing}")]),
+            })
         })
         .await
     }
@@ -413,6 +467,30 @@ mod tests {
             err.to_string().contains("still pending: x: starting"),
             "{err}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spent_budget_still_gets_one_check() {
+        let spent = Deadline::after(Duration::ZERO);
+        let value = poll_until("done already", &spent, || async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok(Poll::Done(7))
+        })
+        .await
+        .unwrap();
+        assert_eq!(value, 7);
+        let err = poll_until::<(), _, _>("hang", &spent, std::future::pending)
+            .await
+            .unwrap_err();
+        match err {
+            Error::Timeout {
+                pending, elapsed, ..
+            } => {
+                assert_eq!(pending, ["hang: no check finished in time"]);
+                assert_eq!(elapsed, FIRST_CHECK_FLOOR);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -37,7 +37,10 @@ async fn health_nodes_cordon_delete_and_quorum_loss() {
     // The machine config's taint, formatted as kubectl does (the cloud provider's
     // `uninitialized` taint may be there too until a cloud controller runs).
     assert!(
-        worker.taints.iter().any(|t| t == "dedicated=batch:NoSchedule"),
+        worker
+            .taints
+            .iter()
+            .any(|t| t == "dedicated=batch:NoSchedule"),
         "{:?}",
         worker.taints
     );

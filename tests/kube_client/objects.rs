@@ -1,12 +1,15 @@
 //! Generic objects against hk8s-sim: server-side apply creates and updates a Namespace
-//! (cluster-scoped) and ConfigMaps (namespaced), get/list/delete them; NotFound, unknown kinds
+//! (cluster-scoped) and ConfigMaps (namespaced), get/list/delete them, wait for their state;
+//! NotFound, unknown kinds
 //! and a non-admin identity (403) are reported as such.
 
+use std::time::Duration;
+
 use hk8s::kube::{
-    Deletion, Error, KubeClient, KubeCredentials, KubeOptions, ListOptions, Propagation,
+    Deadline, Deletion, Error, KubeClient, KubeCredentials, KubeOptions, ListOptions, Propagation,
 };
 use hk8s::talos::kubeconfig::{KubeconfigRequest, mint};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::sim_cluster;
 
@@ -75,6 +78,62 @@ async fn server_side_apply_get_list_delete_and_errors() {
         .unwrap();
     assert!(everywhere.len() >= 2);
 
+    // Waiting for an object's state: met at once, or a timeout with the condition's answer.
+    let short = || Deadline::after(Duration::from_secs(1));
+    let has_two = |o: Option<&Value>| match o {
+        Some(o) if o["data"]["key"] == "two" => None,
+        Some(o) => Some(format!("data.key is {}", o["data"]["key"])),
+        None => Some("absent".to_string()),
+    };
+    let seen = kube
+        .wait_object(
+            "v1",
+            "ConfigMap",
+            Some("hk8s-test"),
+            "settings",
+            "at two",
+            &short(),
+            has_two,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen["data"]["key"], "two");
+    let err = kube
+        .wait_object(
+            "v1",
+            "ConfigMap",
+            Some("hk8s-test"),
+            "other",
+            "at two",
+            &short(),
+            has_two,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().ends_with("waiting for ConfigMap hk8s-test/other to be at two; still pending: ConfigMap hk8s-test/other: data.key is \"x\""),
+        "{err}"
+    );
+    let err = kube
+        .wait_object(
+            "example.com/v1",
+            "Widget",
+            Some("default"),
+            "w",
+            "present",
+            &short(),
+            |o| o.is_none().then(|| "absent".to_string()),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().ends_with(
+            "still pending: Widget default/w: kind Widget is not served by example.com/v1 yet"
+        ),
+        "{err}"
+    );
+
     // Delete; deleting again or reading a missing object is not an error.
     assert_eq!(
         kube.delete(
@@ -88,6 +147,19 @@ async fn server_side_apply_get_list_delete_and_errors() {
         .unwrap(),
         Deletion::Requested
     );
+    let gone = kube
+        .wait_object(
+            "v1",
+            "ConfigMap",
+            Some("hk8s-test"),
+            "settings",
+            "deleted",
+            &Deadline::after(Duration::from_secs(10)),
+            |o| o.map(|_| "still present".to_string()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(gone, None);
     assert_eq!(
         kube.get("v1", "ConfigMap", Some("hk8s-test"), "settings")
             .await
