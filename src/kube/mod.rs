@@ -33,6 +33,7 @@
 //! ```
 
 mod client;
+mod conditions;
 mod credentials;
 mod drain;
 mod error;
