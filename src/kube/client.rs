@@ -110,7 +110,7 @@ impl KubeClient {
         if !identity_pem.ends_with('\n') {
             identity_pem.push('\n');
         }
-        identity_pem.push_str(&credentials.client_key_pem);
+        identity_pem.push_str(&credentials.standard_client_key_pem());
         let identity = reqwest::Identity::from_pem(identity_pem.as_bytes())
             .map_err(|source| Error::ClientSetup { source })?;
         let http = reqwest::Client::builder()

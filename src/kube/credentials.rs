@@ -18,7 +18,8 @@ pub struct KubeCredentials {
     pub ca_pem: String,
     /// PEM of the client certificate (optionally followed by intermediates).
     pub client_cert_pem: String,
-    /// PEM of the client key: PKCS#8 (`PRIVATE KEY`, e.g. Ed25519 or P-256) or SEC1
+    /// PEM of the client key: PKCS#8 (`PRIVATE KEY`, e.g. Ed25519 or P-256; Talos's
+    /// `ED25519 PRIVATE KEY` label for the same PKCS#8 body is accepted too) or SEC1
     /// (`EC PRIVATE KEY`).
     pub client_key_pem: String,
 }
@@ -107,8 +108,15 @@ impl KubeCredentials {
     /// [`Error::KubeconfigYaml`] when the text is not a kubeconfig, [`Error::Credentials`] when
     /// the context, cluster or user is missing or does not carry inline `*-data` credentials.
     pub fn from_kubeconfig(yaml: &str) -> Result<KubeCredentials> {
-        let doc: KubeconfigDoc =
-            serde_saphyr::from_str(yaml).map_err(|source| Error::KubeconfigYaml { source })?;
+        // The parser's message can quote the input (a snippet around the error, or the value it
+        // rejected), and a kubeconfig holds the client key: keep only where the problem is.
+        let doc: KubeconfigDoc = serde_saphyr::from_str(yaml).map_err(|e| {
+            let location = e.location();
+            Error::KubeconfigYaml {
+                line: location.map(|l| l.line()),
+                column: location.map(|l| l.column()),
+            }
+        })?;
         let context = if doc.current_context.is_empty() {
             match doc.contexts.as_slice() {
                 [only] => only,
@@ -198,10 +206,32 @@ impl KubeCredentials {
         require_pem(
             "client_key_pem",
             &self.client_key_pem,
-            &["PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY"],
+            &[
+                "PRIVATE KEY",
+                "EC PRIVATE KEY",
+                "RSA PRIVATE KEY",
+                TALOS_ED25519_LABEL,
+            ],
         )
     }
+
+    /// The client key with Talos's `ED25519 PRIVATE KEY` label rewritten to the standard
+    /// `PRIVATE KEY` (the body is PKCS#8 either way), which is what rustls reads.
+    pub(crate) fn standard_client_key_pem(&self) -> String {
+        self.client_key_pem
+            .replace(
+                &format!("-----BEGIN {TALOS_ED25519_LABEL}-----"),
+                "-----BEGIN PRIVATE KEY-----",
+            )
+            .replace(
+                &format!("-----END {TALOS_ED25519_LABEL}-----"),
+                "-----END PRIVATE KEY-----",
+            )
+    }
 }
+
+/// The PEM label Talos writes for PKCS#8 Ed25519 keys.
+const TALOS_ED25519_LABEL: &str = "ED25519 PRIVATE KEY";
 
 /// Whether `text` holds a PEM block labelled with one of `labels`.
 fn require_pem(field: &str, text: &str, labels: &[&str]) -> Result<()> {
@@ -268,6 +298,18 @@ mod tests {
         assert!(err.to_string().contains("must be an https:// URL"), "{err}");
         let err = KubeCredentials::from_kubeconfig("clusters: 3").unwrap_err();
         assert!(matches!(err, Error::KubeconfigYaml { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn yaml_errors_never_quote_the_kubeconfig() {
+        let yaml = "users:\n- name: a\n  user:\n    client-key-data: c2VjcmV0LWtleQ==\n    client-certificate-data: [unclosed\ncontexts: 3\n";
+        let err = KubeCredentials::from_kubeconfig(yaml).unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("c2VjcmV0LWtleQ"), "{shown}");
+        assert_eq!(
+            err.to_string(),
+            "Kubernetes credentials: the kubeconfig is not YAML of the expected shape (near line 5, column 30)"
+        );
     }
 
     #[test]

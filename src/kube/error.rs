@@ -115,12 +115,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-    /// The kubeconfig is not valid YAML of the expected shape.
-    #[error("Kubernetes credentials: the kubeconfig is not valid YAML: {source}")]
+    /// The kubeconfig is not YAML of the expected shape. Only the position is kept: the
+    /// parser's message could quote the file, which holds the client key.
+    #[error("Kubernetes credentials: the kubeconfig is not YAML of the expected shape{}", position(*line, *column))]
     KubeconfigYaml {
-        /// The parser's error.
-        #[source]
-        source: serde_saphyr::Error,
+        /// Line of the problem (1-based), when known.
+        line: Option<u64>,
+        /// Column of the problem (1-based), when known.
+        column: Option<u64>,
     },
     /// The HTTP client could not be built from the credentials (e.g. the key does not match a
     /// supported algorithm).
@@ -178,6 +180,17 @@ pub enum Error {
         /// What is missing or wrong.
         reason: String,
     },
+    /// A drain cannot start: pods on the node need an option the caller did not give. Nothing
+    /// was evicted (the node is cordoned).
+    #[error("cannot drain node {node}: {reason}: {}", pods.join(", "))]
+    DrainBlocked {
+        /// The node.
+        node: String,
+        /// Which option is needed and why.
+        reason: String,
+        /// The pods, as `namespace/name`.
+        pods: Vec<String>,
+    },
     /// A wait ran out of time.
     #[error("timed out after {elapsed:?} waiting for {what}; still pending: {}", pending.join("; "))]
     Timeout {
@@ -197,6 +210,15 @@ pub enum Error {
         /// What was awaited.
         what: String,
     },
+}
+
+/// ` (near line L, column C)` when the position is known.
+fn position(line: Option<u64>, column: Option<u64>) -> String {
+    match (line, column) {
+        (Some(line), Some(column)) => format!(" (near line {line}, column {column})"),
+        (Some(line), None) => format!(" (near line {line})"),
+        _ => String::new(),
+    }
 }
 
 /// Result with this module's [`Error`].

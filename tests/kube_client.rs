@@ -1,0 +1,17 @@
+//! The Kubernetes client (`hk8s::kube`) end to end: against hk8s-sim's Kubernetes API for a
+//! cluster brought up like the provider does (health, nodes, server-side apply, errors), and
+//! against a mock API for what the sim does not model yet (pods, evictions, custom groups).
+
+#[path = "kube_client/mock_api.rs"]
+mod mock_api;
+
+#[path = "kube_client/drain.rs"]
+mod drain;
+#[path = "kube_client/identities.rs"]
+mod identities;
+#[path = "kube_client/nodes.rs"]
+mod nodes;
+#[path = "kube_client/objects.rs"]
+mod objects;
+#[path = "kube_client/sim_cluster.rs"]
+mod sim_cluster;
