@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::budget::Budget;
 use super::error::Error;
-use super::poll::{CHECK_CALL_CAP, Check, brief, poll, transient};
+use super::poll::{Check, brief, poll, transient};
 use crate::talos::apid::{self, ApidClient, ApplyConfiguration, ApplyMode};
 
 /// How long one `ApplyConfiguration` may take (Talos validates the config and applies it).
@@ -97,7 +97,7 @@ async fn dry_run_once(
 ) -> Result<ApplyPlan, apid::Error> {
     let outcome = client
         .node(node)
-        .with_deadline(budget.call_deadline(CHECK_CALL_CAP))
+        .with_deadline(budget.check_deadline())
         .apply_configuration(ApplyConfiguration {
             config,
             mode: ApplyMode::Auto,

@@ -10,8 +10,9 @@ use super::nodes::join_ips;
 use super::poll::{Check, brief, poll, transient, unreachable};
 use crate::talos::apid::{ApidClient, BootstrapOutcome};
 
-/// How long one `Bootstrap` call may keep retrying `FailedPrecondition` (services not ready)
-/// before the loop logs and looks again.
+/// How long one `Bootstrap` call to the chosen node may keep retrying `FailedPrecondition`
+/// (services not ready) before the loop logs and looks again. Until a node has answered, calls
+/// get only the budget's check timeout, so an unreachable candidate is passed over quickly.
 const BOOTSTRAP_CALL_CAP: Duration = Duration::from_secs(30);
 
 /// Which node bootstrapped etcd, and whether this call did it.

@@ -17,7 +17,7 @@ use futures::stream::FuturesUnordered;
 
 use super::budget::Budget;
 use super::error::Error;
-use super::poll::{CHECK_CALL_CAP, Check, brief, poll, transient, unreachable};
+use super::poll::{Check, brief, poll, transient, unreachable};
 use crate::talos::apid::{self, ApidClient, EtcdMember, ResetOptions};
 
 /// How long the graceful reset call may take (Talos leaves etcd and drains before answering).
@@ -197,9 +197,7 @@ async fn member_list<T>(
     let mut calls: FuturesUnordered<_> = asked
         .iter()
         .map(|node| {
-            let call = client
-                .node(node.ip)
-                .with_deadline(budget.call_deadline(CHECK_CALL_CAP));
+            let call = client.node(node.ip).with_deadline(budget.check_deadline());
             async move { (node, call.etcd_members().await) }
         })
         .collect();
@@ -303,12 +301,24 @@ pub async fn remove_control_plane(
         return Err(Error::LastEtcdMember { node: label });
     }
 
-    tracing::info!(node = %label, member = %format!("{:x}", member.id), "resetting control plane gracefully (it leaves etcd)");
-    let reset = client
+    // A quick look first, so that an unreachable node does not hold the reset call (and its
+    // longer limit) up before the fallback.
+    let reachable = client
         .node(node.ip)
-        .with_deadline(budget.call_deadline(RESET_CALL_CAP))
-        .reset(&ResetOptions::default())
+        .with_deadline(budget.check_deadline())
+        .version()
         .await;
+    let reset = match reachable {
+        Err(err) if unreachable(&err) => Err(err),
+        _ => {
+            tracing::info!(node = %label, member = %format!("{:x}", member.id), "resetting control plane gracefully (it leaves etcd)");
+            client
+                .node(node.ip)
+                .with_deadline(budget.call_deadline(RESET_CALL_CAP))
+                .reset(&ResetOptions::default())
+                .await
+        }
+    };
     let path = match reset {
         Ok(()) => RemovalPath::Left,
         Err(err) if unreachable(&err) => {
@@ -362,7 +372,7 @@ async fn remove_by_id(
         for other in others {
             let result = client
                 .node(other.ip)
-                .with_deadline(budget.call_deadline(CHECK_CALL_CAP))
+                .with_deadline(budget.check_deadline())
                 .etcd_remove_member(member_id)
                 .await;
             match result {

@@ -10,13 +10,13 @@
 //! elapsed and remaining time) every ~10 s or whenever the awaited state changes, and when the
 //! deadline passes fail with [`Error::Timeout`] saying exactly what was still pending.
 //!
-//! - [`nodes`]: [`wait_apid`] (every node answers `Version`).
-//! - [`bootstrap`]: [`bootstrap_once`].
-//! - [`etcd`]: [`wait_etcd_members`], [`remove_control_plane`].
-//! - [`upgrade`]: [`upgrade_node`], [`installer_image`].
-//! - [`apply`]: [`apply_config`], [`dry_run`].
-//! - [`kubernetes`]: [`upgrade_kubernetes_node`].
-//! - [`rolling`]: [`rolling()`], one node at a time, stopping at the first failure.
+//! - [`wait_apid`] (module [`nodes`]): every node answers `Version`.
+//! - [`bootstrap_once`] (module [`bootstrap`]).
+//! - [`wait_etcd_members`], [`remove_control_plane`] (module [`etcd`]).
+//! - [`upgrade_node`], [`installer_image`] (module [`upgrade`]).
+//! - [`apply_config`], [`dry_run`] (module [`apply`]).
+//! - [`upgrade_kubernetes_node`] (module [`kubernetes`]).
+//! - [`rolling()`] (module [`rolling`]): one node at a time, stopping at the first failure.
 
 mod budget;
 mod error;

@@ -19,10 +19,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Progress is logged at least this often while nothing changes.
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
-/// The longest a single apid call made by a check may take: short enough that the loop gets
-/// control back to log and re-check, long enough for a call through a busy load balancer.
-pub(crate) const CHECK_CALL_CAP: Duration = Duration::from_secs(10);
-
 /// What one check found.
 #[derive(Debug)]
 pub(crate) enum Check<T> {
