@@ -87,20 +87,38 @@ pub(crate) fn unreachable(err: &apid::Error) -> bool {
     }
 }
 
+/// The longest node message quoted in a progress line. Talos's messages are one line; a
+/// longer one is cut, since validation errors can quote the configuration they reject (hk8s-sim
+/// quotes whole documents, keys included) and progress lines are logged.
+const BRIEF_MAX_CHARS: usize = 160;
+
 /// A one-line description of an apid error for progress messages: the deepest cause, which
-/// names what the node said (`Unavailable: connection refused`) rather than the wrapper.
+/// names what the node said (`Unavailable: connection refused`) rather than the wrapper, cut to
+/// [`BRIEF_MAX_CHARS`].
 pub(crate) fn brief(err: &apid::Error) -> String {
-    match err {
+    let text = match err {
         apid::Error::Timeout {
             last_error: Some(last),
             ..
-        } => brief(last),
+        } => return brief(last),
         apid::Error::Status { status, .. } => {
             format!("{:?}: {}", status.code(), status.message())
         }
         apid::Error::Node { code, message, .. } => format!("{code:?}: {message}"),
         other => other.to_string(),
+    };
+    clip(&text, BRIEF_MAX_CHARS)
+}
+
+/// `text` cut to `max` characters (with `…` when cut), on its first line only.
+fn clip(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    if line.chars().count() <= max && line.len() == text.trim_end().len() {
+        return line.to_owned();
     }
+    let mut clipped: String = line.chars().take(max).collect();
+    clipped.push('…');
+    clipped
 }
 
 /// Runs `check` until it reports [`Check::Done`] or [`Check::Failed`], the budget's deadline
@@ -198,6 +216,41 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
     use tokio_util::sync::CancellationToken;
+
+    #[test]
+    fn long_or_multi_line_messages_are_clipped() {
+        assert_eq!(clip("connection refused", 160), "connection refused");
+        assert_eq!(clip("abcdef", 3), "abc…");
+        assert_eq!(clip("first\nsecond", 160), "first…");
+        assert_eq!(clip("ééé", 2), "éé…");
+    }
+
+    #[test]
+    fn brief_names_the_last_attempts_status_without_quoting_documents() {
+        let target = apid::Target {
+            endpoint: "127.0.0.1:50000".parse().unwrap(),
+            node: None,
+        };
+        let long = format!("invalid config: {}", "k".repeat(500));
+        let err = apid::Error::Timeout {
+            rpc: apid::Rpc::Version,
+            target,
+            deadline: Duration::from_secs(1),
+            attempts: 2,
+            last_error: Some(Box::new(apid::Error::Status {
+                rpc: apid::Rpc::Version,
+                target,
+                status: tonic::Status::unavailable(long),
+            })),
+        };
+        let text = brief(&err);
+        assert!(
+            text.starts_with("Unavailable: invalid config: kkk"),
+            "{text}"
+        );
+        assert_eq!(text.chars().count(), BRIEF_MAX_CHARS + 1);
+        assert!(transient(&err) && unreachable(&err));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn polls_until_done() {
