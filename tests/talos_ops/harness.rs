@@ -235,6 +235,24 @@ impl Cluster {
         cluster
     }
 
+    /// Deletes a server behind the cluster's back (its etcd member stays, dead) and waits until
+    /// the sim has dropped its node.
+    pub async fn delete_server(&mut self, server: &Server) {
+        let hetzner = self.hetzner();
+        let resp = hetzner
+            .http
+            .delete(format!("{}/servers/{}", hetzner.base, server.id))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+        hetzner.get("/servers").await;
+        self.servers.retain(|s| s.id != server.id);
+        self.sim_node_until(&server.name, |node| node.is_none())
+            .await;
+    }
+
     /// Powers a server off behind the cluster's back (its etcd member stays, unreachable) and
     /// waits until the sim has taken its node down.
     pub async fn power_off(&self, server: &Server) {

@@ -1,8 +1,11 @@
 //! Shrinking the control plane without losing quorum: graceful removal, refusal of the last
 //! member, re-runs, and the fallback for a node that is gone.
 
+use std::time::Duration;
+
 use hk8s::talos::ops::{
-    ControlPlane, Error, Membership, RemovalPath, remove_control_plane, wait_etcd_members,
+    ControlPlane, Error, Membership, RemovalPath, remove_control_plane, remove_dead_members,
+    wait_etcd_members,
 };
 
 use super::harness::{Cluster, STEP, budget};
@@ -89,4 +92,47 @@ async fn an_unreachable_control_plane_is_removed_by_id_from_another_member() {
         .await
         .unwrap();
     assert_eq!(rerun.path, RemovalPath::AlreadyGone);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_of_deleted_servers_are_removed_and_live_ones_kept() {
+    let mut cluster = Cluster::with_control_planes(69, &["v1.13.9"], "v1.13.9", 3).await;
+    let cps = cluster.control_planes();
+
+    // ops-cp-3 is not listed but answers: it is left alone.
+    let kept = remove_dead_members(&cluster.talos, &cps[..2], &budget(STEP))
+        .await
+        .unwrap();
+    assert!(kept.removed.is_empty());
+    assert_eq!(kept.alive.len(), 1);
+    assert_eq!(kept.alive[0].hostname, "ops-cp-3");
+
+    // Its server is deleted behind our back: the member stays and blocks an exact wait ...
+    let gone = cluster.servers[2].clone();
+    cluster.delete_server(&gone).await;
+    let blocked = wait_etcd_members(
+        &cluster.talos,
+        &cps[..2],
+        Membership::Exactly,
+        &budget(Duration::from_millis(600)),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        blocked
+            .to_string()
+            .contains("waiting for unexpected member(s) to leave"),
+        "{blocked}"
+    );
+
+    // ... until it is removed as dead.
+    let dead = remove_dead_members(&cluster.talos, &cps[..2], &budget(STEP))
+        .await
+        .unwrap();
+    assert_eq!(dead.removed.len(), 1);
+    assert!(dead.alive.is_empty());
+    assert_eq!(
+        member_names(&cluster, &cps[..2]).await,
+        ["ops-cp-1", "ops-cp-2"]
+    );
 }

@@ -86,6 +86,16 @@ pub enum Error {
         node: String,
     },
 
+    /// None of the etcd members is one of the control planes the caller named, so none of them
+    /// can be told apart from a leftover: nothing was removed.
+    #[error(
+        "none of the etcd members ({members}) is one of the given control planes; refusing to remove any"
+    )]
+    NoKnownMember {
+        /// The members found.
+        members: String,
+    },
+
     /// The change needs a reboot and the caller's [`RebootPolicy`](super::RebootPolicy)
     /// forbids one.
     #[error(
