@@ -11,6 +11,7 @@ mod talos_ops {
     mod apply;
     mod bootstrap;
     mod kubernetes;
+    mod realistic;
     mod removal;
     mod timeouts;
     mod upgrade;

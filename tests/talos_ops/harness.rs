@@ -58,11 +58,22 @@ impl Cluster {
     /// Starts a sim on `127.<block>.0.1…` with snapshots of `versions`, and the load balancer.
     /// Nodes run `talos_version` unless [`Cluster::add`] says otherwise.
     pub async fn start(block: u8, versions: &[&str], talos_version: &str) -> Self {
+        Self::start_with(block, versions, talos_version, |_| {}).await
+    }
+
+    /// [`Cluster::start`] with the sim's configuration adjusted by `adjust` (e.g. latency).
+    pub async fn start_with(
+        block: u8,
+        versions: &[&str],
+        talos_version: &str,
+        adjust: impl FnOnce(&mut hk8s_sim::SimConfig),
+    ) -> Self {
         assert!(
             (60..=69).contains(&block),
             "talos_ops tests own 127.60–127.69"
         );
         let mut config = hk8s_sim::SimConfig::new(TOKEN);
+        adjust(&mut config);
         config.talos_versions = versions.iter().map(ToString::to_string).collect();
         config.public_ipv4_base = Ipv4Addr::new(127, block, 0, 1);
         let sim = hk8s_sim::serve(config).await.unwrap();

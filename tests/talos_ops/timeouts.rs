@@ -66,18 +66,14 @@ async fn timeouts_name_what_is_pending() {
         matches!(&err, Error::Timeout { pending, .. } if pending.starts_with("Version of node 127.67.0.250: Unavailable")),
         "{err:?}"
     );
-}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancelled_budget_stops_a_wait_at_once() {
-    let cluster = Cluster::start(68, &["v1.13.9"], "v1.13.9").await;
+    // A cancelled token ends a wait at once, saying what was pending.
     let token = CancellationToken::new();
     token.cancel();
-    let budget = Budget::new(Duration::from_secs(3600), token);
-    let absent: IpAddr = "127.68.0.250".parse().unwrap();
-    let err = wait_apid(&cluster.talos, &[absent], &budget)
+    let cancelled = Budget::new(Duration::from_secs(3600), token);
+    let err = wait_apid(&cluster.talos, &[absent], &cancelled)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Cancelled { .. }), "{err:?}");
-    assert!(budget.elapsed() < Duration::from_secs(60));
+    assert!(cancelled.elapsed() < Duration::from_secs(60));
 }

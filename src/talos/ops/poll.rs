@@ -16,6 +16,9 @@ use crate::talos::apid;
 const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 /// The longest pause between two checks.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The least time worth starting a check with; with less left the wait ends with what the
+/// previous check found.
+const MIN_CHECK_TIME: Duration = Duration::from_millis(100);
 /// Progress is logged at least this often while nothing changes.
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -138,6 +141,7 @@ where
     let mut state = String::from("no check has completed yet");
     let mut last_error: Option<apid::Error> = None;
     let mut logged: Option<(String, Instant)> = None;
+    let mut checks = 0_u32;
     let timeout = |state: String, last_error: Option<apid::Error>| Error::Timeout {
         what: what.to_owned(),
         elapsed: budget.elapsed(),
@@ -171,10 +175,16 @@ where
                 state: new_state,
                 error,
             }) => {
+                // A check the deadline cut short says little ("cancelled"); what the one before
+                // it found is what was really pending.
+                if budget.expired() && checks > 0 {
+                    return Err(timeout(state, last_error));
+                }
                 state = new_state;
                 last_error = error;
             }
         }
+        checks += 1;
         let due = match &logged {
             None => true,
             Some((previous, at)) => *previous != state || at.elapsed() >= LOG_EVERY,
@@ -190,8 +200,13 @@ where
             );
             logged = Some((state.clone(), Instant::now()));
         }
+        // No check is started that would have less than MIN_CHECK_TIME: it could only time out.
         let remaining = budget.remaining();
-        let pause = backoff.min(remaining);
+        let pause = if remaining <= backoff + MIN_CHECK_TIME {
+            remaining
+        } else {
+            backoff
+        };
         let cancelled = tokio::select! {
             biased;
             () = budget.cancel_token().cancelled() => true,
