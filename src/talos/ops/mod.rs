@@ -6,7 +6,7 @@
 //! each node with `node` metadata).
 //!
 //! Every operation that waits takes a [`Budget`]: a deadline and a cancellation token. Waits
-//! poll with bounded backoff ([`poll`]), log progress at INFO (what is awaited, the node,
+//! poll with bounded backoff (one shared loop), log progress at INFO (what is awaited, the node,
 //! elapsed and remaining time) every ~10 s or whenever the awaited state changes, and when the
 //! deadline passes fail with [`Error::Timeout`] saying exactly what was still pending.
 //!
@@ -17,7 +17,7 @@
 //! - [`upgrade_node`], [`installer_image`] (module [`upgrade`]).
 //! - [`apply_config`], [`dry_run`] (module [`apply`]).
 //! - [`upgrade_kubernetes_node`] (module [`kubernetes`]).
-//! - [`rolling()`] (module [`rolling`]): one node at a time, stopping at the first failure.
+//! - [`rolling()`] (module [`mod@rolling`]): one node at a time, stopping at the first failure.
 
 mod budget;
 mod error;
