@@ -79,6 +79,24 @@ async fn an_unreachable_control_plane_is_removed_by_id_from_another_member() {
     // The server goes off behind our back; its etcd member stays, unreachable.
     cluster.power_off(&cluster.servers[2]).await;
 
+    // Removing a live member now would leave ops-cp-2 and the silent ops-cp-3: no quorum.
+    let refused = remove_control_plane(
+        &cluster.talos,
+        &cps[0],
+        &[cps[1].clone(), cps[2].clone()],
+        &budget(STEP),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&refused, Error::WouldLoseQuorum { members_left: 2, answering: 1, silent, .. } if silent.len() == 1 && silent[0].starts_with("ops-cp-3 ")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        member_names(&cluster, &cps).await,
+        ["ops-cp-1", "ops-cp-2", "ops-cp-3"]
+    );
+
     let removal = remove_control_plane(&cluster.talos, &cps[2], &cps[..2], &budget(STEP))
         .await
         .unwrap();

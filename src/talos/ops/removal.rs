@@ -1,7 +1,10 @@
 //! Taking members out of etcd without losing quorum: a control plane that leaves, and
 //! leftover members of nodes that no longer exist.
 
+use std::net::IpAddr;
 use std::time::Duration;
+
+use futures::future::join_all;
 
 use super::budget::Budget;
 use super::error::Error;
@@ -38,6 +41,9 @@ pub struct Removal {
 /// 1. Refuses ([`Error::LastEtcdMember`]) if no other member would remain.
 /// 2. If the member list (asked of `remaining`, or of `node` when none of them answers) no longer
 ///    holds `node`, returns [`RemovalPath::AlreadyGone`]: re-running a removal is a no-op.
+///    Refuses ([`Error::WouldLoseQuorum`]) if fewer of the members left behind answer than their
+///    quorum needs (e.g. removing a live member of three while another is down): remove the
+///    dead member first.
 /// 3. Resets `node` gracefully (`Reset{graceful: true}`: Talos leaves etcd after checking the
 ///    cluster stays healthy, then wipes and powers off the node). If `node` cannot be reached
 ///    (gone, off), one of `remaining` removes its member by id instead (`NotFound` there counts
@@ -47,7 +53,7 @@ pub struct Removal {
 /// The caller deletes the Kubernetes node and the server afterwards.
 ///
 /// # Errors
-/// [`Error::LastEtcdMember`]; [`Error::Apid`] when the reset is refused or no remaining member
+/// [`Error::LastEtcdMember`]; [`Error::WouldLoseQuorum`]; [`Error::Apid`] when the reset is refused or no remaining member
 /// can remove the member; [`Error::Timeout`] / [`Error::Cancelled`] naming what was pending.
 pub async fn remove_control_plane(
     client: &ApidClient,
@@ -85,6 +91,7 @@ pub async fn remove_control_plane(
     if members.iter().all(|m| m.id == member.id) {
         return Err(Error::LastEtcdMember { node: label });
     }
+    check_quorum_after(client, &member, &members, &others, budget, &label).await?;
 
     // A quick look first, so that an unreachable node does not hold the reset call (and its
     // longer limit) up before the fallback.
@@ -139,6 +146,61 @@ pub async fn remove_control_plane(
         member_id: Some(member.id),
         path,
     })
+}
+
+/// Fails with [`Error::WouldLoseQuorum`] unless enough of the members left after removing
+/// `leaving` answer for them to keep quorum. A member answers when its node answers `Version` at
+/// the address of the matching control plane, else at its peer URLs' addresses.
+async fn check_quorum_after(
+    client: &ApidClient,
+    leaving: &EtcdMember,
+    members: &[EtcdMember],
+    others: &[ControlPlane],
+    budget: &Budget,
+    label: &str,
+) -> Result<(), Error> {
+    let left: Vec<&EtcdMember> = members.iter().filter(|m| m.id != leaving.id).collect();
+    let probes = left.iter().map(|member| {
+        let addresses: Vec<IpAddr> = match others.iter().find(|cp| cp.is(member)) {
+            Some(cp) => vec![cp.ip],
+            None => member
+                .peer_urls
+                .iter()
+                .filter_map(|u| url_host(u))
+                .collect(),
+        };
+        async move {
+            for ip in addresses {
+                let answer = client
+                    .node(ip)
+                    .with_deadline(budget.check_deadline())
+                    .version()
+                    .await;
+                if answer.is_ok() {
+                    return true;
+                }
+            }
+            false
+        }
+    });
+    let answers = join_all(probes).await;
+    let silent: Vec<String> = left
+        .iter()
+        .zip(&answers)
+        .filter(|(_, answered)| !**answered)
+        .map(|(member, _)| describe_member(member))
+        .collect();
+    let answering = left.len() - silent.len();
+    let quorum = left.len() / 2 + 1;
+    if answering < quorum {
+        return Err(Error::WouldLoseQuorum {
+            node: label.to_owned(),
+            members_left: left.len(),
+            answering,
+            silent,
+        });
+    }
+    Ok(())
 }
 
 /// `EtcdRemoveMemberByID` through the first of `others` that accepts it (`NotFound`: gone
