@@ -127,7 +127,9 @@ fn summary(details: &str) -> String {
 /// needs: live when Talos can, otherwise as `policy` says. With [`RebootPolicy::Reboot`] the
 /// call returns once the node is back and a dry run of `config` finds nothing left that needs a
 /// reboot, i.e. it runs the new configuration (whether or not its downtime was observed).
-/// Applying the configuration a node already runs is a live no-op.
+/// Applying the configuration a node already runs is a live no-op. After a reboot of a control
+/// plane, gate the next node on [`wait_etcd_members`](super::wait_etcd_members) (see
+/// [`rolling()`](super::rolling())).
 ///
 /// The configuration is secret: it is never logged.
 ///
