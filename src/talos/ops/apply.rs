@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::budget::Budget;
 use super::error::Error;
-use super::poll::{CHECK_CALL_CAP, Check, brief, poll, transient};
+use super::poll::{Check, brief, poll, transient};
 use crate::talos::apid::{self, ApidClient, ApplyConfiguration, ApplyMode};
 
 /// How long one `ApplyConfiguration` may take (Talos validates the config and applies it).
@@ -97,7 +97,7 @@ async fn dry_run_once(
 ) -> Result<ApplyPlan, apid::Error> {
     let outcome = client
         .node(node)
-        .with_deadline(budget.call_deadline(CHECK_CALL_CAP))
+        .with_deadline(budget.check_deadline())
         .apply_configuration(ApplyConfiguration {
             config,
             mode: ApplyMode::Auto,
@@ -127,7 +127,9 @@ fn summary(details: &str) -> String {
 /// needs: live when Talos can, otherwise as `policy` says. With [`RebootPolicy::Reboot`] the
 /// call returns once the node is back and a dry run of `config` finds nothing left that needs a
 /// reboot, i.e. it runs the new configuration (whether or not its downtime was observed).
-/// Applying the configuration a node already runs is a live no-op.
+/// Applying the configuration a node already runs is a live no-op. After a reboot of a control
+/// plane, gate the next node on [`wait_etcd_members`](super::wait_etcd_members) (see
+/// [`rolling()`](super::rolling())).
 ///
 /// The configuration is secret: it is never logged.
 ///

@@ -1,7 +1,7 @@
 //! Bootstrapping etcd exactly once.
 
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use super::budget::Budget;
@@ -10,8 +10,9 @@ use super::nodes::join_ips;
 use super::poll::{Check, brief, poll, transient, unreachable};
 use crate::talos::apid::{ApidClient, BootstrapOutcome};
 
-/// How long one `Bootstrap` call may keep retrying `FailedPrecondition` (services not ready)
-/// before the loop logs and looks again.
+/// How long one `Bootstrap` call to the chosen node may keep retrying `FailedPrecondition`
+/// (services not ready) before the loop logs and looks again. Until a node has answered, calls
+/// get only the budget's check timeout, so an unreachable candidate is passed over quickly.
 const BOOTSTRAP_CALL_CAP: Duration = Duration::from_secs(30);
 
 /// Which node bootstrapped etcd, and whether this call did it.
@@ -63,17 +64,21 @@ pub async fn bootstrap_once(
     });
     let label = join_ips(candidates);
     poll(budget, "etcd bootstrap", &label, || {
-        let node =
-            candidates[progress.lock().map(|p| p.current).unwrap_or_default() % candidates.len()];
-        let call = client
-            .node(node)
-            .with_deadline(budget.call_deadline(BOOTSTRAP_CALL_CAP));
+        let (current, committed) = {
+            let progress = progress.lock().unwrap_or_else(PoisonError::into_inner);
+            (progress.current, progress.committed)
+        };
+        let node = candidates[current % candidates.len()];
+        let deadline = if committed {
+            budget.call_deadline(BOOTSTRAP_CALL_CAP)
+        } else {
+            budget.check_deadline()
+        };
+        let call = client.node(node).with_deadline(deadline);
         let progress = &progress;
         async move {
             let result = call.bootstrap().await;
-            let Ok(mut progress) = progress.lock() else {
-                return Check::pending("bootstrap progress unavailable");
-            };
+            let mut progress = progress.lock().unwrap_or_else(PoisonError::into_inner);
             match result {
                 Ok(outcome) => {
                     tracing::info!(%node, ?outcome, "etcd bootstrapped");

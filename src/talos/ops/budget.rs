@@ -13,7 +13,11 @@ pub struct Budget {
     started: Instant,
     deadline: Instant,
     cancel: CancellationToken,
+    check_timeout: Duration,
 }
+
+/// The default of [`Budget::with_check_timeout`].
+const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Budget {
     /// A budget of `timeout` from now, cancelled when `cancel` is.
@@ -24,7 +28,19 @@ impl Budget {
             started,
             deadline: started + timeout,
             cancel,
+            check_timeout: DEFAULT_CHECK_TIMEOUT,
         }
+    }
+
+    /// Sets how long one Talos API call made to *check* on something (a node's version, the
+    /// etcd member list, whether a node is reachable) may take, retries included; 10 s by
+    /// default. It bounds how long an unreachable node can hold up a check before the wait
+    /// logs, moves on to another node or looks again. Calls that make Talos do work (bootstrap,
+    /// reset, upgrade, apply) have their own, longer limits.
+    #[must_use]
+    pub fn with_check_timeout(mut self, timeout: Duration) -> Self {
+        self.check_timeout = timeout;
+        self
     }
 
     /// The time left before the deadline (zero once it has passed).
@@ -57,5 +73,10 @@ impl Budget {
     #[must_use]
     pub(crate) fn call_deadline(&self, cap: Duration) -> Duration {
         self.remaining().min(cap).max(Duration::from_millis(1))
+    }
+
+    /// The deadline for one call made by a check (see [`Budget::with_check_timeout`]).
+    pub(crate) fn check_deadline(&self) -> Duration {
+        self.call_deadline(self.check_timeout)
     }
 }

@@ -86,6 +86,33 @@ pub enum Error {
         node: String,
     },
 
+    /// Removing the control plane would leave etcd with fewer answering members than its
+    /// quorum needs; refused before anything was changed.
+    #[error(
+        "refusing to remove control plane {node}: of the {members_left} etcd member(s) left, only {answering} answer, fewer than a quorum; silent: {}; remove or restore those first",
+        list(silent)
+    )]
+    WouldLoseQuorum {
+        /// The control plane, `name (ip)`.
+        node: String,
+        /// How many members would remain.
+        members_left: usize,
+        /// How many of them answer.
+        answering: usize,
+        /// The members that do not answer.
+        silent: Vec<String>,
+    },
+
+    /// None of the etcd members is one of the control planes the caller named, so none of them
+    /// can be told apart from a leftover: nothing was removed.
+    #[error(
+        "none of the etcd members ({members}) is one of the given control planes; refusing to remove any"
+    )]
+    NoKnownMember {
+        /// The members found.
+        members: String,
+    },
+
     /// The change needs a reboot and the caller's [`RebootPolicy`](super::RebootPolicy)
     /// forbids one.
     #[error(

@@ -1,5 +1,5 @@
-//! etcd membership: waiting for the control planes to be members, and removing one without
-//! losing quorum.
+//! etcd membership: which member is which control plane, and waiting for the control planes
+//! to be voting members. Removing members is in [`super::removal`].
 //!
 //! Members are matched to control planes by hostname (Talos names each member after its node)
 //! or by the IP in a peer URL (`https://10.0.1.4:2380`, from `cluster.etcd.advertisedSubnets`),
@@ -10,18 +10,14 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
 use super::budget::Budget;
 use super::error::Error;
-use super::poll::{CHECK_CALL_CAP, Check, brief, poll, transient, unreachable};
-use crate::talos::apid::{self, ApidClient, EtcdMember, ResetOptions};
-
-/// How long the graceful reset call may take (Talos leaves etcd and drains before answering).
-const RESET_CALL_CAP: Duration = Duration::from_secs(120);
+use super::poll::{Check, brief, poll, transient};
+use crate::talos::apid::{ApidClient, EtcdMember};
 
 /// A control plane node as the cluster knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -61,7 +57,7 @@ impl fmt::Display for ControlPlane {
 }
 
 /// The host of a URL such as `https://10.0.1.4:2380` or `https://[fd00::4]:2380`, as an IP.
-fn url_host(url: &str) -> Option<IpAddr> {
+pub(crate) fn url_host(url: &str) -> Option<IpAddr> {
     let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = authority.split('/').next().unwrap_or(authority);
     if let Some(bracketed) = authority.strip_prefix('[') {
@@ -165,7 +161,7 @@ fn compare(
 }
 
 /// `cp-9 (member 1a2b, https://10.0.1.9:2380)`.
-fn describe_member(member: &EtcdMember) -> String {
+pub(crate) fn describe_member(member: &EtcdMember) -> String {
     format!(
         "{} (member {:x}, {})",
         if member.hostname.is_empty() {
@@ -189,7 +185,7 @@ fn names(nodes: &[ControlPlane]) -> String {
 
 /// The member list from the first of `asked` to answer; otherwise the check result saying why
 /// nobody did (pending while the errors are transient).
-async fn member_list<T>(
+pub(crate) async fn member_list<T>(
     client: &ApidClient,
     asked: &[ControlPlane],
     budget: &Budget,
@@ -197,9 +193,7 @@ async fn member_list<T>(
     let mut calls: FuturesUnordered<_> = asked
         .iter()
         .map(|node| {
-            let call = client
-                .node(node.ip)
-                .with_deadline(budget.call_deadline(CHECK_CALL_CAP));
+            let call = client.node(node.ip).with_deadline(budget.check_deadline());
             async move { (node, call.etcd_members().await) }
         })
         .collect();
@@ -227,170 +221,6 @@ async fn member_list<T>(
         ),
         error: last_error,
     })
-}
-
-/// How a control plane left etcd.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RemovalPath {
-    /// The node was reset gracefully and left etcd by itself.
-    Left,
-    /// The node could not be reached; another member removed it by id.
-    RemovedById,
-    /// It was not a member any more (a re-run, or it never joined): nothing was done.
-    AlreadyGone,
-}
-
-/// The result of [`remove_control_plane`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Removal {
-    /// The etcd member id it had, when it still was a member.
-    pub member_id: Option<u64>,
-    /// How it left.
-    pub path: RemovalPath,
-}
-
-/// Takes control plane `node` out of etcd without losing quorum, leaving `remaining` (the
-/// control planes that stay) as the cluster.
-///
-/// 1. Refuses ([`Error::LastEtcdMember`]) if no other member would remain.
-/// 2. If the member list (asked of `remaining`, or of `node` when none of them answers) no longer
-///    holds `node`, returns [`RemovalPath::AlreadyGone`]: re-running a removal is a no-op.
-/// 3. Resets `node` gracefully (`Reset{graceful: true}`: Talos leaves etcd after checking the
-///    cluster stays healthy, then wipes and powers off the node). If `node` cannot be reached
-///    (gone, off), one of `remaining` removes its member by id instead (`NotFound` there counts
-///    as done).
-/// 4. Waits until the member list no longer holds it.
-///
-/// The caller deletes the Kubernetes node and the server afterwards.
-///
-/// # Errors
-/// [`Error::LastEtcdMember`]; [`Error::Apid`] when the reset is refused or no remaining member
-/// can remove the member; [`Error::Timeout`] / [`Error::Cancelled`] naming what was pending.
-pub async fn remove_control_plane(
-    client: &ApidClient,
-    node: &ControlPlane,
-    remaining: &[ControlPlane],
-    budget: &Budget,
-) -> Result<Removal, Error> {
-    let others: Vec<ControlPlane> = remaining.iter().filter(|n| *n != node).cloned().collect();
-    if others.is_empty() {
-        return Err(Error::LastEtcdMember {
-            node: node.to_string(),
-        });
-    }
-    let label = node.to_string();
-    let mut everyone = others.clone();
-    everyone.push(node.clone());
-    let members = poll(budget, "etcd member list", &label, || async {
-        match member_list::<Vec<EtcdMember>>(client, &others, budget).await {
-            Ok(members) => Check::Done(members),
-            // The remaining members may all be down while the leaving one still answers.
-            Err(_) => match member_list(client, &everyone, budget).await {
-                Ok(members) => Check::Done(members),
-                Err(check) => check,
-            },
-        }
-    })
-    .await?;
-    let Some(member) = members.iter().find(|m| node.is(m)).cloned() else {
-        tracing::info!(node = %label, "not an etcd member any more; nothing to remove");
-        return Ok(Removal {
-            member_id: None,
-            path: RemovalPath::AlreadyGone,
-        });
-    };
-    if members.iter().all(|m| m.id == member.id) {
-        return Err(Error::LastEtcdMember { node: label });
-    }
-
-    tracing::info!(node = %label, member = %format!("{:x}", member.id), "resetting control plane gracefully (it leaves etcd)");
-    let reset = client
-        .node(node.ip)
-        .with_deadline(budget.call_deadline(RESET_CALL_CAP))
-        .reset(&ResetOptions::default())
-        .await;
-    let path = match reset {
-        Ok(()) => RemovalPath::Left,
-        Err(err) if unreachable(&err) => {
-            tracing::info!(node = %label, error = %brief(&err), "node unreachable; removing its etcd member from another control plane");
-            remove_by_id(client, &others, member.id, budget, &label).await?;
-            RemovalPath::RemovedById
-        }
-        Err(err) => {
-            return Err(Error::apid(
-                format!("graceful reset of control plane {label}"),
-                err,
-            ));
-        }
-    };
-
-    let what = format!("etcd member of {label} to be removed");
-    poll(budget, &what, &label, || async {
-        let members = match member_list(client, &others, budget).await {
-            Ok(members) => members,
-            Err(check) => return check,
-        };
-        if members.iter().any(|m| m.id == member.id) {
-            Check::pending(format!(
-                "etcd members still include {}",
-                describe_member(&member)
-            ))
-        } else {
-            Check::Done(())
-        }
-    })
-    .await?;
-    Ok(Removal {
-        member_id: Some(member.id),
-        path,
-    })
-}
-
-/// `EtcdRemoveMemberByID` through the first of `others` that accepts it (`NotFound`: gone
-/// already, which is what we want).
-async fn remove_by_id(
-    client: &ApidClient,
-    others: &[ControlPlane],
-    member_id: u64,
-    budget: &Budget,
-    label: &str,
-) -> Result<(), Error> {
-    let what = format!("removal of the etcd member of {label} by id");
-    poll(budget, &what, label, || async {
-        let mut failures = Vec::new();
-        let mut last_error: Option<apid::Error> = None;
-        for other in others {
-            let result = client
-                .node(other.ip)
-                .with_deadline(budget.call_deadline(CHECK_CALL_CAP))
-                .etcd_remove_member(member_id)
-                .await;
-            match result {
-                Ok(()) => return Check::Done(()),
-                Err(err) if err.grpc_code() == Some(tonic::Code::NotFound) => {
-                    return Check::Done(());
-                }
-                Err(err) if transient(&err) => {
-                    failures.push(format!("{other}: {}", brief(&err)));
-                    last_error = Some(err);
-                }
-                Err(err) => {
-                    return Check::Failed(Error::apid(
-                        format!("removal of etcd member {member_id:x} through {other}"),
-                        err,
-                    ));
-                }
-            }
-        }
-        Check::Pending {
-            state: format!(
-                "no remaining control plane could remove member {member_id:x}: {}",
-                failures.join("; ")
-            ),
-            error: last_error,
-        }
-    })
-    .await
 }
 
 #[cfg(test)]

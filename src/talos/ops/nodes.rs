@@ -7,7 +7,7 @@ use futures::future::join_all;
 
 use super::budget::Budget;
 use super::error::Error;
-use super::poll::{CHECK_CALL_CAP, Check, brief, poll, transient};
+use super::poll::{Check, brief, poll, transient};
 use crate::talos::apid::{ApidClient, TalosVersion};
 
 /// Waits until every node in `nodes` answers `Version` through `client` (routed with `node`
@@ -48,9 +48,7 @@ pub async fn wait_apid(
         let asked: Vec<_> = missing
             .into_iter()
             .map(|ip| {
-                let call = client
-                    .node(ip)
-                    .with_deadline(budget.call_deadline(CHECK_CALL_CAP));
+                let call = client.node(ip).with_deadline(budget.check_deadline());
                 async move { (ip, call.version().await) }
             })
             .collect();

@@ -16,12 +16,11 @@ use crate::talos::apid;
 const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 /// The longest pause between two checks.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The least time worth starting a check with; with less left the wait ends with what the
+/// previous check found.
+const MIN_CHECK_TIME: Duration = Duration::from_millis(100);
 /// Progress is logged at least this often while nothing changes.
 const LOG_EVERY: Duration = Duration::from_secs(10);
-
-/// The longest a single apid call made by a check may take: short enough that the loop gets
-/// control back to log and re-check, long enough for a call through a busy load balancer.
-pub(crate) const CHECK_CALL_CAP: Duration = Duration::from_secs(10);
 
 /// What one check found.
 #[derive(Debug)]
@@ -91,20 +90,38 @@ pub(crate) fn unreachable(err: &apid::Error) -> bool {
     }
 }
 
+/// The longest node message quoted in a progress line. Talos's messages are one line; a
+/// longer one is cut, since validation errors can quote the configuration they reject (hk8s-sim
+/// quotes whole documents, keys included) and progress lines are logged.
+const BRIEF_MAX_CHARS: usize = 160;
+
 /// A one-line description of an apid error for progress messages: the deepest cause, which
-/// names what the node said (`Unavailable: connection refused`) rather than the wrapper.
+/// names what the node said (`Unavailable: connection refused`) rather than the wrapper, cut to
+/// [`BRIEF_MAX_CHARS`].
 pub(crate) fn brief(err: &apid::Error) -> String {
-    match err {
+    let text = match err {
         apid::Error::Timeout {
             last_error: Some(last),
             ..
-        } => brief(last),
+        } => return brief(last),
         apid::Error::Status { status, .. } => {
             format!("{:?}: {}", status.code(), status.message())
         }
         apid::Error::Node { code, message, .. } => format!("{code:?}: {message}"),
         other => other.to_string(),
+    };
+    clip(&text, BRIEF_MAX_CHARS)
+}
+
+/// `text` cut to `max` characters (with `…` when cut), on its first line only.
+fn clip(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    if line.chars().count() <= max && line.len() == text.trim_end().len() {
+        return line.to_owned();
     }
+    let mut clipped: String = line.chars().take(max).collect();
+    clipped.push('…');
+    clipped
 }
 
 /// Runs `check` until it reports [`Check::Done`] or [`Check::Failed`], the budget's deadline
@@ -124,6 +141,7 @@ where
     let mut state = String::from("no check has completed yet");
     let mut last_error: Option<apid::Error> = None;
     let mut logged: Option<(String, Instant)> = None;
+    let mut checks = 0_u32;
     let timeout = |state: String, last_error: Option<apid::Error>| Error::Timeout {
         what: what.to_owned(),
         elapsed: budget.elapsed(),
@@ -157,10 +175,16 @@ where
                 state: new_state,
                 error,
             }) => {
+                // A check the deadline cut short says little ("cancelled"); what the one before
+                // it found is what was really pending.
+                if budget.expired() && checks > 0 {
+                    return Err(timeout(state, last_error));
+                }
                 state = new_state;
                 last_error = error;
             }
         }
+        checks += 1;
         let due = match &logged {
             None => true,
             Some((previous, at)) => *previous != state || at.elapsed() >= LOG_EVERY,
@@ -176,8 +200,13 @@ where
             );
             logged = Some((state.clone(), Instant::now()));
         }
+        // No check is started that would have less than MIN_CHECK_TIME: it could only time out.
         let remaining = budget.remaining();
-        let pause = backoff.min(remaining);
+        let pause = if remaining <= backoff + MIN_CHECK_TIME {
+            remaining
+        } else {
+            backoff
+        };
         let cancelled = tokio::select! {
             biased;
             () = budget.cancel_token().cancelled() => true,
@@ -202,6 +231,41 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
     use tokio_util::sync::CancellationToken;
+
+    #[test]
+    fn long_or_multi_line_messages_are_clipped() {
+        assert_eq!(clip("connection refused", 160), "connection refused");
+        assert_eq!(clip("abcdef", 3), "abc…");
+        assert_eq!(clip("first\nsecond", 160), "first…");
+        assert_eq!(clip("ééé", 2), "éé…");
+    }
+
+    #[test]
+    fn brief_names_the_last_attempts_status_without_quoting_documents() {
+        let target = apid::Target {
+            endpoint: "127.0.0.1:50000".parse().unwrap(),
+            node: None,
+        };
+        let long = format!("invalid config: {}", "k".repeat(500));
+        let err = apid::Error::Timeout {
+            rpc: apid::Rpc::Version,
+            target,
+            deadline: Duration::from_secs(1),
+            attempts: 2,
+            last_error: Some(Box::new(apid::Error::Status {
+                rpc: apid::Rpc::Version,
+                target,
+                status: tonic::Status::unavailable(long),
+            })),
+        };
+        let text = brief(&err);
+        assert!(
+            text.starts_with("Unavailable: invalid config: kkk"),
+            "{text}"
+        );
+        assert_eq!(text.chars().count(), BRIEF_MAX_CHARS + 1);
+        assert!(transient(&err) && unreachable(&err));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn polls_until_done() {

@@ -6,7 +6,8 @@ use std::future::Future;
 use super::error::{Error, RollStage};
 
 /// Runs `operation` on each of `nodes` in order, and after each success `health_gate` (given
-/// the node and the operation's result); the next node starts only when both passed. Stops at
+/// the node and the operation's result); the next node starts only when both passed. The
+/// futures may borrow the node (`&'a N`). Stops at
 /// the first failure with [`Error::Rolling`], which names the node, the stage that failed, the
 /// nodes already done and those not started. Returns the operations' results in order.
 ///
@@ -16,17 +17,17 @@ use super::error::{Error, RollStage};
 ///
 /// # Errors
 /// [`Error::Rolling`] wrapping the first failure.
-pub async fn rolling<N, T, Op, OpFuture, Gate, GateFuture>(
+pub async fn rolling<'a, N, T, Op, OpFuture, Gate, GateFuture>(
     what: &str,
-    nodes: &[N],
+    nodes: &'a [N],
     mut operation: Op,
     mut health_gate: Gate,
 ) -> Result<Vec<T>, Error>
 where
     N: fmt::Display,
-    Op: FnMut(&N) -> OpFuture,
+    Op: FnMut(&'a N) -> OpFuture,
     OpFuture: Future<Output = Result<T, Error>>,
-    Gate: FnMut(&N, &T) -> GateFuture,
+    Gate: FnMut(&'a N, &T) -> GateFuture,
     GateFuture: Future<Output = Result<(), Error>>,
 {
     let mut results = Vec::with_capacity(nodes.len());

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::budget::Budget;
 use super::error::Error;
 use super::etcd::{ControlPlane, Membership, wait_etcd_members};
-use super::poll::{CHECK_CALL_CAP, Check, poll};
+use super::poll::{Check, poll};
 use crate::talos::apid::{ApidClient, RebootMode, UpgradeApi, UpgradeRequest};
 use crate::talos::version::{TalosVersion, VersionContract};
 
@@ -88,7 +88,7 @@ pub async fn upgrade_node(
         || async {
             let result = client
                 .node(node)
-                .with_deadline(budget.call_deadline(CHECK_CALL_CAP))
+                .with_deadline(budget.check_deadline())
                 .version()
                 .await;
             match result {
@@ -126,7 +126,7 @@ pub async fn upgrade_node(
         poll(budget, &what, &label, || async {
             let result = client
                 .node(node)
-                .with_deadline(budget.call_deadline(CHECK_CALL_CAP))
+                .with_deadline(budget.check_deadline())
                 .version()
                 .await;
             match result {
