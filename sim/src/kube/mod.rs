@@ -5,9 +5,18 @@
 //! `/livez`, discovery, Nodes derived from the Talos nodes (Ready when a CNI runs: flannel built
 //! in, or Cilium once installed), and any other object kept in a [`store::Store`].
 
+pub mod apply;
+pub mod ccm;
+pub mod crud;
+pub mod eviction;
+pub mod helm;
 pub mod nodes;
 pub mod objects;
+pub mod reconcile;
+pub mod scheduler;
+pub mod select;
 pub mod store;
+pub mod workloads;
 
 use std::sync::Arc;
 
@@ -78,6 +87,8 @@ async fn handle(State(ctx): State<Ctx>, request: Request) -> Response {
         .query()
         .map(|q| serde_urlencoded::from_str(q).unwrap_or_default())
         .unwrap_or_default();
+    // Controllers catch up first, so that whatever is due shows in this reply.
+    reconcile::run(&ctx.sim);
     dispatch(&ctx, &parts.method, &path, &query, &parts.headers, &body)
 }
 
@@ -149,9 +160,11 @@ fn dispatch(
     if target.group_version == "v1" && target.resource == "nodes" {
         return nodes::handle(&mut fleet, &ctx.cluster, method, &target, headers, body);
     }
-    objects::handle(
-        &mut fleet,
-        &ctx.cluster,
+    let Some(cluster) = fleet.clusters.get_mut(&ctx.cluster) else {
+        return status(StatusCode::NOT_FOUND, "NotFound", "no cluster");
+    };
+    crud::handle(
+        &mut cluster.kube,
         method,
         &target,
         query,
@@ -205,6 +218,8 @@ pub fn state_json(fleet: &Fleet) -> Value {
                         "unschedulable": n["spec"]["unschedulable"].as_bool().unwrap_or(false),
                     })).collect::<Vec<_>>(),
                     "objects": c.kube.counts(),
+                    "helm_releases": c.kube.releases.iter().map(|((ns, _), r)| r.json(ns)).collect::<Vec<_>>(),
+                    "ccm_load_balancers": ccm::state_json(&c.kube),
                 })
             })
             .collect(),

@@ -13,16 +13,27 @@ use super::store::{merge_patch, uid};
 use super::{ok_json, status};
 use crate::talos::state::{Fleet, Node};
 
-/// Whether a Cilium install exists in the cluster (a HelmChart or DaemonSet named `cilium`).
+/// Whether Cilium runs in the cluster: its chart was installed successfully, or a DaemonSet
+/// named `cilium` exists.
 fn cilium_installed(fleet: &Fleet, key: &str) -> bool {
     fleet.clusters.get(key).is_some_and(|c| {
-        c.kube
-            .has_named("helm.cattle.io/v1", "helmcharts", "cilium")
+        super::helm::deployed(&c.kube, "cilium")
             || c.kube.has_named("apps/v1", "daemonsets", "cilium")
     })
 }
 
-fn node_json(node: &Node, cni: bool) -> Option<Value> {
+/// Whether the hcloud cloud controller manager's chart is installed in the cluster.
+pub fn ccm_installed(fleet: &Fleet, key: &str) -> bool {
+    fleet
+        .clusters
+        .get(key)
+        .is_some_and(|c| super::helm::deployed(&c.kube, super::ccm::CCM_CHART))
+}
+
+/// The taint kubelet's `--cloud-provider=external` puts on a node until a CCM initializes it.
+const UNINITIALIZED_TAINT: &str = "node.cloudprovider.kubernetes.io/uninitialized";
+
+fn node_json(node: &Node, cni: bool, ccm: bool) -> Option<Value> {
     let cfg = node.config.as_ref()?;
     let name = node.hostname();
     let mut labels = serde_json::Map::new();
@@ -60,8 +71,12 @@ fn node_json(node: &Node, cni: bool) -> Option<Value> {
     if !ready && let Some(t) = spec["taints"].as_array_mut() {
         t.push(json!({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}));
     }
-    if cfg.external_cloud_provider {
+    if ccm {
         spec["providerID"] = json!(format!("hcloud://{}", node.server_id));
+    } else if cfg.external_cloud_provider
+        && let Some(t) = spec["taints"].as_array_mut()
+    {
+        t.push(json!({"key": UNINITIALIZED_TAINT, "value": "true", "effect": "NoSchedule"}));
     }
     Some(json!({
         "apiVersion": "v1",
@@ -97,10 +112,11 @@ pub fn list(fleet: &Fleet, key: &str) -> Vec<Value> {
         .cluster_nodes(key)
         .any(|n| n.config.as_ref().is_some_and(|c| c.flannel));
     let cni = flannel || cilium_installed(fleet, key);
+    let ccm = ccm_installed(fleet, key);
     fleet
         .cluster_nodes(key)
         .filter(|n| n.kube_registered)
-        .filter_map(|n| node_json(n, cni))
+        .filter_map(|n| node_json(n, cni, ccm))
         .filter(|n| {
             !cluster
                 .kube

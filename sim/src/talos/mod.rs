@@ -269,6 +269,7 @@ impl TalosSim {
         }
         listeners::apply(self, start_listening, stop_listening);
         crate::lbproxy::reconcile(self, lbs);
+        crate::kube::reconcile::run(self);
     }
 
     fn advance(&self, node: &mut Node, view: &ServerView, now: Duration) {
