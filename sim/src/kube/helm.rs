@@ -385,3 +385,51 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod lifecycle_tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn tick(secs: u64) -> Tick {
+        Tick {
+            now: Duration::from_secs(secs),
+            schedule_delay: Duration::from_secs(2),
+            job_delay: Duration::from_secs(8),
+            timestamp: format!("t{secs}"),
+        }
+    }
+
+    #[test]
+    fn install_then_uninstall_through_jobs() {
+        let mut store = Store::default();
+        store.ensure_defaults("t0");
+        let chart = json!({"apiVersion": GV, "kind": "HelmChart", "metadata": {"name": "cilium", "namespace": "kube-system"}, "spec": {"chart": "cilium"}});
+        store.put(GV, RESOURCE, chart, "t0");
+        reconcile(&mut store, &tick(0));
+        assert_eq!(
+            store
+                .get("batch/v1", "jobs", "kube-system", "helm-install-cilium")
+                .unwrap()["status"]["active"],
+            1
+        );
+        assert!(!deployed(&store, "cilium"));
+        reconcile(&mut store, &tick(10));
+        assert!(deployed(&store, "cilium"));
+        let mut deleting = store
+            .get(GV, RESOURCE, "kube-system", "cilium")
+            .unwrap()
+            .clone();
+        deleting["metadata"]["deletionTimestamp"] = json!("t10");
+        store.put(GV, RESOURCE, deleting, "t10");
+        reconcile(&mut store, &tick(11));
+        assert_eq!(
+            store.releases.values().next().unwrap().status,
+            "uninstalling"
+        );
+        reconcile(&mut store, &tick(30));
+        assert!(store.get(GV, RESOURCE, "kube-system", "cilium").is_none());
+        assert!(store.releases.is_empty());
+    }
+}

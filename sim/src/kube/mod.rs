@@ -89,7 +89,13 @@ async fn handle(State(ctx): State<Ctx>, request: Request) -> Response {
         .unwrap_or_default();
     // Controllers catch up first, so that whatever is due shows in this reply.
     reconcile::run(&ctx.sim);
-    dispatch(&ctx, &parts.method, &path, &query, &parts.headers, &body)
+    let response = dispatch(&ctx, &parts.method, &path, &query, &parts.headers, &body);
+    // Controllers react to a write at once (as they do within milliseconds in a real cluster),
+    // so that what a write starts is timed from the write, not from the next pass of the loop.
+    if parts.method != Method::GET {
+        reconcile::run(&ctx.sim);
+    }
+    response
 }
 
 fn dispatch(

@@ -33,6 +33,7 @@ pub fn ccm_installed(fleet: &Fleet, key: &str) -> bool {
 /// The taint kubelet's `--cloud-provider=external` puts on a node until a CCM initializes it.
 const UNINITIALIZED_TAINT: &str = "node.cloudprovider.kubernetes.io/uninitialized";
 
+/// A Node object; `ccm`: whether the cloud controller manager initialized it.
 fn node_json(node: &Node, cni: bool, ccm: bool) -> Option<Value> {
     let cfg = node.config.as_ref()?;
     let name = node.hostname();
@@ -113,10 +114,11 @@ pub fn list(fleet: &Fleet, key: &str) -> Vec<Value> {
         .any(|n| n.config.as_ref().is_some_and(|c| c.flannel));
     let cni = flannel || cilium_installed(fleet, key);
     let ccm = ccm_installed(fleet, key);
+    let initialized = |n: &Node| ccm || cluster.kube.ccm_initialized.contains(&n.hostname());
     fleet
         .cluster_nodes(key)
         .filter(|n| n.kube_registered)
-        .filter_map(|n| node_json(n, cni, ccm))
+        .filter_map(|n| node_json(n, cni, initialized(n)))
         .filter(|n| {
             !cluster
                 .kube
@@ -200,7 +202,7 @@ pub fn handle(
         }
         Method::DELETE => {
             cluster.kube.deleted_nodes.insert(name.clone());
-            cluster.kube.node_patches.remove(name);
+            cluster.kube.remove_node(name);
             ok_json(StatusCode::OK, &node)
         }
         _ => status(

@@ -34,6 +34,7 @@ pub fn run(sim: &TalosSim) {
                 helm::reconcile(&mut cluster.kube, &tick);
             }
             let node_objects = nodes::list(&fleet, &key);
+            let ccm_running = nodes::ccm_installed(&fleet, &key);
             let mut servers: Vec<(bool, i64)> = fleet
                 .cluster_nodes(&key)
                 .filter(|n| n.kube_registered)
@@ -44,6 +45,13 @@ pub fn run(sim: &TalosSim) {
             let Some(cluster) = fleet.clusters.get_mut(&key) else {
                 continue;
             };
+            if ccm_running {
+                cluster.kube.ccm_initialized.extend(
+                    node_objects
+                        .iter()
+                        .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string)),
+                );
+            }
             workloads::reconcile(&mut cluster.kube, &node_objects, &tick);
             eviction::refresh_status(&mut cluster.kube, &tick.timestamp);
             ops.extend(ccm::plan(&key, &mut cluster.kube, servers, &tick.timestamp));

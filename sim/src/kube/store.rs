@@ -28,6 +28,9 @@ pub struct Store {
     pub timers: BTreeMap<String, Duration>,
     /// Helm releases installed by the helm-controller stand-in, by HelmChart `(namespace, name)`.
     pub releases: BTreeMap<(String, String), Release>,
+    /// Nodes the CCM initialized (provider id set, `uninitialized` taint lifted); they keep that
+    /// when the CCM goes away, like real Node objects.
+    pub ccm_initialized: BTreeSet<String>,
     /// Load balancers the CCM created, by Service uid.
     pub ccm_load_balancers: BTreeMap<String, super::ccm::CcmLoadBalancer>,
     next_version: u64,
@@ -49,15 +52,15 @@ impl Store {
     /// A deterministic 5-character suffix for generated names (like the API server's
     /// `generateName`, but reproducible).
     pub fn suffix(&mut self, seed: &str) -> String {
+        use sha2::{Digest, Sha256};
         self.next_suffix += 1;
-        let rv = self.next_suffix.to_string();
-        let digest = uid(seed, &rv).replace('-', "");
+        let digest = Sha256::digest(format!("{seed}/{}", self.next_suffix).as_bytes());
         // Kubernetes' generateName alphabet has no vowels (bcdfghjklmnpqrstvwxz2456789).
         const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
         digest
-            .bytes()
+            .iter()
             .take(5)
-            .map(|b| char::from(ALPHABET[usize::from(b) % ALPHABET.len()]))
+            .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
             .collect()
     }
 
@@ -176,6 +179,7 @@ impl Store {
     /// Forgets a Node (after a reset).
     pub fn remove_node(&mut self, name: &str) {
         self.node_patches.remove(name);
+        self.ccm_initialized.remove(name);
     }
 
     /// The namespaces every cluster starts with.

@@ -163,17 +163,20 @@ fn new_pod(
     let template = &owner["spec"]["template"];
     let ns = meta_str(owner, "namespace");
     let mut spec = template["spec"].clone();
+    let annotations = template["metadata"]["annotations"].clone();
     if let Some(node) = node {
         spec["nodeName"] = json!(node);
     }
-    let pod = json!({
+    let mut pod = json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": ns, "labels": template["metadata"]["labels"].clone(),
-                     "annotations": template["metadata"]["annotations"].clone(),
                      "ownerReferences": owner_ref(owner, kind)},
         "spec": spec,
         "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": if node.is_some() { "True" } else { "False" }}]},
     });
+    if annotations.is_object() {
+        pod["metadata"]["annotations"] = annotations;
+    }
     store.put("v1", "pods", pod, &tick.timestamp);
     store
         .timers
