@@ -11,4 +11,5 @@ mod kube {
     mod ccm;
     mod drain;
     mod helm;
+    mod routing;
 }

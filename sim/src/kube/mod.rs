@@ -164,7 +164,15 @@ fn dispatch(
         );
     };
     if target.group_version == "v1" && target.resource == "nodes" {
-        return nodes::handle(&mut fleet, &ctx.cluster, method, &target, headers, body);
+        return nodes::handle(
+            &mut fleet,
+            &ctx.cluster,
+            method,
+            &target,
+            query,
+            headers,
+            body,
+        );
     }
     let Some(cluster) = fleet.clusters.get_mut(&ctx.cluster) else {
         return status(StatusCode::NOT_FOUND, "NotFound", "no cluster");

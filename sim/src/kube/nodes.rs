@@ -146,21 +146,30 @@ pub fn is_ready(node: &Value) -> bool {
     })
 }
 
-/// `/api/v1/nodes[/name]`.
+/// `/api/v1/nodes[/name]` (lists take `labelSelector` and `fieldSelector`).
 pub fn handle(
     fleet: &mut Fleet,
     key: &str,
     method: &Method,
     target: &Target,
+    query: &[(String, String)],
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Response {
     let nodes = list(fleet, key);
     let Some(name) = &target.name else {
+        let filter = match super::select::ListFilter::parse(
+            super::objects::query_value(query, "labelSelector"),
+            super::objects::query_value(query, "fieldSelector"),
+        ) {
+            Ok(f) => f,
+            Err(e) => return status(StatusCode::BAD_REQUEST, "BadRequest", &e.to_string()),
+        };
+        let items: Vec<Value> = nodes.into_iter().filter(|n| filter.matches(n)).collect();
         return match *method {
             Method::GET => ok_json(
                 StatusCode::OK,
-                &json!({"apiVersion": "v1", "kind": "NodeList", "metadata": {"resourceVersion": "1"}, "items": nodes}),
+                &json!({"apiVersion": "v1", "kind": "NodeList", "metadata": {"resourceVersion": "1"}, "items": items}),
             ),
             _ => status(
                 StatusCode::METHOD_NOT_ALLOWED,

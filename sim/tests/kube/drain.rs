@@ -84,6 +84,11 @@ async fn drain_evicts_within_the_pod_disruption_budget_as_pods_reschedule() {
         "{w1_pods:?} {w2_pods:?}"
     );
     assert!(c.names(&on_node("prod-cp-1")).await.is_empty());
+    assert_eq!(
+        c.names("/api/v1/nodes?labelSelector=node-role.kubernetes.io%2Fcontrol-plane")
+            .await,
+        ["prod-cp-1"]
+    );
     let pod: Value = c
         .get(&format!("/api/v1/namespaces/default/pods/{}", w1_pods[0]))
         .await;

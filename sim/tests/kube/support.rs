@@ -50,6 +50,8 @@ pub struct Cluster {
     pub network: i64,
     /// `(server id, hostname)`: the control plane first, then the workers.
     pub servers: Vec<(i64, String)>,
+    /// Public IPv4 of each server, in the order of `servers`.
+    pub ips: Vec<Ipv4Addr>,
 }
 
 /// A reply from the Kubernetes API.
@@ -98,7 +100,10 @@ fn admin_tls() -> Arc<ClientConfig> {
     Arc::new(c)
 }
 
-async fn bootstrap(addr: SocketAddr) -> Result<(), String> {
+/// An `os:admin` MachineService client of the node at `addr`.
+pub async fn apid(
+    addr: SocketAddr,
+) -> Result<MachineServiceClient<tonic::transport::Channel>, String> {
     let tls = admin_tls();
     let channel = Endpoint::from_static("http://talos")
         .connect_timeout(Duration::from_secs(2))
@@ -115,7 +120,12 @@ async fn bootstrap(addr: SocketAddr) -> Result<(), String> {
         }))
         .await
         .map_err(|e| e.to_string())?;
-    MachineServiceClient::new(channel)
+    Ok(MachineServiceClient::new(channel))
+}
+
+async fn bootstrap(addr: SocketAddr) -> Result<(), String> {
+    apid(addr)
+        .await?
         .bootstrap(BootstrapRequest::default())
         .await
         .map(|_| ())
@@ -155,6 +165,7 @@ impl Cluster {
             kube_base: String::new(),
             network: 0,
             servers: Vec::new(),
+            ips: Vec::new(),
         };
         let network = cluster
             .hcloud("POST", "/networks", Some(json!({"name": "prod", "ip_range": "10.0.0.0/16",
@@ -189,13 +200,15 @@ impl Cluster {
                     ),
                 )
                 .await;
+            let ip: Ipv4Addr = created["server"]["public_net"]["ipv4"]["ip"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
             if cp_ip.is_unspecified() {
-                cp_ip = created["server"]["public_net"]["ipv4"]["ip"]
-                    .as_str()
-                    .unwrap()
-                    .parse()
-                    .unwrap();
+                cp_ip = ip;
             }
+            cluster.ips.push(ip);
             cluster
                 .servers
                 .push((created["server"]["id"].as_i64().unwrap(), name));
