@@ -199,15 +199,8 @@ pub fn fields_v1(paths: &BTreeSet<FieldPath>) -> Value {
     root
 }
 
-/// What an apply produced: the new object (without server metadata filled in) and the managed
-/// fields to store.
-#[derive(Debug)]
-pub struct Applied {
-    /// The object after the apply.
-    pub object: Value,
-}
-
-/// Applies `config` for `manager` over `existing` (`None` = create).
+/// Applies `config` for `manager` over `existing` (`None` = create): the object after the apply,
+/// with `metadata.managedFields` updated (server-managed metadata is filled in by the store).
 pub fn apply(
     existing: Option<&Value>,
     config: &Value,
@@ -215,7 +208,7 @@ pub fn apply(
     force: bool,
     api_version: &str,
     timestamp: &str,
-) -> Result<Applied, Conflicts> {
+) -> Result<Value, Conflicts> {
     let mut object = existing.cloned().unwrap_or_else(|| json!({}));
     let mut owned = existing.map(owners).unwrap_or_default();
     let new_leaves = leaves(config);
@@ -294,7 +287,7 @@ pub fn apply(
         .collect();
     entries.extend(other_entries);
     object["metadata"]["managedFields"] = Value::Array(entries);
-    Ok(Applied { object })
+    Ok(object)
 }
 
 #[cfg(test)]
@@ -315,21 +308,16 @@ mod tests {
             "v1",
             "t",
         )
-        .unwrap()
-        .object;
+        .unwrap();
         let err = apply(Some(&a), &cm(json!({"key": "2"})), "B", false, "v1", "t").unwrap_err();
         assert_eq!(
             err.message(),
             "Apply failed with 1 conflict: conflict with \"A\": .data.key"
         );
-        let shared = apply(Some(&a), &cm(json!({"key": "1"})), "B", false, "v1", "t")
-            .unwrap()
-            .object;
+        let shared = apply(Some(&a), &cm(json!({"key": "1"})), "B", false, "v1", "t").unwrap();
         assert_eq!(owners(&shared)["B"].len(), 1);
         assert_eq!(owners(&shared)["A"].len(), 2);
-        let forced = apply(Some(&a), &cm(json!({"key": "2"})), "B", true, "v1", "t")
-            .unwrap()
-            .object;
+        let forced = apply(Some(&a), &cm(json!({"key": "2"})), "B", true, "v1", "t").unwrap();
         assert_eq!(forced["data"]["key"], "2");
         let own = owners(&forced);
         assert!(!own["A"].contains(&vec!["data".to_string(), "key".to_string()]));
@@ -350,14 +338,9 @@ mod tests {
             "v1",
             "t",
         )
-        .unwrap()
-        .object;
-        let b = apply(Some(&a), &cm(json!({"y": "2"})), "B", false, "v1", "t")
-            .unwrap()
-            .object;
-        let a2 = apply(Some(&b), &cm(json!({"z": "3"})), "A", false, "v1", "t")
-            .unwrap()
-            .object;
+        .unwrap();
+        let b = apply(Some(&a), &cm(json!({"y": "2"})), "B", false, "v1", "t").unwrap();
+        let a2 = apply(Some(&b), &cm(json!({"z": "3"})), "A", false, "v1", "t").unwrap();
         assert_eq!(a2["data"], json!({"y": "2", "z": "3"}));
         let several = apply(
             Some(&a2),

@@ -220,8 +220,7 @@ fn patch(
     }
     let force = query_value(query, "force") == Some("true");
     match apply::apply(existing.as_ref(), &patch, manager, force, gv, timestamp) {
-        Ok(applied) => {
-            let mut obj = applied.object;
+        Ok(mut obj) => {
             obj["metadata"]["name"] = json!(name);
             set_namespace(&mut obj, ns);
             ok_json(code, &store.put(gv, resource, obj, timestamp))

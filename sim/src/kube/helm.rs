@@ -125,7 +125,7 @@ fn release_secret(store: &mut Store, release: &Release, status: &str, timestamp:
     let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
         "metadata": {"name": name, "namespace": release.target_namespace,
             "labels": {"owner": "helm", "name": release.name, "status": status, "version": release.revision.to_string()}},
-        "data": {"release": super::super::talos::pki::base64_of(&format!("{{\"chart\":\"{}\",\"version\":\"{}\"}}", release.chart, release.version))}});
+        "data": {"release": crate::talos::pki::base64_of(&format!("{{\"chart\":\"{}\",\"version\":\"{}\"}}", release.chart, release.version))}});
     store.put("v1", "secrets", secret, timestamp);
     // Earlier deployed revisions become superseded, as `helm history` shows them.
     for mut old in store.items("v1", "secrets") {
