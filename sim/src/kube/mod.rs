@@ -153,8 +153,27 @@ fn dispatch(
             );
         }
         "/apis" => return ok_json(StatusCode::OK, &objects::api_groups(&fleet, &ctx.cluster)),
-        "/api/v1" => return ok_json(StatusCode::OK, &objects::core_resources()),
         _ => {}
+    }
+    let group_version = match path
+        .trim_matches('/')
+        .split('/')
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["api", "v1"] => Some("v1".to_string()),
+        ["apis", group, version] => Some(format!("{group}/{version}")),
+        _ => None,
+    };
+    if let Some(gv) = group_version {
+        return match objects::group_resources(&fleet, &ctx.cluster, &gv) {
+            Some(list) => ok_json(StatusCode::OK, &list),
+            None => status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                &format!("the server could not find the requested resource ({path})"),
+            ),
+        };
     }
     let Some(target) = objects::Target::parse(path) else {
         return status(

@@ -55,17 +55,94 @@ impl Target {
     }
 }
 
-/// `/api/v1` discovery.
-pub fn core_resources() -> Value {
-    let r = |name: &str, kind: &str, namespaced: bool| {
-        json!({"name": name, "singularName": kind.to_lowercase(), "namespaced": namespaced, "kind": kind,
-               "verbs": ["create", "delete", "get", "list", "patch", "update"]})
-    };
-    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1", "resources": [
-        r("nodes", "Node", false), r("namespaces", "Namespace", false), r("secrets", "Secret", true),
-        r("configmaps", "ConfigMap", true), r("serviceaccounts", "ServiceAccount", true),
-        r("pods", "Pod", true), r("services", "Service", true),
-    ]})
+/// Resources the sim knows by name: `(group/version, plural, kind, namespaced)`.
+const KNOWN_RESOURCES: &[(&str, &str, &str, bool)] = &[
+    ("v1", "nodes", "Node", false),
+    ("v1", "namespaces", "Namespace", false),
+    ("v1", "secrets", "Secret", true),
+    ("v1", "configmaps", "ConfigMap", true),
+    ("v1", "serviceaccounts", "ServiceAccount", true),
+    ("v1", "pods", "Pod", true),
+    ("v1", "services", "Service", true),
+    ("apps/v1", "deployments", "Deployment", true),
+    ("apps/v1", "replicasets", "ReplicaSet", true),
+    ("apps/v1", "statefulsets", "StatefulSet", true),
+    ("apps/v1", "daemonsets", "DaemonSet", true),
+    ("batch/v1", "jobs", "Job", true),
+    (
+        "policy/v1",
+        "poddisruptionbudgets",
+        "PodDisruptionBudget",
+        true,
+    ),
+    ("helm.cattle.io/v1", "helmcharts", "HelmChart", true),
+    (
+        "helm.cattle.io/v1",
+        "helmchartconfigs",
+        "HelmChartConfig",
+        true,
+    ),
+    ("rbac.authorization.k8s.io/v1", "roles", "Role", true),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "rolebindings",
+        "RoleBinding",
+        true,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "clusterroles",
+        "ClusterRole",
+        false,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        false,
+    ),
+];
+
+fn resource_json(name: &str, kind: &str, namespaced: bool) -> Value {
+    json!({"name": name, "singularName": kind.to_lowercase(), "namespaced": namespaced, "kind": kind,
+           "verbs": ["create", "delete", "get", "list", "patch", "update"]})
+}
+
+/// `/api/v1` and `/apis/<group>/<version>` discovery: the known resources of that group/version
+/// plus any other resource holding objects (kind and scope taken from a stored object). `None`
+/// for a group/version the sim has nothing of. The core group lists `pods/eviction` (policy/v1
+/// `Eviction`) as kubectl drain looks for it.
+pub fn group_resources(fleet: &Fleet, key: &str, group_version: &str) -> Option<Value> {
+    let mut resources: Vec<Value> = KNOWN_RESOURCES
+        .iter()
+        .filter(|(gv, ..)| *gv == group_version)
+        .map(|(_, name, kind, namespaced)| resource_json(name, kind, *namespaced))
+        .collect();
+    if let Some(c) = fleet.clusters.get(key) {
+        for ((gv, resource), objects) in &c.kube.objects {
+            let known = KNOWN_RESOURCES
+                .iter()
+                .any(|(g, r, ..)| g == gv && r == resource);
+            if gv != group_version || known {
+                continue;
+            }
+            if let Some(((ns, _), obj)) = objects.iter().next() {
+                let kind = obj["kind"].as_str().unwrap_or_default();
+                resources.push(resource_json(resource, kind, !ns.is_empty()));
+            }
+        }
+    }
+    if resources.is_empty() {
+        return None;
+    }
+    if group_version == "v1" {
+        resources.push(json!({"name": "pods/eviction", "singularName": "", "namespaced": true, "group": "policy",
+            "version": "v1", "kind": "Eviction", "verbs": ["create"]}));
+        resources.push(json!({"name": "pods/status", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get", "patch", "update"]}));
+    }
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}),
+    )
 }
 
 /// `/apis` discovery: well-known groups plus every group holding objects.

@@ -115,6 +115,33 @@ async fn server_side_apply_tracks_field_owners() {
         400
     );
 
+    // Discovery lists the resources of each group, and eviction for kubectl drain.
+    let core = c.get("/api/v1").await;
+    let names: Vec<&str> = core["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"pods/eviction") && names.contains(&"configmaps"),
+        "{names:?}"
+    );
+    let apps = c.get("/apis/apps/v1").await;
+    assert!(
+        apps["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["kind"] == "Deployment")
+    );
+    assert_eq!(
+        c.kube("GET", "/apis/nothing.example.org/v1", None)
+            .await
+            .status,
+        404
+    );
+
     // /_sim/state: nodes, object counts by kind, releases and CCM balancers per cluster.
     let state = c.state().await;
     let kube = &state["kubernetes"][0];
