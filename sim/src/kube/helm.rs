@@ -10,6 +10,10 @@
 //! `deletionTimestamp`; a `helm-delete-<name>` Job runs, the release and its secrets go, the
 //! finalizer is removed and the chart disappears.
 //!
+//! The target namespace is created when `spec.createNamespace` is true; otherwise a missing one
+//! fails the install (`namespaces "x" not found`), as with Helm. The Job's `backoffLimit` comes
+//! from `spec.backOffLimit` (helm-controller's default 1000); the sim fails a job at once.
+//!
 //! A chart fails deterministically when its `spec.chart` starts with `fail`, or its
 //! `valuesContent` holds `hk8sSim: {fail: true}`, or `spec.set` has `hk8sSim.fail: "true"`: the
 //! job fails with a Helm-like error in its `Failed` condition.
@@ -96,6 +100,28 @@ fn requested_failure(spec: &Value) -> Option<String> {
     })
 }
 
+/// Creates the target namespace when `spec.createNamespace` asks for it; otherwise a missing
+/// target namespace fails the install as Helm does.
+fn prepare_namespace(
+    store: &mut Store,
+    chart: &Value,
+    namespace: &str,
+    timestamp: &str,
+) -> Option<String> {
+    if store.has_namespace(namespace) {
+        return None;
+    }
+    if chart["spec"]["createNamespace"] == true {
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace},
+                        "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
+        store.put("v1", "namespaces", ns, timestamp);
+        return None;
+    }
+    Some(format!(
+        "create: failed to create: namespaces \"{namespace}\" not found"
+    ))
+}
+
 fn job(
     chart: &Value,
     job_name: &str,
@@ -114,7 +140,7 @@ fn job(
             "labels": {"helmcharts.helm.cattle.io/chart": name},
             "annotations": {"helmcharts.helm.cattle.io/configHash": format!("SHA256:{hash}"), "helm.cattle.io/revision": revision.to_string()},
             "ownerReferences": [{"apiVersion": GV, "kind": "HelmChart", "name": name, "uid": chart["metadata"]["uid"], "controller": true}]},
-        "spec": {"backoffLimit": 1000, "template": {"spec": {"restartPolicy": "OnFailure", "serviceAccountName": format!("helm-{name}"),
+        "spec": {"backoffLimit": chart["spec"]["backOffLimit"].as_i64().unwrap_or(1000), "template": {"spec": {"restartPolicy": "OnFailure", "serviceAccountName": format!("helm-{name}"),
             "containers": [{"name": "helm", "image": "rancher/klipper-helm:v0.9.4-build20250113", "args": [args]}]}}},
         "status": {"active": 1, "startTime": timestamp},
     })
@@ -226,7 +252,9 @@ pub fn reconcile(store: &mut Store, tick: &Tick) {
             continue;
         }
         store.timers.remove(&timer);
-        let failure = requested_failure(&chart["spec"]);
+        let failure = requested_failure(&chart["spec"]).or_else(|| {
+            prepare_namespace(store, &chart, &release.target_namespace, &tick.timestamp)
+        });
         let Some(mut job) = store.get("batch/v1", "jobs", &ns, &install_job).cloned() else {
             continue;
         };

@@ -114,7 +114,11 @@ pub fn list(fleet: &Fleet, key: &str) -> Vec<Value> {
         .any(|n| n.config.as_ref().is_some_and(|c| c.flannel));
     let cni = flannel || cilium_installed(fleet, key);
     let ccm = ccm_installed(fleet, key);
-    let initialized = |n: &Node| ccm || cluster.kube.ccm_initialized.contains(&n.hostname());
+    // The hcloud CCM finds a node's server by name: a node named otherwise stays uninitialized.
+    let initialized = |n: &Node| {
+        (ccm && n.hostname() == n.server_name)
+            || cluster.kube.ccm_initialized.contains(&n.hostname())
+    };
     fleet
         .cluster_nodes(key)
         .filter(|n| n.kube_registered)

@@ -49,6 +49,7 @@ pub fn run(sim: &TalosSim) {
                 cluster.kube.ccm_initialized.extend(
                     node_objects
                         .iter()
+                        .filter(|n| n["spec"]["providerID"].is_string())
                         .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string)),
                 );
             }

@@ -142,6 +142,33 @@ async fn helm_charts_install_fail_upgrade_and_uninstall() {
         "failed"
     );
 
+    // The target namespace must exist, unless createNamespace asks for it.
+    let missing = "apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata:\n  name: metrics\n  namespace: kube-system\nspec:\n  chart: metrics-server\n  targetNamespace: monitoring\n";
+    c.apply(&format!("{CHARTS}/metrics"), "hk8s", false, missing)
+        .await;
+    c.advance(10).await;
+    let job = c.get(&format!("{JOBS}/helm-install-metrics")).await;
+    let message = job["status"]["conditions"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("namespaces \"monitoring\" not found"),
+        "{message}"
+    );
+    let create = format!("{missing}  createNamespace: true\n");
+    c.apply(&format!("{CHARTS}/metrics"), "hk8s", false, &create)
+        .await;
+    c.advance(10).await;
+    assert_eq!(
+        c.get(&format!("{JOBS}/helm-install-metrics")).await["status"]["succeeded"],
+        1
+    );
+    assert_eq!(
+        c.get("/api/v1/namespaces/monitoring").await["status"]["phase"],
+        "Active"
+    );
+
     // Uninstall: deletionTimestamp, the delete job, then the chart and its release are gone.
     let deleted = c.kube("DELETE", &format!("{CHARTS}/traefik"), None).await;
     assert_eq!(deleted.status, 200);
