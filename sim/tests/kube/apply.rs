@@ -152,5 +152,19 @@ async fn server_side_apply_tracks_field_owners() {
     assert_eq!(kube["objects"]["Namespace"], 4);
     assert_eq!(kube["helm_releases"], json!([]));
     assert_eq!(kube["ccm_load_balancers"], json!([]));
+
+    // Once its servers are deleted the cluster is gone, objects and all.
+    for (id, _) in &c.servers {
+        c.hcloud("DELETE", &format!("/servers/{id}"), None).await;
+    }
+    let mut clusters = json!(null);
+    for _ in 0..100 {
+        c.advance(10).await;
+        clusters = c.state().await["kubernetes"].clone();
+        if clusters == json!([]) {
+            break;
+        }
+    }
+    assert_eq!(clusters, json!([]));
     c.stop().await;
 }
