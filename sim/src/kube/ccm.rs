@@ -127,7 +127,7 @@ fn assign_node_ports(store: &mut Store, timestamp: &str) {
         }
         let mut changed = false;
         for port in svc["spec"]["ports"].as_array_mut().into_iter().flatten() {
-            if port["nodePort"].is_null() {
+            if port.is_object() && port["nodePort"].is_null() {
                 let next = (30000..32768).find(|p| !used.contains(p)).unwrap_or(30000);
                 used.insert(next);
                 port["nodePort"] = json!(next);

@@ -38,8 +38,8 @@ pub fn handle(
         return match *method {
             Method::GET => list(store, target, query),
             Method::POST => {
-                let Ok(mut obj) = serde_json::from_slice::<Value>(body) else {
-                    return bad_request("body is not a JSON object");
+                let Some(mut obj) = object_body(body) else {
+                    return bad_request("body is not a JSON object with an object metadata");
                 };
                 let Some(name) = obj["metadata"]["name"].as_str().map(str::to_string) else {
                     return status(
@@ -109,8 +109,8 @@ pub fn handle(
             }
         }
         Method::PUT => {
-            let Ok(mut obj) = serde_json::from_slice::<Value>(body) else {
-                return bad_request("body is not a JSON object");
+            let Some(mut obj) = object_body(body) else {
+                return bad_request("body is not a JSON object with an object metadata");
             };
             obj["metadata"]["name"] = json!(name);
             set_namespace(&mut obj, &ns);
@@ -130,6 +130,24 @@ pub fn handle(
             "unsupported method",
         ),
     }
+}
+
+/// A request body that is a JSON object whose `metadata`, if any, is an object (with `metadata`
+/// added when missing), so that later field writes cannot fail.
+fn object_body(body: &Bytes) -> Option<Value> {
+    let mut obj = serde_json::from_slice::<Value>(body).ok()?;
+    well_formed(&mut obj).then_some(obj)
+}
+
+/// Whether an object is a JSON object with an object `metadata` (added when missing).
+fn well_formed(obj: &mut Value) -> bool {
+    let Value::Object(map) = obj else {
+        return false;
+    };
+    let meta = map
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Default::default()));
+    meta.is_object()
 }
 
 fn bad_request(message: &str) -> Response {
@@ -208,6 +226,11 @@ fn patch(
             );
         };
         merge_patch(&mut obj, &patch);
+        if !well_formed(&mut obj) {
+            return bad_request(
+                "the patched object must stay a JSON object with an object metadata",
+            );
+        }
         obj["metadata"]["name"] = json!(name);
         set_namespace(&mut obj, ns);
         return ok_json(code, &store.put(gv, resource, obj, timestamp));
@@ -215,12 +238,15 @@ fn patch(
     let Some(manager) = query_value(query, "fieldManager").filter(|m| !m.is_empty()) else {
         return bad_request("PATCH with server-side apply requires the fieldManager parameter");
     };
-    if !patch.is_object() {
-        return bad_request("an apply configuration must be an object");
+    if !patch.is_object() || !(patch["metadata"].is_object() || patch["metadata"].is_null()) {
+        return bad_request("an apply configuration must be an object with an object metadata");
     }
     let force = query_value(query, "force") == Some("true");
     match apply::apply(existing.as_ref(), &patch, manager, force, gv, timestamp) {
         Ok(mut obj) => {
+            if !well_formed(&mut obj) {
+                return bad_request("metadata of an apply configuration must be an object");
+            }
             obj["metadata"]["name"] = json!(name);
             set_namespace(&mut obj, ns);
             ok_json(code, &store.put(gv, resource, obj, timestamp))

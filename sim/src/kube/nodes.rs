@@ -202,6 +202,14 @@ pub fn handle(
                 Ok(p) => p,
                 Err(r) => return *r,
             };
+            if !patch.is_object() || !(patch["metadata"].is_object() || patch["metadata"].is_null())
+            {
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "a node patch must be an object with an object metadata",
+                );
+            }
             let mut stored = cluster
                 .kube
                 .node_patches

@@ -253,6 +253,29 @@ pub fn uid(name: &str, rv: &str) -> String {
     )
 }
 
+/// Sets the value at a path, turning whatever is in the way (null, or a wrongly typed field of a
+/// user's object) into objects, so that controllers never panic on malformed input.
+pub fn set_path(target: &mut Value, path: &[&str], value: Value) {
+    let Some((last, parents)) = path.split_last() else {
+        *target = value;
+        return;
+    };
+    let mut cur = target;
+    for key in parents {
+        if !cur.is_object() {
+            *cur = Value::Object(Default::default());
+        }
+        let Value::Object(map) = cur else { return };
+        cur = map.entry(key.to_string()).or_insert(Value::Null);
+    }
+    if !cur.is_object() {
+        *cur = Value::Object(Default::default());
+    }
+    if let Value::Object(map) = cur {
+        map.insert(last.to_string(), value);
+    }
+}
+
 /// RFC 7386 JSON merge patch.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
     match patch {
@@ -277,6 +300,13 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_path_replaces_what_is_in_the_way() {
+        let mut doc = json!({"spec": "not an object"});
+        set_path(&mut doc, &["spec", "template", "labels"], json!({"a": "b"}));
+        assert_eq!(doc, json!({"spec": {"template": {"labels": {"a": "b"}}}}));
+    }
 
     #[test]
     fn merge_patch_follows_rfc7386() {

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::nodes::is_ready;
 use super::scheduler::{controller_uid, pick, refusal};
-use super::store::{Store, uid};
+use super::store::{Store, set_path, uid};
 
 /// Clock facts a pass needs.
 #[derive(Debug, Clone)]
@@ -28,6 +28,9 @@ pub struct Tick {
     /// Wall time for timestamps.
     pub timestamp: String,
 }
+
+/// Most pods a controller creates in one pass (Kubernetes' `burstReplicas`).
+const BURST: usize = 500;
 
 /// Kinds whose objects own others, as `(kind, group/version, resource)`.
 const OWNER_KINDS: &[(&str, &str, &str)] = &[
@@ -127,9 +130,17 @@ fn deployments(store: &mut Store, tick: &Tick) {
             }
         }
         let mut template = deploy["spec"]["template"].clone();
-        template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+        set_path(
+            &mut template,
+            &["metadata", "labels", "pod-template-hash"],
+            json!(hash),
+        );
         let mut selector = deploy["spec"]["selector"].clone();
-        selector["matchLabels"]["pod-template-hash"] = json!(hash);
+        set_path(
+            &mut selector,
+            &["matchLabels", "pod-template-hash"],
+            json!(hash),
+        );
         let existing = store.get("apps/v1", "replicasets", &ns, &rs_name).cloned();
         let mut rs = existing.clone().unwrap_or_else(|| {
             json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
@@ -165,7 +176,7 @@ fn new_pod(
     let mut spec = template["spec"].clone();
     let annotations = template["metadata"]["annotations"].clone();
     if let Some(node) = node {
-        spec["nodeName"] = json!(node);
+        set_path(&mut spec, &["nodeName"], json!(node));
     }
     let mut pod = json!({
         "apiVersion": "v1", "kind": "Pod",
@@ -210,7 +221,8 @@ fn replica_sets(store: &mut Store, tick: &Tick) {
             trim(store, pods, want);
             continue;
         }
-        for _ in pods.len()..want {
+        // At most BURST new pods per pass, like the ReplicaSet controller's burstReplicas.
+        for _ in pods.len()..want.min(pods.len() + BURST) {
             let name = format!(
                 "{}-{}",
                 meta_str(&rs, "name"),
@@ -242,7 +254,7 @@ fn stateful_sets(store: &mut Store, tick: &Tick) {
             }
         }
         let present: BTreeSet<i64> = pods.iter().filter_map(ordinal).collect();
-        for i in (0..want).filter(|i| !present.contains(i)) {
+        for i in (0..want).filter(|i| !present.contains(i)).take(BURST) {
             new_pod(
                 store,
                 &sts,
@@ -321,7 +333,7 @@ fn schedule(store: &mut Store, nodes: &[Value], tick: &Tick) {
                     },
                 };
                 let ready = ready_nodes.get(node.as_str()).copied().unwrap_or(false);
-                updated["spec"]["nodeName"] = json!(node);
+                set_path(&mut updated, &["spec", "nodeName"], json!(node));
                 updated["status"] = json!({"phase": "Running", "startTime": tick.timestamp, "conditions": ready_condition(ready, &tick.timestamp)});
                 store.timers.remove(&timer);
             }
@@ -331,7 +343,11 @@ fn schedule(store: &mut Store, nodes: &[Value], tick: &Tick) {
                 if ready == was_ready {
                     continue;
                 }
-                updated["status"]["conditions"] = ready_condition(ready, &tick.timestamp);
+                set_path(
+                    &mut updated,
+                    &["status", "conditions"],
+                    ready_condition(ready, &tick.timestamp),
+                );
             }
             _ => continue,
         }

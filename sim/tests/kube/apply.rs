@@ -115,6 +115,39 @@ async fn server_side_apply_tracks_field_owners() {
         400
     );
 
+    // Malformed objects are refused, and controllers survive oddly typed fields.
+    let array = c.kube("PUT", CM, Some(json!([1, 2]))).await;
+    assert_eq!(array.status, 400, "{:?}", array.body);
+    let patched = c.kube("PATCH", CM, Some(json!({"metadata": "x"}))).await;
+    assert_eq!(patched.status, 400, "{:?}", patched.body);
+    let applied = c
+        .apply(
+            CM,
+            "alice",
+            false,
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: x\n",
+        )
+        .await;
+    assert_eq!(applied.status, 400, "{:?}", applied.body);
+    let odd = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "odd"},
+        "spec": {"replicas": 1, "selector": "x", "template": {"metadata": "x", "spec": "x"}}});
+    assert_eq!(
+        c.kube(
+            "POST",
+            "/apis/apps/v1/namespaces/default/deployments",
+            Some(odd)
+        )
+        .await
+        .status,
+        201
+    );
+    c.advance(3).await;
+    assert_eq!(
+        c.get("/apis/apps/v1/namespaces/default/deployments/odd")
+            .await["status"]["replicas"],
+        1
+    );
+
     // Discovery lists the resources of each group, and eviction for kubectl drain.
     let core = c.get("/api/v1").await;
     let names: Vec<&str> = core["resources"]
