@@ -41,6 +41,11 @@ pub fn modify(
 /// and which the first plan after an import therefore records in place.
 const IMPORT_UNKNOWABLE: [&str; 4] = ["network", "cni", "secrets", "kubernetes_version"];
 
+/// Whether the prior state came from an import (every applied cluster records its secrets).
+fn was_imported(prior: &Value) -> bool {
+    prior.get("secrets").is_none_or(Value::is_null)
+}
+
 /// Computed attributes an import may leave null.
 const COMPUTED_AFTER_IMPORT: [&str; 12] = [
     "endpoint",
@@ -60,8 +65,7 @@ const COMPUTED_AFTER_IMPORT: [&str; 12] = [
 /// After an import the state has no secrets and nulls where only the nodes know the value: the
 /// configured values are recorded in place instead of replacing the cluster, and the plan says so.
 fn adopt_imported(prior: &Value, change: &mut PlannedChange) {
-    let imported = prior.get("secrets").is_none_or(Value::is_null);
-    if !imported {
+    if !was_imported(prior) {
         return;
     }
     // Computed values the import could not know are decided by the apply.
@@ -183,8 +187,8 @@ struct Changed {
 fn changed(prior: &Value, planned: &Value, path: &AttributePath) -> Option<Changed> {
     let before = prior.at_path(path)?;
     let after = planned.at_path(path)?;
-    // Null before means an imported value being recorded, not a change of the nodes.
-    if before == after || before.is_null() {
+    // After an import, null means a value being recorded, not a change of the nodes.
+    if before == after || (before.is_null() && was_imported(prior)) {
         return None;
     }
     let show = |v: &Value| match v {
