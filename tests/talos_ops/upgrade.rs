@@ -1,5 +1,5 @@
 //! Talos upgrades: a health-gated rolling upgrade, re-runs that skip the nodes already done,
-//! workers without the etcd gate, and (ignored until hk8s-sim serves `Reboot`) the 1.13+ API.
+//! workers without the etcd gate, and the 1.13+ API (Pull, LifecycleService.Upgrade, Reboot).
 //!
 //! The targets are patch releases of the same minor: hk8s-sim refuses an upgrade unless the
 //! node's current configuration validates against the *target* minor's published JSON schema,
@@ -118,7 +118,6 @@ async fn a_rolling_upgrade_is_health_gated_and_idempotent_when_rerun() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "hk8s-sim does not serve MachineService.Reboot yet (the 1.13+ upgrade ends with it); un-ignore once it does"]
 async fn talos_1_13_nodes_upgrade_through_the_lifecycle_api() {
     let cluster = Cluster::with_control_planes(64, &["v1.13.9", "v1.13.10"], "v1.13.9", 1).await;
     let cps = cluster.control_planes();
