@@ -49,11 +49,26 @@ fn single_node_cluster_is_created_planned_empty_and_destroyed() {
         serde_json::from_str(&w.run_ok(&["output", "-json", "nodes"])).unwrap();
     assert_eq!(nodes[0]["name"], "solo-cp-1");
     assert_eq!(nodes[0]["talos_version"], "v1.13.9");
+
+    // The cloud controller makes a load balancer for a Service on the cluster network; destroy
+    // removes it too.
+    let ccm_lb = cluster::kube::service_load_balancer(&world, &w);
+    assert!(
+        world
+            .list("/load_balancers", "load_balancers")
+            .iter()
+            .any(|lb| lb["id"].as_i64() == Some(ccm_lb)),
+        "the CCM load balancer exists"
+    );
     w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
     assert!(
         world.labelled("solo").is_empty(),
         "{:?}",
         world.labelled("solo")
+    );
+    assert!(
+        world.list("/load_balancers", "load_balancers").is_empty(),
+        "no load balancer is left"
     );
 }
 

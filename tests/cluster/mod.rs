@@ -1,4 +1,5 @@
 #![allow(dead_code)]
 pub mod hcl;
+pub mod kube;
 pub mod python;
 pub mod world;
