@@ -22,7 +22,8 @@ use crate::hcloud::names::control_plane_server_name;
 use crate::hcloud::servers::{Server, ServerSpec};
 use crate::hcloud::{Action, Client};
 use crate::kube::{KubeClient, KubeCredentials, KubeOptions};
-use crate::talos::apid::{ApidClient, ClientOptions, Credentials, ResetOptions};
+use crate::talos::apid::{ApidClient, ClientOptions, Credentials};
+use crate::talos::ops::{self, Budget, ControlPlane};
 use crate::talos::kubeconfig::{self, KubeconfigRequest};
 use crate::talos::secrets::SecretsBundle;
 use crate::talos::talosconfig;
@@ -547,36 +548,25 @@ pub async fn remove_member(
         ));
     }
     tracing::info!(node = leaving.name(), "control-plane node leaving etcd");
-    if let Some(node) = address(leaving, infra.network.id) {
-        let reset = clients
-            .talos()
-            .node(node.ip)
-            .reset(&ResetOptions {
-                graceful: true,
-                reboot: false,
-                ..ResetOptions::default()
-            })
-            .await;
-        if let Err(e) = reset {
-            tracing::warn!(node = leaving.name(), error = %e, "graceful reset failed; removing the etcd member from a peer");
-        }
-    }
-    // The member may still be listed (reset failed, or the node was unreachable): remove it by id.
-    let peers: Vec<NodeAddress> = remaining
+    let remaining_nodes: Vec<ControlPlane> = remaining
         .iter()
         .filter_map(|m| address(m, infra.network.id))
+        .map(|a| ControlPlane::new(a.name, a.ip))
         .collect();
-    if let Some(peer) = peers.first()
-        && let Ok(members) = clients.talos().node(peer.ip).etcd_members().await
-        && let Some(member) = members.iter().find(|m| m.hostname == leaving.name())
-    {
-        clients
-            .talos()
-            .node(peer.ip)
-            .etcd_remove_member(member.id)
-            .await
-            .map_err(|e| failed(format!("Cannot remove {} from etcd", leaving.name()), &e))?;
-    }
+    // A node that has no private address any more is already gone: a peer removes its member.
+    let node = address(leaving, infra.network.id).map_or_else(
+        || ControlPlane::new(leaving.name(), std::net::IpAddr::from([0, 0, 0, 0])),
+        |a| ControlPlane::new(a.name, a.ip),
+    );
+    let removal = ops::remove_control_plane(
+        &clients.talos(),
+        &node,
+        &remaining_nodes,
+        &Budget::new(op.remaining(), op.cancel.clone()),
+    )
+    .await
+    .map_err(|e| failed(format!("{} could not leave etcd", leaving.name()), &e))?;
+    tracing::info!(node = leaving.name(), ?removal, "left etcd");
     clients
         .kube
         .delete_node(leaving.name())
