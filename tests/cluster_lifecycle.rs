@@ -453,3 +453,28 @@ fn drift_is_detected_by_refresh_and_repaired_by_apply() {
     w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
     assert!(world.labelled("drift").is_empty());
 }
+
+/// `timeouts.create` is honoured: against a slow cloud the apply stops at the deadline with an
+/// error saying what was still pending, and nothing is left half-recorded (the next apply would
+/// continue).
+#[test]
+fn create_timeout_says_what_was_pending() {
+    let Some(tf) = terraforms().into_iter().next() else {
+        return;
+    };
+    // Realistic latency at three times its length: booting alone outlasts one minute.
+    let world = World::start(26, &["v1.13.9"], |c| c.time_scale = 3.0);
+    let hcl = hcl::cluster(&world.endpoint, "slow", 1, "v1.13.9", "1.35.0", "")
+        .replace(r#"create = "3m""#, r#"create = "1m""#);
+    let w = Workdir::new(&tf, &hcl);
+    let out = w.run(&["apply", "-auto-approve", "-no-color"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr).replace('\n', " ");
+    assert!(stderr.contains("timed out"), "{stderr}");
+    assert!(stderr.contains("still pending"), "{stderr}");
+    assert!(stderr.contains("run `terraform apply` again"), "{stderr}");
+    assert!(
+        !world.labelled("slow").is_empty(),
+        "what was made is kept for the next apply"
+    );
+}
