@@ -59,7 +59,6 @@ pub use wait::Deadline;
 fn futures_are_send(kube: &KubeClient, deadline: &Deadline) {
     fn send<T: Send>(_: T) {}
     let object = serde_json::Value::Null;
-    let cancel = tokio_util::sync::CancellationToken::new();
     send(kube.readyz());
     send(kube.list_nodes());
     send(kube.apply(&object, "hk8s", true));
@@ -74,5 +73,5 @@ fn futures_are_send(kube: &KubeClient, deadline: &Deadline) {
         }),
     );
     send(kube.wait_nodes(&[], "x", deadline, |_| None));
-    send(kube.drain("n", &DrainOptions::default(), &cancel));
+    send(kube.drain("n", &DrainOptions::default(), deadline));
 }
