@@ -51,7 +51,7 @@ pub use error::{Error, RequestInfo, Result, Status, reason_for_code};
 pub use mapping::{ResourceMapping, group_version_path};
 pub use nodes::{NodeInfo, format_taint};
 pub use objects::{Deletion, ListOptions, Propagation, equality_selector};
-pub use wait::Deadline;
+pub use wait::{Deadline, retry_transient};
 
 /// Compile-time check: the client's futures can be spawned on a multi-threaded runtime.
 #[cfg(test)]
@@ -73,5 +73,6 @@ fn futures_are_send(kube: &KubeClient, deadline: &Deadline) {
         }),
     );
     send(kube.wait_nodes(&[], "x", deadline, |_| None));
+    send(retry_transient("x", deadline, || kube.list_nodes()));
     send(kube.drain("n", &DrainOptions::default(), deadline));
 }
