@@ -6,9 +6,10 @@
 //! needs: health ([`KubeClient::readyz`], [`KubeClient::version`]), nodes
 //! ([`KubeClient::list_nodes`], cordon, delete), any object by `apiVersion` + `kind` through
 //! discovery ([`KubeClient::apply`] is server-side apply, plus get, list, delete), waits bounded
-//! by a [`Deadline`] that log progress and say what is still pending, and
-//! [`KubeClient::drain`]. Every failure is an [`Error`] naming the request; none carries a
-//! secret.
+//! by a [`Deadline`] that log progress and say what is still pending ([`KubeClient::wait_ready`],
+//! [`KubeClient::wait_nodes`], [`KubeClient::wait_object`], …), [`retry_transient`] for single
+//! operations, and [`KubeClient::drain`]. Every failure is an [`Error`] naming the request; none
+//! carries a secret.
 //!
 //! ```no_run
 //! # async fn example(kubeconfig: &str) -> Result<(), hk8s::kube::Error> {
