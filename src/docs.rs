@@ -151,6 +151,12 @@ fn type_page(
             example.trim_end()
         ));
     }
+    // Narrative sections (what operations do, how changes are applied) live beside the example.
+    if let Some(notes) = read_optional(&dir.join("notes.md"))? {
+        md.push('\n');
+        md.push_str(notes.trim_end());
+        md.push('\n');
+    }
     md.push('\n');
     md.push_str(&render_schema(schema));
     if let Some(import) = read_optional(&dir.join("import.sh"))? {
@@ -158,6 +164,11 @@ fn type_page(
             "\n## Import\n\nImport is supported using the following syntax:\n\n```shell\n{}\n```\n",
             import.trim_end()
         ));
+        if let Some(more) = read_optional(&dir.join("import.md"))? {
+            md.push('\n');
+            md.push_str(more.trim_end());
+            md.push('\n');
+        }
     }
     Ok(Page {
         path: format!("{}/{short}.md", kind.dir()),

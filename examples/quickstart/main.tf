@@ -1,5 +1,6 @@
-# Quickstart: a three-node control plane spread over Falkenstein, Nuremberg and Helsinki, one
-# pool of three x86 workers, the Hetzner CSI driver and an admin kubeconfig.
+# Quickstart: a highly available three-node control plane spread over Falkenstein, Nuremberg and
+# Helsinki, and an admin kubeconfig minted locally. Worker pools and addons (examples/ha,
+# examples/addons) build on it; this release creates and operates the cluster itself.
 #
 # Against hk8s-sim (offline):
 #   hk8s-sim serve --listen 127.0.0.1:8080 --token dev --talos-snapshots v1.13.9 &
@@ -29,19 +30,6 @@ resource "hk8s_cluster" "main" {
   }
 }
 
-resource "hk8s_node_pool" "general" {
-  cluster     = hk8s_cluster.main.connection
-  name        = "general"
-  server_type = "cx33"
-  node_count  = 3
-}
-
-resource "hk8s_addon" "csi" {
-  cluster = hk8s_cluster.main.connection
-  name    = "hcloud-csi"
-  values  = yamlencode({ storageClasses = [{ name = "hcloud-volumes", defaultStorageClass = true }] })
-}
-
 data "hk8s_kubeconfig" "admin" {
   cluster = hk8s_cluster.main.connection
   ttl     = "8h"
@@ -49,6 +37,10 @@ data "hk8s_kubeconfig" "admin" {
 
 output "endpoint" {
   value = hk8s_cluster.main.endpoint
+}
+
+output "nodes" {
+  value = [for n in hk8s_cluster.main.nodes : "${n.name} ${n.location} ${n.private_ipv4} ${n.talos_version}"]
 }
 
 output "kubeconfig" {

@@ -65,6 +65,9 @@ pub fn realistic_duration(command: &str) -> Duration {
         "talos_boot" => 30.0,
         "talos_services" => 10.0,
         "talos_reboot" => 40.0,
+        // Kubernetes: a new pod is bound and running; a helm install/delete job runs.
+        "pod_schedule" => 2.0,
+        "helm_job" => 8.0,
         _ => 1.0,
     };
     Duration::from_secs_f64(secs)

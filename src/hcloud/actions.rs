@@ -243,14 +243,13 @@ impl Client {
             }
             // The wait, not the poll that happened to be in flight, is what timed out: the
             // error names the actions still running.
-            let timed_out = |pending: &BTreeMap<i64, Action>, last_error: Option<Error>| {
-                Error::Timeout {
+            let timed_out =
+                |pending: &BTreeMap<i64, Action>, last_error: Option<Error>| Error::Timeout {
                     what: what.to_string(),
                     pending: pending.values().map(Action::describe).collect(),
                     elapsed: started.elapsed(),
                     last_error: last_error.map(Box::new),
-                }
-            };
+                };
             if self.deadline().is_expired() {
                 return Err(timed_out(&pending, None));
             }

@@ -85,7 +85,7 @@ pub const LOCATIONS: &[Location] = &[
 ];
 
 /// CPU architecture of a server type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Architecture {
     /// x86-64 (Hetzner `x86`, Talos/Kubernetes `amd64`).
     X86,

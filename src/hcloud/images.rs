@@ -65,7 +65,19 @@ impl Client {
         selector: &Selector,
         architecture: Architecture,
     ) -> Result<Vec<Image>, Error> {
-        let filter = ListFilter::selector(selector)
+        self.list_snapshots_matching(&selector.to_string(), architecture)
+            .await
+    }
+
+    /// Like [`Client::list_snapshots`] with a label selector in Hetzner's full syntax
+    /// (`k=v,k2!=v,k3 in (a,b)`), as users write it.
+    pub async fn list_snapshots_matching(
+        &self,
+        label_selector: &str,
+        architecture: Architecture,
+    ) -> Result<Vec<Image>, Error> {
+        let filter = ListFilter::all()
+            .param("label_selector", label_selector)
             .param("type", "snapshot")
             .param("architecture", architecture.hcloud_name())
             .param("sort", "created:desc");

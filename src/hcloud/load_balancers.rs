@@ -375,6 +375,20 @@ impl Client {
         .await
     }
 
+    /// Every load balancer matching a label selector in Hetzner's full syntax (e.g. the
+    /// existence selector `hcloud-ccm/service-uid`).
+    pub async fn list_load_balancers_matching(
+        &self,
+        label_selector: &str,
+    ) -> Result<Vec<LoadBalancer>, Error> {
+        self.list_all(
+            LOAD_BALANCERS.path,
+            LOAD_BALANCERS.key,
+            &ListFilter::all().param("label_selector", label_selector),
+        )
+        .await
+    }
+
     async fn lb_action(
         &self,
         id: i64,

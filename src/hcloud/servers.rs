@@ -277,6 +277,13 @@ impl Client {
         Ok(self.call::<ActionReply>(request).await?.action)
     }
 
+    /// Replaces the server's labels.
+    pub async fn set_server_labels(&self, id: i64, labels: &Labels) -> Result<Server, Error> {
+        let request = ApiRequest::new(http::Method::PUT, format!("/servers/{id}"))
+            .body(json!({ "labels": labels }));
+        Ok(self.call::<ServerReply>(request).await?.server)
+    }
+
     /// Starts powering the server on.
     pub async fn poweron_server(&self, id: i64) -> Result<Action, Error> {
         self.server_action(id, "poweron", json!({})).await

@@ -31,7 +31,7 @@ mod schema_tests {
         let schemas: [(&str, Schema); 5] = [
             (
                 "hk8s_cluster",
-                Resource::<()>::schema(&super::cluster::Cluster),
+                Resource::<crate::provider::ProviderData>::schema(&super::cluster::Cluster),
             ),
             (
                 "hk8s_node_pool",

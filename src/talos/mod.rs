@@ -12,6 +12,7 @@
 pub mod apid;
 pub mod config;
 pub mod kubeconfig;
+pub mod ops;
 pub mod patch;
 pub mod pki;
 pub mod secrets;

@@ -159,6 +159,11 @@ impl Workdir {
         w
     }
 
+    /// Replaces `main.tf`.
+    pub fn write_main(&self, hcl: &str) {
+        std::fs::write(self.dir.path().join("main.tf"), hcl).expect("write main.tf");
+    }
+
     /// Sets an environment variable for every later command.
     pub fn env(mut self, key: &str, value: &str) -> Workdir {
         self.env.push((key.into(), value.into()));
@@ -181,6 +186,24 @@ impl Workdir {
         }
         cmd.output()
             .unwrap_or_else(|e| panic!("running {} {args:?}: {e}", self.terraform.label))
+    }
+
+    /// Starts `terraform <args>` in its own process group (so that it and its provider can be
+    /// killed together), output discarded.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(&self.terraform.command);
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0);
+        cmd.env_remove("HCLOUD_TOKEN").env_remove("HCLOUD_ENDPOINT");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.spawn()
+            .unwrap_or_else(|e| panic!("starting {} {args:?}: {e}", self.terraform.label))
     }
 
     /// Runs a command and panics with its output unless it succeeds.

@@ -1,4 +1,5 @@
-//! Plan-time diffing through real Terraform, from a hand-written prior state (what an apply of
+//! Plan-time diffing through real Terraform (`-refresh=false`: no cloud behind the state), from a
+//! hand-written prior state (what an apply of
 //! this configuration will record): unchanged configuration plans no change at all, and a
 //! version bump plans in-place updates whose warnings name every node that will roll.
 
@@ -92,17 +93,32 @@ fn state() -> Value {
         "id": "prod/general",
         "nodes": [node("prod-general-1", "cx33", 4), node("prod-general-2", "cx33", 5)]
     });
-    let resource = |kind: &str, name: &str, attributes: Value| {
+    // The sensitive paths Terraform records after an apply (a plan without refresh compares them).
+    let sensitive = |names: &[&str]| -> Value {
+        names
+            .iter()
+            .map(|n| json!([{ "type": "get_attr", "value": n }]))
+            .collect()
+    };
+    let resource = |kind: &str, name: &str, attributes: Value, marks: Value| {
         json!({
             "mode": "managed", "type": kind, "name": name,
             "provider": "provider[\"registry.terraform.io/hk8s/hk8s\"]",
-            "instances": [{ "schema_version": 0, "attributes": attributes, "sensitive_attributes": [] }]
+            "instances": [{ "schema_version": 0, "attributes": attributes, "sensitive_attributes": marks }]
         })
     };
     json!({
         "version": 4, "terraform_version": "1.11.4", "serial": 1,
         "lineage": "6f1b3d1e-0000-4000-8000-000000000001", "outputs": {},
-        "resources": [resource("hk8s_cluster", "main", cluster), resource("hk8s_node_pool", "general", pool)],
+        "resources": [
+            resource(
+                "hk8s_cluster",
+                "main",
+                cluster,
+                sensitive(&["client_key", "connection", "kubeconfig", "secrets", "talosconfig"]),
+            ),
+            resource("hk8s_node_pool", "general", pool, sensitive(&["cluster"])),
+        ],
         "check_results": null
     })
 }
@@ -132,7 +148,13 @@ fn actions(lines: &[Value]) -> Vec<(String, String)> {
 fn unchanged_configuration_plans_no_change() {
     for tf in terraforms() {
         let work = workdir(&tf, "v1.13.9", "null");
-        let out = work.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
+        let out = work.run(&[
+            "plan",
+            "-refresh=false",
+            "-detailed-exitcode",
+            "-no-color",
+            "-input=false",
+        ]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(
@@ -153,7 +175,7 @@ fn talos_upgrade_rolls_the_control_plane_and_the_pool_in_place() {
 }
 
 fn check_upgrade_plan(work: &Workdir) {
-    let (ok, lines) = work.plan_json(&[]);
+    let (ok, lines) = work.plan_json(&["-refresh=false"]);
     assert!(ok, "{lines:#?}");
     let mut found = actions(&lines);
     found.sort();
@@ -204,7 +226,7 @@ fn cluster_wide_patch_reaches_every_node_in_place() {
             "v1.13.9",
             r#"[yamlencode({ machine = { sysctls = { "vm.max_map_count" = "262144" } } })]"#,
         );
-        let (ok, lines) = work.plan_json(&[]);
+        let (ok, lines) = work.plan_json(&["-refresh=false"]);
         assert!(ok, "{}: {lines:#?}", tf.label);
         let mut found = actions(&lines);
         found.sort();
@@ -260,13 +282,13 @@ fn protected_cluster_refuses_a_destroy_plan() {
         state["resources"][0]["instances"][0]["attributes"]["delete_protection"] = json!(true);
         std::fs::write(work.path().join("terraform.tfstate"), state.to_string())
             .expect("write state");
-        let (ok, lines) = work.plan_json(&[]);
+        let (ok, lines) = work.plan_json(&["-refresh=false"]);
         assert!(
             ok,
             "{}: protection alone changes nothing: {lines:#?}",
             tf.label
         );
-        let (ok, lines) = work.plan_json(&["-destroy"]);
+        let (ok, lines) = work.plan_json(&["-refresh=false", "-destroy"]);
         assert!(!ok, "{}: destroy must be refused", tf.label);
         let diags = plan_diagnostics(&lines);
         let refused = diags

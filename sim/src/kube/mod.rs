@@ -5,9 +5,18 @@
 //! `/livez`, discovery, Nodes derived from the Talos nodes (Ready when a CNI runs: flannel built
 //! in, or Cilium once installed), and any other object kept in a [`store::Store`].
 
+pub mod apply;
+pub mod ccm;
+pub mod crud;
+pub mod eviction;
+pub mod helm;
 pub mod nodes;
 pub mod objects;
+pub mod reconcile;
+pub mod scheduler;
+pub mod select;
 pub mod store;
+pub mod workloads;
 
 use std::sync::Arc;
 
@@ -78,7 +87,15 @@ async fn handle(State(ctx): State<Ctx>, request: Request) -> Response {
         .query()
         .map(|q| serde_urlencoded::from_str(q).unwrap_or_default())
         .unwrap_or_default();
-    dispatch(&ctx, &parts.method, &path, &query, &parts.headers, &body)
+    // Controllers catch up first, so that whatever is due shows in this reply.
+    reconcile::run(&ctx.sim);
+    let response = dispatch(&ctx, &parts.method, &path, &query, &parts.headers, &body);
+    // Controllers react to a write at once (as they do within milliseconds in a real cluster),
+    // so that what a write starts is timed from the write, not from the next pass of the loop.
+    if parts.method != Method::GET {
+        reconcile::run(&ctx.sim);
+    }
+    response
 }
 
 fn dispatch(
@@ -136,8 +153,27 @@ fn dispatch(
             );
         }
         "/apis" => return ok_json(StatusCode::OK, &objects::api_groups(&fleet, &ctx.cluster)),
-        "/api/v1" => return ok_json(StatusCode::OK, &objects::core_resources()),
         _ => {}
+    }
+    let group_version = match path
+        .trim_matches('/')
+        .split('/')
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["api", "v1"] => Some("v1".to_string()),
+        ["apis", group, version] => Some(format!("{group}/{version}")),
+        _ => None,
+    };
+    if let Some(gv) = group_version {
+        return match objects::group_resources(&fleet, &ctx.cluster, &gv) {
+            Some(list) => ok_json(StatusCode::OK, &list),
+            None => status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                &format!("the server could not find the requested resource ({path})"),
+            ),
+        };
     }
     let Some(target) = objects::Target::parse(path) else {
         return status(
@@ -147,11 +183,21 @@ fn dispatch(
         );
     };
     if target.group_version == "v1" && target.resource == "nodes" {
-        return nodes::handle(&mut fleet, &ctx.cluster, method, &target, headers, body);
+        return nodes::handle(
+            &mut fleet,
+            &ctx.cluster,
+            method,
+            &target,
+            query,
+            headers,
+            body,
+        );
     }
-    objects::handle(
-        &mut fleet,
-        &ctx.cluster,
+    let Some(cluster) = fleet.clusters.get_mut(&ctx.cluster) else {
+        return status(StatusCode::NOT_FOUND, "NotFound", "no cluster");
+    };
+    crud::handle(
+        &mut cluster.kube,
         method,
         &target,
         query,
@@ -205,6 +251,8 @@ pub fn state_json(fleet: &Fleet) -> Value {
                         "unschedulable": n["spec"]["unschedulable"].as_bool().unwrap_or(false),
                     })).collect::<Vec<_>>(),
                     "objects": c.kube.counts(),
+                    "helm_releases": c.kube.releases.iter().map(|((ns, _), r)| r.json(ns)).collect::<Vec<_>>(),
+                    "ccm_load_balancers": ccm::state_json(&c.kube),
                 })
             })
             .collect(),

@@ -13,16 +13,28 @@ use super::store::{merge_patch, uid};
 use super::{ok_json, status};
 use crate::talos::state::{Fleet, Node};
 
-/// Whether a Cilium install exists in the cluster (a HelmChart or DaemonSet named `cilium`).
+/// Whether Cilium runs in the cluster: its chart was installed successfully, or a DaemonSet
+/// named `cilium` exists.
 fn cilium_installed(fleet: &Fleet, key: &str) -> bool {
     fleet.clusters.get(key).is_some_and(|c| {
-        c.kube
-            .has_named("helm.cattle.io/v1", "helmcharts", "cilium")
+        super::helm::deployed(&c.kube, "cilium")
             || c.kube.has_named("apps/v1", "daemonsets", "cilium")
     })
 }
 
-fn node_json(node: &Node, cni: bool) -> Option<Value> {
+/// Whether the hcloud cloud controller manager's chart is installed in the cluster.
+pub fn ccm_installed(fleet: &Fleet, key: &str) -> bool {
+    fleet
+        .clusters
+        .get(key)
+        .is_some_and(|c| super::helm::deployed(&c.kube, super::ccm::CCM_CHART))
+}
+
+/// The taint kubelet's `--cloud-provider=external` puts on a node until a CCM initializes it.
+const UNINITIALIZED_TAINT: &str = "node.cloudprovider.kubernetes.io/uninitialized";
+
+/// A Node object; `ccm`: whether the cloud controller manager initialized it.
+fn node_json(node: &Node, cni: bool, ccm: bool) -> Option<Value> {
     let cfg = node.config.as_ref()?;
     let name = node.hostname();
     let mut labels = serde_json::Map::new();
@@ -60,8 +72,12 @@ fn node_json(node: &Node, cni: bool) -> Option<Value> {
     if !ready && let Some(t) = spec["taints"].as_array_mut() {
         t.push(json!({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}));
     }
-    if cfg.external_cloud_provider {
+    if ccm {
         spec["providerID"] = json!(format!("hcloud://{}", node.server_id));
+    } else if cfg.external_cloud_provider
+        && let Some(t) = spec["taints"].as_array_mut()
+    {
+        t.push(json!({"key": UNINITIALIZED_TAINT, "value": "true", "effect": "NoSchedule"}));
     }
     Some(json!({
         "apiVersion": "v1",
@@ -97,10 +113,16 @@ pub fn list(fleet: &Fleet, key: &str) -> Vec<Value> {
         .cluster_nodes(key)
         .any(|n| n.config.as_ref().is_some_and(|c| c.flannel));
     let cni = flannel || cilium_installed(fleet, key);
+    let ccm = ccm_installed(fleet, key);
+    // The hcloud CCM finds a node's server by name: a node named otherwise stays uninitialized.
+    let initialized = |n: &Node| {
+        (ccm && n.hostname() == n.server_name)
+            || cluster.kube.ccm_initialized.contains(&n.hostname())
+    };
     fleet
         .cluster_nodes(key)
         .filter(|n| n.kube_registered)
-        .filter_map(|n| node_json(n, cni))
+        .filter_map(|n| node_json(n, cni, initialized(n)))
         .filter(|n| {
             !cluster
                 .kube
@@ -128,21 +150,30 @@ pub fn is_ready(node: &Value) -> bool {
     })
 }
 
-/// `/api/v1/nodes[/name]`.
+/// `/api/v1/nodes[/name]` (lists take `labelSelector` and `fieldSelector`).
 pub fn handle(
     fleet: &mut Fleet,
     key: &str,
     method: &Method,
     target: &Target,
+    query: &[(String, String)],
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Response {
     let nodes = list(fleet, key);
     let Some(name) = &target.name else {
+        let filter = match super::select::ListFilter::parse(
+            super::objects::query_value(query, "labelSelector"),
+            super::objects::query_value(query, "fieldSelector"),
+        ) {
+            Ok(f) => f,
+            Err(e) => return status(StatusCode::BAD_REQUEST, "BadRequest", &e.to_string()),
+        };
+        let items: Vec<Value> = nodes.into_iter().filter(|n| filter.matches(n)).collect();
         return match *method {
             Method::GET => ok_json(
                 StatusCode::OK,
-                &json!({"apiVersion": "v1", "kind": "NodeList", "metadata": {"resourceVersion": "1"}, "items": nodes}),
+                &json!({"apiVersion": "v1", "kind": "NodeList", "metadata": {"resourceVersion": "1"}, "items": items}),
             ),
             _ => status(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -171,6 +202,14 @@ pub fn handle(
                 Ok(p) => p,
                 Err(r) => return *r,
             };
+            if !patch.is_object() || !(patch["metadata"].is_object() || patch["metadata"].is_null())
+            {
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "a node patch must be an object with an object metadata",
+                );
+            }
             let mut stored = cluster
                 .kube
                 .node_patches
@@ -184,7 +223,7 @@ pub fn handle(
         }
         Method::DELETE => {
             cluster.kube.deleted_nodes.insert(name.clone());
-            cluster.kube.node_patches.remove(name);
+            cluster.kube.remove_node(name);
             ok_json(StatusCode::OK, &node)
         }
         _ => status(

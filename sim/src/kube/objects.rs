@@ -1,14 +1,13 @@
-//! Generic objects of any group/version/resource: GET, LIST, POST, PUT, PATCH (JSON merge,
-//! strategic merge treated as merge, and server-side apply with `fieldManager`), DELETE; plus
-//! the discovery documents for what is stored.
+//! Request paths of stored objects ([`Target`]: group/version, resource, namespace, name,
+//! subresource), the discovery documents for what is served, and reading PATCH bodies. The
+//! reads and writes themselves are in [`super::crud`].
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::store::{merge_patch, uid};
-use super::{ok_json, status};
+use super::status;
 use crate::talos::state::Fleet;
 
 /// A parsed resource path.
@@ -22,6 +21,8 @@ pub struct Target {
     pub namespace: Option<String>,
     /// Object name.
     pub name: Option<String>,
+    /// Subresource (`status`, `eviction`, …).
+    pub subresource: Option<String>,
 }
 
 impl Target {
@@ -33,45 +34,122 @@ impl Target {
             ["apis", group, version, rest @ ..] => (format!("{group}/{version}"), rest),
             _ => return None,
         };
-        let owned = |s: &&str| s.to_string();
-        let (resource, namespace, name) = match rest {
-            ["namespaces", ns, resource] => (resource.to_string(), Some(ns.to_string()), None),
-            ["namespaces", ns, resource, name] => (
-                resource.to_string(),
-                Some(ns.to_string()),
-                Some(name.to_string()),
-            ),
-            [resource] => (resource.to_string(), None, None),
-            [resource, name] => (resource.to_string(), None, Some(name.to_string())),
+        let some = |s: &str| Some(s.to_string());
+        let (resource, namespace, name, subresource) = match rest {
+            ["namespaces", ns, resource] => (*resource, some(ns), None, None),
+            ["namespaces", ns, resource, name] => (*resource, some(ns), some(name), None),
+            ["namespaces", ns, resource, name, sub] => (*resource, some(ns), some(name), some(sub)),
+            // `/api/v1/namespaces/{name}` itself is a cluster-scoped object.
+            [resource] => (*resource, None, None, None),
+            [resource, name] => (*resource, None, some(name), None),
+            [resource, name, sub] => (*resource, None, some(name), some(sub)),
             _ => return None,
         };
-        let _ = owned;
         Some(Target {
             group_version,
-            resource,
+            resource: resource.to_string(),
             namespace,
             name,
+            subresource,
         })
     }
 }
 
-/// `/api/v1` discovery.
-pub fn core_resources() -> Value {
-    let r = |name: &str, kind: &str, namespaced: bool| {
-        json!({"name": name, "singularName": kind.to_lowercase(), "namespaced": namespaced, "kind": kind,
-               "verbs": ["create", "delete", "get", "list", "patch", "update"]})
-    };
-    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1", "resources": [
-        r("nodes", "Node", false), r("namespaces", "Namespace", false), r("secrets", "Secret", true),
-        r("configmaps", "ConfigMap", true), r("serviceaccounts", "ServiceAccount", true),
-        r("pods", "Pod", true), r("services", "Service", true),
-    ]})
+/// Resources the sim knows by name: `(group/version, plural, kind, namespaced)`.
+const KNOWN_RESOURCES: &[(&str, &str, &str, bool)] = &[
+    ("v1", "nodes", "Node", false),
+    ("v1", "namespaces", "Namespace", false),
+    ("v1", "secrets", "Secret", true),
+    ("v1", "configmaps", "ConfigMap", true),
+    ("v1", "serviceaccounts", "ServiceAccount", true),
+    ("v1", "pods", "Pod", true),
+    ("v1", "services", "Service", true),
+    ("apps/v1", "deployments", "Deployment", true),
+    ("apps/v1", "replicasets", "ReplicaSet", true),
+    ("apps/v1", "statefulsets", "StatefulSet", true),
+    ("apps/v1", "daemonsets", "DaemonSet", true),
+    ("batch/v1", "jobs", "Job", true),
+    (
+        "policy/v1",
+        "poddisruptionbudgets",
+        "PodDisruptionBudget",
+        true,
+    ),
+    ("helm.cattle.io/v1", "helmcharts", "HelmChart", true),
+    (
+        "helm.cattle.io/v1",
+        "helmchartconfigs",
+        "HelmChartConfig",
+        true,
+    ),
+    ("rbac.authorization.k8s.io/v1", "roles", "Role", true),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "rolebindings",
+        "RoleBinding",
+        true,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "clusterroles",
+        "ClusterRole",
+        false,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        false,
+    ),
+];
+
+fn resource_json(name: &str, kind: &str, namespaced: bool) -> Value {
+    json!({"name": name, "singularName": kind.to_lowercase(), "namespaced": namespaced, "kind": kind,
+           "verbs": ["create", "delete", "get", "list", "patch", "update"]})
+}
+
+/// `/api/v1` and `/apis/<group>/<version>` discovery: the known resources of that group/version
+/// plus any other resource holding objects (kind and scope taken from a stored object). `None`
+/// for a group/version the sim has nothing of. The core group lists `pods/eviction` (policy/v1
+/// `Eviction`) as kubectl drain looks for it.
+pub fn group_resources(fleet: &Fleet, key: &str, group_version: &str) -> Option<Value> {
+    let mut resources: Vec<Value> = KNOWN_RESOURCES
+        .iter()
+        .filter(|(gv, ..)| *gv == group_version)
+        .map(|(_, name, kind, namespaced)| resource_json(name, kind, *namespaced))
+        .collect();
+    if let Some(c) = fleet.clusters.get(key) {
+        for ((gv, resource), objects) in &c.kube.objects {
+            let known = KNOWN_RESOURCES
+                .iter()
+                .any(|(g, r, ..)| g == gv && r == resource);
+            if gv != group_version || known {
+                continue;
+            }
+            if let Some(((ns, _), obj)) = objects.iter().next() {
+                let kind = obj["kind"].as_str().unwrap_or_default();
+                resources.push(resource_json(resource, kind, !ns.is_empty()));
+            }
+        }
+    }
+    if resources.is_empty() {
+        return None;
+    }
+    if group_version == "v1" {
+        resources.push(json!({"name": "pods/eviction", "singularName": "", "namespaced": true, "group": "policy",
+            "version": "v1", "kind": "Eviction", "verbs": ["create"]}));
+        resources.push(json!({"name": "pods/status", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get", "patch", "update"]}));
+    }
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}),
+    )
 }
 
 /// `/apis` discovery: well-known groups plus every group holding objects.
 pub fn api_groups(fleet: &Fleet, key: &str) -> Value {
     let mut gvs: std::collections::BTreeSet<String> = [
         "apps/v1",
+        "batch/v1",
         "policy/v1",
         "helm.cattle.io/v1",
         "rbac.authorization.k8s.io/v1",
@@ -135,231 +213,9 @@ fn read_patch(headers: &HeaderMap, body: &Bytes) -> Result<Value, Response> {
     })
 }
 
-fn query_value<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(crate) fn query_value<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
     query
         .iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
-}
-
-/// Handles one request for a stored resource.
-#[allow(clippy::too_many_arguments)]
-pub fn handle(
-    fleet: &mut Fleet,
-    key: &str,
-    method: &Method,
-    target: &Target,
-    query: &[(String, String)],
-    headers: &HeaderMap,
-    body: &Bytes,
-    timestamp: &str,
-) -> Response {
-    let Some(cluster) = fleet.clusters.get_mut(key) else {
-        return status(StatusCode::NOT_FOUND, "NotFound", "no cluster");
-    };
-    let store = &mut cluster.kube;
-    let ns = target.namespace.clone().unwrap_or_default();
-    if !ns.is_empty() && !store.has_namespace(&ns) && *method != Method::GET {
-        return status(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            &format!("namespaces \"{ns}\" not found"),
-        );
-    }
-    let rkey = (target.group_version.clone(), target.resource.clone());
-    let Some(name) = target.name.clone() else {
-        return match *method {
-            Method::GET => {
-                let items: Vec<Value> = store
-                    .objects
-                    .get(&rkey)
-                    .map(|m| {
-                        m.iter()
-                            .filter(|((n, _), _)| target.namespace.is_none() || *n == ns)
-                            .map(|(_, v)| v.clone())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let kind = items
-                    .first()
-                    .and_then(|i| i["kind"].as_str())
-                    .map(|k| format!("{k}List"))
-                    .unwrap_or_else(|| "List".into());
-                ok_json(
-                    StatusCode::OK,
-                    &json!({"apiVersion": target.group_version, "kind": kind, "metadata": {"resourceVersion": "1"}, "items": items}),
-                )
-            }
-            Method::POST => {
-                let Ok(obj) = serde_json::from_slice::<Value>(body) else {
-                    return status(
-                        StatusCode::BAD_REQUEST,
-                        "BadRequest",
-                        "body is not a JSON object",
-                    );
-                };
-                let Some(name) = obj["metadata"]["name"].as_str().map(str::to_string) else {
-                    return status(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "Invalid",
-                        "metadata.name: Required value",
-                    );
-                };
-                if store
-                    .objects
-                    .get(&rkey)
-                    .is_some_and(|m| m.contains_key(&(ns.clone(), name.clone())))
-                {
-                    return status(
-                        StatusCode::CONFLICT,
-                        "AlreadyExists",
-                        &format!("{} \"{name}\" already exists", target.resource),
-                    );
-                }
-                let stored = finish(store, obj, &ns, &name, timestamp, None);
-                store
-                    .objects
-                    .entry(rkey)
-                    .or_default()
-                    .insert((ns, name), stored.clone());
-                ok_json(StatusCode::CREATED, &stored)
-            }
-            _ => status(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "MethodNotAllowed",
-                "unsupported method on a collection",
-            ),
-        };
-    };
-    let existing = store
-        .objects
-        .get(&rkey)
-        .and_then(|m| m.get(&(ns.clone(), name.clone())))
-        .cloned();
-    let not_found = || {
-        status(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            &format!("{} \"{name}\" not found", target.resource),
-        )
-    };
-    match *method {
-        Method::GET => existing.map_or_else(not_found, |o| ok_json(StatusCode::OK, &o)),
-        Method::DELETE => match store
-            .objects
-            .get_mut(&rkey)
-            .and_then(|m| m.remove(&(ns, name.clone())))
-        {
-            Some(o) => ok_json(StatusCode::OK, &o),
-            None => not_found(),
-        },
-        Method::PUT => {
-            let Ok(obj) = serde_json::from_slice::<Value>(body) else {
-                return status(
-                    StatusCode::BAD_REQUEST,
-                    "BadRequest",
-                    "body is not a JSON object",
-                );
-            };
-            let created = existing.is_none();
-            let stored = finish(store, obj, &ns, &name, timestamp, existing.as_ref());
-            store
-                .objects
-                .entry(rkey)
-                .or_default()
-                .insert((ns, name), stored.clone());
-            ok_json(
-                if created {
-                    StatusCode::CREATED
-                } else {
-                    StatusCode::OK
-                },
-                &stored,
-            )
-        }
-        Method::PATCH => {
-            let apply = headers
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|c| c.starts_with("application/apply-patch"));
-            let patch = match patch_body(headers, body) {
-                Ok(p) => p,
-                Err(r) => return *r,
-            };
-            let manager = query_value(query, "fieldManager");
-            if apply && manager.is_none_or(str::is_empty) {
-                return status(
-                    StatusCode::BAD_REQUEST,
-                    "BadRequest",
-                    "PATCH with server-side apply requires the fieldManager parameter",
-                );
-            }
-            if !apply && existing.is_none() {
-                return not_found();
-            }
-            let created = existing.is_none();
-            let mut obj = existing.clone().unwrap_or_else(|| json!({}));
-            merge_patch(&mut obj, &patch);
-            let mut stored = finish(store, obj, &ns, &name, timestamp, existing.as_ref());
-            if let Some(manager) = manager.filter(|_| apply) {
-                let entry = json!({"manager": manager, "operation": "Apply", "apiVersion": target.group_version, "fieldsType": "FieldsV1", "time": timestamp});
-                let managed = stored["metadata"]["managedFields"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                let mut managed: Vec<Value> = managed
-                    .into_iter()
-                    .filter(|m| m["manager"] != manager)
-                    .collect();
-                managed.push(entry);
-                stored["metadata"]["managedFields"] = Value::Array(managed);
-            }
-            store
-                .objects
-                .entry(rkey)
-                .or_default()
-                .insert((ns, name), stored.clone());
-            ok_json(
-                if created {
-                    StatusCode::CREATED
-                } else {
-                    StatusCode::OK
-                },
-                &stored,
-            )
-        }
-        _ => status(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
-            "unsupported method",
-        ),
-    }
-}
-
-/// Fills the server-managed metadata of an object being stored.
-fn finish(
-    store: &mut super::store::Store,
-    mut obj: Value,
-    ns: &str,
-    name: &str,
-    timestamp: &str,
-    previous: Option<&Value>,
-) -> Value {
-    let rv = store.bump();
-    if !obj["metadata"].is_object() {
-        obj["metadata"] = json!({});
-    }
-    let meta = &mut obj["metadata"];
-    meta["name"] = json!(name);
-    if !ns.is_empty() {
-        meta["namespace"] = json!(ns);
-    }
-    meta["resourceVersion"] = json!(rv);
-    meta["uid"] = previous
-        .map(|p| p["metadata"]["uid"].clone())
-        .unwrap_or_else(|| json!(uid(name, &rv)));
-    meta["creationTimestamp"] = previous
-        .map(|p| p["metadata"]["creationTimestamp"].clone())
-        .unwrap_or_else(|| json!(timestamp));
-    obj
 }

@@ -5,8 +5,11 @@
 //! the changes made through the API (cordon, labels) and deletions are kept.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use serde_json::{Value, json};
+
+use super::helm::Release;
 
 /// Where an object lives: `(group/version, resource)`, e.g. `("v1", "secrets")`.
 pub type ResourceKey = (String, String);
@@ -20,19 +23,163 @@ pub struct Store {
     pub node_patches: BTreeMap<String, Value>,
     /// Nodes deleted through the API (until their kubelet registers again).
     pub deleted_nodes: BTreeSet<String>,
+    /// When something the controllers wait for is due (sim clock), by a key naming it (e.g.
+    /// `pod/default/web-0`, `helm-install/kube-system/cilium`).
+    pub timers: BTreeMap<String, Duration>,
+    /// Helm releases installed by the helm-controller stand-in, by HelmChart `(namespace, name)`.
+    pub releases: BTreeMap<(String, String), Release>,
+    /// Nodes the CCM initialized (provider id set, `uninitialized` taint lifted); they keep that
+    /// when the CCM goes away, like real Node objects.
+    pub ccm_initialized: BTreeSet<String>,
+    /// Load balancers the CCM created, by Service uid.
+    pub ccm_load_balancers: BTreeMap<String, super::ccm::CcmLoadBalancer>,
     next_version: u64,
+    next_suffix: u64,
 }
 
 impl Store {
+    /// The latest resourceVersion handed out (for list replies).
+    pub fn version(&self) -> String {
+        self.next_version.to_string()
+    }
+
     /// The next resourceVersion.
     pub fn bump(&mut self) -> String {
         self.next_version += 1;
         self.next_version.to_string()
     }
 
+    /// A deterministic 5-character suffix for generated names (like the API server's
+    /// `generateName`, but reproducible).
+    pub fn suffix(&mut self, seed: &str) -> String {
+        use sha2::{Digest, Sha256};
+        self.next_suffix += 1;
+        let digest = Sha256::digest(format!("{seed}/{}", self.next_suffix).as_bytes());
+        // Kubernetes' generateName alphabet has no vowels (bcdfghjklmnpqrstvwxz2456789).
+        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+        digest
+            .iter()
+            .take(5)
+            .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+            .collect()
+    }
+
+    /// One object.
+    pub fn get(&self, group_version: &str, resource: &str, ns: &str, name: &str) -> Option<&Value> {
+        self.objects
+            .get(&(group_version.to_string(), resource.to_string()))
+            .and_then(|m| m.get(&(ns.to_string(), name.to_string())))
+    }
+
+    /// Every object of a resource (all namespaces), cloned.
+    pub fn items(&self, group_version: &str, resource: &str) -> Vec<Value> {
+        self.objects
+            .get(&(group_version.to_string(), resource.to_string()))
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Stores an object as the API server would: name and namespace from its metadata, a new
+    /// resourceVersion, uid and creationTimestamp kept from the previous version (or new), and
+    /// `metadata.generation` bumped when `spec` changes. An object being deleted whose finalizers
+    /// are all gone is removed instead (returned as it was last).
+    pub fn put(
+        &mut self,
+        group_version: &str,
+        resource: &str,
+        obj: Value,
+        timestamp: &str,
+    ) -> Value {
+        let ns = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let previous = self.get(group_version, resource, &ns, &name).cloned();
+        let stored = self.finish(obj, &ns, &name, timestamp, previous.as_ref());
+        let key = (group_version.to_string(), resource.to_string());
+        let released = stored["metadata"]["deletionTimestamp"].is_string()
+            && stored["metadata"]["finalizers"]
+                .as_array()
+                .is_none_or(Vec::is_empty);
+        if released {
+            if let Some(m) = self.objects.get_mut(&key) {
+                m.remove(&(ns, name));
+            }
+        } else {
+            self.objects
+                .entry(key)
+                .or_default()
+                .insert((ns, name), stored.clone());
+        }
+        stored
+    }
+
+    /// Removes an object at once (no finalizers considered).
+    pub fn remove(
+        &mut self,
+        group_version: &str,
+        resource: &str,
+        ns: &str,
+        name: &str,
+    ) -> Option<Value> {
+        self.objects
+            .get_mut(&(group_version.to_string(), resource.to_string()))
+            .and_then(|m| m.remove(&(ns.to_string(), name.to_string())))
+    }
+
+    /// Fills the server-managed metadata of an object being stored.
+    pub fn finish(
+        &mut self,
+        mut obj: Value,
+        ns: &str,
+        name: &str,
+        timestamp: &str,
+        previous: Option<&Value>,
+    ) -> Value {
+        let rv = self.bump();
+        if !obj["metadata"].is_object() {
+            obj["metadata"] = json!({});
+        }
+        let generation = match previous {
+            None => 1,
+            Some(p) => {
+                let old = p["metadata"]["generation"].as_i64().unwrap_or(1);
+                if p.get("spec") != obj.get("spec") {
+                    old + 1
+                } else {
+                    old
+                }
+            }
+        };
+        let meta = &mut obj["metadata"];
+        meta["name"] = json!(name);
+        if !ns.is_empty() {
+            meta["namespace"] = json!(ns);
+        }
+        meta["resourceVersion"] = json!(rv);
+        meta["generation"] = json!(generation);
+        meta["uid"] = previous
+            .map(|p| p["metadata"]["uid"].clone())
+            .unwrap_or_else(|| json!(uid(name, &rv)));
+        meta["creationTimestamp"] = previous
+            .map(|p| p["metadata"]["creationTimestamp"].clone())
+            .unwrap_or_else(|| json!(timestamp));
+        if let Some(deleting) = previous.map(|p| &p["metadata"]["deletionTimestamp"])
+            && deleting.is_string()
+        {
+            meta["deletionTimestamp"] = deleting.clone();
+        }
+        obj
+    }
+
     /// Forgets a Node (after a reset).
     pub fn remove_node(&mut self, name: &str) {
         self.node_patches.remove(name);
+        self.ccm_initialized.remove(name);
     }
 
     /// The namespaces every cluster starts with.
@@ -106,6 +253,29 @@ pub fn uid(name: &str, rv: &str) -> String {
     )
 }
 
+/// Sets the value at a path, turning whatever is in the way (null, or a wrongly typed field of a
+/// user's object) into objects, so that controllers never panic on malformed input.
+pub fn set_path(target: &mut Value, path: &[&str], value: Value) {
+    let Some((last, parents)) = path.split_last() else {
+        *target = value;
+        return;
+    };
+    let mut cur = target;
+    for key in parents {
+        if !cur.is_object() {
+            *cur = Value::Object(Default::default());
+        }
+        let Value::Object(map) = cur else { return };
+        cur = map.entry(key.to_string()).or_insert(Value::Null);
+    }
+    if !cur.is_object() {
+        *cur = Value::Object(Default::default());
+    }
+    if let Value::Object(map) = cur {
+        map.insert(last.to_string(), value);
+    }
+}
+
 /// RFC 7386 JSON merge patch.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
     match patch {
@@ -130,6 +300,13 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_path_replaces_what_is_in_the_way() {
+        let mut doc = json!({"spec": "not an object"});
+        set_path(&mut doc, &["spec", "template", "labels"], json!({"a": "b"}));
+        assert_eq!(doc, json!({"spec": {"template": {"labels": {"a": "b"}}}}));
+    }
 
     #[test]
     fn merge_patch_follows_rfc7386() {

@@ -67,12 +67,34 @@ impl NodeApi {
                 "not authorized: no os:* role in the client certificate",
             ));
         }
-        let Some(node) = request.metadata().get("node") else {
-            return Ok(self.server_id);
+        // `nodes` (one-to-many proxying) is served for a single target only.
+        let mut targets = Vec::new();
+        for value in request.metadata().get_all("nodes") {
+            let text = value
+                .to_str()
+                .map_err(|_| Status::invalid_argument("nodes metadata is not text"))?;
+            targets.extend(
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string),
+            );
+        }
+        if targets.len() > 1 {
+            return Err(Status::unimplemented(format!(
+                "the sim does not model proxying to several nodes at once (nodes metadata names {}); call each node with `node` metadata",
+                targets.len()
+            )));
+        }
+        let node = match (request.metadata().get("node"), targets.pop()) {
+            (Some(node), _) => node
+                .to_str()
+                .map_err(|_| Status::invalid_argument("node metadata is not text"))?
+                .to_string(),
+            (None, Some(single)) => single,
+            (None, None) => return Ok(self.server_id),
         };
-        let text = node
-            .to_str()
-            .map_err(|_| Status::invalid_argument("node metadata is not text"))?;
+        let text = node.as_str();
         let ip: Ipv4Addr = text.trim().parse().map_err(|_| {
             Status::invalid_argument(format!("node {text:?} is not an IPv4 address"))
         })?;
@@ -525,6 +547,30 @@ impl MachineService for NodeApi {
             messages: vec![Upgrade {
                 metadata: meta,
                 ack: "Upgrade request received".into(),
+                actor_id: String::new(),
+            }],
+        }))
+    }
+
+    async fn reboot(
+        &self,
+        request: Request<RebootRequest>,
+    ) -> Result<Response<RebootResponse>, Status> {
+        let id = self.target(&request, true)?;
+        let mut fleet = self.sim.lock();
+        let node = fleet
+            .nodes
+            .get_mut(&id)
+            .ok_or_else(|| Status::unavailable("node is gone"))?;
+        let meta = Self::meta(node);
+        // After LifecycleService.Upgrade the node is already on its way down: one reboot.
+        if !matches!(node.phase, Phase::Rebooting { .. }) {
+            let node = Self::up_node(&mut fleet, id)?;
+            self.reboot(node);
+        }
+        Ok(Response::new(RebootResponse {
+            messages: vec![Reboot {
+                metadata: meta,
                 actor_id: String::new(),
             }],
         }))

@@ -154,7 +154,8 @@ pub fn parse(yaml: &str, version: &str) -> Result<NodeConfig, ConfigError> {
             .unwrap_or("v1alpha1")
             .to_string();
         for e in validator.iter_errors(doc) {
-            errors.push(format!("{kind}{}: {e}", e.instance_path()));
+            // Masked: the message must not echo the document, which holds keys and tokens.
+            errors.push(format!("{kind}{}: {}", e.instance_path(), e.masked()));
         }
     }
     if !errors.is_empty() {

@@ -264,11 +264,17 @@ impl TalosSim {
                     start_listening.push((view.id, ip));
                 }
             }
+            // A cluster none of whose nodes remain (servers deleted, nodes reset) is gone with its
+            // etcd data and Kubernetes objects: new servers with the same secrets start afresh.
+            let live: std::collections::BTreeSet<String> =
+                fleet.nodes.values().filter_map(Node::cluster_key).collect();
+            fleet.clusters.retain(|key, _| live.contains(key));
             fleet.join_members();
             tls::refresh(self, &mut fleet);
         }
         listeners::apply(self, start_listening, stop_listening);
         crate::lbproxy::reconcile(self, lbs);
+        crate::kube::reconcile::run(self);
     }
 
     fn advance(&self, node: &mut Node, view: &ServerView, now: Duration) {

@@ -1,14 +1,32 @@
-//! `hk8s_cluster`: schema, validation, plan-time diffing and (for now) apply operations that say
-//! plainly they are not available yet.
+//! `hk8s_cluster`: schema, validation, plan-time diffing, and the lifecycle: create and update
+//! converge the cluster to the plan ([`converge`]), refresh reads it back and exposes drift
+//! ([`refresh`]), delete removes everything labelled for it ([`delete`]), import rebuilds state
+//! from Hetzner ([`import`]).
 
+mod context;
+mod converge;
+mod delete;
+mod health;
+mod import;
+mod infra;
+mod machine;
 mod model;
+mod observe;
+mod pki;
 mod plan;
+mod poll;
+mod refresh;
+mod roll;
 mod schema;
+mod spec;
+mod state;
+mod topology;
 mod validate;
 
+use crate::provider::ProviderData;
+use crate::resources::config_view as view;
 use crate::resources::import_id;
-use crate::resources::unavailable::not_available;
-use crate::tfplugin::diag::Diagnostics;
+use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
 use crate::tfplugin::framework::{
     CreateRequest, DeleteRequest, ImportRequest, PlanRequest, PlannedChange, ReadRequest, Resource,
     UpdateRequest, ValidateRequest,
@@ -16,6 +34,11 @@ use crate::tfplugin::framework::{
 use crate::tfplugin::schema::Schema;
 use crate::tfplugin::value::Value;
 
+use context::{Operation, failed};
+use converge::Bootstrap;
+use spec::ClusterSpec;
+
+pub use infra::DEFAULT_SCHEMATIC;
 pub use schema::{CNIS, DEFAULT_CONTROL_PLANE_COUNT};
 
 /// The Terraform type name.
@@ -25,7 +48,7 @@ pub const TYPE_NAME: &str = "hk8s_cluster";
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Cluster;
 
-impl<D: Send + Sync + 'static> Resource<D> for Cluster {
+impl Resource<ProviderData> for Cluster {
     fn type_name(&self) -> &str {
         TYPE_NAME
     }
@@ -40,31 +63,96 @@ impl<D: Send + Sync + 'static> Resource<D> for Cluster {
 
     async fn modify_plan(
         &self,
-        request: PlanRequest<'_, D>,
+        request: PlanRequest<'_, ProviderData>,
         plan: PlannedChange,
     ) -> Result<PlannedChange, Diagnostics> {
         plan::modify(request.config, request.prior, plan)
     }
 
-    async fn create(&self, _request: CreateRequest<'_, D>) -> Result<Value, Diagnostics> {
-        Err(not_available(TYPE_NAME, "Creating a cluster"))
+    async fn create(&self, request: CreateRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
+        let spec = ClusterSpec::from_planned(request.planned)?;
+        let op = Operation::start(request.data, "create", spec.timeouts.create, request.cancel)?;
+        let (secrets, secrets_yaml) = pki::resolve(&spec, None, true)?;
+        let (converged, _) = converge::converge(&op, &spec, &secrets, Bootstrap::Allowed)
+            .await
+            .map_err(|d| within("create", &spec, d))?;
+        state::after_apply(request.planned, &spec, &converged, &secrets, &secrets_yaml)
     }
 
-    async fn read(&self, request: ReadRequest<'_, D>) -> Result<Value, Diagnostics> {
-        // No state can exist before create is available; keep what Terraform holds.
-        Ok(request.state.clone())
+    async fn read(&self, request: ReadRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
+        if request.state.is_null() {
+            return Ok(Value::Null);
+        }
+        let op = Operation::start(request.data, "read", refresh::READ_BUDGET, request.cancel)?;
+        refresh::refresh(&op, request.state).await
     }
 
-    async fn update(&self, _request: UpdateRequest<'_, D>) -> Result<Value, Diagnostics> {
-        Err(not_available(TYPE_NAME, "Updating a cluster"))
+    async fn update(&self, request: UpdateRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
+        let spec = ClusterSpec::from_planned(request.planned)?;
+        let op = Operation::start(request.data, "update", spec.timeouts.update, request.cancel)?;
+        let (secrets, secrets_yaml) = pki::resolve(&spec, Some(request.prior), false)?;
+        let (converged, _) = converge::converge(&op, &spec, &secrets, Bootstrap::Forbidden)
+            .await
+            .map_err(|d| within("update", &spec, d))?;
+        state::after_apply(request.planned, &spec, &converged, &secrets, &secrets_yaml)
     }
 
-    async fn delete(&self, _request: DeleteRequest<'_, D>) -> Result<(), Diagnostics> {
-        Err(not_available(TYPE_NAME, "Deleting a cluster"))
+    async fn delete(&self, request: DeleteRequest<'_, ProviderData>) -> Result<(), Diagnostics> {
+        let prior = request.prior;
+        let Some(name) = view::string(prior, &AttributePath::root("name")) else {
+            return Ok(());
+        };
+        if view::boolean(prior, &AttributePath::root("delete_protection")) == Some(true) {
+            return Err(Diagnostic::error(
+                "The cluster is protected from deletion",
+                format!(
+                    "hk8s_cluster {name:?} has delete_protection = true. Set it to false and apply \
+                     before destroying the cluster."
+                ),
+            )
+            .at(AttributePath::root("delete_protection"))
+            .into());
+        }
+        let budget = view::string(prior, &AttributePath::root("timeouts").attr("delete"))
+            .and_then(|t| crate::tfplugin::schema::duration::parse(t).ok())
+            .unwrap_or(spec::DEFAULT_DELETE_TIMEOUT);
+        let op = Operation::start(request.data, "delete", budget, request.cancel)?;
+        let existing = view::integer(
+            prior,
+            &AttributePath::root("network").attr("existing_network_id"),
+        )
+        .zip(
+            view::string(prior, &AttributePath::root("network").attr("node_subnet"))
+                .and_then(|s| s.parse().ok()),
+        );
+        let removed = delete::delete_cluster(&op.hcloud, name, existing)
+            .await
+            .map_err(|e| failed(format!("Deleting cluster {name:?} did not finish"), &e))?;
+        tracing::info!(cluster = name, ?removed, "cluster deleted");
+        Ok(())
     }
 
-    async fn import(&self, request: ImportRequest<'_, D>) -> Result<Value, Diagnostics> {
+    async fn import(&self, request: ImportRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
         import_id::cluster(request.id)?;
-        Err(not_available(TYPE_NAME, "Importing a cluster"))
+        let op = Operation::start(request.data, "import", refresh::READ_BUDGET, request.cancel)?;
+        import::import(&op, request.id, request.value_type).await
     }
+}
+
+/// Adds to an apply error what happens next: nothing made is lost, and applying again continues.
+fn within(operation: &str, spec: &ClusterSpec, diagnostics: Diagnostics) -> Diagnostics {
+    let mut out = Diagnostics::new();
+    for diagnostic in diagnostics.iter() {
+        let mut d = diagnostic.clone();
+        if d.is_error() {
+            d.detail = format!(
+                "{}\n\nThe {operation} of cluster {:?} stopped here. Everything made so far is kept \
+                 and labelled hk8s.io/cluster={}; run `terraform apply` again to continue from this \
+                 point.",
+                d.detail, spec.name, spec.name
+            );
+        }
+        out.push(d);
+    }
+    out
 }

@@ -31,9 +31,71 @@ pub fn modify(
     }
     plan_derived_values(config, &mut change);
     if !prior.is_null() {
+        adopt_imported(prior, &mut change);
         plan_update(prior, &mut change);
     }
     Ok(change)
+}
+
+/// Attributes an import cannot read from Hetzner (they live only in the nodes' configuration)
+/// and which the first plan after an import therefore records in place.
+const IMPORT_UNKNOWABLE: [&str; 4] = ["network", "cni", "secrets", "kubernetes_version"];
+
+/// Whether the prior state came from an import (every applied cluster records its secrets).
+fn was_imported(prior: &Value) -> bool {
+    prior.get("secrets").is_none_or(Value::is_null)
+}
+
+/// Computed attributes an import may leave null.
+const COMPUTED_AFTER_IMPORT: [&str; 12] = [
+    "endpoint",
+    "host",
+    "ca_certificate",
+    "client_certificate",
+    "client_key",
+    "kubeconfig",
+    "talosconfig",
+    "network_id",
+    "firewall_id",
+    "load_balancer_id",
+    "nodes",
+    "connection",
+];
+
+/// After an import the state has no secrets and nulls where only the nodes know the value: the
+/// configured values are recorded in place instead of replacing the cluster, and the plan says so.
+fn adopt_imported(prior: &Value, change: &mut PlannedChange) {
+    if !was_imported(prior) {
+        return;
+    }
+    // Computed values the import could not know are decided by the apply.
+    for name in COMPUTED_AFTER_IMPORT {
+        if prior.get(name).is_none_or(Value::is_null) {
+            change.set_unknown(&attr(name));
+        }
+    }
+    change.requires_replace.retain(|path| {
+        !IMPORT_UNKNOWABLE
+            .iter()
+            .any(|name| path.starts_with(&AttributePath::root(*name)))
+    });
+    let secrets_given = change
+        .planned
+        .get("secrets")
+        .is_some_and(|s| s.is_known() && !s.is_null());
+    change.diagnostics.push(Diagnostic::warning(
+        "Adopting an imported cluster",
+        if secrets_given {
+            "This cluster was imported: the plan records the configured network ranges, CNI, \
+             Kubernetes version and secrets in state and checks the nodes against them, without \
+             replacing any infrastructure."
+                .to_owned()
+        } else {
+            "This cluster was imported without its Talos secrets: set `secrets` to the cluster's \
+             secrets bundle, or the apply will fail (the provider cannot reach the nodes without it)."
+                .to_owned()
+        },
+    ));
 }
 
 fn set_if_unknown(change: &mut PlannedChange, path: &AttributePath, value: Value) {
@@ -125,7 +187,8 @@ struct Changed {
 fn changed(prior: &Value, planned: &Value, path: &AttributePath) -> Option<Changed> {
     let before = prior.at_path(path)?;
     let after = planned.at_path(path)?;
-    if before == after {
+    // After an import, null means a value being recorded, not a change of the nodes.
+    if before == after || (before.is_null() && was_imported(prior)) {
         return None;
     }
     let show = |v: &Value| match v {

@@ -235,16 +235,18 @@ fn image() -> Attribute {
                 .optional()
                 .description("Snapshot id per architecture: keys \"amd64\" and/or \"arm64\".")
                 .validate(snapshot_keys()),
-            Attribute::string("selector")
-                .optional()
-                .description("Hetzner label selector choosing the snapshot, e.g. \"os=talos,version=v1.13.9\"."),
+            Attribute::string("selector").optional().description(
+                "Hetzner label selector choosing the snapshot, e.g. \"os=talos,version=v1.13.9\".",
+            ),
         ],
     )
     .optional()
     .description(
-        "Talos image to boot new servers from (default: the snapshot labelled for this Talos version, \
-         schematic and architecture, built by the provider when missing). Affects servers created \
-         later; existing nodes are not replaced.",
+        "Talos image to boot new servers from (default: the newest snapshot labelled \
+         hk8s.io/talos-version=<talos_version> and hk8s.io/schematic=<the default Image Factory \
+         schematic> for the server type's architecture; when none exists the apply stops with an \
+         error naming the labels it looked for). Affects servers created later; existing nodes are \
+         not replaced.",
     )
 }
 
@@ -368,7 +370,7 @@ pub fn schema() -> Schema {
         .attribute(
             Attribute::bool("delete_protection")
                 .default_value(false)
-                .description("Protect the servers, network and load balancer from deletion (default false)."),
+                .description("Refuse to destroy or replace the cluster while true: plans and applies that would delete it stop with an error (default false)."),
         )
         .attribute(timeouts())
         .attribute(computed_string("id", "Cluster id (the cluster name)."))

@@ -1,0 +1,261 @@
+//! Reads and writes of stored objects of any group/version/resource: GET, LIST (with
+//! `labelSelector` / `fieldSelector`), POST, PUT, PATCH (JSON merge; strategic merge applied as a
+//! merge patch; server-side apply with field ownership, see [`super::apply`]) and DELETE
+//! (objects with finalizers get `deletionTimestamp` and stay until their finalizers are removed).
+//! The `status` subresource reads and writes the object itself; `pods/{name}/eviction` goes to
+//! [`super::eviction`].
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::objects::{Target, patch_body, query_value};
+use super::select::ListFilter;
+use super::store::{Store, merge_patch};
+use super::{apply, eviction, ok_json, status};
+
+/// Handles one request for a stored resource of one cluster.
+pub fn handle(
+    store: &mut Store,
+    method: &Method,
+    target: &Target,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    body: &Bytes,
+    timestamp: &str,
+) -> Response {
+    let ns = target.namespace.clone().unwrap_or_default();
+    if !ns.is_empty() && !store.has_namespace(&ns) && *method != Method::GET {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("namespaces \"{ns}\" not found"),
+        );
+    }
+    let (gv, resource) = (target.group_version.as_str(), target.resource.as_str());
+    let Some(name) = target.name.clone() else {
+        return match *method {
+            Method::GET => list(store, target, query),
+            Method::POST => {
+                let Some(mut obj) = object_body(body) else {
+                    return bad_request("body is not a JSON object with an object metadata");
+                };
+                let Some(name) = obj["metadata"]["name"].as_str().map(str::to_string) else {
+                    return status(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "Invalid",
+                        "metadata.name: Required value",
+                    );
+                };
+                if store.get(gv, resource, &ns, &name).is_some() {
+                    return status(
+                        StatusCode::CONFLICT,
+                        "AlreadyExists",
+                        &format!("{resource} \"{name}\" already exists"),
+                    );
+                }
+                set_namespace(&mut obj, &ns);
+                ok_json(
+                    StatusCode::CREATED,
+                    &store.put(gv, resource, obj, timestamp),
+                )
+            }
+            _ => status(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                "unsupported method on a collection",
+            ),
+        };
+    };
+    match target.subresource.as_deref() {
+        None | Some("status") => {}
+        Some("eviction") if resource == "pods" && gv == "v1" && *method == Method::POST => {
+            return eviction::evict(store, &ns, &name, body, timestamp);
+        }
+        Some(other) => {
+            return status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                &format!("the sim does not serve the {other} subresource of {resource}"),
+            );
+        }
+    }
+    let existing = store.get(gv, resource, &ns, &name).cloned();
+    let not_found = || {
+        status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("{resource} \"{name}\" not found"),
+        )
+    };
+    match *method {
+        Method::GET => existing.map_or_else(not_found, |o| ok_json(StatusCode::OK, &o)),
+        Method::DELETE => {
+            let Some(mut obj) = existing else {
+                return not_found();
+            };
+            let has_finalizers = obj["metadata"]["finalizers"]
+                .as_array()
+                .is_some_and(|f| !f.is_empty());
+            if has_finalizers {
+                if !obj["metadata"]["deletionTimestamp"].is_string() {
+                    obj["metadata"]["deletionTimestamp"] = json!(timestamp);
+                }
+                ok_json(StatusCode::OK, &store.put(gv, resource, obj, timestamp))
+            } else {
+                store.remove(gv, resource, &ns, &name);
+                ok_json(StatusCode::OK, &obj)
+            }
+        }
+        Method::PUT => {
+            let Some(mut obj) = object_body(body) else {
+                return bad_request("body is not a JSON object with an object metadata");
+            };
+            obj["metadata"]["name"] = json!(name);
+            set_namespace(&mut obj, &ns);
+            let code = if existing.is_some() {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            ok_json(code, &store.put(gv, resource, obj, timestamp))
+        }
+        Method::PATCH => patch(
+            store, target, &ns, &name, existing, query, headers, body, timestamp,
+        ),
+        _ => status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "unsupported method",
+        ),
+    }
+}
+
+/// A request body that is a JSON object whose `metadata`, if any, is an object (with `metadata`
+/// added when missing), so that later field writes cannot fail.
+fn object_body(body: &Bytes) -> Option<Value> {
+    let mut obj = serde_json::from_slice::<Value>(body).ok()?;
+    well_formed(&mut obj).then_some(obj)
+}
+
+/// Whether an object is a JSON object with an object `metadata` (added when missing).
+fn well_formed(obj: &mut Value) -> bool {
+    let Value::Object(map) = obj else {
+        return false;
+    };
+    let meta = map
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Default::default()));
+    meta.is_object()
+}
+
+fn bad_request(message: &str) -> Response {
+    status(StatusCode::BAD_REQUEST, "BadRequest", message)
+}
+
+fn set_namespace(obj: &mut Value, ns: &str) {
+    if !obj["metadata"].is_object() {
+        obj["metadata"] = json!({});
+    }
+    if !ns.is_empty() {
+        obj["metadata"]["namespace"] = json!(ns);
+    }
+}
+
+fn list(store: &Store, target: &Target, query: &[(String, String)]) -> Response {
+    let filter = match ListFilter::parse(
+        query_value(query, "labelSelector"),
+        query_value(query, "fieldSelector"),
+    ) {
+        Ok(f) => f,
+        Err(e) => return bad_request(&e.to_string()),
+    };
+    let ns = target.namespace.as_deref();
+    let items: Vec<Value> = store
+        .items(&target.group_version, &target.resource)
+        .into_iter()
+        .filter(|o| {
+            ns.is_none_or(|ns| o["metadata"]["namespace"].as_str().unwrap_or_default() == ns)
+        })
+        .filter(|o| filter.matches(o))
+        .collect();
+    let kind = items
+        .first()
+        .and_then(|i| i["kind"].as_str())
+        .map(|k| format!("{k}List"))
+        .unwrap_or_else(|| "List".into());
+    ok_json(
+        StatusCode::OK,
+        &json!({"apiVersion": target.group_version, "kind": kind, "metadata": {"resourceVersion": store.version()}, "items": items}),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn patch(
+    store: &mut Store,
+    target: &Target,
+    ns: &str,
+    name: &str,
+    existing: Option<Value>,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    body: &Bytes,
+    timestamp: &str,
+) -> Response {
+    let (gv, resource) = (target.group_version.as_str(), target.resource.as_str());
+    let is_apply = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/apply-patch"));
+    let patch = match patch_body(headers, body) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let code = if existing.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    if !is_apply {
+        let Some(mut obj) = existing else {
+            return status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                &format!("{resource} \"{name}\" not found"),
+            );
+        };
+        merge_patch(&mut obj, &patch);
+        if !well_formed(&mut obj) {
+            return bad_request(
+                "the patched object must stay a JSON object with an object metadata",
+            );
+        }
+        obj["metadata"]["name"] = json!(name);
+        set_namespace(&mut obj, ns);
+        return ok_json(code, &store.put(gv, resource, obj, timestamp));
+    }
+    let Some(manager) = query_value(query, "fieldManager").filter(|m| !m.is_empty()) else {
+        return bad_request("PATCH with server-side apply requires the fieldManager parameter");
+    };
+    if !patch.is_object() || !(patch["metadata"].is_object() || patch["metadata"].is_null()) {
+        return bad_request("an apply configuration must be an object with an object metadata");
+    }
+    let force = query_value(query, "force") == Some("true");
+    match apply::apply(existing.as_ref(), &patch, manager, force, gv, timestamp) {
+        Ok(mut obj) => {
+            if !well_formed(&mut obj) {
+                return bad_request("metadata of an apply configuration must be an object");
+            }
+            obj["metadata"]["name"] = json!(name);
+            set_namespace(&mut obj, ns);
+            ok_json(code, &store.put(gv, resource, obj, timestamp))
+        }
+        Err(conflicts) => {
+            let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": conflicts.message(), "reason": "Conflict",
+                "details": {"causes": conflicts.causes()}, "code": 409});
+            ok_json(StatusCode::CONFLICT, &body)
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The Kubernetes API of hk8s-sim over real HTTPS with client certificates, on clusters brought up
+//! inside the sim (Hetzner API → Talos user data → apid bootstrap): drains (cordon, eviction
+//! against a PodDisruptionBudget, rescheduling), the helm-controller stand-in (install, failure,
+//! upgrade, uninstall), Cilium readiness, the hcloud CCM (provider ids, Service load balancers in
+//! the Hetzner API), server-side apply field ownership, and the `/_sim/state` sections.
+
+mod kube {
+    pub mod support;
+
+    mod apply;
+    mod ccm;
+    mod drain;
+    mod helm;
+    mod routing;
+}

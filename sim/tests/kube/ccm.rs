@@ -1,0 +1,257 @@
+//! Chart effects: Cilium makes the nodes of a cluster without flannel Ready; the hcloud CCM sets
+//! provider ids, lifts the `uninitialized` taint and turns Services of type LoadBalancer into
+//! Hetzner load balancers visible in the Hetzner API (and deletes them with the Service). Once
+//! the CCM is uninstalled, its balancers stay.
+
+use std::net::Ipv4Addr;
+
+use serde_json::{Value, json};
+
+use super::support::{Cluster, Shape};
+
+const CHARTS: &str = "/apis/helm.cattle.io/v1/namespaces/kube-system/helmcharts";
+const UNINITIALIZED: &str = "node.cloudprovider.kubernetes.io/uninitialized";
+
+fn chart(name: &str) -> String {
+    format!(
+        "apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata:\n  name: {name}\n  namespace: kube-system\nspec:\n  chart: {name}\n  targetNamespace: kube-system\n"
+    )
+}
+
+fn ready(node: &Value) -> bool {
+    node["status"]["conditions"][0]["status"] == "True"
+}
+
+fn has_taint(node: &Value, key: &str) -> bool {
+    node["spec"]["taints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["key"] == key)
+}
+
+fn service(name: &str, annotations: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "annotations": annotations},
+           "spec": {"type": "LoadBalancer", "selector": {"app": "web"},
+                    "ports": [{"name": "http", "port": 80, "targetPort": 8080}, {"name": "https", "port": 443, "targetPort": 8443}]}})
+}
+
+async fn load_balancers(c: &Cluster) -> Vec<Value> {
+    c.hcloud("GET", "/load_balancers", None).await["load_balancers"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn cilium_and_ccm_charts_make_nodes_ready_and_serve_load_balancers() {
+    let c = Cluster::start(
+        Ipv4Addr::new(127, 42, 0, 1),
+        Shape {
+            workers: 1,
+            flannel: false,
+        },
+    )
+    .await;
+    let nodes = c.get("/api/v1/nodes").await["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(nodes.iter().all(|n| !ready(n)), "no CNI yet");
+    assert!(
+        nodes
+            .iter()
+            .all(|n| has_taint(n, UNINITIALIZED) && n["spec"]["providerID"].is_null())
+    );
+
+    // Cilium: Ready once its chart installed.
+    c.apply(&format!("{CHARTS}/cilium"), "hk8s", false, &chart("cilium"))
+        .await;
+    assert!(
+        c.get("/api/v1/nodes").await["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| !ready(n)),
+        "not before the job ends"
+    );
+    c.advance(10).await;
+    assert!(
+        c.get("/api/v1/nodes").await["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(ready)
+    );
+
+    // The CCM: provider ids from the server ids, the uninitialized taint lifted.
+    c.apply(
+        &format!("{CHARTS}/hcloud-cloud-controller-manager"),
+        "hk8s",
+        false,
+        &chart("hcloud-cloud-controller-manager"),
+    )
+    .await;
+    c.advance(10).await;
+    for node in c.get("/api/v1/nodes").await["items"].as_array().unwrap() {
+        let name = node["metadata"]["name"].as_str().unwrap();
+        let server = c.servers.iter().find(|(_, n)| n == name).unwrap().0;
+        assert_eq!(node["spec"]["providerID"], format!("hcloud://{server}"));
+        assert!(!has_taint(node, UNINITIALIZED), "{node}");
+    }
+
+    // A LoadBalancer Service becomes a Hetzner load balancer named and labelled like the CCM's.
+    let created = c
+        .kube(
+            "POST",
+            "/api/v1/namespaces/default/services",
+            Some(service("web", json!({}))),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    let uid = created.body["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let svc = c.get("/api/v1/namespaces/default/services/web").await;
+    let lbs = load_balancers(&c).await;
+    assert_eq!(lbs.len(), 1, "{lbs:?}");
+    let lb = &lbs[0];
+    let expected_name: String = format!("a{}", uid.replace('-', ""))
+        .chars()
+        .take(32)
+        .collect();
+    assert_eq!(lb["name"], expected_name);
+    assert_eq!(lb["labels"]["hcloud-ccm/service-uid"], uid.as_str());
+    assert_eq!(lb["location"]["name"], "fsn1");
+    assert_eq!(lb["private_net"][0]["network"], c.network);
+    let ports: Vec<(i64, i64)> = lb["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["listen_port"].as_i64().unwrap(),
+                s["destination_port"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let node_ports: Vec<(i64, i64)> = svc["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["port"].as_i64().unwrap(), p["nodePort"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(ports, node_ports);
+    assert!(
+        lb["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["protocol"] == "tcp")
+    );
+    let mut targets: Vec<i64> = lb["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["server"]["id"].as_i64().unwrap())
+        .collect();
+    targets.sort();
+    let mut servers: Vec<i64> = c.servers.iter().map(|(id, _)| *id).collect();
+    servers.sort();
+    assert_eq!(targets, servers);
+    assert!(
+        lb["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["use_private_ip"] == true)
+    );
+    assert_eq!(
+        svc["status"]["loadBalancer"]["ingress"][0]["ip"],
+        lb["public_net"]["ipv4"]["ip"]
+    );
+
+    // Annotations choose the name and the location.
+    let named = service(
+        "api",
+        json!({"load-balancer.hetzner.cloud/name": "prod-ingress", "load-balancer.hetzner.cloud/location": "hel1"}),
+    );
+    assert_eq!(
+        c.kube("POST", "/api/v1/namespaces/default/services", Some(named))
+            .await
+            .status,
+        201
+    );
+    c.get("/api/v1/nodes").await;
+    let lbs = load_balancers(&c).await;
+    let custom = lbs
+        .iter()
+        .find(|l| l["name"] == "prod-ingress")
+        .expect("annotated balancer");
+    assert_eq!(custom["location"]["name"], "hel1");
+    let state = c.state().await;
+    assert_eq!(
+        state["kubernetes"][0]["ccm_load_balancers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Deleting the Service deletes its balancer.
+    assert_eq!(
+        c.kube("DELETE", "/api/v1/namespaces/default/services/web", None)
+            .await
+            .status,
+        200
+    );
+    c.get("/api/v1/nodes").await;
+    let names: Vec<Value> = load_balancers(&c)
+        .await
+        .iter()
+        .map(|l| l["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("prod-ingress")]);
+
+    // Without the CCM, balancers stay even when their Service goes.
+    assert_eq!(
+        c.kube(
+            "DELETE",
+            &format!("{CHARTS}/hcloud-cloud-controller-manager"),
+            None
+        )
+        .await
+        .status,
+        200
+    );
+    c.advance(10).await;
+    assert_eq!(
+        c.kube(
+            "GET",
+            &format!("{CHARTS}/hcloud-cloud-controller-manager"),
+            None
+        )
+        .await
+        .status,
+        404
+    );
+    let node = &c.get("/api/v1/nodes").await["items"][0];
+    assert!(
+        node["spec"]["providerID"].is_string(),
+        "initialized nodes keep their provider id"
+    );
+    assert_eq!(
+        c.kube("DELETE", "/api/v1/namespaces/default/services/api", None)
+            .await
+            .status,
+        200
+    );
+    c.advance(1).await;
+    assert_eq!(
+        load_balancers(&c).await.len(),
+        1,
+        "the orphaned balancer stays for the provider to clean up"
+    );
+    c.stop().await;
+}

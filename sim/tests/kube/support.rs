@@ -1,0 +1,382 @@
+//! A whole cluster inside one sim, for the Kubernetes API tests: servers created through the
+//! Hetzner API from the Talos snapshot, with the root crate's golden machine configs (a control
+//! plane, and workers derived from the golden worker config) as user data, attached to a private
+//! network; bootstrapped over apid with an `os:admin` certificate; then a Kubernetes client with
+//! an `O=system:masters` certificate from the cluster's Kubernetes CA.
+//!
+//! Every sim runs with realistic latency on a manual clock: nothing happens until a test moves the
+//! clock ([`Cluster::advance`]), so the tests do not depend on wall-clock timing. Each test gives
+//! its own loopback block (`127.4x.0.1`), so sims in one process keep the nominal ports.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hk8s_sim::clock::Clock;
+use hk8s_sim::latency::LatencyMode;
+use hk8s_sim::talos::pki;
+use hk8s_sim::talos::proto::machine::BootstrapRequest;
+use hk8s_sim::talos::proto::machine::machine_service_client::MachineServiceClient;
+use hk8s_sim::{SimConfig, SimHandle, serve};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+use serde_json::{Value, json};
+use tonic::transport::Endpoint;
+
+const TOKEN: &str = "kube-test";
+const CONTROLPLANE: &str =
+    include_str!("../../../src/talos/testdata/golden/v1.13-controlplane-flannel.yaml");
+const WORKER: &str = include_str!("../../../src/talos/testdata/golden/v1.13-worker-cilium.yaml");
+
+/// How the cluster is built.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    /// Worker count (the control plane is always one).
+    pub workers: usize,
+    /// Whether flannel runs (otherwise no CNI until Cilium is installed).
+    pub flannel: bool,
+}
+
+/// A running sim with one bootstrapped cluster.
+pub struct Cluster {
+    /// The sim.
+    pub handle: SimHandle,
+    clock: Clock,
+    http: reqwest::Client,
+    kube: reqwest::Client,
+    kube_base: String,
+    /// The private network the servers are attached to.
+    pub network: i64,
+    /// `(server id, hostname)`: the control plane first, then the workers.
+    pub servers: Vec<(i64, String)>,
+    /// Public IPv4 of each server, in the order of `servers`.
+    pub ips: Vec<Ipv4Addr>,
+}
+
+/// A reply from the Kubernetes API.
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body (Null when not JSON).
+    pub body: Value,
+}
+
+fn config_value(yaml: &str, path: &[&str]) -> String {
+    let doc: Value = serde_saphyr::from_multiple::<Value>(yaml)
+        .unwrap()
+        .remove(0);
+    let field = path
+        .iter()
+        .fold(&doc, |v, k| &v[*k])
+        .as_str()
+        .unwrap()
+        .to_string();
+    pki::unwrap_base64_pem(&field, "pem").unwrap()
+}
+
+fn admin_tls() -> Arc<ClientConfig> {
+    let crt = config_value(CONTROLPLANE, &["machine", "ca", "crt"]);
+    let key = config_value(CONTROLPLANE, &["machine", "ca", "key"]);
+    let (client_crt, client_key) = pki::issue_client(&crt, &key, "", "os:admin").unwrap();
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(pki::certificate_der(&crt, "ca").unwrap())
+        .unwrap();
+    let key = PrivateKeyDer::try_from(pki::decode_pem(&client_key, "key").unwrap().der).unwrap();
+    let mut c = ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(
+        vec![pki::certificate_der(&client_crt, "client").unwrap()],
+        key,
+    )
+    .unwrap();
+    c.alpn_protocols = vec![b"h2".to_vec()];
+    Arc::new(c)
+}
+
+/// An `os:admin` MachineService client of the node at `addr`.
+pub async fn apid(
+    addr: SocketAddr,
+) -> Result<MachineServiceClient<tonic::transport::Channel>, String> {
+    let tls = admin_tls();
+    let channel = Endpoint::from_static("http://talos")
+        .connect_timeout(Duration::from_secs(2))
+        .connect_with_connector(tower::service_fn(move |_| {
+            let tls = tls.clone();
+            async move {
+                let tcp = tokio::net::TcpStream::connect(addr).await?;
+                let name = ServerName::IpAddress(addr.ip().into());
+                let stream = tokio_rustls::TlsConnector::from(tls)
+                    .connect(name, tcp)
+                    .await?;
+                Ok::<_, std::io::Error>(TokioIo::new(stream))
+            }
+        }))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(MachineServiceClient::new(channel))
+}
+
+async fn bootstrap(addr: SocketAddr) -> Result<(), String> {
+    apid(addr)
+        .await?
+        .bootstrap(BootstrapRequest::default())
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn worker_config(i: usize) -> String {
+    WORKER
+        .replacen(
+            "hostname: prod-general-1",
+            &format!("hostname: prod-general-{i}"),
+            1,
+        )
+        .replacen(
+            "    nodeTaints:\n        dedicated: batch:NoSchedule\n",
+            "",
+            1,
+        )
+}
+
+impl Cluster {
+    /// Builds and bootstraps a cluster in a sim whose public IPv4s start at `base`.
+    pub async fn start(base: Ipv4Addr, shape: Shape) -> Cluster {
+        let mut config = SimConfig::new(TOKEN);
+        config.talos_versions = vec!["v1.13.9".into()];
+        config.public_ipv4_base = base;
+        config.latency = LatencyMode::Realistic;
+        config.clock = Clock::manual();
+        let clock = config.clock.clone();
+        let handle = serve(config).await.unwrap();
+        let http = reqwest::Client::new();
+        let mut cluster = Cluster {
+            handle,
+            clock,
+            http,
+            kube: reqwest::Client::new(),
+            kube_base: String::new(),
+            network: 0,
+            servers: Vec::new(),
+            ips: Vec::new(),
+        };
+        let network = cluster
+            .hcloud("POST", "/networks", Some(json!({"name": "prod", "ip_range": "10.0.0.0/16",
+                "subnets": [{"type": "cloud", "ip_range": "10.0.1.0/24", "network_zone": "eu-central"}]})))
+            .await;
+        cluster.network = network["network"]["id"].as_i64().unwrap();
+        let images = cluster
+            .hcloud("GET", "/images?type=snapshot&architecture=x86", None)
+            .await;
+        let image = images["images"][0]["id"].as_i64().unwrap();
+        let mut controlplane = CONTROLPLANE.to_string();
+        if !shape.flannel {
+            controlplane = controlplane.replacen(
+                "        dnsDomain: cluster.local\n",
+                "        cni:\n            name: none\n        dnsDomain: cluster.local\n",
+                1,
+            );
+        }
+        let mut configs = vec![("prod-cp-1".to_string(), controlplane)];
+        for i in 1..=shape.workers {
+            configs.push((format!("prod-general-{i}"), worker_config(i)));
+        }
+        let mut cp_ip = Ipv4Addr::UNSPECIFIED;
+        for (name, user_data) in configs {
+            let created = cluster
+                .hcloud(
+                    "POST",
+                    "/servers",
+                    Some(
+                        json!({"name": name, "server_type": "cx23", "location": "fsn1",
+                    "image": image, "user_data": user_data, "networks": [cluster.network]}),
+                    ),
+                )
+                .await;
+            let ip: Ipv4Addr = created["server"]["public_net"]["ipv4"]["ip"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            if cp_ip.is_unspecified() {
+                cp_ip = ip;
+            }
+            cluster.ips.push(ip);
+            cluster
+                .servers
+                .push((created["server"]["id"].as_i64().unwrap(), name));
+        }
+        let expected = cluster.servers.len();
+        let mut last = String::new();
+        let mut bootstrapped = false;
+        for _ in 0..100 {
+            cluster.advance(15).await;
+            let state = cluster.state().await;
+            let configured = state["talos_nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|n| n["mode"] == "configured")
+                .count();
+            if configured < expected {
+                last = format!("{configured}/{expected} nodes configured");
+                continue;
+            }
+            if !bootstrapped {
+                match bootstrap(SocketAddr::new(IpAddr::V4(cp_ip), 50000)).await {
+                    Ok(()) => bootstrapped = true,
+                    Err(e) => {
+                        last = format!("bootstrap: {e}");
+                        continue;
+                    }
+                }
+            }
+            if state["kubernetes"][0]["nodes"]
+                .as_array()
+                .is_some_and(|n| n.len() == expected)
+            {
+                break;
+            }
+            last = format!("kubernetes: {}", state["kubernetes"]);
+        }
+        assert!(bootstrapped, "cluster never bootstrapped: {last}");
+        let ca = config_value(CONTROLPLANE, &["cluster", "ca", "crt"]);
+        let ca_key = config_value(CONTROLPLANE, &["cluster", "ca", "key"]);
+        let (crt, key) = pki::issue_client(&ca, &ca_key, "admin", "system:masters").unwrap();
+        cluster.kube = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(ca.as_bytes()).unwrap()])
+            .identity(reqwest::Identity::from_pem(format!("{crt}{key}").as_bytes()).unwrap())
+            .build()
+            .unwrap();
+        cluster.kube_base = format!("https://{cp_ip}:6443");
+        let nodes = cluster.kube("GET", "/api/v1/nodes", None).await;
+        assert_eq!(nodes.status, 200, "{:?}", nodes.body);
+        assert_eq!(nodes.body["items"].as_array().unwrap().len(), expected);
+        cluster
+    }
+
+    /// Moves the sim clock forward and lets the sim settle (a Hetzner request settles actions;
+    /// the Talos loop runs every 25 ms of real time).
+    pub async fn advance(&self, seconds: u64) {
+        self.clock.advance(Duration::from_secs(seconds));
+        self.hcloud("GET", "/servers", None).await;
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+
+    /// A Hetzner API call that must succeed.
+    pub async fn hcloud(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.handle.endpoint());
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), url)
+            .bearer_auth(TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(status.is_success(), "{method} {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// `/_sim/state`.
+    pub async fn state(&self) -> Value {
+        let url = format!("http://{}/_sim/state", self.handle.addr());
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// A Kubernetes API call with a JSON body (merge patch for PATCH).
+    pub async fn kube(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let mut req = self
+            .kube
+            .request(method.parse().unwrap(), format!("{}{path}", self.kube_base));
+        if let Some(b) = body {
+            let content_type = if method == "PATCH" {
+                "application/merge-patch+json"
+            } else {
+                "application/json"
+            };
+            req = req.header("content-type", content_type).body(b.to_string());
+        }
+        send(req).await
+    }
+
+    /// Server-side apply of a YAML document.
+    pub async fn apply(&self, path: &str, manager: &str, force: bool, yaml: &str) -> Reply {
+        let req = self
+            .kube
+            .patch(format!(
+                "{}{path}?fieldManager={manager}&force={force}",
+                self.kube_base
+            ))
+            .header("content-type", "application/apply-patch+yaml")
+            .body(yaml.to_string());
+        send(req).await
+    }
+
+    /// GET that must succeed.
+    pub async fn get(&self, path: &str) -> Value {
+        let reply = self.kube("GET", path, None).await;
+        assert_eq!(reply.status, 200, "GET {path}: {:?}", reply.body);
+        reply.body
+    }
+
+    /// Installs a chart through a HelmChart in kube-system and lets its install job finish.
+    pub async fn install_chart(&self, chart: &str) {
+        let yaml = format!(
+            "apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata:\n  name: {chart}\n  namespace: kube-system\nspec:\n  chart: {chart}\n  targetNamespace: kube-system\n"
+        );
+        let reply = self
+            .apply(
+                &format!("/apis/helm.cattle.io/v1/namespaces/kube-system/helmcharts/{chart}"),
+                "hk8s",
+                false,
+                &yaml,
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+        self.advance(10).await;
+    }
+
+    /// Names of the items of a list.
+    pub async fn names(&self, path: &str) -> Vec<String> {
+        let mut names: Vec<String> = self.get(path).await["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Stops the sim.
+    pub async fn stop(self) {
+        self.handle.shutdown().await.unwrap();
+    }
+}
+
+async fn send(req: reqwest::RequestBuilder) -> Reply {
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    Reply {
+        status,
+        body: serde_json::from_str(&text).unwrap_or(Value::Null),
+    }
+}

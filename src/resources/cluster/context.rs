@@ -1,0 +1,120 @@
+//! What every cluster operation works with: the Hetzner client bound to the operation's deadline
+//! and Terraform's cancellation, the Talos and Kubernetes endpoints once known, and the one place
+//! where domain errors become diagnostics.
+
+use std::fmt::Display;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::hcloud::{Client, ClientConfig, Deadline, Token};
+use crate::provider::ProviderData;
+use crate::tfplugin::diag::{Diagnostic, Diagnostics};
+
+/// One create, update, read, delete or import of a cluster.
+#[derive(Clone)]
+pub struct Operation {
+    /// Hetzner, bound to the deadline and cancellation.
+    pub hcloud: Client,
+    /// Terraform's stop signal.
+    pub cancel: CancellationToken,
+    /// When the operation's budget runs out.
+    pub deadline: Instant,
+    /// What the operation is, for errors ("create", "update", …).
+    pub name: &'static str,
+    /// The provider's `poll_interval`: waits on nodes poll from a quarter of it to five times it.
+    pub poll_interval: Duration,
+}
+
+impl Operation {
+    /// A client for the provider's Hetzner project, with `budget` to finish in.
+    ///
+    /// # Errors
+    /// Without a token, or when the HTTP client cannot be built.
+    pub fn start(
+        data: &ProviderData,
+        name: &'static str,
+        budget: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<Self, Diagnostics> {
+        let token = data.require_token()?;
+        let mut config =
+            ClientConfig::new(Token::new(token.expose())).endpoint(data.hcloud_endpoint.clone());
+        config.poll_interval = data.poll_interval;
+        let client = Client::new(config)
+            .map_err(|e| failure("Cannot set up the Hetzner Cloud client", e))?
+            .with_deadline(Deadline::after(budget).with_cancel(cancel.clone()));
+        Ok(Operation {
+            hcloud: client,
+            cancel: cancel.clone(),
+            deadline: Instant::now() + budget,
+            name,
+            poll_interval: data.poll_interval,
+        })
+    }
+
+    /// Time left in the budget (zero once past).
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+/// An error diagnostic whose detail is the error and its whole source chain.
+pub fn failure(summary: impl Into<String>, error: impl Display) -> Diagnostics {
+    Diagnostic::error(summary, redact_blobs(&error.to_string())).into()
+}
+
+/// Shortest run of base64 characters treated as key material.
+const BLOB_MIN_LEN: usize = 40;
+
+/// Replaces long base64 runs (PEM bodies, tokens, whole encoded configurations) with a marker.
+/// Errors relayed from nodes may quote what they were sent; a machine configuration holds the
+/// cluster's keys, which must never reach Terraform's output or logs.
+pub fn redact_blobs(text: &str) -> String {
+    let is_blob_char =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '_' | '-');
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= BLOB_MIN_LEN && run.chars().any(|c| c.is_ascii_digit()) {
+            out.push_str("<redacted>");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if is_blob_char(c) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+/// `error` with its `source()` chain, for errors that keep the cause out of `Display`.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// An error diagnostic from a domain error, its causes included.
+pub fn failed(
+    summary: impl Into<String>,
+    error: &(dyn std::error::Error + 'static),
+) -> Diagnostics {
+    Diagnostic::error(summary, chain(error)).into()
+}

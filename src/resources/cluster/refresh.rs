@@ -1,0 +1,217 @@
+//! Refresh: what exists in Hetzner (six list requests whatever the node count) and what the nodes
+//! report (Talos versions, through the load balancer), written back so that the next plan repairs
+//! drift:
+//! - control-plane servers deleted or powered off lower `control_plane.count` to the number still
+//!   running, so the plan shows the count going back up (the update recreates or powers them on);
+//! - a node on another server type shows as `control_plane.server_type` (the update replaces it);
+//! - a node on an older Talos version shows as `talos_version` (the update upgrades it);
+//! - firewall rules changed outside Terraform show as `firewall`, a load balancer missing its
+//!   services or targets as `api_load_balancer` = null (the update puts them back);
+//! - a cluster of which nothing is left is removed from state (the plan creates it again).
+//!
+//! Nothing changes when nothing drifted, so the plan after an apply is empty.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::hcloud::load_balancers::{KUBERNETES_API_PORT, TALOS_API_PORT, Target};
+use crate::hcloud::servers::ServerStatus;
+use crate::resources::config_view as view;
+use crate::tfplugin::diag::{AttributePath, Diagnostics};
+use crate::tfplugin::value::Value;
+
+use super::context::{Operation, failed};
+use super::converge::{Clients, address};
+use super::infra;
+use super::observe::{self, Observed};
+use super::pki;
+use super::state;
+
+/// Budget of a refresh.
+pub const READ_BUDGET: Duration = Duration::from_secs(5 * 60);
+
+fn sources(observed: &Observed, cluster: &str, port: u16) -> Vec<String> {
+    observed
+        .control_plane_firewall(cluster)
+        .map(|f| {
+            f.rules
+                .iter()
+                .filter(|r| r.port.as_deref() == Some(port.to_string().as_str()))
+                .flat_map(|r| r.source_ips.iter().cloned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn string_list(value: &Value) -> Vec<String> {
+    match value {
+        Value::List(items) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn reflect_firewall(state: &mut Value, observed: &Observed, cluster: &str) {
+    let path = AttributePath::root("firewall");
+    let current = state.get("firewall").cloned().unwrap_or(Value::Null);
+    let talos = sources(observed, cluster, TALOS_API_PORT);
+    let kube = sources(observed, cluster, KUBERNETES_API_PORT);
+    let stated = |name: &str| current.get(name).map(string_list).unwrap_or_default();
+    let same = |mut a: Vec<String>, mut b: Vec<String>| {
+        a.sort();
+        b.sort();
+        a == b
+    };
+    if same(stated("talos_api_sources"), talos.clone())
+        && same(stated("kube_api_sources"), kube.clone())
+    {
+        return;
+    }
+    let list = |v: Vec<String>| {
+        if v.is_empty() {
+            Value::Null
+        } else {
+            Value::List(v.into_iter().map(Value::from).collect())
+        }
+    };
+    state.set_at_path(
+        &path,
+        Value::object([
+            ("talos_api_sources", list(talos)),
+            ("kube_api_sources", list(kube)),
+        ]),
+    );
+}
+
+fn load_balancer_intact(observed: &Observed, cluster: &str) -> bool {
+    let Some(lb) = &observed.api_load_balancer else {
+        return false;
+    };
+    let ports = [KUBERNETES_API_PORT, TALOS_API_PORT];
+    let services = ports.iter().all(|p| {
+        lb.services
+            .iter()
+            .any(|s| s.listen_port == *p && s.destination_port == *p)
+    });
+    let target = Target::private_selector(&infra::control_plane_selector(cluster));
+    let network = observed
+        .network
+        .as_ref()
+        .is_none_or(|n| lb.private_ip(n.id).is_some());
+    services && lb.targets.contains(&target) && network
+}
+
+/// The refreshed state, or `Value::Null` when the cluster no longer exists.
+///
+/// # Errors
+/// When Hetzner cannot be listed.
+pub async fn refresh(op: &Operation, prior: &Value) -> Result<Value, Diagnostics> {
+    let Some(cluster) = view::string(prior, &AttributePath::root("name")).map(str::to_owned) else {
+        return Ok(prior.clone());
+    };
+    let existing_network = view::integer(
+        prior,
+        &AttributePath::root("network").attr("existing_network_id"),
+    );
+    let observed = observe::observe(&op.hcloud, &cluster, existing_network)
+        .await
+        .map_err(|e| failed("Cannot read the cluster's Hetzner objects", &e))?;
+    if observed.is_empty() {
+        tracing::warn!(
+            cluster,
+            "nothing of the cluster exists any more; removing it from state"
+        );
+        return Ok(Value::Null);
+    }
+    let mut state = prior.clone();
+    let running: Vec<_> = observed
+        .members
+        .iter()
+        .filter(|m| m.server.status == ServerStatus::Running)
+        .collect();
+    let count_path = AttributePath::root("control_plane").attr("count");
+    if view::integer(prior, &count_path) != Some(running.len() as i64) {
+        state.set_at_path(&count_path, Value::from(running.len() as i64));
+    }
+    let type_path = AttributePath::root("control_plane").attr("server_type");
+    if let Some(stated) = view::string(prior, &type_path).map(str::to_owned)
+        && let Some(other) = observed
+            .members
+            .iter()
+            .find(|m| m.server.server_type.name != stated)
+    {
+        state.set_at_path(
+            &type_path,
+            Value::from(other.server.server_type.name.as_str()),
+        );
+    }
+    reflect_firewall(&mut state, &observed, &cluster);
+    if !load_balancer_intact(&observed, &cluster) {
+        state.set_at_path(&AttributePath::root("api_load_balancer"), Value::Null);
+    } else if let Some(lb) = &observed.api_load_balancer {
+        let type_path = AttributePath::root("api_load_balancer").attr("type");
+        if view::string(&state, &type_path).is_some_and(|t| t != lb.load_balancer_type.name) {
+            state.set_at_path(&type_path, Value::from(lb.load_balancer_type.name.as_str()));
+        }
+    }
+
+    // Talos versions, when the secrets are known and the nodes answer; else the recorded ones.
+    let mut versions: BTreeMap<String, String> = match prior.get("nodes") {
+        Some(Value::List(nodes)) => nodes
+            .iter()
+            .filter_map(|n| {
+                Some((
+                    n.get("name")?.as_str()?.to_owned(),
+                    n.get("talos_version")?.as_str()?.to_owned(),
+                ))
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    let network_id = observed.network.as_ref().map(|n| n.id).or(existing_network);
+    if let (Some(secrets_yaml), Some(lb), Some(network)) = (
+        view::string(prior, &AttributePath::root("secrets")),
+        observed
+            .api_load_balancer
+            .as_ref()
+            .and_then(|lb| lb.public_ipv4()),
+        network_id,
+    ) && let Ok(secrets) = crate::talos::secrets::SecretsBundle::from_yaml(secrets_yaml)
+        && running
+            .iter()
+            .all(|m| m.server.labels.get(pki::PKI_LABEL) == Some(&pki::fingerprint(&secrets)))
+        && let Ok(clients) = Clients::connect(&secrets, lb, &cluster).await
+    {
+        for member in &running {
+            if let Some(node) = address(member, network)
+                && let Ok(version) = clients
+                    .talos()
+                    .node(node.ip)
+                    .with_deadline(Duration::from_secs(10))
+                    .version()
+                    .await
+            {
+                versions.insert(member.name().to_owned(), version.tag);
+            }
+        }
+        let talos_path = AttributePath::root("talos_version");
+        if let Some(stated) = view::string(prior, &talos_path).map(str::to_owned)
+            && let Some(older) = running
+                .iter()
+                .filter_map(|m| versions.get(m.name()))
+                .find(|v| **v != stated)
+        {
+            state.set_at_path(&talos_path, Value::from(older.as_str()));
+        }
+    }
+    if let Some(network) = network_id {
+        let members: Vec<_> = running.iter().map(|m| (*m).clone()).collect();
+        let nodes = state::nodes_value(&members, network, &versions);
+        if state.get("nodes") != Some(&nodes) {
+            state.set_at_path(&AttributePath::root("nodes"), nodes);
+        }
+    }
+    Ok(state)
+}

