@@ -1,6 +1,8 @@
 //! The Kubernetes client (`hk8s::kube`) end to end: against hk8s-sim's Kubernetes API for a
-//! cluster brought up like the provider does (health, nodes, server-side apply, errors), and
-//! against a mock API for what the sim does not model yet (pods, evictions, custom groups).
+//! cluster brought up like the provider does (health, nodes, server-side apply, selectors,
+//! custom resources through discovery, drain within a PodDisruptionBudget, errors), and against
+//! a mock API for what a test must script exactly (how often an eviction is refused, the
+//! requests sent) and for key formats and a foreign CA.
 
 #[path = "kube_client/mock_api.rs"]
 mod mock_api;
@@ -15,3 +17,5 @@ mod nodes;
 mod objects;
 #[path = "kube_client/sim_cluster.rs"]
 mod sim_cluster;
+#[path = "kube_client/sim_drain.rs"]
+mod sim_drain;

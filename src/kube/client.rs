@@ -223,3 +223,53 @@ impl KubeClient {
         Ok(version.git_version)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unusable_keys_fail_at_construction_without_showing_the_key() {
+        let (ca, cert) = {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+                .unwrap()
+                .self_signed(&key)
+                .unwrap();
+            (cert.pem(), cert.pem())
+        };
+        let credentials = KubeCredentials {
+            server: "https://127.0.0.1:6443".into(),
+            ca_pem: ca,
+            client_cert_pem: cert,
+            client_key_pem:
+                "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n"
+                    .into(),
+        };
+        let err = KubeClient::new(&credentials, KubeOptions::default()).unwrap_err();
+        assert!(matches!(err, Error::ClientSetup { .. }), "{err:?}");
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("c2VjcmV0"), "{shown}");
+    }
+
+    #[test]
+    fn the_server_url_keeps_no_trailing_slash() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let credentials = KubeCredentials {
+            server: "https://127.0.0.1:6443/".into(),
+            ca_pem: cert.pem(),
+            client_cert_pem: cert.pem(),
+            client_key_pem: key.serialize_pem(),
+        };
+        let kube = KubeClient::new(&credentials, KubeOptions::default()).unwrap();
+        assert_eq!(kube.server(), "https://127.0.0.1:6443");
+        assert_eq!(
+            format!("{kube:?}"),
+            "KubeClient { server: \"https://127.0.0.1:6443\", .. }"
+        );
+    }
+}

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use http::Method;
 use serde::Deserialize;
-use tokio_util::sync::CancellationToken;
 
 use super::client::{Body, KubeClient};
 use super::error::{Error, Result};
@@ -26,7 +25,7 @@ const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 /// How to drain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DrainOptions {
-    /// Budget for the whole drain (cordon, evictions, pods gone).
+    /// Budget for the whole drain (cordon, evictions, pods gone), within the caller's deadline.
     pub timeout: Duration,
     /// Grace period given to each evicted pod; the pod's own when `None`.
     pub grace_period: Option<Duration>,
@@ -193,7 +192,9 @@ struct Progress {
 impl KubeClient {
     /// Drains `node`: cordons it, evicts its pods (honouring PodDisruptionBudgets: a 429 is
     /// retried until the budget allows it) and waits until they are gone. DaemonSet pods (with
-    /// `ignore_daemonsets`) and mirror pods stay. The node stays cordoned.
+    /// `ignore_daemonsets`) and mirror pods stay. The node stays cordoned. The drain ends at
+    /// `options.timeout` or at `deadline`, whichever comes first, and stops when the deadline's
+    /// token is cancelled.
     ///
     /// # Errors
     /// [`Error::DrainBlocked`] before any eviction when pods need `ignore_daemonsets` or
@@ -203,9 +204,9 @@ impl KubeClient {
         &self,
         node: &str,
         options: &DrainOptions,
-        cancel: &CancellationToken,
+        deadline: &Deadline,
     ) -> Result<DrainOutcome> {
-        let deadline = Deadline::after(options.timeout).with_cancel(cancel.clone());
+        let deadline = deadline.limited_to(options.timeout);
         self.cordon(node).await?;
         let pods = self.pods_on(node).await?;
         check_blocked(node, &pods, options)?;

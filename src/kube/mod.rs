@@ -6,9 +6,10 @@
 //! needs: health ([`KubeClient::readyz`], [`KubeClient::version`]), nodes
 //! ([`KubeClient::list_nodes`], cordon, delete), any object by `apiVersion` + `kind` through
 //! discovery ([`KubeClient::apply`] is server-side apply, plus get, list, delete), waits bounded
-//! by a [`Deadline`] that log progress and say what is still pending, and
-//! [`KubeClient::drain`]. Every failure is an [`Error`] naming the request; none carries a
-//! secret.
+//! by a [`Deadline`] that log progress and say what is still pending ([`KubeClient::wait_ready`],
+//! [`KubeClient::wait_nodes`], [`KubeClient::wait_object`], …), [`retry_transient`] for single
+//! operations, and [`KubeClient::drain`]. Every failure is an [`Error`] naming the request; none
+//! carries a secret.
 //!
 //! ```no_run
 //! # async fn example(kubeconfig: &str) -> Result<(), hk8s::kube::Error> {
@@ -51,7 +52,7 @@ pub use error::{Error, RequestInfo, Result, Status, reason_for_code};
 pub use mapping::{ResourceMapping, group_version_path};
 pub use nodes::{NodeInfo, format_taint};
 pub use objects::{Deletion, ListOptions, Propagation, equality_selector};
-pub use wait::Deadline;
+pub use wait::{Deadline, retry_transient};
 
 /// Compile-time check: the client's futures can be spawned on a multi-threaded runtime.
 #[cfg(test)]
@@ -59,7 +60,6 @@ pub use wait::Deadline;
 fn futures_are_send(kube: &KubeClient, deadline: &Deadline) {
     fn send<T: Send>(_: T) {}
     let object = serde_json::Value::Null;
-    let cancel = tokio_util::sync::CancellationToken::new();
     send(kube.readyz());
     send(kube.list_nodes());
     send(kube.apply(&object, "hk8s", true));
@@ -74,5 +74,6 @@ fn futures_are_send(kube: &KubeClient, deadline: &Deadline) {
         }),
     );
     send(kube.wait_nodes(&[], "x", deadline, |_| None));
-    send(kube.drain("n", &DrainOptions::default(), &cancel));
+    send(retry_transient("x", deadline, || kube.list_nodes()));
+    send(kube.drain("n", &DrainOptions::default(), deadline));
 }

@@ -191,6 +191,31 @@ where
     }
 }
 
+/// Runs `operation` until it succeeds, trying again after transient failures (no reply, 5xx,
+/// 429) with the waits' backoff until the deadline; any other error is returned at once. Every
+/// mutation of the client is idempotent (server-side apply, delete with NotFound as success,
+/// cordon), so each can be retried this way, e.g. around an etcd membership change when the API
+/// briefly answers 503.
+///
+/// # Errors
+/// The operation's non-transient error, [`Error::Timeout`] with the last transient one as
+/// source, or [`Error::Cancelled`].
+pub async fn retry_transient<T, F, Fut>(
+    what: &str,
+    deadline: &Deadline,
+    mut operation: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    poll_until(what, deadline, || {
+        let attempt = operation();
+        async move { attempt.await.map(Poll::Done) }
+    })
+    .await
+}
+
 /// Completes when the deadline passes, or at `floor` if that is later (never, without a
 /// deadline).
 async fn sleep_until(deadline: &Deadline, floor: Option<Instant>) {
@@ -254,6 +279,40 @@ mod tests {
             err.to_string().contains("still pending: x: starting"),
             "{err}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_failures_are_retried_and_permanent_ones_are_not() {
+        let mut calls = 0;
+        let value = retry_transient(
+            "delete node",
+            &Deadline::after(Duration::from_secs(30)),
+            || {
+                calls += 1;
+                let n = calls;
+                async move { if n < 3 { Err(unavailable()) } else { Ok(n) } }
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(value, 3);
+
+        let mut calls = 0;
+        let forbidden = || Error::Api {
+            request: RequestInfo {
+                method: http::Method::DELETE,
+                url: "https://h/api/v1/nodes/x".into(),
+            },
+            status: Status::from_reply(403, b""),
+        };
+        let err = retry_transient::<(), _, _>("delete node", &Deadline::none(), || {
+            calls += 1;
+            async { Err(forbidden()) }
+        })
+        .await
+        .unwrap_err();
+        assert!(err.is_forbidden());
+        assert_eq!(calls, 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use hk8s::kube::{DrainOptions, Error, KubeClient, KubeOptions};
+use hk8s::kube::{Deadline, DrainOptions, Error, KubeClient, KubeOptions};
 use tokio_util::sync::CancellationToken;
 
 use super::mock_api::{EvictionPolicy, MockApi, MockState};
@@ -36,10 +36,7 @@ async fn drain_evicts_workloads_retries_the_budget_and_leaves_daemonsets() {
         grace_period: Some(Duration::from_secs(30)),
         ..DrainOptions::default()
     };
-    let outcome = kube
-        .drain("w1", &options, &CancellationToken::new())
-        .await
-        .unwrap();
+    let outcome = kube.drain("w1", &options, &Deadline::none()).await.unwrap();
 
     let mut evicted = outcome.evicted.clone();
     evicted.sort();
@@ -107,7 +104,7 @@ async fn a_drain_that_cannot_finish_names_the_stuck_pod_and_why() {
         ..DrainOptions::default()
     };
     let err = kube
-        .drain("w1", &options, &CancellationToken::new())
+        .drain("w1", &options, &Deadline::none())
         .await
         .unwrap_err();
     match &err {
@@ -122,6 +119,19 @@ async fn a_drain_that_cannot_finish_names_the_stuck_pod_and_why() {
         }
         other => panic!("expected a timeout, got {other:?}"),
     }
+    // The caller's deadline bounds the drain when it is shorter than the drain's own timeout.
+    let generous = DrainOptions {
+        timeout: Duration::from_secs(600),
+        ..DrainOptions::default()
+    };
+    let err = kube
+        .drain("w1", &generous, &Deadline::after(Duration::from_secs(1)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Timeout { elapsed, .. } if *elapsed < Duration::from_secs(60)),
+        "{err:?}"
+    );
     // web-0 was evicted meanwhile; web-1 is still there.
     let state = mock.state.lock().unwrap();
     assert!(!state.pods.contains_key("default/web-0"));
@@ -137,7 +147,7 @@ async fn drain_refuses_pods_it_would_have_to_destroy_before_evicting_anything() 
     let mock = MockApi::start(state).await;
     let kube = KubeClient::new(&mock.credentials, KubeOptions::default()).unwrap();
     let err = kube
-        .drain("w1", &DrainOptions::default(), &CancellationToken::new())
+        .drain("w1", &DrainOptions::default(), &Deadline::none())
         .await
         .unwrap_err();
     assert!(
@@ -152,7 +162,7 @@ async fn drain_refuses_pods_it_would_have_to_destroy_before_evicting_anything() 
         ..DrainOptions::default()
     };
     let err = kube
-        .drain("w1", &strict, &CancellationToken::new())
+        .drain("w1", &strict, &Deadline::none())
         .await
         .unwrap_err();
     assert!(
@@ -171,6 +181,9 @@ async fn drain_refuses_pods_it_would_have_to_destroy_before_evicting_anything() 
         .unwrap()
         .evictions
         .insert("default/web-1".into(), EvictionPolicy::RefuseAlways);
-    let err = kube.drain("w1", &lenient, &cancel).await.unwrap_err();
+    let err = kube
+        .drain("w1", &lenient, &Deadline::none().with_cancel(cancel))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Cancelled { .. }), "{err:?}");
 }

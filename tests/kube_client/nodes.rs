@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use hk8s::kube::{Deadline, Error};
+use hk8s::kube::{Deadline, Error, retry_transient};
 use hk8s::talos::config::MachineRole;
 use tokio_util::sync::CancellationToken;
 
@@ -154,5 +154,22 @@ async fn health_nodes_cordon_delete_and_quorum_loss() {
         "{err}"
     );
     assert!(err.is_transient());
+    // Retrying through the outage ends with a timeout that keeps the API's last answer.
+    let err = retry_transient(
+        "list nodes",
+        &Deadline::after(Duration::from_secs(1)),
+        || kube.list_nodes(),
+    )
+    .await
+    .unwrap_err();
+    match &err {
+        Error::Timeout {
+            last_error: Some(last),
+            ..
+        } => {
+            assert_eq!(last.status().map(|s| s.code), Some(503), "{last}");
+        }
+        other => panic!("{other:?}"),
+    }
     cluster.sim.shutdown().await.unwrap();
 }

@@ -72,6 +72,27 @@ async fn server_side_apply_get_list_delete_and_errors() {
         .collect();
     names.sort();
     assert_eq!(names, ["other", "settings"]);
+    let mut unlabelled = config_map("unlabelled", "y");
+    unlabelled["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("labels");
+    kube.apply(&unlabelled, "hk8s", true).await.unwrap();
+    let selected = kube
+        .list(
+            "v1",
+            "ConfigMap",
+            Some("hk8s-test"),
+            &ListOptions::default().labels("hk8s.io/cluster=objects"),
+        )
+        .await
+        .unwrap();
+    let mut names: Vec<&str> = selected
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["other", "settings"]);
     let everywhere = kube
         .list("v1", "ConfigMap", None, &ListOptions::default())
         .await
