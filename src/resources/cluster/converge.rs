@@ -511,12 +511,12 @@ pub async fn gate(
     infra: &Infra,
 ) -> Result<(), Diagnostics> {
     let nodes = addresses(members, infra.network.id)?;
-    health::wait_talos_api(op, &clients, &nodes)
+    health::wait_talos_api(op, clients, &nodes)
         .await
         .map_err(wait_failed(
             "A control-plane node's Talos API did not answer",
         ))?;
-    health::wait_etcd_members(op, &clients, &nodes)
+    health::wait_etcd_members(op, clients, &nodes)
         .await
         .map_err(wait_failed("etcd membership did not settle"))?;
     let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
