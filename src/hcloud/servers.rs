@@ -157,8 +157,9 @@ impl Server {
     }
 }
 
-/// A server to ensure.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A server to ensure. `Debug` leaves out the user data: it is a machine configuration, which
+/// holds the cluster's keys.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ServerSpec {
     /// Name (unique per project; the node name).
     pub name: String,
@@ -182,6 +183,27 @@ pub struct ServerSpec {
     pub enable_ipv4: bool,
     /// Whether the server gets a public IPv6 network.
     pub enable_ipv6: bool,
+}
+
+impl std::fmt::Debug for ServerSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSpec")
+            .field("name", &self.name)
+            .field("server_type", &self.server_type)
+            .field("image", &self.image)
+            .field("location", &self.location)
+            .field("labels", &self.labels)
+            .field(
+                "user_data",
+                &self.user_data.as_ref().map(|u| format!("<{} bytes>", u.len())),
+            )
+            .field("networks", &self.networks)
+            .field("firewalls", &self.firewalls)
+            .field("placement_group", &self.placement_group)
+            .field("enable_ipv4", &self.enable_ipv4)
+            .field("enable_ipv6", &self.enable_ipv6)
+            .finish()
+    }
 }
 
 impl ServerSpec {
