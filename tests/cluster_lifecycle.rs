@@ -29,11 +29,37 @@ fn single_node_cluster_is_created_planned_empty_and_destroyed() {
         return;
     };
     let world = World::start(20, &["v1.13.9"], |_| {});
+    let log = tempfile::NamedTempFile::new().unwrap();
     let w = Workdir::new(
         &tf,
         &hcl::cluster(&world.endpoint, "solo", 1, "v1.13.9", "1.35.0", ""),
-    );
+    )
+    .env("TF_LOG_PROVIDER", "DEBUG")
+    .env("TF_LOG_PATH", &log.path().display().to_string());
     w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    // The provider's own log at DEBUG holds no key material and no token of the cluster.
+    let logged = std::fs::read_to_string(log.path()).unwrap();
+    assert!(
+        logged.contains("waiting for Hetzner actions"),
+        "the provider logged"
+    );
+    let state = std::fs::read_to_string(w.path().join("terraform.tfstate")).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    let secrets = state["resources"][0]["instances"][0]["attributes"]["secrets"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for needle in ["PRIVATE KEY", "LS0tLS1CRUdJTi"] {
+        assert!(!logged.contains(needle), "the log holds {needle}");
+    }
+    let tokens: Vec<&str> = secrets
+        .split(|c: char| c.is_whitespace() || c == '"')
+        .filter(|t| t.len() == 23 && t.as_bytes()[6] == b'.')
+        .collect();
+    assert!(!tokens.is_empty(), "the secrets hold tokens");
+    for token in tokens {
+        assert!(!logged.contains(token), "the log holds a token");
+    }
     assert_eq!(
         world.labelled("solo"),
         [

@@ -195,7 +195,10 @@ impl std::fmt::Debug for ServerSpec {
             .field("labels", &self.labels)
             .field(
                 "user_data",
-                &self.user_data.as_ref().map(|u| format!("<{} bytes>", u.len())),
+                &self
+                    .user_data
+                    .as_ref()
+                    .map(|u| format!("<{} bytes>", u.len())),
             )
             .field("networks", &self.networks)
             .field("firewalls", &self.firewalls)
