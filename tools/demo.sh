@@ -54,8 +54,10 @@ destroy() {
   say "terraform destroy (in $work)"
   (cd "$work" && "$terraform" destroy -input=false -auto-approve)
   say "what is left in the simulated Hetzner project"
-  curl -fsS -H "Authorization: Bearer $HCLOUD_TOKEN" "$HCLOUD_ENDPOINT/servers" |
-    "$python" -c 'import json,sys; s=json.load(sys.stdin)["servers"]; print(f"{len(s)} servers")'
+  for kind in servers load_balancers networks firewalls placement_groups; do
+    curl -fsS -H "Authorization: Bearer $HCLOUD_TOKEN" "$HCLOUD_ENDPOINT/$kind" |
+      "$python" -c "import json,sys; print(len(json.load(sys.stdin)['$kind']), '$kind')"
+  done
   stop_sim
 }
 
@@ -118,8 +120,7 @@ started=$SECONDS
 "$terraform" apply -input=false -auto-approve
 echo "apply took $((SECONDS - started)) s with every cloud action and boot at ${time_scale} x its Hetzner duration"
 
-say "terraform output"
-"$terraform" output
+# The outputs were printed by apply above; the kubeconfig is sensitive, so it goes to a file.
 "$terraform" output -raw kubeconfig > "$demo/kubeconfig"
 chmod 600 "$demo/kubeconfig"
 
