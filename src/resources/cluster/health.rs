@@ -21,9 +21,9 @@ pub struct NodeAddress {
     pub ip: IpAddr,
 }
 
-/// Deadline of one probe call: five poll intervals, at least 3 s.
+/// Deadline of one probe call: three poll intervals, at least 2 s.
 fn call_deadline(op: &Operation) -> std::time::Duration {
-    (op.poll_interval * 5).max(std::time::Duration::from_secs(3))
+    (op.poll_interval * 3).max(std::time::Duration::from_secs(2))
 }
 
 /// Waits until every node's Talos API answers `Version`; returns each node's Talos version.
@@ -37,15 +37,22 @@ pub async fn wait_talos_api(
 ) -> Result<Vec<String>, WaitError> {
     poll::until(op, "the Talos API of every control-plane node", || async {
         let talos = clients.talos();
+        // All nodes at once: a node still booting costs one call deadline, not one per node.
+        let answers = futures::future::join_all(nodes.iter().map(|node| {
+            let talos = talos.clone();
+            async move {
+                talos
+                    .node(node.ip)
+                    .with_deadline(call_deadline(op))
+                    .version()
+                    .await
+            }
+        }))
+        .await;
         let mut versions = Vec::new();
         let mut silent = Vec::new();
-        for node in nodes {
-            match talos
-                .node(node.ip)
-                .with_deadline(call_deadline(op))
-                .version()
-                .await
-            {
+        for (node, answer) in nodes.iter().zip(answers) {
+            match answer {
                 Ok(version) => versions.push(version.tag),
                 Err(e) => silent.push(format!("{} ({}): {e}", node.name, node.ip)),
             }

@@ -1,6 +1,7 @@
 //! One polling loop for every wait on nodes and the Kubernetes API: bounded by the operation's
 //! deadline, stopped by Terraform's cancellation, backing off from a quarter of the provider's
-//! `poll_interval` to five times it (250 ms to 5 s by default), and logging at
+//! `poll_interval` to twice it (250 ms to 2 s by default: these are calls to the nodes, not
+//! rate-limited Hetzner requests), and logging at
 //! INFO what is awaited, how long it has taken and how long is left (every 10 s, or when what is
 //! pending changes). A timeout names what was still pending.
 
@@ -60,7 +61,7 @@ where
     Fut: Future<Output = Probe<T>>,
 {
     let started = Instant::now();
-    let max_interval = op.poll_interval * 5;
+    let max_interval = op.poll_interval * 2;
     let mut interval = op.poll_interval / 4;
     let mut last_logged: Option<(Instant, String)> = None;
     loop {
