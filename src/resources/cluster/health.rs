@@ -77,7 +77,13 @@ pub async fn bootstrap(
     node: &NodeAddress,
 ) -> Result<BootstrapOutcome, WaitError> {
     poll::until(op, &format!("etcd bootstrap on {}", node.name), || async {
-        match clients.talos().node(node.ip).bootstrap().await {
+        match clients
+            .talos()
+            .node(node.ip)
+            .with_deadline(call_deadline(op))
+            .bootstrap()
+            .await
+        {
             Ok(outcome) => Probe::Done(outcome),
             Err(e) if e.grpc_code() == Some(tonic::Code::PermissionDenied) => {
                 Probe::Fatal(format!("bootstrap on {}: {e}", node.name))
@@ -98,14 +104,21 @@ async fn members(
     nodes: &[NodeAddress],
 ) -> Result<Vec<EtcdMember>, String> {
     let talos = clients.talos();
+    // Every node at once; the first list wins (they all see the same cluster).
+    let answers = futures::future::join_all(nodes.iter().map(|node| {
+        let talos = talos.clone();
+        async move {
+            talos
+                .node(node.ip)
+                .with_deadline(call_deadline(op))
+                .etcd_members()
+                .await
+        }
+    }))
+    .await;
     let mut errors = Vec::new();
-    for node in nodes {
-        match talos
-            .node(node.ip)
-            .with_deadline(call_deadline(op))
-            .etcd_members()
-            .await
-        {
+    for (node, answer) in nodes.iter().zip(answers) {
+        match answer {
             Ok(members) => return Ok(members),
             Err(e) => errors.push(format!("{}: {e}", node.name)),
         }
