@@ -295,12 +295,12 @@ pub async fn converge(
             &e,
         )
     })?;
-    settle(
-        &op.hcloud,
-        "the cluster network, firewall, placement groups and load balancer",
-        actions,
-    )
-    .await?;
+    // Servers attach to the network when they are created, so its actions settle first; the load
+    // balancer and firewall actions run on while the servers are created and settle with them.
+    let (network_actions, infra_actions): (Vec<Action>, Vec<Action>) = actions
+        .into_iter()
+        .partition(|a| !a.resources.is_empty() && a.resources.iter().all(|r| r.kind == "network"));
+    settle(&op.hcloud, "the cluster network", network_actions).await?;
     // Only needed when a server must be created: an update of running nodes needs no snapshot.
     let image = image.map_err(|e| failed("No Talos image to boot the control plane from", &e));
 
@@ -352,8 +352,9 @@ pub async fn converge(
         members = list_members(op, spec).await?;
     }
 
-    // Servers: power on what is off, create what is missing (all at once), one wait.
-    let mut actions = Vec::new();
+    // Servers: power on what is off, create what is missing (all at once), one wait together
+    // with the load balancer and firewall.
+    let mut actions = infra_actions;
     for member in members.iter().filter(|m| m.is_off()) {
         tracing::info!(
             node = member.name(),
@@ -383,7 +384,12 @@ pub async fn converge(
         new_names.extend(servers.iter().map(|s| s.name.clone()));
         actions.extend(created);
     }
-    settle(&op.hcloud, "the control-plane servers", actions).await?;
+    settle(
+        &op.hcloud,
+        "the control-plane servers, firewall and load balancer",
+        actions,
+    )
+    .await?;
     if !new_names.is_empty() {
         members = list_members(op, spec).await?;
     }
