@@ -524,24 +524,9 @@ impl MachineService for NodeApi {
     ) -> Result<Response<UpgradeResponse>, Status> {
         let id = self.target(&request, true)?;
         let image = request.get_ref().image.clone();
-        let version = image
-            .rsplit_once(':')
-            .map(|(_, tag)| tag.to_string())
-            .filter(|t| t.starts_with('v'))
-            .ok_or_else(|| {
-                Status::invalid_argument(format!("installer image {image:?} has no version tag"))
-            })?;
         let mut fleet = self.sim.lock();
         let node = Self::up_node(&mut fleet, id)?;
-        if let Some(cfg) = &node.config {
-            config::parse(&cfg.yaml, &version).map_err(|e| {
-                Status::failed_precondition(format!(
-                    "the current configuration is not valid for {version}: {e}"
-                ))
-            })?;
-        }
-        node.pending_version = Some(version);
-        self.reboot(node);
+        self.start_upgrade(node, &image)?;
         let meta = Self::meta(node);
         Ok(Response::new(UpgradeResponse {
             messages: vec![Upgrade {

@@ -128,7 +128,7 @@ async fn members(
 }
 
 /// Waits until etcd has exactly the members `nodes` (matched by hostname), removing members
-/// whose server no longer exists (`gone` tells which hostnames those are) so that a deleted
+/// that are not among `nodes` (their server no longer exists) so that a deleted
 /// server does not keep counting against quorum.
 ///
 /// # Errors

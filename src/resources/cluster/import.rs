@@ -8,14 +8,13 @@
 //! in place, with no infrastructure change, once `secrets` is set in the configuration (see
 //! `plan::adopt_imported`).
 
-use std::collections::BTreeSet;
-
 use crate::hcloud::labels;
 use crate::tfplugin::diag::{Diagnostic, Diagnostics};
 use crate::tfplugin::value::{Type, Value};
 
 use super::context::{Operation, failed};
 use super::observe;
+use super::refresh;
 use super::state;
 
 /// The state of the existing cluster `name`.
@@ -61,32 +60,7 @@ pub async fn import(op: &Operation, name: &str, value_type: &Type) -> Result<Val
     let lb = observed.api_load_balancer.as_ref();
     let lb_ip = lb.and_then(|l| l.public_ipv4()).map(str::to_owned);
     let firewall = observed.control_plane_firewall(name);
-    let sources = |port: u16| -> Value {
-        let found: BTreeSet<String> = firewall
-            .map(|f| {
-                f.rules
-                    .iter()
-                    .filter(|r| r.port.as_deref() == Some(port.to_string().as_str()))
-                    .flat_map(|r| r.source_ips.iter().cloned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if found.is_empty() {
-            Value::Null
-        } else {
-            Value::List(found.into_iter().map(Value::from).collect())
-        }
-    };
-    let talos_sources = sources(crate::hcloud::load_balancers::TALOS_API_PORT);
-    let kube_sources = sources(crate::hcloud::load_balancers::KUBERNETES_API_PORT);
-    let firewall_value = if talos_sources.is_null() && kube_sources.is_null() {
-        Value::Null
-    } else {
-        Value::object([
-            ("talos_api_sources", talos_sources),
-            ("kube_api_sources", kube_sources),
-        ])
-    };
+    let firewall_value = refresh::observed_firewall(&observed, name);
     let endpoint = lb_ip.as_ref().map(|ip| format!("https://{ip}:6443"));
     let text = |v: Option<String>| v.map_or(Value::Null, Value::from);
     let state = Value::object([

@@ -69,6 +69,21 @@ fn reflect_firewall(state: &mut Value, observed: &Observed, cluster: &str) {
     {
         return;
     }
+    state.set_at_path(&path, firewall_value(talos, kube));
+}
+
+/// The `firewall` attribute for the sources the live rules allow (null when none are allowed).
+pub(super) fn observed_firewall(observed: &Observed, cluster: &str) -> Value {
+    let talos = sources(observed, cluster, TALOS_API_PORT);
+    let kube = sources(observed, cluster, KUBERNETES_API_PORT);
+    if talos.is_empty() && kube.is_empty() {
+        Value::Null
+    } else {
+        firewall_value(talos, kube)
+    }
+}
+
+fn firewall_value(talos: Vec<String>, kube: Vec<String>) -> Value {
     let list = |v: Vec<String>| {
         if v.is_empty() {
             Value::Null
@@ -76,13 +91,10 @@ fn reflect_firewall(state: &mut Value, observed: &Observed, cluster: &str) {
             Value::List(v.into_iter().map(Value::from).collect())
         }
     };
-    state.set_at_path(
-        &path,
-        Value::object([
-            ("talos_api_sources", list(talos)),
-            ("kube_api_sources", list(kube)),
-        ]),
-    );
+    Value::object([
+        ("talos_api_sources", list(talos)),
+        ("kube_api_sources", list(kube)),
+    ])
 }
 
 fn load_balancer_intact(observed: &Observed, cluster: &str) -> bool {
