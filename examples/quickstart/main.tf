@@ -3,9 +3,9 @@
 # examples/addons) build on it; this release creates and operates the cluster itself.
 #
 # Against hk8s-sim (offline):
-#   hk8s-sim serve --listen 127.0.0.1:8080 --token dev --talos-snapshots v1.13.9 &
+#   hk8s-sim serve --listen 127.0.0.1:8080 --token dev --talos-snapshots v1.13.9 --latency realistic --time-scale 0.05 &
 #   export HCLOUD_ENDPOINT=http://127.0.0.1:8080/v1 HCLOUD_TOKEN=dev   # as it prints
-#   terraform plan            # `make demo` does all of this for you
+#   terraform apply           # `make demo` does all of this for you (and shows the nodes)
 # Against Hetzner Cloud: export HCLOUD_TOKEN only.
 
 terraform {
