@@ -4,6 +4,7 @@
 //! [`resources`] are thin orchestration, [`hcloud`], [`talos`] and [`kube`] know nothing of
 //! Terraform.
 
+pub mod deadline;
 pub mod docs;
 pub mod hcloud;
 pub mod kube;

@@ -1,9 +1,13 @@
 //! The sim's own endpoints under `/_sim` (no auth, no rate limit, never faulted):
-//! `GET /_sim/stats`, `GET /_sim/state`, `POST /_sim/reset`.
+//! `GET /_sim/stats`, `GET /_sim/state`, `POST /_sim/reset`, and
+//! `POST /_sim/load_balancers/{id}/pin` (`{"server": <id>}` or `{"server": null}`), which sends
+//! every new connection to that load balancer to one server while the server is a healthy
+//! target: the worst case of round robin, so that tests can reproduce what a client meets when
+//! its connection lands on a node that is leaving.
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -25,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/_sim/stats", get(stats))
         .route("/_sim/state", get(state_dump))
         .route("/_sim/reset", post(reset))
+        .route("/_sim/load_balancers/{id}/pin", post(pin))
         .with_state(state)
 }
 
@@ -74,4 +79,37 @@ async fn state_dump(State(app): State<AppState>) -> Json<Value> {
 async fn reset(State(app): State<AppState>) -> impl IntoResponse {
     app.write().reset();
     StatusCode::NO_CONTENT
+}
+
+async fn pin(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+    Json(body): Json<Value>,
+) -> impl IntoResponse {
+    let mut world = app.write();
+    if !world.data.load_balancers.contains_key(&id) {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": {"code": "not_found", "message": format!("load balancer {id} not found")}})),
+        )
+            .into_response();
+    }
+    match body.get("server") {
+        Some(Value::Null) | None => {
+            world.lb_pins.remove(&id);
+        }
+        Some(server) => match server.as_i64() {
+            Some(server) => {
+                world.lb_pins.insert(id, server);
+            }
+            None => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": {"code": "invalid_input", "message": "server must be a server id or null"}})),
+                )
+                    .into_response();
+            }
+        },
+    }
+    StatusCode::NO_CONTENT.into_response()
 }

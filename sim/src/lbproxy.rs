@@ -24,13 +24,22 @@ pub struct LbView {
     ipv4: Ipv4Addr,
     services: Vec<(u16, u16)>,
     targets: Vec<i64>,
+    /// The server every new connection goes to while it is a healthy target (a sim control).
+    pinned: Option<i64>,
+}
+
+/// Where new connections may go: the targets, and the pinned one among them.
+#[derive(Debug, Clone, Default)]
+struct Routing {
+    targets: Vec<i64>,
+    pinned: Option<i64>,
 }
 
 /// The listeners of one load balancer.
 #[derive(Debug)]
 pub struct LbForwarders {
     view: LbView,
-    targets: Arc<Mutex<Vec<i64>>>,
+    routing: Arc<Mutex<Routing>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -67,6 +76,7 @@ pub fn views(world: &World) -> Vec<LbView> {
             LbView {
                 id: lb.id,
                 ipv4: lb.ipv4,
+                pinned: world.lb_pins.get(&lb.id).copied(),
                 services: lb
                     .services
                     .iter()
@@ -98,7 +108,10 @@ pub fn reconcile(sim: &Arc<TalosSim>, lbs: Vec<LbView>) {
     for lb in lbs {
         match map.get_mut(&lb.id) {
             Some(fw) => {
-                *fw.targets.lock().unwrap_or_else(PoisonError::into_inner) = lb.targets.clone()
+                *fw.routing.lock().unwrap_or_else(PoisonError::into_inner) = Routing {
+                    targets: lb.targets.clone(),
+                    pinned: lb.pinned,
+                }
             }
             None => {
                 let id = lb.id;
@@ -111,7 +124,10 @@ pub fn reconcile(sim: &Arc<TalosSim>, lbs: Vec<LbView>) {
 fn open(sim: &Arc<TalosSim>, view: LbView) -> LbForwarders {
     let mut tasks = Vec::new();
     let turn = Arc::new(AtomicUsize::new(0));
-    let shared_targets = Arc::new(Mutex::new(view.targets.clone()));
+    let shared_routing = Arc::new(Mutex::new(Routing {
+        targets: view.targets.clone(),
+        pinned: view.pinned,
+    }));
     for (listen, dest) in view.services.clone() {
         let addr = SocketAddr::new(IpAddr::V4(view.ipv4), sim.ports.actual(listen));
         let listener = match std::net::TcpListener::bind(addr)
@@ -124,24 +140,27 @@ fn open(sim: &Arc<TalosSim>, view: LbView) -> LbForwarders {
                 continue;
             }
         };
-        let (sim, targets, turn) = (sim.clone(), shared_targets.clone(), turn.clone());
+        let (sim, routing, turn) = (sim.clone(), shared_routing.clone(), turn.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let candidates = targets
+                let Routing { targets, pinned } = routing
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .clone();
-                let healthy: Vec<i64> = candidates
+                let healthy: Vec<i64> = targets
                     .into_iter()
                     .filter(|t| sim.port_open(*t, dest) == Some(true))
                     .collect();
                 if healthy.is_empty() {
                     continue;
                 }
-                let target = healthy[turn.fetch_add(1, Ordering::Relaxed) % healthy.len()];
+                let target = match pinned {
+                    Some(pinned) if healthy.contains(&pinned) => pinned,
+                    _ => healthy[turn.fetch_add(1, Ordering::Relaxed) % healthy.len()],
+                };
                 match dest {
                     APID_PORT => drop(tokio::spawn(crate::talos::listeners::serve_apid(
                         sim.clone(),
@@ -160,7 +179,7 @@ fn open(sim: &Arc<TalosSim>, view: LbView) -> LbForwarders {
     }
     LbForwarders {
         view,
-        targets: shared_targets,
+        routing: shared_routing,
         tasks,
     }
 }

@@ -362,6 +362,90 @@ impl Client {
         }
     }
 
+    /// The servers load balancer `id` routes new connections to: its server targets and the
+    /// servers its label-selector targets match now (Hetzner resolves selectors itself, a few
+    /// seconds after a label changes). `None` when the load balancer does not exist.
+    pub async fn load_balancer_server_targets(&self, id: i64) -> Result<Option<Vec<i64>>, Error> {
+        #[derive(Deserialize)]
+        struct Reply {
+            load_balancer: Resolved,
+        }
+        #[derive(Deserialize)]
+        struct Resolved {
+            #[serde(default)]
+            targets: Vec<ResolvedTarget>,
+        }
+        #[derive(Deserialize)]
+        struct ResolvedTarget {
+            server: Option<WireId>,
+            #[serde(default)]
+            targets: Vec<ResolvedTarget>,
+        }
+        fn servers(targets: &[ResolvedTarget], out: &mut Vec<i64>) {
+            for target in targets {
+                out.extend(target.server.as_ref().map(|s| s.id));
+                servers(&target.targets, out);
+            }
+        }
+        match self
+            .call::<Reply>(ApiRequest::get(format!("/load_balancers/{id}")))
+            .await
+        {
+            Ok(reply) => {
+                let mut ids = Vec::new();
+                servers(&reply.load_balancer.targets, &mut ids);
+                ids.sort_unstable();
+                ids.dedup();
+                Ok(Some(ids))
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits until load balancer `id` no longer routes new connections to `server` (a label the
+    /// target selector excludes was set on it), polling every `poll_interval` and logging at
+    /// INFO while it still does. A load balancer that no longer exists routes to nothing.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] at the client's deadline, [`Error::Cancelled`], API errors.
+    pub async fn wait_load_balancer_stops_routing(
+        &self,
+        id: i64,
+        server: i64,
+        server_name: &str,
+    ) -> Result<(), Error> {
+        let what = format!("load balancer {id} to stop routing to {server_name}");
+        let started = tokio::time::Instant::now();
+        let mut logged = started;
+        loop {
+            match self.load_balancer_server_targets(id).await? {
+                Some(targets) if targets.contains(&server) => {}
+                _ => return Ok(()),
+            }
+            if self.deadline().is_expired() {
+                return Err(Error::Timeout {
+                    what,
+                    pending: vec![format!("{server_name} is still a target")],
+                    elapsed: started.elapsed(),
+                    last_error: None,
+                });
+            }
+            if logged.elapsed() >= std::time::Duration::from_secs(10) {
+                tracing::info!(
+                    what = %what,
+                    elapsed_s = started.elapsed().as_secs(),
+                    remaining_s = self.deadline().time_left().as_secs(),
+                    "waiting: the target selector still matches"
+                );
+                logged = tokio::time::Instant::now();
+            }
+            if !self.deadline().sleep(self.poll_interval()).await {
+                return Err(Error::Cancelled { what });
+            }
+        }
+    }
+
     /// Every load balancer matching the selector.
     pub async fn list_load_balancers(
         &self,

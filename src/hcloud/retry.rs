@@ -14,71 +14,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
-
 use super::error::Error;
 
-/// How much time and which cancellation signal an operation has: every request, retry and action
-/// wait of a [`super::Client`] stops when the deadline passes or the token is cancelled.
-#[derive(Debug, Clone, Default)]
-pub struct Deadline {
-    until: Option<Instant>,
-    cancel: CancellationToken,
-}
-
-impl Deadline {
-    /// No deadline and a fresh (never cancelled) token.
-    pub fn none() -> Self {
-        Self::default()
-    }
-
-    /// A deadline `budget` from now.
-    pub fn after(budget: Duration) -> Self {
-        Deadline {
-            until: Some(Instant::now() + budget),
-            cancel: CancellationToken::new(),
-        }
-    }
-
-    /// The same deadline, also stopped when `cancel` is cancelled.
-    #[must_use]
-    pub fn with_cancel(mut self, cancel: CancellationToken) -> Self {
-        self.cancel = cancel;
-        self
-    }
-
-    /// Time left, `None` when unbounded; zero once passed.
-    pub fn remaining(&self) -> Option<Duration> {
-        self.until
-            .map(|until| until.saturating_duration_since(Instant::now()))
-    }
-
-    /// Whether the deadline has passed.
-    pub fn is_expired(&self) -> bool {
-        self.remaining().is_some_and(|r| r.is_zero())
-    }
-
-    /// Whether the token was cancelled.
-    pub fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
-    }
-
-    /// Sleeps `wanted`, shortened to the time left. Returns `false` without finishing the sleep
-    /// when the token is cancelled, `true` otherwise.
-    pub async fn sleep(&self, wanted: Duration) -> bool {
-        let wait = self.remaining().map_or(wanted, |left| wanted.min(left));
-        tokio::select! {
-            () = tokio::time::sleep(wait) => true,
-            () = self.cancel.cancelled() => false,
-        }
-    }
-
-    /// Waits until the token is cancelled (never returns otherwise).
-    pub async fn cancelled(&self) {
-        self.cancel.cancelled().await;
-    }
-}
+/// Every request, retry and action wait of a [`super::Client`] stops when its deadline passes or
+/// its token is cancelled: the crate's one deadline type.
+pub use crate::deadline::Deadline;
 
 /// Backoff settings for retried requests.
 #[derive(Debug, Clone, PartialEq)]
@@ -211,6 +151,8 @@ pub fn classify(method: &http::Method, error: &Error) -> Option<RetryReason> {
 mod tests {
     use super::*;
     use crate::hcloud::error::api_error;
+    use tokio::time::Instant;
+    use tokio_util::sync::CancellationToken;
 
     fn envelope(code: &str) -> Vec<u8> {
         format!(r#"{{"error":{{"code":"{code}","message":"m","details":{{}}}}}}"#).into_bytes()

@@ -12,7 +12,6 @@ use std::future::Future;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use super::error::{Error, Result};
 
@@ -25,69 +24,8 @@ const FIRST_CHECK_FLOOR: Duration = Duration::from_secs(5);
 /// Progress is logged at least this often.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
-/// How long an operation may take and the token that stops it early.
-#[derive(Debug, Clone, Default)]
-pub struct Deadline {
-    until: Option<Instant>,
-    cancel: CancellationToken,
-}
-
-impl Deadline {
-    /// No time limit and a token nobody cancels.
-    pub fn none() -> Deadline {
-        Deadline::default()
-    }
-
-    /// A budget of `budget` from now.
-    pub fn after(budget: Duration) -> Deadline {
-        Deadline {
-            until: Some(Instant::now() + budget),
-            cancel: CancellationToken::new(),
-        }
-    }
-
-    /// The same budget, also stopped when `cancel` is cancelled.
-    #[must_use]
-    pub fn with_cancel(mut self, cancel: CancellationToken) -> Deadline {
-        self.cancel = cancel;
-        self
-    }
-
-    /// Time left (`None` when unbounded; zero once passed).
-    pub fn remaining(&self) -> Option<Duration> {
-        self.until
-            .map(|until| until.saturating_duration_since(Instant::now()))
-    }
-
-    /// Whether the budget is spent.
-    pub fn is_expired(&self) -> bool {
-        self.remaining().is_some_and(|left| left.is_zero())
-    }
-
-    /// The cancellation token.
-    pub fn cancel_token(&self) -> &CancellationToken {
-        &self.cancel
-    }
-
-    /// The earlier of this deadline and `budget` from now (same token).
-    #[must_use]
-    pub fn limited_to(&self, budget: Duration) -> Deadline {
-        let candidate = Instant::now() + budget;
-        Deadline {
-            until: Some(self.until.map_or(candidate, |until| until.min(candidate))),
-            cancel: self.cancel.clone(),
-        }
-    }
-
-    /// Sleeps `wanted`, cut short at the deadline. `false` when cancelled meanwhile.
-    pub(crate) async fn sleep(&self, wanted: Duration) -> bool {
-        let pause = self.remaining().map_or(wanted, |left| wanted.min(left));
-        tokio::select! {
-            () = tokio::time::sleep(pause) => true,
-            () = self.cancel.cancelled() => false,
-        }
-    }
-}
+/// How long a wait may take and the token that stops it early: the crate's one deadline type.
+pub use crate::deadline::Deadline;
 
 /// One observation of a polled condition.
 pub(crate) enum Poll<T> {
@@ -116,7 +54,8 @@ where
     Fut: Future<Output = Result<Poll<T>>>,
 {
     let started = Instant::now();
-    let mut interval = FIRST_POLL_INTERVAL;
+    let (mut interval, max_interval) =
+        deadline.backoff_bounds((FIRST_POLL_INTERVAL, MAX_POLL_INTERVAL));
     let mut pending: Vec<String> = vec![format!("{what}: no check finished in time")];
     let mut last_error: Option<Error> = None;
     // Until one check succeeds, the pending list says why there is no observation.
@@ -127,7 +66,7 @@ where
         what: what.to_owned(),
     };
     loop {
-        if deadline.cancel.is_cancelled() {
+        if deadline.is_cancelled() {
             return Err(cancelled());
         }
         // A poll cannot outlast the deadline, even when a request hangs.
@@ -136,7 +75,7 @@ where
         let attempt = tokio::select! {
             result = check() => Attempt::Finished(result),
             () = sleep_until(deadline, first.then_some(started + FIRST_CHECK_FLOOR)) => Attempt::OutOfTime,
-            () = deadline.cancel.cancelled() => Attempt::Cancelled,
+            () = deadline.cancelled() => Attempt::Cancelled,
         };
         match attempt {
             Attempt::Finished(Ok(Poll::Done(value))) => {
@@ -187,7 +126,7 @@ where
         if !deadline.sleep(interval).await {
             return Err(cancelled());
         }
-        interval = (interval * 2).min(MAX_POLL_INTERVAL);
+        interval = (interval * 2).min(max_interval);
     }
 }
 
@@ -219,7 +158,7 @@ where
 /// Completes when the deadline passes, or at `floor` if that is later (never, without a
 /// deadline).
 async fn sleep_until(deadline: &Deadline, floor: Option<Instant>) {
-    match deadline.until {
+    match deadline.instant() {
         Some(until) => tokio::time::sleep_until(floor.map_or(until, |f| f.max(until))).await,
         None => std::future::pending().await,
     }
@@ -229,6 +168,7 @@ async fn sleep_until(deadline: &Deadline, floor: Option<Instant>) {
 mod tests {
     use super::*;
     use crate::kube::error::{RequestInfo, Status};
+    use tokio_util::sync::CancellationToken;
 
     fn unavailable() -> Error {
         Error::Api {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use hk8s::talos::apid::{ApidClient, ClientOptions, Credentials};
 use hk8s::talos::config::{ClusterInput, Cni, MachineRole, NodeInput, generate};
 use hk8s::talos::ops::{
-    Budget, ControlPlane, KubeletVersions, Membership, ProbeError, bootstrap_once, wait_apid,
+    ControlPlane, Deadline, KubeletVersions, Membership, ProbeError, bootstrap_once, wait_apid,
     wait_etcd_members,
 };
 use hk8s::talos::pki::certs::{ClientSpec, issue_client};
@@ -50,8 +50,10 @@ pub struct Cluster {
 
 /// A budget of `timeout` with a fresh token, and checks of at most a second (loopback answers
 /// at once; an absent node should not hold a test up).
-pub fn budget(timeout: Duration) -> Budget {
-    Budget::new(timeout, CancellationToken::new()).with_check_timeout(Duration::from_secs(1))
+pub fn budget(timeout: Duration) -> Deadline {
+    Deadline::after(timeout)
+        .with_cancel(CancellationToken::new())
+        .with_check_timeout(Duration::from_secs(1))
 }
 
 impl Cluster {

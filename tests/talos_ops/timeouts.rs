@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use hk8s::talos::ops::{
-    Budget, ControlPlane, Error, Membership, upgrade_node, wait_apid, wait_etcd_members,
+    ControlPlane, Deadline, Error, Membership, upgrade_node, wait_apid, wait_etcd_members,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -70,7 +70,7 @@ async fn timeouts_name_what_is_pending() {
     // A cancelled token ends a wait at once, saying what was pending.
     let token = CancellationToken::new();
     token.cancel();
-    let cancelled = Budget::new(Duration::from_secs(3600), token);
+    let cancelled = Deadline::after(Duration::from_secs(3600)).with_cancel(token);
     let err = wait_apid(&cluster.talos, &[absent], &cancelled)
         .await
         .unwrap_err();

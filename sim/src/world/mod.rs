@@ -113,6 +113,9 @@ pub struct World {
     pub port_probe: PortProbe,
     /// Extra `/_sim/state` sections from the Talos/Kubernetes part of the sim.
     pub state_sections: StateSections,
+    /// Load balancers whose new connections all go to one server while it is a healthy target
+    /// (`POST /_sim/load_balancers/{id}/pin`): round robin's worst case, made reproducible.
+    pub lb_pins: BTreeMap<i64, i64>,
     talos_versions: Vec<String>,
     fault_spec: FaultSpec,
     seed: u64,
@@ -152,6 +155,7 @@ impl World {
             latency: options.latency,
             port_probe: PortProbe::default(),
             state_sections: StateSections::default(),
+            lb_pins: BTreeMap::new(),
             talos_versions: options.talos_versions,
             fault_spec: options.faults,
             seed: options.seed,
@@ -171,6 +175,7 @@ impl World {
             ..Collections::default()
         };
         self.running.clear();
+        self.lb_pins.clear();
         self.stats = Stats::default();
         self.faults = FaultInjector::new(self.fault_spec.clone(), self.seed);
         self.rate_limit.refill_full(self.clock.elapsed());

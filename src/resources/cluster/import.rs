@@ -12,10 +12,10 @@ use crate::hcloud::labels;
 use crate::tfplugin::diag::{Diagnostic, Diagnostics};
 use crate::tfplugin::value::{Type, Value};
 
-use super::context::{Operation, failed};
 use super::observe;
 use super::refresh;
 use super::state;
+use crate::resources::fleet::{Operation, failed};
 
 /// The state of the existing cluster `name`.
 ///

@@ -8,11 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::hcloud::catalog::Architecture;
 use crate::hcloud::firewalls::{
     Direction, Firewall, FirewallRule, FirewallSpec, FirewallTarget, Protocol,
 };
-use crate::hcloud::labels::{self, Labels, Role, Selector};
+use crate::hcloud::labels::{Labels, Role, Selector};
 use crate::hcloud::load_balancers::{
     KUBERNETES_API_PORT, LoadBalancer, LoadBalancerSpec, Service, TALOS_API_PORT, Target,
 };
@@ -20,12 +19,9 @@ use crate::hcloud::networks::{Network, NetworkSpec as HcloudNetworkSpec, SubnetS
 use crate::hcloud::placement_groups::PlacementGroup;
 use crate::hcloud::{Action, Client, Error};
 
-use super::spec::ClusterSpec;
+use crate::resources::fleet::removal::LEAVING_LABEL;
 
-/// The Image Factory schematic of the snapshots hk8s looks for by default (Talos with no system
-/// extensions; what `hk8s.io/schematic` holds on snapshots built for hk8s).
-pub const DEFAULT_SCHEMATIC: &str =
-    "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba";
+use super::spec::ClusterSpec;
 
 /// The cluster's objects once ensured.
 #[derive(Debug, Clone)]
@@ -122,10 +118,23 @@ pub fn load_balancer_spec(spec: &ClusterSpec, network: i64) -> LoadBalancerSpec 
             Service::tcp(KUBERNETES_API_PORT),
             Service::tcp(TALOS_API_PORT),
         ],
-        targets: vec![Target::private_selector(&control_plane_selector(
-            &spec.name,
-        ))],
+        targets: vec![load_balancer_target(&spec.name)],
     }
+}
+
+/// The API load balancer's target: the control planes, except one that is leaving (labelled
+/// [`LEAVING_LABEL`] before it leaves, so that no new connection reaches it).
+pub fn load_balancer_target(cluster: &str) -> Target {
+    Target::LabelSelector {
+        selector: format!("{},!{LEAVING_LABEL}", control_plane_selector(cluster)),
+        use_private_ip: true,
+    }
+}
+
+/// The target clusters made before [`load_balancer_target`] excluded leaving nodes; replaced
+/// by the next apply.
+pub fn legacy_load_balancer_target(cluster: &str) -> Target {
+    Target::private_selector(&control_plane_selector(cluster))
 }
 
 /// Why the objects around the servers could not be ensured.
@@ -235,6 +244,15 @@ pub async fn ensure(
             .await?;
         actions.extend(lb.actions);
         let mut load_balancer = lb.value;
+        let legacy = legacy_load_balancer_target(&spec.name);
+        if load_balancer.targets.contains(&legacy) {
+            tracing::info!(
+                load_balancer = load_balancer.id,
+                "replacing the load balancer's target with one that excludes leaving nodes"
+            );
+            actions.push(client.remove_target(load_balancer.id, &legacy).await?);
+            load_balancer.targets.retain(|t| *t != legacy);
+        }
         if load_balancer.load_balancer_type.name != spec.load_balancer_type {
             actions.push(
                 client
@@ -261,64 +279,4 @@ pub async fn ensure(
         },
         actions,
     ))
-}
-
-/// The snapshot to boot `architecture` servers from: the configured id, the configured selector's
-/// newest match, or the newest snapshot labelled for this Talos version and the default schematic.
-///
-/// # Errors
-/// [`SnapshotMissing`] saying what was looked for; Hetzner errors.
-pub async fn find_snapshot(
-    client: &Client,
-    spec: &ClusterSpec,
-    architecture: Architecture,
-) -> Result<i64, SnapshotError> {
-    if let Some(id) = spec.image.snapshot_ids.get(&architecture) {
-        return Ok(*id);
-    }
-    let selector_text = match &spec.image.selector {
-        Some(text) => text.clone(),
-        None => Selector::default()
-            .with(labels::TALOS_VERSION, &spec.talos_version.to_string())
-            .with(labels::SCHEMATIC, DEFAULT_SCHEMATIC)
-            .to_string(),
-    };
-    let found = client
-        .list_snapshots_matching(&selector_text, architecture)
-        .await
-        .map_err(SnapshotError::Api)?;
-    found
-        .iter()
-        .find(|image| image.is_available())
-        .map(|image| image.id)
-        .ok_or(SnapshotError::Missing(SnapshotMissing {
-            selector: selector_text,
-            architecture,
-        }))
-}
-
-/// No snapshot matches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotMissing {
-    /// The label selector used.
-    pub selector: String,
-    /// The architecture needed.
-    pub architecture: Architecture,
-}
-
-/// Why no snapshot id came back.
-#[derive(Debug, thiserror::Error)]
-pub enum SnapshotError {
-    /// None matches.
-    #[error(
-        "no available {} Talos snapshot matches the labels {}; create one (for example with Talos's \
-         Image Factory hcloud image written to a server's disk in rescue mode, then a snapshot \
-         labelled that way) or set image.snapshot_ids / image.selector",
-        .0.architecture.kubernetes_name(),
-        .0.selector
-    )]
-    Missing(SnapshotMissing),
-    /// The lookup failed.
-    #[error(transparent)]
-    Api(Error),
 }

@@ -3,10 +3,8 @@
 //! ([`refresh`]), delete removes everything labelled for it ([`delete`]), import rebuilds state
 //! from Hetzner ([`import`]).
 
-mod context;
 mod converge;
 mod delete;
-mod health;
 mod import;
 mod infra;
 mod machine;
@@ -14,7 +12,6 @@ mod model;
 mod observe;
 mod pki;
 mod plan;
-mod poll;
 mod refresh;
 mod roll;
 mod schema;
@@ -34,11 +31,11 @@ use crate::tfplugin::framework::{
 use crate::tfplugin::schema::Schema;
 use crate::tfplugin::value::Value;
 
-use context::{Operation, failed};
+use crate::resources::fleet::{Operation, failed};
 use converge::Bootstrap;
 use spec::ClusterSpec;
 
-pub use infra::DEFAULT_SCHEMATIC;
+pub use crate::resources::fleet::image::DEFAULT_SCHEMATIC;
 pub use schema::{CNIS, DEFAULT_CONTROL_PLANE_COUNT};
 
 /// The Terraform type name.

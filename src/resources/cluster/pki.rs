@@ -9,8 +9,8 @@
 use aws_lc_rs::digest::{SHA256, digest};
 use time::OffsetDateTime;
 
-use super::context::failed;
 use super::spec::ClusterSpec;
+use crate::resources::fleet::failed;
 use crate::talos::secrets::{self, SecretsBundle};
 use crate::tfplugin::diag::{Diagnostic, Diagnostics};
 use crate::tfplugin::value::Value;

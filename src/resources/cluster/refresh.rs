@@ -14,20 +14,21 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::hcloud::load_balancers::{KUBERNETES_API_PORT, TALOS_API_PORT, Target};
+use crate::hcloud::load_balancers::{KUBERNETES_API_PORT, TALOS_API_PORT};
 use crate::hcloud::servers::ServerStatus;
 use crate::resources::config_view as view;
 use crate::tfplugin::diag::{AttributePath, Diagnostics};
 use crate::tfplugin::value::Value;
 
-use super::context::{Operation, failed};
-use super::converge::{Clients, address};
+use crate::resources::fleet::{Clients, Operation, failed};
+
+use super::converge::address;
 use super::infra;
 use super::observe::{self, Observed};
 use super::pki;
 use super::state;
 
-/// Budget of a refresh.
+/// Deadline of a refresh.
 pub const READ_BUDGET: Duration = Duration::from_secs(5 * 60);
 
 fn sources(observed: &Observed, cluster: &str, port: u16) -> Vec<String> {
@@ -107,12 +108,15 @@ fn load_balancer_intact(observed: &Observed, cluster: &str) -> bool {
             .iter()
             .any(|s| s.listen_port == *p && s.destination_port == *p)
     });
-    let target = Target::private_selector(&infra::control_plane_selector(cluster));
+    let target = infra::load_balancer_target(cluster);
     let network = observed
         .network
         .as_ref()
         .is_none_or(|n| lb.private_ip(n.id).is_some());
-    services && lb.targets.contains(&target) && network
+    // A cluster made by an earlier release still has the legacy target; the next apply
+    // replaces it (before any node leaves), so it is not drift to show.
+    let legacy = infra::legacy_load_balancer_target(cluster);
+    services && (lb.targets.contains(&target) || lb.targets.contains(&legacy)) && network
 }
 
 /// The refreshed state, or `Value::Null` when the cluster no longer exists.
@@ -199,7 +203,7 @@ pub async fn refresh(op: &Operation, prior: &Value) -> Result<Value, Diagnostics
         for member in &running {
             if let Some(node) = address(member, network)
                 && let Ok(version) = clients
-                    .talos()
+                    .talos
                     .node(node.ip)
                     .with_deadline(Duration::from_secs(10))
                     .version()

@@ -8,15 +8,16 @@
 //! again skips the nodes already done.
 
 use crate::kube::KubeClient;
+use crate::resources::fleet::image::DEFAULT_SCHEMATIC;
+use crate::resources::fleet::{Clients, Operation, failed};
 use crate::talos::ops::{
-    self, Budget, ChangeMode, ControlPlane, KubeletVersions, ProbeError, RebootPolicy,
+    self, ChangeMode, ControlPlane, KubeletVersions, ProbeError, RebootPolicy,
 };
 use crate::talos::secrets::SecretsBundle;
 use crate::tfplugin::diag::Diagnostics;
 
-use super::context::{Operation, failed};
-use super::converge::{Clients, address, gate};
-use super::infra::{self, Infra};
+use super::converge::{address, gate};
+use super::infra::Infra;
 use super::machine;
 use super::spec::ClusterSpec;
 use super::topology::Member;
@@ -37,7 +38,7 @@ impl KubeletVersions for Kubelets<'_> {
 /// from by default; with a custom image, the upstream installer.
 fn installer(spec: &ClusterSpec) -> String {
     let custom = !spec.image.snapshot_ids.is_empty() || spec.image.selector.is_some();
-    let schematic = (!custom).then_some(infra::DEFAULT_SCHEMATIC);
+    let schematic = (!custom).then_some(DEFAULT_SCHEMATIC);
     ops::installer_image(schematic, &spec.talos_version)
 }
 
@@ -63,7 +64,7 @@ pub async fn roll(
     let kubelets = Kubelets(&clients.kube);
     let total = control_planes.len();
     for (done, node) in control_planes.iter().enumerate() {
-        let budget = Budget::new(op.remaining(), op.cancel.clone());
+        let budget = &op.deadline;
         let progress = |what: &str| {
             format!(
                 "{what} on {} ({} of {total} control-plane nodes done; remaining: {})",
@@ -77,12 +78,12 @@ pub async fn roll(
             )
         };
         let report = ops::upgrade_node(
-            &clients.talos(),
+            &clients.talos,
             node.ip,
             &spec.talos_version,
             &image,
             Some(&control_planes),
-            &budget,
+            budget,
         )
         .await
         .map_err(|e| failed(progress("The Talos upgrade failed"), &e))?;
@@ -93,11 +94,11 @@ pub async fn roll(
             .to_yaml()
             .map_err(|e| failed("Cannot build a machine configuration", &e))?;
         let applied = ops::apply_config(
-            &clients.talos(),
+            &clients.talos,
             node.ip,
             config.as_bytes(),
             RebootPolicy::Reboot,
-            &budget,
+            budget,
         )
         .await
         .map_err(|e| failed(progress("Applying the machine configuration failed"), &e))?;
@@ -106,13 +107,13 @@ pub async fn roll(
             gate(op, clients, members, infra).await?;
         }
         ops::upgrade_kubernetes_node(
-            &clients.talos(),
+            &clients.talos,
             node.ip,
             &node.name,
             config.as_bytes(),
             &spec.kubernetes_version,
             &kubelets,
-            &budget,
+            budget,
         )
         .await
         .map_err(|e| failed(progress("The Kubernetes upgrade failed"), &e))?;

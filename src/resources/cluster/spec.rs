@@ -62,14 +62,7 @@ pub struct NetworkSpec {
     pub existing_network_id: Option<i64>,
 }
 
-/// Where new servers boot from.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ImageSpec {
-    /// Snapshot ids given per architecture.
-    pub snapshot_ids: BTreeMap<Architecture, i64>,
-    /// A label selector choosing the snapshot.
-    pub selector: Option<String>,
-}
+pub use crate::resources::fleet::image::ImageSpec;
 
 /// Operation budgets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,11 +7,11 @@
 
 use time::OffsetDateTime;
 
-use super::context::failed;
 use super::converge::Converged;
 use super::spec::ClusterSpec;
 use super::topology::Member;
 use crate::resources::config_view as view;
+use crate::resources::fleet::failed;
 use crate::talos::kubeconfig::{self, KubeconfigRequest};
 use crate::talos::secrets::SecretsBundle;
 use crate::talos::talosconfig::{self, Talosconfig};

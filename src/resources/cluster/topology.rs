@@ -37,6 +37,14 @@ impl Member {
                 .contains(&self.server.location.name)
     }
 
+    /// Whether an earlier apply started taking this node out (it carries the label that takes
+    /// it out of the load balancer).
+    pub fn is_leaving(&self) -> bool {
+        self.server
+            .labels
+            .contains_key(crate::resources::fleet::removal::LEAVING_LABEL)
+    }
+
     /// Whether the server is off (or on its way) and must be powered on.
     pub fn is_off(&self) -> bool {
         matches!(
@@ -99,12 +107,14 @@ pub fn next_location(spec: &ClusterSpec, members: &[Member], planned: &[String])
         .unwrap_or_else(|| spec.location.clone())
 }
 
-/// The member to remove when there are too many: an outdated one first, else the highest number.
+/// The member to remove when there are too many: one an interrupted apply started removing
+/// first, then an outdated one, else the highest number.
 pub fn next_to_remove<'a>(spec: &ClusterSpec, members: &'a [Member]) -> Option<&'a Member> {
     members
         .iter()
         .rev()
-        .find(|m| !m.is_current(spec))
+        .find(|m| m.is_leaving())
+        .or_else(|| members.iter().rev().find(|m| !m.is_current(spec)))
         .or_else(|| members.last())
 }
 

@@ -56,7 +56,13 @@ impl tonic::codegen::Service<http::Uri> for TlsConnector {
             this.failure.clear();
             let tcp = TcpStream::connect(this.endpoint).await?;
             tcp.set_nodelay(true)?;
-            let tls = this.tls.connect(this.server_name, tcp).await?;
+            // A handshake refused for the server's certificate is recorded like a later alert,
+            // so that callers see which TLS rule failed (another CA: a foreign node).
+            let tls = this
+                .tls
+                .connect(this.server_name, tcp)
+                .await
+                .inspect_err(|err| this.failure.note(err))?;
             Ok(TokioIo::new(WatchedTls {
                 inner: tls,
                 failure: this.failure,
@@ -81,6 +87,14 @@ impl TlsFailure {
     fn clear(&self) {
         if let Ok(mut failure) = self.0.lock() {
             *failure = None;
+        }
+    }
+
+    fn note(&self, err: &io::Error) {
+        if let Some(tls) = tls_error_in(err)
+            && let Ok(mut failure) = self.0.lock()
+        {
+            *failure = Some(tls);
         }
     }
 

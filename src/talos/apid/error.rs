@@ -150,8 +150,9 @@ pub enum Error {
 
     /// The TLS handshake failed: the server's certificate was not issued by the OS CA or does
     /// not name the endpoint's IP address, or the server refused the client certificate.
-    /// Never retried: a certificate does not fix itself within a call's deadline.
-    #[error("TLS with {target} failed during {rpc}")]
+    /// Not retried, except that a certificate from another CA (see [`Error::is_foreign_node`])
+    /// makes the call reconnect a few times, since a load balancer may route elsewhere.
+    #[error("TLS with {target} failed during {rpc}{}", foreign_hint(source))]
     Tls {
         /// The call that needed the connection.
         rpc: Rpc,
@@ -261,7 +262,39 @@ pub enum Error {
     },
 }
 
+/// What a certificate from another CA means for the user.
+fn foreign_hint(source: &rustls::Error) -> &'static str {
+    if certificate_from_another_ca(source) {
+        ": the server's certificate was not issued by this cluster's CA, so the node that \
+         answered is not part of this cluster (e.g. a node reset to maintenance mode that a load \
+         balancer still routes to, or another cluster's node)"
+    } else {
+        ""
+    }
+}
+
+fn certificate_from_another_ca(source: &rustls::Error) -> bool {
+    use rustls::CertificateError;
+    matches!(
+        source,
+        rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer
+                | CertificateError::BadSignature
+                | CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. }
+        )
+    )
+}
+
 impl Error {
+    /// Whether the server answered with a certificate this client's CA did not issue (or that
+    /// does not name the endpoint): a node that is not part of the cluster. Waiting never makes
+    /// it one; through a load balancer, a new connection may reach a node that is.
+    #[must_use]
+    pub fn is_foreign_node(&self) -> bool {
+        matches!(self, Self::Tls { source, .. } if certificate_from_another_ca(source))
+    }
+
     /// The gRPC code behind this error, when it came from a gRPC status (directly or in a
     /// node's reply metadata); a [`Error::Timeout`] reports `DeadlineExceeded`.
     #[must_use]

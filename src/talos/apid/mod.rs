@@ -44,7 +44,7 @@ mod upgrade;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::TryFutureExt;
@@ -106,12 +106,14 @@ impl ClientOptions {
     }
 }
 
-/// A Talos API client for one endpoint. Cheap to clone; clones share the connection.
+/// A Talos API client for one endpoint. Cheap to clone; clones share the connection, and a
+/// [`ApidClient::reconnect`] by one of them moves them all to a new one.
 #[derive(Clone)]
 pub struct ApidClient {
-    channel: Channel,
+    channel: Arc<Mutex<Channel>>,
     endpoint: SocketAddr,
     options: Arc<ClientOptions>,
+    tls: Arc<rustls::ClientConfig>,
     tls_failure: connector::TlsFailure,
 }
 
@@ -138,31 +140,34 @@ impl ApidClient {
         credentials: &Credentials,
         options: ClientOptions,
     ) -> Result<Self, Error> {
-        let config = tls::client_config(credentials)?;
+        let tls = tls::client_config(credentials)?;
         let tls_failure = connector::TlsFailure::default();
-        // The URI only feeds HTTP/2's :scheme and :authority; the connector dials `endpoint`.
-        let uri = http::Uri::builder()
-            .scheme("https")
-            .authority(endpoint.to_string())
-            .path_and_query("/")
-            .build()
-            .expect("a socket address is a valid URI authority");
-        let channel = Endpoint::from(uri)
-            .connect_timeout(options.connect_timeout)
-            // Notice a node that vanished (reboot, reset) instead of waiting on a dead socket.
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(Duration::from_secs(10))
-            .connect_with_connector_lazy(connector::TlsConnector::new(
-                config,
-                endpoint,
-                tls_failure.clone(),
-            ));
+        let channel = open_channel(endpoint, &options, &tls, &tls_failure);
         Ok(Self {
-            channel,
+            channel: Arc::new(Mutex::new(channel)),
             endpoint,
             options: Arc::new(options),
+            tls,
             tls_failure,
         })
+    }
+
+    /// Moves this client and its clones to a new connection; calls in flight finish on the old
+    /// one. Through a load balancer, which pins a connection to one target, the new connection
+    /// may reach another node: a call whose node rebooted, left, or answers with another CA
+    /// (reset to maintenance mode) then need not wait for keep-alive to notice. Does no I/O
+    /// (the connection is opened by the next call).
+    pub fn reconnect(&self) {
+        let channel = open_channel(self.endpoint, &self.options, &self.tls, &self.tls_failure);
+        *self.channel.lock().unwrap_or_else(PoisonError::into_inner) = channel;
+    }
+
+    /// The current connection.
+    fn channel(&self) -> Channel {
+        self.channel
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The endpoint this client talks to.
@@ -192,6 +197,33 @@ impl ApidClient {
             deadline: None,
         }
     }
+}
+
+/// A connection to `endpoint` opened lazily by the first call and re-opened by tonic whenever it
+/// breaks.
+fn open_channel(
+    endpoint: SocketAddr,
+    options: &ClientOptions,
+    tls: &Arc<rustls::ClientConfig>,
+    tls_failure: &connector::TlsFailure,
+) -> Channel {
+    // The URI only feeds HTTP/2's :scheme and :authority; the connector dials `endpoint`.
+    let uri = http::Uri::builder()
+        .scheme("https")
+        .authority(endpoint.to_string())
+        .path_and_query("/")
+        .build()
+        .expect("a socket address is a valid URI authority");
+    Endpoint::from(uri)
+        .connect_timeout(options.connect_timeout)
+        // Notice a node that vanished (reboot, reset) instead of waiting on a dead socket.
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .connect_with_connector_lazy(connector::TlsConnector::new(
+            tls.clone(),
+            endpoint,
+            tls_failure.clone(),
+        ))
 }
 
 /// Calls to one node (see [`ApidClient::node`] and [`ApidClient::direct`]).
@@ -236,9 +268,30 @@ impl Node {
             rpc,
             self.target(),
             deadline,
-            |remaining| attempt(remaining).map_err(|err| self.with_tls_cause(err)),
+            |remaining| {
+                attempt(remaining).map_err(|err| {
+                    let err = self.with_tls_cause(err);
+                    if err.is_foreign_node() {
+                        self.client.reconnect();
+                    }
+                    err
+                })
+            },
         )
         .await
+        .inspect_err(|err| {
+            // No answer at all within the deadline: the connection may be pinned to a node
+            // that vanished without closing it. The next call starts on a new one.
+            if matches!(
+                err,
+                Error::Timeout {
+                    last_error: None,
+                    ..
+                }
+            ) {
+                self.client.reconnect();
+            }
+        })
     }
 
     /// A transport failure of a connection broken by TLS (see [`connector::TlsFailure`]) becomes
@@ -281,21 +334,21 @@ impl Node {
 
     fn machine_service(&self) -> MachineServiceClient<Channel> {
         let limit = self.client.options.max_message_size;
-        MachineServiceClient::new(self.client.channel.clone())
+        MachineServiceClient::new(self.client.channel())
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit)
     }
 
     fn image_service(&self) -> ImageServiceClient<Channel> {
         let limit = self.client.options.max_message_size;
-        ImageServiceClient::new(self.client.channel.clone())
+        ImageServiceClient::new(self.client.channel())
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit)
     }
 
     fn lifecycle_service(&self) -> LifecycleServiceClient<Channel> {
         let limit = self.client.options.max_message_size;
-        LifecycleServiceClient::new(self.client.channel.clone())
+        LifecycleServiceClient::new(self.client.channel())
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit)
     }

@@ -62,13 +62,22 @@ enum Verdict {
     DeadlineExceeded,
     /// Report this error as it is.
     Fatal,
+    /// The endpoint answered with a certificate this cluster's CA did not issue: a node that is
+    /// not part of the cluster (reset to maintenance mode, or another cluster's) behind a load
+    /// balancer. The caller reconnects, and a new connection may reach another node; a few
+    /// times, then the error stands.
+    Reroute,
 }
+
+/// How often a call reconnects after meeting a node that is not part of the cluster.
+const MAX_REROUTES: u32 = 3;
 
 fn classify(err: &Error, deadline_passed: bool) -> Verdict {
     use tonic::Code;
     let code = match err {
         Error::Status { status, .. } | Error::Cancelled { status, .. } => status.code(),
         Error::Node { code, .. } => *code,
+        err if err.is_foreign_node() => return Verdict::Reroute,
         _ => return Verdict::Fatal,
     };
     match code {
@@ -109,6 +118,7 @@ where
         last_error: last_error.map(Box::new),
     };
     let mut attempts = 0;
+    let mut reroutes = 0;
     let mut last_error = None;
     loop {
         let remaining = give_up_at.saturating_duration_since(Instant::now());
@@ -122,6 +132,14 @@ where
         match classify(&err, Instant::now() >= give_up_at) {
             Verdict::Fatal => return Err(err),
             Verdict::DeadlineExceeded => return Err(timeout(attempts, Some(err))),
+            Verdict::Reroute if reroutes >= MAX_REROUTES => return Err(err),
+            Verdict::Reroute => {
+                // The caller has reconnected; try the new connection at once.
+                reroutes += 1;
+                tracing::debug!(%rpc, %target, reroutes, error = %err, "reconnecting: the endpoint answered with another CA's certificate");
+                last_error = Some(err);
+                continue;
+            }
             Verdict::Retry => {}
         }
         let wait = policy.backoff(attempts, rand::random::<f64>());

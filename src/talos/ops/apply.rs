@@ -12,9 +12,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::budget::Budget;
 use super::error::Error;
 use super::poll::{Check, brief, poll, transient};
+use crate::deadline::Deadline;
 use crate::talos::apid::{self, ApidClient, ApplyConfiguration, ApplyMode};
 
 /// How long one `ApplyConfiguration` may take (Talos validates the config and applies it).
@@ -77,7 +77,7 @@ pub async fn dry_run(
     client: &ApidClient,
     node: IpAddr,
     config: &[u8],
-    budget: &Budget,
+    budget: &Deadline,
 ) -> Result<ApplyPlan, Error> {
     let what = format!("dry run of a configuration on node {node}");
     poll(budget, &what, &node.to_string(), || async {
@@ -93,7 +93,7 @@ async fn dry_run_once(
     client: &ApidClient,
     node: IpAddr,
     config: &[u8],
-    budget: &Budget,
+    budget: &Deadline,
 ) -> Result<ApplyPlan, apid::Error> {
     let outcome = client
         .node(node)
@@ -141,7 +141,7 @@ pub async fn apply_config(
     node: IpAddr,
     config: &[u8],
     policy: RebootPolicy,
-    budget: &Budget,
+    budget: &Deadline,
 ) -> Result<AppliedChange, Error> {
     let plan = dry_run(client, node, config, budget).await?;
     let (mode, change) = match (plan.needs_reboot, policy) {

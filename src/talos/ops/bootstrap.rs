@@ -4,10 +4,10 @@ use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use super::budget::Budget;
 use super::error::Error;
 use super::nodes::join_ips;
 use super::poll::{Check, brief, poll, transient, unreachable};
+use crate::deadline::Deadline;
 use crate::talos::apid::{ApidClient, BootstrapOutcome};
 
 /// How long one `Bootstrap` call to the chosen node may keep retrying `FailedPrecondition`
@@ -51,7 +51,7 @@ struct Progress {
 pub async fn bootstrap_once(
     client: &ApidClient,
     candidates: &[IpAddr],
-    budget: &Budget,
+    budget: &Deadline,
 ) -> Result<Bootstrapped, Error> {
     if candidates.is_empty() {
         return Err(Error::NoNodes {

@@ -14,9 +14,9 @@ use std::net::IpAddr;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
-use super::budget::Budget;
 use super::error::Error;
 use super::poll::{Check, brief, poll, transient};
+use crate::deadline::Deadline;
 use crate::talos::apid::{ApidClient, EtcdMember};
 
 /// A control plane node as the cluster knows it.
@@ -92,7 +92,7 @@ pub async fn wait_etcd_members(
     client: &ApidClient,
     control_planes: &[ControlPlane],
     membership: Membership,
-    budget: &Budget,
+    budget: &Deadline,
 ) -> Result<Vec<EtcdMember>, Error> {
     if control_planes.is_empty() {
         return Err(Error::NoNodes {
@@ -188,7 +188,7 @@ fn names(nodes: &[ControlPlane]) -> String {
 pub(crate) async fn member_list<T>(
     client: &ApidClient,
     asked: &[ControlPlane],
-    budget: &Budget,
+    budget: &Deadline,
 ) -> Result<Vec<EtcdMember>, Check<T>> {
     let mut calls: FuturesUnordered<_> = asked
         .iter()

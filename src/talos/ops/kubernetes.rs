@@ -16,9 +16,9 @@ use std::future::Future;
 use std::net::IpAddr;
 
 use super::apply::{AppliedChange, RebootPolicy, apply_config};
-use super::budget::Budget;
 use super::error::Error;
 use super::poll::{Check, poll};
+use crate::deadline::Deadline;
 use crate::talos::apid::ApidClient;
 use crate::talos::version::KubernetesVersion;
 
@@ -57,7 +57,7 @@ pub async fn upgrade_kubernetes_node<K>(
     config: &[u8],
     version: &KubernetesVersion,
     kubelets: &K,
-    budget: &Budget,
+    budget: &Deadline,
 ) -> Result<AppliedChange, Error>
 where
     K: KubeletVersions + Sync,

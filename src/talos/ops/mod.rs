@@ -5,7 +5,7 @@
 //! [`ApidClient`](super::apid::ApidClient) (usually connected to the load balancer and routed to
 //! each node with `node` metadata).
 //!
-//! Every operation that waits takes a [`Budget`]: a deadline and a cancellation token. Waits
+//! Every operation that waits takes a [`Deadline`]: a deadline and a cancellation token. Waits
 //! poll with bounded backoff (one shared loop), log progress at INFO (what is awaited, the node,
 //! elapsed and remaining time) every ~10 s or whenever the awaited state changes, and when the
 //! deadline passes fail with [`Error::Timeout`] saying exactly what was still pending.
@@ -19,7 +19,6 @@
 //! - [`upgrade_kubernetes_node`] (module [`kubernetes`]).
 //! - [`rolling()`] (module [`mod@rolling`]): one node at a time, stopping at the first failure.
 
-mod budget;
 mod error;
 mod poll;
 
@@ -32,9 +31,9 @@ pub mod removal;
 pub mod rolling;
 pub mod upgrade;
 
+pub use crate::deadline::Deadline;
 pub use apply::{AppliedChange, ApplyPlan, ChangeMode, RebootPolicy, apply_config, dry_run};
 pub use bootstrap::{Bootstrapped, bootstrap_once};
-pub use budget::Budget;
 pub use error::{Error, RollStage};
 pub use etcd::{ControlPlane, Membership, wait_etcd_members};
 pub use kubernetes::{KubeletVersions, ProbeError, upgrade_kubernetes_node};

@@ -5,9 +5,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use futures::future::join_all;
 
-use super::budget::Budget;
 use super::error::Error;
 use super::poll::{Check, brief, poll, transient};
+use crate::deadline::Deadline;
 use crate::talos::apid::{ApidClient, TalosVersion};
 
 /// Waits until every node in `nodes` answers `Version` through `client` (routed with `node`
@@ -24,7 +24,7 @@ use crate::talos::apid::{ApidClient, TalosVersion};
 pub async fn wait_apid(
     client: &ApidClient,
     nodes: &[IpAddr],
-    budget: &Budget,
+    budget: &Deadline,
 ) -> Result<Vec<TalosVersion>, Error> {
     if nodes.is_empty() {
         return Err(Error::NoNodes {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::budget::Budget;
 use super::error::Error;
+use crate::deadline::Deadline;
 use crate::talos::apid;
 
 /// The first pause between two checks; it doubles up to [`MAX_BACKOFF`]. It does not start over
@@ -128,7 +128,7 @@ fn clip(text: &str, max: usize) -> String {
 /// passes ([`Error::Timeout`] with the last pending state) or its token is cancelled
 /// ([`Error::Cancelled`]). `what` names the wait in logs and errors; `node` is logged with it.
 pub(crate) async fn poll<T, F, Fut>(
-    budget: &Budget,
+    budget: &Deadline,
     what: &str,
     node: &str,
     mut check: F,
@@ -137,7 +137,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Check<T>>,
 {
-    let mut backoff = INITIAL_BACKOFF;
+    let (mut backoff, max_backoff) = budget.backoff_bounds((INITIAL_BACKOFF, MAX_BACKOFF));
     let mut state = String::from("no check has completed yet");
     let mut last_error: Option<apid::Error> = None;
     let mut logged: Option<(String, Instant)> = None;
@@ -152,7 +152,7 @@ where
         let outcome = tokio::select! {
             biased;
             () = budget.cancel_token().cancelled() => None,
-            outcome = tokio::time::timeout(budget.remaining(), check()) => Some(outcome),
+            outcome = tokio::time::timeout(budget.time_left(), check()) => Some(outcome),
         };
         let Some(outcome) = outcome else {
             return Err(Error::Cancelled {
@@ -177,7 +177,7 @@ where
             }) => {
                 // A check the deadline cut short says little ("cancelled"); what the one before
                 // it found is what was really pending.
-                if budget.expired() && checks > 0 {
+                if budget.is_expired() && checks > 0 {
                     return Err(timeout(state, last_error));
                 }
                 state = new_state;
@@ -195,13 +195,13 @@ where
                 node,
                 pending = %state,
                 elapsed = ?budget.elapsed(),
-                remaining = ?budget.remaining(),
+                remaining = ?budget.time_left(),
                 "waiting"
             );
             logged = Some((state.clone(), Instant::now()));
         }
         // No check is started that would have less than MIN_CHECK_TIME: it could only time out.
-        let remaining = budget.remaining();
+        let remaining = budget.time_left();
         let pause = if remaining <= backoff + MIN_CHECK_TIME {
             remaining
         } else {
@@ -222,7 +222,7 @@ where
         if pause >= remaining {
             return Err(timeout(state, last_error));
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        backoff = (backoff * 2).min(max_backoff);
     }
 }
 
@@ -269,7 +269,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn polls_until_done() {
-        let budget = Budget::new(Duration::from_secs(60), CancellationToken::new());
+        let budget = Deadline::after(Duration::from_secs(60)).with_cancel(CancellationToken::new());
         let checks = AtomicU32::new(0);
         let value = poll(&budget, "thing", "n1", || async {
             match checks.fetch_add(1, Ordering::SeqCst) {
@@ -284,7 +284,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_timeout_reports_the_last_pending_state() {
-        let budget = Budget::new(Duration::from_secs(3), CancellationToken::new());
+        let budget = Deadline::after(Duration::from_secs(3)).with_cancel(CancellationToken::new());
         let checks = AtomicU32::new(0);
         let err = poll::<(), _, _>(&budget, "etcd membership", "n1", || async {
             let n = checks.fetch_add(1, Ordering::SeqCst);
@@ -306,7 +306,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn backoff_is_bounded_over_a_long_wait() {
-        let budget = Budget::new(Duration::from_secs(120), CancellationToken::new());
+        let budget =
+            Deadline::after(Duration::from_secs(120)).with_cancel(CancellationToken::new());
         let checks = AtomicU32::new(0);
         let _ = poll::<(), _, _>(&budget, "x", "n1", || async {
             checks.fetch_add(1, Ordering::SeqCst);
@@ -320,7 +321,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn cancellation_stops_the_wait_with_what_was_pending() {
         let token = CancellationToken::new();
-        let budget = Budget::new(Duration::from_secs(600), token.clone());
+        let budget = Deadline::after(Duration::from_secs(600)).with_cancel(token.clone());
         let canceller = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(2)).await;
             token.cancel();
@@ -339,7 +340,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_failed_check_ends_the_wait_at_once() {
-        let budget = Budget::new(Duration::from_secs(60), CancellationToken::new());
+        let budget = Deadline::after(Duration::from_secs(60)).with_cancel(CancellationToken::new());
         let err = poll::<(), _, _>(&budget, "x", "n1", || async {
             Check::Failed(Error::NoNodes { what: "x" })
         })

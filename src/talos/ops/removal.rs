@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
-use super::budget::Budget;
 use super::error::Error;
 use super::etcd::{ControlPlane, describe_member, member_list, url_host};
 use super::poll::{Check, brief, poll, transient, unreachable};
+use crate::deadline::Deadline;
 use crate::talos::apid::{self, ApidClient, EtcdMember, ResetOptions};
 
 /// How long the graceful reset call may take (Talos leaves etcd and drains before answering).
@@ -59,7 +59,7 @@ pub async fn remove_control_plane(
     client: &ApidClient,
     node: &ControlPlane,
     remaining: &[ControlPlane],
-    budget: &Budget,
+    budget: &Deadline,
 ) -> Result<Removal, Error> {
     let others: Vec<ControlPlane> = remaining.iter().filter(|n| *n != node).cloned().collect();
     if others.is_empty() {
@@ -156,7 +156,7 @@ async fn check_quorum_after(
     leaving: &EtcdMember,
     members: &[EtcdMember],
     others: &[ControlPlane],
-    budget: &Budget,
+    budget: &Deadline,
     label: &str,
 ) -> Result<(), Error> {
     let left: Vec<&EtcdMember> = members.iter().filter(|m| m.id != leaving.id).collect();
@@ -209,7 +209,7 @@ async fn remove_by_id(
     client: &ApidClient,
     others: &[ControlPlane],
     member_id: u64,
-    budget: &Budget,
+    budget: &Deadline,
     label: &str,
 ) -> Result<(), Error> {
     let what = format!("removal of the etcd member of {label} by id");
@@ -276,7 +276,7 @@ pub struct DeadMembers {
 pub async fn remove_dead_members(
     client: &ApidClient,
     control_planes: &[ControlPlane],
-    budget: &Budget,
+    budget: &Deadline,
 ) -> Result<DeadMembers, Error> {
     if control_planes.is_empty() {
         return Err(Error::NoNodes {

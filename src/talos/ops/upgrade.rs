@@ -3,10 +3,10 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::budget::Budget;
 use super::error::Error;
 use super::etcd::{ControlPlane, Membership, wait_etcd_members};
 use super::poll::{Check, poll};
+use crate::deadline::Deadline;
 use crate::talos::apid::{ApidClient, RebootMode, UpgradeApi, UpgradeRequest};
 use crate::talos::version::{TalosVersion, VersionContract};
 
@@ -77,7 +77,7 @@ pub async fn upgrade_node(
     target: &TalosVersion,
     image: &str,
     etcd_gate: Option<&[ControlPlane]>,
-    budget: &Budget,
+    budget: &Deadline,
 ) -> Result<UpgradeReport, Error> {
     let label = node.to_string();
     let target_tag = target.to_string();

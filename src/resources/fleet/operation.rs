@@ -1,26 +1,25 @@
-//! What every cluster operation works with: the Hetzner client bound to the operation's deadline
-//! and Terraform's cancellation, the Talos and Kubernetes endpoints once known, and the one place
-//! where domain errors become diagnostics.
+//! What every create, read, update, delete or import works with: the Hetzner client bound to the
+//! operation's [`Deadline`] (Terraform's `timeouts` and stop signal), and the one place where
+//! domain errors become diagnostics, always redacted.
 
 use std::fmt::Display;
 use std::time::Duration;
 
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::hcloud::{Client, ClientConfig, Deadline, Token};
+use crate::deadline::Deadline;
+use crate::hcloud::{Client, ClientConfig, Token};
 use crate::provider::ProviderData;
 use crate::tfplugin::diag::{Diagnostic, Diagnostics};
 
-/// One create, update, read, delete or import of a cluster.
+/// One create, update, read, delete or import of a resource.
 #[derive(Clone)]
 pub struct Operation {
-    /// Hetzner, bound to the deadline and cancellation.
+    /// Hetzner, bound to the deadline.
     pub hcloud: Client,
-    /// Terraform's stop signal.
-    pub cancel: CancellationToken,
-    /// When the operation's budget runs out.
-    pub deadline: Instant,
+    /// The operation's budget and Terraform's stop signal; every Talos and Kubernetes wait of
+    /// the operation runs under it too.
+    pub deadline: Deadline,
     /// What the operation is, for errors ("create", "update", …).
     pub name: &'static str,
     /// The provider's `poll_interval`: waits on nodes poll from a quarter of it to five times it.
@@ -42,13 +41,18 @@ impl Operation {
         let mut config =
             ClientConfig::new(Token::new(token.expose())).endpoint(data.hcloud_endpoint.clone());
         config.poll_interval = data.poll_interval;
+        let deadline = Deadline::after(budget)
+            .with_cancel(cancel.clone())
+            .with_poll_interval(data.poll_interval)
+            // One check of a node (through the load balancer) may take three poll intervals,
+            // at least 2 s: a node still booting costs that much, not a whole wait.
+            .with_check_timeout((data.poll_interval * 3).max(Duration::from_secs(2)));
         let client = Client::new(config)
             .map_err(|e| failure("Cannot set up the Hetzner Cloud client", e))?
-            .with_deadline(Deadline::after(budget).with_cancel(cancel.clone()));
+            .with_deadline(deadline.clone());
         Ok(Operation {
             hcloud: client,
-            cancel: cancel.clone(),
-            deadline: Instant::now() + budget,
+            deadline,
             name,
             poll_interval: data.poll_interval,
         })
@@ -56,11 +60,17 @@ impl Operation {
 
     /// Time left in the budget (zero once past).
     pub fn remaining(&self) -> Duration {
-        self.deadline.saturating_duration_since(Instant::now())
+        self.deadline.time_left()
+    }
+
+    /// Terraform's stop signal.
+    pub fn cancel(&self) -> &CancellationToken {
+        self.deadline.cancel_token()
     }
 }
 
-/// An error diagnostic whose detail is the error and its whole source chain.
+/// An error diagnostic whose detail is `error` as displayed, redacted. The one way a domain
+/// error becomes a diagnostic ([`failed`] adds the error's source chain first).
 pub fn failure(summary: impl Into<String>, error: impl Display) -> Diagnostics {
     Diagnostic::error(summary, redact_blobs(&error.to_string())).into()
 }
@@ -111,10 +121,40 @@ pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// An error diagnostic from a domain error, its causes included.
+/// An error diagnostic from a domain error, its causes included, redacted like [`failure`].
 pub fn failed(
     summary: impl Into<String>,
     error: &(dyn std::error::Error + 'static),
 ) -> Diagnostics {
-    Diagnostic::error(summary, chain(error)).into()
+    failure(summary, chain(error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("apply refused")]
+    struct Outer(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error(
+        "node said: invalid config LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCk1JSUV2Z0lCQURBTkJna3Foa2lHOXcw"
+    )]
+    struct Inner;
+
+    #[test]
+    fn both_paths_keep_the_cause_and_redact_key_material() {
+        for diags in [
+            failed("Cannot apply", &Outer(Inner)),
+            failure("Cannot apply", chain(&Outer(Inner))),
+        ] {
+            let detail = &diags.iter().next().expect("one diagnostic").detail;
+            assert!(
+                detail.contains("apply refused: node said: invalid config <redacted>"),
+                "{detail}"
+            );
+            assert!(!detail.contains("LS0tLS1"), "{detail}");
+        }
+    }
 }

@@ -1,0 +1,158 @@
+//! Health gates, all through the load balancer and all on the `talos::ops` and `kube` waits:
+//! every node's Talos API answers (forwarded with `node`), etcd is bootstrapped exactly once and
+//! holds exactly the control-plane members, Kubernetes answers `/readyz` and the nodes are
+//! Ready. Control planes and pool nodes pass the same gates; only etcd is the control plane's.
+
+use std::net::IpAddr;
+
+use crate::talos::ops::{self, Bootstrapped, ControlPlane, Membership};
+use crate::tfplugin::diag::Diagnostics;
+
+use super::clients::Clients;
+use super::operation::{Operation, failed};
+
+/// A node as the gates see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeAddress {
+    /// Hostname (= server name = Kubernetes node name = etcd member name).
+    pub name: String,
+    /// Address the load balancer's apid forwards to (the private IP).
+    pub ip: IpAddr,
+}
+
+impl NodeAddress {
+    /// The node as an etcd member candidate.
+    pub fn control_plane(&self) -> ControlPlane {
+        ControlPlane::new(self.name.clone(), self.ip)
+    }
+}
+
+fn ips(nodes: &[NodeAddress]) -> Vec<IpAddr> {
+    nodes.iter().map(|n| n.ip).collect()
+}
+
+fn names(nodes: &[NodeAddress]) -> Vec<String> {
+    nodes.iter().map(|n| n.name.clone()).collect()
+}
+
+/// Waits until every node's Talos API answers; returns each node's Talos version, in order.
+///
+/// # Errors
+/// What did not answer (or answered as a node of another cluster), and for how long.
+pub async fn wait_talos_api(
+    op: &Operation,
+    clients: &Clients,
+    nodes: &[NodeAddress],
+    failure_summary: &str,
+) -> Result<Vec<String>, Diagnostics> {
+    let versions = ops::wait_apid(&clients.talos, &ips(nodes), &op.deadline)
+        .await
+        .map_err(|e| failed(failure_summary, &e))?;
+    Ok(versions.into_iter().map(|v| v.tag).collect())
+}
+
+/// Whether etcd answers with at least one member on any of `nodes` (an existing cluster): one
+/// look, no waiting.
+pub async fn etcd_exists(op: &Operation, clients: &Clients, nodes: &[NodeAddress]) -> bool {
+    let answers = futures::future::join_all(nodes.iter().map(|node| {
+        let call = clients
+            .talos
+            .node(node.ip)
+            .with_deadline(op.deadline.check_deadline());
+        async move { call.etcd_members().await }
+    }))
+    .await;
+    answers
+        .into_iter()
+        .any(|answer| answer.is_ok_and(|members| !members.is_empty()))
+}
+
+/// Bootstraps etcd on exactly one of `nodes` (the first that answers, in order); an etcd that
+/// exists already counts as done.
+///
+/// # Errors
+/// When no node accepts before the deadline, or one refuses for good.
+pub async fn bootstrap(
+    op: &Operation,
+    clients: &Clients,
+    nodes: &[NodeAddress],
+) -> Result<Bootstrapped, Diagnostics> {
+    ops::bootstrap_once(&clients.talos, &ips(nodes), &op.deadline)
+        .await
+        .map_err(|e| failed("etcd could not be bootstrapped", &e))
+}
+
+/// Waits until etcd's members are exactly `nodes`, all voting. Members of servers that no
+/// longer exist are removed first: they count towards quorum and can never vote.
+///
+/// # Errors
+/// Which members are missing, extra or still learners when the deadline passed.
+pub async fn wait_etcd_members(
+    op: &Operation,
+    clients: &Clients,
+    nodes: &[NodeAddress],
+) -> Result<(), Diagnostics> {
+    let control_planes: Vec<ControlPlane> = nodes.iter().map(NodeAddress::control_plane).collect();
+    match ops::remove_dead_members(&clients.talos, &control_planes, &op.deadline).await {
+        Ok(dead) => {
+            for member in &dead.removed {
+                tracing::info!(member = %member.hostname, "removed the etcd member of a control plane that no longer exists");
+            }
+        }
+        // No member is one of ours yet (they are still joining): nothing to compare against.
+        Err(ops::Error::NoKnownMember { .. }) => {}
+        Err(e) => return Err(failed("etcd membership could not be cleaned up", &e)),
+    }
+    ops::wait_etcd_members(
+        &clients.talos,
+        &control_planes,
+        Membership::Exactly,
+        &op.deadline,
+    )
+    .await
+    .map(drop)
+    .map_err(|e| failed("etcd did not settle on every control-plane member", &e))
+}
+
+/// Waits until `/readyz` answers through the load balancer and every node in `nodes` is Ready.
+///
+/// # Errors
+/// What is not ready when the deadline passed.
+pub async fn wait_kubernetes(
+    op: &Operation,
+    clients: &Clients,
+    nodes: &[NodeAddress],
+) -> Result<(), Diagnostics> {
+    clients
+        .kube
+        .wait_ready(true, &op.deadline)
+        .await
+        .map_err(|e| failed("Kubernetes did not become ready", &e))?;
+    clients
+        .kube
+        .wait_nodes_ready(&names(nodes), &op.deadline)
+        .await
+        .map(drop)
+        .map_err(|e| failed("Kubernetes nodes did not become Ready", &e))
+}
+
+/// The control plane's gate after a change: every node's Talos API, etcd membership, Kubernetes
+/// readiness.
+///
+/// # Errors
+/// What was not healthy.
+pub async fn control_plane(
+    op: &Operation,
+    clients: &Clients,
+    nodes: &[NodeAddress],
+) -> Result<(), Diagnostics> {
+    wait_talos_api(
+        op,
+        clients,
+        nodes,
+        "A control-plane node's Talos API did not answer",
+    )
+    .await?;
+    wait_etcd_members(op, clients, nodes).await?;
+    wait_kubernetes(op, clients, nodes).await
+}

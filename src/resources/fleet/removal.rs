@@ -1,0 +1,119 @@
+//! Taking a node out of the cluster, in the order that keeps every client working:
+//!
+//! 1. out of the load balancer: a label that the target selector excludes
+//!    ([`LEAVING_LABEL`]), then a wait until the balancer no longer routes to it. A node that
+//!    leaves answers on :50000 until it is gone (after a graceful reset it serves maintenance
+//!    mode with a certificate of no CA we know) and passes the balancer's TCP health check
+//!    meanwhile; a connection the balancer pins to it would fail every call;
+//! 2. out of the cluster: a control plane leaves etcd (Talos graceful reset, or removal by a
+//!    peer when it cannot be reached), without losing quorum;
+//! 3. gone: its Kubernetes node, then its server.
+//!
+//! Every step is idempotent, so a removal interrupted anywhere finishes on the next apply.
+
+use crate::hcloud::servers::Server;
+use crate::talos::ops::{self, ControlPlane};
+use crate::tfplugin::diag::Diagnostics;
+
+use super::clients::Clients;
+use super::gates::NodeAddress;
+use super::operation::{Operation, failed, failure};
+
+/// Server label that takes a server out of the load balancer's targets: the target selector is
+/// `…,!hk8s.io/leaving`. Set on a node before it leaves; the server is deleted afterwards.
+pub const LEAVING_LABEL: &str = "hk8s.io/leaving";
+
+/// Labels `server` as leaving and waits until the load balancer `load_balancer` no longer routes
+/// new connections to it; then moves the Talos client to a new connection, since the current
+/// one may be pinned to that very node.
+///
+/// # Errors
+/// When the label cannot be set or the balancer keeps routing to the node until the deadline.
+pub async fn exclude_from_load_balancer(
+    op: &Operation,
+    clients: &Clients,
+    load_balancer: i64,
+    server: &Server,
+) -> Result<(), Diagnostics> {
+    if !server.labels.contains_key(LEAVING_LABEL) {
+        let mut labels = server.labels.clone();
+        labels.insert(LEAVING_LABEL.to_owned(), "true".to_owned());
+        op.hcloud
+            .set_server_labels(server.id, &labels)
+            .await
+            .map_err(|e| {
+                failed(
+                    format!("Cannot label server {} as leaving", server.name),
+                    &e,
+                )
+            })?;
+    }
+    op.hcloud
+        .wait_load_balancer_stops_routing(load_balancer, server.id, &server.name)
+        .await
+        .map_err(|e| {
+            failed(
+                format!(
+                    "The load balancer still routes to {}, which is leaving",
+                    server.name
+                ),
+                &e,
+            )
+        })?;
+    clients.talos.reconnect();
+    Ok(())
+}
+
+/// Takes control plane `leaving` out: out of the load balancer, out of etcd (graceful Talos
+/// reset, or removal by a peer when it cannot be reached) without losing quorum, then its
+/// Kubernetes node and its server are deleted.
+///
+/// # Errors
+/// When the removal would lose quorum or a step fails.
+pub async fn remove_control_plane(
+    op: &Operation,
+    clients: &Clients,
+    load_balancer: i64,
+    leaving: &Server,
+    leaving_address: Option<&NodeAddress>,
+    remaining: &[NodeAddress],
+) -> Result<(), Diagnostics> {
+    if remaining.is_empty() {
+        return Err(failure(
+            "Cannot remove the last control-plane node",
+            format!("{} is the only etcd member left", leaving.name),
+        ));
+    }
+    exclude_from_load_balancer(op, clients, load_balancer, leaving).await?;
+    tracing::info!(node = %leaving.name, "control-plane node leaving etcd");
+    let remaining: Vec<ControlPlane> = remaining.iter().map(NodeAddress::control_plane).collect();
+    // A node that has no private address any more is already gone: a peer removes its member.
+    let node = leaving_address.map_or_else(
+        || ControlPlane::new(leaving.name.clone(), std::net::IpAddr::from([0, 0, 0, 0])),
+        NodeAddress::control_plane,
+    );
+    let removal = ops::remove_control_plane(&clients.talos, &node, &remaining, &op.deadline)
+        .await
+        .map_err(|e| failed(format!("{} could not leave etcd", leaving.name), &e))?;
+    tracing::info!(node = %leaving.name, ?removal, "left etcd");
+    forget(op, clients, leaving).await
+}
+
+/// Deletes the Kubernetes node of `server`, then the server: the last step of every removal.
+///
+/// # Errors
+/// When either deletion fails.
+pub async fn forget(op: &Operation, clients: &Clients, server: &Server) -> Result<(), Diagnostics> {
+    clients.kube.delete_node(&server.name).await.map_err(|e| {
+        failed(
+            format!("Cannot delete the Kubernetes node {}", server.name),
+            &e,
+        )
+    })?;
+    op.hcloud
+        .delete_servers(&[server.id])
+        .await
+        .map_err(|e| failed(format!("Cannot delete server {}", server.name), &e))?;
+    clients.talos.reconnect();
+    Ok(())
+}
