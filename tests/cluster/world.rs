@@ -103,6 +103,22 @@ impl World {
         found
     }
 
+    /// Sends every new connection to load balancer `lb` to `server` while it is a healthy target
+    /// (`None`: round robin again), through the sim's `/_sim/load_balancers/{id}/pin`.
+    pub fn pin_load_balancer(&self, lb: i64, server: Option<i64>) {
+        let url = format!("{}/_sim/load_balancers/{lb}/pin", self.base);
+        let status = self.runtime.block_on(async {
+            reqwest::Client::new()
+                .post(url)
+                .json(&serde_json::json!({ "server": server }))
+                .send()
+                .await
+                .expect("sim answers")
+                .status()
+        });
+        assert_eq!(status.as_u16(), 204, "pin load balancer {lb}");
+    }
+
     /// Runs a future on the sim's runtime.
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
