@@ -16,6 +16,7 @@ mod pki;
 mod plan;
 mod poll;
 mod refresh;
+mod renewal;
 mod roll;
 mod schema;
 mod spec;

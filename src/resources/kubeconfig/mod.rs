@@ -11,6 +11,7 @@
 mod mint;
 
 use mint::Minting;
+pub use mint::rfc3339;
 
 use std::time::Duration;
 
