@@ -147,6 +147,142 @@ fn bad_requests_are_refused() {
     ));
 }
 
+fn windowed(request: &KubeconfigRequest, at: OffsetDateTime) -> Kubeconfig {
+    mint_in_window(&secrets(), request, at).unwrap()
+}
+
+#[test]
+fn reads_within_one_window_are_byte_identical() {
+    let request = KubeconfigRequest::admin("prod", "https://203.0.113.10:6443", Duration::hours(8));
+    let window = Window::holding(now(), request.ttl).unwrap();
+    assert_eq!(window.renews_at - window.not_before, Duration::hours(4));
+    assert_eq!(window.not_after - window.not_before, Duration::hours(8));
+    let first = windowed(&request, window.not_before);
+    for at in [
+        now(),
+        window.not_before + Duration::minutes(1),
+        window.renews_at - Duration::seconds(1),
+        window.renews_at - Duration::milliseconds(1),
+    ] {
+        assert_eq!(windowed(&request, at), first, "read at {at}");
+    }
+    assert_eq!(first.credentials.expires_at, window.not_after);
+    let info = crate::talos::pki::certs::inspect(&first.credentials.cert_pem).unwrap();
+    assert_eq!(
+        info.not_after, window.not_after,
+        "expires_at is the certificate's"
+    );
+    // Another user name or TTL is another identity: other credentials.
+    let mut other = request.clone();
+    other.username = "ci".into();
+    assert_ne!(
+        windowed(&other, now()).credentials.key_pem,
+        first.credentials.key_pem
+    );
+    let mut longer = request.clone();
+    longer.ttl = Duration::hours(9);
+    assert_ne!(
+        windowed(&longer, now()).credentials.key_pem,
+        first.credentials.key_pem
+    );
+}
+
+#[test]
+fn the_next_window_renews_the_credentials() {
+    let request = KubeconfigRequest::admin("prod", "https://203.0.113.10:6443", Duration::hours(8));
+    let window = Window::holding(now(), request.ttl).unwrap();
+    let current = windowed(&request, window.renews_at - Duration::seconds(1));
+    let next = windowed(&request, window.renews_at);
+    assert_ne!(next.credentials.key_pem, current.credentials.key_pem);
+    assert_ne!(next.credentials.cert_pem, current.credentials.cert_pem);
+    assert_eq!(
+        next.credentials.expires_at,
+        window.not_after + Duration::hours(4)
+    );
+    // Both verify against the CA while they overlap.
+    for kubeconfig in [&current, &next] {
+        test_tools::assert_chain_verifies(
+            &secrets().kubernetes_ca.cert_pem,
+            &kubeconfig.credentials.cert_pem,
+            window.renews_at + Duration::minutes(1),
+        );
+    }
+}
+
+#[test]
+fn every_read_stays_valid_for_at_least_half_the_ttl() {
+    // Odd TTLs included: the half is rounded down, the remaining validity never.
+    for ttl in [
+        Duration::minutes(5),
+        Duration::seconds(301),
+        Duration::hours(8),
+        Duration::hours(8760),
+    ] {
+        let mut at = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let end = at + ttl * 3;
+        // A step prime to every TTL above, in milliseconds, so reads land everywhere in windows.
+        let step = Duration::milliseconds(ttl.whole_milliseconds() as i64 / 97 + 7);
+        while at < end {
+            let window = Window::holding(at, ttl).unwrap();
+            assert!(window.not_before <= at, "{ttl} at {at}: {window:?}");
+            assert!(at < window.renews_at, "{ttl} at {at}: {window:?}");
+            assert!(
+                window.not_after - at >= ttl / 2,
+                "{ttl} at {at}: {window:?}"
+            );
+            assert_eq!(window.not_after - window.not_before, ttl);
+            at += step;
+        }
+    }
+    assert!(matches!(
+        Window::holding(now(), Duration::seconds(1)),
+        Err(Error::InvalidTtl { .. })
+    ));
+}
+
+#[test]
+fn derived_credentials_verify_against_the_ca_with_every_group() {
+    let secrets = secrets();
+    let mut request = KubeconfigRequest::admin("prod", "https://lb:6443", Duration::hours(1));
+    request.groups = vec!["deployers".into(), "viewers".into()];
+    let kubeconfig = windowed(&request, now());
+    let window = Window::holding(now(), request.ttl).unwrap();
+    test_tools::assert_chain_verifies(
+        &secrets.kubernetes_ca.cert_pem,
+        &kubeconfig.credentials.cert_pem,
+        now(),
+    );
+    assert!(
+        !test_tools::chain_verifies(
+            &secrets.kubernetes_ca.cert_pem,
+            &kubeconfig.credentials.cert_pem,
+            window.not_after + Duration::seconds(1),
+        ),
+        "expired after not_after"
+    );
+    let text = x509_text(&kubeconfig.credentials.cert_pem);
+    assert!(
+        text.contains("Subject: O = deployers, O = viewers, CN = admin\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Signature Algorithm: ecdsa-with-SHA256"),
+        "{text}"
+    );
+    let cert_pub = test_tools::openssl(
+        &["x509", "-pubkey", "-noout"],
+        &kubeconfig.credentials.cert_pem,
+    );
+    let key_pub = test_tools::openssl(&["pkey", "-pubout"], &kubeconfig.credentials.key_pem);
+    assert_eq!(cert_pub, key_pub, "the key matches the certificate");
+    assert!(
+        kubeconfig
+            .credentials
+            .key_pem
+            .starts_with("-----BEGIN EC PRIVATE KEY-----\n")
+    );
+}
+
 /// Loads the kubeconfig with the official Kubernetes Python client and builds the TLS context
 /// it would use (CA, client certificate and key must all parse and match).
 #[test]

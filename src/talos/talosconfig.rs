@@ -176,6 +176,20 @@ impl Talosconfig {
         })
     }
 
+    /// Parses a talosconfig file.
+    ///
+    /// # Errors
+    /// [`Error::Yaml`] for YAML that is not a talosconfig.
+    pub fn from_yaml(text: &str) -> Result<Self, Error> {
+        yaml::from_str(text).map_err(|source| Error::Yaml { source })
+    }
+
+    /// The client certificate (PEM) of the current context, if it has one that decodes.
+    pub fn current_certificate(&self) -> Option<String> {
+        let context = self.contexts.get(&self.context)?;
+        String::from_utf8(STANDARD.decode(&context.crt).ok()?).ok()
+    }
+
     /// Renders the YAML talosctl reads (`talosctl --talosconfig <file>`).
     ///
     /// # Errors

@@ -13,6 +13,7 @@ mod observe;
 mod pki;
 mod plan;
 mod refresh;
+mod renewal;
 mod roll;
 mod schema;
 mod spec;

@@ -4,9 +4,11 @@
 //!   address plan and load balancer), so plans show them and stay stable;
 //! - computed values that an update will change become unknown (`nodes`, `connection`), every
 //!   other computed value keeps its prior state (no perpetual diffs);
-//! - a plan that rolls, reboots or removes nodes says so in a warning naming those nodes.
+//! - a plan that rolls, reboots or removes nodes says so in a warning naming those nodes;
+//! - stored admin credentials near their expiry are renewed, with a warning ([`super::renewal`]).
 
 use super::model::{self, attr, control_plane};
+use super::renewal;
 use crate::hcloud::cidr;
 use crate::resources::config_view as view;
 use crate::resources::connection;
@@ -33,6 +35,7 @@ pub fn modify(
     if !prior.is_null() {
         adopt_imported(prior, &mut change);
         plan_update(prior, &mut change);
+        renewal::plan(prior, &mut change, time::OffsetDateTime::now_utc());
     }
     Ok(change)
 }

@@ -1,6 +1,7 @@
 //! Minting the kubeconfig of `hk8s_kubeconfig` from a configuration: the inputs read (with their
-//! defaults), the certificate issued by [`crate::talos::kubeconfig::mint`] from the Kubernetes CA
-//! in the connection's secrets bundle, and the result object (configuration kept, computed
+//! defaults), the certificate issued from the Kubernetes CA in the connection's secrets bundle
+//! (derived for the renewal window by [`crate::talos::kubeconfig::mint_in_window`], or fresh by
+//! [`crate::talos::kubeconfig::mint`]), and the result object (configuration kept, computed
 //! attributes filled).
 
 use time::{OffsetDateTime, UtcOffset};
@@ -9,9 +10,9 @@ use super::{DEFAULT_GROUPS, DEFAULT_TTL, DEFAULT_USERNAME};
 use crate::resources::config_view as view;
 use crate::resources::duration;
 use crate::resources::validators::error_at;
-use crate::talos::kubeconfig::{KubeconfigRequest, mint};
+use crate::talos::kubeconfig::{self, KubeconfigRequest};
 use crate::talos::secrets::SecretsBundle;
-use crate::tfplugin::diag::{AttributePath, Diagnostics};
+use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
 use crate::tfplugin::value::Value;
 
 fn attr(name: &str) -> AttributePath {
@@ -85,21 +86,82 @@ fn request(config: &Value) -> Result<(SecretsBundle, KubeconfigRequest), Diagnos
     Ok((bundle, request))
 }
 
+/// The computed attributes, in schema order.
+const COMPUTED: [&str; 6] = [
+    "kubeconfig",
+    "host",
+    "ca_certificate",
+    "client_certificate",
+    "client_key",
+    "expires_at",
+];
+
+/// How the credentials are minted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Minting {
+    /// Derived from the CA key for the renewal window holding the instant: every read within
+    /// the window returns the same bytes (the data source, whose values reach plans and state).
+    Windowed,
+    /// A fresh random key valid from the instant (the ephemeral resource, never stored).
+    Fresh,
+}
+
+/// Whether `config`'s connection is not there yet: `cluster` is null because the cluster has no
+/// `connection` in state, which happens only between `terraform import` and the apply that
+/// adopts the cluster (an applied cluster always has one, and a planned one is unknown, which
+/// Terraform never sends to a read).
+pub fn connection_pending(config: &Value) -> bool {
+    config.get("cluster").is_none_or(Value::is_null)
+}
+
+/// The result while the connection is pending: computed attributes unknown when the read is
+/// deferred, else null with a warning saying why and when they fill in.
+pub fn pending(config: &Value, deferred: bool) -> (Value, Diagnostics) {
+    let mut result = config.clone();
+    for name in COMPUTED {
+        result.set_at_path(
+            &attr(name),
+            if deferred {
+                Value::Unknown
+            } else {
+                Value::Null
+            },
+        );
+    }
+    let mut diagnostics = Diagnostics::new();
+    if !deferred {
+        diagnostics.push(
+            Diagnostic::warning(
+                "The cluster's connection is not recorded yet",
+                "`cluster` is null: the hk8s_cluster has no connection in state yet (e.g. right \
+                 after `terraform import`, before the apply that adopts it), so no kubeconfig \
+                 can be minted. Its attributes are null until then; the next plan reads it \
+                 after the cluster is applied.",
+            )
+            .at(attr("cluster")),
+        );
+    }
+    (result, diagnostics)
+}
+
 /// Mints the kubeconfig for `config` at `now` and returns the result object.
-pub fn result(config: &Value, now: OffsetDateTime) -> Result<Value, Diagnostics> {
+pub fn result(config: &Value, now: OffsetDateTime, minting: Minting) -> Result<Value, Diagnostics> {
     let (bundle, request) = request(config)?;
-    let minted = mint(&bundle, &request, now, &mut rand::rng())
-        .map_err(|e| error_at(&attr("cluster"), "Cannot mint a kubeconfig", e))?;
+    let minted = match minting {
+        Minting::Windowed => kubeconfig::mint_in_window(&bundle, &request, now),
+        Minting::Fresh => kubeconfig::mint(&bundle, &request, now, &mut rand::rng()),
+    }
+    .map_err(|e| error_at(&attr("cluster"), "Cannot mint a kubeconfig", e))?;
     let mut result = config.clone();
     let credentials = &minted.credentials;
-    for (name, value) in [
-        ("kubeconfig", minted.yaml.clone()),
-        ("host", request.server.clone()),
-        ("ca_certificate", credentials.ca_pem.clone()),
-        ("client_certificate", credentials.cert_pem.clone()),
-        ("client_key", credentials.key_pem.clone()),
-        ("expires_at", rfc3339(credentials.expires_at)),
-    ] {
+    for (name, value) in COMPUTED.iter().zip([
+        minted.yaml.clone(),
+        request.server.clone(),
+        credentials.ca_pem.clone(),
+        credentials.cert_pem.clone(),
+        credentials.key_pem.clone(),
+        rfc3339(credentials.expires_at),
+    ]) {
         result.set_at_path(&attr(name), Value::from(value));
     }
     Ok(result)
@@ -108,13 +170,13 @@ pub fn result(config: &Value, now: OffsetDateTime) -> Result<Value, Diagnostics>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::kubeconfig::schema;
+    use crate::resources::kubeconfig::data_schema;
     use crate::resources::test_support::value_of;
 
     fn config(ttl: Option<&str>) -> Value {
         let bundle = include_str!("../../talos/testdata/talosctl-secrets.yaml");
         value_of(
-            &schema("data source"),
+            &data_schema(),
             serde_json::json!({
                 "cluster": { "name": "prod", "endpoint": "https://127.0.2.1:6443", "secrets": bundle },
                 "ttl": ttl,
@@ -125,7 +187,7 @@ mod tests {
     #[test]
     fn mints_from_the_connection_with_defaults() {
         let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
-        let v = result(&config(None), now).unwrap();
+        let v = result(&config(None), now, Minting::Fresh).unwrap();
         let text = |name: &str| v.get(name).and_then(Value::as_str).unwrap().to_owned();
         assert_eq!(text("host"), "https://127.0.2.1:6443");
         assert_eq!(text("expires_at"), rfc3339(now + time::Duration::hours(8)));
@@ -148,13 +210,68 @@ mod tests {
     }
 
     #[test]
+    fn windowed_reads_repeat_until_half_the_ttl_is_left() {
+        // 1_800_000_000 is a multiple of 4 hours: the window of the default 8h TTL starts there.
+        let start = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let read = |at| result(&config(None), at, Minting::Windowed).unwrap();
+        let first = read(start + time::Duration::minutes(7));
+        assert_eq!(first, read(start + time::Duration::minutes(200)));
+        assert_eq!(
+            first.get("expires_at").and_then(Value::as_str),
+            Some(rfc3339(start + time::Duration::hours(8)).as_str())
+        );
+        let renewed = read(start + time::Duration::hours(4));
+        assert_ne!(first.get("client_key"), renewed.get("client_key"));
+        assert_eq!(
+            renewed.get("expires_at").and_then(Value::as_str),
+            Some(rfc3339(start + time::Duration::hours(12)).as_str())
+        );
+        // The ephemeral resource's fresh credentials differ on every open.
+        let fresh = |at| result(&config(None), at, Minting::Fresh).unwrap();
+        assert_ne!(
+            fresh(start).get("client_key"),
+            fresh(start).get("client_key")
+        );
+    }
+
+    #[test]
+    fn a_null_connection_is_pending_not_an_error() {
+        let mut c = config(None);
+        assert!(!connection_pending(&c));
+        c.set_at_path(&attr("cluster"), Value::Null);
+        assert!(connection_pending(&c));
+        let (value, diagnostics) = pending(&c, false);
+        assert_eq!(value.get("kubeconfig"), Some(&Value::Null));
+        assert_eq!(value.get("cluster"), Some(&Value::Null));
+        let warning = diagnostics.iter().next().unwrap();
+        assert!(!warning.is_error());
+        assert!(
+            warning.detail.contains("terraform import"),
+            "{}",
+            warning.detail
+        );
+        let (value, diagnostics) = pending(&c, true);
+        assert_eq!(value.get("client_key"), Some(&Value::Unknown));
+        assert!(diagnostics.is_empty());
+        // An object without secrets is a mistake in the configuration, not a pending connection.
+        let mut partial = config(None);
+        partial.set_at_path(&attr("cluster").attr("secrets"), Value::Null);
+        assert!(!connection_pending(&partial));
+        let diags = result(&partial, OffsetDateTime::UNIX_EPOCH, Minting::Windowed).unwrap_err();
+        assert_eq!(
+            diags.iter().next().unwrap().summary,
+            "Incomplete cluster connection"
+        );
+    }
+
+    #[test]
     fn broken_connections_are_reported_at_cluster() {
         let mut c = config(Some("30m"));
         c.set_at_path(
             &attr("cluster").attr("secrets"),
             Value::from("cluster: {id: s3cr3t}"),
         );
-        let diags = result(&c, OffsetDateTime::UNIX_EPOCH).unwrap_err();
+        let diags = result(&c, OffsetDateTime::UNIX_EPOCH, Minting::Windowed).unwrap_err();
         let d = diags.iter().next().unwrap();
         assert_eq!(
             d.path.as_ref().map(ToString::to_string).as_deref(),

@@ -2,10 +2,16 @@
 //! cluster CA in the connection, valid for `ttl` (no network call, no long-lived secret).
 //!
 //! Both share one schema and one validation; [`mint`] does the work for both. The data source
-//! mints on every read (so the plan shows fresh credentials); the ephemeral resource mints on
-//! open and is never stored in state or plan.
+//! derives its credentials from the CA key for the current renewal window (half the TTL), so
+//! every read within a window returns the same bytes and a plan after an apply stays empty; the
+//! ephemeral resource mints fresh credentials on every open (they never reach state or plan).
+//! Both wait, rather than fail, while the cluster's connection is not in state yet (between
+//! `terraform import` and the apply that adopts the cluster).
 
 mod mint;
+
+use mint::Minting;
+pub use mint::rfc3339;
 
 use std::time::Duration;
 
@@ -15,7 +21,7 @@ use crate::resources::connection::connection_type;
 use crate::resources::validators::{self as v, error_at};
 use crate::tfplugin::diag::Diagnostics;
 use crate::tfplugin::framework::{
-    DataSource, EphemeralResource, OpenRequest, Opened, ReadDataRequest,
+    DataRead, DataSource, EphemeralResource, OpenRequest, Opened, ReadDataRequest,
 };
 use crate::tfplugin::schema::{Attribute, Schema, custom};
 use crate::tfplugin::value::{Type, Value};
@@ -68,13 +74,35 @@ fn groups_validator() -> impl crate::tfplugin::schema::Validator {
     )
 }
 
+/// What the data source's schema says about its credentials.
+const DATA_SOURCE_DESCRIPTION: &str = "A kubeconfig minted locally (data source) from the cluster \
+    CA: a client certificate for `username` in `groups`, valid for `ttl`. No network call and no \
+    long-lived secret. The credentials are derived from the CA key for the current renewal window \
+    (half the `ttl`): every read within a window returns the same bytes, so plans stay empty, and \
+    new credentials come only once less than half their lifetime is left (each read is valid for \
+    at least `ttl / 2`). They are stored in state like any data source result; use the ephemeral \
+    resource of the same name to keep them out of it.";
+
+/// What the ephemeral resource's schema says about its credentials.
+const EPHEMERAL_DESCRIPTION: &str = "A kubeconfig minted locally (ephemeral resource: never \
+    stored in state or plan) from the cluster CA: a client certificate for `username` in \
+    `groups`, valid for `ttl` from the moment it is opened. No network call and no long-lived \
+    secret. Every run mints a new key and certificate.";
+
+/// The data source's schema.
+pub fn data_schema() -> Schema {
+    schema(DATA_SOURCE_DESCRIPTION)
+}
+
+/// The ephemeral resource's schema.
+pub fn ephemeral_schema() -> Schema {
+    schema(EPHEMERAL_DESCRIPTION)
+}
+
 /// The schema shared by the data source and the ephemeral resource.
-pub fn schema(kind: &str) -> Schema {
+fn schema(description: &str) -> Schema {
     Schema::new()
-        .description(format!(
-            "A kubeconfig minted locally ({kind}) from the cluster CA: a client certificate for \
-             `username` in `groups`, valid for `ttl`. No network call and no long-lived secret."
-        ))
+        .description(description)
         .attribute(
             Attribute::typed("cluster", connection_type())
                 .required()
@@ -145,7 +173,10 @@ pub fn schema(kind: &str) -> Schema {
         .attribute(
             Attribute::string("expires_at")
                 .computed()
-                .description("When the certificate expires (RFC 3339)."),
+                .description(
+                    "When the certificate expires (RFC 3339). For the data source, the end of the \
+                     current renewal window plus half the `ttl`.",
+                ),
         )
 }
 
@@ -159,11 +190,20 @@ impl<D: Send + Sync + 'static> DataSource<D> for KubeconfigData {
     }
 
     fn schema(&self) -> Schema {
-        schema("data source")
+        data_schema()
     }
 
-    async fn read(&self, request: ReadDataRequest<'_, D>) -> Result<Value, Diagnostics> {
-        mint::result(request.config, OffsetDateTime::now_utc())
+    async fn read(&self, request: ReadDataRequest<'_, D>) -> Result<DataRead, Diagnostics> {
+        if mint::connection_pending(request.config) {
+            let (state, diagnostics) = mint::pending(request.config, request.deferral_allowed);
+            return Ok(DataRead {
+                state,
+                diagnostics,
+                deferred: request.deferral_allowed,
+            });
+        }
+        mint::result(request.config, OffsetDateTime::now_utc(), Minting::Windowed)
+            .map(DataRead::from)
     }
 }
 
@@ -177,12 +217,18 @@ impl<D: Send + Sync + 'static> EphemeralResource<D> for KubeconfigEphemeral {
     }
 
     fn schema(&self) -> Schema {
-        schema("ephemeral resource: never stored in state or plan")
+        ephemeral_schema()
     }
 
     async fn open(&self, request: OpenRequest<'_, D>) -> Result<Opened, Diagnostics> {
+        // Opened only where its value is used, never stored: nothing to keep stable.
+        let result = if mint::connection_pending(request.config) {
+            mint::pending(request.config, false).0
+        } else {
+            mint::result(request.config, OffsetDateTime::now_utc(), Minting::Fresh)?
+        };
         Ok(Opened {
-            result: mint::result(request.config, OffsetDateTime::now_utc())?,
+            result,
             private: Vec::new(),
             // A certificate cannot be extended; it stays valid for `ttl`, nothing to renew.
             renew_at: None,
@@ -197,7 +243,7 @@ mod tests {
 
     #[test]
     fn attribute_checks() {
-        let s = schema("data source");
+        let s = data_schema();
         let ok = value_of(
             &s,
             serde_json::json!({ "ttl": "30m", "username": "ci", "groups": ["dev"] }),

@@ -68,8 +68,7 @@ pub struct ClientSpec<'a> {
 fn random_serial<R: rand::CryptoRng + ?Sized>(rng: &mut R) -> SerialNumber {
     let mut bytes = [0u8; 16];
     rng.fill_bytes(&mut bytes);
-    let first_nonzero = bytes.iter().position(|b| *b != 0).unwrap_or(15);
-    SerialNumber::from_slice(&bytes[first_nonzero..])
+    serial_from(bytes)
 }
 
 /// Issues a self-signed CA as Talos does.
@@ -131,14 +130,31 @@ pub fn issue_client<R: rand::CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> Result<CertAndKey, Error> {
     let ca_signer = keys::load_signer(&ca.key_pem)?;
+    let key = keys::generate(spec.algorithm)?;
+    sign_client(ca, &ca_signer, spec, key, random_serial(rng))
+}
+
+/// A positive serial from 16 bytes, leading zero bytes dropped (as Go's `rand.Int` serials).
+pub(super) fn serial_from(bytes: [u8; 16]) -> SerialNumber {
+    let first_nonzero = bytes.iter().position(|b| *b != 0).unwrap_or(15);
+    SerialNumber::from_slice(&bytes[first_nonzero..])
+}
+
+/// Signs a client certificate for `key` with `ca_signer` (the key of `ca`).
+pub(super) fn sign_client(
+    ca: &CertAndKey,
+    ca_signer: &impl rcgen::SigningKey,
+    spec: &ClientSpec<'_>,
+    key: keys::GeneratedKey,
+    serial: SerialNumber,
+) -> Result<CertAndKey, Error> {
     let ca_der = pem::decode(&ca.cert_pem)?.der;
     let issuer =
-        Issuer::from_ca_cert_der(&ca_der.as_slice().into(), &ca_signer).map_err(|source| {
+        Issuer::from_ca_cert_der(&ca_der.as_slice().into(), ca_signer).map_err(|source| {
             Error::InvalidCertificate {
                 reason: format!("the CA certificate cannot be used as an issuer: {source}"),
             }
         })?;
-    let key = keys::generate(spec.algorithm)?;
     let signer = key.signer.as_ref().ok_or(Error::KeyGeneration {
         algorithm: spec.algorithm,
         step: "RSA client certificates are not supported",
@@ -146,7 +162,7 @@ pub fn issue_client<R: rand::CryptoRng + ?Sized>(
 
     let mut params = CertificateParams::default();
     params.distinguished_name = simple_subject(spec.common_name, spec.organizations.first());
-    params.serial_number = Some(random_serial(rng));
+    params.serial_number = Some(serial);
     params.not_before = spec.not_before;
     params.not_after = spec.not_before + spec.validity;
     params.is_ca = IsCa::NoCa;
@@ -158,7 +174,7 @@ pub fn issue_client<R: rand::CryptoRng + ?Sized>(
         .map_err(|source| Error::Certificate { source })?;
     let der = if spec.organizations.len() > 1 {
         let name = subject::encode(spec.common_name, spec.organizations);
-        subject::replace(cert.der(), &name, &ca_signer)?
+        subject::replace(cert.der(), &name, ca_signer)?
     } else {
         cert.der().to_vec()
     };

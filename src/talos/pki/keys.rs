@@ -40,7 +40,8 @@ impl std::fmt::Debug for GeneratedKey {
 }
 
 /// Generates a key of `algorithm` from the operating system's CSPRNG (aws-lc cannot take a
-/// caller's RNG, so keys are never reproducible; everything else in a bundle can be).
+/// caller's RNG, so generated keys are never reproducible; [`derive`] makes reproducible ones
+/// from secret bytes).
 ///
 /// # Errors
 /// [`Error::KeyGeneration`] if the crypto library fails.
@@ -48,31 +49,12 @@ pub fn generate(algorithm: KeyAlgorithm) -> Result<GeneratedKey, Error> {
     let failed = |step: &'static str| Error::KeyGeneration { algorithm, step };
     match algorithm {
         KeyAlgorithm::Ed25519 => {
-            let key = Ed25519KeyPair::generate().map_err(|_| failed("generate"))?;
-            // Go's MarshalPKCS8PrivateKey writes PKCS#8 v1 (no embedded public key).
-            let pkcs8 = key.to_pkcs8v1().map_err(|_| failed("encode PKCS#8"))?;
-            let signer = rcgen::KeyPair::try_from(pkcs8.as_ref())
-                .map_err(|_| failed("load into the certificate builder"))?;
-            Ok(GeneratedKey {
-                pem: pem::encode(pem::ED25519_PRIVATE_KEY, pkcs8.as_ref()),
-                signer: Some(signer),
-            })
+            encode_ed25519(&Ed25519KeyPair::generate().map_err(|_| failed("generate"))?)
         }
-        KeyAlgorithm::EcdsaP256 => {
-            let key = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING)
-                .map_err(|_| failed("generate"))?;
-            let sec1 = key
-                .private_key()
-                .as_der()
-                .map_err(|_| failed("encode SEC1"))?;
-            let pkcs8 = key.to_pkcs8v1().map_err(|_| failed("encode PKCS#8"))?;
-            let signer = rcgen::KeyPair::try_from(pkcs8.as_ref())
-                .map_err(|_| failed("load into the certificate builder"))?;
-            Ok(GeneratedKey {
-                pem: pem::encode(pem::EC_PRIVATE_KEY, sec1.as_ref()),
-                signer: Some(signer),
-            })
-        }
+        KeyAlgorithm::EcdsaP256 => encode_p256(
+            &EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING)
+                .map_err(|_| failed("generate"))?,
+        ),
         KeyAlgorithm::Rsa4096 => {
             let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa4096)
                 .map_err(|_| failed("generate"))?;
@@ -84,6 +66,87 @@ pub fn generate(algorithm: KeyAlgorithm) -> Result<GeneratedKey, Error> {
                 signer: None,
             })
         }
+    }
+}
+
+fn encode_ed25519(key: &Ed25519KeyPair) -> Result<GeneratedKey, Error> {
+    let failed = |step: &'static str| Error::KeyGeneration {
+        algorithm: KeyAlgorithm::Ed25519,
+        step,
+    };
+    // Go's MarshalPKCS8PrivateKey writes PKCS#8 v1 (no embedded public key).
+    let pkcs8 = key.to_pkcs8v1().map_err(|_| failed("encode PKCS#8"))?;
+    let signer = rcgen::KeyPair::try_from(pkcs8.as_ref())
+        .map_err(|_| failed("load into the certificate builder"))?;
+    Ok(GeneratedKey {
+        pem: pem::encode(pem::ED25519_PRIVATE_KEY, pkcs8.as_ref()),
+        signer: Some(signer),
+    })
+}
+
+fn encode_p256(key: &EcdsaKeyPair) -> Result<GeneratedKey, Error> {
+    let failed = |step: &'static str| Error::KeyGeneration {
+        algorithm: KeyAlgorithm::EcdsaP256,
+        step,
+    };
+    let sec1 = key
+        .private_key()
+        .as_der()
+        .map_err(|_| failed("encode SEC1"))?;
+    let pkcs8 = key.to_pkcs8v1().map_err(|_| failed("encode PKCS#8"))?;
+    let signer = rcgen::KeyPair::try_from(pkcs8.as_ref())
+        .map_err(|_| failed("load into the certificate builder"))?;
+    Ok(GeneratedKey {
+        pem: pem::encode(pem::EC_PRIVATE_KEY, sec1.as_ref()),
+        signer: Some(signer),
+    })
+}
+
+/// Derives a key of `algorithm` from secret bytes instead of the CSPRNG: `secret(attempt)` must
+/// return 32 uniformly distributed secret bytes, different for each attempt. Ed25519 uses them
+/// as the seed; ECDSA P-256 as the scalar, asking for the next attempt in the (2^-32 likely)
+/// case that they are zero or not below the group order. Same bytes, same key, same PEM.
+///
+/// # Errors
+/// [`Error::KeyGeneration`] if the crypto library fails (or, for P-256, 16 attempts in a row
+/// are out of range, which does not happen with a working key derivation function); RSA keys
+/// cannot be derived.
+pub fn derive(
+    algorithm: KeyAlgorithm,
+    mut secret: impl FnMut(u8) -> Result<[u8; 32], Error>,
+) -> Result<GeneratedKey, Error> {
+    let failed = |step: &'static str| Error::KeyGeneration { algorithm, step };
+    match algorithm {
+        KeyAlgorithm::Ed25519 => {
+            let seed = secret(0)?;
+            encode_ed25519(
+                &Ed25519KeyPair::from_seed_unchecked(&seed).map_err(|_| failed("derive"))?,
+            )
+        }
+        KeyAlgorithm::EcdsaP256 => {
+            for attempt in 0..16 {
+                let scalar = secret(attempt)?;
+                // ECDH's key loader checks 0 < scalar < n and computes the public point.
+                let Ok(private) = aws_lc_rs::agreement::PrivateKey::from_private_key(
+                    &aws_lc_rs::agreement::ECDH_P256,
+                    &scalar,
+                ) else {
+                    continue;
+                };
+                let public = private
+                    .compute_public_key()
+                    .map_err(|_| failed("compute the public key"))?;
+                let key = EcdsaKeyPair::from_private_key_and_public_key(
+                    &ECDSA_P256_SHA256_ASN1_SIGNING,
+                    &scalar,
+                    public.as_ref(),
+                )
+                .map_err(|_| failed("derive"))?;
+                return encode_p256(&key);
+            }
+            Err(failed("derive: no valid scalar"))
+        }
+        KeyAlgorithm::Rsa4096 => Err(failed("RSA keys cannot be derived")),
     }
 }
 

@@ -1,8 +1,10 @@
 //! The Talos PKI primitives: keys, PEM, and certificates issued exactly as
 //! `siderolabs/crypto/x509` issues them. Pure except for key generation, which uses the
-//! operating system's CSPRNG; serials and key identifiers come from the caller's RNG.
+//! operating system's CSPRNG; serials and key identifiers come from the caller's RNG. Client
+//! certificates can also be derived deterministically from their CA's key ([`derived`]).
 
 pub mod certs;
+pub mod derived;
 pub mod keys;
 pub mod pem;
 mod subject;
@@ -44,6 +46,12 @@ pub enum Error {
     InvalidCertificate {
         /// What is wrong.
         reason: String,
+    },
+    /// Deriving a key or a deterministic signature failed.
+    #[error("cannot derive the client credentials: {step}")]
+    Derivation {
+        /// The step that failed.
+        step: &'static str,
     },
     /// Signing a certificate failed.
     #[error("cannot sign certificate: {source}")]

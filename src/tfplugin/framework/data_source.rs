@@ -20,6 +20,31 @@ pub struct ReadDataRequest<'a, D> {
     pub value_type: &'a Type,
     /// Cancelled when Terraform asks the provider to stop.
     pub cancel: &'a CancellationToken,
+    /// Whether Terraform accepts a deferred read ([`DataRead::deferred`]); only builds with
+    /// deferred actions enabled do.
+    pub deferral_allowed: bool,
+}
+
+/// What a data source read returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataRead {
+    /// The full object: config values kept, computed ones filled. Wholly known unless deferred.
+    pub state: Value,
+    /// Warnings to show with it.
+    pub diagnostics: Diagnostics,
+    /// The read cannot happen yet (a prerequisite is missing) and Terraform should read again
+    /// later; only when [`ReadDataRequest::deferral_allowed`]. Unknown values are allowed then.
+    pub deferred: bool,
+}
+
+impl From<Value> for DataRead {
+    fn from(state: Value) -> Self {
+        Self {
+            state,
+            diagnostics: Diagnostics::new(),
+            deferred: false,
+        }
+    }
 }
 
 /// A data source type.
@@ -40,5 +65,5 @@ pub trait DataSource<D>: Send + Sync + 'static {
     fn read(
         &self,
         request: ReadDataRequest<'_, D>,
-    ) -> impl Future<Output = Result<Value, Diagnostics>> + Send;
+    ) -> impl Future<Output = Result<DataRead, Diagnostics>> + Send;
 }

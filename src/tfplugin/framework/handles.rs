@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use super::data_source::{DataSource, ReadDataRequest};
+use super::data_source::{DataRead, DataSource, ReadDataRequest};
 use super::ephemeral::{
     CloseRequest, EphemeralResource, OpenRequest, Opened, RenewRequest, Renewed,
 };
@@ -110,7 +110,7 @@ pub(crate) trait ErasedDataSource<D>: Send + Sync {
     fn type_name(&self) -> &str;
     fn schema(&self) -> Schema;
     fn validate<'a>(&'a self, request: ValidateRequest<'a>) -> BoxFuture<'a, Diagnostics>;
-    fn read<'a>(&'a self, request: ReadDataRequest<'a, D>) -> Outcome<'a, Value>;
+    fn read<'a>(&'a self, request: ReadDataRequest<'a, D>) -> Outcome<'a, DataRead>;
 }
 
 impl<D: Send + Sync + 'static, S: DataSource<D>> ErasedDataSource<D> for S {
@@ -123,7 +123,7 @@ impl<D: Send + Sync + 'static, S: DataSource<D>> ErasedDataSource<D> for S {
     fn validate<'a>(&'a self, request: ValidateRequest<'a>) -> BoxFuture<'a, Diagnostics> {
         Box::pin(DataSource::validate(self, request))
     }
-    fn read<'a>(&'a self, request: ReadDataRequest<'a, D>) -> Outcome<'a, Value> {
+    fn read<'a>(&'a self, request: ReadDataRequest<'a, D>) -> Outcome<'a, DataRead> {
         Box::pin(DataSource::read(self, request))
     }
 }

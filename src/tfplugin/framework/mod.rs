@@ -11,7 +11,7 @@ pub(crate) mod plan;
 mod provider;
 mod resource;
 
-pub use data_source::{DataSource, ReadDataRequest};
+pub use data_source::{DataRead, DataSource, ReadDataRequest};
 pub use ephemeral::{CloseRequest, EphemeralResource, OpenRequest, Opened, RenewRequest, Renewed};
 pub use handles::{DataSourceHandle, EphemeralResourceHandle, ResourceHandle};
 pub use plan::PlannedChange;

@@ -3,7 +3,7 @@
 use super::convert::{decode_dynamic, diagnostics_to_proto, encode_dynamic};
 use super::provider_service::{ProviderService, Registered};
 use super::resource_rpc::{lookup, require_known};
-use crate::tfplugin::diag::Diagnostics;
+use crate::tfplugin::diag::{Diagnostic, Diagnostics};
 use crate::tfplugin::framework::plan::validate_config;
 use crate::tfplugin::framework::{
     CloseRequest, DataSourceHandle, EphemeralResourceHandle, OpenRequest, Provider,
@@ -52,17 +52,41 @@ impl<P: Provider> ProviderService<P> {
         let source = self.data_source(&request.type_name)?;
         let config = decode_dynamic(request.config.as_ref(), &source.value_type)?;
         let data = self.data()?;
+        let deferral_allowed = request
+            .client_capabilities
+            .as_ref()
+            .is_some_and(|c| c.deferral_allowed);
         let read = ReadDataRequest {
             data: &*data,
             config: &config,
             value_type: &source.value_type,
             cancel: &self.stop,
+            deferral_allowed,
         };
-        let state = source.handle.0.read(read).await?;
-        require_known(&state, &request.type_name, "read")?;
+        let result = source.handle.0.read(read).await?;
+        let deferred = if result.deferred {
+            if !deferral_allowed {
+                return Err(Diagnostic::error(
+                    "Provider deferred a read Terraform cannot defer",
+                    format!(
+                        "The read of {} was deferred although Terraform does not accept deferrals; \
+                         this is a bug in the provider.",
+                        request.type_name
+                    ),
+                )
+                .into());
+            }
+            Some(Deferred {
+                reason: deferred::Reason::AbsentPrereq as i32,
+            })
+        } else {
+            require_known(&result.state, &request.type_name, "read")?;
+            None
+        };
         Ok(read_data_source::Response {
-            state: Some(encode_dynamic(&state, &source.value_type)?),
-            ..Default::default()
+            state: Some(encode_dynamic(&result.state, &source.value_type)?),
+            diagnostics: diagnostics_to_proto(&result.diagnostics),
+            deferred,
         })
     }
 

@@ -230,7 +230,7 @@ impl<P: Provider> ProviderService<P> {
         tracing::trace!(
             tf_rpc = "ConfigureProvider",
             deferral_allowed,
-            "deferral is never used by this provider"
+            "provider configuration is never deferred"
         );
         let config = decode_dynamic(request.config.as_ref(), &self.provider_type)?;
         let data = self

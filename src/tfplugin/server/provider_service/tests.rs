@@ -8,9 +8,10 @@ use tonic::Request;
 
 use super::*;
 use crate::tfplugin::diag::AttributePath;
+use crate::tfplugin::diag::Diagnostic;
 use crate::tfplugin::framework::{
-    CreateRequest, DeleteRequest, ImportRequest, ReadRequest, Resource, UpdateRequest,
-    UpgradeStateRequest,
+    CreateRequest, DataRead, DataSource, DeleteRequest, ImportRequest, ReadDataRequest,
+    ReadRequest, Resource, UpdateRequest, UpgradeStateRequest,
 };
 use crate::tfplugin::proto::provider_server::Provider as _;
 use crate::tfplugin::schema::{Attribute, one_of, requires_replace};
@@ -44,7 +45,44 @@ impl Provider for TestProvider {
         })]
     }
     fn data_sources(&self) -> Vec<DataSourceHandle<String>> {
-        Vec::new()
+        vec![DataSourceHandle::new(Lookup)]
+    }
+}
+
+/// A data source that waits for its `key`: deferred (value unknown) while it is null.
+struct Lookup;
+
+impl DataSource<String> for Lookup {
+    fn type_name(&self) -> &str {
+        "test_lookup"
+    }
+    fn schema(&self) -> Schema {
+        Schema::new()
+            .attribute(Attribute::string("key").optional())
+            .attribute(Attribute::string("value").computed())
+    }
+    async fn read(&self, request: ReadDataRequest<'_, String>) -> Result<DataRead, Diagnostics> {
+        let mut state = request.config.clone();
+        let path = AttributePath::root("value");
+        match request.config.get("key").and_then(Value::as_str) {
+            // Deferred even when Terraform does not allow it: the service must refuse that.
+            None => {
+                state.set_at_path(&path, Value::Unknown);
+                Ok(DataRead {
+                    state,
+                    diagnostics: Diagnostics::new(),
+                    deferred: true,
+                })
+            }
+            Some(key) => {
+                state.set_at_path(&path, Value::from(format!("{key}!")));
+                Ok(DataRead {
+                    state,
+                    diagnostics: Diagnostic::warning("Looked up", key).into(),
+                    deferred: false,
+                })
+            }
+        }
     }
 }
 
@@ -483,4 +521,48 @@ async fn unsupported_features_answer_clearly() {
         .err()
         .unwrap();
     assert_eq!(status.code(), tonic::Code::Unimplemented);
+}
+
+#[tokio::test]
+async fn data_source_reads_carry_warnings_and_defer_only_when_allowed() {
+    let (service, _) = service();
+    configure(&service).await;
+    let value_type = service.data_sources["test_lookup"].value_type.clone();
+    let read = |key: Value, deferral_allowed: bool| {
+        let config = Value::object([("key", key), ("value", Value::Null)]);
+        service.read_data_source(Request::new(read_data_source::Request {
+            type_name: "test_lookup".into(),
+            config: Some(encode_dynamic(&config, &value_type).unwrap()),
+            client_capabilities: Some(ClientCapabilities {
+                deferral_allowed,
+                write_only_attributes_allowed: false,
+            }),
+            ..Default::default()
+        }))
+    };
+    let found = read(Value::from("k"), false).await.unwrap().into_inner();
+    assert_eq!(summaries(&found.diagnostics), ["Looked up"]);
+    assert!(found.deferred.is_none());
+    let state = decode_msgpack(&found.state.unwrap().msgpack, &value_type).unwrap();
+    assert_eq!(state.get("value"), Some(&Value::from("k!")));
+
+    let deferred = read(Value::Null, true).await.unwrap().into_inner();
+    assert!(
+        deferred.diagnostics.is_empty(),
+        "{:?}",
+        deferred.diagnostics
+    );
+    assert_eq!(
+        deferred.deferred.map(|d| d.reason),
+        Some(deferred::Reason::AbsentPrereq as i32)
+    );
+    let state = decode_msgpack(&deferred.state.unwrap().msgpack, &value_type).unwrap();
+    assert_eq!(state.get("value"), Some(&Value::Unknown));
+
+    let refused = read(Value::Null, false).await.unwrap().into_inner();
+    assert_eq!(
+        summaries(&refused.diagnostics),
+        ["Provider deferred a read Terraform cannot defer"]
+    );
+    assert!(refused.deferred.is_none());
 }
