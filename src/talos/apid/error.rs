@@ -222,6 +222,25 @@ pub enum Error {
         status: tonic::Status,
     },
 
+    /// The node that answered is not part of the cluster this client's CA belongs to: its
+    /// certificate is another CA's, or it cannot reach its peers because they do not trust it
+    /// any more (a node reset to maintenance mode, or another cluster's node, behind a load
+    /// balancer). Reconnecting did not reach another node.
+    #[error(
+        "{rpc} on {target}: the node that answered at {} is not part of this cluster ({detail}); \
+         a load balancer still routes to it (e.g. a node reset or leaving), or the endpoint \
+         belongs to another cluster",
+        target.endpoint
+    )]
+    NotInCluster {
+        /// The call.
+        rpc: Rpc,
+        /// Where it went.
+        target: Target,
+        /// What showed it (the TLS error, or the node's own message).
+        detail: String,
+    },
+
     /// The reply was well-formed gRPC but not what the Talos API promises (no messages, a
     /// stream that ends before its result, an oversized stream).
     #[error("{rpc} on {target} returned an unexpected reply: {problem}")]
@@ -292,7 +311,45 @@ impl Error {
     /// it one; through a load balancer, a new connection may reach a node that is.
     #[must_use]
     pub fn is_foreign_node(&self) -> bool {
-        matches!(self, Self::Tls { source, .. } if certificate_from_another_ca(source))
+        match self {
+            Self::Tls { source, .. } => certificate_from_another_ca(source),
+            // A node proxying with `node` whose peers refuse it: it was reset (its identity is
+            // gone) or belongs to another cluster. Talos words this as Go's x509 error.
+            Self::Status { status, .. } => {
+                status.code() == tonic::Code::Unavailable
+                    && status
+                        .message()
+                        .contains("certificate signed by unknown authority")
+            }
+            Self::NotInCluster { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// This error as [`Error::NotInCluster`], when it says the node is not part of the cluster.
+    #[must_use]
+    pub fn into_not_in_cluster(self) -> Self {
+        match self {
+            Self::Tls {
+                rpc,
+                target,
+                ref source,
+            } if certificate_from_another_ca(source) => Self::NotInCluster {
+                rpc,
+                target,
+                detail: source.to_string(),
+            },
+            Self::Status {
+                rpc,
+                target,
+                ref status,
+            } if self.is_foreign_node() => Self::NotInCluster {
+                rpc,
+                target,
+                detail: status.message().to_owned(),
+            },
+            other => other,
+        }
     }
 
     /// The gRPC code behind this error, when it came from a gRPC status (directly or in a
@@ -312,6 +369,7 @@ impl Error {
     pub fn target(&self) -> Option<Target> {
         match self {
             Self::Tls { target, .. }
+            | Self::NotInCluster { target, .. }
             | Self::Status { target, .. }
             | Self::Node { target, .. }
             | Self::Timeout { target, .. }

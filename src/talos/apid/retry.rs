@@ -74,10 +74,12 @@ const MAX_REROUTES: u32 = 3;
 
 fn classify(err: &Error, deadline_passed: bool) -> Verdict {
     use tonic::Code;
+    if err.is_foreign_node() {
+        return Verdict::Reroute;
+    }
     let code = match err {
         Error::Status { status, .. } | Error::Cancelled { status, .. } => status.code(),
         Error::Node { code, .. } => *code,
-        err if err.is_foreign_node() => return Verdict::Reroute,
         _ => return Verdict::Fatal,
     };
     match code {
@@ -132,7 +134,7 @@ where
         match classify(&err, Instant::now() >= give_up_at) {
             Verdict::Fatal => return Err(err),
             Verdict::DeadlineExceeded => return Err(timeout(attempts, Some(err))),
-            Verdict::Reroute if reroutes >= MAX_REROUTES => return Err(err),
+            Verdict::Reroute if reroutes >= MAX_REROUTES => return Err(err.into_not_in_cluster()),
             Verdict::Reroute => {
                 // The caller has reconnected; try the new connection at once.
                 reroutes += 1;
@@ -184,6 +186,65 @@ mod tests {
         assert_eq!(policy.backoff(3, 1.0), Duration::from_millis(350));
         assert_eq!(policy.backoff(3, 0.0), Duration::from_millis(175));
         assert_eq!(policy.backoff(u32::MAX, 1.0), Duration::from_millis(350));
+    }
+
+    #[test]
+    fn a_node_outside_the_cluster_is_rerouted_then_named() {
+        let proxied = Error::Status {
+            rpc: Rpc::EtcdMemberList,
+            target: target(),
+            status: tonic::Status::unavailable(
+                "connection to node 10.0.1.3 failed: certificate signed by unknown authority",
+            ),
+        };
+        assert_eq!(classify(&proxied, false), Verdict::Reroute);
+        let handshake = Error::Tls {
+            rpc: Rpc::Version,
+            target: target(),
+            source: rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        };
+        assert_eq!(classify(&handshake, false), Verdict::Reroute);
+        for err in [proxied, handshake] {
+            let named = err.into_not_in_cluster();
+            assert!(matches!(named, Error::NotInCluster { .. }), "{named:?}");
+            assert!(named.is_foreign_node());
+            assert!(
+                named.to_string().contains("is not part of this cluster"),
+                "{named}"
+            );
+        }
+        // An ordinary Unavailable is still a node that is not up yet.
+        assert_eq!(
+            classify(&status(tonic::Code::Unavailable), false),
+            Verdict::Retry
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rerouting_is_bounded() {
+        let mut attempts = 0;
+        let err = with_retries(
+            &RetryPolicy::default(),
+            Rpc::Version,
+            target(),
+            Duration::from_secs(60),
+            |_| {
+                attempts += 1;
+                async {
+                    Err::<(), _>(Error::Status {
+                        rpc: Rpc::Version,
+                        target: target(),
+                        status: tonic::Status::unavailable(
+                            "connection to node 10.0.1.3 failed: certificate signed by unknown authority",
+                        ),
+                    })
+                }
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, Error::NotInCluster { .. }), "{err:?}");
+        assert_eq!(attempts, MAX_REROUTES + 1);
     }
 
     #[test]
