@@ -77,11 +77,8 @@ fn groups_validator() -> impl crate::tfplugin::schema::Validator {
 /// What the data source's schema says about its credentials.
 const DATA_SOURCE_DESCRIPTION: &str = "A kubeconfig minted locally (data source) from the cluster \
     CA: a client certificate for `username` in `groups`, valid for `ttl`. No network call and no \
-    long-lived secret. The credentials are derived from the CA key for the current renewal window \
-    (half the `ttl`): every read within a window returns the same bytes, so plans stay empty, and \
-    new credentials come only once less than half their lifetime is left (each read is valid for \
-    at least `ttl / 2`). They are stored in state like any data source result; use the ephemeral \
-    resource of the same name to keep them out of it.";
+    long-lived secret. Every read within one renewal window (half the `ttl`) returns the same \
+    credentials, so plans stay empty, and each read stays valid for at least `ttl / 2`.";
 
 /// What the ephemeral resource's schema says about its credentials.
 const EPHEMERAL_DESCRIPTION: &str = "A kubeconfig minted locally (ephemeral resource: never \
