@@ -19,15 +19,16 @@ use time::OffsetDateTime;
 use crate::hcloud::labels::Role;
 use crate::hcloud::load_balancers::TALOS_API_PORT;
 use crate::hcloud::names::control_plane_server_name;
+use crate::hcloud::provision::{Placement, Provision, ServerRequest};
 use crate::hcloud::servers::{Server, ServerSpec};
-use crate::hcloud::{Action, Client};
+use crate::hcloud::{Action, Error, StepRetry};
 use crate::kube::{KubeClient, KubeCredentials, KubeOptions};
 use crate::talos::apid::{ApidClient, ClientOptions, Credentials};
 use crate::talos::kubeconfig::{self, KubeconfigRequest};
 use crate::talos::ops::{self, Budget, ControlPlane};
 use crate::talos::secrets::SecretsBundle;
 use crate::talos::talosconfig;
-use crate::tfplugin::diag::Diagnostics;
+use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
 
 use super::context::{Operation, failed, failure};
 use super::health::{self, NodeAddress};
@@ -49,6 +50,8 @@ pub struct Converged {
     pub members: Vec<Member>,
     /// Talos version each node reported, by node name.
     pub talos_versions: std::collections::BTreeMap<String, String>,
+    /// What the user should know although the apply succeeded (a node in another location).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Whether this apply may bootstrap etcd.
@@ -215,17 +218,17 @@ async fn list_members(op: &Operation, spec: &ClusterSpec) -> Result<Vec<Member>,
     Ok(topology::members(&spec.name, servers))
 }
 
-/// Starts the servers for `indices` at `locations` (not waiting), returning their actions.
-async fn create_servers(
-    op: &Operation,
+/// The servers for `new` (number, preferred location), each allowed to fall back to the next
+/// configured locations when its own has no capacity.
+fn server_requests(
     spec: &ClusterSpec,
     secrets: &SecretsBundle,
     infra: &Infra,
     image: i64,
     new: &[(u32, String)],
-) -> Result<(Vec<Server>, Vec<Action>), Diagnostics> {
+) -> Result<Vec<ServerRequest>, Diagnostics> {
     let lb_ip = lb_ip(infra)?;
-    let mut specs = Vec::new();
+    let mut requests = Vec::new();
     for (index, location) in new {
         let name = control_plane_server_name(&spec.name, *index);
         let config = machine::control_plane_config(spec, secrets, &lb_ip, &name)
@@ -236,41 +239,84 @@ async fn create_servers(
                 &e,
             )
         })?;
-        specs.push(ServerSpec {
-            name,
-            server_type: spec.control_plane.server_type.clone(),
-            image: image.to_string(),
-            location: location.clone(),
-            labels: {
-                let mut labels = infra::role_labels(&spec.name, Role::ControlPlane);
-                labels.insert(pki::PKI_LABEL.to_owned(), pki::fingerprint(secrets));
-                labels
+        // The preferred location first, then the others in configured order after it.
+        let locations = &spec.control_plane.locations;
+        let first = locations.iter().position(|l| l == location).unwrap_or(0);
+        let placements = std::iter::once(location)
+            .chain(
+                locations
+                    .iter()
+                    .cycle()
+                    .skip(first + 1)
+                    .take(locations.len())
+                    .filter(|l| *l != location),
+            )
+            .map(|l| Placement {
+                location: l.clone(),
+                placement_group: infra.placement_groups.get(l).map(|g| g.id),
+            })
+            .collect();
+        requests.push(ServerRequest {
+            spec: ServerSpec {
+                name,
+                server_type: spec.control_plane.server_type.clone(),
+                image: image.to_string(),
+                location: location.clone(),
+                labels: {
+                    let mut labels = infra::role_labels(&spec.name, Role::ControlPlane);
+                    labels.insert(pki::PKI_LABEL.to_owned(), pki::fingerprint(secrets));
+                    labels
+                },
+                user_data: Some(user_data),
+                networks: vec![infra.network.id],
+                firewalls: Vec::new(),
+                placement_group: infra.placement_groups.get(location).map(|g| g.id),
+                enable_ipv4: true,
+                enable_ipv6: true,
             },
-            user_data: Some(user_data),
-            networks: vec![infra.network.id],
-            firewalls: Vec::new(),
-            placement_group: infra.placement_groups.get(location).map(|g| g.id),
-            enable_ipv4: true,
-            enable_ipv6: true,
+            placements,
         });
     }
-    let created = futures::future::join_all(specs.iter().map(|s| op.hcloud.ensure_server(s))).await;
-    let mut servers = Vec::new();
-    let mut actions = Vec::new();
-    for (result, s) in created.into_iter().zip(&specs) {
-        let pending = result.map_err(|e| failed(format!("Cannot create server {}", s.name), &e))?;
-        servers.push(pending.value);
-        actions.extend(pending.actions);
-    }
-    Ok((servers, actions))
+    Ok(requests)
 }
 
-/// Settles actions in one batched wait.
-async fn settle(client: &Client, what: &str, actions: Vec<Action>) -> Result<(), Diagnostics> {
-    client
-        .wait_for_actions(what, actions)
+/// Creates and powers on control-plane servers until they run (see `hcloud::provision`); a node
+/// that moved to another location becomes a warning in `warnings`.
+async fn provision(
+    op: &Operation,
+    work: Provision,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<crate::hcloud::provision::Provisioned, Diagnostics> {
+    let what = work.what.clone();
+    let done = op
+        .hcloud
+        .provision(work, &StepRetry::for_poll_interval(op.hcloud.poll_interval()))
         .await
-        .map_err(|e| failed(format!("Waiting for {what} failed"), &e))
+        .map_err(|e| match e {
+            Error::NoLocation { .. } => Diagnostic::error(
+                "No location has capacity for a control-plane server",
+                format!(
+                    "{}. control_plane.locations lists where control-plane nodes may go; \
+                     locations of the same network zone can be added there.",
+                    super::context::chain(&e)
+                ),
+            )
+            .at(AttributePath::root("control_plane").attr("locations"))
+            .into(),
+            e => failed(format!("Creating {what} failed"), &e),
+        })?;
+    for fallback in &done.fallbacks {
+        warnings.push(Diagnostic::warning(
+            format!("{} was created in {} instead of {}", fallback.server, fallback.to, fallback.from),
+            format!(
+                "Hetzner refused to create it in {} ({}), so it went to the next location in \
+                 control_plane.locations. It stays there; nodes created later spread over the \
+                 configured locations again.",
+                fallback.from, fallback.reason
+            ),
+        ));
+    }
+    Ok(done)
 }
 
 /// The whole apply: see the module documentation.
@@ -289,18 +335,28 @@ pub async fn converge(
         infra::ensure(&op.hcloud, spec),
         infra::find_snapshot(&op.hcloud, spec, architecture)
     );
-    let (infra, actions) = ensured.map_err(|e| {
+    let infra_failed = |e: infra::InfraError| {
         failed(
             "Cannot set up the cluster network, firewall or load balancer",
             &e,
         )
-    })?;
+    };
+    let (mut infra, actions) = ensured.map_err(infra_failed)?;
+    let mut warnings = Vec::new();
     // Servers attach to the network when they are created, so its actions settle first; the load
     // balancer and firewall actions run on while the servers are created and settle with them.
     let (network_actions, infra_actions): (Vec<Action>, Vec<Action>) = actions
         .into_iter()
         .partition(|a| !a.resources.is_empty() && a.resources.iter().all(|r| r.kind == "network"));
-    settle(&op.hcloud, "the cluster network", network_actions).await?;
+    infra::settle(
+        &op.hcloud,
+        spec,
+        &mut infra,
+        "the cluster network",
+        network_actions,
+    )
+    .await
+    .map_err(infra_failed)?;
     // Only needed when a server must be created: an update of running nodes needs no snapshot.
     let image = image.map_err(|e| failed("No Talos image to boot the control plane from", &e));
 
@@ -353,22 +409,21 @@ pub async fn converge(
     }
 
     // Servers: power on what is off, create what is missing (all at once), one wait together
-    // with the load balancer and firewall.
-    let mut actions = infra_actions;
-    for member in members.iter().filter(|m| m.is_off()) {
-        tracing::info!(
-            node = member.name(),
-            "powering on a control-plane server that is off"
-        );
-        actions.push(
-            op.hcloud
-                .poweron_server(member.server.id)
-                .await
-                .map_err(|e| failed(format!("Cannot power on {}", member.name()), &e))?,
-        );
-    }
+    // with the load balancer and firewall; failed server actions are retried inside, failed
+    // load balancer and firewall actions after it.
+    let power_on: Vec<Server> = members
+        .iter()
+        .filter(|m| m.is_off())
+        .map(|m| {
+            tracing::info!(
+                node = m.name(),
+                "powering on a control-plane server that is off"
+            );
+            m.server.clone()
+        })
+        .collect();
     let missing = (spec.control_plane.count as usize).saturating_sub(members.len());
-    let mut new_names = Vec::new();
+    let mut create = Vec::new();
     if missing > 0 {
         let mut planned_locations = Vec::new();
         let new: Vec<(u32, String)> = topology::free_indices(&members, missing)
@@ -379,18 +434,26 @@ pub async fn converge(
                 (index, location)
             })
             .collect();
-        let (servers, created) =
-            create_servers(op, spec, secrets, &infra, image.clone()?, &new).await?;
-        new_names.extend(servers.iter().map(|s| s.name.clone()));
-        actions.extend(created);
+        create = server_requests(spec, secrets, &infra, image.clone()?, &new)?;
     }
-    settle(
-        &op.hcloud,
-        "the control-plane servers, firewall and load balancer",
-        actions,
+    let any_servers = !create.is_empty() || !power_on.is_empty();
+    let what = "the control-plane servers, firewall and load balancer";
+    let done = provision(
+        op,
+        Provision {
+            what: what.to_owned(),
+            create,
+            power_on,
+            alongside: infra_actions,
+        },
+        &mut warnings,
     )
     .await?;
-    if !new_names.is_empty() {
+    infra::retry_failed(&op.hcloud, spec, &mut infra, what, done.alongside.failed)
+        .await
+        .map_err(infra_failed)?;
+    let new_names: Vec<String> = done.created.iter().map(|s| s.name.clone()).collect();
+    if any_servers {
         members = list_members(op, spec).await?;
     }
 
@@ -443,16 +506,17 @@ pub async fn converge(
         let location = topology::next_location(spec, &members, &[]);
         let index = topology::free_indices(&members, 1)[0];
         tracing::info!(old = outdated.name(), new_index = index, %location, "replacing a control-plane node");
-        let (_, created) = create_servers(
+        let create = server_requests(spec, secrets, &infra, image.clone()?, &[(index, location)])?;
+        provision(
             op,
-            spec,
-            secrets,
-            &infra,
-            image.clone()?,
-            &[(index, location)],
+            Provision {
+                what: "the replacement control-plane server".to_owned(),
+                create,
+                ..Provision::default()
+            },
+            &mut warnings,
         )
         .await?;
-        settle(&op.hcloud, "the replacement control-plane server", created).await?;
         members = list_members(op, spec).await?;
         gate(op, &clients, &members, &infra).await?;
         remove_member(op, &clients, &members, &outdated, &infra).await?;
@@ -484,6 +548,7 @@ pub async fn converge(
             infra,
             members,
             talos_versions,
+            warnings,
         },
         clients,
     ))
