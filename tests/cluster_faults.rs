@@ -71,9 +71,7 @@ fn first_apply_and_destroy_converge_under_hetzner_faults() {
     let (mut failed_actions, mut faults) = (0, 0);
     for (block, seed) in [(40u8, 1u64), (41, 2), (42, 3), (44, 4), (45, 5), (46, 6)] {
         let world = World::start(block, &["v1.13.9"], |c| {
-            c.faults = format!("{FAULTS},seed={seed}")
-                .parse()
-                .expect("fault spec");
+            c.faults = format!("{FAULTS},seed={seed}").parse().expect("fault spec");
         });
         let name = format!("faulty{seed}");
         let w = Workdir::new(
@@ -130,7 +128,10 @@ fn first_apply_and_destroy_converge_under_hetzner_faults() {
             .filter(|a| a["status"] == "error")
             .map(|a| a["command"].as_str().unwrap_or("?").to_owned())
             .collect();
-        eprintln!("seed {seed}: failed actions: {failed:?}; stats {}", world.stats());
+        eprintln!(
+            "seed {seed}: failed actions: {failed:?}; stats {}",
+            world.stats()
+        );
         failed_actions += failed.len();
         faults += world.stats()["faults_injected"].as_u64().unwrap_or(0);
     }
@@ -190,8 +191,14 @@ resource "hk8s_cluster" "main" {{
 
     // With no location left, the apply fails naming the attribute and Hetzner's refusal.
     let only_fsn1 = config
-        .replace("name               = \"moved\"", "name               = \"stuck\"")
-        .replace("locations   = [\"fsn1\", \"nbg1\"]", "locations   = [\"fsn1\"]");
+        .replace(
+            "name               = \"moved\"",
+            "name               = \"stuck\"",
+        )
+        .replace(
+            "locations   = [\"fsn1\", \"nbg1\"]",
+            "locations   = [\"fsn1\"]",
+        );
     let stuck = Workdir::new(&tf, &only_fsn1);
     let failed = stuck.run(&["apply", "-auto-approve", "-no-color"]);
     let output = flat(&failed);

@@ -6,11 +6,11 @@
 use std::future::Future;
 
 use super::actions::{Action, Pending};
-use super::retry::StepRetry;
 use super::client::{ApiRequest, Client};
 use super::error::Error;
 use super::labels::{Labels, Selector};
 use super::list::ListFilter;
+use super::retry::StepRetry;
 
 /// An object with an id, a name and labels.
 pub trait Labelled {
@@ -136,7 +136,10 @@ impl Client {
             attempt += 1;
             let mut actions = Vec::new();
             for id in &left {
-                actions.extend(self.delete_tolerant(format!("{}/{id}", family.path)).await?);
+                actions.extend(
+                    self.delete_tolerant(format!("{}/{id}", family.path))
+                        .await?,
+                );
             }
             let settled = self.settle_actions(&what, actions).await?;
             if settled.failed.is_empty() {

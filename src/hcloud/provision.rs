@@ -143,7 +143,11 @@ impl Client {
     /// [`Error::StepFailed`] when one server's create or power-on failed every try,
     /// [`Error::NoLocation`] when every placement of a server refused it, any request error that
     /// is not retryable, and the deadline.
-    pub async fn provision(&self, work: Provision, retry: &StepRetry) -> Result<Provisioned, Error> {
+    pub async fn provision(
+        &self,
+        work: Provision,
+        retry: &StepRetry,
+    ) -> Result<Provisioned, Error> {
         let mut out = Provisioned::default();
         // Locations that refused during this call, with Hetzner's words: later servers skip them.
         let mut refused: BTreeMap<String, String> = BTreeMap::new();
@@ -233,9 +237,9 @@ impl Client {
                     // refused, which is not the server's failure.
                     let location = slot.location().to_owned();
                     tracing::warn!(%location, server = slot.name(), error = %unavailable, "location refused a server");
-                    refused
-                        .entry(location)
-                        .or_insert_with(|| format!("{}: {}", unavailable.code, unavailable.message));
+                    refused.entry(location).or_insert_with(|| {
+                        format!("{}: {}", unavailable.code, unavailable.message)
+                    });
                     slot.placement += 1;
                     to_delete.push(server.id);
                     continue;

@@ -92,7 +92,10 @@ async fn servers(sim: &Sim) -> Vec<(String, String, String)> {
             (
                 s["name"].as_str().unwrap().to_owned(),
                 s["status"].as_str().unwrap().to_owned(),
-                s["location"]["name"].as_str().unwrap_or_default().to_owned(),
+                s["location"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
             )
         })
         .collect();

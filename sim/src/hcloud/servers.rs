@@ -238,16 +238,15 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateServer>) -> R
         }
         found
     });
-    let location = resolve_location(&req, &mut fields)
-        .or_else(|| {
-            // Without a location Hetzner places the server where the type is sold and capacity
-            // is left.
-            server_type.and_then(|t| {
-                LOCATIONS
-                    .iter()
-                    .find(|l| t.available_in(l) && !world.faults.location_disabled(l.name))
-            })
-        });
+    let location = resolve_location(&req, &mut fields).or_else(|| {
+        // Without a location Hetzner places the server where the type is sold and capacity
+        // is left.
+        server_type.and_then(|t| {
+            LOCATIONS
+                .iter()
+                .find(|l| t.available_in(l) && !world.faults.location_disabled(l.name))
+        })
+    });
     let image = match (&req.image, server_type) {
         (Some(i), Some(t)) => match find_image(world, &i.as_text(), Some(t.arch.as_str())) {
             Some(img) if img.architecture != t.arch.as_str() => {

@@ -290,7 +290,10 @@ async fn provision(
     let what = work.what.clone();
     let done = op
         .hcloud
-        .provision(work, &StepRetry::for_poll_interval(op.hcloud.poll_interval()))
+        .provision(
+            work,
+            &StepRetry::for_poll_interval(op.hcloud.poll_interval()),
+        )
         .await
         .map_err(|e| match e {
             Error::NoLocation { .. } => Diagnostic::error(
@@ -307,7 +310,10 @@ async fn provision(
         })?;
     for fallback in &done.fallbacks {
         warnings.push(Diagnostic::warning(
-            format!("{} was created in {} instead of {}", fallback.server, fallback.to, fallback.from),
+            format!(
+                "{} was created in {} instead of {}",
+                fallback.server, fallback.to, fallback.from
+            ),
             format!(
                 "Hetzner refused to create it in {} ({}), so it went to the next location in \
                  control_plane.locations. It stays there; nodes created later spread over the \

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::hcloud::catalog::Architecture;
+use crate::hcloud::error::ActionFailure;
 use crate::hcloud::firewalls::{
     Direction, Firewall, FirewallRule, FirewallSpec, FirewallTarget, Protocol,
 };
@@ -18,7 +19,6 @@ use crate::hcloud::load_balancers::{
 };
 use crate::hcloud::networks::{Network, NetworkSpec as HcloudNetworkSpec, SubnetSpec};
 use crate::hcloud::placement_groups::PlacementGroup;
-use crate::hcloud::error::ActionFailure;
 use crate::hcloud::{Action, Client, Error, StepRetry};
 
 use super::spec::ClusterSpec;
