@@ -310,12 +310,14 @@ impl Client {
             let Some(server) = slot.server else {
                 continue;
             };
+            // Only a refusal makes a fallback: a server adopted where an earlier run put it is not.
             if let Some(from) = preferred
                 && from != server.location.name
+                && let Some(reason) = refused.get(&from)
             {
                 out.fallbacks.push(Fallback {
                     server: server.name.clone(),
-                    reason: refused.get(&from).cloned().unwrap_or_default(),
+                    reason: reason.clone(),
                     from,
                     to: server.location.name.clone(),
                 });
