@@ -1,7 +1,8 @@
 //! `hk8s_cluster` through what Hetzner really does, with real Terraform against hk8s-sim: the
 //! FIRST apply converges under 5xx, `locked`, 429 bursts and failed actions (no rerun allowed),
-//! the destroy under the same faults leaves nothing, and a location without capacity moves a
-//! control-plane node to the next configured location with a warning the user sees.
+//! the destroy under the same faults leaves nothing, a location without capacity moves a
+//! control-plane node to the next configured location with a warning the user sees, and a step
+//! that fails every time fails the apply naming the step and Hetzner's error.
 //!
 //! The sim's fault stream is seeded; which request meets which fault still depends on how the
 //! provider's concurrent requests interleave, so the provider must converge for any ordering,
@@ -210,4 +211,40 @@ resource "hk8s_cluster" "main" {{
     ] {
         assert!(output.contains(needle), "{needle:?} in {output}");
     }
+}
+
+/// A step that fails every time fails the apply after its bounded tries, naming the step and
+/// Hetzner's error (every action of this sim fails).
+#[test]
+fn a_step_that_keeps_failing_fails_the_apply_naming_it_and_the_error() {
+    let Some(tf) = terraforms().into_iter().next() else {
+        return;
+    };
+    let world = World::start(47, &["v1.13.9"], |c| {
+        c.faults = "action_error=1,seed=1".parse().expect("fault spec");
+    });
+    let w = Workdir::new(
+        &tf,
+        &hcl::cluster(&world.endpoint, "doomed", 1, "v1.13.9", "1.35.0", ""),
+    );
+    let applied = w.run(&["apply", "-auto-approve", "-no-color"]);
+    let output = flat(&applied);
+    assert!(!applied.status.success(), "{output}");
+    for needle in [
+        "create server doomed-cp-1 in fsn1 failed 4 times in a row",
+        "(create_server) on server",
+        "action_failed: Action failed",
+        "run `terraform apply` again to continue",
+    ] {
+        assert!(output.contains(needle), "{needle:?} in {output}");
+    }
+    // Four creates, and the three servers of the failed tries before the last were deleted.
+    assert_eq!(world.stats()["requests"]["POST /servers"], 4);
+    assert_eq!(
+        objects(&world, "doomed")
+            .into_iter()
+            .filter(|o| o.starts_with("servers "))
+            .count(),
+        1
+    );
 }
