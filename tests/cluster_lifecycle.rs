@@ -289,53 +289,7 @@ fn apply_killed_midway_converges_on_rerun_without_duplicates() {
     );
 }
 
-/// Runs `args` until it succeeds (at most `attempts` times), as a user re-runs an apply that
-/// failed on a transient cloud error; returns how many runs it took.
-fn until_success(w: &Workdir, args: &[&str], attempts: usize) -> usize {
-    for attempt in 1..=attempts {
-        let out = w.run(args);
-        if out.status.success() {
-            return attempt;
-        }
-        eprintln!(
-            "attempt {attempt} of {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    panic!("{args:?} did not succeed in {attempts} attempts");
-}
-
-/// Under injected faults (5xx, 429 bursts, `locked`, failed actions) apply and destroy converge:
-/// retries absorb what they can, and a rerun finishes what a failed action stopped.
-#[test]
-fn apply_and_destroy_converge_under_injected_faults() {
-    let Some(tf) = terraforms().into_iter().next() else {
-        return;
-    };
-    let world = World::start(23, &["v1.13.9"], |c| {
-        c.faults = "5xx=0.05,429burst=0.02,locked=0.05,action_error=0.02,seed=11"
-            .parse()
-            .expect("fault spec");
-    });
-    let w = Workdir::new(
-        &tf,
-        &hcl::cluster(&world.endpoint, "faulty", 3, "v1.13.9", "1.35.0", ""),
-    );
-    until_success(&w, &["apply", "-auto-approve", "-no-color"], 4);
-    assert_eq!(control_planes(&world, "faulty").len(), 3);
-    until_success(&w, &["plan", "-detailed-exitcode", "-no-color"], 3);
-    until_success(&w, &["destroy", "-auto-approve", "-no-color"], 4);
-    assert!(
-        world.labelled("faulty").is_empty(),
-        "{:?}",
-        world.labelled("faulty")
-    );
-    let stats = world.stats();
-    assert!(
-        stats["faults_injected"].as_u64().unwrap_or(0) > 0,
-        "faults were injected: {stats}"
-    );
-}
+// The first apply and the destroy under injected Hetzner faults: tests/cluster_faults.rs.
 
 /// A cluster whose state was lost is imported by name; with its secrets in the configuration the
 /// next plan changes no infrastructure, the apply after it keeps every server, and the plan after

@@ -15,3 +15,5 @@ mod faults;
 mod lifecycle;
 #[path = "hcloud_api/operations.rs"]
 mod operations;
+#[path = "hcloud_api/provision.rs"]
+mod provision;

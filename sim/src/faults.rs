@@ -1,9 +1,11 @@
 //! Fault injection: the `--faults` spec and a seeded, deterministic injector.
 //!
 //! Spec syntax: comma-separated `name=probability` pairs plus an optional `seed=N`, e.g.
-//! `5xx=0.02,429burst=0.01,locked=0.05,action_error=0.01,seed=7`. Every decision draws from one
-//! ChaCha8 stream seeded from the spec (or `--seed`), so the same request sequence sees the same
-//! faults on every run.
+//! `5xx=0.02,429burst=0.01,locked=0.05,action_error=0.01,seed=7`, and any number of
+//! `location_disabled=LOCATION` terms. Every random decision draws from one ChaCha8 stream seeded
+//! from the spec (or `--seed`), so the same request sequence sees the same faults on every run; a
+//! disabled location refuses every server create, as Hetzner does while a location is out of
+//! capacity (for weeks at a time), and draws nothing from the stream.
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -25,6 +27,9 @@ pub struct FaultSpec {
     pub action_error: f64,
     /// Seed given inside the spec (overrides `--seed`).
     pub seed: Option<u64>,
+    /// Locations that refuse to create servers with 412 `resource_unavailable` "server location
+    /// disabled" (what Hetzner answers while a location has no capacity).
+    pub disabled_locations: Vec<String>,
 }
 
 /// Why a `--faults` spec was refused.
@@ -33,8 +38,10 @@ pub enum FaultSpecError {
     /// A term was not `name=value`.
     #[error("fault term {0:?} is not name=value")]
     Syntax(String),
-    /// The name is not one of 5xx, 429burst, locked, action_error, seed.
-    #[error("unknown fault {0:?} (known: 5xx, 429burst, locked, action_error, seed)")]
+    /// The name is not one of 5xx, 429burst, locked, action_error, location_disabled, seed.
+    #[error(
+        "unknown fault {0:?} (known: 5xx, 429burst, locked, action_error, location_disabled, seed)"
+    )]
     Unknown(String),
     /// The probability is not a number in [0, 1] or the seed is not an integer.
     #[error("fault {name:?} has invalid value {value:?}")]
@@ -61,6 +68,16 @@ impl std::str::FromStr for FaultSpec {
             };
             if name == "seed" {
                 out.seed = Some(value.parse().map_err(|_| bad())?);
+                continue;
+            }
+            if name == "location_disabled" {
+                // Any name is taken: a location the catalog does not know is never asked for.
+                if value.is_empty() || !value.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    return Err(bad());
+                }
+                if !out.disabled_locations.iter().any(|l| l == value) {
+                    out.disabled_locations.push(value.to_owned());
+                }
                 continue;
             }
             let p: f64 = value.parse().map_err(|_| bad())?;
@@ -143,6 +160,12 @@ impl FaultInjector {
         hit
     }
 
+    /// Whether `location` refuses to create servers (`location_disabled=`); draws nothing from the
+    /// stream, so disabling a location does not move the other faults.
+    pub fn location_disabled(&self, location: &str) -> bool {
+        self.spec.disabled_locations.iter().any(|l| l == location)
+    }
+
     /// Whether a new action will fail.
     pub fn fail_action(&mut self) -> bool {
         let hit = self.roll(self.spec.action_error);
@@ -165,6 +188,31 @@ mod tests {
         assert_eq!(spec.locked, 0.05);
         assert_eq!(spec.action_error, 0.01);
         assert_eq!(spec.seed, Some(7));
+        assert!(spec.disabled_locations.is_empty());
+    }
+
+    #[test]
+    fn disabled_locations_are_listed_and_draw_nothing() {
+        let spec: FaultSpec = "location_disabled=fsn1,5xx=0.3,location_disabled=nbg1,seed=3"
+            .parse()
+            .unwrap();
+        assert_eq!(spec.disabled_locations, ["fsn1", "nbg1"]);
+        let with = FaultInjector::new(spec, 0);
+        assert!(with.location_disabled("fsn1"));
+        assert!(!with.location_disabled("hel1"));
+        // The random faults are the same with and without disabled locations.
+        let run = |spec: &str| {
+            let mut f = FaultInjector::new(spec.parse().unwrap(), 0);
+            (0..100).map(|_| f.on_request()).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            run("location_disabled=fsn1,5xx=0.3,seed=3"),
+            run("5xx=0.3,seed=3")
+        );
+        assert!(matches!(
+            "location_disabled=".parse::<FaultSpec>(),
+            Err(FaultSpecError::Value { .. })
+        ));
     }
 
     #[test]

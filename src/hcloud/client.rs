@@ -58,7 +58,9 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Base interval of action polling (the provider's `poll_interval`).
     pub poll_interval: Duration,
-    /// Backoff for retried requests.
+    /// Backoff for retried requests. The first wait is at most `poll_interval`: the provider's
+    /// poll interval is its unit of waiting (1 s by default, the same as the policy's), and a
+    /// shorter one, as tests against hk8s-sim's scaled-down latency use, shortens retries too.
     pub retry: RetryPolicy,
 }
 
@@ -209,7 +211,10 @@ impl Client {
                 http,
                 base,
                 authorization,
-                retry: config.retry,
+                retry: RetryPolicy {
+                    initial: config.retry.initial.min(config.poll_interval),
+                    ..config.retry
+                },
                 poll_interval: config.poll_interval,
                 requests: AtomicU64::new(0),
                 retries: AtomicU64::new(0),

@@ -10,6 +10,7 @@ use super::client::{ApiRequest, Client};
 use super::error::Error;
 use super::labels::{Labels, Selector};
 use super::list::ListFilter;
+use super::retry::StepRetry;
 
 /// An object with an id, a name and labels.
 pub trait Labelled {
@@ -107,6 +108,71 @@ impl Client {
             value: existing,
             actions,
         })
+    }
+
+    /// Whether the object of `family` with `id` still exists.
+    pub(crate) async fn exists(&self, family: Family, id: i64) -> Result<bool, Error> {
+        match self
+            .call::<serde_json::Value>(ApiRequest::get(format!("{}/{id}", family.path)))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes the objects of `family` and waits for every deletion (one batched wait); objects
+    /// already gone count as deleted. A deletion whose action failed is checked rather than
+    /// trusted either way: an object that is gone is deleted, one still there is deleted again,
+    /// at most [`StepRetry::attempts`] times with backoff, then [`Error::StepFailed`].
+    pub(crate) async fn delete_confirmed(&self, family: Family, ids: &[i64]) -> Result<(), Error> {
+        let retry = StepRetry::for_poll_interval(self.poll_interval());
+        let names: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let what = format!("delete {} {}", family.key, names.join(", "));
+        let mut left = ids.to_vec();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut actions = Vec::new();
+            for id in &left {
+                actions.extend(
+                    self.delete_tolerant(format!("{}/{id}", family.path))
+                        .await?,
+                );
+            }
+            let settled = self.settle_actions(&what, actions).await?;
+            if settled.failed.is_empty() {
+                return Ok(());
+            }
+            let mut still = Vec::new();
+            for id in &left {
+                if self.exists(family, *id).await? {
+                    still.push(*id);
+                }
+            }
+            if still.is_empty() {
+                return Ok(());
+            }
+            let last = Error::ActionsFailed {
+                what: what.clone(),
+                failures: settled.failed,
+            };
+            if attempt >= retry.attempts {
+                return Err(Error::StepFailed {
+                    what,
+                    attempts: attempt,
+                    last: Box::new(last),
+                });
+            }
+            tracing::warn!(error = %last, "a deletion failed: deleting again");
+            if !retry.pause(self.deadline(), attempt).await {
+                return Err(Error::Cancelled {
+                    what: format!("waiting to retry {what}"),
+                });
+            }
+            left = still;
+        }
     }
 
     /// Deletes `path`, counting `not_found` as success; returns the action when the API gives one.

@@ -88,6 +88,30 @@ pub enum Error {
         /// The labels it should carry, as a selector.
         expected: String,
     },
+    /// A step whose Hetzner action kept failing: it was done `attempts` times within one
+    /// operation (a server deleted and created again, an object ensured again), failing each time.
+    #[error("{what} failed {attempts} times in a row; the last time: {last}")]
+    StepFailed {
+        /// The step, e.g. `create server prod-cp-2 in fsn1`.
+        what: String,
+        /// How often it was tried.
+        attempts: u32,
+        /// The last failure (usually [`Error::ActionsFailed`] with the action's error).
+        last: Box<Error>,
+    },
+    /// Every location a server may go to refused it with `resource_unavailable` (Hetzner has no
+    /// capacity there, e.g. "server location disabled").
+    #[error(
+        "no location would take server {server}: {}. Hetzner has no capacity for it there now; \
+         add locations of the same network zone or try again later",
+        refusals.join("; ")
+    )]
+    NoLocation {
+        /// The server name.
+        server: String,
+        /// `location: message` for each refusal, in the order tried.
+        refusals: Vec<String>,
+    },
     /// The client configuration is unusable (bad endpoint URL, token with invalid characters).
     #[error("invalid Hetzner Cloud client configuration: {0}")]
     Config(String),
@@ -102,11 +126,21 @@ impl Error {
         }
     }
 
+    /// Whether Hetzner cannot provide the resource where it was asked for
+    /// (`resource_unavailable`: "server location disabled", "error during placement"): capacity,
+    /// not the request, is the problem, so another location may take it.
+    pub fn is_unavailable(&self) -> bool {
+        self.code() == Some(UNAVAILABLE)
+    }
+
     /// Whether the API said the object does not exist (`not_found`); deletions count this as done.
     pub fn is_not_found(&self) -> bool {
         self.code() == Some("not_found")
     }
 }
+
+/// The code of Hetzner's "no capacity here" refusals, of requests and of actions.
+pub const UNAVAILABLE: &str = "resource_unavailable";
 
 /// The `details` of an error envelope, reduced to what callers act on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

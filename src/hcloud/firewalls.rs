@@ -9,6 +9,7 @@ use super::ensure::{Family, Labelled};
 use super::error::Error;
 use super::labels::{Labels, Selector};
 use super::list::ListFilter;
+use super::retry::StepRetry;
 
 const FIREWALLS: Family = Family {
     kind: "firewall",
@@ -282,10 +283,19 @@ impl Client {
     /// Removes the firewall from everything, waits for that, and deletes it; already gone counts
     /// as success.
     pub async fn delete_firewall(&self, id: i64) -> Result<(), Error> {
-        let Some(firewall) = self.get_firewall(id).await? else {
-            return Ok(());
-        };
-        if !firewall.applied_to.is_empty() {
+        let retry = StepRetry::for_poll_interval(self.poll_interval());
+        let what = format!("remove firewall {id} from its targets");
+        let mut attempt = 0;
+        // A removal whose action failed is checked, not trusted: what is still applied is removed
+        // again (a firewall still in use cannot be deleted).
+        loop {
+            let Some(firewall) = self.get_firewall(id).await? else {
+                return Ok(());
+            };
+            if firewall.applied_to.is_empty() {
+                break;
+            }
+            attempt += 1;
             let actions = self
                 .post_targets(
                     id,
@@ -294,15 +304,27 @@ impl Client {
                     &firewall.applied_to,
                 )
                 .await?;
-            self.wait_for_actions(&format!("remove firewall {id} from its targets"), actions)
-                .await?;
+            let settled = self.settle_actions(&what, actions).await?;
+            if settled.failed.is_empty() {
+                break;
+            }
+            if attempt >= retry.attempts {
+                return Err(Error::StepFailed {
+                    what: what.clone(),
+                    attempts: attempt,
+                    last: Box::new(Error::ActionsFailed {
+                        what,
+                        failures: settled.failed,
+                    }),
+                });
+            }
+            if !retry.pause(self.deadline(), attempt).await {
+                return Err(Error::Cancelled {
+                    what: format!("waiting to retry {what}"),
+                });
+            }
         }
-        let action = self.delete_tolerant(format!("/firewalls/{id}")).await?;
-        self.wait_for_actions(
-            &format!("delete firewall {id}"),
-            action.into_iter().collect(),
-        )
-        .await
+        self.delete_confirmed(FIREWALLS, &[id]).await
     }
 
     async fn require_firewall(&self, id: i64) -> Result<Firewall, Error> {

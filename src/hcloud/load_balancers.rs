@@ -536,13 +536,6 @@ impl Client {
     /// Deletes the load balancer (which detaches it from its networks) and waits for that;
     /// already gone counts as success.
     pub async fn delete_load_balancer(&self, id: i64) -> Result<(), Error> {
-        let action = self
-            .delete_tolerant(format!("/load_balancers/{id}"))
-            .await?;
-        self.wait_for_actions(
-            &format!("delete load balancer {id}"),
-            action.into_iter().collect(),
-        )
-        .await
+        self.delete_confirmed(LOAD_BALANCERS, &[id]).await
     }
 }

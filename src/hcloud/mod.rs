@@ -4,7 +4,9 @@
 //! Client layout: [`client`] sends every request (auth, timeouts, error envelope, retries from
 //! [`retry`], accounting); [`list`] pages; [`actions`] is the one batched action waiter; [`labels`]
 //! builds the labels and selectors that find a cluster's objects; one module per API family holds
-//! wire types and idempotent `ensure_*`/`delete_*` operations. Errors are [`Error`].
+//! wire types and idempotent `ensure_*`/`delete_*` operations; [`provision`] creates servers and
+//! sees them running through failed actions and locations without capacity. Errors are
+//! [`Error`].
 
 pub mod actions;
 pub mod catalog;
@@ -21,6 +23,7 @@ pub mod lookups;
 pub mod names;
 pub mod networks;
 pub mod placement_groups;
+pub mod provision;
 pub mod retry;
 pub mod servers;
 
@@ -28,4 +31,4 @@ pub use actions::{Action, Pending, Settled};
 pub use client::{Client, ClientConfig, Token};
 pub use ensure::Labelled;
 pub use error::Error;
-pub use retry::{Deadline, RetryPolicy};
+pub use retry::{Deadline, RetryPolicy, StepRetry};

@@ -176,11 +176,6 @@ impl Client {
     /// Deletes the network; already gone counts as success. Servers and load balancers must have
     /// been deleted or detached (and their actions settled) before.
     pub async fn delete_network(&self, id: i64) -> Result<(), Error> {
-        let action = self.delete_tolerant(format!("/networks/{id}")).await?;
-        self.wait_for_actions(
-            &format!("delete network {id}"),
-            action.into_iter().collect(),
-        )
-        .await
+        self.delete_confirmed(NETWORKS, &[id]).await
     }
 }

@@ -87,13 +87,6 @@ impl Client {
 
     /// Deletes the group (its servers must be gone); already gone counts as success.
     pub async fn delete_placement_group(&self, id: i64) -> Result<(), Error> {
-        let action = self
-            .delete_tolerant(format!("/placement_groups/{id}"))
-            .await?;
-        self.wait_for_actions(
-            &format!("delete placement group {id}"),
-            action.into_iter().collect(),
-        )
-        .await
+        self.delete_confirmed(PLACEMENT_GROUPS, &[id]).await
     }
 }

@@ -342,14 +342,12 @@ impl Client {
     }
 
     /// Deletes servers and waits (one batched wait) until every deletion, and with it every
-    /// network and firewall detachment, has finished; servers already gone count as deleted.
+    /// network and firewall detachment, has finished; servers already gone count as deleted, and a
+    /// deletion whose action failed is checked and repeated while the server is still there.
     pub async fn delete_servers(&self, ids: &[i64]) -> Result<(), Error> {
-        let mut actions = Vec::new();
-        for id in ids {
-            actions.extend(self.delete_tolerant(format!("/servers/{id}")).await?);
+        if ids.is_empty() {
+            return Ok(());
         }
-        let names: Vec<String> = ids.iter().map(ToString::to_string).collect();
-        self.wait_for_actions(&format!("delete servers {}", names.join(", ")), actions)
-            .await
+        self.delete_confirmed(SERVERS, ids).await
     }
 }

@@ -45,6 +45,10 @@ pub enum ApiError {
     /// 412 `placement_error`.
     #[error("{0}")]
     Placement(String),
+    /// 412 `resource_unavailable`: Hetzner cannot provide the resource right now, e.g. "server
+    /// location disabled" while a location has no capacity.
+    #[error("{0}")]
+    ResourceUnavailable(String),
     /// 422 `service_error`-like semantic refusals Hetzner reports with their own codes
     /// (`server_not_stopped`, `networks_overlap`, `ip_not_available`, `server_already_attached`…).
     #[error("{message}")]
@@ -95,6 +99,7 @@ impl ApiError {
             ApiError::Protected(_) => "protected",
             ApiError::ResourceLimit(_) => "resource_limit_exceeded",
             ApiError::Placement(_) => "placement_error",
+            ApiError::ResourceUnavailable(_) => "resource_unavailable",
             ApiError::Coded { code, .. } => code,
             ApiError::RateLimited => "rate_limit_exceeded",
             ApiError::Injected5xx { code, .. } => code,
@@ -110,7 +115,9 @@ impl ApiError {
             ApiError::Uniqueness { .. } | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Locked(_) => StatusCode::LOCKED,
             ApiError::Protected(_) | ApiError::ResourceLimit(_) => StatusCode::FORBIDDEN,
-            ApiError::Placement(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::Placement(_) | ApiError::ResourceUnavailable(_) => {
+                StatusCode::PRECONDITION_FAILED
+            }
             ApiError::Coded { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Injected5xx { status, .. } => {

@@ -238,8 +238,15 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateServer>) -> R
         }
         found
     });
-    let location = resolve_location(&req, &mut fields)
-        .or_else(|| server_type.and_then(|t| LOCATIONS.iter().find(|l| t.available_in(l))));
+    let location = resolve_location(&req, &mut fields).or_else(|| {
+        // Without a location Hetzner places the server where the type is sold and capacity
+        // is left.
+        server_type.and_then(|t| {
+            LOCATIONS
+                .iter()
+                .find(|l| t.available_in(l) && !world.faults.location_disabled(l.name))
+        })
+    });
     let image = match (&req.image, server_type) {
         (Some(i), Some(t)) => match find_image(world, &i.as_text(), Some(t.arch.as_str())) {
             Some(img) if img.architecture != t.arch.as_str() => {
@@ -314,6 +321,12 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateServer>) -> R
         return Err(ApiError::Uniqueness {
             field: "name".into(),
         });
+    }
+    // Hetzner answers this while a location is out of capacity, whatever the server type.
+    if world.faults.location_disabled(location.name) {
+        return Err(ApiError::ResourceUnavailable(
+            "server location disabled".into(),
+        ));
     }
     if world.data.servers.len() >= MAX_SERVERS {
         return Err(ApiError::ResourceLimit(format!(

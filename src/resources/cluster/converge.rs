@@ -20,13 +20,15 @@ use std::collections::BTreeMap;
 use crate::hcloud::Action;
 use crate::hcloud::labels::Role;
 use crate::hcloud::names::control_plane_server_name;
+use crate::hcloud::provision::Placement;
+use crate::hcloud::servers::Server;
 use crate::resources::fleet::gates::{self, NodeAddress};
 use crate::resources::fleet::image::{self as images};
 use crate::resources::fleet::removal;
-use crate::resources::fleet::servers::{self, NewServer};
+use crate::resources::fleet::servers::{self, Batch, NewServer};
 use crate::resources::fleet::{Clients, Operation, failed, failure};
 use crate::talos::secrets::SecretsBundle;
-use crate::tfplugin::diag::Diagnostics;
+use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
 
 use super::infra::{self, Infra};
 use super::machine;
@@ -43,6 +45,8 @@ pub struct Converged {
     pub members: Vec<Member>,
     /// Talos version each node reported, by node name.
     pub talos_versions: BTreeMap<String, String>,
+    /// What the user should know although the apply succeeded (a node in another location).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Whether this apply may bootstrap etcd.
@@ -118,10 +122,19 @@ pub async fn converge(
     secrets: &SecretsBundle,
     bootstrap: Bootstrap,
 ) -> Result<(Converged, Clients), Diagnostics> {
-    let (infra, infra_actions, image) = ensure_infra(op, spec).await?;
+    let mut warnings = Vec::new();
+    let (mut infra, infra_actions, image) = ensure_infra(op, spec).await?;
     clear_foreign(op, spec, secrets, bootstrap).await?;
-    let (mut members, new_names) =
-        create_missing(op, spec, secrets, &infra, &image, infra_actions).await?;
+    let (mut members, new_names) = create_missing(
+        op,
+        spec,
+        secrets,
+        &mut infra,
+        &image,
+        infra_actions,
+        &mut warnings,
+    )
+    .await?;
 
     let clients = Clients::connect(secrets, &lb_ip(&infra)?, &spec.name).await?;
     let nodes = addresses(&members, infra.network.id)?;
@@ -136,7 +149,17 @@ pub async fn converge(
     gates::wait_etcd_members(op, &clients, &nodes).await?;
     gates::wait_kubernetes(op, &clients, &nodes).await?;
 
-    replace_outdated(op, &clients, spec, secrets, &infra, &image, &mut members).await?;
+    replace_outdated(
+        op,
+        &clients,
+        spec,
+        secrets,
+        &infra,
+        &image,
+        &mut members,
+        &mut warnings,
+    )
+    .await?;
     scale_down(op, &clients, spec, &infra, &mut members).await?;
     if bootstrap == Bootstrap::Forbidden {
         super::roll::roll(op, &clients, spec, secrets, &infra, &members).await?;
@@ -156,14 +179,15 @@ pub async fn converge(
             infra,
             members,
             talos_versions,
+            warnings,
         },
         clients,
     ))
 }
 
 /// Step 1: the objects around the servers and the snapshot, concurrently. Servers attach to the
-/// network when they are created, so its actions settle here; the load balancer and firewall
-/// actions are returned to settle together with the servers'.
+/// network when they are created, so its actions settle here (failed ones retried); the load
+/// balancer and firewall actions are returned to settle together with the servers'.
 async fn ensure_infra(
     op: &Operation,
     spec: &ClusterSpec,
@@ -174,18 +198,28 @@ async fn ensure_infra(
         infra::ensure(&op.hcloud, spec),
         images::find_snapshot(&op.hcloud, &spec.image, &talos_version, architecture)
     );
-    let (infra, actions) = ensured.map_err(|e| {
-        failed(
-            "Cannot set up the cluster network, firewall or load balancer",
-            &e,
-        )
-    })?;
+    let (mut infra, actions) = ensured.map_err(infra_failed)?;
     let (network_actions, infra_actions): (Vec<Action>, Vec<Action>) = actions
         .into_iter()
         .partition(|a| !a.resources.is_empty() && a.resources.iter().all(|r| r.kind == "network"));
-    servers::settle(op, "the cluster network", network_actions).await?;
+    infra::settle(
+        &op.hcloud,
+        spec,
+        &mut infra,
+        "the cluster network",
+        network_actions,
+    )
+    .await
+    .map_err(infra_failed)?;
     let image = image.map_err(|e| failed("No Talos image to boot the control plane from", &e));
     Ok((infra, infra_actions, image))
+}
+
+fn infra_failed(e: infra::InfraError) -> Diagnostics {
+    failed(
+        "Cannot set up the cluster network, firewall or load balancer",
+        &e,
+    )
 }
 
 /// Step 2: servers made with other secrets come from a create that Terraform never recorded:
@@ -244,8 +278,9 @@ async fn clear_foreign(
         .map_err(|e| failed("Cannot delete servers left by an earlier create", &e))
 }
 
-/// The configuration, labels and placement of new control-plane servers `new` (number,
-/// location).
+/// The configuration, labels and placements of new control-plane servers `new` (number,
+/// preferred location): the preferred location first, then the other configured locations in
+/// order after it, for when a location has no capacity.
 fn new_servers(
     spec: &ClusterSpec,
     secrets: &SecretsBundle,
@@ -260,48 +295,68 @@ fn new_servers(
                 .map_err(|e| failed("Cannot build a machine configuration", &e))?;
             let mut labels = infra::role_labels(&spec.name, Role::ControlPlane);
             labels.insert(pki::PKI_LABEL.to_owned(), pki::fingerprint(secrets));
+            let locations = &spec.control_plane.locations;
+            let first = locations.iter().position(|l| l == location).unwrap_or(0);
+            let placements = std::iter::once(location)
+                .chain(
+                    locations
+                        .iter()
+                        .cycle()
+                        .skip(first + 1)
+                        .take(locations.len())
+                        .filter(|l| *l != location),
+                )
+                .map(|l| Placement {
+                    location: l.clone(),
+                    placement_group: infra.placement_groups.get(l).map(|g| g.id),
+                })
+                .collect();
             Ok(NewServer {
                 name,
                 server_type: spec.control_plane.server_type.clone(),
-                location: location.clone(),
                 labels,
                 config,
-                placement_group: infra.placement_groups.get(location).map(|g| g.id),
+                placements,
             })
         })
         .collect()
 }
 
+/// The attribute naming where control-plane nodes may go.
+fn locations_attribute() -> AttributePath {
+    AttributePath::root("control_plane").attr("locations")
+}
+
 /// Step 3: power on what is off, create what is missing (all at once), one wait together with
-/// `pending` (the load balancer's and firewall's actions). Returns the members and the names of
-/// the servers this apply created.
+/// `pending` (the load balancer's and firewall's actions); failed server actions are retried
+/// inside, failed load balancer and firewall actions after it. Returns the members and the
+/// names of the servers this apply created.
 async fn create_missing(
     op: &Operation,
     spec: &ClusterSpec,
     secrets: &SecretsBundle,
-    infra: &Infra,
+    infra: &mut Infra,
     image: &Image,
     pending: Vec<Action>,
+    warnings: &mut Vec<Diagnostic>,
 ) -> Result<(Vec<Member>, Vec<String>), Diagnostics> {
     let mut members = list_members(op, spec).await?;
-    let mut actions = pending;
-    for member in members.iter().filter(|m| m.is_off()) {
-        tracing::info!(
-            node = member.name(),
-            "powering on a control-plane server that is off"
-        );
-        actions.push(
-            op.hcloud
-                .poweron_server(member.server.id)
-                .await
-                .map_err(|e| failed(format!("Cannot power on {}", member.name()), &e))?,
-        );
-    }
+    let power_on: Vec<Server> = members
+        .iter()
+        .filter(|m| m.is_off())
+        .map(|m| {
+            tracing::info!(
+                node = m.name(),
+                "powering on a control-plane server that is off"
+            );
+            m.server.clone()
+        })
+        .collect();
     let missing = (spec.control_plane.count as usize).saturating_sub(members.len());
-    let mut new_names = Vec::new();
+    let mut new = Vec::new();
     if missing > 0 {
         let mut planned_locations = Vec::new();
-        let new: Vec<(u32, String)> = topology::free_indices(&members, missing)
+        let indices: Vec<(u32, String)> = topology::free_indices(&members, missing)
             .into_iter()
             .map(|index| {
                 let location = topology::next_location(spec, &members, &planned_locations);
@@ -309,23 +364,34 @@ async fn create_missing(
                 (index, location)
             })
             .collect();
-        let (created, created_actions) = servers::create(
-            op,
-            infra.network.id,
-            image.clone()?,
-            new_servers(spec, secrets, infra, &new)?,
-        )
-        .await?;
-        new_names.extend(created.into_iter().map(|s| s.name));
-        actions.extend(created_actions);
+        new = new_servers(spec, secrets, infra, &indices)?;
     }
-    servers::settle(
+    let any_servers = !new.is_empty() || !power_on.is_empty();
+    let what = "the control-plane servers, firewall and load balancer";
+    let image = if new.is_empty() {
+        None
+    } else {
+        Some(image.clone()?)
+    };
+    let done = servers::provision(
         op,
-        "the control-plane servers, firewall and load balancer",
-        actions,
+        Batch {
+            what,
+            network: infra.network.id,
+            image,
+            power_on,
+            alongside: pending,
+            locations_attribute: locations_attribute(),
+        },
+        new,
+        warnings,
     )
     .await?;
-    if !new_names.is_empty() {
+    infra::retry_failed(&op.hcloud, spec, infra, what, done.alongside.failed)
+        .await
+        .map_err(infra_failed)?;
+    let new_names: Vec<String> = done.created.iter().map(|s| s.name.clone()).collect();
+    if any_servers {
         members = list_members(op, spec).await?;
     }
     Ok((members, new_names))
@@ -383,6 +449,7 @@ async fn replace_outdated(
     infra: &Infra,
     image: &Image,
     members: &mut Vec<Member>,
+    warnings: &mut Vec<Diagnostic>,
 ) -> Result<(), Diagnostics> {
     while let Some(outdated) = members
         .iter()
@@ -395,14 +462,20 @@ async fn replace_outdated(
             .copied()
             .unwrap_or(u32::MAX);
         tracing::info!(old = outdated.name(), new_index = index, %location, "replacing a control-plane node");
-        let (_, created) = servers::create(
+        servers::provision(
             op,
-            infra.network.id,
-            image.clone()?,
+            Batch {
+                what: "the replacement control-plane server",
+                network: infra.network.id,
+                image: Some(image.clone()?),
+                power_on: Vec::new(),
+                alongside: Vec::new(),
+                locations_attribute: locations_attribute(),
+            },
             new_servers(spec, secrets, infra, &[(index, location)])?,
+            warnings,
         )
         .await?;
-        servers::settle(op, "the replacement control-plane server", created).await?;
         *members = list_members(op, spec).await?;
         gate(op, clients, members, infra).await?;
         remove_member(op, clients, members, &outdated, infra).await?;

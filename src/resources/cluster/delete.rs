@@ -5,7 +5,7 @@
 //! is removed). Everything is looked up by label, so a destroy that was interrupted finishes when
 //! run again, and nothing labelled for the cluster is left.
 
-use crate::hcloud::{Client, Error};
+use crate::hcloud::{Client, Error, StepRetry};
 
 use super::observe::{self, Observed};
 
@@ -78,20 +78,49 @@ pub async fn delete_cluster(
         removed.networks = 1;
         client.delete_network(network.id).await?;
     }
-    if let Some((id, subnet)) = existing_network
-        && let Some(network) = client.get_network(id).await?
-        && network
-            .subnets
-            .iter()
-            .any(|s| s.ip_range == subnet.to_string())
-    {
-        let action = client.delete_subnet(id, subnet).await?;
-        client
-            .wait_for_actions(
-                &format!("remove subnet {subnet} from network {id}"),
-                vec![action],
-            )
-            .await?;
+    if let Some((id, subnet)) = existing_network {
+        remove_subnet(client, id, subnet).await?;
     }
     Ok(removed)
+}
+
+/// Removes the cluster's node subnet from a network it did not make. A removal whose action
+/// failed is checked, not trusted: a subnet still there is removed again, with backoff, at most
+/// [`StepRetry::attempts`] times.
+async fn remove_subnet(client: &Client, id: i64, subnet: ipnet::Ipv4Net) -> Result<(), Error> {
+    let retry = StepRetry::for_poll_interval(client.poll_interval());
+    let what = format!("remove subnet {subnet} from network {id}");
+    let mut attempt = 0;
+    loop {
+        let present = client.get_network(id).await?.is_some_and(|network| {
+            network
+                .subnets
+                .iter()
+                .any(|s| s.ip_range == subnet.to_string())
+        });
+        if !present {
+            return Ok(());
+        }
+        attempt += 1;
+        let action = client.delete_subnet(id, subnet).await?;
+        let settled = client.settle_actions(&what, vec![action]).await?;
+        if settled.failed.is_empty() {
+            return Ok(());
+        }
+        if attempt >= retry.attempts {
+            return Err(Error::StepFailed {
+                what: what.clone(),
+                attempts: attempt,
+                last: Box::new(Error::ActionsFailed {
+                    what,
+                    failures: settled.failed,
+                }),
+            });
+        }
+        if !retry.pause(client.deadline(), attempt).await {
+            return Err(Error::Cancelled {
+                what: format!("waiting to retry {what}"),
+            });
+        }
+    }
 }

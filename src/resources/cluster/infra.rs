@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::hcloud::error::ActionFailure;
 use crate::hcloud::firewalls::{
     Direction, Firewall, FirewallRule, FirewallSpec, FirewallTarget, Protocol,
 };
@@ -17,7 +18,7 @@ use crate::hcloud::load_balancers::{
 };
 use crate::hcloud::networks::{Network, NetworkSpec as HcloudNetworkSpec, SubnetSpec};
 use crate::hcloud::placement_groups::PlacementGroup;
-use crate::hcloud::{Action, Client, Error};
+use crate::hcloud::{Action, Client, Error, StepRetry};
 
 use crate::resources::fleet::removal::LEAVING_LABEL;
 
@@ -279,4 +280,62 @@ pub async fn ensure(
         },
         actions,
     ))
+}
+
+/// Settles actions of the objects around the servers, retrying failed ones (see [`retry_failed`]).
+///
+/// # Errors
+/// As [`retry_failed`], and the wait's own errors (deadline, cancellation).
+pub async fn settle(
+    client: &Client,
+    spec: &ClusterSpec,
+    infra: &mut Infra,
+    what: &str,
+    actions: Vec<Action>,
+) -> Result<(), InfraError> {
+    let settled = client.settle_actions(what, actions).await?;
+    retry_failed(client, spec, infra, what, settled.failed).await
+}
+
+/// Retries the failed actions of the objects around the servers: the objects are ensured again,
+/// which checks what is and puts back whatever a failed action did not do (a subnet, a load
+/// balancer's service, target or network attachment, firewall rules), and what that starts is
+/// settled; with backoff, at most [`StepRetry::attempts`] tries in all. `infra` becomes what the
+/// last ensure found.
+///
+/// # Errors
+/// [`Error::StepFailed`] naming `what` and the last failed action when every try failed.
+pub async fn retry_failed(
+    client: &Client,
+    spec: &ClusterSpec,
+    infra: &mut Infra,
+    what: &str,
+    mut failed: Vec<ActionFailure>,
+) -> Result<(), InfraError> {
+    let retry = StepRetry::for_poll_interval(client.poll_interval());
+    let mut attempt = 1;
+    while !failed.is_empty() {
+        let last = Error::ActionsFailed {
+            what: what.to_owned(),
+            failures: failed,
+        };
+        if attempt >= retry.attempts {
+            return Err(InfraError::Api(Error::StepFailed {
+                what: what.to_owned(),
+                attempts: attempt,
+                last: Box::new(last),
+            }));
+        }
+        tracing::warn!(error = %last, attempt, "retrying failed Hetzner actions");
+        if !retry.pause(client.deadline(), attempt).await {
+            return Err(InfraError::Api(Error::Cancelled {
+                what: format!("waiting to retry {what}"),
+            }));
+        }
+        attempt += 1;
+        let (fresh, actions) = ensure(client, spec).await?;
+        *infra = fresh;
+        failed = client.settle_actions(what, actions).await?.failed;
+    }
+    Ok(())
 }

@@ -74,6 +74,9 @@ impl Resource<ProviderData> for Cluster {
         let (converged, _) = converge::converge(&op, &spec, &secrets, Bootstrap::Allowed)
             .await
             .map_err(|d| within("create", &spec, d))?;
+        for warning in &converged.warnings {
+            request.warnings.push(warning.clone());
+        }
         state::after_apply(request.planned, &spec, &converged, &secrets, &secrets_yaml)
     }
 
@@ -92,6 +95,9 @@ impl Resource<ProviderData> for Cluster {
         let (converged, _) = converge::converge(&op, &spec, &secrets, Bootstrap::Forbidden)
             .await
             .map_err(|d| within("update", &spec, d))?;
+        for warning in &converged.warnings {
+            request.warnings.push(warning.clone());
+        }
         state::after_apply(request.planned, &spec, &converged, &secrets, &secrets_yaml)
     }
 

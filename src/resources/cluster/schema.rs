@@ -92,7 +92,9 @@ fn control_plane() -> Attribute {
                 .computed()
                 .description(
                     "Locations to spread the control plane over, all in the network zone of `location` \
-                     (default: [`location`]). A change moves nodes one at a time.",
+                     (default: [`location`]). A change moves nodes one at a time. A new node whose \
+                     location has no capacity (Hetzner's resource_unavailable) goes to the next \
+                     location in the list, with a warning.",
                 )
                 .validate(v::locations()),
             Attribute::map("labels", Type::String)

@@ -18,6 +18,6 @@ pub use plan::PlannedChange;
 pub use provider::{ConfigureRequest, Provider};
 pub use resource::{
     CreateRequest, DeleteRequest, ImportRequest, PlanRequest, ReadRequest, Resource, UpdateRequest,
-    UpgradeStateRequest, ValidateRequest,
+    UpgradeStateRequest, ValidateRequest, Warnings,
 };
 pub use tokio_util::sync::CancellationToken;

@@ -56,6 +56,33 @@ impl<D> PlanRequest<'_, D> {
     }
 }
 
+/// Warnings an apply reports although it succeeds (e.g. a node placed elsewhere than asked):
+/// create and update push them here, and the apply's response carries them to Terraform, which
+/// shows them to the user. Errors are returned as `Err` instead.
+#[derive(Debug, Default)]
+pub struct Warnings(std::sync::Mutex<Diagnostics>);
+
+impl Warnings {
+    /// Records a warning.
+    pub fn push(&self, warning: Diagnostic) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(warning);
+    }
+
+    /// Everything recorded.
+    #[must_use]
+    pub fn take(&self) -> Diagnostics {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
 /// What create receives.
 #[non_exhaustive]
 pub struct CreateRequest<'a, D> {
@@ -69,6 +96,8 @@ pub struct CreateRequest<'a, D> {
     pub value_type: &'a Type,
     /// Cancelled when Terraform asks the provider to stop.
     pub cancel: &'a CancellationToken,
+    /// Where warnings go that the apply reports although it succeeds.
+    pub warnings: &'a Warnings,
 }
 
 /// What read (refresh) receives.
@@ -99,6 +128,8 @@ pub struct UpdateRequest<'a, D> {
     pub value_type: &'a Type,
     /// Cancelled when Terraform asks the provider to stop.
     pub cancel: &'a CancellationToken,
+    /// Where warnings go that the apply reports although it succeeds.
+    pub warnings: &'a Warnings,
 }
 
 /// What delete receives.

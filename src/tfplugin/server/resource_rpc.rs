@@ -8,7 +8,7 @@ use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
 use crate::tfplugin::framework::plan::{clear_write_only, default_plan, validate_config};
 use crate::tfplugin::framework::{
     CreateRequest, DeleteRequest, ImportRequest, PlanRequest, Provider, ReadRequest,
-    ResourceHandle, UpdateRequest, UpgradeStateRequest, ValidateRequest,
+    ResourceHandle, UpdateRequest, UpgradeStateRequest, ValidateRequest, Warnings,
 };
 use crate::tfplugin::proto::*;
 use crate::tfplugin::value::{Value, decode_json_lenient};
@@ -212,6 +212,7 @@ impl<P: Provider> ProviderService<P> {
         let data = self.data()?;
         let cancel = &self.stop;
         let handle = &resource.handle.0;
+        let warnings = Warnings::default();
         let outcome = if planned.is_null() {
             handle
                 .delete(DeleteRequest {
@@ -228,6 +229,7 @@ impl<P: Provider> ProviderService<P> {
                 planned: &planned,
                 value_type: ty,
                 cancel,
+                warnings: &warnings,
             };
             handle.create(create).await
         } else {
@@ -238,6 +240,7 @@ impl<P: Provider> ProviderService<P> {
                 planned: &planned,
                 value_type: ty,
                 cancel,
+                warnings: &warnings,
             };
             handle.update(update).await
         }
@@ -245,20 +248,25 @@ impl<P: Provider> ProviderService<P> {
             clear_write_only(resource.schema.root_block(), &mut state);
             require_known(&state, &request.type_name, "apply").map(|()| state)
         });
+        let mut diagnostics = warnings.take();
         match outcome {
             Ok(new_state) => Ok(apply_resource_change::Response {
                 new_state: Some(encode_dynamic(&new_state, ty)?),
                 private: request.planned_private,
+                diagnostics: diagnostics_to_proto(&diagnostics),
                 ..Default::default()
             }),
             // A failed update or delete leaves the object as it was: returning the prior state
             // keeps it in Terraform's state (null would make Terraform forget a live object).
-            Err(diags) => Ok(apply_resource_change::Response {
-                new_state: Some(encode_dynamic(&prior, ty)?),
-                private: request.planned_private,
-                diagnostics: diagnostics_to_proto(&diags),
-                ..Default::default()
-            }),
+            Err(diags) => {
+                diagnostics.extend(diags);
+                Ok(apply_resource_change::Response {
+                    new_state: Some(encode_dynamic(&prior, ty)?),
+                    private: request.planned_private,
+                    diagnostics: diagnostics_to_proto(&diagnostics),
+                    ..Default::default()
+                })
+            }
         }
     }
 
