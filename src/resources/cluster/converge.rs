@@ -377,6 +377,7 @@ async fn create_missing(
         op,
         Batch {
             what,
+            kind: "a control-plane server",
             network: infra.network.id,
             image,
             power_on,
@@ -466,6 +467,7 @@ async fn replace_outdated(
             op,
             Batch {
                 what: "the replacement control-plane server",
+                kind: "a control-plane server",
                 network: infra.network.id,
                 image: Some(image.clone()?),
                 power_on: Vec::new(),

@@ -34,6 +34,8 @@ pub struct NewServer {
 pub struct Batch<'a> {
     /// What the batch is, for logs and errors (`the control-plane servers`).
     pub what: &'a str,
+    /// One of the servers it creates, for errors (`a control-plane server`).
+    pub kind: &'a str,
     /// The network every new server joins.
     pub network: i64,
     /// The snapshot new servers boot (`None` when nothing is created).
@@ -119,7 +121,7 @@ pub async fn provision(
         .await
         .map_err(|e| match e {
             Error::NoLocation { .. } => Diagnostic::error(
-                format!("No location has capacity for {}", batch.what),
+                format!("No location has capacity for {}", batch.kind),
                 format!(
                     "{}. {} lists where these nodes may go; locations of the same network zone \
                      can be added there.",

@@ -313,17 +313,21 @@ impl Error {
     pub fn is_foreign_node(&self) -> bool {
         match self {
             Self::Tls { source, .. } => certificate_from_another_ca(source),
-            // A node proxying with `node` whose peers refuse it: it was reset (its identity is
-            // gone) or belongs to another cluster. Talos words this as Go's x509 error.
-            Self::Status { status, .. } => {
-                status.code() == tonic::Code::Unavailable
-                    && status
-                        .message()
-                        .contains("certificate signed by unknown authority")
-            }
             Self::NotInCluster { .. } => true,
             _ => false,
         }
+    }
+
+    /// Whether the node that answered could not forward the call because the two do not trust
+    /// each other (Talos words it as Go's x509 error): either the forwarding node is not part of
+    /// the cluster any more (reset, leaving; a new connection through a load balancer reaches
+    /// another node) or the target is not part of it yet (still in maintenance mode; waiting
+    /// helps). The message names the target.
+    #[must_use]
+    pub fn is_forwarding_refused(&self) -> bool {
+        matches!(self, Self::Status { status, .. }
+            if status.code() == tonic::Code::Unavailable
+                && status.message().contains("certificate signed by unknown authority"))
     }
 
     /// This error as [`Error::NotInCluster`], when it says the node is not part of the cluster.
@@ -338,15 +342,6 @@ impl Error {
                 rpc,
                 target,
                 detail: source.to_string(),
-            },
-            Self::Status {
-                rpc,
-                target,
-                ref status,
-            } if self.is_foreign_node() => Self::NotInCluster {
-                rpc,
-                target,
-                detail: status.message().to_owned(),
             },
             other => other,
         }

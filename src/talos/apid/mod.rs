@@ -271,7 +271,7 @@ impl Node {
             |remaining| {
                 attempt(remaining).map_err(|err| {
                     let err = self.with_tls_cause(err);
-                    if err.is_foreign_node() {
+                    if err.is_foreign_node() || err.is_forwarding_refused() {
                         self.client.reconnect();
                     }
                     err

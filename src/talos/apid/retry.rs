@@ -74,7 +74,7 @@ const MAX_REROUTES: u32 = 3;
 
 fn classify(err: &Error, deadline_passed: bool) -> Verdict {
     use tonic::Code;
-    if err.is_foreign_node() {
+    if err.is_foreign_node() || err.is_forwarding_refused() {
         return Verdict::Reroute;
     }
     let code = match err {
@@ -134,7 +134,12 @@ where
         match classify(&err, Instant::now() >= give_up_at) {
             Verdict::Fatal => return Err(err),
             Verdict::DeadlineExceeded => return Err(timeout(attempts, Some(err))),
-            Verdict::Reroute if reroutes >= MAX_REROUTES => return Err(err.into_not_in_cluster()),
+            Verdict::Reroute if reroutes >= MAX_REROUTES && err.is_foreign_node() => {
+                return Err(err.into_not_in_cluster());
+            }
+            // Forwarding still refused on other connections: the target is not part of the
+            // cluster yet (booting); retried like any node that is not up.
+            Verdict::Reroute if reroutes >= MAX_REROUTES => {}
             Verdict::Reroute => {
                 // The caller has reconnected; try the new connection at once.
                 reroutes += 1;
@@ -198,21 +203,20 @@ mod tests {
             ),
         };
         assert_eq!(classify(&proxied, false), Verdict::Reroute);
+        assert!(proxied.is_forwarding_refused() && !proxied.is_foreign_node());
         let handshake = Error::Tls {
             rpc: Rpc::Version,
             target: target(),
             source: rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
         };
         assert_eq!(classify(&handshake, false), Verdict::Reroute);
-        for err in [proxied, handshake] {
-            let named = err.into_not_in_cluster();
-            assert!(matches!(named, Error::NotInCluster { .. }), "{named:?}");
-            assert!(named.is_foreign_node());
-            assert!(
-                named.to_string().contains("is not part of this cluster"),
-                "{named}"
-            );
-        }
+        let named = handshake.into_not_in_cluster();
+        assert!(matches!(named, Error::NotInCluster { .. }), "{named:?}");
+        assert!(named.is_foreign_node());
+        assert!(
+            named.to_string().contains("is not part of this cluster"),
+            "{named}"
+        );
         // An ordinary Unavailable is still a node that is not up yet.
         assert_eq!(
             classify(&status(tonic::Code::Unavailable), false),
@@ -231,11 +235,11 @@ mod tests {
             |_| {
                 attempts += 1;
                 async {
-                    Err::<(), _>(Error::Status {
+                    Err::<(), _>(Error::Tls {
                         rpc: Rpc::Version,
                         target: target(),
-                        status: tonic::Status::unavailable(
-                            "connection to node 10.0.1.3 failed: certificate signed by unknown authority",
+                        source: rustls::Error::InvalidCertificate(
+                            rustls::CertificateError::UnknownIssuer,
                         ),
                     })
                 }
@@ -245,6 +249,37 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, Error::NotInCluster { .. }), "{err:?}");
         assert_eq!(attempts, MAX_REROUTES + 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refused_forwarding_is_waited_for_after_rerouting() {
+        let mut attempts = 0;
+        let answer = with_retries(
+            &RetryPolicy::default(),
+            Rpc::Version,
+            target(),
+            Duration::from_secs(60),
+            |_| {
+                attempts += 1;
+                let booted = attempts > MAX_REROUTES + 2;
+                async move {
+                    if booted {
+                        Ok("v1.13.9")
+                    } else {
+                        Err(Error::Status {
+                            rpc: Rpc::Version,
+                            target: target(),
+                            status: tonic::Status::unavailable(
+                                "connection to node 10.0.1.3 failed: certificate signed by unknown authority",
+                            ),
+                        })
+                    }
+                }
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(answer, "v1.13.9");
     }
 
     #[test]
