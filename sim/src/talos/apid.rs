@@ -238,6 +238,18 @@ impl MachineService for NodeApi {
         let node = Self::up_node(&mut fleet, id)?;
         let new = config::parse(&text, &node.version)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        if let Some(formatted) = &node.volumes {
+            let changes = new.volumes.changes_from(formatted);
+            if !changes.is_empty() {
+                return Err(Status::failed_precondition(format!(
+                    "hk8s-sim does not model changing the encryption of provisioned volumes ({}): \
+                     Talos cannot re-encrypt a partition and would fail to open it at the next boot \
+                     (block dev type mismatch); reset the node with its STATE and EPHEMERAL wiped, \
+                     or reinstall it",
+                    changes.join("; ")
+                )));
+            }
+        }
         let needs_reboot = node
             .config
             .as_ref()
@@ -502,6 +514,8 @@ impl MachineService for NodeApi {
         node.config = None;
         node.staged = None;
         node.try_rollback = None;
+        // The reset wipes STATE and EPHEMERAL: the next configuration formats them anew.
+        node.volumes = None;
         node.etcd_left = false;
         node.kube_registered = false;
         self.reboot(node);

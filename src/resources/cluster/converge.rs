@@ -244,6 +244,10 @@ async fn create_servers(
             labels: {
                 let mut labels = infra::role_labels(&spec.name, Role::ControlPlane);
                 labels.insert(pki::PKI_LABEL.to_owned(), pki::fingerprint(secrets));
+                labels.insert(
+                    topology::DISK_ENCRYPTION_LABEL.to_owned(),
+                    topology::disk_encryption_label(spec.disk_encryption).to_owned(),
+                );
                 labels
             },
             user_data: Some(user_data),

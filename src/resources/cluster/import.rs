@@ -108,6 +108,10 @@ pub async fn import(op: &Operation, name: &str, value_type: &Type) -> Result<Val
         ),
         ("firewall", firewall_value),
         ("delete_protection", Value::Bool(false)),
+        (
+            "disk_encryption",
+            Value::Bool(observed.members.iter().all(|m| m.disk_encrypted())),
+        ),
         ("endpoint", text(endpoint.clone())),
         ("host", text(endpoint)),
         (

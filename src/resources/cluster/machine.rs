@@ -52,6 +52,7 @@ pub fn cluster_input(spec: &ClusterSpec, endpoint_ip: &str) -> ClusterInput {
         cni: spec.cni,
         allow_workloads_on_control_plane: spec.control_plane.allow_workloads,
         private_interface: PRIVATE_INTERFACE.to_owned(),
+        disk_encryption: spec.disk_encryption,
     }
 }
 

@@ -203,6 +203,7 @@ fn changed(prior: &Value, planned: &Value, path: &AttributePath) -> Option<Chang
             format!("[{}]", parts.join(", "))
         }
         Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
         other => other.kind_name().to_owned(),
     };
     Some(Changed {
@@ -221,10 +222,15 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
         .iter()
         .filter_map(|p| changed(prior, &planned, p))
         .collect();
-    let replacements: Vec<Changed> = [control_plane("server_type"), control_plane("locations")]
-        .iter()
-        .filter_map(|p| changed(prior, &planned, p))
-        .collect();
+    let replacements: Vec<Changed> = [
+        control_plane("server_type"),
+        control_plane("locations"),
+        attr("disk_encryption"),
+    ]
+    .iter()
+    .filter_map(|p| changed(prior, &planned, p))
+    .collect();
+    let reencrypt = replacements.iter().any(|c| c.label == "disk_encryption");
     let patches: Vec<Changed> = [attr("config_patches"), control_plane("config_patches")]
         .iter()
         .filter_map(|p| changed(prior, &planned, p))
@@ -253,8 +259,15 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
             "Rolling replacement of control-plane nodes",
             format!(
                 "{}. Nodes {all} will be replaced one at a time (new server joins etcd, old one leaves \
-                 and is deleted), keeping quorum.",
-                list(&replacements)
+                 and is deleted), keeping quorum.{}",
+                list(&replacements),
+                if reencrypt {
+                    " Talos cannot change the encryption of a node's existing STATE and EPHEMERAL \
+                     partitions, so each node is reinstalled on a new server; data on their \
+                     EPHEMERAL partitions (emptyDir, local volumes) is not carried over."
+                } else {
+                    ""
+                }
             ),
         ));
     }

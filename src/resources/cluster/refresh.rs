@@ -4,6 +4,7 @@
 //! - control-plane servers deleted or powered off lower `control_plane.count` to the number still
 //!   running, so the plan shows the count going back up (the update recreates or powers them on);
 //! - a node on another server type shows as `control_plane.server_type` (the update replaces it);
+//! - a node whose disks are encrypted otherwise shows as `disk_encryption` (replaced likewise);
 //! - a node on an older Talos version shows as `talos_version` (the update upgrades it);
 //! - firewall rules changed outside Terraform show as `firewall`, a load balancer missing its
 //!   services or targets as `api_load_balancer` = null (the update puts them back);
@@ -158,6 +159,18 @@ pub async fn refresh(op: &Operation, prior: &Value) -> Result<Value, Diagnostics
             &type_path,
             Value::from(other.server.server_type.name.as_str()),
         );
+    }
+    // Encryption is fixed when a node's partitions are formatted: a node made with the other
+    // setting (or before servers recorded it) shows as `disk_encryption` drift, and the update
+    // replaces it.
+    let encryption_path = AttributePath::root("disk_encryption");
+    if let Some(stated) = view::boolean(prior, &encryption_path)
+        && let Some(other) = observed
+            .members
+            .iter()
+            .find(|m| m.disk_encrypted() != stated)
+    {
+        state.set_at_path(&encryption_path, Value::Bool(other.disk_encrypted()));
     }
     reflect_firewall(&mut state, &observed, &cluster);
     if !load_balancer_intact(&observed, &cluster) {

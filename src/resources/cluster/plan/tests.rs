@@ -28,6 +28,7 @@ fn prior_json() -> serde_json::Value {
     state["api_load_balancer"] = json!({ "type": "lb11", "location": "fsn1" });
     state["cni"] = json!("flannel");
     state["delete_protection"] = json!(false);
+    state["disk_encryption"] = json!(true);
     state["secrets"] = json!("cluster: {}");
     for (k, v) in [
         ("id", "prod"),
@@ -168,6 +169,39 @@ fn server_type_change_replaces_nodes_one_at_a_time() {
         at(&change.planned, "connection").is_known(),
         "versions did not change"
     );
+}
+
+#[test]
+fn disk_encryption_change_reinstalls_the_named_nodes_one_at_a_time() {
+    let mut config = config_json();
+    config["disk_encryption"] = json!(false);
+    let change = plan(config, Some(prior_json()));
+    let warnings: Vec<_> = change.diagnostics.iter().collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(!warnings[0].is_error());
+    assert_eq!(
+        warnings[0].summary,
+        "Rolling replacement of control-plane nodes"
+    );
+    for needle in [
+        "disk_encryption: true → false",
+        "prod-cp-1, prod-cp-2, prod-cp-3",
+        "cannot change the encryption",
+    ] {
+        assert!(
+            warnings[0].detail.contains(needle),
+            "{needle:?} missing from {}",
+            warnings[0].detail
+        );
+    }
+    assert!(!at(&change.planned, "nodes").is_known());
+    assert!(change.requires_replace.is_empty(), "not a new cluster");
+}
+
+#[test]
+fn disk_encryption_defaults_to_true() {
+    let change = plan(config_json(), None);
+    assert_eq!(at(&change.planned, "disk_encryption"), &Value::Bool(true));
 }
 
 #[test]
