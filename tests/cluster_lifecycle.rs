@@ -504,3 +504,104 @@ fn create_timeout_says_what_was_pending() {
         "what was made is kept for the next apply"
     );
 }
+
+/// How the sim's Talos node of server `id` formatted STATE and EPHEMERAL: (STATE encrypted,
+/// EPHEMERAL encrypted).
+fn disk_encryption_of(world: &World, id: i64) -> (bool, bool) {
+    let state = world.state();
+    let node = state["talos_nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["server_id"].as_i64() == Some(id))
+        .unwrap_or_else(|| panic!("no Talos node for server {id}"))
+        .clone();
+    let volumes = &node["volumes"];
+    let encrypted = |name: &str| {
+        volumes[name]["encrypted"]
+            .as_bool()
+            .unwrap_or_else(|| panic!("node {id} reports no {name}: {node}"))
+    };
+    (encrypted("STATE"), encrypted("EPHEMERAL"))
+}
+
+/// Disk encryption is on by default: a node created so reports LUKS2 STATE and EPHEMERAL, one
+/// created with `disk_encryption = false` reports both plain. Turning encryption off on the first
+/// cluster is planned as a rolling reinstall naming its node. (The apply of that roll is the
+/// control-plane replacement path: new server first, then the old one leaves.)
+#[test]
+fn disk_encryption_is_on_by_default_and_off_when_asked() {
+    let Some(tf) = terraforms().into_iter().next() else {
+        return;
+    };
+    let world = World::start(41, &["v1.13.9"], |_| {});
+    let config = |extra: &str| {
+        format!(
+            r#"{}
+resource "hk8s_cluster" "plain" {{
+  name               = "plain"
+  location           = "fsn1"
+  talos_version      = "v1.13.9"
+  kubernetes_version = "1.35.0"
+  disk_encryption    = false
+  control_plane = {{
+    server_type = "cax21"
+    count       = 1
+  }}
+  network = {{ cidr = "10.1.0.0/16" }}
+  timeouts = {{ create = "3m", update = "3m", delete = "3m" }}
+}}
+"#,
+            hcl::cluster(&world.endpoint, "enc", 1, "v1.13.9", "1.35.0", extra)
+        )
+    };
+    let w = Workdir::new(&tf, &config(""));
+    apply(&w);
+    let encrypted = control_planes(&world, "enc");
+    assert_eq!(encrypted.len(), 1);
+    assert_eq!(disk_encryption_of(&world, encrypted[0].1), (true, true));
+    let plain = control_planes(&world, "plain");
+    assert_eq!(plain.len(), 1);
+    assert_eq!(disk_encryption_of(&world, plain[0].1), (false, false));
+
+    w.write_main(&config("  disk_encryption = false"));
+    let out = w.run(&["plan", "-no-color", "-input=false"]);
+    let plan = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
+    for needle in [
+        "Rolling replacement of control-plane nodes",
+        "disk_encryption: true → false",
+        "enc-cp-1",
+        "cannot change the encryption",
+    ] {
+        assert!(plan.contains(needle), "{needle:?} not in the plan: {plan}");
+    }
+
+    // Refresh reads the encryption each server records: one labelled otherwise (as servers made
+    // before the label existed are read) shows as `disk_encryption` drift, planned as a reinstall.
+    w.write_main(&config(""));
+    plan_is_empty(&w).unwrap();
+    let (_, id) = encrypted[0].clone();
+    let server = world.list("/servers?name=enc-cp-1", "servers")[0].clone();
+    let mut labels = server["labels"].clone();
+    labels["hk8s.io/disk-encryption"] = serde_json::json!("none");
+    world.block_on(async {
+        reqwest::Client::new()
+            .put(format!("{}/servers/{id}", world.endpoint))
+            .bearer_auth(cluster::world::TOKEN)
+            .json(&serde_json::json!({ "labels": labels }))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    });
+    let out = w.run(&["plan", "-no-color", "-input=false"]);
+    let plan = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
+    for needle in ["disk_encryption: false → true", "enc-cp-1"] {
+        assert!(plan.contains(needle), "{needle:?} not in the plan: {plan}");
+    }
+
+    w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(world.labelled("enc").is_empty());
+    assert!(world.labelled("plain").is_empty());
+}

@@ -485,3 +485,108 @@ async fn firewalls_filter_the_public_address_by_port_and_source() {
     assert!(blocked, "a source outside the rule's CIDR must be filtered");
     sim.handle.shutdown().await.unwrap();
 }
+
+/// The configuration without its `VolumeConfig` documents (no disk encryption).
+fn without_volume_configs(config: &str) -> String {
+    config
+        .split("---\n")
+        .filter(|doc| !doc.contains("kind: VolumeConfig"))
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+#[tokio::test]
+async fn disk_encryption_is_checked_formatted_once_and_reported() {
+    let sim = Sim::start(Ports {
+        apid: 52040,
+        kube: 8490,
+    })
+    .await;
+    assert!(CONTROLPLANE.contains("nodeID: {}"), "the fixture encrypts");
+    use base64::Engine;
+    let user_data = base64::engine::general_purpose::STANDARD.encode(CONTROLPLANE);
+    let (_, ip) = sim.server("prod-cp-1", Some(&user_data)).await;
+    let mut admin = wait_up(&sim, ip, admin_tls("os:admin")).await;
+    let state = sim.state().await;
+    let volumes = &state["talos_nodes"][0]["volumes"];
+    for name in ["STATE", "EPHEMERAL"] {
+        assert_eq!(volumes[name]["encrypted"], true, "{volumes}");
+        assert_eq!(volumes[name]["encryption"]["provider"], "luks2");
+        assert_eq!(
+            volumes[name]["encryption"]["keys"],
+            json!([{"slot": 0, "type": "nodeID"}])
+        );
+    }
+
+    // What Talos refuses, the sim refuses: schema first, then Talos's own checks.
+    let refused = [
+        (
+            CONTROLPLANE.replace("provider: luks2", "provider: luks1"),
+            "schema",
+        ),
+        (CONTROLPLANE.replace("nodeID: {}", "password: {}"), "schema"),
+        (
+            CONTROLPLANE.replacen("name: EPHEMERAL", "name: DATA", 1),
+            "only [\"STATE\" \"EPHEMERAL\" \"IMAGECACHE\"] volumes are supported",
+        ),
+        (
+            CONTROLPLANE.replacen("name: EPHEMERAL", "name: STATE", 1),
+            "duplicate document: VolumeConfig/STATE",
+        ),
+        (
+            CONTROLPLANE.replace("          nodeID: {}\n", ""),
+            "at least one encryption key type must be specified for slot 0",
+        ),
+    ];
+    for (config, expected) in refused {
+        let err = admin
+            .apply_configuration(apply(&config, 1, false))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{expected}");
+        assert!(err.message().contains(expected), "{}", err.message());
+        assert!(
+            !err.message().contains("BEGIN"),
+            "no key material echoed: {}",
+            err.message()
+        );
+    }
+
+    // A formatted partition keeps its encryption: asking for none is refused, naming both.
+    let plain = without_volume_configs(CONTROLPLANE);
+    let err = admin
+        .apply_configuration(apply(&plain, 1, false))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        err.message().contains(
+            "STATE is luks2 with nodeID@0 key(s), the configuration asks for not encrypted"
+        ),
+        "{}",
+        err.message()
+    );
+
+    // A reset wipes STATE and EPHEMERAL; the next configuration formats them unencrypted.
+    admin
+        .reset(ResetRequest {
+            graceful: false,
+            reboot: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut maintenance = wait_up(&sim, ip, maintenance_tls()).await;
+    assert!(sim.state().await["talos_nodes"][0]["volumes"].is_null());
+    maintenance
+        .apply_configuration(apply(&plain, 1, false))
+        .await
+        .unwrap();
+    wait_up(&sim, ip, admin_tls("os:admin")).await;
+    let volumes = sim.state().await["talos_nodes"][0]["volumes"].clone();
+    for name in ["STATE", "EPHEMERAL"] {
+        assert_eq!(volumes[name]["encrypted"], false, "{volumes}");
+        assert!(volumes[name]["encryption"].is_null());
+    }
+    sim.handle.shutdown().await.unwrap();
+}
