@@ -605,3 +605,119 @@ resource "hk8s_cluster" "plain" {{
     assert!(world.labelled("enc").is_empty());
     assert!(world.labelled("plain").is_empty());
 }
+
+/// A Talos client through the cluster's load balancer with admin credentials minted from the
+/// `secrets` in state, as an operator with talosctl would have.
+fn operator_talos(world: &World, w: &Workdir) -> hk8s::talos::apid::ApidClient {
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path().join("terraform.tfstate")).unwrap())
+            .unwrap();
+    let attributes = &state["resources"][0]["instances"][0]["attributes"];
+    let secrets =
+        hk8s::talos::secrets::SecretsBundle::from_yaml(attributes["secrets"].as_str().unwrap())
+            .unwrap();
+    let credentials = hk8s::talos::talosconfig::issue_admin(
+        &secrets,
+        time::OffsetDateTime::now_utc() - time::Duration::minutes(5),
+        time::Duration::hours(1),
+        &mut rand::rng(),
+    )
+    .unwrap();
+    let lb: std::net::IpAddr = attributes["endpoint"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("https://")
+        .trim_end_matches(":6443")
+        .parse()
+        .unwrap();
+    let admin = hk8s::talos::apid::Credentials::Admin {
+        ca: credentials.ca_pem.clone().into_bytes(),
+        crt: credentials.cert_pem.clone().into_bytes(),
+        key: credentials.rustls_key_pem().unwrap().into_bytes(),
+    };
+    world
+        .block_on(hk8s::talos::apid::ApidClient::connect(
+            std::net::SocketAddr::new(lb, 50000),
+            &admin,
+            hk8s::talos::apid::ClientOptions::default(),
+        ))
+        .unwrap()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Configuration drift: a node's machine configuration changed out of band (applied by hand
+/// through apid, as `talosctl apply-config` does) shows in the next plan naming the node, and the
+/// apply puts the generated configuration back; the plan after it is empty.
+#[test]
+fn configuration_changed_out_of_band_is_planned_and_put_back() {
+    let Some(tf) = terraforms().into_iter().next() else {
+        return;
+    };
+    let world = World::start(42, &["v1.13.9"], |_| {});
+    let w = Workdir::new(
+        &tf,
+        &hcl::cluster(&world.endpoint, "cfg", 1, "v1.13.9", "1.35.0", ""),
+    );
+    apply(&w);
+    let nodes: serde_json::Value =
+        serde_json::from_str(&w.run_ok(&["output", "-json", "nodes"])).unwrap();
+    let node_ip: std::net::IpAddr = nodes[0]["private_ipv4"].as_str().unwrap().parse().unwrap();
+    let recorded = nodes[0]["config_hash"].as_str().unwrap().to_owned();
+
+    let talos = operator_talos(&world, &w);
+    let generated = world
+        .block_on(talos.node(node_ip).machine_config())
+        .unwrap();
+    assert_eq!(sha256_hex(&generated), recorded, "state records what runs");
+    let text = String::from_utf8(generated.clone()).unwrap();
+    assert!(text.contains("    features:\n"));
+    let by_hand = text.replacen(
+        "    features:\n",
+        "    features:\n        nodeAddressSortAlgorithm: v2\n",
+        1,
+    );
+    world
+        .block_on(
+            talos
+                .node(node_ip)
+                .apply_configuration(hk8s::talos::apid::ApplyConfiguration {
+                    config: by_hand.as_bytes(),
+                    mode: hk8s::talos::apid::ApplyMode::Auto,
+                    dry_run: false,
+                }),
+        )
+        .unwrap();
+    let running = world
+        .block_on(talos.node(node_ip).machine_config())
+        .unwrap();
+    assert_eq!(running, by_hand.as_bytes(), "the node runs the change");
+
+    let out = w.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
+    assert_eq!(out.status.code(), Some(2), "the plan shows the drift");
+    let plan = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
+    for needle in ["Configuration drift on control-plane nodes", "cfg-cp-1"] {
+        assert!(plan.contains(needle), "{needle:?} not in the plan: {plan}");
+    }
+    apply(&w);
+    let running = world
+        .block_on(talos.node(node_ip).machine_config())
+        .unwrap();
+    assert_eq!(
+        running, generated,
+        "the apply put the generated configuration back"
+    );
+    assert_eq!(
+        control_planes(&world, "cfg").len(),
+        1,
+        "no server was replaced"
+    );
+    w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(world.labelled("cfg").is_empty());
+}

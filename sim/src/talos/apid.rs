@@ -178,6 +178,11 @@ impl NodeApi {
         self.target(request, write)
     }
 
+    /// `Unimplemented` in maintenance mode, for the other services of this crate.
+    pub(crate) fn configured(&self, fleet: &Fleet, id: i64) -> Result<(), Status> {
+        self.configured_only(fleet, id)
+    }
+
     pub(crate) fn up(fleet: &mut Fleet, id: i64) -> Result<&mut Node, Status> {
         Self::up_node(fleet, id)
     }

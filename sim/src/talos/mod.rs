@@ -14,6 +14,7 @@ pub mod kubeconfig;
 pub mod listeners;
 pub mod pki;
 pub mod proto;
+pub mod resources;
 pub mod state;
 pub mod tls;
 pub mod upgrade;

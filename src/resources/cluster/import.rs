@@ -134,7 +134,8 @@ pub async fn import(op: &Operation, name: &str, value_type: &Type) -> Result<Val
                     .iter()
                     .filter_map(|m| Some((m.name().to_owned(), talos_version.clone()?)))
                     .collect();
-                state::nodes_value(&observed.members, n.id, &versions)
+                // The running configurations are read by the first refresh that has the secrets.
+                state::nodes_value(&observed.members, n.id, &versions, &Default::default())
             }),
         ),
     ]);
