@@ -81,6 +81,9 @@ fn adopt_imported(prior: &Value, change: &mut PlannedChange) {
             change.set_unknown(&attr(name));
         }
     }
+    // Without the secrets the import could not read the nodes' configurations: the apply
+    // records them (their `config_hash`).
+    change.set_unknown(&attr("nodes"));
     change.requires_replace.retain(|path| {
         !IMPORT_UNKNOWABLE
             .iter()
