@@ -590,3 +590,93 @@ async fn disk_encryption_is_checked_formatted_once_and_reported() {
     }
     sim.handle.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn running_machine_configuration_is_served_as_the_cosi_resource() {
+    use hk8s_sim::talos::proto::cosi::resource::state_client::StateClient;
+    use hk8s_sim::talos::proto::cosi::resource::{GetRequest, MachineConfigSpec};
+    use prost::Message as _;
+
+    let sim = Sim::start(Ports {
+        apid: 52050,
+        kube: 8500,
+    })
+    .await;
+    let (_, ip) = sim.server("prod-cp-1", None).await;
+    let get = |id: &str| GetRequest {
+        namespace: "config".into(),
+        r#type: "MachineConfigs.config.talos.dev".into(),
+        id: id.into(),
+        options: None,
+    };
+    let config_of =
+        |reply: tonic::Response<hk8s_sim::talos::proto::cosi::resource::GetResponse>| {
+            let spec = reply.into_inner().resource.unwrap().spec.unwrap();
+            MachineConfigSpec::decode(spec.proto_spec.as_slice())
+                .unwrap()
+                .yaml_marshalled
+        };
+
+    // Maintenance mode serves no resources.
+    wait_up(&sim, ip, maintenance_tls()).await;
+    let mut maintenance = StateClient::new(
+        channel(sim.apid(ip), maintenance_tls(), None)
+            .await
+            .unwrap(),
+    );
+    let err = maintenance.get(get("v1alpha1")).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unimplemented, "{}", err.message());
+    MachineServiceClient::new(
+        channel(sim.apid(ip), maintenance_tls(), None)
+            .await
+            .unwrap(),
+    )
+    .apply_configuration(apply(CONTROLPLANE, 1, false))
+    .await
+    .unwrap();
+    let mut admin = wait_up(&sim, ip, admin_tls("os:admin")).await;
+
+    // The active configuration, byte for byte as submitted; os:admin only.
+    let mut state = StateClient::new(
+        channel(sim.apid(ip), admin_tls("os:admin"), None)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        config_of(state.get(get("v1alpha1")).await.unwrap()),
+        CONTROLPLANE.as_bytes()
+    );
+    let mut reader = StateClient::new(
+        channel(sim.apid(ip), admin_tls("os:reader"), None)
+            .await
+            .unwrap(),
+    );
+    let denied = reader.get(get("v1alpha1")).await.unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let mut other = get("v1alpha1");
+    other.r#type = "Members.cluster.talos.dev".into();
+    assert_eq!(
+        state.get(other).await.unwrap_err().code(),
+        tonic::Code::Unimplemented
+    );
+    assert_eq!(
+        state.get(get("nope")).await.unwrap_err().code(),
+        tonic::Code::NotFound
+    );
+
+    // A staged configuration is persistent but not active yet.
+    let staged = CONTROLPLANE.replacen("hk8s.io/pool: general", "hk8s.io/pool: other", 1);
+    admin
+        .apply_configuration(apply(&staged, 3, false))
+        .await
+        .unwrap();
+    assert_eq!(
+        config_of(state.get(get("v1alpha1")).await.unwrap()),
+        CONTROLPLANE.as_bytes()
+    );
+    assert_eq!(
+        config_of(state.get(get("persistent")).await.unwrap()),
+        staged.as_bytes()
+    );
+    sim.handle.shutdown().await.unwrap();
+}
