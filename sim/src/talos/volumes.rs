@@ -325,6 +325,30 @@ mod tests {
     }
 
     #[test]
+    fn provider_configurations_of_every_minor_are_read_as_encrypted() {
+        let goldens = [
+            (
+                "v1.12.11",
+                include_str!("../../../src/talos/testdata/golden/v1.12-controlplane-flannel.yaml"),
+            ),
+            (
+                "v1.13.9",
+                include_str!("../../../src/talos/testdata/golden/v1.13-worker-cilium.yaml"),
+            ),
+            (
+                "v1.14.0",
+                include_str!("../../../src/talos/testdata/golden/v1.14-controlplane-flannel.yaml"),
+            ),
+        ];
+        for (version, yaml) in goldens {
+            let config = crate::talos::config::parse(yaml, version)
+                .unwrap_or_else(|e| panic!("{version}: {e}"));
+            assert!(config.volumes.state.is_some(), "{version}");
+            assert!(config.volumes.ephemeral.is_some(), "{version}");
+        }
+    }
+
+    #[test]
     fn version_1_14_accepts_its_new_system_volumes() {
         let mut problems = Vec::new();
         check(&[volume("ETCD", Value::Null)], "v1.14", &mut problems);
