@@ -699,8 +699,23 @@ fn configuration_changed_out_of_band_is_planned_and_put_back() {
         .unwrap();
     assert_eq!(running, by_hand.as_bytes(), "the node runs the change");
 
+    let hetzner_requests = || -> u64 {
+        world.stats()["requests"]
+            .as_object()
+            .map(|m| m.values().filter_map(serde_json::Value::as_u64).sum())
+            .unwrap_or(0)
+    };
+    let before = hetzner_requests();
+    assert!(before > 0, "the sim counts Hetzner requests");
     let out = w.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
     assert_eq!(out.status.code(), Some(2), "the plan shows the drift");
+    // Reading the nodes' configurations goes to Talos through the load balancer: the refresh
+    // still costs its six Hetzner list requests.
+    let spent = hetzner_requests() - before;
+    assert!(
+        (1..=6).contains(&spent),
+        "the refresh cost {spent} Hetzner requests"
+    );
     let plan = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
     for needle in ["Configuration drift on control-plane nodes", "cfg-cp-1"] {
         assert!(plan.contains(needle), "{needle:?} not in the plan: {plan}");
