@@ -36,19 +36,22 @@ fn main() {
     compile_talos();
 }
 
-/// Talos apid (`machine`, `common`, `google.rpc` packages).
+/// Talos apid (`machine`, `common`, `google.rpc` packages, and the COSI `State` service apid
+/// also serves, from hk8s's own `proto/cosi/state.proto`).
 ///
 /// The provider is the client. Server stubs are generated as well, for the in-test mock apid and
 /// the simulator; with default stubs every RPC a server does not implement answers
 /// `Unimplemented`, so a server implements only what it serves (MachineService has ~60 RPCs).
 fn compile_talos() {
     assert!(Path::new("proto/talos/machine/machine.proto").exists());
+    println!("cargo:rerun-if-changed=proto/cosi");
     let files = [
         "proto/talos/machine/machine.proto",
         "proto/talos/machine/image.proto",
         "proto/talos/machine/lifecycle.proto",
+        "proto/cosi/state.proto",
     ];
-    let fds = protox::compile(files, ["proto/talos"])
+    let fds = protox::compile(files, ["proto/talos", "proto/cosi"])
         .unwrap_or_else(|e| panic!("compiling {files:?}: {e}"));
     tonic_prost_build::configure()
         .build_client(true)

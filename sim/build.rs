@@ -4,12 +4,14 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=../proto/talos");
+    println!("cargo:rerun-if-changed=../proto/cosi");
     let files = [
         "../proto/talos/machine/machine.proto",
         "../proto/talos/machine/image.proto",
         "../proto/talos/machine/lifecycle.proto",
+        "../proto/cosi/state.proto",
     ];
-    let fds = protox::compile(files, ["../proto/talos"])
+    let fds = protox::compile(files, ["../proto/talos", "../proto/cosi"])
         .unwrap_or_else(|e| panic!("compiling {files:?}: {e}"));
     tonic_prost_build::configure()
         .build_client(true)

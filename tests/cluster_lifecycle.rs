@@ -547,3 +547,235 @@ fn scale_down_completes_while_the_load_balancer_routes_to_the_leaving_node() {
         world.labelled("pin")
     );
 }
+
+/// How the sim's Talos node of server `id` formatted STATE and EPHEMERAL: (STATE encrypted,
+/// EPHEMERAL encrypted).
+fn disk_encryption_of(world: &World, id: i64) -> (bool, bool) {
+    let state = world.state();
+    let node = state["talos_nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["server_id"].as_i64() == Some(id))
+        .unwrap_or_else(|| panic!("no Talos node for server {id}"))
+        .clone();
+    let volumes = &node["volumes"];
+    let encrypted = |name: &str| {
+        volumes[name]["encrypted"]
+            .as_bool()
+            .unwrap_or_else(|| panic!("node {id} reports no {name}: {node}"))
+    };
+    (encrypted("STATE"), encrypted("EPHEMERAL"))
+}
+
+/// Disk encryption is on by default: a node created so reports LUKS2 STATE and EPHEMERAL, one
+/// created with `disk_encryption = false` reports both plain. Turning encryption off on the first
+/// cluster is planned as a rolling reinstall naming its node. (The apply of that roll is the
+/// control-plane replacement path: new server first, then the old one leaves.)
+#[test]
+fn disk_encryption_is_on_by_default_and_off_when_asked() {
+    let Some(tf) = terraforms().into_iter().next() else {
+        return;
+    };
+    let world = World::start(41, &["v1.13.9"], |_| {});
+    let config = |extra: &str| {
+        format!(
+            r#"{}
+resource "hk8s_cluster" "plain" {{
+  name               = "plain"
+  location           = "fsn1"
+  talos_version      = "v1.13.9"
+  kubernetes_version = "1.35.0"
+  disk_encryption    = false
+  control_plane = {{
+    server_type = "cax21"
+    count       = 1
+  }}
+  network = {{ cidr = "10.1.0.0/16" }}
+  timeouts = {{ create = "3m", update = "3m", delete = "3m" }}
+}}
+"#,
+            hcl::cluster(&world.endpoint, "enc", 1, "v1.13.9", "1.35.0", extra)
+        )
+    };
+    let w = Workdir::new(&tf, &config(""));
+    apply(&w);
+    let encrypted = control_planes(&world, "enc");
+    assert_eq!(encrypted.len(), 1);
+    assert_eq!(disk_encryption_of(&world, encrypted[0].1), (true, true));
+    let plain = control_planes(&world, "plain");
+    assert_eq!(plain.len(), 1);
+    assert_eq!(disk_encryption_of(&world, plain[0].1), (false, false));
+
+    w.write_main(&config("  disk_encryption = false"));
+    let out = w.run(&["plan", "-no-color", "-input=false"]);
+    let plan = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
+    for needle in [
+        "Rolling replacement of control-plane nodes",
+        "disk_encryption: true → false",
+        "enc-cp-1",
+        "cannot change the encryption",
+    ] {
+        assert!(plan.contains(needle), "{needle:?} not in the plan: {plan}");
+    }
+
+    // Refresh reads the encryption each server records: one labelled otherwise (as servers made
+    // before the label existed are read) shows as `disk_encryption` drift, planned as a reinstall.
+    w.write_main(&config(""));
+    plan_is_empty(&w).unwrap();
+    let (_, id) = encrypted[0].clone();
+    let server = world.list("/servers?name=enc-cp-1", "servers")[0].clone();
+    let mut labels = server["labels"].clone();
+    labels["hk8s.io/disk-encryption"] = serde_json::json!("none");
+    world.block_on(async {
+        reqwest::Client::new()
+            .put(format!("{}/servers/{id}", world.endpoint))
+            .bearer_auth(cluster::world::TOKEN)
+            .json(&serde_json::json!({ "labels": labels }))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    });
+    let out = w.run(&["plan", "-no-color", "-input=false"]);
+    let plan = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
+    for needle in ["disk_encryption: false → true", "enc-cp-1"] {
+        assert!(plan.contains(needle), "{needle:?} not in the plan: {plan}");
+    }
+
+    w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(world.labelled("enc").is_empty());
+    assert!(world.labelled("plain").is_empty());
+}
+
+/// A Talos client through the cluster's load balancer with admin credentials minted from the
+/// `secrets` in state, as an operator with talosctl would have.
+fn operator_talos(world: &World, w: &Workdir) -> hk8s::talos::apid::ApidClient {
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path().join("terraform.tfstate")).unwrap())
+            .unwrap();
+    let attributes = &state["resources"][0]["instances"][0]["attributes"];
+    let secrets =
+        hk8s::talos::secrets::SecretsBundle::from_yaml(attributes["secrets"].as_str().unwrap())
+            .unwrap();
+    let credentials = hk8s::talos::talosconfig::issue_admin(
+        &secrets,
+        time::OffsetDateTime::now_utc() - time::Duration::minutes(5),
+        time::Duration::hours(1),
+        &mut rand::rng(),
+    )
+    .unwrap();
+    let lb: std::net::IpAddr = attributes["endpoint"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("https://")
+        .trim_end_matches(":6443")
+        .parse()
+        .unwrap();
+    let admin = hk8s::talos::apid::Credentials::Admin {
+        ca: credentials.ca_pem.clone().into_bytes(),
+        crt: credentials.cert_pem.clone().into_bytes(),
+        key: credentials.rustls_key_pem().unwrap().into_bytes(),
+    };
+    world
+        .block_on(hk8s::talos::apid::ApidClient::connect(
+            std::net::SocketAddr::new(lb, 50000),
+            &admin,
+            hk8s::talos::apid::ClientOptions::default(),
+        ))
+        .unwrap()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Configuration drift: a node's machine configuration changed out of band (applied by hand
+/// through apid, as `talosctl apply-config` does) shows in the next plan naming the node, and the
+/// apply puts the generated configuration back; the plan after it is empty.
+#[test]
+fn configuration_changed_out_of_band_is_planned_and_put_back() {
+    let Some(tf) = terraforms().into_iter().next() else {
+        return;
+    };
+    let world = World::start(42, &["v1.13.9"], |_| {});
+    let w = Workdir::new(
+        &tf,
+        &hcl::cluster(&world.endpoint, "cfg", 1, "v1.13.9", "1.35.0", ""),
+    );
+    apply(&w);
+    let nodes: serde_json::Value =
+        serde_json::from_str(&w.run_ok(&["output", "-json", "nodes"])).unwrap();
+    let node_ip: std::net::IpAddr = nodes[0]["private_ipv4"].as_str().unwrap().parse().unwrap();
+    let recorded = nodes[0]["config_hash"].as_str().unwrap().to_owned();
+
+    let talos = operator_talos(&world, &w);
+    let generated = world
+        .block_on(talos.node(node_ip).machine_config())
+        .unwrap();
+    assert_eq!(sha256_hex(&generated), recorded, "state records what runs");
+    let text = String::from_utf8(generated.clone()).unwrap();
+    assert!(text.contains("    features:\n"));
+    let by_hand = text.replacen(
+        "    features:\n",
+        "    features:\n        nodeAddressSortAlgorithm: v2\n",
+        1,
+    );
+    world
+        .block_on(
+            talos
+                .node(node_ip)
+                .apply_configuration(hk8s::talos::apid::ApplyConfiguration {
+                    config: by_hand.as_bytes(),
+                    mode: hk8s::talos::apid::ApplyMode::Auto,
+                    dry_run: false,
+                }),
+        )
+        .unwrap();
+    let running = world
+        .block_on(talos.node(node_ip).machine_config())
+        .unwrap();
+    assert_eq!(running, by_hand.as_bytes(), "the node runs the change");
+
+    let hetzner_requests = || -> u64 {
+        world.stats()["requests"]
+            .as_object()
+            .map(|m| m.values().filter_map(serde_json::Value::as_u64).sum())
+            .unwrap_or(0)
+    };
+    let before = hetzner_requests();
+    assert!(before > 0, "the sim counts Hetzner requests");
+    let out = w.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
+    assert_eq!(out.status.code(), Some(2), "the plan shows the drift");
+    // Reading the nodes' configurations goes to Talos through the load balancer: the refresh
+    // still costs its six Hetzner list requests.
+    let spent = hetzner_requests() - before;
+    assert!(
+        (1..=6).contains(&spent),
+        "the refresh cost {spent} Hetzner requests"
+    );
+    let plan = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
+    for needle in ["Configuration drift on control-plane nodes", "cfg-cp-1"] {
+        assert!(plan.contains(needle), "{needle:?} not in the plan: {plan}");
+    }
+    apply(&w);
+    let running = world
+        .block_on(talos.node(node_ip).machine_config())
+        .unwrap();
+    assert_eq!(
+        running, generated,
+        "the apply put the generated configuration back"
+    );
+    assert_eq!(
+        control_planes(&world, "cfg").len(),
+        1,
+        "no server was replaced"
+    );
+    w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(world.labelled("cfg").is_empty());
+}

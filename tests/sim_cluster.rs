@@ -130,6 +130,7 @@ async fn whole_cluster_lifecycle_runs_offline() {
         cni: Cni::Flannel,
         allow_workloads_on_control_plane: false,
         private_interface: "eth1".into(),
+        disk_encryption: true,
     };
     let mut servers = Vec::new();
     for (name, role) in [

@@ -485,3 +485,198 @@ async fn firewalls_filter_the_public_address_by_port_and_source() {
     assert!(blocked, "a source outside the rule's CIDR must be filtered");
     sim.handle.shutdown().await.unwrap();
 }
+
+/// The configuration without its `VolumeConfig` documents (no disk encryption).
+fn without_volume_configs(config: &str) -> String {
+    config
+        .split("---\n")
+        .filter(|doc| !doc.contains("kind: VolumeConfig"))
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+#[tokio::test]
+async fn disk_encryption_is_checked_formatted_once_and_reported() {
+    let sim = Sim::start(Ports {
+        apid: 52040,
+        kube: 8490,
+    })
+    .await;
+    assert!(CONTROLPLANE.contains("nodeID: {}"), "the fixture encrypts");
+    use base64::Engine;
+    let user_data = base64::engine::general_purpose::STANDARD.encode(CONTROLPLANE);
+    let (_, ip) = sim.server("prod-cp-1", Some(&user_data)).await;
+    let mut admin = wait_up(&sim, ip, admin_tls("os:admin")).await;
+    let state = sim.state().await;
+    let volumes = &state["talos_nodes"][0]["volumes"];
+    for name in ["STATE", "EPHEMERAL"] {
+        assert_eq!(volumes[name]["encrypted"], true, "{volumes}");
+        assert_eq!(volumes[name]["encryption"]["provider"], "luks2");
+        assert_eq!(
+            volumes[name]["encryption"]["keys"],
+            json!([{"slot": 0, "type": "nodeID"}])
+        );
+    }
+
+    // What Talos refuses, the sim refuses: schema first, then Talos's own checks.
+    let refused = [
+        (
+            CONTROLPLANE.replace("provider: luks2", "provider: luks1"),
+            "schema",
+        ),
+        (CONTROLPLANE.replace("nodeID: {}", "password: {}"), "schema"),
+        (
+            CONTROLPLANE.replacen("name: EPHEMERAL", "name: DATA", 1),
+            "only [\"STATE\" \"EPHEMERAL\" \"IMAGECACHE\"] volumes are supported",
+        ),
+        (
+            CONTROLPLANE.replacen("name: EPHEMERAL", "name: STATE", 1),
+            "duplicate document: VolumeConfig/STATE",
+        ),
+        (
+            CONTROLPLANE.replace("          nodeID: {}\n", ""),
+            "at least one encryption key type must be specified for slot 0",
+        ),
+    ];
+    for (config, expected) in refused {
+        let err = admin
+            .apply_configuration(apply(&config, 1, false))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{expected}");
+        assert!(err.message().contains(expected), "{}", err.message());
+        assert!(
+            !err.message().contains("BEGIN"),
+            "no key material echoed: {}",
+            err.message()
+        );
+    }
+
+    // A formatted partition keeps its encryption: asking for none is refused, naming both.
+    let plain = without_volume_configs(CONTROLPLANE);
+    let err = admin
+        .apply_configuration(apply(&plain, 1, false))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        err.message().contains(
+            "STATE is luks2 with nodeID@0 key(s), the configuration asks for not encrypted"
+        ),
+        "{}",
+        err.message()
+    );
+
+    // A reset wipes STATE and EPHEMERAL; the next configuration formats them unencrypted.
+    admin
+        .reset(ResetRequest {
+            graceful: false,
+            reboot: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut maintenance = wait_up(&sim, ip, maintenance_tls()).await;
+    assert!(sim.state().await["talos_nodes"][0]["volumes"].is_null());
+    maintenance
+        .apply_configuration(apply(&plain, 1, false))
+        .await
+        .unwrap();
+    wait_up(&sim, ip, admin_tls("os:admin")).await;
+    let volumes = sim.state().await["talos_nodes"][0]["volumes"].clone();
+    for name in ["STATE", "EPHEMERAL"] {
+        assert_eq!(volumes[name]["encrypted"], false, "{volumes}");
+        assert!(volumes[name]["encryption"].is_null());
+    }
+    sim.handle.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn running_machine_configuration_is_served_as_the_cosi_resource() {
+    use hk8s_sim::talos::proto::cosi::resource::state_client::StateClient;
+    use hk8s_sim::talos::proto::cosi::resource::{GetRequest, MachineConfigSpec};
+    use prost::Message as _;
+
+    let sim = Sim::start(Ports {
+        apid: 52050,
+        kube: 8500,
+    })
+    .await;
+    let (_, ip) = sim.server("prod-cp-1", None).await;
+    let get = |id: &str| GetRequest {
+        namespace: "config".into(),
+        r#type: "MachineConfigs.config.talos.dev".into(),
+        id: id.into(),
+        options: None,
+    };
+    let config_of =
+        |reply: tonic::Response<hk8s_sim::talos::proto::cosi::resource::GetResponse>| {
+            let spec = reply.into_inner().resource.unwrap().spec.unwrap();
+            MachineConfigSpec::decode(spec.proto_spec.as_slice())
+                .unwrap()
+                .yaml_marshalled
+        };
+
+    // Maintenance mode serves no resources.
+    wait_up(&sim, ip, maintenance_tls()).await;
+    let mut maintenance = StateClient::new(
+        channel(sim.apid(ip), maintenance_tls(), None)
+            .await
+            .unwrap(),
+    );
+    let err = maintenance.get(get("v1alpha1")).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unimplemented, "{}", err.message());
+    MachineServiceClient::new(
+        channel(sim.apid(ip), maintenance_tls(), None)
+            .await
+            .unwrap(),
+    )
+    .apply_configuration(apply(CONTROLPLANE, 1, false))
+    .await
+    .unwrap();
+    let mut admin = wait_up(&sim, ip, admin_tls("os:admin")).await;
+
+    // The active configuration, byte for byte as submitted; os:admin only.
+    let mut state = StateClient::new(
+        channel(sim.apid(ip), admin_tls("os:admin"), None)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        config_of(state.get(get("v1alpha1")).await.unwrap()),
+        CONTROLPLANE.as_bytes()
+    );
+    let mut reader = StateClient::new(
+        channel(sim.apid(ip), admin_tls("os:reader"), None)
+            .await
+            .unwrap(),
+    );
+    let denied = reader.get(get("v1alpha1")).await.unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let mut other = get("v1alpha1");
+    other.r#type = "Members.cluster.talos.dev".into();
+    assert_eq!(
+        state.get(other).await.unwrap_err().code(),
+        tonic::Code::Unimplemented
+    );
+    assert_eq!(
+        state.get(get("nope")).await.unwrap_err().code(),
+        tonic::Code::NotFound
+    );
+
+    // A staged configuration is persistent but not active yet.
+    let staged = CONTROLPLANE.replacen("hk8s.io/pool: general", "hk8s.io/pool: other", 1);
+    admin
+        .apply_configuration(apply(&staged, 3, false))
+        .await
+        .unwrap();
+    assert_eq!(
+        config_of(state.get(get("v1alpha1")).await.unwrap()),
+        CONTROLPLANE.as_bytes()
+    );
+    assert_eq!(
+        config_of(state.get(get("persistent")).await.unwrap()),
+        staged.as_bytes()
+    );
+    sim.handle.shutdown().await.unwrap();
+}

@@ -16,6 +16,7 @@ pub fn node_type() -> Type {
         ("public_ipv6", Type::String),
         ("private_ipv4", Type::String),
         ("talos_version", Type::String),
+        ("config_hash", Type::String),
     ])
 }
 
@@ -23,7 +24,8 @@ pub fn node_type() -> Type {
 pub fn nodes_attribute(what: &str) -> Attribute {
     Attribute::typed("nodes", Type::list(node_type())).computed().description(format!(
         "The {what} servers as of the last apply or refresh: name (also the Kubernetes node name), \
-         server_id, location, server_type, public_ipv4, public_ipv6, private_ipv4, talos_version."
+         server_id, location, server_type, public_ipv4, public_ipv6, private_ipv4, talos_version, \
+         and config_hash (SHA-256 of the machine configuration the node runs, as Talos holds it)."
     ))
 }
 

@@ -147,6 +147,7 @@ pub async fn start(
         cni: Cni::Flannel,
         allow_workloads_on_control_plane: false,
         private_interface: "eth1".into(),
+        disk_encryption: true,
     };
     let roles = std::iter::repeat_n(MachineRole::ControlPlane, control_planes)
         .map(|r| (r, "cp"))

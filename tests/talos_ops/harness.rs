@@ -116,6 +116,7 @@ impl Cluster {
             cni: Cni::Flannel,
             allow_workloads_on_control_plane: false,
             private_interface: "eth1".into(),
+            disk_encryption: true,
         };
         let admin = issue_client(
             &secrets.os_ca,

@@ -78,7 +78,7 @@ fn state() -> Value {
         },
         "api_load_balancer": { "type": "lb11", "location": "fsn1" },
         "firewall": null, "cni": "flannel", "config_patches": null, "secrets": "secrets.yaml",
-        "image": null, "delete_protection": false, "timeouts": null,
+        "image": null, "delete_protection": false, "disk_encryption": true, "timeouts": null,
         "id": "prod", "endpoint": "https://127.0.2.1:6443", "host": "https://127.0.2.1:6443",
         "ca_certificate": "CA", "client_certificate": "CERT", "client_key": "KEY",
         "kubeconfig": "KUBECONFIG", "talosconfig": "TALOSCONFIG",

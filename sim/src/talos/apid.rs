@@ -178,6 +178,11 @@ impl NodeApi {
         self.target(request, write)
     }
 
+    /// `Unimplemented` in maintenance mode, for the other services of this crate.
+    pub(crate) fn configured(&self, fleet: &Fleet, id: i64) -> Result<(), Status> {
+        self.configured_only(fleet, id)
+    }
+
     pub(crate) fn up(fleet: &mut Fleet, id: i64) -> Result<&mut Node, Status> {
         Self::up_node(fleet, id)
     }
@@ -238,6 +243,18 @@ impl MachineService for NodeApi {
         let node = Self::up_node(&mut fleet, id)?;
         let new = config::parse(&text, &node.version)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        if let Some(formatted) = &node.volumes {
+            let changes = new.volumes.changes_from(formatted);
+            if !changes.is_empty() {
+                return Err(Status::failed_precondition(format!(
+                    "hk8s-sim does not model changing the encryption of provisioned volumes ({}): \
+                     Talos cannot re-encrypt a partition and would fail to open it at the next boot \
+                     (block dev type mismatch); reset the node with its STATE and EPHEMERAL wiped, \
+                     or reinstall it",
+                    changes.join("; ")
+                )));
+            }
+        }
         let needs_reboot = node
             .config
             .as_ref()
@@ -502,6 +519,8 @@ impl MachineService for NodeApi {
         node.config = None;
         node.staged = None;
         node.try_rollback = None;
+        // The reset wipes STATE and EPHEMERAL: the next configuration formats them anew.
+        node.volumes = None;
         node.etcd_left = false;
         node.kube_registered = false;
         self.reboot(node);

@@ -153,6 +153,7 @@ pub(crate) fn check<'a>(
         flannel,
         external_cloud_provider: v1.pointer("/cluster/externalCloudProvider/enabled")
             == Some(&Value::Bool(true)),
+        volumes: Default::default(),
     })
 }
 

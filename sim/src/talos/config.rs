@@ -11,6 +11,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::checks;
+use super::volumes::{self, SystemVolumes};
 
 /// Why a configuration was refused (becomes gRPC InvalidArgument with this text).
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +87,8 @@ pub struct NodeConfig {
     pub flannel: bool,
     /// Whether an external cloud provider (the hcloud CCM) sets provider ids.
     pub external_cloud_provider: bool,
+    /// The STATE and EPHEMERAL encryption the `VolumeConfig` documents ask for.
+    pub volumes: SystemVolumes,
 }
 
 impl NodeConfig {
@@ -174,11 +177,21 @@ pub fn parse(yaml: &str, version: &str) -> Result<NodeConfig, ConfigError> {
             .iter()
             .find(|d| d.get("kind").and_then(Value::as_str) == Some(kind))
     };
-    let facts = checks::check(v1, &typed, version).map_err(ConfigError::Semantic)?;
+    let mut problems = Vec::new();
+    let volumes = volumes::check(&documents, &minor_of(version), &mut problems);
+    let facts = match checks::check(v1, &typed, version) {
+        Ok(facts) if problems.is_empty() => facts,
+        Ok(_) => return Err(ConfigError::Semantic(problems.join("; "))),
+        Err(e) => {
+            problems.insert(0, e);
+            return Err(ConfigError::Semantic(problems.join("; ")));
+        }
+    };
     let hash = hex(&Sha256::digest(yaml.as_bytes()));
     Ok(NodeConfig {
         yaml: yaml.to_string(),
         hash,
+        volumes,
         ..facts
     })
 }

@@ -131,7 +131,10 @@ pub async fn serve_apid(sim: Arc<TalosSim>, server_id: i64, stream: TcpStream) {
         MachineServiceServer::new(api.clone()).max_decoding_message_size(32 << 20),
     )
     .add_service(super::proto::machine::image_service_server::ImageServiceServer::new(api.clone()))
-    .add_service(super::proto::machine::lifecycle_service_server::LifecycleServiceServer::new(api))
+    .add_service(
+        super::proto::machine::lifecycle_service_server::LifecycleServiceServer::new(api.clone()),
+    )
+    .add_service(super::proto::cosi::resource::state_server::StateServer::new(api))
     .prepare();
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http2().max_frame_size(1 << 20);

@@ -14,10 +14,12 @@ pub mod kubeconfig;
 pub mod listeners;
 pub mod pki;
 pub mod proto;
+pub mod resources;
 pub mod state;
 pub mod tls;
 pub mod upgrade;
 pub mod userdata;
+pub mod volumes;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -322,6 +324,13 @@ impl TalosSim {
                 Some(Err(e)) => node.user_data_error = Some(e.to_string()),
             }
         }
+        // STATE and EPHEMERAL are formatted, with the encryption the configuration asks for,
+        // on the first boot that has a configuration; later boots open what is there.
+        if node.volumes.is_none()
+            && let Some(cfg) = &node.config
+        {
+            node.volumes = Some(cfg.volumes.clone());
+        }
         node.phase = Phase::Up;
         node.tls = None;
         node.services_ready_at = now + self.duration("talos_services");
@@ -352,5 +361,6 @@ fn new_node(view: &ServerView, ip: Ipv4Addr, version: String) -> Node {
         try_rollback: None,
         pulled_images: Vec::new(),
         tls: None,
+        volumes: None,
     }
 }

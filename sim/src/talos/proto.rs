@@ -20,3 +20,12 @@ pub mod google {
         tonic::include_proto!("google.rpc");
     }
 }
+
+/// The COSI resource API (`cosi.resource`): `State/Get` (hk8s's `proto/cosi/state.proto`).
+#[allow(missing_docs, clippy::all)]
+pub mod cosi {
+    /// The `cosi.resource` package.
+    pub mod resource {
+        tonic::include_proto!("cosi.resource");
+    }
+}

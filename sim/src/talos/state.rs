@@ -71,6 +71,9 @@ pub struct Node {
     pub pulled_images: Vec<String>,
     /// TLS for apid, rebuilt whenever the configuration changes.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// How STATE and EPHEMERAL were encrypted when they were formatted (the first boot with a
+    /// configuration); `None` until then and after a reset wiped them.
+    pub volumes: Option<super::volumes::SystemVolumes>,
 }
 
 impl Node {
@@ -247,6 +250,7 @@ impl Fleet {
                         "staged_config_hash": n.staged.as_ref().map(|c| c.hash.clone()),
                         "user_data_error": n.user_data_error,
                         "etcd_member_id": member.map(|m| format!("{m:x}")),
+                        "volumes": n.volumes.as_ref().map(super::volumes::SystemVolumes::to_json),
                     })
                 })
                 .collect(),

@@ -295,6 +295,10 @@ fn new_servers(
                 .map_err(|e| failed("Cannot build a machine configuration", &e))?;
             let mut labels = infra::role_labels(&spec.name, Role::ControlPlane);
             labels.insert(pki::PKI_LABEL.to_owned(), pki::fingerprint(secrets));
+            labels.insert(
+                topology::DISK_ENCRYPTION_LABEL.to_owned(),
+                topology::disk_encryption_label(spec.disk_encryption).to_owned(),
+            );
             let locations = &spec.control_plane.locations;
             let first = locations.iter().position(|l| l == location).unwrap_or(0);
             let placements = std::iter::once(location)

@@ -108,6 +108,10 @@ pub async fn import(op: &Operation, name: &str, value_type: &Type) -> Result<Val
         ),
         ("firewall", firewall_value),
         ("delete_protection", Value::Bool(false)),
+        (
+            "disk_encryption",
+            Value::Bool(observed.members.iter().all(|m| m.disk_encrypted())),
+        ),
         ("endpoint", text(endpoint.clone())),
         ("host", text(endpoint)),
         (
@@ -130,7 +134,8 @@ pub async fn import(op: &Operation, name: &str, value_type: &Type) -> Result<Val
                     .iter()
                     .filter_map(|m| Some((m.name().to_owned(), talos_version.clone()?)))
                     .collect();
-                state::nodes_value(&observed.members, n.id, &versions)
+                // The running configurations are read by the first refresh that has the secrets.
+                state::nodes_value(&observed.members, n.id, &versions, &Default::default())
             }),
         ),
     ]);

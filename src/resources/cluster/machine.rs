@@ -52,6 +52,7 @@ pub fn cluster_input(spec: &ClusterSpec, endpoint_ip: &str) -> ClusterInput {
         cni: spec.cni,
         allow_workloads_on_control_plane: spec.control_plane.allow_workloads,
         private_interface: PRIVATE_INTERFACE.to_owned(),
+        disk_encryption: spec.disk_encryption,
     }
 }
 
@@ -105,4 +106,40 @@ pub fn control_plane_config(
         })?;
     }
     Ok(machine)
+}
+
+/// The hash hk8s compares machine configurations by: SHA-256 (hex) of the bytes. Talos keeps the
+/// configuration bytes exactly as submitted (user data or an apply), so a node running what the
+/// provider generated has this hash of the generated YAML.
+pub fn config_hash(config: &[u8]) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, config)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The hash of the configuration the provider generates for each of the control-plane nodes
+/// `names`, by name.
+///
+/// # Errors
+/// [`MachineError`] when a configuration cannot be made.
+pub fn config_hashes(
+    spec: &ClusterSpec,
+    secrets: &SecretsBundle,
+    endpoint_ip: &str,
+    names: &[&str],
+) -> Result<std::collections::BTreeMap<String, String>, MachineError> {
+    names
+        .iter()
+        .map(|name| {
+            let yaml = control_plane_config(spec, secrets, endpoint_ip, name)?
+                .to_yaml()
+                .map_err(|source| MachineError::Generate {
+                    node: (*name).to_owned(),
+                    source,
+                })?;
+            Ok(((*name).to_owned(), config_hash(yaml.as_bytes())))
+        })
+        .collect()
 }

@@ -6,14 +6,21 @@
 //!   other computed value keeps its prior state (no perpetual diffs);
 //! - a plan that rolls, reboots or removes nodes says so in a warning naming those nodes;
 //! - stored admin credentials near their expiry are renewed, with a warning ([`super::renewal`]).
+//! - a node whose running machine configuration was changed out of band (configuration drift,
+//!   read by refresh) is named in a warning, and the apply puts the generated one back.
 
+use std::collections::BTreeMap;
+
+use super::machine;
 use super::model::{self, attr, control_plane};
 use super::renewal;
+use super::spec::ClusterSpec;
 use crate::hcloud::cidr;
 use crate::resources::config_view as view;
 use crate::resources::connection;
 use crate::resources::nodes;
 use crate::resources::protection;
+use crate::talos::secrets::SecretsBundle;
 use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
 use crate::tfplugin::framework::PlannedChange;
 use crate::tfplugin::value::Value;
@@ -77,6 +84,9 @@ fn adopt_imported(prior: &Value, change: &mut PlannedChange) {
             change.set_unknown(&attr(name));
         }
     }
+    // Without the secrets the import could not read the nodes' configurations: the apply
+    // records them (their `config_hash`).
+    change.set_unknown(&attr("nodes"));
     change.requires_replace.retain(|path| {
         !IMPORT_UNKNOWABLE
             .iter()
@@ -206,6 +216,7 @@ fn changed(prior: &Value, planned: &Value, path: &AttributePath) -> Option<Chang
             format!("[{}]", parts.join(", "))
         }
         Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
         other => other.kind_name().to_owned(),
     };
     Some(Changed {
@@ -224,10 +235,15 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
         .iter()
         .filter_map(|p| changed(prior, &planned, p))
         .collect();
-    let replacements: Vec<Changed> = [control_plane("server_type"), control_plane("locations")]
-        .iter()
-        .filter_map(|p| changed(prior, &planned, p))
-        .collect();
+    let replacements: Vec<Changed> = [
+        control_plane("server_type"),
+        control_plane("locations"),
+        attr("disk_encryption"),
+    ]
+    .iter()
+    .filter_map(|p| changed(prior, &planned, p))
+    .collect();
+    let reencrypt = replacements.iter().any(|c| c.label == "disk_encryption");
     let patches: Vec<Changed> = [attr("config_patches"), control_plane("config_patches")]
         .iter()
         .filter_map(|p| changed(prior, &planned, p))
@@ -256,8 +272,15 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
             "Rolling replacement of control-plane nodes",
             format!(
                 "{}. Nodes {all} will be replaced one at a time (new server joins etcd, old one leaves \
-                 and is deleted), keeping quorum.",
-                list(&replacements)
+                 and is deleted), keeping quorum.{}",
+                list(&replacements),
+                if reencrypt {
+                    " Talos cannot change the encryption of a node's existing STATE and EPHEMERAL \
+                     partitions, so each node is reinstalled on a new server; data on their \
+                     EPHEMERAL partitions (emptyDir, local volumes) is not carried over."
+                } else {
+                    ""
+                }
             ),
         ));
     }
@@ -289,7 +312,105 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
     if nodes_change {
         change.set_unknown(&attr("nodes"));
     }
+    plan_config_drift(prior, change);
     plan_connection(prior, change);
+}
+
+/// Attributes that decide the nodes' machine configurations.
+const CONFIG_INPUTS: [&str; 8] = [
+    "name",
+    "talos_version",
+    "kubernetes_version",
+    "control_plane",
+    "network",
+    "cni",
+    "config_patches",
+    "disk_encryption",
+];
+
+/// Node name → hash of the configuration the provider generates for it from `value` (the prior
+/// state or the plan), with the cluster's secrets and API address; `None` when that cannot be
+/// known at plan time (values known only after apply, no secrets).
+fn generated_hashes(
+    value: &Value,
+    secrets: &SecretsBundle,
+    lb_ip: &str,
+    names: &[&str],
+) -> Option<BTreeMap<String, String>> {
+    let known = CONFIG_INPUTS
+        .iter()
+        .all(|name| value.get(name).is_some_and(Value::is_wholly_known));
+    if !known {
+        return None;
+    }
+    let spec = ClusterSpec::from_planned(value).ok()?;
+    machine::config_hashes(&spec, secrets, lb_ip, names).ok()
+}
+
+/// Configuration drift: a node whose running machine configuration (its hash as refresh read it
+/// through apid) differs from the one the provider generates from the prior state was changed
+/// out of band (e.g. `talosctl apply-config`). The plan names it and the apply puts the
+/// generated configuration back. `nodes` also becomes unknown whenever the generated
+/// configurations change, so the apply records their new hashes.
+fn plan_config_drift(prior: &Value, change: &mut PlannedChange) {
+    let Some(secrets) = prior
+        .get("secrets")
+        .and_then(Value::as_str)
+        .and_then(|yaml| SecretsBundle::from_yaml(yaml).ok())
+    else {
+        return; // imported without secrets: nothing can be generated
+    };
+    let Some(lb_ip) = view::string(prior, &attr("endpoint"))
+        .and_then(|e| e.strip_prefix("https://"))
+        .and_then(|rest| rest.rsplit_once(':'))
+        .map(|(host, _)| host.to_owned())
+    else {
+        return;
+    };
+    let running: Vec<(String, Option<String>)> = match prior.get("nodes") {
+        Some(Value::List(nodes)) => nodes
+            .iter()
+            .filter_map(|n| {
+                let name = n.get("name")?.as_str()?.to_owned();
+                let hash = n
+                    .get("config_hash")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                Some((name, hash))
+            })
+            .collect(),
+        _ => return,
+    };
+    let names: Vec<&str> = running.iter().map(|(n, _)| n.as_str()).collect();
+    let Some(generated) = generated_hashes(prior, &secrets, &lb_ip, &names) else {
+        return;
+    };
+    let drifted: Vec<&str> = running
+        .iter()
+        .filter(|(name, hash)| {
+            hash.as_ref()
+                .is_some_and(|h| generated.get(name.as_str()) != Some(h))
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if !drifted.is_empty() {
+        change.diagnostics.push(Diagnostic::warning(
+            "Configuration drift on control-plane nodes",
+            format!(
+                "{} {} a machine configuration that differs from the one this configuration \
+                 generates (changed outside Terraform, e.g. by talosctl apply-config). The apply \
+                 puts the generated configuration back, one node at a time, with a reboot only \
+                 where Talos needs one for the difference.",
+                drifted.join(", "),
+                if drifted.len() == 1 { "runs" } else { "run" }
+            ),
+        ));
+    }
+    let regenerated = !drifted.is_empty()
+        || generated_hashes(&change.planned, &secrets, &lb_ip, &names).as_ref() != Some(&generated);
+    if regenerated && view::known(&change.planned, &attr("nodes")).is_some() {
+        change.set_unknown(&attr("nodes"));
+    }
 }
 
 /// The connection keeps its identity (so dependents update rather than get replaced) and carries

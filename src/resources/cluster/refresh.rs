@@ -1,10 +1,15 @@
 //! Refresh: what exists in Hetzner (six list requests whatever the node count) and what the nodes
-//! report (Talos versions, through the load balancer), written back so that the next plan repairs
-//! drift:
+//! report (Talos versions and running configurations, through the load balancer), written back so
+//! that the next plan repairs drift:
 //! - control-plane servers deleted or powered off lower `control_plane.count` to the number still
 //!   running, so the plan shows the count going back up (the update recreates or powers them on);
 //! - a node on another server type shows as `control_plane.server_type` (the update replaces it);
+//! - a node whose disks are encrypted otherwise shows as `disk_encryption` (replaced likewise);
 //! - a node on an older Talos version shows as `talos_version` (the update upgrades it);
+//! - each node's running machine configuration is read (COSI `MachineConfig`, every node at once
+//!   through the load balancer) and recorded as `nodes[*].config_hash`; the plan compares it with
+//!   the configuration the provider generates and shows a node changed out of band (see
+//!   `plan::config_drift`);
 //! - firewall rules changed outside Terraform show as `firewall`, a load balancer missing its
 //!   services or targets as `api_load_balancer` = null (the update puts them back);
 //! - a cluster of which nothing is left is removed from state (the plan creates it again).
@@ -24,12 +29,16 @@ use crate::resources::fleet::{Clients, Operation, failed};
 
 use super::converge::address;
 use super::infra;
+use super::machine;
 use super::observe::{self, Observed};
 use super::pki;
 use super::state;
 
 /// Deadline of a refresh.
 pub const READ_BUDGET: Duration = Duration::from_secs(5 * 60);
+
+/// How long reading one node's Talos version and configuration may take.
+const NODE_READ_DEADLINE: Duration = Duration::from_secs(10);
 
 fn sources(observed: &Observed, cluster: &str, port: u16) -> Vec<String> {
     observed
@@ -163,6 +172,18 @@ pub async fn refresh(op: &Operation, prior: &Value) -> Result<Value, Diagnostics
             Value::from(other.server.server_type.name.as_str()),
         );
     }
+    // Encryption is fixed when a node's partitions are formatted: a node made with the other
+    // setting (or before servers recorded it) shows as `disk_encryption` drift, and the update
+    // replaces it.
+    let encryption_path = AttributePath::root("disk_encryption");
+    if let Some(stated) = view::boolean(prior, &encryption_path)
+        && let Some(other) = observed
+            .members
+            .iter()
+            .find(|m| m.disk_encrypted() != stated)
+    {
+        state.set_at_path(&encryption_path, Value::Bool(other.disk_encrypted()));
+    }
     reflect_firewall(&mut state, &observed, &cluster);
     if !load_balancer_intact(&observed, &cluster) {
         state.set_at_path(&AttributePath::root("api_load_balancer"), Value::Null);
@@ -173,19 +194,24 @@ pub async fn refresh(op: &Operation, prior: &Value) -> Result<Value, Diagnostics
         }
     }
 
-    // Talos versions, when the secrets are known and the nodes answer; else the recorded ones.
-    let mut versions: BTreeMap<String, String> = match prior.get("nodes") {
-        Some(Value::List(nodes)) => nodes
-            .iter()
-            .filter_map(|n| {
-                Some((
-                    n.get("name")?.as_str()?.to_owned(),
-                    n.get("talos_version")?.as_str()?.to_owned(),
-                ))
-            })
-            .collect(),
-        _ => BTreeMap::new(),
+    // Talos versions and running configurations, when the secrets are known and the nodes
+    // answer; else the recorded ones.
+    let recorded = |field: &str| -> BTreeMap<String, String> {
+        match prior.get("nodes") {
+            Some(Value::List(nodes)) => nodes
+                .iter()
+                .filter_map(|n| {
+                    Some((
+                        n.get("name")?.as_str()?.to_owned(),
+                        n.get(field)?.as_str()?.to_owned(),
+                    ))
+                })
+                .collect(),
+            _ => BTreeMap::new(),
+        }
     };
+    let mut versions = recorded("talos_version");
+    let mut hashes = recorded("config_hash");
     let network_id = observed.network.as_ref().map(|n| n.id).or(existing_network);
     if let (Some(secrets_yaml), Some(lb), Some(network)) = (
         view::string(prior, &AttributePath::root("secrets")),
@@ -200,16 +226,31 @@ pub async fn refresh(op: &Operation, prior: &Value) -> Result<Value, Diagnostics
             .all(|m| m.server.labels.get(pki::PKI_LABEL) == Some(&pki::fingerprint(&secrets)))
         && let Ok(clients) = Clients::connect(&secrets, lb, &cluster).await
     {
-        for member in &running {
-            if let Some(node) = address(member, network)
-                && let Ok(version) = clients
-                    .talos
-                    .node(node.ip)
-                    .with_deadline(Duration::from_secs(10))
-                    .version()
-                    .await
-            {
-                versions.insert(member.name().to_owned(), version.tag);
+        // Every node at once, through the load balancer (Talos calls, not Hetzner requests).
+        let talos = clients.talos.clone();
+        let reads = running.iter().filter_map(|member| {
+            let node = address(member, network)?;
+            let talos = talos.clone();
+            Some(async move {
+                let routed = talos.node(node.ip).with_deadline(NODE_READ_DEADLINE);
+                let (version, config) = tokio::join!(routed.version(), routed.machine_config());
+                (member.name().to_owned(), version, config)
+            })
+        });
+        for (name, version, config) in futures::future::join_all(reads).await {
+            match version {
+                Ok(version) => {
+                    versions.insert(name.clone(), version.tag);
+                }
+                Err(e) => tracing::info!(node = %name, error = %e, "Talos version not read"),
+            }
+            match config {
+                Ok(bytes) => {
+                    hashes.insert(name, machine::config_hash(&bytes));
+                }
+                Err(e) => {
+                    tracing::info!(node = %name, error = %e, "running machine configuration not read");
+                }
             }
         }
         let talos_path = AttributePath::root("talos_version");
@@ -224,7 +265,7 @@ pub async fn refresh(op: &Operation, prior: &Value) -> Result<Value, Diagnostics
     }
     if let Some(network) = network_id {
         let members: Vec<_> = running.iter().map(|m| (*m).clone()).collect();
-        let nodes = state::nodes_value(&members, network, &versions);
+        let nodes = state::nodes_value(&members, network, &versions, &hashes);
         if state.get("nodes") != Some(&nodes) {
             state.set_at_path(&AttributePath::root("nodes"), nodes);
         }

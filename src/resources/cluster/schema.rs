@@ -6,7 +6,8 @@
 //! node), `cni`, `api_load_balancer.location` (the API endpoint address would change), and
 //! `secrets` once known (a new PKI is a new cluster). Rolling, one node at a time:
 //! `talos_version`, `kubernetes_version`, `control_plane.server_type`,
-//! `control_plane.locations`. Everything else applies in place.
+//! `control_plane.locations`, `disk_encryption` (replacement of each node). Everything else
+//! applies in place.
 
 use std::time::Duration;
 
@@ -369,6 +370,16 @@ pub fn schema() -> Schema {
                 .plan(requires_replace_if("changing a known secrets bundle replaces the cluster", secrets_changed_after_known)),
         )
         .attribute(image())
+        .attribute(
+            Attribute::bool("disk_encryption")
+                .default_value(true)
+                .description(
+                    "Encrypt every node's STATE (machine configuration) and EPHEMERAL (containers, \
+                     etcd, pod data) partitions with LUKS2, keyed by the node's ID (default true). \
+                     Talos cannot re-encrypt a partition in place, so a change replaces the nodes \
+                     one at a time (a new server joins, the old one leaves).",
+                ),
+        )
         .attribute(
             Attribute::bool("delete_protection")
                 .default_value(false)

@@ -110,6 +110,8 @@ pub struct ClusterSpec {
     pub image: ImageSpec,
     /// Protection of the Hetzner objects.
     pub delete_protection: bool,
+    /// STATE and EPHEMERAL LUKS2-encrypted with node-ID keys.
+    pub disk_encryption: bool,
     /// Budgets.
     pub timeouts: Timeouts,
 }
@@ -276,6 +278,7 @@ impl ClusterSpec {
                 selector: view::string(planned, &attr("image").attr("selector")).map(str::to_owned),
             },
             delete_protection: view::boolean(planned, &attr("delete_protection")).unwrap_or(false),
+            disk_encryption: view::boolean(planned, &attr("disk_encryption")).unwrap_or(true),
             timeouts: Timeouts {
                 create: timeout(planned, "create", DEFAULT_CREATE_TIMEOUT)?,
                 update: timeout(planned, "update", DEFAULT_UPDATE_TIMEOUT)?,

@@ -28,7 +28,12 @@ fn fill(value: &mut Value, name: &str, computed: impl FnOnce() -> Value) {
     }
 }
 
-fn node(member: &Member, network: i64, talos_version: Option<&String>) -> Value {
+fn node(
+    member: &Member,
+    network: i64,
+    talos_version: Option<&String>,
+    config_hash: Option<&String>,
+) -> Value {
     let text = |s: Option<&str>| s.map_or(Value::Null, Value::from);
     Value::object([
         ("name", Value::from(member.name())),
@@ -58,19 +63,32 @@ fn node(member: &Member, network: i64, talos_version: Option<&String>) -> Value 
             "talos_version",
             talos_version.map_or(Value::Null, |v| Value::from(v.as_str())),
         ),
+        (
+            "config_hash",
+            config_hash.map_or(Value::Null, |v| Value::from(v.as_str())),
+        ),
     ])
 }
 
-/// The `nodes` attribute for these members.
+/// The `nodes` attribute for these members, with the Talos versions and machine-configuration
+/// hashes known for them (by node name).
 pub fn nodes_value(
     members: &[Member],
     network: i64,
     versions: &std::collections::BTreeMap<String, String>,
+    config_hashes: &std::collections::BTreeMap<String, String>,
 ) -> Value {
     Value::List(
         members
             .iter()
-            .map(|m| node(m, network, versions.get(m.name())))
+            .map(|m| {
+                node(
+                    m,
+                    network,
+                    versions.get(m.name()),
+                    config_hashes.get(m.name()),
+                )
+            })
             .collect(),
     )
 }
@@ -174,8 +192,18 @@ pub fn after_apply(
     fill(&mut state, "load_balancer_id", || {
         Value::from(converged.infra.load_balancer.id)
     });
+    // Every node runs the generated configuration once the apply is done (user data of a new
+    // server, or the configuration the roll applied).
+    let names: Vec<&str> = converged.members.iter().map(Member::name).collect();
+    let hashes = super::machine::config_hashes(spec, secrets, &lb_ip, &names)
+        .map_err(|e| failed("Cannot build a machine configuration", &e))?;
     fill(&mut state, "nodes", || {
-        nodes_value(&converged.members, network, &converged.talos_versions)
+        nodes_value(
+            &converged.members,
+            network,
+            &converged.talos_versions,
+            &hashes,
+        )
     });
     let connection = connection_value(
         spec,

@@ -4,7 +4,9 @@
 //! and Kubernetes node name all follow the server name). New nodes take the smallest free numbers;
 //! scale-down removes the highest numbers first. A node whose server type or location the
 //! configuration no longer asks for is *outdated*: it is replaced by a new node (new number)
-//! before it leaves, so etcd never loses a member it needs.
+//! before it leaves, so etcd never loses a member it needs. So is a node whose disk encryption
+//! differs from `disk_encryption` (recorded in [`DISK_ENCRYPTION_LABEL`] when the server is made):
+//! Talos formats STATE and EPHEMERAL once and cannot re-encrypt them in place.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +14,16 @@ use crate::hcloud::names::control_plane_server_name;
 use crate::hcloud::servers::{Server, ServerStatus};
 
 use super::spec::ClusterSpec;
+
+/// Label recording how the server's STATE and EPHEMERAL partitions are encrypted: `luks2`
+/// (node-ID keys) or `none`. Set when the server is created, from the configuration in its user
+/// data; servers made before the label existed carry none and were not encrypted.
+pub const DISK_ENCRYPTION_LABEL: &str = "hk8s.io/disk-encryption";
+
+/// The [`DISK_ENCRYPTION_LABEL`] value for a `disk_encryption` setting.
+pub fn disk_encryption_label(encrypted: bool) -> &'static str {
+    if encrypted { "luks2" } else { "none" }
+}
 
 /// A control-plane server with its number.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +47,15 @@ impl Member {
                 .control_plane
                 .locations
                 .contains(&self.server.location.name)
+            && self.disk_encrypted() == spec.disk_encryption
+    }
+
+    /// Whether the node's STATE and EPHEMERAL are encrypted, as its server's label records.
+    pub fn disk_encrypted(&self) -> bool {
+        self.server
+            .labels
+            .get(DISK_ENCRYPTION_LABEL)
+            .is_some_and(|v| v == disk_encryption_label(true))
     }
 
     /// Whether an earlier apply started taking this node out (it carries the label that takes

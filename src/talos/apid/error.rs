@@ -35,6 +35,8 @@ pub enum Rpc {
     LifecycleUpgrade,
     /// `MachineService.Upgrade` (the upgrade API of Talos 1.12 and older).
     MachineUpgrade,
+    /// `cosi.resource.State.Get` (resources, as `talosctl get` reads them).
+    ResourceGet,
 }
 
 impl Rpc {
@@ -54,6 +56,7 @@ impl Rpc {
             Self::ImagePull => "/machine.ImageService/Pull",
             Self::LifecycleUpgrade => "/machine.LifecycleService/Upgrade",
             Self::MachineUpgrade => "/machine.MachineService/Upgrade",
+            Self::ResourceGet => "/cosi.resource.State/Get",
         }
     }
 
@@ -66,7 +69,9 @@ impl Rpc {
     pub fn default_deadline(self) -> Duration {
         const SECOND: Duration = Duration::from_secs(1);
         match self {
-            Self::Version | Self::EtcdMemberList | Self::Kubeconfig => 30 * SECOND,
+            Self::Version | Self::EtcdMemberList | Self::Kubeconfig | Self::ResourceGet => {
+                30 * SECOND
+            }
             Self::Reboot | Self::EtcdRemoveMemberById => 60 * SECOND,
             Self::ApplyConfiguration | Self::EtcdLeaveCluster | Self::Reset => 120 * SECOND,
             Self::MachineUpgrade => 120 * SECOND,

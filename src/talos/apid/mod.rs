@@ -38,6 +38,7 @@ mod kubeconfig;
 mod machine;
 mod proto;
 mod reply;
+mod resources;
 mod retry;
 mod tls;
 mod upgrade;

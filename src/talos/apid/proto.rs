@@ -25,3 +25,12 @@ pub(crate) mod google {
         tonic::include_proto!("google.rpc");
     }
 }
+
+/// The COSI resource API (`cosi.resource`): `State/Get`, which `talosctl get` uses.
+#[allow(dead_code, clippy::all, missing_docs, unreachable_pub)]
+pub(crate) mod cosi {
+    /// The `cosi.resource` package.
+    pub(crate) mod resource {
+        tonic::include_proto!("cosi.resource");
+    }
+}

@@ -51,6 +51,8 @@ pub(crate) struct Plan<'a> {
     pub kubelet_extra_args: IndexMap<String, String>,
     pub node_labels: IndexMap<String, String>,
     pub node_taints: IndexMap<String, String>,
+    /// LUKS2 with node-ID keys on `STATE` and `EPHEMERAL`.
+    pub disk_encryption: bool,
 }
 
 fn b64(text: &str) -> String {
@@ -114,11 +116,8 @@ pub(crate) fn assemble(plan: &Plan<'_>) -> Result<Vec<Node>, Error> {
             host_dns: Plan::host_dns(),
         })?);
     }
+    documents.extend(volume_documents(plan)?);
     if contract.filesystem_trim_by_default() {
-        documents.push(to_node(&docs::VolumeConfig {
-            name: "EPHEMERAL",
-            mount: IndexMap::from([("secure", true)]),
-        })?);
         documents.push(to_node(&docs::FilesystemTrimConfig {
             interval: "168h0m0s",
         })?);
@@ -154,6 +153,31 @@ pub(crate) fn assemble(plan: &Plan<'_>) -> Result<Vec<Node>, Error> {
         if plan.is_control_plane() {
             documents.extend(control_plane_kubernetes_documents(plan)?);
         }
+    }
+    Ok(documents)
+}
+
+/// The `VolumeConfig` documents of the system volumes. Every supported contract (1.12+) takes
+/// STATE/EPHEMERAL encryption from `VolumeConfig` (v1alpha1 `machine.systemDiskEncryption` is
+/// deprecated and absent from the published schemas); 1.14's generator already writes the
+/// `EPHEMERAL` document for its secure mount, which then carries the encryption too.
+fn volume_documents(plan: &Plan<'_>) -> Result<Vec<Node>, Error> {
+    let encryption = || plan.disk_encryption.then(docs::EncryptionSpec::node_id);
+    let mut documents = Vec::new();
+    if plan.disk_encryption {
+        documents.push(to_node(&docs::VolumeConfig {
+            name: "STATE",
+            encryption: encryption(),
+            mount: None,
+        })?);
+    }
+    let secure_mount = plan.contract.filesystem_trim_by_default();
+    if plan.disk_encryption || secure_mount {
+        documents.push(to_node(&docs::VolumeConfig {
+            name: "EPHEMERAL",
+            encryption: encryption(),
+            mount: secure_mount.then(|| IndexMap::from([("secure", true)])),
+        })?);
     }
     Ok(documents)
 }

@@ -1,6 +1,6 @@
 //! Typed multi-document configs that are not Kubernetes settings: hostname, private-network
-//! link and DHCP, and the 1.14 documents that replaced v1alpha1 sections (discovery, resolver,
-//! ephemeral volume, trim, security profile).
+//! link and DHCP, system volume encryption, and the 1.14 documents that replaced v1alpha1 sections
+//! (discovery, resolver, ephemeral volume, trim, security profile).
 //!
 //! Each type names its `kind`; [`to_node`] adds the `apiVersion`/`kind` header.
 
@@ -107,16 +107,56 @@ impl Document for ResolverConfig {
     const KIND: &'static str = "ResolverConfig";
 }
 
-/// `VolumeConfig` for `EPHEMERAL` (1.14): mounted with secure options.
+/// `VolumeConfig` of a system volume: `STATE` or `EPHEMERAL`. The 1.14 generator writes one for
+/// `EPHEMERAL` (`mount.secure`); hk8s adds `encryption` to both when disk encryption is on. Talos
+/// refuses two documents with the same kind and name, so each volume has exactly one.
 #[derive(Debug, Clone, Serialize)]
 pub struct VolumeConfig {
-    /// `EPHEMERAL`.
+    /// `STATE` or `EPHEMERAL`.
     pub name: &'static str,
-    /// `{secure: true}`.
-    pub mount: IndexMap<&'static str, bool>,
+    /// LUKS2 encryption of the partition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<EncryptionSpec>,
+    /// `{secure: true}` (1.14 `EPHEMERAL`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mount: Option<IndexMap<&'static str, bool>>,
 }
 impl Document for VolumeConfig {
     const KIND: &'static str = "VolumeConfig";
+}
+
+/// `VolumeConfig.encryption` (Talos `block.EncryptionSpec`), in Talos's field order.
+#[derive(Debug, Clone, Serialize)]
+pub struct EncryptionSpec {
+    /// `luks2`, the only provider Talos accepts.
+    pub provider: &'static str,
+    /// Key slots.
+    pub keys: Vec<EncryptionKey>,
+}
+
+impl EncryptionSpec {
+    /// LUKS2 with one key derived from the node's UUID and the partition label (Talos `nodeID`
+    /// key): no secret in the configuration or the Hetzner user data, and a disk image copied to
+    /// another server does not open.
+    pub fn node_id() -> Self {
+        EncryptionSpec {
+            provider: "luks2",
+            keys: vec![EncryptionKey {
+                slot: 0,
+                node_id: super::v1alpha1::Empty::default(),
+            }],
+        }
+    }
+}
+
+/// One key slot of an [`EncryptionSpec`]: a node-ID key.
+#[derive(Debug, Clone, Serialize)]
+pub struct EncryptionKey {
+    /// LUKS2 key slot.
+    pub slot: u32,
+    /// `nodeID: {}`.
+    #[serde(rename = "nodeID")]
+    pub node_id: super::v1alpha1::Empty,
 }
 
 /// `FilesystemTrimConfig` (1.14): weekly fstrim.

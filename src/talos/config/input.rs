@@ -34,6 +34,10 @@ pub struct ClusterInput {
     /// Interface attached to the Hetzner private network: `eth1`, since Talos boots Hetzner
     /// servers with `net.ifnames=0`.
     pub private_interface: String,
+    /// Whether STATE and EPHEMERAL are LUKS2-encrypted with node-ID keys. Only takes effect when
+    /// a partition is formatted (first boot or after a wipe): Talos cannot change the encryption
+    /// of an existing partition.
+    pub disk_encryption: bool,
 }
 
 /// Which CNI the cluster runs.

@@ -17,6 +17,7 @@
 //! | labels, taints | `machine.nodeLabels`, `machine.nodeTaints` | `KubeNodeConfig` |
 //! | CNI none / Cilium | `cluster.network.cni.name: none` (+ `cluster.proxy.disabled`) | no `KubeFlannelCNIConfig` (+ `KubeProxyConfig.enabled: false`) |
 //! | KubePrism (port 7445) | `machine.features.kubePrism` | `KubePrismConfig` |
+//! | STATE/EPHEMERAL LUKS2, node-ID keys | `VolumeConfig` `STATE` and `EPHEMERAL` with `encryption` | same (merged into the generator's `EPHEMERAL` document) |
 //!
 //! Workers never receive CA private keys, etcd settings or the secrets-encryption key.
 //! Unlike `talosctl gen config`'s command-line defaults, no install disk or installer image is
@@ -193,6 +194,7 @@ pub fn generate(
             .iter()
             .map(|taint| (taint.key.clone(), taint.talos_value()))
             .collect(),
+        disk_encryption: cluster.disk_encryption,
     };
     Ok(MachineConfig {
         contract,

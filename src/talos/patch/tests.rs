@@ -28,6 +28,7 @@ fn config(contract: VersionContract, role: MachineRole) -> MachineConfig {
         cni: Cni::Flannel,
         allow_workloads_on_control_plane: false,
         private_interface: "eth1".into(),
+        disk_encryption: true,
     };
     let node = NodeInput {
         role,

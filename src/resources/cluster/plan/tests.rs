@@ -28,6 +28,7 @@ fn prior_json() -> serde_json::Value {
     state["api_load_balancer"] = json!({ "type": "lb11", "location": "fsn1" });
     state["cni"] = json!("flannel");
     state["delete_protection"] = json!(false);
+    state["disk_encryption"] = json!(true);
     state["secrets"] = json!("cluster: {}");
     for (k, v) in [
         ("id", "prod"),
@@ -171,6 +172,39 @@ fn server_type_change_replaces_nodes_one_at_a_time() {
 }
 
 #[test]
+fn disk_encryption_change_reinstalls_the_named_nodes_one_at_a_time() {
+    let mut config = config_json();
+    config["disk_encryption"] = json!(false);
+    let change = plan(config, Some(prior_json()));
+    let warnings: Vec<_> = change.diagnostics.iter().collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(!warnings[0].is_error());
+    assert_eq!(
+        warnings[0].summary,
+        "Rolling replacement of control-plane nodes"
+    );
+    for needle in [
+        "disk_encryption: true → false",
+        "prod-cp-1, prod-cp-2, prod-cp-3",
+        "cannot change the encryption",
+    ] {
+        assert!(
+            warnings[0].detail.contains(needle),
+            "{needle:?} missing from {}",
+            warnings[0].detail
+        );
+    }
+    assert!(!at(&change.planned, "nodes").is_known());
+    assert!(change.requires_replace.is_empty(), "not a new cluster");
+}
+
+#[test]
+fn disk_encryption_defaults_to_true() {
+    let change = plan(config_json(), None);
+    assert_eq!(at(&change.planned, "disk_encryption"), &Value::Bool(true));
+}
+
+#[test]
 fn scale_down_names_the_removed_nodes() {
     let mut config = config_json();
     config["control_plane"]["count"] = json!(1);
@@ -228,4 +262,83 @@ fn replacing_attributes() {
         at(&change.planned, "api_load_balancer.location"),
         &Value::from("fsn1")
     );
+}
+
+/// A prior state with a real secrets bundle, whose nodes run (`config_hash`) what the provider
+/// generates for it, except where `running` says otherwise.
+fn prior_with_running(running: &[(&str, Option<&str>)]) -> serde_json::Value {
+    let mut prior = prior_json();
+    prior["secrets"] = json!(include_str!(
+        "../../../talos/testdata/talosctl-secrets.yaml"
+    ));
+    let s = schema();
+    let value = value_of(&s, prior.clone());
+    let spec = crate::resources::cluster::spec::ClusterSpec::from_planned(&value).unwrap();
+    let secrets =
+        crate::talos::secrets::SecretsBundle::from_yaml(prior["secrets"].as_str().unwrap())
+            .unwrap();
+    let names = ["prod-cp-1", "prod-cp-2", "prod-cp-3"];
+    let generated =
+        crate::resources::cluster::machine::config_hashes(&spec, &secrets, "127.1.0.1", &names)
+            .unwrap();
+    prior["nodes"] = json!(
+        names
+            .iter()
+            .map(|name| {
+                let hash = running
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or(Some(generated[*name].as_str()), |(_, h)| *h);
+                json!({ "name": name, "config_hash": hash })
+            })
+            .collect::<Vec<_>>()
+    );
+    prior
+}
+
+#[test]
+fn nodes_running_the_generated_configuration_plan_no_change() {
+    let s = schema();
+    let prior = prior_with_running(&[]);
+    let change = plan(config_json(), Some(prior.clone()));
+    assert_eq!(change.planned, value_of(&s, prior), "no perpetual diff");
+    assert!(change.diagnostics.is_empty(), "{:?}", change.diagnostics);
+}
+
+#[test]
+fn a_node_changed_out_of_band_is_named_and_its_configuration_put_back() {
+    let prior = prior_with_running(&[("prod-cp-2", Some("0123abcd")), ("prod-cp-3", None)]);
+    let change = plan(config_json(), Some(prior));
+    let warnings: Vec<_> = change.diagnostics.iter().collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(
+        warnings[0].summary,
+        "Configuration drift on control-plane nodes"
+    );
+    // prod-cp-3's configuration was not read (null): not called drifted.
+    assert!(
+        warnings[0]
+            .detail
+            .starts_with("prod-cp-2 runs a machine configuration"),
+        "{}",
+        warnings[0].detail
+    );
+    assert!(!at(&change.planned, "nodes").is_known(), "the apply acts");
+    assert!(change.requires_replace.is_empty());
+}
+
+#[test]
+fn a_configuration_change_records_new_hashes_without_a_drift_warning() {
+    let mut config = config_json();
+    config["config_patches"] = json!(["machine:\n  features:\n    nodeAddressSortAlgorithm: v2\n"]);
+    let change = plan(config, Some(prior_with_running(&[])));
+    assert!(
+        change
+            .diagnostics
+            .iter()
+            .all(|d| d.summary != "Configuration drift on control-plane nodes"),
+        "{:?}",
+        change.diagnostics
+    );
+    assert!(!at(&change.planned, "nodes").is_known());
 }

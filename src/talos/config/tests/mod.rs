@@ -44,6 +44,7 @@ pub(super) fn cluster(contract: VersionContract, cni: Cni) -> ClusterInput {
         cni,
         allow_workloads_on_control_plane: false,
         private_interface: "eth1".into(),
+        disk_encryption: true,
     }
 }
 

@@ -322,3 +322,87 @@ fn workloads_on_control_planes_drop_the_no_schedule_taint() {
         }
     }
 }
+
+fn volume<'a>(documents: &'a [Node], name: &str) -> Vec<&'a Node> {
+    documents
+        .iter()
+        .filter(|d| {
+            d.get_path(&["kind"]).and_then(Node::as_str) == Some("VolumeConfig")
+                && d.get_path(&["name"]).and_then(Node::as_str) == Some(name)
+        })
+        .collect()
+}
+
+#[test]
+fn disk_encryption_puts_node_id_luks2_on_state_and_ephemeral_for_every_contract() {
+    let secrets = fixture_secrets();
+    let node_id_luks2: Node =
+        crate::talos::yaml::from_str("provider: luks2\nkeys:\n    - slot: 0\n      nodeID: {}\n")
+            .unwrap();
+    for contract in VersionContract::ALL {
+        for role in [MachineRole::ControlPlane, MachineRole::Worker] {
+            let config = generate(&secrets, &cluster(contract, Cni::Flannel), &node(role)).unwrap();
+            let docs = config.documents();
+            for name in ["STATE", "EPHEMERAL"] {
+                let found = volume(docs, name);
+                // Talos refuses a second document of the same kind and name.
+                assert_eq!(
+                    found.len(),
+                    1,
+                    "{contract} {role:?}: one {name} VolumeConfig"
+                );
+                assert_eq!(
+                    found[0].get_path(&["encryption"]),
+                    Some(&node_id_luks2),
+                    "{contract} {role:?} {name}"
+                );
+            }
+            // 1.14's generator mounts EPHEMERAL securely; the encryption joins that document.
+            assert_eq!(
+                volume(docs, "EPHEMERAL")[0].get_path(&["mount", "secure"]),
+                contract
+                    .filesystem_trim_by_default()
+                    .then_some(&Node::Bool(true)),
+                "{contract}"
+            );
+            assert!(
+                volume(docs, "STATE")[0].get_path(&["mount"]).is_none(),
+                "{contract}: Talos refuses mount settings on STATE"
+            );
+            // The deprecated v1alpha1 field is never written (Talos refuses both at once).
+            assert!(
+                docs[0]
+                    .get_path(&["machine", "systemDiskEncryption"])
+                    .is_none()
+            );
+        }
+    }
+}
+
+#[test]
+fn disk_encryption_off_writes_no_encryption() {
+    let secrets = fixture_secrets();
+    for contract in VersionContract::ALL {
+        let mut input = cluster(contract, Cni::Flannel);
+        input.disk_encryption = false;
+        let config = generate(&secrets, &input, &node(MachineRole::ControlPlane)).unwrap();
+        let docs = config.documents();
+        assert!(volume(docs, "STATE").is_empty(), "{contract}");
+        let ephemeral = volume(docs, "EPHEMERAL");
+        if contract.filesystem_trim_by_default() {
+            // Exactly what Talos's generator writes: the secure mount, no encryption.
+            assert_eq!(ephemeral.len(), 1);
+            assert!(
+                ephemeral[0].get_path(&["encryption"]).is_none(),
+                "{contract}"
+            );
+            assert_eq!(
+                ephemeral[0].get_path(&["mount", "secure"]),
+                Some(&Node::Bool(true))
+            );
+        } else {
+            assert!(ephemeral.is_empty(), "{contract}");
+        }
+        assert!(!config.to_yaml().unwrap().contains("luks2"), "{contract}");
+    }
+}

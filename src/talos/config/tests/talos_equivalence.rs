@@ -36,6 +36,7 @@ fn talos_plan<'a>(
         kubelet_extra_args: IndexMap::new(),
         node_labels: IndexMap::new(),
         node_taints: IndexMap::new(),
+        disk_encryption: false,
     }
 }
 
