@@ -316,7 +316,9 @@ pub fn schema() -> Schema {
                 .required()
                 .description(
                     "Talos release, e.g. \"v1.13.9\" (1.12, 1.13 and 1.14 are supported). A change \
-                     upgrades the nodes one at a time, gated on health.",
+                     upgrades the nodes one at a time, gated on health. Talos moves one minor release \
+                     at a time: a change that skips a minor (v1.12 to v1.14) or goes back to an older \
+                     minor is refused at plan time; patch releases of one minor may go either way.",
                 )
                 .validate(v::talos_version()),
         )
