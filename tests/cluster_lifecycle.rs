@@ -98,6 +98,84 @@ fn single_node_cluster_is_created_planned_empty_and_destroyed() {
     );
 }
 
+/// Delete protection of every server, load balancer and network labelled for `cluster`, as
+/// "kind name: protected".
+fn protection(world: &World, cluster: &str) -> Vec<String> {
+    let selector = format!("label_selector=hk8s.io/cluster%3D{cluster}");
+    let mut found = Vec::new();
+    for (path, key) in [
+        ("/servers", "servers"),
+        ("/load_balancers", "load_balancers"),
+        ("/networks", "networks"),
+    ] {
+        for object in world.list(&format!("{path}?{selector}"), key) {
+            found.push(format!(
+                "{key} {}: {}",
+                object["name"].as_str().unwrap_or("?"),
+                object["protection"]["delete"]
+            ));
+        }
+    }
+    found.sort();
+    found
+}
+
+/// `delete_protection = true` turns on Hetzner's own delete protection, so a deletion outside
+/// Terraform is refused by the API; turning it off lifts it and destroy then leaves nothing.
+#[test]
+fn delete_protection_is_hetzners_own_and_lifted_when_turned_off() {
+    let Some(tf) = terraforms().into_iter().next() else {
+        return;
+    };
+    let world = World::start(27, &["v1.13.9"], |_| {});
+    let config = |protected: bool| {
+        hcl::cluster(
+            &world.endpoint,
+            "guarded",
+            1,
+            "v1.13.9",
+            "1.35.0",
+            &format!("  delete_protection = {protected}"),
+        )
+    };
+    let w = Workdir::new(&tf, &config(true));
+    apply(&w);
+    assert_eq!(
+        protection(&world, "guarded"),
+        [
+            "load_balancers guarded-api: true",
+            "networks guarded: true",
+            "servers guarded-cp-1: true",
+        ]
+    );
+    let server = control_planes(&world, "guarded")[0].1;
+    let (status, body) = world.delete(&format!("/servers/{server}"));
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "protected", "{body}");
+    let destroy = w.run(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(
+        !destroy.status.success(),
+        "a protected cluster is not destroyed"
+    );
+
+    w.write_main(&config(false));
+    apply(&w);
+    assert_eq!(
+        protection(&world, "guarded"),
+        [
+            "load_balancers guarded-api: false",
+            "networks guarded: false",
+            "servers guarded-cp-1: false",
+        ]
+    );
+    w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(
+        world.labelled("guarded").is_empty(),
+        "{:?}",
+        world.labelled("guarded")
+    );
+}
+
 /// The control-plane servers of `cluster`: (name, id), by name.
 fn control_planes(world: &World, cluster: &str) -> Vec<(String, i64)> {
     let mut servers: Vec<(String, i64)> = world

@@ -21,6 +21,7 @@ pub mod lookups;
 pub mod names;
 pub mod networks;
 pub mod placement_groups;
+pub mod protection;
 pub mod retry;
 pub mod servers;
 

@@ -344,9 +344,8 @@ pub async fn converge(
             ));
         }
         tracing::info!(servers = %names.join(", "), "replacing servers left by an earlier create whose secrets were never recorded");
-        let ids: Vec<i64> = foreign.iter().map(|m| m.server.id).collect();
-        op.hcloud
-            .delete_servers(&ids)
+        let servers: Vec<&Server> = foreign.iter().map(|m| &m.server).collect();
+        super::protect::delete_servers(&op.hcloud, &servers)
             .await
             .map_err(|e| failed("Cannot delete servers left by an earlier create", &e))?;
         members = list_members(op, spec).await?;
@@ -583,8 +582,7 @@ pub async fn remove_member(
                 &e,
             )
         })?;
-    op.hcloud
-        .delete_servers(&[leaving.server.id])
+    super::protect::delete_servers(&op.hcloud, &[&leaving.server])
         .await
         .map_err(|e| failed(format!("Cannot delete server {}", leaving.name()), &e))?;
     clients.reconnect().await;

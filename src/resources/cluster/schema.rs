@@ -372,7 +372,9 @@ pub fn schema() -> Schema {
         .attribute(
             Attribute::bool("delete_protection")
                 .default_value(false)
-                .description("Refuse to destroy or replace the cluster while true: plans and applies that would delete it stop with an error (default false)."),
+                .description("Refuse to destroy or replace the cluster while true: plans and applies that would delete it stop with an error (default false). \
+                              It also turns on Hetzner's own delete protection of the control-plane servers, the API load balancer and the cluster's network, \
+                              so deleting them outside Terraform is refused too; setting it to false lifts that protection."),
         )
         .attribute(timeouts())
         .attribute(computed_string("id", "Cluster id (the cluster name)."))
