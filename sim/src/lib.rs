@@ -21,6 +21,8 @@ pub mod persist;
 pub mod ratelimit;
 pub mod stats;
 pub mod talos;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod world;
 
 use std::net::SocketAddr;
