@@ -119,17 +119,15 @@ pub enum Error {
         "Talos {from} cannot be downgraded to {to}: Talos moves to newer minor releases only (a node's \
          STATE and etcd data written by {from_minor} are not guaranteed to be readable by {to_minor}). \
          Keep {from_minor}.x (a patch downgrade within {from_minor} is accepted), or create a new cluster \
-         on {to}"
+         on {to}",
+        from_minor = .from.minor_label(),
+        to_minor = .to.minor_label()
     )]
     MinorDowngrade {
         /// The version the nodes run.
         from: TalosVersion,
         /// The version asked for.
         to: TalosVersion,
-        /// `v1.14`.
-        from_minor: String,
-        /// `v1.13`.
-        to_minor: String,
     },
 }
 
@@ -261,8 +259,6 @@ impl TalosVersion {
             return Err(Error::MinorDowngrade {
                 from: self.clone(),
                 to: target.clone(),
-                from_minor: minor(from.minor),
-                to_minor: minor(to.minor),
             });
         }
         if to.minor > from.minor + 1 {
@@ -279,6 +275,11 @@ impl TalosVersion {
             });
         }
         Ok(())
+    }
+
+    /// `v1.13` for `v1.13.9`.
+    fn minor_label(&self) -> String {
+        format!("v{}.{}", self.core.major, self.core.minor)
     }
 
     /// Whether this is a pre-release (`-alpha.N`, `-beta.N`, `-rc.N`, …).
