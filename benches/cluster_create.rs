@@ -13,7 +13,8 @@
 //!   it must not grow with the node count.
 //!
 //! The provider polls at `poll_interval` = 1 s (its default) × the time scale, so that polls per
-//! action, and hence request counts, are those of a real create at default settings.
+//! action, and hence request counts, are those of a real create at default settings (never below
+//! the provider's floor of 100 ms: at a time scale under 0.1 it polls relatively less often).
 //! A benchmark, not a test: it prints PASS/OVER against the issue's targets and never fails on
 //! them (it fails only when Terraform does).
 #![allow(dead_code, unused_imports)]
@@ -209,7 +210,9 @@ resource "hk8s_cluster" "main" {{
   }}
 }}
 "#,
-        poll_ms = poll.as_millis().max(1)
+        poll_ms = poll
+            .as_millis()
+            .max(hk8s::provider::MIN_POLL_INTERVAL.as_millis())
     )
 }
 

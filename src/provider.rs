@@ -21,6 +21,10 @@ pub const PROVIDER_ADDRESS: &str = "registry.terraform.io/hk8s/hk8s";
 pub const DEFAULT_HCLOUD_ENDPOINT: &str = "https://api.hetzner.cloud/v1";
 /// Base interval for polling Hetzner actions when `poll_interval` is unset.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// The shortest `poll_interval` accepted. Below it action polling degenerates into a busy loop
+/// that burns the Hetzner rate limit (3600 requests an hour per project) in minutes and the
+/// provider's CPU; 100 ms is still fast enough for hk8s-sim at a small `--time-scale`.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The managed resource types: add one line per resource.
 const RESOURCES: &[fn() -> ResourceHandle<ProviderData>] = &[
@@ -121,14 +125,61 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     crate::tfplugin::schema::parse_duration(text)
 }
 
+/// An endpoint must be an `https://` URL; `http://` only to a loopback host (127.0.0.0/8, `::1`,
+/// `localhost`), where hk8s-sim runs: every request carries the API token, which must not cross
+/// a network in clear text.
 fn check_endpoint(endpoint: &str) -> Result<(), String> {
-    if endpoint.starts_with("https://") || endpoint.starts_with("http://") {
-        Ok(())
-    } else {
-        Err(format!(
-            "{endpoint:?} must be an http:// or https:// URL, e.g. {DEFAULT_HCLOUD_ENDPOINT}"
-        ))
+    let url = reqwest::Url::parse(endpoint).map_err(|e| {
+        format!("{endpoint:?} is not a URL ({e}); write an https:// URL such as {DEFAULT_HCLOUD_ENDPOINT}")
+    })?;
+    let host = url.host_str().unwrap_or_default();
+    match url.scheme() {
+        _ if host.is_empty() => Err(format!(
+            "{endpoint:?} has no host; write an https:// URL such as {DEFAULT_HCLOUD_ENDPOINT}"
+        )),
+        "https" => Ok(()),
+        "http" if is_loopback_host(host) => Ok(()),
+        "http" => Err(format!(
+            "{endpoint:?} is plain http:// to {host:?}, which is not a loopback address: the API token \
+             would cross the network in clear text. Use https://, or http:// only for a loopback host \
+             (127.0.0.0/8, ::1, localhost) such as hk8s-sim"
+        )),
+        other => Err(format!(
+            "{endpoint:?} uses the scheme {other:?}; write an https:// URL such as {DEFAULT_HCLOUD_ENDPOINT} \
+             (http:// is accepted for loopback hosts only)"
+        )),
     }
+}
+
+/// `localhost`, an IPv4 address in 127.0.0.0/8 or `::1` (as `Url::host_str` writes hosts).
+fn is_loopback_host(host: &str) -> bool {
+    let unbracketed = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    host.eq_ignore_ascii_case("localhost")
+        || unbracketed
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Parses `poll_interval` and refuses values below [`MIN_POLL_INTERVAL`].
+fn check_poll_interval(text: &str) -> Result<Duration, String> {
+    let interval = parse_duration(text).map_err(|e| {
+        format!(
+            "{e}; poll_interval must be a duration of at least \"{}ms\", such as \"500ms\" or \"2s\"",
+            MIN_POLL_INTERVAL.as_millis()
+        )
+    })?;
+    if interval < MIN_POLL_INTERVAL {
+        return Err(format!(
+            "poll_interval {text:?} is shorter than the minimum of {}ms: polling faster only spends \
+             the Hetzner API rate limit; use \"{}ms\" or more (default \"1s\")",
+            MIN_POLL_INTERVAL.as_millis(),
+            MIN_POLL_INTERVAL.as_millis(),
+        ));
+    }
+    Ok(interval)
 }
 
 /// A string attribute of the provider block: `None` when null or unknown.
@@ -156,17 +207,22 @@ impl Provider for Hk8sProvider {
                     .optional()
                     .description(format!(
                         "Hetzner Cloud API endpoint. Falls back to HCLOUD_ENDPOINT, then {DEFAULT_HCLOUD_ENDPOINT}; \
-                         point it at hk8s-sim for offline use."
+                         point it at hk8s-sim for offline use. Plain http:// is accepted only for a \
+                         loopback host (127.0.0.0/8, ::1, localhost), so the token never crosses a network unencrypted."
                     ))
-                    .validate(string_rule("value must be an http:// or https:// URL", check_endpoint)),
+                    .validate(string_rule(
+                        "value must be an https:// URL, or http:// to a loopback host",
+                        check_endpoint,
+                    )),
             )
             .attribute(
                 Attribute::string("poll_interval")
                     .optional()
-                    .description("Base interval for polling Hetzner actions, e.g. \"500ms\" or \"2s\" (default \"1s\"); polling backs off above it.")
-                    .validate(string_rule("value must be a duration such as \"500ms\" or \"2s\"", |s: &str| {
-                        parse_duration(s).map(|_| ())
-                    })),
+                    .description("Base interval for polling Hetzner actions, e.g. \"500ms\" or \"2s\" (default \"1s\", at least \"100ms\"); polling backs off above it.")
+                    .validate(string_rule(
+                        "value must be a duration of at least \"100ms\", such as \"500ms\" or \"2s\"",
+                        |s: &str| check_poll_interval(s).map(|_| ()),
+                    )),
             )
     }
 
@@ -180,6 +236,7 @@ impl Provider for Hk8sProvider {
             .unwrap_or_else(|| DEFAULT_HCLOUD_ENDPOINT.to_owned());
         let mut diags = Diagnostics::new();
         if let Err(message) = check_endpoint(&endpoint) {
+            // The same check covers HCLOUD_ENDPOINT, which no schema validator sees.
             diags.add_error_at(
                 AttributePath::root("hcloud_endpoint"),
                 "Invalid Hetzner Cloud endpoint",
@@ -188,7 +245,7 @@ impl Provider for Hk8sProvider {
         }
         let poll_interval = match known_string(config, "poll_interval")? {
             None => DEFAULT_POLL_INTERVAL,
-            Some(text) => parse_duration(&text).unwrap_or_else(|message| {
+            Some(text) => check_poll_interval(&text).unwrap_or_else(|message| {
                 diags.add_error_at(
                     AttributePath::root("poll_interval"),
                     "Invalid poll interval",

@@ -2,6 +2,13 @@
 //! test run against hk8s-sim (realistic latency scaled down), and the tests check what a user
 //! would: the objects in Hetzner, the nodes Kubernetes reports, empty plans after applies, and
 //! nothing left after destroy.
+//!
+//! Which CLI applies: the single-node lifecycle (create, empty plan, outputs, destroy) and the
+//! delete-protection update and destroy run with both Terraform 1.15 and 1.11, so that every
+//! plugin-protocol path an apply takes (create, update, delete, read, plan with prior state) is
+//! exercised by both. The longer scenarios (HA scaling and upgrades, SIGKILL, faults, lost state,
+//! drift, timeouts) test the provider's own logic, which the CLI version does not change, and run
+//! with the newest CLI only, keeping `make test` well within CI's time on 2 cores.
 
 mod cluster;
 mod support;
@@ -22,16 +29,72 @@ fn plan_is_empty(w: &Workdir) -> Result<(), String> {
     }
 }
 
-/// One control plane: create, the second plan is empty, outputs work, destroy leaves nothing.
+/// The loopback block of a test's sim for the `index`-th Terraform CLI: scenarios that run with
+/// both CLIs (1.15 and 1.11) run side by side on blocks 10 apart.
+fn block(first: u8, index: usize) -> u8 {
+    first + 10 * u8::try_from(index).unwrap_or(0)
+}
+
+/// From the Hetzner API's own view, no node accepts public inbound traffic: every server of the
+/// cluster has a firewall of the cluster applied, and none of those opens anything inbound to
+/// the whole internet (0.0.0.0/0 or ::/0).
+fn assert_no_public_inbound(world: &World, cluster: &str) {
+    let selector = format!("label_selector=hk8s.io/cluster%3D{cluster}");
+    let firewalls = world.list(&format!("/firewalls?{selector}"), "firewalls");
+    let servers = world.list(&format!("/servers?{selector}"), "servers");
+    assert!(!servers.is_empty());
+    for server in &servers {
+        let name = server["name"].as_str().unwrap_or("?");
+        let applied: Vec<i64> = server["public_net"]["firewalls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| f["status"] == "applied")
+            .filter_map(|f| f["id"].as_i64())
+            .collect();
+        assert!(
+            !applied.is_empty(),
+            "{name} has no firewall applied: {server:#}"
+        );
+        for id in applied {
+            let firewall = firewalls
+                .iter()
+                .find(|f| f["id"].as_i64() == Some(id))
+                .unwrap_or_else(|| panic!("{name}: firewall {id} is not the cluster's"));
+            for rule in firewall["rules"].as_array().into_iter().flatten() {
+                if rule["direction"] != "in" {
+                    continue;
+                }
+                let sources: Vec<&str> = rule["source_ips"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s.as_str())
+                    .collect();
+                assert!(
+                    !sources.iter().any(|s| *s == "0.0.0.0/0" || *s == "::/0"),
+                    "{name}: firewall {} opens {rule} to everyone",
+                    firewall["name"]
+                );
+            }
+        }
+    }
+}
+
+/// One control plane, with both Terraform CLIs: create, the second plan is empty, no node
+/// accepts public inbound traffic, outputs work, destroy leaves nothing.
 #[test]
 fn single_node_cluster_is_created_planned_empty_and_destroyed() {
-    let Some(tf) = terraforms().into_iter().next() else {
-        return;
-    };
-    let world = World::start(20, &["v1.13.9"], |_| {});
+    for (index, tf) in terraforms().into_iter().enumerate() {
+        single_node_lifecycle(&tf, block(20, index));
+    }
+}
+
+fn single_node_lifecycle(tf: &support::Terraform, block: u8) {
+    let world = World::start(block, &["v1.13.9"], |_| {});
     let log = tempfile::NamedTempFile::new().unwrap();
     let w = Workdir::new(
-        &tf,
+        tf,
         &hcl::cluster(&world.endpoint, "solo", 1, "v1.13.9", "1.35.0", ""),
     )
     .env("TF_LOG_PROVIDER", "DEBUG")
@@ -71,6 +134,7 @@ fn single_node_cluster_is_created_planned_empty_and_destroyed() {
         ]
     );
     plan_is_empty(&w).unwrap();
+    assert_no_public_inbound(&world, "solo");
     let nodes: serde_json::Value =
         serde_json::from_str(&w.run_ok(&["output", "-json", "nodes"])).unwrap();
     assert_eq!(nodes[0]["name"], "solo-cp-1");
@@ -95,6 +159,87 @@ fn single_node_cluster_is_created_planned_empty_and_destroyed() {
     assert!(
         world.list("/load_balancers", "load_balancers").is_empty(),
         "no load balancer is left"
+    );
+}
+
+/// Delete protection of every server, load balancer and network labelled for `cluster`, as
+/// "kind name: protected".
+fn protection(world: &World, cluster: &str) -> Vec<String> {
+    let selector = format!("label_selector=hk8s.io/cluster%3D{cluster}");
+    let mut found = Vec::new();
+    for (path, key) in [
+        ("/servers", "servers"),
+        ("/load_balancers", "load_balancers"),
+        ("/networks", "networks"),
+    ] {
+        for object in world.list(&format!("{path}?{selector}"), key) {
+            found.push(format!(
+                "{key} {}: {}",
+                object["name"].as_str().unwrap_or("?"),
+                object["protection"]["delete"]
+            ));
+        }
+    }
+    found.sort();
+    found
+}
+
+/// `delete_protection = true` turns on Hetzner's own delete protection, so a deletion outside
+/// Terraform is refused by the API; turning it off lifts it and destroy then leaves nothing.
+#[test]
+fn delete_protection_is_hetzners_own_and_lifted_when_turned_off() {
+    for (index, tf) in terraforms().into_iter().enumerate() {
+        delete_protection_lifecycle(&tf, block(27, index));
+    }
+}
+
+fn delete_protection_lifecycle(tf: &support::Terraform, block: u8) {
+    let world = World::start(block, &["v1.13.9"], |_| {});
+    let config = |protected: bool| {
+        hcl::cluster(
+            &world.endpoint,
+            "guarded",
+            1,
+            "v1.13.9",
+            "1.35.0",
+            &format!("  delete_protection = {protected}"),
+        )
+    };
+    let w = Workdir::new(tf, &config(true));
+    apply(&w);
+    assert_eq!(
+        protection(&world, "guarded"),
+        [
+            "load_balancers guarded-api: true",
+            "networks guarded: true",
+            "servers guarded-cp-1: true",
+        ]
+    );
+    let server = control_planes(&world, "guarded")[0].1;
+    let (status, body) = world.delete(&format!("/servers/{server}"));
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "protected", "{body}");
+    let destroy = w.run(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(
+        !destroy.status.success(),
+        "a protected cluster is not destroyed"
+    );
+
+    w.write_main(&config(false));
+    apply(&w);
+    assert_eq!(
+        protection(&world, "guarded"),
+        [
+            "load_balancers guarded-api: false",
+            "networks guarded: false",
+            "servers guarded-cp-1: false",
+        ]
+    );
+    w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(
+        world.labelled("guarded").is_empty(),
+        "{:?}",
+        world.labelled("guarded")
     );
 }
 

@@ -14,35 +14,13 @@ use hk8s::talos::pki::certs::{ClientSpec, issue_client};
 use hk8s::talos::pki::keys::KeyAlgorithm;
 use hk8s::talos::secrets::SecretsBundle;
 use hk8s_sim::talos::Ports;
-use serde_json::{Value, json};
+use hk8s_sim::testing::{ServerRequest, TestSim};
+use serde_json::Value;
 
-const TOKEN: &str = "sim-cluster-token";
 const PORTS: Ports = Ports {
     apid: 51000,
     kube: 7443,
 };
-
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(TOKEN);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{path}: {status} {v}");
-        v
-    }
-}
 
 async fn wait_for<F, Fut, T>(what: &str, mut f: F) -> T
 where
@@ -80,40 +58,12 @@ fn kube_client(kubeconfig: &Value) -> reqwest::Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_cluster_lifecycle_runs_offline() {
-    let mut config = hk8s_sim::SimConfig::new(TOKEN);
-    config.talos_versions = vec!["v1.13.9".into()];
-    config.talos_ports = PORTS;
-    let sim = hk8s_sim::serve(config).await.unwrap();
-    let api = Api {
-        http: reqwest::Client::new(),
-        base: sim.endpoint(),
-    };
-
-    let images = api
-        .call(
-            reqwest::Method::GET,
-            "/images?type=snapshot&label_selector=hk8s.io/talos-version%3Dv1.13.9&architecture=x86",
-            None,
-        )
+    // The default block 127.10.0.1, with ports of its own.
+    let sim = TestSim::start(10, &["v1.13.9"], |config| config.talos_ports = PORTS).await;
+    let image = sim.talos_image("v1.13.9").await;
+    let lb_ip = sim
+        .api_load_balancer("prod-api", "hk8s.io/role=controlplane")
         .await;
-    let image = images["images"][0]["id"].as_i64().unwrap();
-    let lb = api
-        .call(
-            reqwest::Method::POST,
-            "/load_balancers",
-            Some(json!({
-                "name": "prod-api", "load_balancer_type": "lb11", "location": "fsn1",
-                "services": [{"protocol": "tcp", "listen_port": 6443, "destination_port": 6443},
-                             {"protocol": "tcp", "listen_port": 50000, "destination_port": 50000}],
-                "targets": [{"type": "label_selector", "label_selector": {"selector": "hk8s.io/role=controlplane"}}],
-            })),
-        )
-        .await;
-    let lb_ip: Ipv4Addr = lb["load_balancer"]["public_net"]["ipv4"]["ip"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
 
     let secrets =
         SecretsBundle::from_yaml(include_str!("../src/talos/testdata/talosctl-secrets.yaml"))
@@ -150,20 +100,16 @@ async fn whole_cluster_lifecycle_runs_offline() {
             .unwrap()
             .to_user_data()
             .unwrap();
-        let created = api
-            .call(
-                reqwest::Method::POST,
-                "/servers",
-                Some(json!({"name": name, "server_type": "cx23", "location": "fsn1", "image": image, "user_data": user_data,
-                            "labels": {"hk8s.io/role": role.talos_type()}})),
-            )
+        let created = sim
+            .create_server(&ServerRequest {
+                name,
+                image,
+                user_data: Some(user_data),
+                labels: vec![("hk8s.io/role", role.talos_type())],
+                ..ServerRequest::default()
+            })
             .await;
-        let ip: Ipv4Addr = created["server"]["public_net"]["ipv4"]["ip"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-        servers.push((created["server"]["id"].as_i64().unwrap(), ip, role));
+        servers.push((created.id, created.ip, role));
     }
 
     let talosconfig = issue_client(
@@ -197,9 +143,9 @@ async fn whole_cluster_lifecycle_runs_offline() {
         let ip = IpAddr::V4(*ip);
         wait_for("talos version", || {
             let talos = &talos;
-            let api = &api;
+            let sim = &sim;
             async move {
-                api.call(reqwest::Method::GET, "/servers", None).await;
+                sim.hcloud("GET", "/servers", None).await;
                 talos
                     .node(ip)
                     .with_deadline(Duration::from_secs(2))
@@ -386,17 +332,13 @@ async fn whole_cluster_lifecycle_runs_offline() {
 
     // Losing quorum (two of three control planes off) stops the Kubernetes API.
     for (id, _, _) in &servers[1..3] {
-        api.call(
-            reqwest::Method::POST,
-            &format!("/servers/{id}/actions/poweroff"),
-            None,
-        )
-        .await;
+        sim.hcloud("POST", &format!("/servers/{id}/actions/poweroff"), None)
+            .await;
     }
     wait_for("readyz to fail", || {
-        let (kube, kube_base, api) = (&kube, &kube_base, &api);
+        let (kube, kube_base, sim) = (&kube, &kube_base, &sim);
         async move {
-            api.call(reqwest::Method::GET, "/servers", None).await;
+            sim.hcloud("GET", "/servers", None).await;
             let resp = kube.get(format!("{kube_base}/readyz")).send().await.ok()?;
             (resp.status() == reqwest::StatusCode::INTERNAL_SERVER_ERROR).then_some(())
         }
@@ -409,18 +351,10 @@ async fn whole_cluster_lifecycle_runs_offline() {
         .unwrap();
     assert_eq!(listed.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
 
-    let state = api
-        .http
-        .get(format!("http://{}/_sim/state", sim.addr()))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let state = sim.state().await;
     assert_eq!(state["talos_nodes"].as_array().unwrap().len(), 4);
     assert_eq!(state["kubernetes"][0]["quorum"], false);
-    sim.shutdown().await.unwrap();
+    sim.handle.shutdown().await.unwrap();
 }
 
 /// The official Kubernetes Python client lists the same nodes with the same kubeconfig.

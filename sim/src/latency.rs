@@ -61,10 +61,12 @@ pub fn realistic_duration(command: &str) -> Duration {
         "detach_load_balancer_from_network" => 3.0,
         "change_load_balancer_type" => 10.0,
         "change_algorithm" => 1.0,
-        // Talos nodes (part 2): boot to apid, services ready for bootstrap, reboot.
+        // Talos nodes (part 2): boot to apid, services ready for bootstrap, reboot, and a reset
+        // without reboot (drain, wipe, power off).
         "talos_boot" => 30.0,
         "talos_services" => 10.0,
         "talos_reboot" => 40.0,
+        "talos_reset" => 10.0,
         // Kubernetes: a new pod is bound and running; a helm install/delete job runs.
         "pod_schedule" => 2.0,
         "helm_job" => 8.0,

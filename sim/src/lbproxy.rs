@@ -136,7 +136,12 @@ fn open(sim: &Arc<TalosSim>, view: LbView) -> LbForwarders {
         {
             Ok(l) => l,
             Err(e) => {
-                tracing::warn!(%addr, error = %e, "load balancer cannot listen");
+                tracing::error!(
+                    %addr,
+                    error = %e,
+                    "load balancer cannot listen: another process (another hk8s-sim?) uses its \
+                     address; give each sim its own --public-ipv4-base"
+                );
                 continue;
             }
         };

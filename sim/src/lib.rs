@@ -21,6 +21,8 @@ pub mod persist;
 pub mod ratelimit;
 pub mod stats;
 pub mod talos;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod world;
 
 use std::net::SocketAddr;
@@ -68,6 +70,10 @@ pub struct SimConfig {
     pub talos_ports: talos::Ports,
     /// First public IPv4 handed out to servers and load balancers (a loopback address).
     pub public_ipv4_base: std::net::Ipv4Addr,
+    /// Claim the public IPv4 block at start and refuse to start when another sim holds it (the
+    /// `hk8s-sim` binary does). When false the block is claimed when the first node listens, and
+    /// nodes of a sim that cannot claim it fail loudly (`listen_error`) instead.
+    pub claim_ipv4_block_at_start: bool,
 }
 
 impl SimConfig {
@@ -86,6 +92,7 @@ impl SimConfig {
             clock: Clock::real(),
             talos_ports: talos::Ports::default(),
             public_ipv4_base: world::DEFAULT_FIRST_IPV4,
+            claim_ipv4_block_at_start: false,
         }
     }
 }
@@ -105,6 +112,9 @@ pub enum SimError {
     /// The state file could not be read or written.
     #[error(transparent)]
     State(#[from] persist::PersistError),
+    /// Another sim holds the public IPv4 block (the message names `--public-ipv4-base`).
+    #[error("{0}")]
+    Ipv4BlockTaken(String),
     /// The HTTP server task failed.
     #[error("HTTP server failed")]
     Server(#[source] std::io::Error),
@@ -187,6 +197,14 @@ pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
         talos_versions: config.talos_versions.clone(),
         first_ipv4: config.public_ipv4_base,
     };
+    let block = if config.claim_ipv4_block_at_start {
+        talos::BlockClaim::Held(
+            talos::claim_ipv4_block(config.public_ipv4_base, config.talos_ports)
+                .map_err(SimError::Ipv4BlockTaken)?,
+        )
+    } else {
+        talos::BlockClaim::Unclaimed
+    };
     let mut world = World::new(options, config.clock.clone());
     if let Some(path) = &config.state_file
         && let Some(saved) = persist::load(path)?
@@ -195,7 +213,7 @@ pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
     }
     let world = Arc::new(RwLock::new(world));
     let (talos, talos_loop) =
-        talos::TalosSim::start(world.clone(), config.talos_ports, config.seed);
+        talos::TalosSim::start(world.clone(), config.talos_ports, config.seed, block);
     {
         let weak = Arc::downgrade(&talos);
         world

@@ -112,6 +112,7 @@ async fn main() -> ExitCode {
         kube: args.kube_port,
     };
     config.public_ipv4_base = args.public_ipv4_base;
+    config.claim_ipv4_block_at_start = true;
     let handle = match serve(config).await {
         Ok(handle) => handle,
         Err(e) => {

@@ -353,7 +353,7 @@ async fn maintenance_mode_accepts_a_valid_config_then_requires_admin_mtls() {
 }
 
 #[tokio::test]
-async fn reset_returns_to_maintenance_and_upgrade_reports_the_new_version() {
+async fn upgrade_reports_the_new_version_and_reset_reboots_into_the_user_data() {
     let sim = Sim::start(Ports {
         apid: 52030,
         kube: 8480,
@@ -443,8 +443,9 @@ async fn reset_returns_to_maintenance_and_upgrade_reports_the_new_version() {
         })
         .await
         .unwrap();
-    wait_up(&sim, ip, maintenance_tls()).await;
-    assert_eq!(sim.state().await["talos_nodes"][0]["mode"], "maintenance");
+    // STATE is wiped: the node reads its user data again and is configured from it.
+    wait_up(&sim, ip, admin_tls("os:admin")).await;
+    assert_eq!(sim.state().await["talos_nodes"][0]["mode"], "configured");
     sim.handle.shutdown().await.unwrap();
 }
 
@@ -679,4 +680,150 @@ async fn running_machine_configuration_is_served_as_the_cosi_resource() {
         staged.as_bytes()
     );
     sim.handle.shutdown().await.unwrap();
+}
+
+/// `/_sim/state` entry of the node of server `id`, once `ready` holds for it (or panics).
+async fn node_until(sim: &Sim, id: i64, ready: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..400 {
+        sim.call("GET", "/servers", None).await;
+        let state = sim.state().await;
+        if let Some(node) = state["talos_nodes"]
+            .as_array()
+            .and_then(|nodes| nodes.iter().find(|n| n["server_id"] == id))
+        {
+            if ready(node) {
+                return node.clone();
+            }
+            last = node.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("node of server {id} never got there: {last:#}");
+}
+
+fn wipe(labels: &[&str]) -> Vec<hk8s_sim::talos::proto::machine::ResetPartitionSpec> {
+    labels
+        .iter()
+        .map(
+            |label| hk8s_sim::talos::proto::machine::ResetPartitionSpec {
+                label: (*label).to_owned(),
+                wipe: true,
+            },
+        )
+        .collect()
+}
+
+#[tokio::test]
+async fn reset_reboots_or_powers_off_as_its_reboot_flag_says_and_rereads_user_data() {
+    let sim = Sim::start(Ports {
+        apid: 52040,
+        kube: 8490,
+    })
+    .await;
+    let (id, ip) = sim.server("reset-cp-1", Some(CONTROLPLANE)).await;
+    let mut admin = wait_up(&sim, ip, admin_tls("os:admin")).await;
+    let configured = node_until(&sim, id, |n| n["mode"] == "configured").await;
+
+    // Partitions the sim does not know are refused as Talos refuses them.
+    let unknown = admin
+        .reset(ResetRequest {
+            reboot: true,
+            system_partitions_to_wipe: wipe(&["DATA"]),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::Unknown, "{unknown:?}");
+    assert!(
+        unknown.message().contains("\"DATA\""),
+        "{}",
+        unknown.message()
+    );
+
+    // EPHEMERAL only: STATE (the configuration) survives the reboot.
+    admin
+        .reset(ResetRequest {
+            reboot: true,
+            system_partitions_to_wipe: wipe(&["EPHEMERAL"]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // (The reset put the node into its reboot synchronously: the next answer is after it.)
+    let mut admin = wait_up(&sim, ip, admin_tls("os:admin")).await;
+    let node = node_until(&sim, id, |n| n["mode"] == "configured").await;
+    assert_eq!(node["config_hash"], configured["config_hash"]);
+
+    // Everything wiped, reboot: STATE is empty, so the node reads the server's user data again,
+    // as Talos on hcloud does, and comes back configured (not in maintenance mode).
+    admin
+        .reset(ResetRequest {
+            reboot: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // (The reset put the node into its reboot synchronously: the next answer is after it.)
+    let mut admin = wait_up(&sim, ip, admin_tls("os:admin")).await;
+    let node = node_until(&sim, id, |n| n["mode"] == "configured").await;
+    assert_eq!(node["config_hash"], configured["config_hash"]);
+
+    // reboot = false: the reset ends in a shutdown; the server is off in the Hetzner API.
+    admin.reset(ResetRequest::default()).await.unwrap();
+    node_until(&sim, id, |n| n["mode"] == "down").await;
+    let server = sim.call("GET", &format!("/servers/{id}"), None).await;
+    assert_eq!(server["server"]["status"], "off");
+    let halted = match channel(sim.apid(ip), admin_tls("os:admin"), None).await {
+        Ok(ch) => MachineServiceClient::new(ch).version(()).await.is_err(),
+        Err(_) => true,
+    };
+    assert!(halted, "a halted node does not answer");
+    // Powered on again, it boots from the user data once more.
+    sim.call("POST", &format!("/servers/{id}/actions/poweron"), None)
+        .await;
+    wait_up(&sim, ip, admin_tls("os:admin")).await;
+    node_until(&sim, id, |n| n["mode"] == "configured").await;
+    sim.handle.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_second_sim_on_the_same_public_ipv4_block_is_refused_naming_the_flag() {
+    let base = Ipv4Addr::new(127, 30, 0, 1);
+    let ports = Ports {
+        apid: 52070,
+        kube: 8510,
+    };
+    let config = |eager: bool| {
+        let mut config = SimConfig::new(TOKEN);
+        config.talos_versions = vec!["v1.13.9".into()];
+        config.talos_ports = ports;
+        config.public_ipv4_base = base;
+        config.claim_ipv4_block_at_start = eager;
+        config
+    };
+    let first = serve(config(true)).await.unwrap();
+
+    // As the hk8s-sim binary does: the second one does not start.
+    let refused = match serve(config(true)).await {
+        Ok(_) => panic!("a second sim on {base} must not start"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        refused.contains("--public-ipv4-base") && refused.contains("127.30.0.1"),
+        "{refused}"
+    );
+
+    // In-process sims claim the block when their first node listens: that node fails loudly.
+    let second = Sim {
+        handle: serve(config(false)).await.unwrap(),
+        http: hcloud::apis::configuration::Configuration::new(),
+        ports,
+    };
+    let (id, _) = second.server("late-node", None).await;
+    let node = node_until(&second, id, |n| !n["listen_error"].is_null()).await;
+    let error = node["listen_error"].as_str().unwrap();
+    assert!(error.contains("--public-ipv4-base"), "{error}");
+    second.handle.shutdown().await.unwrap();
+    first.shutdown().await.unwrap();
 }

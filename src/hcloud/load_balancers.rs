@@ -234,6 +234,9 @@ pub struct LoadBalancer {
     /// Targets.
     #[serde(default)]
     pub targets: Vec<Target>,
+    /// Delete protection.
+    #[serde(default)]
+    pub protection: super::protection::Protection,
 }
 
 impl Labelled for LoadBalancer {

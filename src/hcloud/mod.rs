@@ -23,6 +23,7 @@ pub mod lookups;
 pub mod names;
 pub mod networks;
 pub mod placement_groups;
+pub mod protection;
 pub mod provision;
 pub mod retry;
 pub mod servers;

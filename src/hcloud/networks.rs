@@ -40,6 +40,9 @@ pub struct Network {
     /// Labels.
     #[serde(default)]
     pub labels: Labels,
+    /// Delete protection.
+    #[serde(default)]
+    pub protection: super::protection::Protection,
 }
 
 impl Labelled for Network {

@@ -126,6 +126,9 @@ pub struct Server {
     /// Placement group.
     #[serde(default)]
     pub placement_group: Option<IdRef>,
+    /// Delete (and rebuild) protection.
+    #[serde(default)]
+    pub protection: super::protection::Protection,
 }
 
 impl Labelled for Server {

@@ -89,6 +89,106 @@ async fn invalid_settings_are_reported_at_their_attribute() {
     assert_eq!(paths, ["hcloud_endpoint", "poll_interval"]);
 }
 
+/// Errors of the schema validators (validate time) for one provider block.
+fn validate_errors(p: &Hk8sProvider, config: &Value) -> Vec<(String, String)> {
+    let schema = p.schema();
+    crate::tfplugin::framework::plan::validate_config(schema.root_block(), config)
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| {
+            (
+                d.path.as_ref().map(ToString::to_string).unwrap_or_default(),
+                format!("{} {}", d.summary, d.detail),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn poll_interval_below_the_floor_is_refused_at_validate_and_configure() {
+    let p = provider(&[]);
+    for bad in ["0s", "1ms", "99ms", "0.05s"] {
+        let block = config(&[("poll_interval", Value::from(bad))]);
+        let errors = validate_errors(&p, &block);
+        assert_eq!(errors.len(), 1, "{bad}: {errors:?}");
+        assert_eq!(errors[0].0, "poll_interval", "{bad}");
+        assert!(errors[0].1.contains("100ms"), "{bad}: {}", errors[0].1);
+        let err = configure(&p, &block).await.unwrap_err();
+        let diag = err.iter().next().unwrap();
+        assert_eq!(diag.path.as_ref().unwrap().to_string(), "poll_interval");
+        assert!(
+            diag.detail.contains("poll_interval") && diag.detail.contains("100ms"),
+            "{}",
+            diag.detail
+        );
+    }
+    for good in ["100ms", "0.1s", "2s"] {
+        let block = config(&[("poll_interval", Value::from(good))]);
+        assert!(validate_errors(&p, &block).is_empty(), "{good}");
+        let data = configure(&p, &block).await.unwrap();
+        assert!(data.poll_interval >= MIN_POLL_INTERVAL, "{good}");
+    }
+}
+
+#[tokio::test]
+async fn plain_http_endpoints_are_accepted_for_loopback_hosts_only() {
+    let p = provider(&[]);
+    for good in [
+        "https://api.hetzner.cloud/v1",
+        "https://10.0.0.1:8443/v1",
+        "http://127.0.0.1:8080/v1",
+        "http://127.42.0.3:8080/v1",
+        "http://localhost:8080/v1",
+        "http://LocalHost/v1",
+        "http://[::1]:8080/v1",
+    ] {
+        let block = config(&[("hcloud_endpoint", Value::from(good))]);
+        assert!(validate_errors(&p, &block).is_empty(), "{good}");
+        assert!(configure(&p, &block).await.is_ok(), "{good}");
+    }
+    for bad in [
+        "http://api.hetzner.cloud/v1",
+        "http://10.0.0.1:8080/v1",
+        "http://128.0.0.1/v1",
+        "http://[::2]/v1",
+        "http://[::ffff:10.0.0.1]/v1",
+        "http://127.0.0.1.example.com/v1",
+        "http://localhost.example.com/v1",
+    ] {
+        let block = config(&[("hcloud_endpoint", Value::from(bad))]);
+        let errors = validate_errors(&p, &block);
+        assert_eq!(errors.len(), 1, "{bad}: {errors:?}");
+        assert_eq!(errors[0].0, "hcloud_endpoint");
+        assert!(
+            errors[0].1.contains("clear text") && errors[0].1.contains("https://"),
+            "{bad}: {}",
+            errors[0].1
+        );
+        assert!(configure(&p, &block).await.is_err(), "{bad}");
+    }
+    for bad in [
+        "ftp://x/v1",
+        "api.hetzner.cloud/v1",
+        "https://",
+        "http:///v1",
+    ] {
+        let block = config(&[("hcloud_endpoint", Value::from(bad))]);
+        assert_eq!(validate_errors(&p, &block).len(), 1, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn plain_http_endpoint_from_the_environment_is_refused_at_configure() {
+    // HCLOUD_ENDPOINT is not part of the block, so only configure can see it.
+    let p = provider(&[("HCLOUD_ENDPOINT", "http://api.hetzner.cloud/v1")]);
+    let err = configure(&p, &config(&[])).await.unwrap_err();
+    let diag = err.iter().next().unwrap();
+    assert_eq!(diag.path.as_ref().unwrap().to_string(), "hcloud_endpoint");
+    assert!(diag.detail.contains("clear text"), "{}", diag.detail);
+    let p = provider(&[("HCLOUD_ENDPOINT", "http://127.0.0.1:9/v1")]);
+    assert!(configure(&p, &config(&[])).await.is_ok());
+}
+
 #[test]
 fn token_is_redacted_in_debug_output() {
     let data = ProviderData {

@@ -101,6 +101,34 @@ pub enum Error {
         /// The accepted range, e.g. `1.30.0 up to 1.35.x`.
         accepted: String,
     },
+    /// A Talos change that skips a minor release: Talos upgrades one minor at a time.
+    #[error(
+        "Talos {from} cannot be upgraded to {to} in one step: Talos upgrades one minor release at a \
+         time. Apply {steps}, then {to}"
+    )]
+    SkipsMinorRelease {
+        /// The version the nodes run.
+        from: TalosVersion,
+        /// The version asked for.
+        to: TalosVersion,
+        /// The releases to apply in between, in order, e.g. `the latest v1.13.x release first`.
+        steps: String,
+    },
+    /// A Talos change to an older minor release.
+    #[error(
+        "Talos {from} cannot be downgraded to {to}: Talos moves to newer minor releases only (a node's \
+         STATE and etcd data written by {from_minor} are not guaranteed to be readable by {to_minor}). \
+         Keep {from_minor}.x (a patch downgrade within {from_minor} is accepted), or create a new cluster \
+         on {to}",
+        from_minor = .from.minor_label(),
+        to_minor = .to.minor_label()
+    )]
+    MinorDowngrade {
+        /// The version the nodes run.
+        from: TalosVersion,
+        /// The version asked for.
+        to: TalosVersion,
+    },
 }
 
 /// A parsed Talos release version such as `v1.13.9` or `v1.14.0-rc.1`.
@@ -211,6 +239,47 @@ impl TalosVersion {
                     .collect::<Vec<_>>()
                     .join(", "),
             })
+    }
+
+    /// Checks that nodes running `self` can move to `target` in one rolling upgrade, as Talos
+    /// allows: within a minor release (patch upgrades and downgrades alike), or to the next minor.
+    /// Versions of different majors are not compared here (no such pair is supported; see
+    /// [`TalosVersion::contract`]).
+    ///
+    /// # Errors
+    /// [`Error::SkipsMinorRelease`] naming the minors to apply first;
+    /// [`Error::MinorDowngrade`] for a move to an older minor.
+    pub fn check_upgrade_to(&self, target: &TalosVersion) -> Result<(), Error> {
+        let (from, to) = (self.core, target.core);
+        if from.major != to.major {
+            return Ok(());
+        }
+        let minor = |m: u64| format!("v{}.{m}", from.major);
+        if to.minor < from.minor {
+            return Err(Error::MinorDowngrade {
+                from: self.clone(),
+                to: target.clone(),
+            });
+        }
+        if to.minor > from.minor + 1 {
+            let mut steps: Vec<String> = (from.minor + 1..to.minor)
+                .map(|m| format!("the latest {}.x release", minor(m)))
+                .collect();
+            if let Some(first) = steps.first_mut() {
+                first.push_str(" first");
+            }
+            return Err(Error::SkipsMinorRelease {
+                from: self.clone(),
+                to: target.clone(),
+                steps: steps.join(", then "),
+            });
+        }
+        Ok(())
+    }
+
+    /// `v1.13` for `v1.13.9`.
+    fn minor_label(&self) -> String {
+        format!("v{}.{}", self.core.major, self.core.minor)
     }
 
     /// Whether this is a pre-release (`-alpha.N`, `-beta.N`, `-rc.N`, …).
@@ -501,6 +570,56 @@ mod tests {
             "Talos v1.11.5 is not supported: this provider generates configuration for Talos v1.12.x, v1.13.x, v1.14.x"
         );
         assert!(talos("v2.12.0").contract().is_err());
+    }
+
+    #[test]
+    fn upgrades_go_one_minor_at_a_time() {
+        for (from, to) in [
+            ("v1.12.11", "v1.12.11"),
+            ("v1.12.3", "v1.12.11"),
+            ("v1.12.11", "v1.12.3"),
+            ("v1.12.11", "v1.13.0"),
+            ("v1.13.9", "v1.14.0-rc.1"),
+            ("v1.13.0-rc.1", "v1.13.0"),
+        ] {
+            assert_eq!(
+                talos(from).check_upgrade_to(&talos(to)),
+                Ok(()),
+                "{from} → {to}"
+            );
+        }
+        let err = talos("v1.12.11")
+            .check_upgrade_to(&talos("v1.14.1"))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Talos v1.12.11 cannot be upgraded to v1.14.1 in one step: Talos upgrades one minor \
+             release at a time. Apply the latest v1.13.x release first, then v1.14.1"
+        );
+        let err = talos("v1.12.0")
+            .check_upgrade_to(&talos("v1.15.0"))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("Apply the latest v1.13.x release first, then the latest v1.14.x release, then v1.15.0"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn minor_downgrades_are_refused() {
+        let err = talos("v1.14.0")
+            .check_upgrade_to(&talos("v1.13.9"))
+            .unwrap_err();
+        assert!(matches!(err, Error::MinorDowngrade { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("Talos v1.14.0 cannot be downgraded to v1.13.9"),
+            "{text}"
+        );
+        assert!(text.contains("Keep v1.14.x"), "{text}");
+        // Different majors are not this check's business (no such pair is supported).
+        assert_eq!(talos("v2.0.0").check_upgrade_to(&talos("v1.13.0")), Ok(()));
     }
 
     #[test]

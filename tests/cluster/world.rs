@@ -69,6 +69,24 @@ impl World {
         })
     }
 
+    /// `DELETE <path>` on the Hetzner API, as a user outside Terraform would: (status, body).
+    pub fn delete(&self, path: &str) -> (u16, Value) {
+        let url = format!("{}{path}", self.endpoint);
+        self.runtime.block_on(async {
+            let response = reqwest::Client::new()
+                .delete(url)
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .expect("sim answers");
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        })
+    }
+
     /// `/_sim/state`.
     pub fn state(&self) -> Value {
         self.get("/_sim/state")

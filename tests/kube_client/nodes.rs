@@ -124,20 +124,13 @@ async fn health_nodes_cordon_delete_and_quorum_loss() {
     for (id, _, role) in &cluster.servers[1..3] {
         assert_eq!(*role, MachineRole::ControlPlane);
         cluster
-            .hcloud
-            .call(
-                reqwest::Method::POST,
-                &format!("/servers/{id}/actions/poweroff"),
-                None,
-            )
+            .sim
+            .hcloud("POST", &format!("/servers/{id}/actions/poweroff"), None)
             .await;
     }
     let settle = async {
         loop {
-            cluster
-                .hcloud
-                .call(reqwest::Method::GET, "/servers", None)
-                .await;
+            cluster.sim.hcloud("GET", "/servers", None).await;
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
@@ -171,5 +164,5 @@ async fn health_nodes_cordon_delete_and_quorum_loss() {
         }
         other => panic!("{other:?}"),
     }
-    cluster.sim.shutdown().await.unwrap();
+    cluster.sim.handle.shutdown().await.unwrap();
 }

@@ -239,5 +239,5 @@ async fn server_side_apply_get_list_delete_and_errors() {
         .unwrap_err();
     assert!(err.is_forbidden(), "{err}");
     assert!(!err.is_transient());
-    cluster.sim.shutdown().await.unwrap();
+    cluster.sim.handle.shutdown().await.unwrap();
 }

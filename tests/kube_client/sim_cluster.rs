@@ -16,42 +16,14 @@ use hk8s::talos::config::{
 use hk8s::talos::pki::certs::{ClientSpec, issue_client};
 use hk8s::talos::pki::keys::KeyAlgorithm;
 use hk8s::talos::secrets::SecretsBundle;
-use hk8s_sim::SimHandle;
-use serde_json::{Value, json};
+use hk8s_sim::testing::{ServerRequest, TestSim};
 
-const TOKEN: &str = "kube-client-token";
 const TALOS_VERSION: &str = "v1.13.9";
-
-/// The sim's Hetzner API, as the test drives it.
-pub struct HcloudApi {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl HcloudApi {
-    /// Calls the API; panics on failure (test fixture).
-    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(TOKEN);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let value: Value = response.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{path}: {status} {value}");
-        value
-    }
-}
 
 /// A running simulated cluster.
 pub struct SimCluster {
-    /// The sim (shut down by the test).
-    pub sim: SimHandle,
-    /// Its Hetzner API.
-    pub hcloud: HcloudApi,
+    /// The sim (the shared test builder's; shut down by the test).
+    pub sim: TestSim,
     /// Credentials from the kubeconfig Talos returned.
     pub credentials: KubeCredentials,
     /// The cluster's secrets (to mint other identities).
@@ -72,23 +44,6 @@ impl SimCluster {
     }
 }
 
-/// Retries `f` every 50 ms, up to 20 s, polling the Hetzner API meanwhile (the sim settles
-/// actions such as server boots when polled).
-async fn eventually<T, F, Fut>(hcloud: &HcloudApi, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    for _ in 0..400 {
-        hcloud.call(reqwest::Method::GET, "/servers", None).await;
-        if let Some(value) = f().await {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 /// Starts a sim handing out public IPs from `first_ip` and brings up cluster `name` with
 /// `control_planes` control-plane and `workers` worker nodes, all Ready.
 pub async fn start(
@@ -97,39 +52,17 @@ pub async fn start(
     control_planes: usize,
     workers: usize,
 ) -> SimCluster {
-    let mut config = hk8s_sim::SimConfig::new(TOKEN);
-    config.talos_versions = vec![TALOS_VERSION.into()];
-    config.public_ipv4_base = first_ip;
-    let sim = hk8s_sim::serve(config).await.unwrap();
-    let hcloud = HcloudApi {
-        http: reqwest::Client::new(),
-        base: sim.endpoint(),
-    };
-    let images = hcloud
-        .call(
-            reqwest::Method::GET,
-            &format!("/images?type=snapshot&label_selector=hk8s.io/talos-version%3D{TALOS_VERSION}&architecture=x86"),
-            None,
+    let sim = TestSim::start(first_ip.octets()[1], &[TALOS_VERSION], |config| {
+        config.public_ipv4_base = first_ip;
+    })
+    .await;
+    let image = sim.talos_image(TALOS_VERSION).await;
+    let lb_ip = sim
+        .api_load_balancer(
+            &format!("{name}-api"),
+            &format!("hk8s.io/cluster={name},hk8s.io/role=controlplane"),
         )
         .await;
-    let image = images["images"][0]["id"].as_i64().unwrap();
-    let lb = hcloud
-        .call(
-            reqwest::Method::POST,
-            "/load_balancers",
-            Some(json!({
-                "name": format!("{name}-api"), "load_balancer_type": "lb11", "location": "fsn1",
-                "services": [{"protocol": "tcp", "listen_port": 6443, "destination_port": 6443},
-                             {"protocol": "tcp", "listen_port": 50000, "destination_port": 50000}],
-                "targets": [{"type": "label_selector", "label_selector": {"selector": format!("hk8s.io/cluster={name},hk8s.io/role=controlplane")}}],
-            })),
-        )
-        .await;
-    let lb_ip: Ipv4Addr = lb["load_balancer"]["public_net"]["ipv4"]["ip"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
 
     let secrets = SecretsBundle::from_yaml(include_str!(
         "../../src/talos/testdata/talosctl-secrets.yaml"
@@ -178,22 +111,20 @@ pub async fn start(
             .unwrap()
             .to_user_data()
             .unwrap();
-        let created = hcloud
-            .call(
-                reqwest::Method::POST,
-                "/servers",
-                Some(json!({"name": hostname, "server_type": "cx23", "location": "fsn1", "image": image,
-                            "user_data": user_data,
-                            "labels": {"hk8s.io/cluster": name, "hk8s.io/role": role.talos_type()}})),
-            )
+        let created = sim
+            .create_server(&ServerRequest {
+                name: &hostname,
+                image,
+                user_data: Some(user_data),
+                labels: vec![
+                    ("hk8s.io/cluster", name),
+                    ("hk8s.io/role", role.talos_type()),
+                ],
+                ..ServerRequest::default()
+            })
             .await;
-        let ip: Ipv4Addr = created["server"]["public_net"]["ipv4"]["ip"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-        servers.push((created["server"]["id"].as_i64().unwrap(), hostname, role));
-        ips.push(ip);
+        servers.push((created.id, hostname, role));
+        ips.push(created.ip);
     }
 
     let admin = issue_client(
@@ -221,7 +152,7 @@ pub async fn start(
     .unwrap();
     for ip in &ips {
         let ip = IpAddr::V4(*ip);
-        eventually(&hcloud, "Talos API of every node", || {
+        sim.eventually("Talos API of every node", || {
             let talos = &talos;
             async move {
                 talos
@@ -236,7 +167,7 @@ pub async fn start(
     }
     let first = IpAddr::V4(ips[0]);
     talos.node(first).bootstrap().await.unwrap();
-    eventually(&hcloud, "every etcd member", || {
+    sim.eventually("every etcd member", || {
         let talos = &talos;
         async move {
             talos
@@ -254,7 +185,6 @@ pub async fn start(
     assert_eq!(credentials.server, format!("https://{lb_ip}:6443"));
     let cluster = SimCluster {
         sim,
-        hcloud,
         credentials,
         secrets,
         servers,

@@ -41,13 +41,13 @@ async fn drain_evicts_within_the_budget_and_names_what_it_protects() {
     let cluster = sim_cluster::start("drain", "127.52.0.1".parse().unwrap(), 1, 2).await;
     let kube = cluster.client();
     // The sim settles Hetzner actions and its controllers when its API is polled.
-    let hcloud = cluster.sim.endpoint();
+    let hcloud = cluster.sim.handle.endpoint();
     let settle = tokio::spawn(async move {
         let http = reqwest::Client::new();
         loop {
             let _ = http
                 .get(format!("{hcloud}/servers"))
-                .bearer_auth("kube-client-token")
+                .bearer_auth(hk8s_sim::testing::TOKEN)
                 .send()
                 .await;
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -173,5 +173,5 @@ async fn drain_evicts_within_the_budget_and_names_what_it_protects() {
         other => panic!("expected a timeout, got {other:?}"),
     }
     settle.abort();
-    cluster.sim.shutdown().await.unwrap();
+    cluster.sim.handle.shutdown().await.unwrap();
 }

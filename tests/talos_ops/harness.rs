@@ -15,10 +15,9 @@ use hk8s::talos::ops::{
 use hk8s::talos::pki::certs::{ClientSpec, issue_client};
 use hk8s::talos::pki::keys::KeyAlgorithm;
 use hk8s::talos::secrets::SecretsBundle;
+use hk8s_sim::testing::{ServerRequest, TestSim};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-
-const TOKEN: &str = "talos-ops-token";
 
 /// A budget generous enough for any step under instant latency; a hang still ends the test.
 pub const STEP: Duration = Duration::from_secs(60);
@@ -39,8 +38,8 @@ impl Server {
 }
 
 pub struct Cluster {
-    pub sim: hk8s_sim::SimHandle,
-    http: reqwest::Client,
+    /// The sim (the shared test builder's).
+    pub sim: TestSim,
     pub secrets: SecretsBundle,
     pub input: ClusterInput,
     pub lb_ip: Ipv4Addr,
@@ -74,32 +73,10 @@ impl Cluster {
             (60..=69).contains(&block),
             "talos_ops tests own 127.60–127.69"
         );
-        let mut config = hk8s_sim::SimConfig::new(TOKEN);
-        adjust(&mut config);
-        config.talos_versions = versions.iter().map(ToString::to_string).collect();
-        config.public_ipv4_base = Ipv4Addr::new(127, block, 0, 1);
-        let sim = hk8s_sim::serve(config).await.unwrap();
-        let http = reqwest::Client::new();
-        let hetzner = HetznerApi {
-            http: &http,
-            base: sim.endpoint(),
-        };
-        let lb = hetzner
-            .post(
-                "/load_balancers",
-                json!({
-                    "name": "ops-api", "load_balancer_type": "lb11", "location": "fsn1",
-                    "services": [{"protocol": "tcp", "listen_port": 6443, "destination_port": 6443},
-                                 {"protocol": "tcp", "listen_port": 50000, "destination_port": 50000}],
-                    "targets": [{"type": "label_selector", "label_selector": {"selector": "hk8s.io/role=controlplane"}}],
-                }),
-            )
+        let sim = TestSim::start(block, versions, adjust).await;
+        let lb_ip = sim
+            .api_load_balancer("ops-api", "hk8s.io/role=controlplane")
             .await;
-        let lb_ip: Ipv4Addr = lb["load_balancer"]["public_net"]["ipv4"]["ip"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
         let secrets = SecretsBundle::from_yaml(include_str!(
             "../../src/talos/testdata/talosctl-secrets.yaml"
         ))
@@ -144,19 +121,11 @@ impl Cluster {
         .unwrap();
         Self {
             sim,
-            http,
             secrets,
             input,
             lb_ip,
             talos,
             servers: Vec::new(),
-        }
-    }
-
-    fn hetzner(&self) -> HetznerApi<'_> {
-        HetznerApi {
-            http: &self.http,
-            base: self.sim.endpoint(),
         }
     }
 
@@ -187,31 +156,22 @@ impl Cluster {
         .unwrap()
         .to_user_data()
         .unwrap();
-        let hetzner = self.hetzner();
-        let images = hetzner
-            .get(&format!(
-                "/images?type=snapshot&architecture=x86&label_selector=hk8s.io/talos-version%3D{version}"
-            ))
+        let image = self.sim.talos_image(version).await;
+        let created = self
+            .sim
+            .create_server(&ServerRequest {
+                name,
+                image,
+                user_data: Some(user_data),
+                labels: vec![("hk8s.io/role", role.talos_type())],
+                ..ServerRequest::default()
+            })
             .await;
-        let image = images["images"][0]["id"]
-            .as_i64()
-            .expect("a seeded snapshot");
-        let created = hetzner
-            .post(
-                "/servers",
-                json!({"name": name, "server_type": "cx23", "location": "fsn1", "image": image,
-                       "user_data": user_data, "labels": {"hk8s.io/role": role.talos_type()}}),
-            )
-            .await;
-        hetzner.get("/servers").await; // settles create_server and start_server
+        self.sim.hcloud("GET", "/servers", None).await; // settles create_server and start_server
         let server = Server {
-            id: created["server"]["id"].as_i64().unwrap(),
+            id: created.id,
             name: name.into(),
-            ip: created["server"]["public_net"]["ipv4"]["ip"]
-                .as_str()
-                .unwrap()
-                .parse()
-                .unwrap(),
+            ip: IpAddr::V4(created.ip),
             role,
         };
         self.servers.push(server.clone());
@@ -252,16 +212,10 @@ impl Cluster {
     /// Deletes a server behind the cluster's back (its etcd member stays, dead) and waits until
     /// the sim has dropped its node.
     pub async fn delete_server(&mut self, server: &Server) {
-        let hetzner = self.hetzner();
-        let resp = hetzner
-            .http
-            .delete(format!("{}/servers/{}", hetzner.base, server.id))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "{}", resp.status());
-        hetzner.get("/servers").await;
+        self.sim
+            .hcloud("DELETE", &format!("/servers/{}", server.id), None)
+            .await;
+        self.sim.hcloud("GET", "/servers", None).await;
         self.servers.retain(|s| s.id != server.id);
         self.sim_node_until(&server.name, |node| node.is_none())
             .await;
@@ -270,14 +224,14 @@ impl Cluster {
     /// Powers a server off behind the cluster's back (its etcd member stays, unreachable) and
     /// waits until the sim has taken its node down.
     pub async fn power_off(&self, server: &Server) {
-        let hetzner = self.hetzner();
-        hetzner
-            .post(
+        self.sim
+            .hcloud(
+                "POST",
                 &format!("/servers/{}/actions/poweroff", server.id),
-                json!({}),
+                Some(json!({})),
             )
             .await;
-        hetzner.get("/servers").await; // settles the action
+        self.sim.hcloud("GET", "/servers", None).await; // settles the action
         self.sim_node_until(&server.name, |node| {
             node.is_some_and(|n| n["mode"] == "down")
         })
@@ -302,15 +256,7 @@ impl Cluster {
 
     /// The sim's view of the Talos nodes (`/_sim/state`'s `talos_nodes`), by server name.
     pub async fn sim_nodes(&self) -> BTreeMap<String, Value> {
-        let state: Value = self
-            .http
-            .get(format!("http://{}/_sim/state", self.sim.addr()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let state = self.sim.state().await;
         let servers: BTreeMap<i64, String> = state["servers"]
             .as_array()
             .unwrap()
@@ -383,32 +329,6 @@ fn node_input(name: &str, role: MachineRole, labels: BTreeMap<String, String>) -
         labels,
         taints: vec![],
         cert_sans: vec![],
-    }
-}
-
-/// The sim's Hetzner API with the test token.
-struct HetznerApi<'a> {
-    http: &'a reqwest::Client,
-    base: String,
-}
-
-impl HetznerApi<'_> {
-    async fn get(&self, path: &str) -> Value {
-        self.send(self.http.get(format!("{}{path}", self.base)))
-            .await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Value {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(&body))
-            .await
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> Value {
-        let resp = request.bearer_auth(TOKEN).send().await.unwrap();
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{status} {body}");
-        body
     }
 }
 

@@ -34,11 +34,10 @@ async fn removes_control_planes_down_to_one_and_refuses_the_last() {
         member_names(&cluster, &cps[..2]).await,
         ["ops-cp-1", "ops-cp-2"]
     );
-    // The reset node reboots into maintenance mode, without config or membership.
+    // The graceful reset (reboot = false) wipes the node and powers it off, as Talos does:
+    // no config, no membership, and its server is off in the Hetzner API.
     let reset = cluster
-        .sim_node_until("ops-cp-3", |n| {
-            n.is_some_and(|n| n["mode"] == "maintenance")
-        })
+        .sim_node_until("ops-cp-3", |n| n.is_some_and(|n| n["mode"] == "down"))
         .await
         .unwrap();
     assert!(reset["etcd_member_id"].is_null());

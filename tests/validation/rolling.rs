@@ -304,3 +304,56 @@ fn protected_cluster_refuses_a_destroy_plan() {
         );
     }
 }
+
+/// A plan error of `hk8s_cluster.main` for `talos_version` moving from the state's `from` to `to`.
+fn talos_change_error(tf: &Terraform, from: &str, to: &str) -> Value {
+    let work = Workdir::new(tf, &main_tf(to, "null"));
+    let state = state()
+        .to_string()
+        .replace("\"v1.13.9\"", &format!("{from:?}"));
+    std::fs::write(work.path().join("terraform.tfstate"), state).expect("write state");
+    let (ok, lines) = work.plan_json(&["-refresh=false"]);
+    assert!(
+        !ok,
+        "{}: {from} → {to} must be refused: {lines:#?}",
+        tf.label
+    );
+    plan_diagnostics(&lines)
+        .into_iter()
+        .find(|d| d["severity"] == "error" && d["address"] == "hk8s_cluster.main")
+        .unwrap_or_else(|| panic!("{}: no error at hk8s_cluster.main: {lines:#?}", tf.label))
+}
+
+#[test]
+fn talos_change_skipping_a_minor_is_refused_at_plan_naming_the_release_between() {
+    for tf in terraforms() {
+        let error = talos_change_error(&tf, "v1.12.11", "v1.14.0");
+        assert_eq!(
+            error["summary"], "Unsupported Talos version change",
+            "{}",
+            tf.label
+        );
+        let detail = error["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains("one minor release at a time")
+                && detail.contains("Apply the latest v1.13.x release first, then v1.14.0"),
+            "{}: {detail}",
+            tf.label
+        );
+        assert_eq!(
+            error["snippet"]["code"]
+                .as_str()
+                .map(|c| c.contains("talos_version")),
+            Some(true),
+            "{}: underlines talos_version: {error:#}",
+            tf.label
+        );
+        let error = talos_change_error(&tf, "v1.13.9", "v1.12.11");
+        let detail = error["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains("cannot be downgraded"),
+            "{}: {detail}",
+            tf.label
+        );
+    }
+}

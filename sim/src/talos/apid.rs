@@ -196,6 +196,67 @@ impl NodeApi {
     }
 }
 
+/// What a `Reset` wipes of the system disk, checked as Talos checks the request.
+struct Wipe {
+    /// STATE (the machine configuration).
+    state: bool,
+}
+
+impl Wipe {
+    /// The partitions a request wipes: every one when `system_partitions_to_wipe` is empty, else
+    /// those listed (the sim models STATE and EPHEMERAL; Talos wipes a listed partition whatever
+    /// its `wipe` flag says). `maintenance` is a node without configuration.
+    fn of(request: &ResetRequest, maintenance: bool) -> Result<Self, Status> {
+        use reset_request::WipeMode;
+        let mode = WipeMode::try_from(request.mode)
+            .map_err(|_| Status::invalid_argument(format!("unknown wipe mode {}", request.mode)))?;
+        let partitions = &request.system_partitions_to_wipe;
+        if let Some(device) = request.user_disks_to_wipe.first() {
+            // Servers in the sim have no disk but the system disk.
+            return Err(Status::unknown(format!(
+                "reset user disk failed: device {device} wasn't found"
+            )));
+        }
+        if mode == WipeMode::UserDisks {
+            if !partitions.is_empty() {
+                return Err(Status::unknown(
+                    "reset failed: invalid input, wipe mode USER_DISKS doesn't support SystemPartitionsToWipe parameter",
+                ));
+            }
+            return Err(Status::unimplemented(
+                "the sim does not model user disks: wipe mode USER_DISKS (use ALL or SYSTEM_DISK)",
+            ));
+        }
+        if partitions.is_empty() {
+            return Ok(Wipe { state: true });
+        }
+        if maintenance {
+            return Err(Status::unknown(
+                "system partitions to wipe params is not supported in the maintenance mode",
+            ));
+        }
+        let mut wipe = Wipe { state: false };
+        for spec in partitions {
+            match spec.label.as_str() {
+                "STATE" => wipe.state = true,
+                "EPHEMERAL" => {}
+                "META" | "EFI" | "BIOS" | "BOOT" => {
+                    return Err(Status::unimplemented(format!(
+                        "the sim models wiping the STATE and EPHEMERAL partitions only, not {}",
+                        spec.label
+                    )));
+                }
+                other => {
+                    return Err(Status::unknown(format!(
+                        "failed to get volume status with label {other:?}: resource VolumeStatuses.block.talos.dev(runtime/{other}) doesn't exist"
+                    )));
+                }
+            }
+        }
+        Ok(wipe)
+    }
+}
+
 type DataStream = Pin<Box<dyn Stream<Item = Result<Data, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
@@ -493,8 +554,10 @@ impl MachineService for NodeApi {
     ) -> Result<Response<ResetResponse>, Status> {
         let id = self.target(&request, true)?;
         let graceful = request.get_ref().graceful;
+        let reboot = request.get_ref().reboot;
         let mut fleet = self.sim.lock();
         let node = Self::up_node(&mut fleet, id)?;
+        let wipe = Wipe::of(request.get_ref(), node.config.is_none())?;
         let key = node.cluster_key();
         if let Some(key) = key.clone() {
             let members = fleet
@@ -516,14 +579,29 @@ impl MachineService for NodeApi {
         let node = Self::up_node(&mut fleet, id)?;
         let meta = Self::meta(node);
         let hostname = node.hostname();
-        node.config = None;
-        node.staged = None;
-        node.try_rollback = None;
-        // The reset wipes STATE and EPHEMERAL: the next configuration formats them anew.
-        node.volumes = None;
+        if wipe.state {
+            node.config = None;
+            node.staged = None;
+            node.try_rollback = None;
+        }
+        // etcd's data lives on EPHEMERAL; a wiped STATE loses the membership too. Either way the
+        // node may join again once it runs a configuration of the cluster.
+        // A wiped STATE is formatted anew, with the encryption of the next configuration.
+        if wipe.state {
+            node.volumes = None;
+        }
         node.etcd_left = false;
         node.kube_registered = false;
-        self.reboot(node);
+        if reboot {
+            // Comes back up reading its STATE, or (wiped) the server's user data again.
+            self.reboot(node);
+        } else {
+            // Talos's reset sequence ends in `Shutdown`: the machine powers off.
+            node.phase = Phase::Halting {
+                until: self.sim.now() + self.sim.duration("talos_reset"),
+            };
+            node.tls = None;
+        }
         if let Some(key) = key
             && let Some(c) = fleet.clusters.get_mut(&key)
         {

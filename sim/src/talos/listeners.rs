@@ -36,39 +36,69 @@ impl Drop for NodeListeners {
 /// Sockets stay open while a node reboots or its server is off (connections are then closed at
 /// once, see [`serve_apid`]): re-binding the same address while the old socket is still being torn
 /// down would fail.
+///
+/// A node whose address cannot be bound (another sim on the same block) does not serve at all:
+/// the error is logged and shown as its `listen_error` in `/_sim/state`, naming
+/// `--public-ipv4-base`, instead of half a node answering beside another sim's.
 pub fn apply(sim: &Arc<TalosSim>, start: Vec<(i64, Ipv4Addr)>, stop: Vec<i64>) {
-    let mut map = sim.listeners.lock().unwrap_or_else(PoisonError::into_inner);
-    for id in stop {
-        map.remove(&id);
-    }
-    for (id, ip) in start {
-        if map.contains_key(&id) {
-            continue;
+    let mut failed = Vec::new();
+    {
+        let mut map = sim.listeners.lock().unwrap_or_else(PoisonError::into_inner);
+        for id in stop {
+            map.remove(&id);
         }
-        let mut tasks = Vec::new();
-        for nominal in [APID_PORT, KUBE_PORT] {
-            let addr = SocketAddr::new(IpAddr::V4(ip), sim.ports.actual(nominal));
-            let std_listener = match std::net::TcpListener::bind(addr)
-                .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::warn!(%addr, error = %e, "talos node cannot listen");
-                    continue;
+        let pending: Vec<(i64, Ipv4Addr)> = start
+            .into_iter()
+            .filter(|(id, _)| !map.contains_key(id))
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        if let Err(message) = sim.claim_block() {
+            failed.extend(pending.into_iter().map(|(id, _)| (id, message.clone())));
+        } else {
+            for (id, ip) in pending {
+                match open(sim, id, ip) {
+                    Ok(listeners) => {
+                        map.insert(id, listeners);
+                    }
+                    Err(message) => failed.push((id, message)),
                 }
-            };
-            let Ok(listener) = TcpListener::from_std(std_listener) else {
-                continue;
-            };
-            tasks.push(tokio::spawn(accept_loop(
-                sim.clone(),
-                id,
-                nominal,
-                listener,
-            )));
+            }
         }
-        map.insert(id, NodeListeners { tasks });
     }
+    let mut fleet = sim.lock();
+    for (id, message) in failed {
+        if let Some(node) = fleet.nodes.get_mut(&id)
+            && node.listen_error.as_deref() != Some(message.as_str())
+        {
+            tracing::error!(server = id, ip = %node.ip, "talos node cannot serve: {message}");
+            node.listen_error = Some(message);
+        }
+    }
+}
+
+/// Binds apid and the Kubernetes API of one node (both or neither).
+fn open(sim: &Arc<TalosSim>, id: i64, ip: Ipv4Addr) -> Result<NodeListeners, String> {
+    let mut listeners = Vec::new();
+    for nominal in [APID_PORT, KUBE_PORT] {
+        let addr = SocketAddr::new(IpAddr::V4(ip), sim.ports.actual(nominal));
+        let listener = std::net::TcpListener::bind(addr)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .and_then(TcpListener::from_std)
+            .map_err(|e| {
+                format!(
+                    "cannot listen on {addr} ({e}): another process (another hk8s-sim?) uses this \
+                     node's address; give each sim its own --public-ipv4-base"
+                )
+            })?;
+        listeners.push((nominal, listener));
+    }
+    let tasks = listeners
+        .into_iter()
+        .map(|(nominal, listener)| tokio::spawn(accept_loop(sim.clone(), id, nominal, listener)))
+        .collect();
+    Ok(NodeListeners { tasks })
 }
 
 async fn accept_loop(sim: Arc<TalosSim>, server_id: i64, nominal: u16, listener: TcpListener) {

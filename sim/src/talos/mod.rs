@@ -2,8 +2,10 @@
 //! Talos snapshot, with apid on `<public IPv4>:50000` (see [`Ports`]).
 //!
 //! A reconcile loop follows the Hetzner world: when a server runs, its node boots (latency model
-//! `talos_boot`), reads its `user_data` once (maintenance mode without one), and serves apid;
-//! when the server stops or is deleted the node goes down. The loop also joins control planes to
+//! `talos_boot`), reads its `user_data` whenever its STATE holds no configuration (first boot, or
+//! after a reset wiped it; maintenance mode without one), and serves apid; when the server stops
+//! or is deleted the node goes down, and a node that halts (reset without reboot) powers its
+//! server off. The loop also joins control planes to
 //! etcd after bootstrap, rolls back TRY applies, finishes reboots, and keeps the load balancers'
 //! forwarders ([`crate::lbproxy`]) in step.
 
@@ -71,6 +73,37 @@ impl Ports {
     }
 }
 
+/// This sim's hold on its public IPv4 block: a UDP socket bound to `<first address>:<apid port>`.
+/// Nodes and load balancers listen on TCP only, so the socket collides with nothing of this sim,
+/// but a second sim on the same block (and apid port) cannot bind it: without the claim both would
+/// hand out the same node addresses and clients would reach the other sim's nodes.
+#[derive(Debug)]
+pub enum BlockClaim {
+    /// Not tried yet (claimed when the first node listens).
+    Unclaimed,
+    /// Held for as long as the sim runs.
+    Held(std::net::UdpSocket),
+    /// Another process holds it: why, naming `--public-ipv4-base`.
+    Taken(String),
+}
+
+/// Claims the block starting at `base` for a sim whose apid port is `ports.apid`.
+///
+/// # Errors
+/// A message naming `--public-ipv4-base` when another process (another sim) holds the block.
+pub fn claim_ipv4_block(base: Ipv4Addr, ports: Ports) -> Result<std::net::UdpSocket, String> {
+    std::net::UdpSocket::bind((base, ports.apid)).map_err(|e| {
+        let [a, b, _, _] = base.octets();
+        let other = Ipv4Addr::new(a, b.wrapping_add(1).max(1), 0, 1);
+        format!(
+            "the public IPv4 block starting at {base} is already used by another hk8s-sim (apid \
+             port {}: {e}); two sims on one block would answer for each other's nodes. Give each \
+             sim its own --public-ipv4-base (e.g. --public-ipv4-base {other}) or its own --talos-port",
+            ports.apid
+        )
+    })
+}
+
 /// What the loop needs of one server, copied out of the world.
 #[derive(Debug, Clone)]
 struct ServerView {
@@ -93,6 +126,7 @@ pub struct TalosSim {
     clock: Clock,
     latency: Latency,
     listeners: Mutex<BTreeMap<i64, listeners::NodeListeners>>,
+    block: Mutex<BlockClaim>,
     pub(crate) lb_forwarders: Mutex<BTreeMap<i64, crate::lbproxy::LbForwarders>>,
 }
 
@@ -106,11 +140,13 @@ impl std::fmt::Debug for TalosSim {
 
 impl TalosSim {
     /// Creates the Talos side and starts its reconcile loop; also installs the load-balancer
-    /// health probe in the world.
+    /// health probe in the world. `block` is the claim on the public IPv4 block when the caller
+    /// made it already ([`BlockClaim::Unclaimed`] claims it when the first node listens).
     pub fn start(
         world: Arc<RwLock<World>>,
         ports: Ports,
         seed: u64,
+        block: BlockClaim,
     ) -> (Arc<Self>, JoinHandle<()>) {
         let (clock, latency) = {
             let w = world.read().unwrap_or_else(PoisonError::into_inner);
@@ -123,6 +159,7 @@ impl TalosSim {
             clock,
             latency,
             listeners: Mutex::default(),
+            block: Mutex::new(block),
             lb_forwarders: Mutex::default(),
         });
         let weak = Arc::downgrade(&sim);
@@ -153,6 +190,32 @@ impl TalosSim {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+    }
+
+    /// Claims this sim's public IPv4 block if not done yet (see [`BlockClaim`]).
+    ///
+    /// # Errors
+    /// Why the block is not this sim's, naming `--public-ipv4-base`.
+    pub fn claim_block(&self) -> Result<(), String> {
+        let mut block = self.block.lock().unwrap_or_else(PoisonError::into_inner);
+        if matches!(*block, BlockClaim::Unclaimed) {
+            let base = self
+                .world
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .first_ipv4();
+            *block = match claim_ipv4_block(base, self.ports) {
+                Ok(socket) => BlockClaim::Held(socket),
+                Err(message) => {
+                    tracing::error!("{message}");
+                    BlockClaim::Taken(message)
+                }
+            };
+        }
+        match &*block {
+            BlockClaim::Taken(message) => Err(message.clone()),
+            _ => Ok(()),
+        }
     }
 
     /// The fleet, locked. Never take the world lock while holding it.
@@ -238,6 +301,7 @@ impl TalosSim {
         let now = self.now();
         let mut start_listening = Vec::new();
         let mut stop_listening = Vec::new();
+        let mut powered_off = Vec::new();
         {
             let mut fleet = self.lock();
             let present: std::collections::BTreeSet<i64> = servers.iter().map(|s| s.id).collect();
@@ -261,7 +325,9 @@ impl TalosSim {
                     .or_insert_with(|| new_node(view, ip, version));
                 node.private_ips = view.private_ips.clone();
                 node.server_name = view.name.clone();
-                self.advance(node, view, now);
+                if self.advance(node, view, now) {
+                    powered_off.push(view.id);
+                }
                 if node.is_up() {
                     start_listening.push((view.id, ip));
                 }
@@ -274,18 +340,39 @@ impl TalosSim {
             fleet.join_members();
             tls::refresh(self, &mut fleet);
         }
+        // Taken after the fleet lock is released (never hold both).
+        if !powered_off.is_empty() {
+            let mut world = self.world.write().unwrap_or_else(PoisonError::into_inner);
+            for id in powered_off {
+                // A halted guest turns its server off without a Hetzner action, as on the real
+                // platform; an action already on the server (e.g. a delete) carries on.
+                if let Some(server) = world.data.servers.get_mut(&id)
+                    && server.status == "running"
+                {
+                    server.status = "off".into();
+                }
+            }
+        }
         listeners::apply(self, start_listening, stop_listening);
         crate::lbproxy::reconcile(self, lbs);
         crate::kube::reconcile::run(self);
     }
 
-    fn advance(&self, node: &mut Node, view: &ServerView, now: Duration) {
+    /// Moves a node along its phases; `true` when it has just halted and its server must be
+    /// powered off.
+    fn advance(&self, node: &mut Node, view: &ServerView, now: Duration) -> bool {
         if !view.running {
             node.phase = Phase::Down;
             node.tls = None;
-            return;
+            return false;
         }
         match node.phase {
+            Phase::Halting { until } if until <= now => {
+                node.phase = Phase::Down;
+                node.tls = None;
+                return true;
+            }
+            Phase::Halting { .. } => return false,
             Phase::Down => {
                 node.phase = Phase::Booting {
                     until: now + self.duration("talos_boot"),
@@ -303,6 +390,7 @@ impl TalosSim {
             node.config = Some(old);
             node.tls = None;
         }
+        false
     }
 
     fn boot(&self, node: &mut Node, view: &ServerView, now: Duration) {
@@ -313,8 +401,11 @@ impl TalosSim {
             node.config = Some(staged);
         }
         node.try_rollback = None;
-        if node.config.is_none() && !node.user_data_read {
-            node.user_data_read = true;
+        // Talos on hcloud fetches the platform configuration (the server's user data) at every
+        // boot whose STATE holds no machine configuration: the first boot, and any boot after a
+        // reset wiped STATE. A configuration in STATE always wins over the user data.
+        if node.config.is_none() {
+            node.user_data_error = None;
             match view.user_data.as_deref().map(userdata::decode) {
                 None | Some(Ok(None)) => {}
                 Some(Ok(Some(text))) => match config::parse(&text, &node.version) {
@@ -353,8 +444,8 @@ fn new_node(view: &ServerView, ip: Ipv4Addr, version: String) -> Node {
         phase: Phase::Down,
         config: None,
         staged: None,
-        user_data_read: false,
         user_data_error: None,
+        listen_error: None,
         etcd_left: false,
         kube_registered: false,
         services_ready_at: Duration::ZERO,

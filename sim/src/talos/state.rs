@@ -32,6 +32,12 @@ pub enum Phase {
         /// Clock time when it is up.
         until: Duration,
     },
+    /// Shutting down after a reset without reboot (Talos's `Shutdown` phase): apid is closed and
+    /// at `until` the server powers off (its Hetzner status becomes `off`).
+    Halting {
+        /// Clock time when the server is off.
+        until: Duration,
+    },
 }
 
 /// One simulated Talos node (one per running server booted from a Talos snapshot).
@@ -55,10 +61,11 @@ pub struct Node {
     pub config: Option<NodeConfig>,
     /// Configuration applied at the next reboot (staged, or applied with a reboot).
     pub staged: Option<NodeConfig>,
-    /// Whether the server's user data was read already (it is read once, at first boot).
-    pub user_data_read: bool,
-    /// Why the user data was refused, if it was.
+    /// Why the user data was refused at the last boot that read it, if it was.
     pub user_data_error: Option<String>,
+    /// Why the node's sockets could not be opened (its address is another process's, e.g. a
+    /// second sim on the same `--public-ipv4-base`); such a node serves nothing.
+    pub listen_error: Option<String>,
     /// Whether this node left etcd (LeaveCluster/RemoveMember) and must not rejoin until reset.
     pub etcd_left: bool,
     /// Whether its kubelet registered a Node (cleared when the Node object is deleted).
@@ -102,10 +109,11 @@ impl Node {
             .is_some_and(|c| c.role == Role::Controlplane)
     }
 
-    /// `maintenance`, `configured`, `booting`, `rebooting` or `down`.
+    /// `maintenance`, `configured`, `booting`, `rebooting`, `halting` or `down`.
     pub fn mode(&self) -> &'static str {
         match (&self.phase, &self.config) {
             (Phase::Down, _) => "down",
+            (Phase::Halting { .. }, _) => "halting",
             (Phase::Booting { .. }, _) => "booting",
             (Phase::Rebooting { .. }, _) => "rebooting",
             (Phase::Up, None) => "maintenance",
@@ -249,6 +257,7 @@ impl Fleet {
                         "config_hash": n.config.as_ref().map(|c| c.hash.clone()),
                         "staged_config_hash": n.staged.as_ref().map(|c| c.hash.clone()),
                         "user_data_error": n.user_data_error,
+                        "listen_error": n.listen_error,
                         "etcd_member_id": member.map(|m| format!("{m:x}")),
                         "volumes": n.volumes.as_ref().map(super::volumes::SystemVolumes::to_json),
                     })

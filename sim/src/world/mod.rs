@@ -166,6 +166,11 @@ impl World {
         world
     }
 
+    /// The first public IPv4 of this sim's block (`--public-ipv4-base`).
+    pub fn first_ipv4(&self) -> Ipv4Addr {
+        self.first_ipv4
+    }
+
     /// Empties the project (keeping system images and Talos snapshots) and zeroes the statistics,
     /// the fault stream and the rate limit.
     pub fn reset(&mut self) {

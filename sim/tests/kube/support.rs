@@ -17,14 +17,13 @@ use hk8s_sim::latency::LatencyMode;
 use hk8s_sim::talos::pki;
 use hk8s_sim::talos::proto::machine::BootstrapRequest;
 use hk8s_sim::talos::proto::machine::machine_service_client::MachineServiceClient;
-use hk8s_sim::{SimConfig, SimHandle, serve};
+use hk8s_sim::testing::{ServerRequest, TestSim};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tonic::transport::Endpoint;
 
-const TOKEN: &str = "kube-test";
 const CONTROLPLANE: &str =
     include_str!("../../../src/talos/testdata/golden/v1.13-controlplane-flannel.yaml");
 const WORKER: &str = include_str!("../../../src/talos/testdata/golden/v1.13-worker-cilium.yaml");
@@ -40,10 +39,9 @@ pub struct Shape {
 
 /// A running sim with one bootstrapped cluster.
 pub struct Cluster {
-    /// The sim.
-    pub handle: SimHandle,
+    /// The sim (the shared test builder's).
+    pub sim: TestSim,
     clock: Clock,
-    http: reqwest::Client,
     kube: reqwest::Client,
     kube_base: String,
     /// The private network the servers are attached to.
@@ -149,33 +147,25 @@ fn worker_config(i: usize) -> String {
 impl Cluster {
     /// Builds and bootstraps a cluster in a sim whose public IPv4s start at `base`.
     pub async fn start(base: Ipv4Addr, shape: Shape) -> Cluster {
-        let mut config = SimConfig::new(TOKEN);
-        config.talos_versions = vec!["v1.13.9".into()];
-        config.public_ipv4_base = base;
-        config.latency = LatencyMode::Realistic;
-        config.clock = Clock::manual();
-        let clock = config.clock.clone();
-        let handle = serve(config).await.unwrap();
-        let http = reqwest::Client::new();
+        let clock = Clock::manual();
+        let sim_clock = clock.clone();
+        let sim = TestSim::start(base.octets()[1], &["v1.13.9"], |config| {
+            config.public_ipv4_base = base;
+            config.latency = LatencyMode::Realistic;
+            config.clock = sim_clock;
+        })
+        .await;
         let mut cluster = Cluster {
-            handle,
+            sim,
             clock,
-            http,
             kube: reqwest::Client::new(),
             kube_base: String::new(),
             network: 0,
             servers: Vec::new(),
             ips: Vec::new(),
         };
-        let network = cluster
-            .hcloud("POST", "/networks", Some(json!({"name": "prod", "ip_range": "10.0.0.0/16",
-                "subnets": [{"type": "cloud", "ip_range": "10.0.1.0/24", "network_zone": "eu-central"}]})))
-            .await;
-        cluster.network = network["network"]["id"].as_i64().unwrap();
-        let images = cluster
-            .hcloud("GET", "/images?type=snapshot&architecture=x86", None)
-            .await;
-        let image = images["images"][0]["id"].as_i64().unwrap();
+        cluster.network = cluster.sim.network("prod").await;
+        let image = cluster.sim.talos_image("v1.13.9").await;
         let mut controlplane = CONTROLPLANE.to_string();
         if !shape.flannel {
             controlplane = controlplane.replacen(
@@ -190,28 +180,22 @@ impl Cluster {
         }
         let mut cp_ip = Ipv4Addr::UNSPECIFIED;
         for (name, user_data) in configs {
-            let created = cluster
-                .hcloud(
-                    "POST",
-                    "/servers",
-                    Some(
-                        json!({"name": name, "server_type": "cx23", "location": "fsn1",
-                    "image": image, "user_data": user_data, "networks": [cluster.network]}),
-                    ),
-                )
+            let ip = cluster
+                .sim
+                .create_server(&ServerRequest {
+                    name: &name,
+                    image,
+                    user_data: Some(user_data),
+                    networks: vec![cluster.network],
+                    ..ServerRequest::default()
+                })
                 .await;
-            let ip: Ipv4Addr = created["server"]["public_net"]["ipv4"]["ip"]
-                .as_str()
-                .unwrap()
-                .parse()
-                .unwrap();
+            let (id, ip) = (ip.id, ip.ip);
             if cp_ip.is_unspecified() {
                 cp_ip = ip;
             }
             cluster.ips.push(ip);
-            cluster
-                .servers
-                .push((created["server"]["id"].as_i64().unwrap(), name));
+            cluster.servers.push((id, name));
         }
         let expected = cluster.servers.len();
         let mut last = String::new();
@@ -272,32 +256,12 @@ impl Cluster {
 
     /// A Hetzner API call that must succeed.
     pub async fn hcloud(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}{path}", self.handle.endpoint());
-        let mut req = self
-            .http
-            .request(method.parse().unwrap(), url)
-            .bearer_auth(TOKEN);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let text = resp.text().await.unwrap();
-        assert!(status.is_success(), "{method} {path}: {status} {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
+        self.sim.hcloud(method, path, body).await
     }
 
     /// `/_sim/state`.
     pub async fn state(&self) -> Value {
-        let url = format!("http://{}/_sim/state", self.handle.addr());
-        self.http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.sim.state().await
     }
 
     /// A Kubernetes API call with a JSON body (merge patch for PATCH).
@@ -367,7 +331,7 @@ impl Cluster {
 
     /// Stops the sim.
     pub async fn stop(self) {
-        self.handle.shutdown().await.unwrap();
+        self.sim.handle.shutdown().await.unwrap();
     }
 }
 

@@ -271,9 +271,9 @@ async fn clear_foreign(
         ));
     }
     tracing::info!(servers = %names.join(", "), "replacing servers left by an earlier create whose secrets were never recorded");
-    let ids: Vec<i64> = foreign.iter().map(|m| m.server.id).collect();
+    let servers: Vec<&Server> = foreign.iter().map(|m| &m.server).collect();
     op.hcloud
-        .delete_servers(&ids)
+        .delete_protected_servers(&servers)
         .await
         .map_err(|e| failed("Cannot delete servers left by an earlier create", &e))
 }

@@ -36,6 +36,8 @@ pub async fn delete_cluster(
 ) -> Result<Removed, Error> {
     let observed: Observed =
         observe::observe(client, cluster, existing_network.map(|(id, _)| id)).await?;
+    // Hetzner refuses to delete what carries its delete protection.
+    super::protect::before_destroy(client, &observed, existing_network.is_none()).await?;
     let mut removed = Removed {
         servers: observed.all_server_ids.len(),
         ..Removed::default()

@@ -12,6 +12,7 @@ mod model;
 mod observe;
 mod pki;
 mod plan;
+mod protect;
 mod refresh;
 mod renewal;
 mod roll;
@@ -74,6 +75,9 @@ impl Resource<ProviderData> for Cluster {
         let (converged, _) = converge::converge(&op, &spec, &secrets, Bootstrap::Allowed)
             .await
             .map_err(|d| within("create", &spec, d))?;
+        protect_after_apply(&op, &spec, &converged)
+            .await
+            .map_err(|d| within("create", &spec, d))?;
         for warning in &converged.warnings {
             request.warnings.push(warning.clone());
         }
@@ -93,6 +97,9 @@ impl Resource<ProviderData> for Cluster {
         let op = Operation::start(request.data, "update", spec.timeouts.update, request.cancel)?;
         let (secrets, secrets_yaml) = pki::resolve(&spec, Some(request.prior), false)?;
         let (converged, _) = converge::converge(&op, &spec, &secrets, Bootstrap::Forbidden)
+            .await
+            .map_err(|d| within("update", &spec, d))?;
+        protect_after_apply(&op, &spec, &converged)
             .await
             .map_err(|d| within("update", &spec, d))?;
         for warning in &converged.warnings {
@@ -141,6 +148,26 @@ impl Resource<ProviderData> for Cluster {
         let op = Operation::start(request.data, "import", refresh::READ_BUDGET, request.cancel)?;
         import::import(&op, request.id, request.value_type).await
     }
+}
+
+/// Gives the cluster's servers, load balancer and network Hetzner's own delete protection when
+/// `delete_protection` is true, and lifts it when false ([`protect`]).
+async fn protect_after_apply(
+    op: &Operation,
+    spec: &ClusterSpec,
+    converged: &converge::Converged,
+) -> Result<(), Diagnostics> {
+    protect::after_apply(&op.hcloud, spec, converged)
+        .await
+        .map_err(|e| {
+            failed(
+                format!(
+                    "Cannot {} Hetzner's delete protection of the cluster's servers, load balancer and network",
+                    if spec.delete_protection { "turn on" } else { "lift" }
+                ),
+                &e,
+            )
+        })
 }
 
 /// Adds to an apply error what happens next: nothing made is lost, and applying again continues.

@@ -20,7 +20,9 @@ use crate::resources::config_view as view;
 use crate::resources::connection;
 use crate::resources::nodes;
 use crate::resources::protection;
+use crate::resources::validators::error_at;
 use crate::talos::secrets::SecretsBundle;
+use crate::talos::version::TalosVersion;
 use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
 use crate::tfplugin::framework::PlannedChange;
 use crate::tfplugin::value::Value;
@@ -28,7 +30,8 @@ use crate::tfplugin::value::Value;
 /// Adjusts the framework's plan for a cluster. `prior` is null on create.
 ///
 /// # Errors
-/// Refuses destroying or replacing a cluster with `delete_protection = true`.
+/// Refuses destroying or replacing a cluster with `delete_protection = true`, and a
+/// `talos_version` change Talos cannot make in one rolling upgrade.
 pub fn modify(
     config: &Value,
     prior: &Value,
@@ -40,11 +43,26 @@ pub fn modify(
     }
     plan_derived_values(config, &mut change);
     if !prior.is_null() {
+        check_talos_upgrade(prior, &change.planned)?;
         adopt_imported(prior, &mut change);
         plan_update(prior, &mut change);
         renewal::plan(prior, &mut change, time::OffsetDateTime::now_utc());
     }
     Ok(change)
+}
+
+/// Refuses a `talos_version` change that skips a minor release or goes back to an older minor
+/// (see [`TalosVersion::check_upgrade_to`]); the apply would otherwise fail on the first node,
+/// halfway through a roll. Unknown or unparsable versions are left to validation.
+fn check_talos_upgrade(prior: &Value, planned: &Value) -> Result<(), Diagnostics> {
+    let path = attr("talos_version");
+    let version =
+        |v: &Value| view::string(v, &path).and_then(|text| text.parse::<TalosVersion>().ok());
+    let (Some(from), Some(to)) = (version(prior), version(planned)) else {
+        return Ok(());
+    };
+    from.check_upgrade_to(&to)
+        .map_err(|e| error_at(&path, "Unsupported Talos version change", e))
 }
 
 /// Attributes an import cannot read from Hetzner (they live only in the nodes' configuration)

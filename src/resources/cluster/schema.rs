@@ -319,7 +319,9 @@ pub fn schema() -> Schema {
                 .required()
                 .description(
                     "Talos release, e.g. \"v1.13.9\" (1.12, 1.13 and 1.14 are supported). A change \
-                     upgrades the nodes one at a time, gated on health.",
+                     upgrades the nodes one at a time, gated on health. Talos moves one minor release \
+                     at a time: a change that skips a minor (v1.12 to v1.14) or goes back to an older \
+                     minor is refused at plan time; patch releases of one minor may go either way.",
                 )
                 .validate(v::talos_version()),
         )
@@ -383,7 +385,9 @@ pub fn schema() -> Schema {
         .attribute(
             Attribute::bool("delete_protection")
                 .default_value(false)
-                .description("Refuse to destroy or replace the cluster while true: plans and applies that would delete it stop with an error (default false)."),
+                .description("Refuse to destroy or replace the cluster while true: plans and applies that would delete it stop with an error (default false). \
+                              It also turns on Hetzner's own delete protection of the control-plane servers, the API load balancer and the cluster's network, \
+                              so deleting them outside Terraform is refused too; setting it to false lifts that protection."),
         )
         .attribute(timeouts())
         .attribute(computed_string("id", "Cluster id (the cluster name)."))

@@ -111,7 +111,7 @@ pub async fn forget(op: &Operation, clients: &Clients, server: &Server) -> Resul
         )
     })?;
     op.hcloud
-        .delete_servers(&[server.id])
+        .delete_protected_servers(&[server])
         .await
         .map_err(|e| failed(format!("Cannot delete server {}", server.name), &e))?;
     clients.talos.reconnect();

@@ -154,6 +154,57 @@ fn version_change_rolls_and_names_the_nodes() {
     assert!(change.requires_replace.is_empty());
 }
 
+fn plan_error(
+    config: serde_json::Value,
+    prior: serde_json::Value,
+) -> crate::tfplugin::diag::Diagnostic {
+    let s = schema();
+    let config = value_of(&s, config);
+    let prior = value_of(&s, prior);
+    let diags = modify(&config, &prior, default_planned(&s, &config, &prior))
+        .map(|_| ())
+        .expect_err("the plan is refused");
+    let error = diags.iter().next().expect("a diagnostic").clone();
+    assert!(error.is_error());
+    error
+}
+
+#[test]
+fn talos_change_skipping_a_minor_is_refused_naming_the_intermediate_release() {
+    let mut prior = prior_json();
+    prior["talos_version"] = json!("v1.12.11");
+    let mut config = config_json();
+    config["talos_version"] = json!("v1.14.0");
+    let error = plan_error(config.clone(), prior.clone());
+    assert_eq!(error.path.as_ref().unwrap().to_string(), "talos_version");
+    assert!(
+        error.detail.contains("v1.12.11")
+            && error.detail.contains("one minor release at a time")
+            && error.detail.contains("the latest v1.13.x release first"),
+        "{}",
+        error.detail
+    );
+    // One minor at a time is a rolling upgrade, as is a patch change either way.
+    for next in ["v1.13.0", "v1.12.12", "v1.12.3"] {
+        config["talos_version"] = json!(next);
+        let change = plan(config.clone(), Some(prior.clone()));
+        assert!(!change.diagnostics.has_error(), "{next}");
+    }
+}
+
+#[test]
+fn talos_minor_downgrade_is_refused() {
+    let mut config = config_json();
+    config["talos_version"] = json!("v1.12.11");
+    let error = plan_error(config, prior_json());
+    assert_eq!(error.path.as_ref().unwrap().to_string(), "talos_version");
+    assert!(
+        error.detail.contains("cannot be downgraded to v1.12.11"),
+        "{}",
+        error.detail
+    );
+}
+
 #[test]
 fn server_type_change_replaces_nodes_one_at_a_time() {
     let mut config = config_json();
