@@ -666,6 +666,16 @@ fn scale_down_completes_while_the_load_balancer_routes_to_the_leaving_node() {
     );
     let lb_id = lb[0]["id"].as_i64().unwrap();
     world.pin_load_balancer(lb_id, Some(leaving_id));
+    // The sim's forwarders pick the pin up on their next reconcile pass (every 25 ms).
+    let mut answered = String::new();
+    for _ in 0..100 {
+        answered = node_behind_load_balancer(&world, &w);
+        if answered == leaving {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert_eq!(answered, leaving, "the sim pins new connections");
     for _ in 0..3 {
         assert_eq!(
             node_behind_load_balancer(&world, &w),
@@ -788,6 +798,16 @@ resource "hk8s_cluster" "plain" {{
     for needle in ["disk_encryption: false → true", "enc-cp-1"] {
         assert!(plan.contains(needle), "{needle:?} not in the plan: {plan}");
     }
+
+    // The apply reinstalls the only node on a new server: the new one joins etcd first, then the
+    // old one leaves (out of the load balancer, out of etcd) and is deleted.
+    apply(&w);
+    let replaced = control_planes(&world, "enc");
+    assert_eq!(
+        replaced.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["enc-cp-2"]
+    );
+    assert_eq!(disk_encryption_of(&world, replaced[0].1), (true, true));
 
     w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
     assert!(world.labelled("enc").is_empty());

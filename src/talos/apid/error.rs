@@ -228,13 +228,12 @@ pub enum Error {
     },
 
     /// The node that answered is not part of the cluster this client's CA belongs to: its
-    /// certificate is another CA's, or it cannot reach its peers because they do not trust it
-    /// any more (a node reset to maintenance mode, or another cluster's node, behind a load
-    /// balancer). Reconnecting did not reach another node.
+    /// certificate is another CA's (a node reset to maintenance mode, or another cluster's node,
+    /// e.g. behind a load balancer). Reconnecting did not reach another node.
     #[error(
-        "{rpc} on {target}: the node that answered at {} is not part of this cluster ({detail}); \
-         a load balancer still routes to it (e.g. a node reset or leaving), or the endpoint \
-         belongs to another cluster",
+        "{rpc} on {target}: the node that answered at {} is not part of this cluster (its \
+         certificate: {source}); a load balancer still routes to it (e.g. a node reset or \
+         leaving), the node is in maintenance mode, or the endpoint belongs to another cluster",
         target.endpoint
     )]
     NotInCluster {
@@ -242,8 +241,9 @@ pub enum Error {
         rpc: Rpc,
         /// Where it went.
         target: Target,
-        /// What showed it (the TLS error, or the node's own message).
-        detail: String,
+        /// The TLS error (`InvalidCertificate(UnknownIssuer)`, …).
+        #[source]
+        source: rustls::Error,
     },
 
     /// The reply was well-formed gRPC but not what the Talos API promises (no messages, a
@@ -302,10 +302,7 @@ fn certificate_from_another_ca(source: &rustls::Error) -> bool {
     matches!(
         source,
         rustls::Error::InvalidCertificate(
-            CertificateError::UnknownIssuer
-                | CertificateError::BadSignature
-                | CertificateError::NotValidForName
-                | CertificateError::NotValidForNameContext { .. }
+            CertificateError::UnknownIssuer | CertificateError::BadSignature
         )
     )
 }
@@ -342,11 +339,11 @@ impl Error {
             Self::Tls {
                 rpc,
                 target,
-                ref source,
-            } if certificate_from_another_ca(source) => Self::NotInCluster {
+                source,
+            } if certificate_from_another_ca(&source) => Self::NotInCluster {
                 rpc,
                 target,
-                detail: source.to_string(),
+                source,
             },
             other => other,
         }
