@@ -149,17 +149,8 @@ pub async fn converge(
     gates::wait_etcd_members(op, &clients, &nodes).await?;
     gates::wait_kubernetes(op, &clients, &nodes).await?;
 
-    replace_outdated(
-        op,
-        &clients,
-        spec,
-        secrets,
-        &infra,
-        &image,
-        &mut members,
-        &mut warnings,
-    )
-    .await?;
+    warnings
+        .extend(replace_outdated(op, &clients, spec, secrets, &infra, &image, &mut members).await?);
     scale_down(op, &clients, spec, &infra, &mut members).await?;
     if bootstrap == Bootstrap::Forbidden {
         super::roll::roll(op, &clients, spec, secrets, &infra, &members).await?;
@@ -443,9 +434,9 @@ async fn bootstrap_etcd(
     Ok(())
 }
 
-/// Step 5a: each member whose server type or location the configuration no longer wants is
-/// replaced, one at a time: the new node joins and the cluster is healthy before the old one
-/// leaves.
+/// Step 5a: each member whose server type, location or disk encryption the configuration no
+/// longer wants is replaced, one at a time: the new node joins and the cluster is healthy before
+/// the old one leaves. Returns warnings (a replacement placed in another location).
 async fn replace_outdated(
     op: &Operation,
     clients: &Clients,
@@ -454,8 +445,8 @@ async fn replace_outdated(
     infra: &Infra,
     image: &Image,
     members: &mut Vec<Member>,
-    warnings: &mut Vec<Diagnostic>,
-) -> Result<(), Diagnostics> {
+) -> Result<Vec<Diagnostic>, Diagnostics> {
+    let mut warnings = Vec::new();
     while let Some(outdated) = members
         .iter()
         .find(|m| !m.is_current(spec) && !m.is_leaving())
@@ -479,7 +470,7 @@ async fn replace_outdated(
                 locations_attribute: locations_attribute(),
             },
             new_servers(spec, secrets, infra, &[(index, location)])?,
-            warnings,
+            &mut warnings,
         )
         .await?;
         *members = list_members(op, spec).await?;
@@ -488,7 +479,7 @@ async fn replace_outdated(
         *members = list_members(op, spec).await?;
         gate(op, clients, members, infra).await?;
     }
-    Ok(())
+    Ok(warnings)
 }
 
 /// Step 5b: extra members leave one at a time (one an interrupted apply started removing
