@@ -606,43 +606,8 @@ fn create_timeout_says_what_was_pending() {
 
 /// Which node answers a Talos call sent through the load balancer without `node` routing.
 fn node_behind_load_balancer(world: &World, w: &Workdir) -> String {
-    use hk8s::talos::apid::{ApidClient, ClientOptions, Credentials};
-    let state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(w.path().join("terraform.tfstate")).unwrap())
-            .unwrap();
-    let attributes = &state["resources"][0]["instances"][0]["attributes"];
-    let secrets =
-        hk8s::talos::secrets::SecretsBundle::from_yaml(attributes["secrets"].as_str().unwrap())
-            .unwrap();
-    let endpoint = attributes["endpoint"].as_str().unwrap();
-    let lb_ip = endpoint
-        .trim_start_matches("https://")
-        .split(':')
-        .next()
-        .unwrap()
-        .to_owned();
-    let admin = hk8s::talos::talosconfig::issue_admin(
-        &secrets,
-        time::OffsetDateTime::now_utc() - time::Duration::minutes(5),
-        time::Duration::hours(1),
-        &mut rand::rng(),
-    )
-    .unwrap();
-    let credentials = Credentials::Admin {
-        ca: admin.ca_pem.clone().into_bytes(),
-        crt: admin.cert_pem.clone().into_bytes(),
-        key: admin.rustls_key_pem().unwrap().into_bytes(),
-    };
-    world.block_on(async {
-        let client = ApidClient::connect(
-            format!("{lb_ip}:50000").parse().unwrap(),
-            &credentials,
-            ClientOptions::default(),
-        )
-        .await
-        .unwrap();
-        client.direct().version().await.unwrap().hostname
-    })
+    let talos = operator_talos(world, w);
+    world.block_on(async { talos.direct().version().await.unwrap().hostname })
 }
 
 /// The load balancer's connections pinned to the node that leaves first (round robin's worst
