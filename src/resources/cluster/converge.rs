@@ -136,7 +136,7 @@ pub async fn converge(
     )
     .await?;
 
-    let clients = Clients::connect(secrets, &lb_ip(&infra)?, &spec.name).await?;
+    let clients = Clients::connect(secrets, &lb_ip(&infra)?, &spec.name, op.poll_interval).await?;
     let nodes = addresses(&members, infra.network.id)?;
     gates::wait_talos_api(
         op,

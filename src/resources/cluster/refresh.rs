@@ -224,7 +224,7 @@ pub async fn refresh(op: &Operation, prior: &Value) -> Result<Value, Diagnostics
         && running
             .iter()
             .all(|m| m.server.labels.get(pki::PKI_LABEL) == Some(&pki::fingerprint(&secrets)))
-        && let Ok(clients) = Clients::connect(&secrets, lb, &cluster).await
+        && let Ok(clients) = Clients::connect(&secrets, lb, &cluster, op.poll_interval).await
     {
         // Every node at once, through the load balancer (Talos calls, not Hetzner requests).
         let talos = clients.talos.clone();

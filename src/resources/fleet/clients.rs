@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use crate::hcloud::load_balancers::TALOS_API_PORT;
 use crate::kube::{KubeClient, KubeCredentials, KubeOptions};
-use crate::talos::apid::{ApidClient, ClientOptions, Credentials};
+use crate::talos::apid::{ApidClient, ClientOptions, Credentials, RetryPolicy};
 use crate::talos::kubeconfig::{self, KubeconfigRequest};
 use crate::talos::secrets::SecretsBundle;
 use crate::talos::talosconfig;
@@ -29,7 +29,10 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Short-lived admin credentials minted from the secrets, for this operation only.
+    /// Short-lived admin credentials minted from the secrets, for this operation only. Talos
+    /// calls retry a node that is not ready yet from half `poll_interval` up to twice it, the
+    /// pace of the waits around them (a booting node's services come up within seconds; the
+    /// client's default backoff up to 10 s would wait well past that).
     ///
     /// # Errors
     /// When credentials cannot be minted or the clients built.
@@ -37,6 +40,7 @@ impl Clients {
         secrets: &SecretsBundle,
         lb_ip: &str,
         cluster: &str,
+        poll_interval: Duration,
     ) -> Result<Self, Diagnostics> {
         // Valid from a little before now: the nodes' clocks may be behind ours.
         let now = OffsetDateTime::now_utc() - time::Duration::minutes(5);
@@ -71,7 +75,10 @@ impl Clients {
         let talos = ApidClient::connect(
             SocketAddr::new(ip, TALOS_API_PORT),
             &talos_credentials,
-            ClientOptions::default(),
+            ClientOptions::default().retry(RetryPolicy {
+                initial_backoff: poll_interval / 2,
+                max_backoff: poll_interval * 2,
+            }),
         )
         .await
         .map_err(|e| failed("Cannot set up the Talos API client", &e))?;
