@@ -158,19 +158,7 @@ impl Client {
                 what: what.clone(),
                 failures: settled.failed,
             };
-            if attempt >= retry.attempts {
-                return Err(Error::StepFailed {
-                    what,
-                    attempts: attempt,
-                    last: Box::new(last),
-                });
-            }
-            tracing::warn!(error = %last, "a deletion failed: deleting again");
-            if !retry.pause(self.deadline(), attempt).await {
-                return Err(Error::Cancelled {
-                    what: format!("waiting to retry {what}"),
-                });
-            }
+            retry.again(self.deadline(), &what, attempt, last).await?;
             left = still;
         }
     }

@@ -308,21 +308,11 @@ impl Client {
             if settled.failed.is_empty() {
                 break;
             }
-            if attempt >= retry.attempts {
-                return Err(Error::StepFailed {
-                    what: what.clone(),
-                    attempts: attempt,
-                    last: Box::new(Error::ActionsFailed {
-                        what,
-                        failures: settled.failed,
-                    }),
-                });
-            }
-            if !retry.pause(self.deadline(), attempt).await {
-                return Err(Error::Cancelled {
-                    what: format!("waiting to retry {what}"),
-                });
-            }
+            let last = Error::ActionsFailed {
+                what: what.clone(),
+                failures: settled.failed,
+            };
+            retry.again(self.deadline(), &what, attempt, last).await?;
         }
         self.delete_confirmed(FIREWALLS, &[id]).await
     }

@@ -92,6 +92,35 @@ impl StepRetry {
             .sleep(self.backoff.backoff(retry, rand::random::<f64>()))
             .await
     }
+
+    /// After try number `attempt` of step `what` failed with `last`: [`Error::StepFailed`] when
+    /// that was the last try, else a warning and the pause before the next one.
+    ///
+    /// # Errors
+    /// [`Error::StepFailed`] with `last`; [`Error::Cancelled`] when cancelled during the pause.
+    pub async fn again(
+        &self,
+        deadline: &Deadline,
+        what: &str,
+        attempt: u32,
+        last: Error,
+    ) -> Result<(), Error> {
+        if attempt >= self.attempts {
+            return Err(Error::StepFailed {
+                what: what.to_owned(),
+                attempts: attempt,
+                last: Box::new(last),
+            });
+        }
+        tracing::warn!(error = %last, attempt, "{what} failed: trying again");
+        if self.pause(deadline, attempt).await {
+            Ok(())
+        } else {
+            Err(Error::Cancelled {
+                what: format!("waiting to retry {what}"),
+            })
+        }
+    }
 }
 
 /// What the rate-limit headers of a reply said.

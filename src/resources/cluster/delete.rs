@@ -109,20 +109,10 @@ async fn remove_subnet(client: &Client, id: i64, subnet: ipnet::Ipv4Net) -> Resu
         if settled.failed.is_empty() {
             return Ok(());
         }
-        if attempt >= retry.attempts {
-            return Err(Error::StepFailed {
-                what: what.clone(),
-                attempts: attempt,
-                last: Box::new(Error::ActionsFailed {
-                    what,
-                    failures: settled.failed,
-                }),
-            });
-        }
-        if !retry.pause(client.deadline(), attempt).await {
-            return Err(Error::Cancelled {
-                what: format!("waiting to retry {what}"),
-            });
-        }
+        let last = Error::ActionsFailed {
+            what: what.clone(),
+            failures: settled.failed,
+        };
+        retry.again(client.deadline(), &what, attempt, last).await?;
     }
 }

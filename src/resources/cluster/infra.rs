@@ -319,19 +319,10 @@ pub async fn retry_failed(
             what: what.to_owned(),
             failures: failed,
         };
-        if attempt >= retry.attempts {
-            return Err(InfraError::Api(Error::StepFailed {
-                what: what.to_owned(),
-                attempts: attempt,
-                last: Box::new(last),
-            }));
-        }
-        tracing::warn!(error = %last, attempt, "retrying failed Hetzner actions");
-        if !retry.pause(client.deadline(), attempt).await {
-            return Err(InfraError::Api(Error::Cancelled {
-                what: format!("waiting to retry {what}"),
-            }));
-        }
+        retry
+            .again(client.deadline(), what, attempt, last)
+            .await
+            .map_err(InfraError::Api)?;
         attempt += 1;
         let (fresh, actions) = ensure(client, spec).await?;
         *infra = fresh;
