@@ -312,6 +312,25 @@ impl Client {
         Ok(self.call::<ServerReply>(request).await?.server)
     }
 
+    /// Sets label `key` of `server` to `value` (`None` removes it), keeping its other labels;
+    /// returns the server as updated, or as it is when the label already is so (no request).
+    pub async fn set_server_label(
+        &self,
+        server: &Server,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<Server, Error> {
+        if server.labels.get(key).map(String::as_str) == value {
+            return Ok(server.clone());
+        }
+        let mut labels = server.labels.clone();
+        match value {
+            Some(value) => labels.insert(key.to_owned(), value.to_owned()),
+            None => labels.remove(key),
+        };
+        self.set_server_labels(server.id, &labels).await
+    }
+
     /// Starts powering the server on.
     pub async fn poweron_server(&self, id: i64) -> Result<Action, Error> {
         self.server_action(id, "poweron", json!({})).await

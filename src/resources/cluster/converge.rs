@@ -506,11 +506,9 @@ async fn scale_down(
             node = member.name(),
             "a node an earlier apply started removing stays: it rejoins the load balancer"
         );
-        let mut labels = member.server.labels.clone();
-        labels.remove(removal::LEAVING_LABEL);
         member.server = op
             .hcloud
-            .set_server_labels(member.server.id, &labels)
+            .set_server_label(&member.server, removal::LEAVING_LABEL, None)
             .await
             .map_err(|e| failed(format!("Cannot label server {}", member.name()), &e))?;
     }
@@ -520,14 +518,9 @@ async fn scale_down(
 /// Labels every member as part of a cluster an apply completed (see [`pki::COMPLETE_LABEL`]).
 async fn mark_complete(op: &Operation, members: &mut [Member]) -> Result<(), Diagnostics> {
     for member in members.iter_mut() {
-        if member.server.labels.contains_key(pki::COMPLETE_LABEL) {
-            continue;
-        }
-        let mut labels = member.server.labels.clone();
-        labels.insert(pki::COMPLETE_LABEL.to_owned(), "true".to_owned());
         member.server = op
             .hcloud
-            .set_server_labels(member.server.id, &labels)
+            .set_server_label(&member.server, pki::COMPLETE_LABEL, Some("true"))
             .await
             .map_err(|e| failed(format!("Cannot label server {}", member.name()), &e))?;
     }

@@ -35,19 +35,15 @@ pub async fn exclude_from_load_balancer(
     load_balancer: i64,
     server: &Server,
 ) -> Result<(), Diagnostics> {
-    if !server.labels.contains_key(LEAVING_LABEL) {
-        let mut labels = server.labels.clone();
-        labels.insert(LEAVING_LABEL.to_owned(), "true".to_owned());
-        op.hcloud
-            .set_server_labels(server.id, &labels)
-            .await
-            .map_err(|e| {
-                failed(
-                    format!("Cannot label server {} as leaving", server.name),
-                    &e,
-                )
-            })?;
-    }
+    op.hcloud
+        .set_server_label(server, LEAVING_LABEL, Some("true"))
+        .await
+        .map_err(|e| {
+            failed(
+                format!("Cannot label server {} as leaving", server.name),
+                &e,
+            )
+        })?;
     op.hcloud
         .wait_load_balancer_stops_routing(load_balancer, server.id, &server.name)
         .await

@@ -148,14 +148,3 @@ pub async fn provision(
     }
     Ok(done)
 }
-
-/// Settles actions in one batched wait.
-///
-/// # Errors
-/// The first action that failed, or the deadline.
-pub async fn settle(op: &Operation, what: &str, actions: Vec<Action>) -> Result<(), Diagnostics> {
-    op.hcloud
-        .wait_for_actions(what, actions)
-        .await
-        .map_err(|e| failed(format!("Waiting for {what} failed"), &e))
-}
