@@ -17,6 +17,7 @@ pub mod nodes;
 pub mod protection;
 #[cfg(test)]
 mod test_support;
+pub mod timeouts;
 pub mod unavailable;
 pub mod validators;
 

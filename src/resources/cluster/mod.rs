@@ -124,9 +124,8 @@ impl Resource<ProviderData> for Cluster {
             .at(AttributePath::root("delete_protection"))
             .into());
         }
-        let budget = view::string(prior, &AttributePath::root("timeouts").attr("delete"))
-            .and_then(|t| crate::tfplugin::schema::duration::parse(t).ok())
-            .unwrap_or(spec::DEFAULT_DELETE_TIMEOUT);
+        let budget = crate::resources::timeouts::parse(prior, spec::DEFAULT_TIMEOUTS)
+            .map_or(spec::DEFAULT_TIMEOUTS.delete, |t| t.delete);
         let op = Operation::start(request.data, "delete", budget, request.cancel)?;
         let existing = view::integer(
             prior,

@@ -9,7 +9,6 @@
 //! `control_plane.locations`, `disk_encryption` (replacement of each node). Everything else
 //! applies in place.
 
-use std::time::Duration;
 
 use crate::hcloud::cidr::{self, Role};
 use crate::kube::labels::AppliedWith;
@@ -43,31 +42,6 @@ fn count_is_odd_quorum() -> impl Validator {
             ),
         }
     })
-}
-
-fn timeouts() -> Attribute {
-    let duration = || v::duration_between(Duration::from_secs(60), Duration::from_secs(24 * 3600));
-    Attribute::single_nested(
-        "timeouts",
-        [
-            Attribute::string("create")
-                .optional()
-                .description("How long create may take, e.g. \"45m\" (default \"30m\").")
-                .validate(duration()),
-            Attribute::string("update")
-                .optional()
-                .description(
-                    "How long an update (including rolling upgrades) may take (default \"60m\").",
-                )
-                .validate(duration()),
-            Attribute::string("delete")
-                .optional()
-                .description("How long delete may take (default \"20m\").")
-                .validate(duration()),
-        ],
-    )
-    .optional()
-    .description("Operation timeouts as Go durations (\"30m\", \"1h30m\"), from 1m to 24h.")
 }
 
 fn control_plane() -> Attribute {
@@ -389,7 +363,10 @@ pub fn schema() -> Schema {
                               It also turns on Hetzner's own delete protection of the control-plane servers, the API load balancer and the cluster's network, \
                               so deleting them outside Terraform is refused too; setting it to false lifts that protection."),
         )
-        .attribute(timeouts())
+        .attribute(crate::resources::timeouts::attribute(
+            super::spec::DEFAULT_TIMEOUTS,
+            "an update (including rolling upgrades)",
+        ))
         .attribute(computed_string("id", "Cluster id (the cluster name)."))
         .attribute(computed_string("endpoint", "Kubernetes API URL, https://<load balancer IPv4>:6443."))
         .attribute(computed_string("host", "Kubernetes API URL, for the kubernetes and helm providers."))

@@ -16,15 +16,14 @@ use crate::resources::config_view as view;
 use crate::talos::config::{Cni, Taint, TaintEffect};
 use crate::talos::version::{KubernetesVersion, TalosVersion};
 use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
-use crate::tfplugin::schema::duration;
 use crate::tfplugin::value::Value;
 
-/// Default `timeouts.create`.
-pub const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-/// Default `timeouts.update`.
-pub const DEFAULT_UPDATE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
-/// Default `timeouts.delete`.
-pub const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+/// Default `timeouts`.
+pub const DEFAULT_TIMEOUTS: Timeouts = Timeouts {
+    create: Duration::from_secs(30 * 60),
+    update: Duration::from_secs(60 * 60),
+    delete: Duration::from_secs(20 * 60),
+};
 
 /// The control plane as configured.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,16 +63,7 @@ pub struct NetworkSpec {
 
 pub use crate::resources::fleet::image::ImageSpec;
 
-/// Operation budgets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// Create.
-    pub create: Duration,
-    /// Update.
-    pub update: Duration,
-    /// Delete.
-    pub delete: Duration,
-}
+pub use crate::resources::timeouts::Timeouts;
 
 /// The whole desired cluster.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,14 +151,6 @@ fn parse_taint(path: &AttributePath, text: &str) -> Result<Taint, Diagnostics> {
             kube_labels::TaintEffect::NoExecute => TaintEffect::NoExecute,
         },
     })
-}
-
-fn timeout(value: &Value, name: &str, default: Duration) -> Result<Duration, Diagnostics> {
-    let path = attr("timeouts").attr(name);
-    match view::string(value, &path) {
-        Some(text) => duration::parse(text).map_err(|e| missing(&path, &e.to_string())),
-        None => Ok(default),
-    }
 }
 
 fn range(value: &Value, role: RangeRole) -> Result<Ipv4Net, Diagnostics> {
@@ -279,11 +261,7 @@ impl ClusterSpec {
             },
             delete_protection: view::boolean(planned, &attr("delete_protection")).unwrap_or(false),
             disk_encryption: view::boolean(planned, &attr("disk_encryption")).unwrap_or(true),
-            timeouts: Timeouts {
-                create: timeout(planned, "create", DEFAULT_CREATE_TIMEOUT)?,
-                update: timeout(planned, "update", DEFAULT_UPDATE_TIMEOUT)?,
-                delete: timeout(planned, "delete", DEFAULT_DELETE_TIMEOUT)?,
-            },
+            timeouts: crate::resources::timeouts::parse(planned, DEFAULT_TIMEOUTS)?,
             name,
             location,
             network_zone,

@@ -8,6 +8,7 @@
 pub mod clients;
 pub mod gates;
 pub mod image;
+pub mod machine;
 pub mod operation;
 pub mod removal;
 pub mod servers;
