@@ -31,6 +31,9 @@ pub struct Status {
     pub reason: String,
     /// Human-readable message from the API (or the start of a non-Status body).
     pub message: String,
+    /// The messages of `details.causes` (e.g. which PodDisruptionBudget refused an eviction:
+    /// `The disruption budget web needs 2 healthy pods and has 2 currently`).
+    pub causes: Vec<String>,
 }
 
 /// Longest part of a non-Status body kept in a [`Status`] message.
@@ -47,6 +50,18 @@ impl Status {
             reason: String,
             #[serde(default)]
             message: String,
+            #[serde(default)]
+            details: Option<Details>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Details {
+            #[serde(default)]
+            causes: Vec<Cause>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Cause {
+            #[serde(default)]
+            message: String,
         }
         if let Ok(wire) = serde_json::from_slice::<Wire>(body)
             && wire.kind.as_deref() == Some("Status")
@@ -59,6 +74,10 @@ impl Status {
                     wire.reason
                 },
                 message: wire.message,
+                causes: wire
+                    .details
+                    .map(|d| d.causes.into_iter().map(|c| c.message).collect())
+                    .unwrap_or_default(),
             };
         }
         let text = String::from_utf8_lossy(body);
@@ -71,6 +90,7 @@ impl Status {
             code,
             reason: reason_for_code(code).to_owned(),
             message,
+            causes: Vec::new(),
         }
     }
 }
@@ -99,7 +119,11 @@ pub fn reason_for_code(code: u16) -> &'static str {
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.code, self.reason, self.message)
+        write!(f, "{} {}: {}", self.code, self.reason, self.message)?;
+        if !self.causes.is_empty() {
+            write!(f, " ({})", self.causes.join("; "))?;
+        }
+        Ok(())
     }
 }
 

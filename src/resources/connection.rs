@@ -27,6 +27,7 @@ pub fn connection_type() -> Type {
         ("pod_cidr", Type::String),
         ("service_cidr", Type::String),
         ("cni", Type::String),
+        ("disk_encryption", Type::Bool),
         ("config_patches", Type::list(Type::String)),
         ("image_snapshot_ids", Type::map(Type::Number)),
         ("image_selector", Type::String),
@@ -37,14 +38,15 @@ pub fn connection_type() -> Type {
 /// What the connection holds, for the cluster's `connection` description.
 pub const DESCRIPTION: &str = "cluster_id and name, location and network_zone, endpoint (Kubernetes \
     API URL) and talos_endpoint, network_id and firewall_id, talos_version and kubernetes_version, \
-    network_cidr, node_subnet, pod_cidr and service_cidr, cni, the cluster-wide config_patches, \
+    network_cidr, node_subnet, pod_cidr and service_cidr, cni, disk_encryption, the cluster-wide config_patches, \
     image_snapshot_ids and image_selector, and the Talos secrets bundle";
 
 /// Connection fields that mirror cluster attributes changed in place, with those attributes'
 /// paths: when one changes, the planned connection carries the new value (and dependents roll
 /// or reconfigure their nodes) while its identity stays.
-pub fn in_place_fields() -> [(&'static str, AttributePath); 5] {
+pub fn in_place_fields() -> [(&'static str, AttributePath); 6] {
     [
+        ("disk_encryption", AttributePath::root("disk_encryption")),
         ("talos_version", AttributePath::root("talos_version")),
         (
             "kubernetes_version",

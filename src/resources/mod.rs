@@ -37,7 +37,7 @@ mod schema_tests {
             ),
             (
                 "hk8s_node_pool",
-                Resource::<()>::schema(&super::node_pool::NodePool),
+                Resource::<crate::provider::ProviderData>::schema(&super::node_pool::NodePool),
             ),
             ("hk8s_addon", Resource::<()>::schema(&super::addon::Addon)),
             (

@@ -1,6 +1,7 @@
 //! The computed `nodes` attribute shared by `hk8s_cluster` and `hk8s_node_pool`, and reading
 //! node names back out of prior state for plan warnings.
 
+use crate::hcloud::servers::Server;
 use crate::tfplugin::diag::AttributePath;
 use crate::tfplugin::schema::Attribute;
 use crate::tfplugin::value::{Type, Value};
@@ -47,4 +48,29 @@ pub fn describe(names: &[String]) -> String {
     } else {
         names.join(", ")
     }
+}
+
+/// One element of `nodes` for `server`, with its private address in `network` and the Talos
+/// version and machine-configuration hash known for it.
+pub fn node_value(
+    server: &Server,
+    network: i64,
+    talos_version: Option<&String>,
+    config_hash: Option<&String>,
+) -> Value {
+    let text = |s: Option<&str>| s.map_or(Value::Null, Value::from);
+    Value::object([
+        ("name", Value::from(server.name.as_str())),
+        ("server_id", Value::from(server.id)),
+        ("location", Value::from(server.location.name.as_str())),
+        ("server_type", Value::from(server.server_type.name.as_str())),
+        ("public_ipv4", text(server.public_ipv4())),
+        (
+            "public_ipv6",
+            text(server.public_net.ipv6.as_ref().map(|a| a.ip.as_str())),
+        ),
+        ("private_ipv4", text(server.private_ip(network))),
+        ("talos_version", text(talos_version.map(String::as_str))),
+        ("config_hash", text(config_hash.map(String::as_str))),
+    ])
 }

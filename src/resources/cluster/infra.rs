@@ -64,6 +64,12 @@ pub fn firewall_name(cluster: &str) -> String {
     format!("{cluster}-control-plane")
 }
 
+/// What the cluster firewall applies to: every server of the cluster (control planes and pool
+/// nodes), so that no node accepts public traffic the configuration does not allow.
+pub fn firewall_target(cluster: &str) -> FirewallTarget {
+    FirewallTarget::selector(&crate::hcloud::labels::Selector::cluster(cluster))
+}
+
 /// Name of the API load balancer.
 pub fn load_balancer_name(cluster: &str) -> String {
     format!("{cluster}-api")
@@ -195,13 +201,17 @@ async fn ensure_firewall(
             name: firewall_name(&spec.name),
             labels: role_labels(&spec.name, Role::ControlPlane),
             rules: wanted.clone(),
-            apply_to: vec![FirewallTarget::selector(&control_plane_selector(
-                &spec.name,
-            ))],
+            apply_to: vec![firewall_target(&spec.name)],
         })
         .await?;
     let mut firewall = pending.value;
     let mut actions = pending.actions;
+    // Clusters made before pools existed applied the firewall to the control planes only.
+    let legacy = FirewallTarget::selector(&control_plane_selector(&spec.name));
+    if firewall.applied_to.contains(&legacy) {
+        actions.extend(client.remove_firewall(firewall.id, &[legacy.clone()]).await?);
+        firewall.applied_to.retain(|t| *t != legacy);
+    }
     if !same_rules(&firewall.rules, &wanted) {
         actions.extend(client.set_firewall_rules(firewall.id, &wanted).await?);
         firewall.rules = wanted;

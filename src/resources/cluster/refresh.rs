@@ -107,6 +107,21 @@ fn firewall_value(talos: Vec<String>, kube: Vec<String>) -> Value {
     ])
 }
 
+/// Connection fields added after a state was written (`disk_encryption`) are read from the
+/// attributes they mirror, so that pools built on an older cluster state see them.
+fn backfill_connection(state: &mut Value) {
+    for (field, path) in crate::resources::connection::in_place_fields() {
+        let field_path = AttributePath::root("connection").attr(field);
+        let missing = state
+            .get("connection")
+            .is_some_and(|c| c.is_known() && !c.is_null())
+            && state.at_path(&field_path).is_none_or(Value::is_null);
+        if missing && let Some(value) = state.at_path(&path).filter(|v| !v.is_null()).cloned() {
+            state.set_at_path(&field_path, value);
+        }
+    }
+}
+
 fn load_balancer_intact(observed: &Observed, cluster: &str) -> bool {
     let Some(lb) = &observed.api_load_balancer else {
         return false;
@@ -184,6 +199,7 @@ pub async fn refresh(op: &Operation, prior: &Value) -> Result<Value, Diagnostics
     {
         state.set_at_path(&encryption_path, Value::Bool(other.disk_encrypted()));
     }
+    backfill_connection(&mut state);
     reflect_firewall(&mut state, &observed, &cluster);
     if !load_balancer_intact(&observed, &cluster) {
         state.set_at_path(&AttributePath::root("api_load_balancer"), Value::Null);

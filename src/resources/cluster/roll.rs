@@ -7,12 +7,10 @@
 //! Every step checks what the node runs before acting, so an update interrupted halfway and run
 //! again skips the nodes already done.
 
-use crate::kube::KubeClient;
-use crate::resources::fleet::image::DEFAULT_SCHEMATIC;
+use crate::resources::fleet::clients::Kubelets;
+use crate::resources::fleet::image as images;
 use crate::resources::fleet::{Clients, Operation, failed};
-use crate::talos::ops::{
-    self, ChangeMode, ControlPlane, KubeletVersions, ProbeError, RebootPolicy,
-};
+use crate::talos::ops::{self, ChangeMode, ControlPlane, RebootPolicy};
 use crate::talos::secrets::SecretsBundle;
 use crate::tfplugin::diag::Diagnostics;
 
@@ -22,24 +20,8 @@ use super::machine;
 use super::spec::ClusterSpec;
 use super::topology::Member;
 
-/// Kubelet versions read from the Kubernetes API.
-struct Kubelets<'a>(&'a KubeClient);
-
-impl KubeletVersions for Kubelets<'_> {
-    async fn kubelet_version(&self, node_name: &str) -> Result<Option<String>, ProbeError> {
-        match self.0.get_node(node_name).await {
-            Ok(node) => Ok(node.map(|n| n.kubelet_version)),
-            Err(e) => Err(Box::new(e) as ProbeError),
-        }
-    }
-}
-
-/// The installer image for upgrades: the Image Factory installer of the schematic hk8s boots
-/// from by default; with a custom image, the upstream installer.
 fn installer(spec: &ClusterSpec) -> String {
-    let custom = !spec.image.snapshot_ids.is_empty() || spec.image.selector.is_some();
-    let schematic = (!custom).then_some(DEFAULT_SCHEMATIC);
-    ops::installer_image(schematic, &spec.talos_version)
+    images::installer(&spec.image, &spec.talos_version)
 }
 
 /// Rolls every member to the desired Talos version and configuration.

@@ -11,9 +11,8 @@ use ipnet::{IpNet, Ipv4Net};
 use super::model::{self, attr, control_plane};
 use crate::hcloud::catalog::{self, Architecture, NetworkZone};
 use crate::hcloud::cidr::Role as RangeRole;
-use crate::kube::labels as kube_labels;
 use crate::resources::config_view as view;
-use crate::talos::config::{Cni, Taint, TaintEffect};
+use crate::talos::config::{Cni, Taint};
 use crate::talos::version::{KubernetesVersion, TalosVersion};
 use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
 use crate::tfplugin::value::Value;
@@ -139,18 +138,7 @@ fn string_map(value: &Value, path: &AttributePath) -> BTreeMap<String, String> {
 }
 
 fn parse_taint(path: &AttributePath, text: &str) -> Result<Taint, Diagnostics> {
-    let taint: kube_labels::Taint = text
-        .parse()
-        .map_err(|e: kube_labels::Error| missing(path, &e.to_string()))?;
-    Ok(Taint {
-        key: taint.key,
-        value: (!taint.value.is_empty()).then_some(taint.value),
-        effect: match taint.effect {
-            kube_labels::TaintEffect::NoSchedule => TaintEffect::NoSchedule,
-            kube_labels::TaintEffect::PreferNoSchedule => TaintEffect::PreferNoSchedule,
-            kube_labels::TaintEffect::NoExecute => TaintEffect::NoExecute,
-        },
-    })
+    crate::resources::fleet::machine::taint(text).map_err(|e| missing(path, &e.to_string()))
 }
 
 fn range(value: &Value, role: RangeRole) -> Result<Ipv4Net, Diagnostics> {

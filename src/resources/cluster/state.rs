@@ -28,48 +28,6 @@ fn fill(value: &mut Value, name: &str, computed: impl FnOnce() -> Value) {
     }
 }
 
-fn node(
-    member: &Member,
-    network: i64,
-    talos_version: Option<&String>,
-    config_hash: Option<&String>,
-) -> Value {
-    let text = |s: Option<&str>| s.map_or(Value::Null, Value::from);
-    Value::object([
-        ("name", Value::from(member.name())),
-        ("server_id", Value::from(member.server.id)),
-        (
-            "location",
-            Value::from(member.server.location.name.as_str()),
-        ),
-        (
-            "server_type",
-            Value::from(member.server.server_type.name.as_str()),
-        ),
-        ("public_ipv4", text(member.server.public_ipv4())),
-        (
-            "public_ipv6",
-            text(
-                member
-                    .server
-                    .public_net
-                    .ipv6
-                    .as_ref()
-                    .map(|a| a.ip.as_str()),
-            ),
-        ),
-        ("private_ipv4", text(member.server.private_ip(network))),
-        (
-            "talos_version",
-            talos_version.map_or(Value::Null, |v| Value::from(v.as_str())),
-        ),
-        (
-            "config_hash",
-            config_hash.map_or(Value::Null, |v| Value::from(v.as_str())),
-        ),
-    ])
-}
-
 /// The `nodes` attribute for these members, with the Talos versions and machine-configuration
 /// hashes known for them (by node name).
 pub fn nodes_value(
@@ -82,8 +40,8 @@ pub fn nodes_value(
         members
             .iter()
             .map(|m| {
-                node(
-                    m,
+                crate::resources::nodes::node_value(
+                    &m.server,
                     network,
                     versions.get(m.name()),
                     config_hashes.get(m.name()),
@@ -134,6 +92,7 @@ pub fn connection_value(
             Value::from(spec.network.service_cidr.to_string()),
         ),
         ("cni", Value::from(cni)),
+        ("disk_encryption", Value::Bool(spec.disk_encryption)),
         (
             "config_patches",
             planned

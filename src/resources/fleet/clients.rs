@@ -10,6 +10,7 @@ use crate::hcloud::load_balancers::TALOS_API_PORT;
 use crate::kube::{KubeClient, KubeCredentials, KubeOptions};
 use crate::talos::apid::{ApidClient, ClientOptions, Credentials, RetryPolicy};
 use crate::talos::kubeconfig::{self, KubeconfigRequest};
+use crate::talos::ops::{KubeletVersions, ProbeError};
 use crate::talos::secrets::SecretsBundle;
 use crate::talos::talosconfig;
 use crate::tfplugin::diag::Diagnostics;
@@ -93,5 +94,17 @@ impl Clients {
         )
         .map_err(|e| failed("Cannot set up the Kubernetes API client", &e))?;
         Ok(Clients { talos, kube })
+    }
+}
+
+/// Kubelet versions read from the Kubernetes API, for the Kubernetes upgrade of a node.
+pub struct Kubelets<'a>(pub &'a KubeClient);
+
+impl KubeletVersions for Kubelets<'_> {
+    async fn kubelet_version(&self, node_name: &str) -> Result<Option<String>, ProbeError> {
+        match self.0.get_node(node_name).await {
+            Ok(node) => Ok(node.map(|n| n.kubelet_version)),
+            Err(e) => Err(Box::new(e) as ProbeError),
+        }
     }
 }

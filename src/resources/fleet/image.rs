@@ -56,6 +56,14 @@ pub async fn find_snapshot(
         }))
 }
 
+/// The installer image for Talos upgrades: the Image Factory installer of the schematic hk8s
+/// boots from by default; with a custom image (ids or selector), the upstream installer.
+pub fn installer(image: &ImageSpec, version: &crate::talos::version::TalosVersion) -> String {
+    let custom = !image.snapshot_ids.is_empty() || image.selector.is_some();
+    let schematic = (!custom).then_some(DEFAULT_SCHEMATIC);
+    crate::talos::ops::installer_image(schematic, version)
+}
+
 /// No snapshot matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotMissing {

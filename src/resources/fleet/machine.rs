@@ -3,7 +3,8 @@
 //! that control planes and pool nodes are built the same way; and the hash configurations are
 //! compared by.
 
-use crate::talos::config::{self, ClusterInput, MachineConfig, NodeInput};
+use crate::kube::labels as kube_labels;
+use crate::talos::config::{self, ClusterInput, MachineConfig, NodeInput, Taint, TaintEffect};
 use crate::talos::patch::{self, Patch};
 use crate::talos::secrets::SecretsBundle;
 
@@ -83,4 +84,21 @@ pub fn config_hash(config: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// A taint as the schema writes it (`key=value:Effect` or `key:Effect`), for the configuration.
+///
+/// # Errors
+/// Text that is not a taint.
+pub fn taint(text: &str) -> Result<Taint, kube_labels::Error> {
+    let taint: kube_labels::Taint = text.parse()?;
+    Ok(Taint {
+        key: taint.key,
+        value: (!taint.value.is_empty()).then_some(taint.value),
+        effect: match taint.effect {
+            kube_labels::TaintEffect::NoSchedule => TaintEffect::NoSchedule,
+            kube_labels::TaintEffect::PreferNoSchedule => TaintEffect::PreferNoSchedule,
+            kube_labels::TaintEffect::NoExecute => TaintEffect::NoExecute,
+        },
+    })
 }

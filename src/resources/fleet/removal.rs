@@ -113,3 +113,78 @@ pub async fn forget(op: &Operation, clients: &Clients, server: &Server) -> Resul
     clients.talos.reconnect();
     Ok(())
 }
+
+/// How a worker leaves.
+#[derive(Debug, Clone)]
+pub enum Drain {
+    /// Cordon and drain through the eviction API first (PodDisruptionBudgets honoured,
+    /// DaemonSet pods left), within `timeout`.
+    Evict(crate::kube::DrainOptions),
+    /// No drain: the whole cluster goes too.
+    Skip,
+}
+
+/// Takes worker `leaving` out: labelled as leaving (so an interrupted apply finishes this node
+/// first), drained, reset gracefully by Talos (it powers off), then its Kubernetes node and its
+/// server are deleted. A drain that does not finish fails with the pods still there and why
+/// (the PodDisruptionBudget that refused); nothing is deleted then, and the node stays cordoned.
+///
+/// # Errors
+/// The drain's or a deletion's failure.
+pub async fn remove_worker(
+    op: &Operation,
+    clients: &Clients,
+    leaving: &Server,
+    leaving_address: Option<&NodeAddress>,
+    drain: &Drain,
+) -> Result<(), Diagnostics> {
+    let server = op
+        .hcloud
+        .set_server_label(leaving, LEAVING_LABEL, Some("true"))
+        .await
+        .map_err(|e| failed(format!("Cannot label server {} as leaving", leaving.name), &e))?;
+    if let Drain::Evict(options) = drain {
+        match clients.kube.get_node(&server.name).await {
+            Ok(Some(_)) => {
+                let outcome = clients
+                    .kube
+                    .drain(&server.name, options, &op.deadline)
+                    .await
+                    .map_err(|e| {
+                        failure(
+                            format!("Draining node {} did not finish", server.name),
+                            format!(
+                                "{}. Nothing was deleted for this node; it stays cordoned. Once the \
+                                 pods can move (for example when the PodDisruptionBudget allows \
+                                 it), run `terraform apply` again to finish removing it, or raise \
+                                 update_strategy.drain_timeout.",
+                                crate::resources::fleet::chain(&e)
+                            ),
+                        )
+                    })?;
+                tracing::info!(node = %server.name, evicted = outcome.evicted.len(), "node drained");
+            }
+            Ok(None) => {}
+            Err(e) => {
+                return Err(failed(
+                    format!("Cannot read the Kubernetes node {}", server.name),
+                    &e,
+                ));
+            }
+        }
+    }
+    // A node that goes without a drain goes with its cluster: nothing to leave gracefully.
+    if let (Drain::Evict(_), Some(address)) = (drain, leaving_address) {
+        let reset = clients
+            .talos
+            .node(address.ip)
+            .with_deadline(op.deadline.call_deadline(std::time::Duration::from_secs(60)))
+            .reset(&crate::talos::apid::ResetOptions::default())
+            .await;
+        // A node that does not answer is gone or broken: deleting its server is what is left.
+        if let Err(e) = reset {
+            tracing::info!(node = %server.name, error = %e, "graceful reset not possible; deleting the server");
+        }
+    }
+    forget(op, clients, &server).await
+}

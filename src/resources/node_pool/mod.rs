@@ -1,19 +1,32 @@
 //! `hk8s_node_pool`: schema, validation, plan-time checks against the cluster and diffing, and
-//! (for now) apply operations that say plainly they are not available yet.
+//! the lifecycle: create and update converge the pool to the plan ([`converge`]), refresh reads
+//! it back and exposes drift, delete drains and removes it, import rebuilds state from the
+//! servers labelled for it ([`state`]).
 
+mod converge;
+mod delete;
+mod machine;
+mod members;
 mod plan;
 mod schema;
+mod spec;
+mod state;
 mod validate;
 
-use crate::resources::import_id;
-use crate::resources::unavailable::not_available;
-use crate::tfplugin::diag::Diagnostics;
+use crate::provider::ProviderData;
+use crate::resources::config_view as view;
+use crate::resources::fleet::Operation;
+use crate::resources::import_id::{self, ImportId};
+use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
 use crate::tfplugin::framework::{
     CreateRequest, DeleteRequest, ImportRequest, PlanRequest, PlannedChange, ReadRequest, Resource,
     UpdateRequest, ValidateRequest,
 };
 use crate::tfplugin::schema::Schema;
 use crate::tfplugin::value::Value;
+
+use converge::Mode;
+use spec::PoolSpec;
 
 pub use schema::MAX_POOL_SIZE;
 
@@ -24,7 +37,29 @@ pub const TYPE_NAME: &str = "hk8s_node_pool";
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NodePool;
 
-impl<D: Send + Sync + 'static> Resource<D> for NodePool {
+async fn apply(
+    data: &ProviderData,
+    planned: &Value,
+    mode: Mode,
+    cancel: &tokio_util::sync::CancellationToken,
+    warnings: &crate::tfplugin::framework::Warnings,
+) -> Result<Value, Diagnostics> {
+    let spec = PoolSpec::from_planned(planned)?;
+    let (name, budget) = match mode {
+        Mode::Create => ("create", spec.timeouts.create),
+        Mode::Update => ("update", spec.timeouts.update),
+    };
+    let op = Operation::start(data, name, budget, cancel)?;
+    let converged = converge::converge(&op, &spec, mode)
+        .await
+        .map_err(|d| within(name, &spec, d))?;
+    for warning in &converged.warnings {
+        warnings.push(warning.clone());
+    }
+    state::after_apply(planned, &spec, &converged)
+}
+
+impl Resource<ProviderData> for NodePool {
     fn type_name(&self) -> &str {
         TYPE_NAME
     }
@@ -39,30 +74,85 @@ impl<D: Send + Sync + 'static> Resource<D> for NodePool {
 
     async fn modify_plan(
         &self,
-        request: PlanRequest<'_, D>,
+        request: PlanRequest<'_, ProviderData>,
         plan: PlannedChange,
     ) -> Result<PlannedChange, Diagnostics> {
         plan::modify(request.config, request.prior, plan)
     }
 
-    async fn create(&self, _request: CreateRequest<'_, D>) -> Result<Value, Diagnostics> {
-        Err(not_available(TYPE_NAME, "Creating a node pool"))
+    async fn create(&self, request: CreateRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
+        apply(
+            request.data,
+            request.planned,
+            Mode::Create,
+            request.cancel,
+            request.warnings,
+        )
+        .await
     }
 
-    async fn read(&self, request: ReadRequest<'_, D>) -> Result<Value, Diagnostics> {
-        Ok(request.state.clone())
+    async fn read(&self, request: ReadRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
+        if request.state.is_null() {
+            return Ok(Value::Null);
+        }
+        let op = Operation::start(request.data, "read", state::READ_BUDGET, request.cancel)?;
+        state::refresh(&op, request.state).await
     }
 
-    async fn update(&self, _request: UpdateRequest<'_, D>) -> Result<Value, Diagnostics> {
-        Err(not_available(TYPE_NAME, "Updating a node pool"))
+    async fn update(&self, request: UpdateRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
+        apply(
+            request.data,
+            request.planned,
+            Mode::Update,
+            request.cancel,
+            request.warnings,
+        )
+        .await
     }
 
-    async fn delete(&self, _request: DeleteRequest<'_, D>) -> Result<(), Diagnostics> {
-        Err(not_available(TYPE_NAME, "Deleting a node pool"))
+    async fn delete(&self, request: DeleteRequest<'_, ProviderData>) -> Result<(), Diagnostics> {
+        let prior = request.prior;
+        if view::boolean(prior, &AttributePath::root("delete_protection")) == Some(true) {
+            return Err(Diagnostic::error(
+                "The node pool is protected from deletion",
+                format!(
+                    "hk8s_node_pool {:?} has delete_protection = true. Set it to false and apply \
+                     before destroying the pool.",
+                    view::string(prior, &AttributePath::root("id")).unwrap_or_default()
+                ),
+            )
+            .at(AttributePath::root("delete_protection"))
+            .into());
+        }
+        let budget = crate::resources::timeouts::parse(prior, spec::DEFAULT_TIMEOUTS)
+            .map_or(spec::DEFAULT_TIMEOUTS.delete, |t| t.delete);
+        let op = Operation::start(request.data, "delete", budget, request.cancel)?;
+        delete::delete(&op, prior).await
     }
 
-    async fn import(&self, request: ImportRequest<'_, D>) -> Result<Value, Diagnostics> {
-        import_id::pool(request.id)?;
-        Err(not_available(TYPE_NAME, "Importing a node pool"))
+    async fn import(&self, request: ImportRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
+        let ImportId::Pool { cluster, pool } = import_id::pool(request.id)? else {
+            return Err(Diagnostic::error("Invalid import id", "expected <cluster>/<pool>").into());
+        };
+        let op = Operation::start(request.data, "import", state::READ_BUDGET, request.cancel)?;
+        state::import(&op, &cluster, &pool, request.value_type).await
     }
+}
+
+/// Adds to an apply error what happens next: nothing made is lost, and applying again continues.
+fn within(operation: &str, spec: &PoolSpec, diagnostics: Diagnostics) -> Diagnostics {
+    let mut out = Diagnostics::new();
+    for diagnostic in diagnostics.iter() {
+        let mut d = diagnostic.clone();
+        if d.is_error() {
+            d.detail = format!(
+                "{}\n\nThe {operation} of node pool {:?} stopped here. Everything made so far is \
+                 kept and labelled hk8s.io/pool={}; run `terraform apply` again to continue from \
+                 this point.",
+                d.detail, spec.name, spec.name
+            );
+        }
+        out.push(d);
+    }
+    out
 }

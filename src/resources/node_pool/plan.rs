@@ -183,14 +183,38 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
     };
     let names = nodes::node_names(prior);
     let all = nodes::describe(&names);
+    let recorded = |field: &str| -> Vec<String> {
+        match prior.get("nodes") {
+            Some(Value::List(items)) => items
+                .iter()
+                .filter_map(|n| n.get(field).and_then(Value::as_str).map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    // A change moves nodes only when some node runs what the plan no longer allows (a pool
+    // imported with another list order, or a location added, moves nothing).
+    let planned_type = view::string(&planned, &attr("server_type"));
+    let types = recorded("server_type");
+    let type_moves = types.is_empty() || types.iter().any(|t| Some(t.as_str()) != planned_type);
+    let planned_locations: Vec<&str> = view::strings(&planned, &attr("locations"))
+        .into_iter()
+        .map(|(_, l)| l)
+        .collect();
+    let locations_move = view::is_unknown(&planned, &attr("locations"))
+        || recorded("location")
+            .iter()
+            .any(|l| !planned_locations.contains(&l.as_str()));
     let rolling: Vec<String> = [
-        attr("server_type"),
-        attr("locations"),
-        connection::field_path("talos_version"),
-        connection::field_path("kubernetes_version"),
+        (attr("server_type"), type_moves),
+        (attr("locations"), locations_move),
+        (connection::field_path("talos_version"), true),
+        (connection::field_path("kubernetes_version"), true),
+        (connection::field_path("disk_encryption"), true),
     ]
     .iter()
-    .filter_map(diff)
+    .filter(|(_, moves)| *moves)
+    .filter_map(|(path, _)| diff(path))
     .collect();
     if !rolling.is_empty() {
         let at_once =
@@ -205,6 +229,8 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
         ));
     }
     let patch_changes: Vec<String> = [
+        attr("labels"),
+        attr("taints"),
         attr("config_patches"),
         connection::field_path("config_patches"),
     ]
@@ -242,7 +268,31 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
             ),
         ));
     }
-    if !rolling.is_empty() || count_change.is_some() {
+    if let (Some(before), Some(after)) = (before, after)
+        && after > before
+    {
+        let taken: Vec<u32> = names
+            .iter()
+            .filter_map(|n| n.rsplit_once('-').and_then(|(_, i)| i.parse().ok()))
+            .collect();
+        let prefix = names
+            .first()
+            .and_then(|n| n.rsplit_once('-'))
+            .map(|(p, _)| p.to_owned());
+        let added: Vec<String> = (1..)
+            .filter(|i| !taken.contains(i))
+            .take(usize::try_from(after - before).unwrap_or(0))
+            .map(|i| prefix.as_ref().map_or_else(|| format!("#{i}"), |p| format!("{p}-{i}")))
+            .collect();
+        change.diagnostics.push(Diagnostic::warning(
+            "Node pool scale-up",
+            format!(
+                "node_count: {before} → {after}. {} will be created and join the cluster.",
+                added.join(", ")
+            ),
+        ));
+    }
+    if !rolling.is_empty() || count_change.is_some() || !patch_changes.is_empty() {
         change.set_unknown(&attr("nodes"));
     }
 }

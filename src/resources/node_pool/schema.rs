@@ -144,6 +144,10 @@ pub fn schema() -> Schema {
                 .default_value(false)
                 .description("Protect the pool's servers from deletion (default false)."),
         )
+        .attribute(crate::resources::timeouts::attribute(
+            super::spec::DEFAULT_TIMEOUTS,
+            "an update (scaling, rolling replacements and upgrades, drains included)",
+        ))
         .attribute(
             Attribute::string("id")
                 .computed()

@@ -158,7 +158,7 @@ fn another_cluster_or_name_replaces() {
 }
 
 #[test]
-fn scale_down_names_removed_nodes_and_labels_apply_quietly() {
+fn scale_down_names_removed_nodes_and_labels_apply_in_place() {
     let mut config = config_json();
     config["node_count"] = json!(1);
     let change = plan(config, Some(prior_json())).unwrap();
@@ -172,10 +172,12 @@ fn scale_down_names_removed_nodes_and_labels_apply_quietly() {
     let mut config = config_json();
     config["labels"] = json!({ "team": "a" });
     let change = plan(config, Some(prior_json())).unwrap();
-    assert!(change.diagnostics.is_empty());
+    let d = change.diagnostics.iter().next().unwrap();
+    assert_eq!(d.summary, "Configuration change applied to running nodes");
+    assert!(d.detail.starts_with("labels changed"), "{}", d.detail);
     assert!(
-        at(&change.planned, "nodes").is_known(),
-        "labels do not change the node list"
+        !at(&change.planned, "nodes").is_known(),
+        "the nodes' configuration hashes change"
     );
 }
 
@@ -192,5 +194,5 @@ fn cluster_wide_patches_reach_the_pool_nodes() {
         d.detail
     );
     assert!(d.detail.contains("prod-general-1"), "{}", d.detail);
-    assert!(at(&change.planned, "nodes").is_known());
+    assert!(!at(&change.planned, "nodes").is_known());
 }
