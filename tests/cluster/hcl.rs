@@ -57,3 +57,19 @@ output "kubeconfig" {{
         provider = provider(endpoint)
     )
 }
+
+/// A node pool `name` of cluster `hk8s_cluster.main`; `extra` goes inside the resource block.
+pub fn pool(name: &str, server_type: &str, count: u32, extra: &str) -> String {
+    format!(
+        r#"
+resource "hk8s_node_pool" "{name}" {{
+  cluster     = hk8s_cluster.main.connection
+  name        = "{name}"
+  server_type = "{server_type}"
+  node_count  = {count}
+  timeouts    = {{ create = "3m", update = "3m", delete = "3m" }}
+{extra}
+}}
+"#
+    )
+}

@@ -1,0 +1,138 @@
+//! `hk8s_node_pool` end to end: real Terraform drives the provider against hk8s-sim, and the
+//! tests check what a user would: the servers and placement groups in Hetzner, the nodes
+//! Kubernetes reports Ready, empty plans after applies, and nothing left after destroy.
+//! The scenarios test the provider's own logic and run with the newest CLI only.
+
+mod cluster;
+mod support;
+
+use cluster::hcl;
+use cluster::world::World;
+use cluster::{assert_no_public_inbound, python};
+use support::{Workdir, terraforms};
+
+fn newest() -> support::Terraform {
+    terraforms().into_iter().next().expect("a Terraform CLI")
+}
+
+fn plan_is_empty(w: &Workdir) {
+    let out = w.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "plan not empty:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn config(world: &World, pools: &str) -> String {
+    format!(
+        "{}{pools}",
+        hcl::cluster(&world.endpoint, "pools", 1, "v1.13.9", "1.35.0", "")
+    )
+}
+
+/// Server names of pool `pool` of cluster `pools`, sorted by number.
+fn pool_servers(world: &World, pool: &str) -> Vec<serde_json::Value> {
+    let mut servers = world.list(
+        &format!("/servers?label_selector=hk8s.io/cluster%3Dpools,hk8s.io/pool%3D{pool}"),
+        "servers",
+    );
+    servers.sort_by_key(|s| {
+        s["name"]
+            .as_str()
+            .and_then(|n| n.rsplit_once('-'))
+            .and_then(|(_, i)| i.parse::<u32>().ok())
+    });
+    servers
+}
+
+fn names(servers: &[serde_json::Value]) -> Vec<String> {
+    servers
+        .iter()
+        .map(|s| s["name"].as_str().unwrap_or("?").to_owned())
+        .collect()
+}
+
+/// Members of each placement group of pool `pool`, by group name.
+fn groups(world: &World, pool: &str) -> Vec<(String, usize)> {
+    let mut out: Vec<(String, usize)> = world
+        .list(
+            &format!(
+                "/placement_groups?label_selector=hk8s.io/cluster%3Dpools,hk8s.io/pool%3D{pool}"
+            ),
+            "placement_groups",
+        )
+        .iter()
+        .map(|g| {
+            (
+                g["name"].as_str().unwrap_or("?").to_owned(),
+                g["servers"].as_array().map_or(0, Vec::len),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// An amd64 and an arm64 pool in one cluster; the amd64 pool grows from 0 to 12 nodes in one
+/// location (two placement groups) and shrinks to 2; destroy leaves nothing.
+#[test]
+fn pools_of_both_architectures_scale_and_are_destroyed() {
+    let world = World::start(52, &["v1.13.9"], |_| {});
+    let tf = newest();
+    let pools = |amd: u32| {
+        format!(
+            "{}{}",
+            hcl::pool("amd", "cx23", amd, ""),
+            hcl::pool("arm", "cax11", 1, "")
+        )
+    };
+    let w = Workdir::new(&tf, &config(&world, &pools(0)));
+    w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    let arm = pool_servers(&world, "arm");
+    assert_eq!(names(&arm), ["pools-arm-1"]);
+    assert_eq!(arm[0]["server_type"]["name"], "cax11");
+    assert_eq!(arm[0]["labels"]["hk8s.io/role"], "worker");
+    assert!(pool_servers(&world, "amd").is_empty());
+    python::assert_ready_nodes(&w, &["pools-arm-1", "pools-cp-1"]);
+    plan_is_empty(&w);
+
+    w.write_main(&config(&world, &pools(12)));
+    w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    let amd = pool_servers(&world, "amd");
+    let expected: Vec<String> = (1..=12).map(|i| format!("pools-amd-{i}")).collect();
+    assert_eq!(names(&amd), expected);
+    assert!(amd.iter().all(|s| s["location"]["name"] == "fsn1"));
+    assert!(amd.iter().all(|s| s["server_type"]["architecture"] == "x86"));
+    assert_eq!(
+        groups(&world, "amd"),
+        [
+            ("pools-amd-fsn1-1".to_owned(), 10),
+            ("pools-amd-fsn1-2".to_owned(), 2)
+        ]
+    );
+    let mut ready: Vec<String> = expected.clone();
+    ready.extend(["pools-arm-1".to_owned(), "pools-cp-1".to_owned()]);
+    ready.sort();
+    python::assert_ready_nodes(&w, &ready.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_no_public_inbound(&world, "pools");
+    plan_is_empty(&w);
+
+    w.write_main(&config(&world, &pools(2)));
+    let plan = w.run_ok(&["plan", "-no-color"]);
+    assert!(plan.contains("Node pool scale-down"), "{plan}");
+    assert!(plan.contains("pools-amd-12, pools-amd-11"), "{plan}");
+    w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    assert_eq!(names(&pool_servers(&world, "amd")), ["pools-amd-1", "pools-amd-2"]);
+    assert_eq!(groups(&world, "amd"), [("pools-amd-fsn1-1".to_owned(), 2)]);
+    python::assert_ready_nodes(
+        &w,
+        &["pools-amd-1", "pools-amd-2", "pools-arm-1", "pools-cp-1"],
+    );
+    plan_is_empty(&w);
+
+    w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert_eq!(world.labelled("pools"), Vec::<String>::new());
+}
