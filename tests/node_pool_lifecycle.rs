@@ -136,3 +136,86 @@ fn pools_of_both_architectures_scale_and_are_destroyed() {
     w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
     assert_eq!(world.labelled("pools"), Vec::<String>::new());
 }
+
+/// Two replicas spread over the pool's two nodes, guarded by a PodDisruptionBudget that needs
+/// `min_available` of them; prints the nodes the pods run on once both run.
+const WORKLOAD: &str = r#"
+import sys, time
+from kubernetes import client, config
+config.load_kube_config(sys.argv[1])
+apps, core, policy = client.AppsV1Api(), client.CoreV1Api(), client.PolicyV1Api()
+labels = {"app": "web"}
+apps.create_namespaced_deployment("default", client.V1Deployment(
+    metadata=client.V1ObjectMeta(name="web"),
+    spec=client.V1DeploymentSpec(replicas=2,
+        selector=client.V1LabelSelector(match_labels=labels),
+        template=client.V1PodTemplateSpec(metadata=client.V1ObjectMeta(labels=labels),
+            spec=client.V1PodSpec(containers=[client.V1Container(name="web", image="nginx")],
+                # No cloud controller runs in this test: nodes keep the uninitialized taint.
+                tolerations=[client.V1Toleration(key="node.cloudprovider.kubernetes.io/uninitialized", operator="Exists")])))))
+policy.create_namespaced_pod_disruption_budget("default", client.V1PodDisruptionBudget(
+    metadata=client.V1ObjectMeta(name="web"),
+    spec=client.V1PodDisruptionBudgetSpec(min_available=2, selector=client.V1LabelSelector(match_labels=labels))))
+for _ in range(600):
+    pods = core.list_namespaced_pod("default", label_selector="app=web").items
+    running = [p for p in pods if p.status.phase == "Running"]
+    if len(running) == 2:
+        print(" ".join(sorted(p.spec.node_name for p in running)))
+        break
+    time.sleep(0.1)
+"#;
+
+const RELAX_BUDGET: &str = r#"
+import sys
+from kubernetes import client, config
+config.load_kube_config(sys.argv[1])
+client.PolicyV1Api().patch_namespaced_pod_disruption_budget("web", "default", {"spec": {"minAvailable": 1}})
+"#;
+
+/// A scale-down whose drain a PodDisruptionBudget blocks fails naming the budget and deletes
+/// nothing; once the budget allows it, the next apply finishes the job.
+#[test]
+fn a_drain_blocked_by_a_disruption_budget_fails_then_finishes() {
+    let world = World::start(53, &["v1.13.9"], |_| {});
+    let tf = newest();
+    let pool = |count: u32| {
+        hcl::pool(
+            "web",
+            "cx23",
+            count,
+            "  update_strategy = { drain_timeout = \"10s\" }",
+        )
+    };
+    let w = Workdir::new(&tf, &config(&world, &pool(2)));
+    w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    let Some(placed) = python::run(&w, WORKLOAD) else {
+        return; // no Python tools: HK8S_REQUIRE_TOOLS makes that an error elsewhere
+    };
+    assert_eq!(placed, "pools-web-1 pools-web-2", "one replica per node");
+
+    w.write_main(&config(&world, &pool(1)));
+    let out = w.run(&["apply", "-auto-approve", "-no-color"]);
+    // Terraform wraps diagnostics: compare with whitespace collapsed.
+    let stderr = String::from_utf8_lossy(&out.stderr)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(!out.status.success(), "the drain cannot finish");
+    assert!(stderr.contains("Draining node pools-web-2 did not finish"), "{stderr}");
+    assert!(
+        stderr.contains("The disruption budget web needs 2 healthy pods"),
+        "{stderr}"
+    );
+    assert_eq!(names(&pool_servers(&world, "web")), ["pools-web-1", "pools-web-2"]);
+
+    python::run(&w, RELAX_BUDGET);
+    w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    assert_eq!(names(&pool_servers(&world, "web")), ["pools-web-1"]);
+    let evictions = world.stats()["kube_requests"]["POST pods/eviction"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(evictions >= 1, "the drain went through the eviction API");
+    plan_is_empty(&w);
+    w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert_eq!(world.labelled("pools"), Vec::<String>::new());
+}

@@ -3,7 +3,9 @@
 
 use crate::support::{Workdir, venv_python};
 
-fn run(w: &Workdir, script: &str) -> Option<String> {
+/// Runs `script` with the cluster's kubeconfig path as `sys.argv[1]`; its stdout (`None` without the
+/// tools venv).
+pub fn run(w: &Workdir, script: &str) -> Option<String> {
     let python = venv_python()?;
     let kubeconfig = w.run_ok(&["output", "-raw", "kubeconfig"]);
     let path = w.path().join("kubeconfig.yaml");
