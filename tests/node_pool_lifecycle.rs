@@ -219,3 +219,123 @@ fn a_drain_blocked_by_a_disruption_budget_fails_then_finishes() {
     w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
     assert_eq!(world.labelled("pools"), Vec::<String>::new());
 }
+
+fn server_ids(world: &World, pool: &str) -> Vec<i64> {
+    pool_servers(world, pool)
+        .iter()
+        .filter_map(|s| s["id"].as_i64())
+        .collect()
+}
+
+/// Talos version each of `nodes` runs, from the sim's view of the nodes.
+fn talos_versions(world: &World, nodes: &[String]) -> Vec<String> {
+    let state = world.state();
+    nodes
+        .iter()
+        .map(|name| {
+            state["talos_nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|n| n["hostname"] == name.as_str())
+                .and_then(|n| n["version"].as_str())
+                .unwrap_or("?")
+                .to_owned()
+        })
+        .collect()
+}
+
+/// A `server_type` change replaces the nodes surge first; a Talos upgrade of the cluster rolls
+/// the pool after the control plane; a pool whose state was lost is imported and the apply after
+/// it changes no server.
+#[test]
+fn pool_rolls_server_type_and_talos_and_is_imported() {
+    let world = World::start(54, &["v1.13.9", "v1.13.10"], |_| {});
+    let tf = newest();
+    let config = |talos: &str, server_type: &str| {
+        format!(
+            "{}{}",
+            hcl::cluster(&world.endpoint, "pools", 1, talos, "1.35.0", ""),
+            hcl::pool("web", server_type, 2, "")
+        )
+    };
+    let w = Workdir::new(&tf, &config("v1.13.9", "cx23"));
+    w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    assert_eq!(names(&pool_servers(&world, "web")), ["pools-web-1", "pools-web-2"]);
+    let first_ids = server_ids(&world, "web");
+
+    w.write_main(&config("v1.13.9", "cx33"));
+    let plan = w.run_ok(&["plan", "-no-color"]);
+    assert!(plan.contains("Rolling update of the node pool"), "{plan}");
+    assert!(!plan.contains("must be replaced"), "{plan}");
+    w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    let servers = pool_servers(&world, "web");
+    // pools-web-3 joined before pools-web-1 left; the second replacement took the number
+    // pools-web-1 freed (new nodes take the smallest free numbers).
+    assert_eq!(names(&servers), ["pools-web-1", "pools-web-3"]);
+    assert!(!server_ids(&world, "web").contains(&first_ids[0]));
+    assert!(servers.iter().all(|s| s["server_type"]["name"] == "cx33"));
+    python::assert_ready_nodes(&w, &["pools-cp-1", "pools-web-1", "pools-web-3"]);
+    plan_is_empty(&w);
+
+    w.write_main(&config("v1.13.10", "cx33"));
+    let plan = w.run_ok(&["plan", "-no-color"]);
+    assert!(plan.contains("cluster.talos_version: v1.13.9 → v1.13.10"), "{plan}");
+    let before = server_ids(&world, "web");
+    w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    let all: Vec<String> = ["pools-cp-1", "pools-web-1", "pools-web-3"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    assert_eq!(talos_versions(&world, &all), ["v1.13.10"; 3]);
+    assert_eq!(server_ids(&world, "web"), before, "an upgrade keeps the servers");
+    python::assert_ready_nodes(&w, &["pools-cp-1", "pools-web-1", "pools-web-3"]);
+    plan_is_empty(&w);
+
+    w.run_ok(&["state", "rm", "hk8s_node_pool.web"]);
+    w.run_ok(&["import", "-no-color", "hk8s_node_pool.web", "pools/web"]);
+    let plan = w.run_ok(&["plan", "-no-color"]);
+    assert!(!plan.contains("must be replaced"), "{plan}");
+    assert!(!plan.contains("Rolling update"), "{plan}");
+    w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    assert_eq!(server_ids(&world, "web"), before, "the import changed no server");
+    plan_is_empty(&w);
+    w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert_eq!(world.labelled("pools"), Vec::<String>::new());
+}
+
+/// Terraform and the provider killed with SIGKILL while a pool scales up, then applied again:
+/// exactly the configured nodes, no duplicate server, an empty plan.
+#[test]
+fn scale_up_killed_midway_converges_without_duplicates() {
+    let world = World::start(55, &["v1.13.9"], |_| {});
+    let tf = newest();
+    let w = Workdir::new(&tf, &config(&world, &hcl::pool("web", "cx23", 1, "")));
+    w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    w.write_main(&config(&world, &hcl::pool("web", "cx23", 4, "")));
+    let mut child = w.spawn(&["apply", "-auto-approve", "-no-color"]);
+    let started = std::time::Instant::now();
+    while pool_servers(&world, "web").len() < 2 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "no server was created"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let group = format!("-{}", child.id());
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", "--", &group])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let _ = child.wait();
+
+    w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    assert_eq!(
+        names(&pool_servers(&world, "web")),
+        ["pools-web-1", "pools-web-2", "pools-web-3", "pools-web-4"]
+    );
+    plan_is_empty(&w);
+    w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert_eq!(world.labelled("pools"), Vec::<String>::new());
+}

@@ -159,6 +159,7 @@ fn show(v: Option<&Value>) -> String {
     match v {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Bool(b)) => b.to_string(),
         Some(Value::Unknown) => "(known after apply)".to_owned(),
         Some(Value::List(items)) => {
             format!(
@@ -205,12 +206,15 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
         || recorded("location")
             .iter()
             .any(|l| !planned_locations.contains(&l.as_str()));
+    // An imported pool has no connection yet: the first apply records it, and the nodes are
+    // brought to it without a plan-time comparison.
+    let had_cluster = prior.get("cluster").is_some_and(|c| !c.is_null());
     let rolling: Vec<String> = [
         (attr("server_type"), type_moves),
         (attr("locations"), locations_move),
-        (connection::field_path("talos_version"), true),
-        (connection::field_path("kubernetes_version"), true),
-        (connection::field_path("disk_encryption"), true),
+        (connection::field_path("talos_version"), had_cluster),
+        (connection::field_path("kubernetes_version"), had_cluster),
+        (connection::field_path("disk_encryption"), had_cluster),
     ]
     .iter()
     .filter(|(_, moves)| *moves)
@@ -236,6 +240,7 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
     ]
     .iter()
     .filter(|p| prior.at_path(p) != planned.at_path(p))
+    .filter(|p| had_cluster || !p.to_string().starts_with("cluster."))
     .map(ToString::to_string)
     .collect();
     if !patch_changes.is_empty() {
