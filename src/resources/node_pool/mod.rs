@@ -44,6 +44,14 @@ async fn apply(
     cancel: &tokio_util::sync::CancellationToken,
     warnings: &crate::tfplugin::framework::Warnings,
 ) -> Result<Value, Diagnostics> {
+    if planned.get("autoscaling").is_some_and(|a| !a.is_null()) {
+        // Building the pool at `min` with no autoscaler would be silently different from what
+        // the configuration says.
+        return Err(crate::resources::unavailable::not_available(
+            TYPE_NAME,
+            "Applying a node pool with `autoscaling` (the cluster-autoscaler integration)",
+        ));
+    }
     let spec = PoolSpec::from_planned(planned)?;
     let (name, budget) = match mode {
         Mode::Create => ("create", spec.timeouts.create),
