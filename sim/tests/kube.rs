@@ -11,5 +11,6 @@ mod kube {
     mod ccm;
     mod drain;
     mod helm;
+    mod nodes;
     mod routing;
 }

@@ -6,12 +6,14 @@
 //! in, or Cilium once installed), and any other object kept in a [`store::Store`].
 
 pub mod apply;
+pub mod capacity;
 pub mod ccm;
 pub mod crud;
 pub mod eviction;
 pub mod helm;
 pub mod nodes;
 pub mod objects;
+pub mod podcidr;
 pub mod reconcile;
 pub mod scheduler;
 pub mod select;

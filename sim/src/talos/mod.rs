@@ -109,6 +109,7 @@ pub fn claim_ipv4_block(base: Ipv4Addr, ports: Ports) -> Result<std::net::UdpSoc
 struct ServerView {
     id: i64,
     name: String,
+    server_type: String,
     running: bool,
     ipv4: Option<Ipv4Addr>,
     private_ips: Vec<Ipv4Addr>,
@@ -282,6 +283,7 @@ impl TalosSim {
             .map(|s| ServerView {
                 id: s.id,
                 name: s.name.clone(),
+                server_type: s.server_type.clone(),
                 running: s.status == "running",
                 ipv4: s.ipv4,
                 private_ips: s.private_net.iter().map(|n| n.ip).collect(),
@@ -325,6 +327,7 @@ impl TalosSim {
                     .or_insert_with(|| new_node(view, ip, version));
                 node.private_ips = view.private_ips.clone();
                 node.server_name = view.name.clone();
+                node.server_type = view.server_type.clone();
                 if self.advance(node, view, now) {
                     powered_off.push(view.id);
                 }
@@ -423,6 +426,7 @@ impl TalosSim {
             node.volumes = Some(cfg.volumes.clone());
         }
         node.phase = Phase::Up;
+        node.boots += 1;
         node.tls = None;
         node.services_ready_at = now + self.duration("talos_services");
     }
@@ -437,6 +441,7 @@ fn new_node(view: &ServerView, ip: Ipv4Addr, version: String) -> Node {
     Node {
         server_id: view.id,
         server_name: view.name.clone(),
+        server_type: view.server_type.clone(),
         ip,
         private_ips: view.private_ips.clone(),
         version,
@@ -448,6 +453,8 @@ fn new_node(view: &ServerView, ip: Ipv4Addr, version: String) -> Node {
         listen_error: None,
         etcd_left: false,
         kube_registered: false,
+        boots: 0,
+        node_deleted_in_boot: None,
         services_ready_at: Duration::ZERO,
         try_rollback: None,
         pulled_images: Vec::new(),

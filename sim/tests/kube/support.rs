@@ -130,13 +130,15 @@ async fn bootstrap(addr: SocketAddr) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-fn worker_config(i: usize) -> String {
+/// The golden worker config as worker `i` of pool `general`, without its taint.
+pub fn worker_config(i: usize) -> String {
+    named_worker_config(&format!("prod-general-{i}"))
+}
+
+/// The golden worker config with hostname `name`, without its taint.
+pub fn named_worker_config(name: &str) -> String {
     WORKER
-        .replacen(
-            "hostname: prod-general-1",
-            &format!("hostname: prod-general-{i}"),
-            1,
-        )
+        .replacen("hostname: prod-general-1", &format!("hostname: {name}"), 1)
         .replacen(
             "    nodeTaints:\n        dedicated: batch:NoSchedule\n",
             "",
@@ -244,6 +246,55 @@ impl Cluster {
         assert_eq!(nodes.status, 200, "{:?}", nodes.body);
         assert_eq!(nodes.body["items"].as_array().unwrap().len(), expected);
         cluster
+    }
+
+    /// Creates a worker server `name` of `server_type` (booting the Talos snapshot of its
+    /// architecture) with `user_data`, attached to the cluster's network; its server id.
+    pub async fn add_worker(&mut self, name: &str, server_type: &str, user_data: String) -> i64 {
+        let types = self
+            .hcloud("GET", &format!("/server_types?name={server_type}"), None)
+            .await;
+        let arch = types["server_types"][0]["architecture"]
+            .as_str()
+            .expect("a server type with an architecture")
+            .to_string();
+        let image = self.sim.talos_image_for("v1.13.9", &arch).await;
+        let created = self
+            .sim
+            .create_server(&ServerRequest {
+                name,
+                image,
+                user_data: Some(user_data),
+                networks: vec![self.network],
+                server_type: Some(server_type),
+                ..ServerRequest::default()
+            })
+            .await;
+        self.servers.push((created.id, name.to_string()));
+        self.ips.push(created.ip);
+        created.id
+    }
+
+    /// Advances the clock until `/_sim/state` shows the Talos node of `server` configured (its
+    /// boot over), then once more for its kubelet; the node's `talos_nodes` entry.
+    pub async fn boot(&self, server: i64) -> Value {
+        for _ in 0..20 {
+            self.advance(15).await;
+            let state = self.state().await;
+            let node = state["talos_nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["server_id"] == server)
+                .cloned();
+            if let Some(node) = node
+                && node["mode"] == "configured"
+            {
+                self.advance(1).await;
+                return node;
+            }
+        }
+        panic!("server {server} never booted into its configuration");
     }
 
     /// Moves the sim clock forward and lets the sim settle (a Hetzner request settles actions;
