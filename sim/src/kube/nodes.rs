@@ -1,8 +1,10 @@
 //! Node objects: derived from the configured Talos nodes of the cluster that registered (labels
 //! and taints from the machine config, `nodeInfo.osImage` = `Talos (<version>)`, kubelet version,
 //! architecture and resources of the server type (see [`super::capacity`]), a pod CIDR block from
-//! [`super::podcidr`], Ready when a CNI runs), with the changes made through the API (cordon,
+//! [`super::podcidr`], Ready when a CNI runs on it), with the changes made through the API (cordon,
 //! labels) merged over them. GET/LIST/PATCH/DELETE.
+
+use std::collections::BTreeSet;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -16,13 +18,56 @@ use super::{ok_json, status};
 use crate::talos::config::Role;
 use crate::talos::state::{Fleet, Node};
 
-/// Whether Cilium runs in the cluster: its chart was installed successfully, or a DaemonSet
-/// named `cilium` exists.
-fn cilium_installed(fleet: &Fleet, key: &str) -> bool {
-    fleet.clusters.get(key).is_some_and(|c| {
-        super::helm::deployed(&c.kube, "cilium")
-            || c.kube.has_named("apps/v1", "daemonsets", "cilium")
-    })
+/// Where a CNI runs in a cluster.
+enum Cni {
+    /// On every node: Talos's flannel (deployed by the control planes when their configuration
+    /// keeps `cni` at flannel) or the `cilium` chart, both DaemonSets that tolerate every taint.
+    Everywhere,
+    /// On the nodes where a pod of a DaemonSet named `cilium` runs.
+    On(BTreeSet<String>),
+}
+
+impl Cni {
+    fn runs_on(&self, node: &str) -> bool {
+        match self {
+            Cni::Everywhere => true,
+            Cni::On(nodes) => nodes.contains(node),
+        }
+    }
+}
+
+/// Where the cluster's CNI runs. Workers' own `cni` settings do not matter: the CNI's manifests
+/// come from the control planes (or a chart, or the user).
+fn cni(fleet: &Fleet, key: &str) -> Cni {
+    let flannel = fleet
+        .cluster_nodes(key)
+        .filter(|n| n.is_control_plane())
+        .any(|n| n.config.as_ref().is_some_and(|c| c.flannel));
+    let Some(cluster) = fleet.clusters.get(key) else {
+        return Cni::On(BTreeSet::new());
+    };
+    if flannel || super::helm::deployed(&cluster.kube, "cilium") {
+        return Cni::Everywhere;
+    }
+    let daemon_sets: BTreeSet<String> = cluster
+        .kube
+        .items("apps/v1", "daemonsets")
+        .iter()
+        .filter(|d| d["metadata"]["name"] == "cilium")
+        .filter_map(|d| d["metadata"]["uid"].as_str().map(str::to_string))
+        .collect();
+    Cni::On(
+        cluster
+            .kube
+            .items("v1", "pods")
+            .iter()
+            .filter(|p| p["status"]["phase"] == "Running")
+            .filter(|p| {
+                super::scheduler::controller_uid(p).is_some_and(|u| daemon_sets.contains(u))
+            })
+            .filter_map(|p| p["spec"]["nodeName"].as_str().map(str::to_string))
+            .collect(),
+    )
 }
 
 /// Whether the hcloud cloud controller manager's chart is installed in the cluster.
@@ -136,27 +181,24 @@ fn node_json(node: &Node, facts: &NodeFacts) -> Option<Value> {
     }))
 }
 
-/// The cluster's Node objects.
+/// The cluster's Node objects, by name (as the API server lists them).
 pub fn list(fleet: &Fleet, key: &str) -> Vec<Value> {
     let Some(cluster) = fleet.clusters.get(key) else {
         return Vec::new();
     };
-    let flannel = fleet
-        .cluster_nodes(key)
-        .any(|n| n.config.as_ref().is_some_and(|c| c.flannel));
-    let cni = flannel || cilium_installed(fleet, key);
+    let cni = cni(fleet, key);
     let ccm = ccm_installed(fleet, key);
     // The hcloud CCM finds a node's server by name: a node named otherwise stays uninitialized.
     let initialized = |n: &Node| {
         (ccm && n.hostname() == n.server_name)
             || cluster.kube.ccm_initialized.contains(&n.hostname())
     };
-    fleet
+    let mut nodes: Vec<Value> = fleet
         .cluster_nodes(key)
         .filter(|n| n.kube_registered)
         .filter_map(|n| {
             let facts = NodeFacts {
-                cni,
+                cni: cni.runs_on(&n.hostname()),
                 ccm: initialized(n),
                 pod_cidr: cluster.kube.pod_cidrs.get(&n.hostname()),
             };
@@ -172,7 +214,13 @@ pub fn list(fleet: &Fleet, key: &str) -> Vec<Value> {
             }
             n
         })
-        .collect()
+        .collect();
+    nodes.sort_by(|a, b| {
+        a["metadata"]["name"]
+            .as_str()
+            .cmp(&b["metadata"]["name"].as_str())
+    });
+    nodes
 }
 
 /// Whether a Node object is Ready.

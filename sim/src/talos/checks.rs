@@ -149,6 +149,7 @@ pub(crate) fn check<'a>(
         hash: String::new(),
         role,
         machine_token,
+        cluster_token: cluster_token.to_string(),
         os_ca_crt,
         os_ca_key,
         cert_sans: strings_at(v1, &["machine", "certSANs"]),

@@ -59,6 +59,8 @@ pub struct NodeConfig {
     pub role: Role,
     /// `machine.token` (trustd authentication).
     pub machine_token: String,
+    /// `cluster.token`: the bootstrap token kubelets use to join (control planes publish theirs).
+    pub cluster_token: String,
     /// OS CA certificate (PEM).
     pub os_ca_crt: String,
     /// OS CA key (PEM), control planes only.

@@ -12,6 +12,7 @@
 pub mod apid;
 pub mod checks;
 pub mod config;
+pub mod join;
 pub mod kubeconfig;
 pub mod listeners;
 pub mod pki;
@@ -274,7 +275,7 @@ impl TalosSim {
         (fleet.nodes_json(), crate::kube::state_json(&fleet))
     }
 
-    fn views(&self) -> (Vec<ServerView>, Vec<crate::lbproxy::LbView>) {
+    fn views(&self) -> (Vec<ServerView>, Vec<crate::lbproxy::LbView>, join::Reach) {
         let world = self.world.read().unwrap_or_else(PoisonError::into_inner);
         let servers = world
             .data
@@ -294,12 +295,16 @@ impl TalosSim {
                     .and_then(|i| i.labels.get(TALOS_VERSION_LABEL).cloned()),
             })
             .collect();
-        (servers, crate::lbproxy::views(&world))
+        (
+            servers,
+            crate::lbproxy::views(&world),
+            join::Reach::capture(&world),
+        )
     }
 
     /// One pass of the reconcile loop.
     pub fn tick(self: &Arc<Self>) {
-        let (servers, lbs) = self.views();
+        let (servers, lbs, reach) = self.views();
         let now = self.now();
         let mut start_listening = Vec::new();
         let mut stop_listening = Vec::new();
@@ -340,7 +345,7 @@ impl TalosSim {
             let live: std::collections::BTreeSet<String> =
                 fleet.nodes.values().filter_map(Node::cluster_key).collect();
             fleet.clusters.retain(|key, _| live.contains(key));
-            fleet.join_members();
+            fleet.join_members(&reach);
             tls::refresh(self, &mut fleet);
         }
         // Taken after the fleet lock is released (never hold both).
@@ -453,6 +458,7 @@ fn new_node(view: &ServerView, ip: Ipv4Addr, version: String) -> Node {
         listen_error: None,
         etcd_left: false,
         kube_registered: false,
+        kubelet_error: None,
         boots: 0,
         node_deleted_in_boot: None,
         services_ready_at: Duration::ZERO,

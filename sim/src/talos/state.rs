@@ -72,6 +72,8 @@ pub struct Node {
     pub etcd_left: bool,
     /// Whether its kubelet registered a Node object that still exists.
     pub kube_registered: bool,
+    /// Why its kubelet cannot join the cluster (see [`super::join`]), while it cannot.
+    pub kubelet_error: Option<String>,
     /// Boots so far (each boot starts the kubelet afresh).
     pub boots: u64,
     /// The boot during which its Node object was deleted through the API: the running kubelet
@@ -211,8 +213,10 @@ impl Fleet {
             .find(|n| n.ip == ip || n.private_ips.contains(&ip))
     }
 
-    /// Adds control planes of bootstrapped clusters to etcd (they join once up and configured).
-    pub fn join_members(&mut self) {
+    /// Adds control planes of bootstrapped clusters to etcd (they join once up and configured),
+    /// and registers the Node of every up, configured node whose kubelet can join its cluster
+    /// (`reach`: what the Hetzner world lets kubelets dial).
+    pub fn join_members(&mut self, reach: &super::join::Reach) {
         let joining: Vec<(String, i64)> = self
             .nodes
             .values()
@@ -230,17 +234,18 @@ impl Fleet {
                 c.members.insert(id, member);
             }
         }
-        let up_in_cluster: Vec<i64> = self
+        let up_in_cluster: Vec<(i64, Option<String>)> = self
             .nodes
             .values()
             .filter(|n| n.is_up() && n.config.is_some() && !n.kube_registered)
             .filter(|n| n.node_deleted_in_boot != Some(n.boots))
             .filter(|n| n.cluster_key().is_some_and(|k| self.kube_serving(&k)))
-            .map(|n| n.server_id)
+            .map(|n| (n.server_id, super::join::kubelet_error(self, reach, n)))
             .collect();
-        for id in up_in_cluster {
+        for (id, error) in up_in_cluster {
             if let Some(n) = self.nodes.get_mut(&id) {
-                n.kube_registered = true;
+                n.kube_registered = error.is_none();
+                n.kubelet_error = error;
             }
         }
         self.sync_pod_cidrs();
@@ -304,6 +309,7 @@ impl Fleet {
                         "config_hash": n.config.as_ref().map(|c| c.hash.clone()),
                         "staged_config_hash": n.staged.as_ref().map(|c| c.hash.clone()),
                         "user_data_error": n.user_data_error,
+                        "kubelet_error": n.kubelet_error,
                         "listen_error": n.listen_error,
                         "etcd_member_id": member.map(|m| format!("{m:x}")),
                         "volumes": n.volumes.as_ref().map(super::volumes::SystemVolumes::to_json),
