@@ -124,6 +124,18 @@ impl TestSim {
             .expect("JSON state")
     }
 
+    /// `/_sim/stats`.
+    pub async fn stats(&self) -> Value {
+        self.http
+            .get(format!("http://{}/_sim/stats", self.handle.addr()))
+            .send()
+            .await
+            .expect("the sim answers")
+            .json()
+            .await
+            .expect("JSON stats")
+    }
+
     /// The x86 Talos snapshot of `version`.
     pub async fn talos_image(&self, version: &str) -> i64 {
         self.talos_image_for(version, "x86").await
