@@ -39,6 +39,7 @@ async fn stats(State(app): State<AppState>) -> Json<Value> {
         "total": world.stats.total,
         "requests": world.stats.requests,
         "rate_limited": world.stats.rate_limited,
+        "kube_requests": world.stats.kube_requests,
         "faults_injected": world.faults.injected,
     }))
 }

@@ -27,7 +27,8 @@ pub fn allows(world: &World, server_id: i64, nominal_port: u16, source: IpAddr) 
         .any(|rule| rule_allows(rule, nominal_port, source))
 }
 
-fn rule_allows(rule: &FirewallRule, port: u16, source: IpAddr) -> bool {
+/// Whether one rule lets a TCP connection from `source` to `port` in.
+pub(crate) fn rule_allows(rule: &FirewallRule, port: u16, source: IpAddr) -> bool {
     rule.direction == "in"
         && rule.protocol == "tcp"
         && port_matches(rule.port.as_deref(), port)

@@ -13,6 +13,9 @@ pub struct Stats {
     pub requests: BTreeMap<String, u64>,
     /// Requests answered 429 (empty bucket or injected burst).
     pub rate_limited: u64,
+    /// Kubernetes API requests of every simulated cluster, by `VERB resource[/subresource]` (see
+    /// [`crate::kube::accounting`]); not part of `total`.
+    pub kube_requests: BTreeMap<String, u64>,
 }
 
 impl Stats {
@@ -20,5 +23,10 @@ impl Stats {
     pub fn record(&mut self, route: String) {
         self.total += 1;
         *self.requests.entry(route).or_default() += 1;
+    }
+
+    /// Counts one Kubernetes API request.
+    pub fn record_kube(&mut self, key: String) {
+        *self.kube_requests.entry(key).or_default() += 1;
     }
 }

@@ -39,6 +39,8 @@ pub struct ServerRequest<'a> {
     pub labels: Vec<(&'a str, &'a str)>,
     /// Networks to attach at creation.
     pub networks: Vec<i64>,
+    /// Server type (`cx23` when `None`); its architecture must be the image's.
+    pub server_type: Option<&'a str>,
 }
 
 /// A created server.
@@ -122,20 +124,37 @@ impl TestSim {
             .expect("JSON state")
     }
 
+    /// `/_sim/stats`.
+    pub async fn stats(&self) -> Value {
+        self.http
+            .get(format!("http://{}/_sim/stats", self.handle.addr()))
+            .send()
+            .await
+            .expect("the sim answers")
+            .json()
+            .await
+            .expect("JSON stats")
+    }
+
     /// The x86 Talos snapshot of `version`.
     pub async fn talos_image(&self, version: &str) -> i64 {
+        self.talos_image_for(version, "x86").await
+    }
+
+    /// The Talos snapshot of `version` for `architecture` (`x86` or `arm`).
+    pub async fn talos_image_for(&self, version: &str, architecture: &str) -> i64 {
         let images = self
             .hcloud(
                 "GET",
                 &format!(
-                    "/images?type=snapshot&architecture=x86&label_selector=hk8s.io/talos-version%3D{version}"
+                    "/images?type=snapshot&architecture={architecture}&label_selector=hk8s.io/talos-version%3D{version}"
                 ),
                 None,
             )
             .await;
-        images["images"][0]["id"]
-            .as_i64()
-            .unwrap_or_else(|| panic!("no seeded snapshot of Talos {version}: {images}"))
+        images["images"][0]["id"].as_i64().unwrap_or_else(|| {
+            panic!("no seeded {architecture} snapshot of Talos {version}: {images}")
+        })
     }
 
     /// An API load balancer `name` in fsn1 forwarding 6443 and 50000 to the servers `selector`
@@ -169,14 +188,16 @@ impl TestSim {
         network["network"]["id"].as_i64().expect("a network id")
     }
 
-    /// Creates a cx23 server in fsn1 (its node boots by itself once the create settled).
+    /// Creates a server (cx23 unless the request names a type) in fsn1 (its node boots by itself
+    /// once the create settled).
     pub async fn create_server(&self, request: &ServerRequest<'_>) -> CreatedServer {
         let labels: serde_json::Map<String, Value> = request
             .labels
             .iter()
             .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
             .collect();
-        let mut body = json!({"name": request.name, "server_type": "cx23", "location": "fsn1",
+        let server_type = request.server_type.unwrap_or("cx23");
+        let mut body = json!({"name": request.name, "server_type": server_type, "location": "fsn1",
             "image": request.image, "labels": labels});
         if let Some(user_data) = &request.user_data {
             body["user_data"] = json!(user_data);

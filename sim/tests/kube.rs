@@ -11,5 +11,7 @@ mod kube {
     mod ccm;
     mod drain;
     mod helm;
+    mod join;
+    mod nodes;
     mod routing;
 }

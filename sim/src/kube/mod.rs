@@ -5,13 +5,16 @@
 //! `/livez`, discovery, Nodes derived from the Talos nodes (Ready when a CNI runs: flannel built
 //! in, or Cilium once installed), and any other object kept in a [`store::Store`].
 
+pub mod accounting;
 pub mod apply;
+pub mod capacity;
 pub mod ccm;
 pub mod crud;
 pub mod eviction;
 pub mod helm;
 pub mod nodes;
 pub mod objects;
+pub mod podcidr;
 pub mod reconcile;
 pub mod scheduler;
 pub mod select;
@@ -87,6 +90,12 @@ async fn handle(State(ctx): State<Ctx>, request: Request) -> Response {
         .query()
         .map(|q| serde_urlencoded::from_str(q).unwrap_or_default())
         .unwrap_or_default();
+    ctx.sim
+        .world
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .stats
+        .record_kube(accounting::key(&parts.method, &path, &query));
     // Controllers catch up first, so that whatever is due shows in this reply.
     reconcile::run(&ctx.sim);
     let response = dispatch(&ctx, &parts.method, &path, &query, &parts.headers, &body);

@@ -1,25 +1,73 @@
 //! Node objects: derived from the configured Talos nodes of the cluster that registered (labels
 //! and taints from the machine config, `nodeInfo.osImage` = `Talos (<version>)`, kubelet version,
-//! Ready when a CNI runs), with the changes made through the API (cordon, labels) merged over
-//! them. GET/LIST/PATCH/DELETE.
+//! architecture and resources of the server type (see [`super::capacity`]), a pod CIDR block from
+//! [`super::podcidr`], Ready when a CNI runs on it), with the changes made through the API (cordon,
+//! labels) merged over them. GET/LIST/PATCH/DELETE.
+
+use std::collections::BTreeSet;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use super::capacity;
 use super::objects::Target;
 use super::store::{merge_patch, uid};
 use super::{ok_json, status};
+use crate::talos::config::Role;
 use crate::talos::state::{Fleet, Node};
 
-/// Whether Cilium runs in the cluster: its chart was installed successfully, or a DaemonSet
-/// named `cilium` exists.
-fn cilium_installed(fleet: &Fleet, key: &str) -> bool {
-    fleet.clusters.get(key).is_some_and(|c| {
-        super::helm::deployed(&c.kube, "cilium")
-            || c.kube.has_named("apps/v1", "daemonsets", "cilium")
-    })
+/// Where a CNI runs in a cluster.
+enum Cni {
+    /// On every node: Talos's flannel (deployed by the control planes when their configuration
+    /// keeps `cni` at flannel) or the `cilium` chart, both DaemonSets that tolerate every taint.
+    Everywhere,
+    /// On the nodes where a pod of a DaemonSet named `cilium` runs.
+    On(BTreeSet<String>),
+}
+
+impl Cni {
+    fn runs_on(&self, node: &str) -> bool {
+        match self {
+            Cni::Everywhere => true,
+            Cni::On(nodes) => nodes.contains(node),
+        }
+    }
+}
+
+/// Where the cluster's CNI runs. Workers' own `cni` settings do not matter: the CNI's manifests
+/// come from the control planes (or a chart, or the user).
+fn cni(fleet: &Fleet, key: &str) -> Cni {
+    let flannel = fleet
+        .cluster_nodes(key)
+        .filter(|n| n.is_control_plane())
+        .any(|n| n.config.as_ref().is_some_and(|c| c.flannel));
+    let Some(cluster) = fleet.clusters.get(key) else {
+        return Cni::On(BTreeSet::new());
+    };
+    if flannel || super::helm::deployed(&cluster.kube, "cilium") {
+        return Cni::Everywhere;
+    }
+    let daemon_sets: BTreeSet<String> = cluster
+        .kube
+        .items("apps/v1", "daemonsets")
+        .iter()
+        .filter(|d| d["metadata"]["name"] == "cilium")
+        .filter_map(|d| d["metadata"]["uid"].as_str().map(str::to_string))
+        .collect();
+    Cni::On(
+        cluster
+            .kube
+            .items("v1", "pods")
+            .iter()
+            .filter(|p| p["status"]["phase"] == "Running")
+            .filter(|p| {
+                super::scheduler::controller_uid(p).is_some_and(|u| daemon_sets.contains(u))
+            })
+            .filter_map(|p| p["spec"]["nodeName"].as_str().map(str::to_string))
+            .collect(),
+    )
 }
 
 /// Whether the hcloud cloud controller manager's chart is installed in the cluster.
@@ -33,14 +81,28 @@ pub fn ccm_installed(fleet: &Fleet, key: &str) -> bool {
 /// The taint kubelet's `--cloud-provider=external` puts on a node until a CCM initializes it.
 const UNINITIALIZED_TAINT: &str = "node.cloudprovider.kubernetes.io/uninitialized";
 
-/// A Node object; `ccm`: whether the cloud controller manager initialized it.
-fn node_json(node: &Node, cni: bool, ccm: bool) -> Option<Value> {
+/// What the cluster knows of one node beyond its Talos state.
+struct NodeFacts {
+    /// Whether a CNI runs on it.
+    cni: bool,
+    /// Whether the cloud controller manager initialized it.
+    ccm: bool,
+    /// Its pod CIDR block, once node IPAM gave it one.
+    pod_cidr: Option<ipnet::Ipv4Net>,
+}
+
+/// A Node object.
+fn node_json(node: &Node, facts: &NodeFacts) -> Option<Value> {
     let cfg = node.config.as_ref()?;
     let name = node.hostname();
+    let server_type = crate::catalog::server_type(&node.server_type);
+    let arch = server_type.map_or("amd64", |t| capacity::kube_arch(t.arch));
     let mut labels = serde_json::Map::new();
+    labels.insert("beta.kubernetes.io/arch".into(), json!(arch));
+    labels.insert("beta.kubernetes.io/os".into(), json!("linux"));
+    labels.insert("kubernetes.io/arch".into(), json!(arch));
     labels.insert("kubernetes.io/hostname".into(), json!(name));
     labels.insert("kubernetes.io/os".into(), json!("linux"));
-    labels.insert("kubernetes.io/arch".into(), json!("amd64"));
     for (k, v) in &cfg.labels {
         labels.insert(k.clone(), json!(v));
     }
@@ -52,10 +114,10 @@ fn node_json(node: &Node, cni: bool, ccm: bool) -> Option<Value> {
             None => json!({"key": k, "effect": v}),
         })
         .collect();
-    let ready = node.is_up() && cni;
+    let ready = node.is_up() && facts.cni;
     let (reason, message) = if !node.is_up() {
         ("NodeStatusUnknown", "Kubelet stopped posting node status.")
-    } else if !cni {
+    } else if !facts.cni {
         (
             "KubeletNotReady",
             "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized",
@@ -68,66 +130,79 @@ fn node_json(node: &Node, cni: bool, ccm: bool) -> Option<Value> {
         addresses.push(json!({"type": "InternalIP", "address": ip.to_string()}));
     }
     addresses.push(json!({"type": "ExternalIP", "address": node.ip.to_string()}));
-    let mut spec = json!({"taints": taints, "podCIDR": "10.244.0.0/24"});
+    let mut spec = json!({"taints": taints});
+    if let Some(cidr) = facts.pod_cidr {
+        spec["podCIDR"] = json!(cidr.to_string());
+        spec["podCIDRs"] = json!([cidr.to_string()]);
+    }
     if !ready && let Some(t) = spec["taints"].as_array_mut() {
         t.push(json!({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}));
     }
-    if ccm {
+    if facts.ccm {
         spec["providerID"] = json!(format!("hcloud://{}", node.server_id));
     } else if cfg.external_cloud_provider
         && let Some(t) = spec["taints"].as_array_mut()
     {
         t.push(json!({"key": UNINITIALIZED_TAINT, "value": "true", "effect": "NoSchedule"}));
     }
+    let mut status = json!({
+        "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }, "reason": reason, "message": message,
+            "lastHeartbeatTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+        "addresses": addresses,
+        "nodeInfo": {
+            "osImage": format!("Talos ({})", node.version),
+            "kubeletVersion": cfg.kubelet_version,
+            "kubeProxyVersion": cfg.kubelet_version,
+            "containerRuntimeVersion": "containerd://2.1.0",
+            "kernelVersion": "6.12.0-talos",
+            "operatingSystem": "linux",
+            "architecture": arch,
+            "machineID": format!("{:032x}", node.server_id),
+            "systemUUID": uid(&name, "system"),
+            "bootID": uid(&name, &format!("boot-{}", node.boots)),
+        },
+    });
+    if let Some(t) = server_type {
+        let role = if node.is_control_plane() {
+            Role::Controlplane
+        } else {
+            Role::Worker
+        };
+        let (capacity, allocatable) = capacity::resources(t, role);
+        status["capacity"] = capacity;
+        status["allocatable"] = allocatable;
+    }
     Some(json!({
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {"name": name, "uid": uid(&name, &node.server_id.to_string()), "resourceVersion": "1", "labels": labels, "creationTimestamp": "2026-01-01T00:00:00Z"},
         "spec": spec,
-        "status": {
-            "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }, "reason": reason, "message": message,
-                "lastHeartbeatTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
-            "addresses": addresses,
-            "nodeInfo": {
-                "osImage": format!("Talos ({})", node.version),
-                "kubeletVersion": cfg.kubelet_version,
-                "kubeProxyVersion": cfg.kubelet_version,
-                "containerRuntimeVersion": "containerd://2.1.0",
-                "kernelVersion": "6.12.0-talos",
-                "operatingSystem": "linux",
-                "architecture": "amd64",
-                "machineID": format!("{:032x}", node.server_id),
-                "systemUUID": uid(&name, "system"),
-                "bootID": uid(&name, "boot"),
-            },
-        },
+        "status": status,
     }))
 }
 
-/// The cluster's Node objects.
+/// The cluster's Node objects, by name (as the API server lists them).
 pub fn list(fleet: &Fleet, key: &str) -> Vec<Value> {
     let Some(cluster) = fleet.clusters.get(key) else {
         return Vec::new();
     };
-    let flannel = fleet
-        .cluster_nodes(key)
-        .any(|n| n.config.as_ref().is_some_and(|c| c.flannel));
-    let cni = flannel || cilium_installed(fleet, key);
+    let cni = cni(fleet, key);
     let ccm = ccm_installed(fleet, key);
     // The hcloud CCM finds a node's server by name: a node named otherwise stays uninitialized.
     let initialized = |n: &Node| {
         (ccm && n.hostname() == n.server_name)
             || cluster.kube.ccm_initialized.contains(&n.hostname())
     };
-    fleet
+    let mut nodes: Vec<Value> = fleet
         .cluster_nodes(key)
         .filter(|n| n.kube_registered)
-        .filter_map(|n| node_json(n, cni, initialized(n)))
-        .filter(|n| {
-            !cluster
-                .kube
-                .deleted_nodes
-                .contains(n["metadata"]["name"].as_str().unwrap_or_default())
+        .filter_map(|n| {
+            let facts = NodeFacts {
+                cni: cni.runs_on(&n.hostname()),
+                ccm: initialized(n),
+                pod_cidr: cluster.kube.pod_cidrs.get(&n.hostname()),
+            };
+            node_json(n, &facts)
         })
         .map(|mut n| {
             if let Some(p) = cluster
@@ -139,7 +214,13 @@ pub fn list(fleet: &Fleet, key: &str) -> Vec<Value> {
             }
             n
         })
-        .collect()
+        .collect();
+    nodes.sort_by(|a, b| {
+        a["metadata"]["name"]
+            .as_str()
+            .cmp(&b["metadata"]["name"].as_str())
+    });
+    nodes
 }
 
 /// Whether a Node object is Ready.
@@ -222,8 +303,19 @@ pub fn handle(
             ok_json(StatusCode::OK, &node)
         }
         Method::DELETE => {
-            cluster.kube.deleted_nodes.insert(name.clone());
             cluster.kube.remove_node(name);
+            // The running kubelet does not notice; it registers the node again when it restarts.
+            let registered: Vec<i64> = fleet
+                .cluster_nodes(key)
+                .filter(|n| n.kube_registered && n.hostname() == *name)
+                .map(|n| n.server_id)
+                .collect();
+            for id in registered {
+                if let Some(n) = fleet.nodes.get_mut(&id) {
+                    n.kube_registered = false;
+                    n.node_deleted_in_boot = Some(n.boots);
+                }
+            }
             ok_json(StatusCode::OK, &node)
         }
         _ => status(

@@ -21,8 +21,8 @@ pub struct Store {
     pub objects: BTreeMap<ResourceKey, BTreeMap<(String, String), Value>>,
     /// Changes made to Node objects through the API (merged over the derived node).
     pub node_patches: BTreeMap<String, Value>,
-    /// Nodes deleted through the API (until their kubelet registers again).
-    pub deleted_nodes: BTreeSet<String>,
+    /// The pod CIDR block of each Node (kube-controller-manager's node IPAM).
+    pub pod_cidrs: super::podcidr::PodCidrs,
     /// When something the controllers wait for is due (sim clock), by a key naming it (e.g.
     /// `pod/default/web-0`, `helm-install/kube-system/cilium`).
     pub timers: BTreeMap<String, Duration>,
@@ -180,6 +180,7 @@ impl Store {
     pub fn remove_node(&mut self, name: &str) {
         self.node_patches.remove(name);
         self.ccm_initialized.remove(name);
+        self.pod_cidrs.release(name);
     }
 
     /// The namespaces every cluster starts with.

@@ -126,6 +126,20 @@ pub(crate) fn check<'a>(
     } else {
         str_at(v1, &["cluster", "network", "cni", "name"]).is_none_or(|n| n == "flannel")
     };
+    let network_doc = typed("KubeNetworkConfig");
+    let pod_subnets = network_doc
+        .map(|d| strings_at(d, &["podSubnets"]))
+        .unwrap_or_else(|| strings_at(v1, &["cluster", "network", "podSubnets"]));
+    let node_cidr_mask_ipv4 = network_doc
+        .and_then(|d| d.get("nodeCIDRMaskSizeIPv4"))
+        .and_then(Value::as_u64)
+        .and_then(|m| u8::try_from(m).ok())
+        .or_else(|| {
+            let args = map_at(v1, &["cluster", "controllerManager", "extraArgs"]);
+            ["node-cidr-mask-size-ipv4", "node-cidr-mask-size"]
+                .iter()
+                .find_map(|k| args.get(*k).and_then(|v| v.parse().ok()))
+        });
     let mut api_cert_sans = strings_at(v1, &["cluster", "apiServer", "certSANs"]);
     if let Some(doc) = typed("KubeAPIServerConfig") {
         api_cert_sans.extend(strings_at(doc, &["certSANs"]));
@@ -135,6 +149,7 @@ pub(crate) fn check<'a>(
         hash: String::new(),
         role,
         machine_token,
+        cluster_token: cluster_token.to_string(),
         os_ca_crt,
         os_ca_key,
         cert_sans: strings_at(v1, &["machine", "certSANs"]),
@@ -151,6 +166,8 @@ pub(crate) fn check<'a>(
         labels,
         taints,
         flannel,
+        pod_subnets,
+        node_cidr_mask_ipv4,
         external_cloud_provider: v1.pointer("/cluster/externalCloudProvider/enabled")
             == Some(&Value::Bool(true)),
         volumes: Default::default(),

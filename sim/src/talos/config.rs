@@ -59,6 +59,8 @@ pub struct NodeConfig {
     pub role: Role,
     /// `machine.token` (trustd authentication).
     pub machine_token: String,
+    /// `cluster.token`: the bootstrap token kubelets use to join (control planes publish theirs).
+    pub cluster_token: String,
     /// OS CA certificate (PEM).
     pub os_ca_crt: String,
     /// OS CA key (PEM), control planes only.
@@ -85,6 +87,12 @@ pub struct NodeConfig {
     pub taints: BTreeMap<String, String>,
     /// Whether the built-in flannel CNI runs (`cni` not `none`).
     pub flannel: bool,
+    /// The cluster's pod subnets (`cluster.network.podSubnets`, or `KubeNetworkConfig`).
+    pub pod_subnets: Vec<String>,
+    /// The size of each node's pod CIDR block kube-controller-manager hands out, when set
+    /// (`KubeNetworkConfig.nodeCIDRMaskSizeIPv4`, or the controller manager's
+    /// `node-cidr-mask-size(-ipv4)` argument).
+    pub node_cidr_mask_ipv4: Option<u8>,
     /// Whether an external cloud provider (the hcloud CCM) sets provider ids.
     pub external_cloud_provider: bool,
     /// The STATE and EPHEMERAL encryption the `VolumeConfig` documents ask for.

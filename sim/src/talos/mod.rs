@@ -12,6 +12,7 @@
 pub mod apid;
 pub mod checks;
 pub mod config;
+pub mod join;
 pub mod kubeconfig;
 pub mod listeners;
 pub mod pki;
@@ -109,6 +110,7 @@ pub fn claim_ipv4_block(base: Ipv4Addr, ports: Ports) -> Result<std::net::UdpSoc
 struct ServerView {
     id: i64,
     name: String,
+    server_type: String,
     running: bool,
     ipv4: Option<Ipv4Addr>,
     private_ips: Vec<Ipv4Addr>,
@@ -273,7 +275,7 @@ impl TalosSim {
         (fleet.nodes_json(), crate::kube::state_json(&fleet))
     }
 
-    fn views(&self) -> (Vec<ServerView>, Vec<crate::lbproxy::LbView>) {
+    fn views(&self) -> (Vec<ServerView>, Vec<crate::lbproxy::LbView>, join::Reach) {
         let world = self.world.read().unwrap_or_else(PoisonError::into_inner);
         let servers = world
             .data
@@ -282,6 +284,7 @@ impl TalosSim {
             .map(|s| ServerView {
                 id: s.id,
                 name: s.name.clone(),
+                server_type: s.server_type.clone(),
                 running: s.status == "running",
                 ipv4: s.ipv4,
                 private_ips: s.private_net.iter().map(|n| n.ip).collect(),
@@ -292,12 +295,16 @@ impl TalosSim {
                     .and_then(|i| i.labels.get(TALOS_VERSION_LABEL).cloned()),
             })
             .collect();
-        (servers, crate::lbproxy::views(&world))
+        (
+            servers,
+            crate::lbproxy::views(&world),
+            join::Reach::capture(&world),
+        )
     }
 
     /// One pass of the reconcile loop.
     pub fn tick(self: &Arc<Self>) {
-        let (servers, lbs) = self.views();
+        let (servers, lbs, reach) = self.views();
         let now = self.now();
         let mut start_listening = Vec::new();
         let mut stop_listening = Vec::new();
@@ -325,6 +332,7 @@ impl TalosSim {
                     .or_insert_with(|| new_node(view, ip, version));
                 node.private_ips = view.private_ips.clone();
                 node.server_name = view.name.clone();
+                node.server_type = view.server_type.clone();
                 if self.advance(node, view, now) {
                     powered_off.push(view.id);
                 }
@@ -337,7 +345,7 @@ impl TalosSim {
             let live: std::collections::BTreeSet<String> =
                 fleet.nodes.values().filter_map(Node::cluster_key).collect();
             fleet.clusters.retain(|key, _| live.contains(key));
-            fleet.join_members();
+            fleet.join_members(&reach);
             tls::refresh(self, &mut fleet);
         }
         // Taken after the fleet lock is released (never hold both).
@@ -423,6 +431,7 @@ impl TalosSim {
             node.volumes = Some(cfg.volumes.clone());
         }
         node.phase = Phase::Up;
+        node.boots += 1;
         node.tls = None;
         node.services_ready_at = now + self.duration("talos_services");
     }
@@ -437,6 +446,7 @@ fn new_node(view: &ServerView, ip: Ipv4Addr, version: String) -> Node {
     Node {
         server_id: view.id,
         server_name: view.name.clone(),
+        server_type: view.server_type.clone(),
         ip,
         private_ips: view.private_ips.clone(),
         version,
@@ -448,6 +458,9 @@ fn new_node(view: &ServerView, ip: Ipv4Addr, version: String) -> Node {
         listen_error: None,
         etcd_left: false,
         kube_registered: false,
+        kubelet_error: None,
+        boots: 0,
+        node_deleted_in_boot: None,
         services_ready_at: Duration::ZERO,
         try_rollback: None,
         pulled_images: Vec::new(),

@@ -47,6 +47,8 @@ pub struct Node {
     pub server_id: i64,
     /// Server name (the default hostname).
     pub server_name: String,
+    /// Its server's type (e.g. `cax21`): architecture, CPUs, memory and disk of the node.
+    pub server_type: String,
     /// Public IPv4.
     pub ip: Ipv4Addr,
     /// Private IPs.
@@ -68,8 +70,15 @@ pub struct Node {
     pub listen_error: Option<String>,
     /// Whether this node left etcd (LeaveCluster/RemoveMember) and must not rejoin until reset.
     pub etcd_left: bool,
-    /// Whether its kubelet registered a Node (cleared when the Node object is deleted).
+    /// Whether its kubelet registered a Node object that still exists.
     pub kube_registered: bool,
+    /// Why its kubelet cannot join the cluster (see [`super::join`]), while it cannot.
+    pub kubelet_error: Option<String>,
+    /// Boots so far (each boot starts the kubelet afresh).
+    pub boots: u64,
+    /// The boot during which its Node object was deleted through the API: the running kubelet
+    /// does not register again until it restarts (the next boot).
+    pub node_deleted_in_boot: Option<u64>,
     /// When its services (etcd waiting for bootstrap) are ready after the last boot.
     pub services_ready_at: Duration,
     /// The configuration to roll back to, and when, after a TRY apply.
@@ -204,8 +213,10 @@ impl Fleet {
             .find(|n| n.ip == ip || n.private_ips.contains(&ip))
     }
 
-    /// Adds control planes of bootstrapped clusters to etcd (they join once up and configured).
-    pub fn join_members(&mut self) {
+    /// Adds control planes of bootstrapped clusters to etcd (they join once up and configured),
+    /// and registers the Node of every up, configured node whose kubelet can join its cluster
+    /// (`reach`: what the Hetzner world lets kubelets dial).
+    pub fn join_members(&mut self, reach: &super::join::Reach) {
         let joining: Vec<(String, i64)> = self
             .nodes
             .values()
@@ -223,16 +234,57 @@ impl Fleet {
                 c.members.insert(id, member);
             }
         }
-        let up_in_cluster: Vec<i64> = self
+        let up_in_cluster: Vec<(i64, Option<String>)> = self
             .nodes
             .values()
             .filter(|n| n.is_up() && n.config.is_some() && !n.kube_registered)
+            .filter(|n| n.node_deleted_in_boot != Some(n.boots))
             .filter(|n| n.cluster_key().is_some_and(|k| self.kube_serving(&k)))
-            .map(|n| n.server_id)
+            .map(|n| (n.server_id, super::join::kubelet_error(self, reach, n)))
             .collect();
-        for id in up_in_cluster {
+        for (id, error) in up_in_cluster {
             if let Some(n) = self.nodes.get_mut(&id) {
-                n.kube_registered = true;
+                n.kube_registered = error.is_none();
+                n.kubelet_error = error;
+            }
+        }
+        self.sync_pod_cidrs();
+    }
+
+    /// The configuration of the first control plane of a cluster (what kube-controller-manager
+    /// and the cluster-wide manifests are started from).
+    pub fn control_plane_config<'a>(&'a self, key: &'a str) -> Option<&'a NodeConfig> {
+        self.cluster_nodes(key)
+            .filter(|n| n.is_control_plane())
+            .find_map(|n| n.config.as_ref())
+    }
+
+    /// Gives every registered Node a pod CIDR block of its cluster's pod subnet, and takes the
+    /// blocks of Nodes that are gone back.
+    fn sync_pod_cidrs(&mut self) {
+        let keys: Vec<String> = self.clusters.keys().cloned().collect();
+        for key in keys {
+            let cp = self.control_plane_config(&key);
+            let subnet = cp
+                .and_then(|c| {
+                    c.pod_subnets
+                        .iter()
+                        .find_map(|s| s.parse::<ipnet::Ipv4Net>().ok())
+                })
+                .or_else(|| crate::kube::podcidr::DEFAULT_POD_SUBNET.parse().ok());
+            let mask = cp
+                .and_then(|c| c.node_cidr_mask_ipv4)
+                .unwrap_or(crate::kube::podcidr::DEFAULT_NODE_MASK);
+            let registered: Vec<String> = self
+                .cluster_nodes(&key)
+                .filter(|n| n.kube_registered)
+                .map(Node::hostname)
+                .collect();
+            if let (Some(subnet), Some(cluster)) = (subnet, self.clusters.get_mut(&key)) {
+                cluster
+                    .kube
+                    .pod_cidrs
+                    .sync(subnet.trunc(), mask, &registered);
             }
         }
     }
@@ -257,6 +309,7 @@ impl Fleet {
                         "config_hash": n.config.as_ref().map(|c| c.hash.clone()),
                         "staged_config_hash": n.staged.as_ref().map(|c| c.hash.clone()),
                         "user_data_error": n.user_data_error,
+                        "kubelet_error": n.kubelet_error,
                         "listen_error": n.listen_error,
                         "etcd_member_id": member.map(|m| format!("{m:x}")),
                         "volumes": n.volumes.as_ref().map(super::volumes::SystemVolumes::to_json),

@@ -36,11 +36,15 @@ fn service(name: &str, annotations: Value) -> Value {
                     "ports": [{"name": "http", "port": 80, "targetPort": 8080}, {"name": "https", "port": 443, "targetPort": 8443}]}})
 }
 
+/// The balancers the CCM made (not the cluster's API load balancer).
 async fn load_balancers(c: &Cluster) -> Vec<Value> {
     c.hcloud("GET", "/load_balancers", None).await["load_balancers"]
         .as_array()
         .unwrap()
-        .clone()
+        .iter()
+        .filter(|l| l["labels"]["hcloud-ccm/service-uid"].is_string())
+        .cloned()
+        .collect()
 }
 
 #[tokio::test]

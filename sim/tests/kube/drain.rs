@@ -141,6 +141,17 @@ async fn drain_evicts_within_the_pod_disruption_budget_as_pods_reschedule() {
     assert!(c.names(&on_node(W1)).await.is_empty());
     assert_eq!(c.names(&on_node(W2)).await.len(), 3);
     assert_eq!(evict(&c, "no-such-pod").await.status, 404);
+
+    // `/_sim/stats` counted what the drain did: one cordon, four evictions (two evicted, one
+    // refused, one of no pod).
+    let counted = &c.sim.stats().await["kube_requests"];
+    assert_eq!(counted["PATCH nodes"], 1, "{counted}");
+    assert_eq!(counted["POST pods/eviction"], 4, "{counted}");
+    assert_eq!(counted["POST deployments"], 1, "{counted}");
+    assert_eq!(counted["GET deployments"], 1, "{counted}");
+    assert_eq!(counted["LIST pods"], 7, "{counted}");
+    assert_eq!(counted["LIST nodes"], 2, "{counted}");
+    assert_eq!(counted["GET pods"], 1, "{counted}");
     c.stop().await;
 }
 

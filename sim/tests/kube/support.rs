@@ -130,13 +130,15 @@ async fn bootstrap(addr: SocketAddr) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-fn worker_config(i: usize) -> String {
+/// The golden worker config as worker `i` of pool `general`, without its taint.
+pub fn worker_config(i: usize) -> String {
+    named_worker_config(&format!("prod-general-{i}"))
+}
+
+/// The golden worker config with hostname `name`, without its taint.
+pub fn named_worker_config(name: &str) -> String {
     WORKER
-        .replacen(
-            "hostname: prod-general-1",
-            &format!("hostname: prod-general-{i}"),
-            1,
-        )
+        .replacen("hostname: prod-general-1", &format!("hostname: {name}"), 1)
         .replacen(
             "    nodeTaints:\n        dedicated: batch:NoSchedule\n",
             "",
@@ -165,6 +167,7 @@ impl Cluster {
             ips: Vec::new(),
         };
         cluster.network = cluster.sim.network("prod").await;
+        cluster.api_load_balancer().await;
         let image = cluster.sim.talos_image("v1.13.9").await;
         let mut controlplane = CONTROLPLANE.to_string();
         if !shape.flannel {
@@ -180,6 +183,11 @@ impl Cluster {
         }
         let mut cp_ip = Ipv4Addr::UNSPECIFIED;
         for (name, user_data) in configs {
+            let role = if name.starts_with("prod-cp-") {
+                "controlplane"
+            } else {
+                "worker"
+            };
             let ip = cluster
                 .sim
                 .create_server(&ServerRequest {
@@ -187,6 +195,7 @@ impl Cluster {
                     image,
                     user_data: Some(user_data),
                     networks: vec![cluster.network],
+                    labels: vec![("hk8s.io/role", role)],
                     ..ServerRequest::default()
                 })
                 .await;
@@ -244,6 +253,95 @@ impl Cluster {
         assert_eq!(nodes.status, 200, "{:?}", nodes.body);
         assert_eq!(nodes.body["items"].as_array().unwrap().len(), expected);
         cluster
+    }
+
+    /// The API load balancer at the golden configs' endpoint, `https://10.0.1.254:6443`: its
+    /// private IP in the cluster network, forwarding 6443 and 50000 to the control planes.
+    async fn api_load_balancer(&self) {
+        let lb = self
+            .hcloud(
+                "POST",
+                "/load_balancers",
+                Some(serde_json::json!({
+                    "name": "prod-api", "load_balancer_type": "lb11", "location": "fsn1",
+                    "services": [{"protocol": "tcp", "listen_port": 6443, "destination_port": 6443},
+                                 {"protocol": "tcp", "listen_port": 50000, "destination_port": 50000}],
+                    "targets": [{"type": "label_selector",
+                                 "label_selector": {"selector": "hk8s.io/role=controlplane"}}],
+                })),
+            )
+            .await;
+        let id = lb["load_balancer"]["id"]
+            .as_i64()
+            .expect("a load balancer id");
+        self.advance(20).await;
+        self.hcloud(
+            "POST",
+            &format!("/load_balancers/{id}/actions/attach_to_network"),
+            Some(serde_json::json!({"network": self.network, "ip": "10.0.1.254"})),
+        )
+        .await;
+        self.advance(10).await;
+    }
+
+    /// Creates a worker server `name` of `server_type` (booting the Talos snapshot of its
+    /// architecture) with `user_data`, attached to the cluster's network; its server id.
+    pub async fn add_worker(&mut self, name: &str, server_type: &str, user_data: String) -> i64 {
+        let types = self
+            .hcloud("GET", &format!("/server_types?name={server_type}"), None)
+            .await;
+        let arch = types["server_types"][0]["architecture"]
+            .as_str()
+            .expect("a server type with an architecture")
+            .to_string();
+        let image = self.sim.talos_image_for("v1.13.9", &arch).await;
+        let created = self
+            .sim
+            .create_server(&ServerRequest {
+                name,
+                image,
+                user_data: Some(user_data),
+                networks: vec![self.network],
+                server_type: Some(server_type),
+                labels: vec![("hk8s.io/role", "worker")],
+            })
+            .await;
+        self.servers.push((created.id, name.to_string()));
+        self.ips.push(created.ip);
+        created.id
+    }
+
+    /// Advances the clock until `/_sim/state` shows the Talos node of `server` configured (its
+    /// boot over), then once more for its kubelet; the node's `talos_nodes` entry.
+    pub async fn boot(&self, server: i64) -> Value {
+        for _ in 0..20 {
+            self.advance(15).await;
+            let state = self.state().await;
+            let node = state["talos_nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["server_id"] == server)
+                .cloned();
+            if let Some(node) = node
+                && node["mode"] == "configured"
+            {
+                self.advance(1).await;
+                return node;
+            }
+        }
+        panic!("server {server} never booted into its configuration");
+    }
+
+    /// The `talos_nodes` entry of a server in `/_sim/state`.
+    pub async fn talos_node(&self, server: i64) -> Value {
+        self.state().await["talos_nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["server_id"] == server)
+            .cloned()
+            .unwrap_or(Value::Null)
     }
 
     /// Moves the sim clock forward and lets the sim settle (a Hetzner request settles actions;
