@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod cluster_ref;
 pub mod config_view;
 pub mod connection;
+pub mod cost;
 pub mod fleet;
 pub use crate::tfplugin::schema::duration;
 pub mod import_id;
@@ -36,7 +37,7 @@ mod schema_tests {
             ),
             (
                 "hk8s_node_pool",
-                Resource::<()>::schema(&super::node_pool::NodePool),
+                Resource::<crate::provider::ProviderData>::schema(&super::node_pool::NodePool),
             ),
             ("hk8s_addon", Resource::<()>::schema(&super::addon::Addon)),
             (

@@ -5,6 +5,8 @@ mod plan;
 mod schema;
 mod validate;
 
+use crate::provider::ProviderData;
+use crate::resources::cost;
 use crate::resources::import_id;
 use crate::resources::unavailable::not_available;
 use crate::tfplugin::diag::Diagnostics;
@@ -24,7 +26,7 @@ pub const TYPE_NAME: &str = "hk8s_node_pool";
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NodePool;
 
-impl<D: Send + Sync + 'static> Resource<D> for NodePool {
+impl Resource<ProviderData> for NodePool {
     fn type_name(&self) -> &str {
         TYPE_NAME
     }
@@ -39,29 +41,43 @@ impl<D: Send + Sync + 'static> Resource<D> for NodePool {
 
     async fn modify_plan(
         &self,
-        request: PlanRequest<'_, D>,
+        request: PlanRequest<'_, ProviderData>,
         plan: PlannedChange,
     ) -> Result<PlannedChange, Diagnostics> {
-        plan::modify(request.config, request.prior, plan)
+        let change = plan::modify(request.config, request.prior, plan)?;
+        Ok(cost::plan(
+            cost::Kind::Pool,
+            request.data,
+            request.cancel,
+            request.prior,
+            change,
+        )
+        .await)
     }
 
-    async fn create(&self, _request: CreateRequest<'_, D>) -> Result<Value, Diagnostics> {
+    async fn create(
+        &self,
+        _request: CreateRequest<'_, ProviderData>,
+    ) -> Result<Value, Diagnostics> {
         Err(not_available(TYPE_NAME, "Creating a node pool"))
     }
 
-    async fn read(&self, request: ReadRequest<'_, D>) -> Result<Value, Diagnostics> {
+    async fn read(&self, request: ReadRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
         Ok(request.state.clone())
     }
 
-    async fn update(&self, _request: UpdateRequest<'_, D>) -> Result<Value, Diagnostics> {
+    async fn update(
+        &self,
+        _request: UpdateRequest<'_, ProviderData>,
+    ) -> Result<Value, Diagnostics> {
         Err(not_available(TYPE_NAME, "Updating a node pool"))
     }
 
-    async fn delete(&self, _request: DeleteRequest<'_, D>) -> Result<(), Diagnostics> {
+    async fn delete(&self, _request: DeleteRequest<'_, ProviderData>) -> Result<(), Diagnostics> {
         Err(not_available(TYPE_NAME, "Deleting a node pool"))
     }
 
-    async fn import(&self, request: ImportRequest<'_, D>) -> Result<Value, Diagnostics> {
+    async fn import(&self, request: ImportRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
         import_id::pool(request.id)?;
         Err(not_available(TYPE_NAME, "Importing a node pool"))
     }
