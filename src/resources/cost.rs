@@ -41,14 +41,14 @@ fn path() -> AttributePath {
     AttributePath::root(ATTRIBUTE)
 }
 
-/// The computed attribute, for the resource described by `whose` ("the cluster's control plane
-/// and API load balancer").
+/// The computed attribute, for what `whose` names ("the pool's servers and their primary IPv4s").
 pub fn attribute(whose: &str) -> Attribute {
     Attribute::number(ATTRIBUTE).computed().description(format!(
-        "Estimated cost per month, in EUR excluding VAT, of {whose}, from Hetzner's price list \
-         (the monthly price of each server type and load balancer type in its location, and of \
-         each server's primary IPv4). Traffic beyond the included amount is not counted. \
-         Recomputed when the plan changes what is bought; a plan that changes it warns by how much."
+        "Estimated cost per month, in EUR excluding VAT, of {whose}, by Hetzner's price list (each \
+         item's monthly price in its location; servers spread over their locations as the nodes \
+         are). Traffic beyond the included amount is not counted. Recomputed when a plan changes \
+         what is bought, with a warning saying by how much the cost rises or falls; kept \
+         otherwise."
     ))
 }
 
