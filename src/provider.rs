@@ -73,6 +73,9 @@ pub struct ProviderData {
     pub hcloud_endpoint: String,
     /// From `poll_interval`, or [`DEFAULT_POLL_INTERVAL`].
     pub poll_interval: Duration,
+    /// Hetzner's price list, fetched at most once per provider process, when a plan or apply
+    /// first needs a cost estimate (`estimated_monthly_cost`).
+    pub prices: crate::hcloud::pricing::PriceCache,
 }
 
 impl ProviderData {
@@ -259,6 +262,7 @@ impl Provider for Hk8sProvider {
             hcloud_token,
             hcloud_endpoint: endpoint.trim_end_matches('/').to_owned(),
             poll_interval,
+            prices: crate::hcloud::pricing::PriceCache::default(),
         };
         tracing::debug!(
             endpoint = %data.hcloud_endpoint,

@@ -15,5 +15,7 @@ mod faults;
 mod lifecycle;
 #[path = "hcloud_api/operations.rs"]
 mod operations;
+#[path = "hcloud_api/pricing.rs"]
+mod pricing;
 #[path = "hcloud_api/provision.rs"]
 mod provision;

@@ -156,8 +156,8 @@ pub struct ServerType {
     pub category: &'static str,
     /// Whether it is only sold in the EU locations.
     pub eu_only: bool,
-    /// Monthly net price in EUR (used for `prices`).
-    pub monthly_eur: f64,
+    /// Monthly net price in euro cents in the EU locations (see [`monthly_price_cents`]).
+    pub monthly_cents: i64,
 }
 
 /// One row of the server type table (one argument per column keeps the table readable).
@@ -172,7 +172,7 @@ const fn st(
     cpu_type: &'static str,
     category: &'static str,
     eu_only: bool,
-    monthly_eur: f64,
+    monthly_cents: i64,
 ) -> ServerType {
     ServerType {
         id,
@@ -184,7 +184,7 @@ const fn st(
         cpu_type,
         category,
         eu_only,
-        monthly_eur,
+        monthly_cents,
     }
 }
 
@@ -200,7 +200,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         "shared",
         "cost_optimized",
         true,
-        3.49,
+        349,
     ),
     st(
         2,
@@ -212,7 +212,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         "shared",
         "cost_optimized",
         true,
-        5.49,
+        549,
     ),
     st(
         3,
@@ -224,7 +224,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         "shared",
         "cost_optimized",
         true,
-        9.49,
+        949,
     ),
     st(
         4,
@@ -236,7 +236,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         "shared",
         "cost_optimized",
         true,
-        17.49,
+        1749,
     ),
     st(
         11,
@@ -248,7 +248,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         "shared",
         "regular_purpose",
         false,
-        4.99,
+        499,
     ),
     st(
         12,
@@ -260,7 +260,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         "shared",
         "regular_purpose",
         false,
-        8.99,
+        899,
     ),
     st(
         13,
@@ -272,7 +272,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         "shared",
         "regular_purpose",
         false,
-        15.99,
+        1599,
     ),
     st(
         14,
@@ -284,7 +284,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         "shared",
         "regular_purpose",
         false,
-        29.99,
+        2999,
     ),
     st(
         15,
@@ -296,7 +296,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         "shared",
         "regular_purpose",
         false,
-        64.99,
+        6499,
     ),
     st(
         21,
@@ -308,7 +308,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         "shared",
         "cost_optimized",
         true,
-        3.99,
+        399,
     ),
     st(
         22,
@@ -320,7 +320,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         "shared",
         "cost_optimized",
         true,
-        6.99,
+        699,
     ),
     st(
         23,
@@ -332,7 +332,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         "shared",
         "cost_optimized",
         true,
-        12.99,
+        1299,
     ),
     st(
         24,
@@ -344,7 +344,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         "shared",
         "cost_optimized",
         true,
-        24.49,
+        2449,
     ),
     st(
         31,
@@ -356,7 +356,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         "dedicated",
         "general_purpose",
         false,
-        12.49,
+        1249,
     ),
     st(
         32,
@@ -368,7 +368,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         "dedicated",
         "general_purpose",
         false,
-        24.49,
+        2449,
     ),
     st(
         33,
@@ -380,7 +380,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         "dedicated",
         "general_purpose",
         false,
-        48.49,
+        4849,
     ),
     st(
         34,
@@ -392,7 +392,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         "dedicated",
         "general_purpose",
         false,
-        96.49,
+        9649,
     ),
     st(
         35,
@@ -404,7 +404,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         "dedicated",
         "general_purpose",
         false,
-        192.49,
+        19249,
     ),
     st(
         36,
@@ -416,7 +416,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         "dedicated",
         "general_purpose",
         false,
-        288.49,
+        28849,
     ),
 ];
 
@@ -449,8 +449,8 @@ pub struct LoadBalancerType {
     pub max_targets: i64,
     /// Max certificates.
     pub max_assigned_certificates: i64,
-    /// Monthly net price in EUR.
-    pub monthly_eur: f64,
+    /// Monthly net price in euro cents in the EU locations (see [`monthly_price_cents`]).
+    pub monthly_cents: i64,
 }
 
 /// Every load balancer type.
@@ -462,7 +462,7 @@ pub const LOAD_BALANCER_TYPES: &[LoadBalancerType] = &[
         max_services: 5,
         max_targets: 25,
         max_assigned_certificates: 10,
-        monthly_eur: 5.39,
+        monthly_cents: 539,
     },
     LoadBalancerType {
         id: 2,
@@ -471,7 +471,7 @@ pub const LOAD_BALANCER_TYPES: &[LoadBalancerType] = &[
         max_services: 15,
         max_targets: 75,
         max_assigned_certificates: 25,
-        monthly_eur: 16.40,
+        monthly_cents: 1640,
     },
     LoadBalancerType {
         id: 3,
@@ -480,7 +480,7 @@ pub const LOAD_BALANCER_TYPES: &[LoadBalancerType] = &[
         max_services: 30,
         max_targets: 150,
         max_assigned_certificates: 50,
-        monthly_eur: 32.90,
+        monthly_cents: 3290,
     },
 ];
 
@@ -489,6 +489,41 @@ pub fn load_balancer_type(name_or_id: &str) -> Option<&'static LoadBalancerType>
     LOAD_BALANCER_TYPES
         .iter()
         .find(|t| t.name == name_or_id || t.id.to_string() == name_or_id)
+}
+
+/// Monthly net price of a primary IPv4 address in the EU locations, in euro cents. Primary IPv6
+/// addresses are free.
+pub const PRIMARY_IPV4_MONTHLY_CENTS: i64 = 50;
+/// Monthly net price of a floating IPv4 address in the EU locations, in euro cents.
+pub const FLOATING_IPV4_MONTHLY_CENTS: i64 = 300;
+/// Monthly net price of a floating IPv6 (/64) in the EU locations, in euro cents.
+pub const FLOATING_IPV6_MONTHLY_CENTS: i64 = 100;
+
+impl Location {
+    /// Prices here relative to the EU locations, in percent: Hetzner charges more in the US and in
+    /// Singapore than in Germany and Finland, so an estimate that ignores the location is wrong.
+    pub fn price_percent(&self) -> i64 {
+        match self.network_zone {
+            "eu-central" => 100,
+            "ap-southeast" => 130,
+            _ => 117,
+        }
+    }
+
+    /// Outgoing traffic included per month with a server or load balancer here, in TiB.
+    pub fn included_traffic_tib(&self) -> i64 {
+        if self.network_zone == "eu-central" {
+            20
+        } else {
+            1
+        }
+    }
+}
+
+/// Monthly net price in cents at `location` of something that costs `eu_cents` in the EU,
+/// rounded to the cent.
+pub fn monthly_price_cents(eu_cents: i64, location: &Location) -> i64 {
+    (eu_cents * location.price_percent() + 50) / 100
 }
 
 /// A system image offered for both architectures: (name, os_flavor, os_version).

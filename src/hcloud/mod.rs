@@ -5,8 +5,8 @@
 //! [`retry`], accounting); [`list`] pages; [`actions`] is the one batched action waiter; [`labels`]
 //! builds the labels and selectors that find a cluster's objects; one module per API family holds
 //! wire types and idempotent `ensure_*`/`delete_*` operations; [`provision`] creates servers and
-//! sees them running through failed actions and locations without capacity. Errors are
-//! [`Error`].
+//! sees them running through failed actions and locations without capacity; [`pricing`] reads
+//! the price list and prices servers, load balancers and IPs per location. Errors are [`Error`].
 
 pub mod actions;
 pub mod catalog;
@@ -23,6 +23,7 @@ pub mod lookups;
 pub mod names;
 pub mod networks;
 pub mod placement_groups;
+pub mod pricing;
 pub mod protection;
 pub mod provision;
 pub mod retry;

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod cluster_ref;
 pub mod config_view;
 pub mod connection;
+pub mod cost;
 pub mod fleet;
 pub use crate::tfplugin::schema::duration;
 pub mod import_id;

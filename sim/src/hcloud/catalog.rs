@@ -1,6 +1,6 @@
 //! Read-only catalog endpoints: `/server_types`, `/locations`, `/datacenters`,
-//! `/load_balancer_types`, and the wire shapes other families nest (a server embeds its type,
-//! datacenter and location).
+//! `/load_balancer_types` (their prices come from [`super::pricing`]), and the wire shapes other
+//! families nest (a server embeds its type, datacenter and location).
 
 use std::sync::LazyLock;
 
@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use super::list::{ListQuery, named_key};
+use super::pricing::prices;
 use super::request::{Reply, ok, parse_id};
 use crate::catalog::{
     LOAD_BALANCER_TYPES, LOCATIONS, LoadBalancerType, Location, SERVER_TYPES, ServerType,
@@ -28,28 +29,6 @@ pub fn routes() -> Router<AppState> {
         .route("/datacenters/{id}", get(get_datacenter))
         .route("/load_balancer_types", get(list_lb_types))
         .route("/load_balancer_types/{id}", get(get_lb_type))
-}
-
-fn price(net: f64) -> Value {
-    json!({"net": format!("{net:.4}"), "gross": format!("{:.4}", net * 1.19)})
-}
-
-fn prices(
-    monthly: f64,
-    locations: impl Iterator<Item = &'static Location>,
-    traffic_tb: i64,
-) -> Vec<Value> {
-    locations
-        .map(|l| {
-            json!({
-                "location": l.name,
-                "price_hourly": price(monthly / 730.0),
-                "price_monthly": price(monthly),
-                "included_traffic": traffic_tb * 1_000_000_000_000i64,
-                "price_per_tb_traffic": price(1.0),
-            })
-        })
-        .collect()
 }
 
 /// A location in wire shape.
@@ -80,7 +59,7 @@ fn build_server_type_json(t: &ServerType) -> Value {
     json!({
         "id": t.id, "name": t.name, "description": t.name.to_uppercase(), "cores": t.cores,
         "memory": t.memory, "disk": t.disk, "deprecated": false, "deprecation": null,
-        "prices": prices(t.monthly_eur, locations.clone(), 20),
+        "prices": prices(t.monthly_cents, locations.clone()),
         "storage_type": "local", "cpu_type": t.cpu_type, "category": t.category,
         "architecture": t.arch.as_str(),
         "locations": locations.map(|l| json!({"id": l.id, "name": l.name, "deprecation": null, "available": true, "recommended": true})).collect::<Vec<_>>(),
@@ -115,7 +94,7 @@ pub fn lb_type_json(t: &LoadBalancerType) -> Value {
         "id": t.id, "name": t.name, "description": format!("{}", t.name.to_uppercase()),
         "max_connections": t.max_connections, "max_services": t.max_services, "max_targets": t.max_targets,
         "max_assigned_certificates": t.max_assigned_certificates, "deprecated": null,
-        "prices": prices(t.monthly_eur, LOCATIONS.iter(), 1),
+        "prices": prices(t.monthly_cents, LOCATIONS.iter()),
     })
 }
 

@@ -14,6 +14,7 @@ pub mod load_balancers;
 pub mod network_actions;
 pub mod networks;
 pub mod placement_groups;
+pub mod pricing;
 pub mod rename;
 pub mod request;
 pub mod server_actions;
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .merge(load_balancers::routes())
         .merge(load_balancer_actions::routes())
         .merge(placement_groups::routes())
+        .merge(pricing::routes())
         .merge(images::routes())
         .merge(ssh_keys::routes())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })

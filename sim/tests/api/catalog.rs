@@ -134,3 +134,73 @@ async fn locations_datacenters_and_lb_types() {
         404
     );
 }
+
+/// `GET /pricing` parses with the client generated from Hetzner's own API description (every
+/// field of that schema is required), and agrees with the prices the catalog endpoints embed.
+#[tokio::test]
+async fn the_price_list_has_hetzners_shape_and_matches_the_catalog() {
+    let sim = start().await;
+    let pricing = hcloud::apis::pricing_api::list_prices(&sim.cfg)
+        .await
+        .unwrap()
+        .pricing;
+    assert_eq!(
+        (pricing.currency.as_str(), pricing.vat_rate.as_str()),
+        ("EUR", "19.000000")
+    );
+    let ipv4 = pricing
+        .primary_ips
+        .iter()
+        .find(|p| p.r#type == models::IpType::Ipv4)
+        .expect("primary IPv4 prices");
+    let fsn1 = ipv4.prices.iter().find(|p| p.location == "fsn1").unwrap();
+    assert_eq!(
+        (
+            fsn1.price_monthly.net.as_str(),
+            fsn1.price_monthly.gross.as_str()
+        ),
+        ("0.5000000000", "0.5950000000000000")
+    );
+    let types = list_server_types(
+        &sim.cfg,
+        ListServerTypesParams {
+            per_page: Some(50),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .server_types;
+    assert_eq!(pricing.server_types.len(), types.len());
+    for listed in &types {
+        let priced = pricing
+            .server_types
+            .iter()
+            .find(|p| p.name == listed.name)
+            .unwrap_or_else(|| panic!("{} has no price", listed.name));
+        assert_eq!(priced.id, listed.id);
+        assert_eq!(priced.prices, listed.prices, "{}", listed.name);
+    }
+    let cpx31 = |location: &str| {
+        pricing
+            .server_types
+            .iter()
+            .find(|t| t.name == "cpx31")
+            .and_then(|t| t.prices.iter().find(|p| p.location == location))
+            .map(|p| p.price_monthly.net.clone())
+            .unwrap()
+    };
+    assert_ne!(cpx31("fsn1"), cpx31("ash"), "prices differ per location");
+    let lbs = list_load_balancer_types(&sim.cfg, ListLoadBalancerTypesParams::default())
+        .await
+        .unwrap()
+        .load_balancer_types;
+    for listed in &lbs {
+        let priced = pricing
+            .load_balancer_types
+            .iter()
+            .find(|p| p.name == listed.name)
+            .unwrap();
+        assert_eq!(priced.prices, listed.prices, "{}", listed.name);
+    }
+}

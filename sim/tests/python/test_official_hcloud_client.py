@@ -11,6 +11,7 @@ import base64
 import os
 import signal
 import subprocess
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,34 @@ def test_catalog(client):
     assert debian_arm.architecture == "arm" and debian_arm.type == "system"
     talos = client.images.get_all(label_selector=f"hk8s.io/talos-version={TALOS},hk8s.io/schematic={SCHEMATIC}")
     assert sorted(i.architecture for i in talos) == ["arm", "x86"]
+
+
+def test_pricing(client):
+    """The price list as the official client reads it. The client has no pricing module, so the
+    request goes through its generic `Client.request` (auth, error envelope, retries included);
+    the prices it embeds in server and load balancer types are read through the typed clients."""
+    pricing = client.request("GET", "/pricing")["pricing"]
+    assert pricing["currency"] == "EUR"
+    vat = Decimal(pricing["vat_rate"])
+    ipv4 = next(p for p in pricing["primary_ips"] if p["type"] == "ipv4")
+    assert {p["location"] for p in ipv4["prices"]} == {l.name for l in client.locations.get_all()}
+    for entry in ipv4["prices"]:
+        net, gross = (Decimal(entry["price_monthly"][k]) for k in ("net", "gross"))
+        assert gross == net * (1 + vat / 100), entry
+        assert len(entry["price_monthly"]["net"].split(".")[1]) == 10
+    assert Decimal(pricing["server_backup"]["percentage"]) == 20
+    assert Decimal(pricing["volume"]["price_per_gb_month"]["net"]) > 0
+    assert {f["type"] for f in pricing["floating_ips"]} == {"ipv4", "ipv6"}
+    priced = {t["name"]: t["prices"] for t in pricing["server_types"]}
+    for server_type in client.server_types.get_all():
+        assert priced[server_type.name] == server_type.prices, server_type.name
+        for entry in server_type.prices:
+            hourly, monthly = (Decimal(entry[k]["net"]) for k in ("price_hourly", "price_monthly"))
+            assert hourly * 730 > monthly, "the monthly price caps hourly billing"
+    assert {p["location"] for p in priced["cx23"]} == {"fsn1", "nbg1", "hel1"}
+    lb_priced = {t["name"]: t["prices"] for t in pricing["load_balancer_types"]}
+    for lb_type in client.load_balancer_types.get_all():
+        assert lb_priced[lb_type.name] == lb_type.prices, lb_type.name
 
 
 def test_errors_are_api_exceptions(client, sim):

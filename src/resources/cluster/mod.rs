@@ -24,6 +24,7 @@ mod validate;
 
 use crate::provider::ProviderData;
 use crate::resources::config_view as view;
+use crate::resources::cost;
 use crate::resources::import_id;
 use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
 use crate::tfplugin::framework::{
@@ -65,7 +66,15 @@ impl Resource<ProviderData> for Cluster {
         request: PlanRequest<'_, ProviderData>,
         plan: PlannedChange,
     ) -> Result<PlannedChange, Diagnostics> {
-        plan::modify(request.config, request.prior, plan)
+        let change = plan::modify(request.config, request.prior, plan)?;
+        Ok(cost::plan(
+            cost::Kind::Cluster,
+            request.data,
+            request.cancel,
+            request.prior,
+            change,
+        )
+        .await)
     }
 
     async fn create(&self, request: CreateRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
@@ -81,7 +90,14 @@ impl Resource<ProviderData> for Cluster {
         for warning in &converged.warnings {
             request.warnings.push(warning.clone());
         }
-        state::after_apply(request.planned, &spec, &converged, &secrets, &secrets_yaml)
+        let mut state =
+            state::after_apply(request.planned, &spec, &converged, &secrets, &secrets_yaml)?;
+        if let Some(warning) =
+            cost::settle(cost::Kind::Cluster, request.data, &op.hcloud, &mut state).await
+        {
+            request.warnings.push(warning);
+        }
+        Ok(state)
     }
 
     async fn read(&self, request: ReadRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
@@ -105,7 +121,14 @@ impl Resource<ProviderData> for Cluster {
         for warning in &converged.warnings {
             request.warnings.push(warning.clone());
         }
-        state::after_apply(request.planned, &spec, &converged, &secrets, &secrets_yaml)
+        let mut state =
+            state::after_apply(request.planned, &spec, &converged, &secrets, &secrets_yaml)?;
+        if let Some(warning) =
+            cost::settle(cost::Kind::Cluster, request.data, &op.hcloud, &mut state).await
+        {
+            request.warnings.push(warning);
+        }
+        Ok(state)
     }
 
     async fn delete(&self, request: DeleteRequest<'_, ProviderData>) -> Result<(), Diagnostics> {
@@ -145,7 +168,15 @@ impl Resource<ProviderData> for Cluster {
     async fn import(&self, request: ImportRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
         import_id::cluster(request.id)?;
         let op = Operation::start(request.data, "import", refresh::READ_BUDGET, request.cancel)?;
-        import::import(&op, request.id, request.value_type).await
+        let mut state = import::import(&op, request.id, request.value_type).await?;
+        // The import reads what the cluster buys, so its cost is known too.
+        state.set_at_path(&AttributePath::root(cost::ATTRIBUTE), Value::Unknown);
+        if let Some(warning) =
+            cost::settle(cost::Kind::Cluster, request.data, &op.hcloud, &mut state).await
+        {
+            tracing::warn!(detail = %warning.detail, "imported cluster without a cost estimate");
+        }
+        Ok(state)
     }
 }
 

@@ -15,6 +15,7 @@ mod validate;
 
 use crate::provider::ProviderData;
 use crate::resources::config_view as view;
+use crate::resources::cost;
 use crate::resources::fleet::Operation;
 use crate::resources::import_id::{self, ImportId};
 use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
@@ -64,7 +65,11 @@ async fn apply(
     for warning in &converged.warnings {
         warnings.push(warning.clone());
     }
-    state::after_apply(planned, &spec, &converged)
+    let mut state = state::after_apply(planned, &spec, &converged)?;
+    if let Some(warning) = cost::settle(cost::Kind::Pool, data, &op.hcloud, &mut state).await {
+        warnings.push(warning);
+    }
+    Ok(state)
 }
 
 impl Resource<ProviderData> for NodePool {
@@ -85,7 +90,15 @@ impl Resource<ProviderData> for NodePool {
         request: PlanRequest<'_, ProviderData>,
         plan: PlannedChange,
     ) -> Result<PlannedChange, Diagnostics> {
-        plan::modify(request.config, request.prior, plan)
+        let change = plan::modify(request.config, request.prior, plan)?;
+        Ok(cost::plan(
+            cost::Kind::Pool,
+            request.data,
+            request.cancel,
+            request.prior,
+            change,
+        )
+        .await)
     }
 
     async fn create(&self, request: CreateRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
@@ -143,7 +156,15 @@ impl Resource<ProviderData> for NodePool {
             return Err(Diagnostic::error("Invalid import id", "expected <cluster>/<pool>").into());
         };
         let op = Operation::start(request.data, "import", state::READ_BUDGET, request.cancel)?;
-        state::import(&op, &cluster, &pool, request.value_type).await
+        let mut state = state::import(&op, &cluster, &pool, request.value_type).await?;
+        // The import reads what the pool buys, so its cost is known too.
+        state.set_at_path(&AttributePath::root(cost::ATTRIBUTE), Value::Unknown);
+        if let Some(warning) =
+            cost::settle(cost::Kind::Pool, request.data, &op.hcloud, &mut state).await
+        {
+            tracing::warn!(detail = %warning.detail, "imported node pool without a cost estimate");
+        }
+        Ok(state)
     }
 }
 
