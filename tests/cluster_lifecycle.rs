@@ -13,8 +13,8 @@
 mod cluster;
 mod support;
 
-use cluster::hcl;
 use cluster::assert_no_public_inbound;
+use cluster::hcl;
 use cluster::world::World;
 use support::{Workdir, terraforms};
 

@@ -105,7 +105,10 @@ fn pools_of_both_architectures_scale_and_are_destroyed() {
     let expected: Vec<String> = (1..=12).map(|i| format!("pools-amd-{i}")).collect();
     assert_eq!(names(&amd), expected);
     assert!(amd.iter().all(|s| s["location"]["name"] == "fsn1"));
-    assert!(amd.iter().all(|s| s["server_type"]["architecture"] == "x86"));
+    assert!(
+        amd.iter()
+            .all(|s| s["server_type"]["architecture"] == "x86")
+    );
     assert_eq!(
         groups(&world, "amd"),
         [
@@ -125,7 +128,10 @@ fn pools_of_both_architectures_scale_and_are_destroyed() {
     assert!(plan.contains("Node pool scale-down"), "{plan}");
     assert!(plan.contains("pools-amd-12, pools-amd-11"), "{plan}");
     w.run_ok(&["apply", "-auto-approve", "-no-color"]);
-    assert_eq!(names(&pool_servers(&world, "amd")), ["pools-amd-1", "pools-amd-2"]);
+    assert_eq!(
+        names(&pool_servers(&world, "amd")),
+        ["pools-amd-1", "pools-amd-2"]
+    );
     assert_eq!(groups(&world, "amd"), [("pools-amd-fsn1-1".to_owned(), 2)]);
     python::assert_ready_nodes(
         &w,
@@ -201,12 +207,18 @@ fn a_drain_blocked_by_a_disruption_budget_fails_then_finishes() {
         .collect::<Vec<_>>()
         .join(" ");
     assert!(!out.status.success(), "the drain cannot finish");
-    assert!(stderr.contains("Draining node pools-web-2 did not finish"), "{stderr}");
+    assert!(
+        stderr.contains("Draining node pools-web-2 did not finish"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("The disruption budget web needs 2 healthy pods"),
         "{stderr}"
     );
-    assert_eq!(names(&pool_servers(&world, "web")), ["pools-web-1", "pools-web-2"]);
+    assert_eq!(
+        names(&pool_servers(&world, "web")),
+        ["pools-web-1", "pools-web-2"]
+    );
 
     python::run(&w, RELAX_BUDGET);
     w.run_ok(&["apply", "-auto-approve", "-no-color"]);
@@ -261,7 +273,10 @@ fn pool_rolls_server_type_and_talos_and_is_imported() {
     };
     let w = Workdir::new(&tf, &config("v1.13.9", "cx23"));
     w.run_ok(&["apply", "-auto-approve", "-no-color"]);
-    assert_eq!(names(&pool_servers(&world, "web")), ["pools-web-1", "pools-web-2"]);
+    assert_eq!(
+        names(&pool_servers(&world, "web")),
+        ["pools-web-1", "pools-web-2"]
+    );
     let first_ids = server_ids(&world, "web");
 
     w.write_main(&config("v1.13.9", "cx33"));
@@ -280,7 +295,10 @@ fn pool_rolls_server_type_and_talos_and_is_imported() {
 
     w.write_main(&config("v1.13.10", "cx33"));
     let plan = w.run_ok(&["plan", "-no-color"]);
-    assert!(plan.contains("cluster.talos_version: v1.13.9 → v1.13.10"), "{plan}");
+    assert!(
+        plan.contains("cluster.talos_version: v1.13.9 → v1.13.10"),
+        "{plan}"
+    );
     let before = server_ids(&world, "web");
     w.run_ok(&["apply", "-auto-approve", "-no-color"]);
     let all: Vec<String> = ["pools-cp-1", "pools-web-1", "pools-web-3"]
@@ -288,7 +306,11 @@ fn pool_rolls_server_type_and_talos_and_is_imported() {
         .map(|s| (*s).to_owned())
         .collect();
     assert_eq!(talos_versions(&world, &all), ["v1.13.10"; 3]);
-    assert_eq!(server_ids(&world, "web"), before, "an upgrade keeps the servers");
+    assert_eq!(
+        server_ids(&world, "web"),
+        before,
+        "an upgrade keeps the servers"
+    );
     python::assert_ready_nodes(&w, &["pools-cp-1", "pools-web-1", "pools-web-3"]);
     plan_is_empty(&w);
 
@@ -298,7 +320,11 @@ fn pool_rolls_server_type_and_talos_and_is_imported() {
     assert!(!plan.contains("must be replaced"), "{plan}");
     assert!(!plan.contains("Rolling update"), "{plan}");
     w.run_ok(&["apply", "-auto-approve", "-no-color"]);
-    assert_eq!(server_ids(&world, "web"), before, "the import changed no server");
+    assert_eq!(
+        server_ids(&world, "web"),
+        before,
+        "the import changed no server"
+    );
     plan_is_empty(&w);
     w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
     assert_eq!(world.labelled("pools"), Vec::<String>::new());

@@ -282,16 +282,10 @@ impl KubeClient {
                     state.refusals.remove(&pod.key());
                 }
                 Err(e) if e.is_transient() => {
-                    // The causes name the PodDisruptionBudget that refused.
-                    let why = e.status().map_or_else(
-                        || e.to_string(),
-                        |s| {
-                            std::iter::once(s.message.trim_end_matches('.'))
-                                .chain(s.causes.iter().map(String::as_str))
-                                .collect::<Vec<_>>()
-                                .join(": ")
-                        },
-                    );
+                    // The message ends with the causes: the PodDisruptionBudget that refused.
+                    let why = e
+                        .status()
+                        .map_or_else(|| e.to_string(), |s| s.message.clone());
                     state.refusals.insert(pod.key(), why);
                 }
                 Err(e) => return Err(e),

@@ -29,11 +29,10 @@ pub struct Status {
     pub code: u16,
     /// Machine-readable reason (`NotFound`, `Conflict`, `TooManyRequests`, `Forbidden`, …).
     pub reason: String,
-    /// Human-readable message from the API (or the start of a non-Status body).
+    /// Human-readable message from the API (or the start of a non-Status body), followed by the
+    /// messages of `details.causes` (e.g. which PodDisruptionBudget refused an eviction: `…:
+    /// The disruption budget web needs 2 healthy pods and has 2 currently`).
     pub message: String,
-    /// The messages of `details.causes` (e.g. which PodDisruptionBudget refused an eviction:
-    /// `The disruption budget web needs 2 healthy pods and has 2 currently`).
-    pub causes: Vec<String>,
 }
 
 /// Longest part of a non-Status body kept in a [`Status`] message.
@@ -73,11 +72,16 @@ impl Status {
                 } else {
                     wire.reason
                 },
-                message: wire.message,
-                causes: wire
-                    .details
-                    .map(|d| d.causes.into_iter().map(|c| c.message).collect())
-                    .unwrap_or_default(),
+                message: std::iter::once(wire.message.trim_end_matches('.').to_owned())
+                    .chain(
+                        wire.details
+                            .into_iter()
+                            .flat_map(|d| d.causes)
+                            .map(|c| c.message)
+                            .filter(|m| !m.is_empty()),
+                    )
+                    .collect::<Vec<_>>()
+                    .join(": "),
             };
         }
         let text = String::from_utf8_lossy(body);
@@ -90,7 +94,6 @@ impl Status {
             code,
             reason: reason_for_code(code).to_owned(),
             message,
-            causes: Vec::new(),
         }
     }
 }
@@ -119,11 +122,7 @@ pub fn reason_for_code(code: u16) -> &'static str {
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.code, self.reason, self.message)?;
-        if !self.causes.is_empty() {
-            write!(f, " ({})", self.causes.join("; "))?;
-        }
-        Ok(())
+        write!(f, "{} {}: {}", self.code, self.reason, self.message)
     }
 }
 

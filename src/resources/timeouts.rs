@@ -22,7 +22,7 @@ pub struct Timeouts {
 
 fn text(d: Duration) -> String {
     let minutes = d.as_secs() / 60;
-    if minutes % 60 == 0 {
+    if minutes.is_multiple_of(60) {
         format!("{}h", minutes / 60)
     } else {
         format!("{minutes}m")

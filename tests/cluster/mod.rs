@@ -49,4 +49,3 @@ pub fn assert_no_public_inbound(world: &world::World, cluster: &str) {
         }
     }
 }
-

@@ -209,7 +209,11 @@ async fn ensure_firewall(
     // Clusters made before pools existed applied the firewall to the control planes only.
     let legacy = FirewallTarget::selector(&control_plane_selector(&spec.name));
     if firewall.applied_to.contains(&legacy) {
-        actions.extend(client.remove_firewall(firewall.id, &[legacy.clone()]).await?);
+        actions.extend(
+            client
+                .remove_firewall(firewall.id, std::slice::from_ref(&legacy))
+                .await?,
+        );
         firewall.applied_to.retain(|t| *t != legacy);
     }
     if !same_rules(&firewall.rules, &wanted) {

@@ -9,7 +9,6 @@
 //! `control_plane.locations`, `disk_encryption` (replacement of each node). Everything else
 //! applies in place.
 
-
 use crate::hcloud::cidr::{self, Role};
 use crate::kube::labels::AppliedWith;
 use crate::resources::connection::{DESCRIPTION as CONNECTION_DESCRIPTION, connection_type};

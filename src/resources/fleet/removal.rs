@@ -142,7 +142,12 @@ pub async fn remove_worker(
         .hcloud
         .set_server_label(leaving, LEAVING_LABEL, Some("true"))
         .await
-        .map_err(|e| failed(format!("Cannot label server {} as leaving", leaving.name), &e))?;
+        .map_err(|e| {
+            failed(
+                format!("Cannot label server {} as leaving", leaving.name),
+                &e,
+            )
+        })?;
     if let Drain::Evict(options) = drain {
         match clients.kube.get_node(&server.name).await {
             Ok(Some(_)) => {
@@ -178,7 +183,10 @@ pub async fn remove_worker(
         let reset = clients
             .talos
             .node(address.ip)
-            .with_deadline(op.deadline.call_deadline(std::time::Duration::from_secs(60)))
+            .with_deadline(
+                op.deadline
+                    .call_deadline(std::time::Duration::from_secs(60)),
+            )
             .reset(&crate::talos::apid::ResetOptions::default())
             .await;
         // A node that does not answer is gone or broken: deleting its server is what is left.

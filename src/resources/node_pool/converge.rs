@@ -175,7 +175,12 @@ pub async fn converge(
     op.hcloud
         .set_delete_protection(&servers, spec.delete_protection)
         .await
-        .map_err(|e| failed("Cannot set Hetzner's delete protection of the pool's servers", &e))?;
+        .map_err(|e| {
+            failed(
+                "Cannot set Hetzner's delete protection of the pool's servers",
+                &e,
+            )
+        })?;
     let talos_versions = if nodes.is_empty() {
         BTreeMap::new()
     } else {
@@ -188,7 +193,11 @@ pub async fn converge(
             "The pool's Talos API stopped answering",
         )
         .await?;
-        addresses.into_iter().map(|a| a.name).zip(versions).collect()
+        addresses
+            .into_iter()
+            .map(|a| a.name)
+            .zip(versions)
+            .collect()
     };
     Ok(Converged {
         nodes,
@@ -209,7 +218,12 @@ async fn cover_with_firewall(op: &Operation, spec: &PoolSpec) -> Result<Vec<Acti
             ))],
         )
         .await
-        .map_err(|e| failed("Cannot apply the cluster firewall to the pool's servers", &e))
+        .map_err(|e| {
+            failed(
+                "Cannot apply the cluster firewall to the pool's servers",
+                &e,
+            )
+        })
 }
 
 /// The placement group a new server in `location` joins: an existing group (by id) or one
@@ -234,9 +248,7 @@ async fn resolve_groups(
                         .hcloud
                         .ensure_placement_group(name, &labels)
                         .await
-                        .map_err(|e| {
-                            failed(format!("Cannot create placement group {name}"), &e)
-                        })?;
+                        .map_err(|e| failed(format!("Cannot create placement group {name}"), &e))?;
                     made.insert(name.clone(), group.value.id);
                     group.value.id
                 }
@@ -289,7 +301,10 @@ async fn add_nodes(
             .await
             .map_err(|e| {
                 failed(
-                    format!("No Talos image to boot the pool's {} servers from", spec.architecture),
+                    format!(
+                        "No Talos image to boot the pool's {} servers from",
+                        spec.architecture
+                    ),
                     &e,
                 )
             })?,
@@ -515,12 +530,11 @@ async fn scale_down(
 ) -> Result<(), Diagnostics> {
     let wanted = wanted(spec);
     loop {
-        let leaving: Vec<PoolNode> =
-            members::to_remove(&wanted, nodes, spec.node_count as usize)
-                .into_iter()
-                .take(spec.max_unavailable as usize)
-                .cloned()
-                .collect();
+        let leaving: Vec<PoolNode> = members::to_remove(&wanted, nodes, spec.node_count as usize)
+            .into_iter()
+            .take(spec.max_unavailable as usize)
+            .cloned()
+            .collect();
         if leaving.is_empty() {
             break;
         }
@@ -627,7 +641,10 @@ async fn roll_node(
                 .await
                 .map_err(|e| {
                     failed(
-                        format!("Draining node {} before its Talos upgrade did not finish", node.name()),
+                        format!(
+                            "Draining node {} before its Talos upgrade did not finish",
+                            node.name()
+                        ),
                         &e,
                     )
                 })?;
@@ -656,7 +673,10 @@ async fn roll_node(
     .await
     .map_err(|e| {
         failed(
-            format!("Applying the machine configuration to {} failed", node.name()),
+            format!(
+                "Applying the machine configuration to {} failed",
+                node.name()
+            ),
             &e,
         )
     })?;
@@ -673,7 +693,12 @@ async fn roll_node(
         &op.deadline,
     )
     .await
-    .map_err(|e| failed(format!("The Kubernetes upgrade of {} failed", node.name()), &e))?;
+    .map_err(|e| {
+        failed(
+            format!("The Kubernetes upgrade of {} failed", node.name()),
+            &e,
+        )
+    })?;
     wait_ready(op, clients, spec, &[node]).await?;
     // Only a node a roll drained is uncordoned: one cordoned by hand stays so.
     if server.labels.contains_key(UPGRADING_LABEL) {

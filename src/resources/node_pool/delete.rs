@@ -11,9 +11,9 @@
 use crate::kube::{DrainOptions, NodeInfo};
 use crate::resources::cluster_ref::ClusterRef;
 use crate::resources::config_view as view;
+use crate::resources::duration;
 use crate::resources::fleet::removal::{self, Drain, LEAVING_LABEL};
 use crate::resources::fleet::{Clients, Operation, failed};
-use crate::resources::duration;
 use crate::tfplugin::diag::{AttributePath, Diagnostics};
 use crate::tfplugin::value::Value;
 
@@ -88,7 +88,12 @@ async fn remove_all(
         op.hcloud
             .set_server_label(&node.server, LEAVING_LABEL, Some("true"))
             .await
-            .map_err(|e| failed(format!("Cannot label server {} as leaving", node.name()), &e))?;
+            .map_err(|e| {
+                failed(
+                    format!("Cannot label server {} as leaving", node.name()),
+                    &e,
+                )
+            })?;
         if let Err(e) = clients.kube.cordon(node.name()).await
             && !e.is_not_found()
         {
@@ -127,15 +132,16 @@ async fn remove_all(
         Drain::Skip
     };
     for chunk in nodes.chunks(at_once) {
-        let results = futures::future::join_all(chunk.iter().map(|node| {
-            let address = address(node, cluster.network_id);
-            let how = &how;
-            let clients = &clients;
-            async move {
-                removal::remove_worker(op, clients, &node.server, address.as_ref(), how).await
-            }
-        }))
-        .await;
+        let results =
+            futures::future::join_all(chunk.iter().map(|node| {
+                let address = address(node, cluster.network_id);
+                let how = &how;
+                let clients = &clients;
+                async move {
+                    removal::remove_worker(op, clients, &node.server, address.as_ref(), how).await
+                }
+            }))
+            .await;
         let mut errors = Diagnostics::new();
         for result in results {
             if let Err(e) = result {

@@ -141,11 +141,8 @@ pub fn next_locations(
     excluded: &[&str],
     n: usize,
 ) -> Vec<String> {
-    let mut load: BTreeMap<&str, usize> = wanted
-        .locations
-        .iter()
-        .map(|l| (l.as_str(), 0))
-        .collect();
+    let mut load: BTreeMap<&str, usize> =
+        wanted.locations.iter().map(|l| (l.as_str(), 0)).collect();
     for node in nodes
         .iter()
         .filter(|m| m.is_current(wanted) && !excluded.contains(&m.name()))
@@ -168,7 +165,11 @@ pub fn next_locations(
 
 /// Which nodes leave when the pool is larger than `count`: ones an interrupted apply started
 /// removing first, then outdated ones, then the highest numbers; in removal order.
-pub fn to_remove<'a>(wanted: &Wanted<'_>, nodes: &'a [PoolNode], count: usize) -> Vec<&'a PoolNode> {
+pub fn to_remove<'a>(
+    wanted: &Wanted<'_>,
+    nodes: &'a [PoolNode],
+    count: usize,
+) -> Vec<&'a PoolNode> {
     let excess = nodes.len().saturating_sub(count);
     let mut order: Vec<&PoolNode> = nodes.iter().rev().filter(|n| n.is_leaving()).collect();
     order.extend(

@@ -287,7 +287,11 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
         let added: Vec<String> = (1..)
             .filter(|i| !taken.contains(i))
             .take(usize::try_from(after - before).unwrap_or(0))
-            .map(|i| prefix.as_ref().map_or_else(|| format!("#{i}"), |p| format!("{p}-{i}")))
+            .map(|i| {
+                prefix
+                    .as_ref()
+                    .map_or_else(|| format!("#{i}"), |p| format!("{p}-{i}"))
+            })
             .collect();
         change.diagnostics.push(Diagnostic::warning(
             "Node pool scale-up",

@@ -121,10 +121,9 @@ impl PoolSpec {
         let max_unavailable = view::integer(planned, &strategy.attr("max_unavailable"))
             .unwrap_or(DEFAULT_MAX_UNAVAILABLE);
         let drain_path = strategy.attr("drain_timeout");
-        let drain_timeout = duration::parse(
-            view::string(planned, &drain_path).unwrap_or(DEFAULT_DRAIN_TIMEOUT),
-        )
-        .map_err(|e| unexpected(&drain_path, e))?;
+        let drain_timeout =
+            duration::parse(view::string(planned, &drain_path).unwrap_or(DEFAULT_DRAIN_TIMEOUT))
+                .map_err(|e| unexpected(&drain_path, e))?;
         Ok(PoolSpec {
             cluster,
             name,
@@ -138,8 +137,7 @@ impl PoolSpec {
             config_patches: strings(planned, &attr("config_patches")),
             max_unavailable: u32::try_from(max_unavailable.max(1)).unwrap_or(1),
             drain_timeout,
-            delete_protection: view::boolean(planned, &attr("delete_protection"))
-                .unwrap_or(false),
+            delete_protection: view::boolean(planned, &attr("delete_protection")).unwrap_or(false),
             timeouts: timeouts::parse(planned, DEFAULT_TIMEOUTS)?,
         })
     }

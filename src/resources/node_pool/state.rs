@@ -56,7 +56,14 @@ pub fn nodes_value(
     Value::List(
         nodes
             .iter()
-            .map(|n| node_value(&n.server, network, versions.get(n.name()), hashes.get(n.name())))
+            .map(|n| {
+                node_value(
+                    &n.server,
+                    network,
+                    versions.get(n.name()),
+                    hashes.get(n.name()),
+                )
+            })
             .collect(),
     )
 }
@@ -71,7 +78,7 @@ pub fn after_apply(
     converged: &Converged,
 ) -> Result<Value, Diagnostics> {
     let mut state = planned.clone();
-    if !view::known(&state, &attr("id")).is_some_and(|v| !v.is_null()) {
+    if view::known(&state, &attr("id")).is_none_or(Value::is_null) {
         state.set_at_path(
             &attr("id"),
             Value::from(format!("{}/{}", spec.cluster.name, spec.name)),
@@ -93,7 +100,10 @@ pub fn after_apply(
         );
     }
     if view::is_unknown(&state, &attr("node_count")) {
-        state.set_at_path(&attr("node_count"), Value::from(converged.nodes.len() as i64));
+        state.set_at_path(
+            &attr("node_count"),
+            Value::from(converged.nodes.len() as i64),
+        );
     }
     Ok(state)
 }
@@ -245,7 +255,9 @@ pub async fn import(
     // The type most nodes run (a pool caught mid-replacement has two).
     let mut types: BTreeMap<&str, usize> = BTreeMap::new();
     for node in &nodes {
-        *types.entry(node.server.server_type.name.as_str()).or_default() += 1;
+        *types
+            .entry(node.server.server_type.name.as_str())
+            .or_default() += 1;
     }
     let server_type = types
         .iter()

@@ -58,10 +58,19 @@ fn new_nodes_take_the_smallest_free_numbers_and_spread_round_robin() {
 #[test]
 fn scale_down_removes_leaving_then_outdated_then_highest_numbers() {
     let mut servers: Vec<Server> = (1..=4)
-        .map(|i| server(&format!("prod-web-{i}"), "fsn1", "cx23", &[(DISK_ENCRYPTION_LABEL, "luks2")]))
+        .map(|i| {
+            server(
+                &format!("prod-web-{i}"),
+                "fsn1",
+                "cx23",
+                &[(DISK_ENCRYPTION_LABEL, "luks2")],
+            )
+        })
         .collect();
     servers[0].server_type.name = "cx33".to_owned();
-    servers[1].labels.insert(LEAVING_LABEL.to_owned(), "true".to_owned());
+    servers[1]
+        .labels
+        .insert(LEAVING_LABEL.to_owned(), "true".to_owned());
     let nodes = nodes("prod", "web", servers);
     let locations = vec!["fsn1".to_owned()];
     let order: Vec<&str> = to_remove(&wanted(&locations), &nodes, 1)
@@ -90,8 +99,16 @@ fn existing_groups_with_room_are_filled_before_new_ones_are_made() {
         labels: [(LOCATION_LABEL.to_owned(), "fsn1".to_owned())].into(),
         servers: (0..members as i64).collect(),
     };
-    let groups = vec![group(7, "prod-web-fsn1-1", 10), group(8, "prod-web-fsn1-3", 9)];
-    let choices = assign_groups("prod", "web", &groups, &["fsn1".to_owned(), "fsn1".to_owned()]);
+    let groups = vec![
+        group(7, "prod-web-fsn1-1", 10),
+        group(8, "prod-web-fsn1-3", 9),
+    ];
+    let choices = assign_groups(
+        "prod",
+        "web",
+        &groups,
+        &["fsn1".to_owned(), "fsn1".to_owned()],
+    );
     assert_eq!(
         choices,
         vec![
