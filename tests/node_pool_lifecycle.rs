@@ -365,3 +365,117 @@ fn scale_up_killed_midway_converges_without_duplicates() {
     w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
     assert_eq!(world.labelled("pools"), Vec::<String>::new());
 }
+
+fn collapsed(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A location without capacity: the plan warns that the type cannot be ordered there, the apply
+/// puts the nodes in the next listed location and says so, and a pool with no location that can
+/// take it fails naming the type and the locations tried.
+#[test]
+fn capacity_shortage_warns_at_plan_and_moves_nodes_at_apply() {
+    let world = World::start(56, &["v1.13.9"], |c| {
+        c.faults = "location_disabled=hel1".parse().expect("fault spec");
+    });
+    let tf = newest();
+    let web = hcl::pool("web", "cx23", 2, "  locations = [\"hel1\", \"fsn1\"]");
+    let w = Workdir::new(&tf, &config(&world, &web));
+    let plan = collapsed(w.run(&["plan", "-no-color"]).stdout.as_slice());
+    assert!(
+        plan.contains("Server type cx23 cannot be ordered everywhere"),
+        "{plan}"
+    );
+    assert!(plan.contains("not available now in hel1"), "{plan}");
+    let applied = w.run(&["apply", "-auto-approve", "-no-color"]);
+    assert!(applied.status.success(), "{}", collapsed(&applied.stderr));
+    let out = collapsed(&applied.stdout);
+    assert!(
+        out.contains("was created in fsn1 instead of hel1"),
+        "the apply says where the node went: {out}"
+    );
+    let servers = pool_servers(&world, "web");
+    assert_eq!(servers.len(), 2);
+    assert!(servers.iter().all(|s| s["location"]["name"] == "fsn1"));
+    plan_is_empty(&w);
+
+    let stuck = hcl::pool("stuck", "cx23", 1, "  locations = [\"hel1\"]");
+    w.write_main(&config(&world, &format!("{web}{stuck}")));
+    let failed = w.run(&["apply", "-auto-approve", "-no-color"]);
+    assert!(!failed.status.success());
+    let err = collapsed(&failed.stderr);
+    assert!(
+        err.contains("No location has capacity for a pool server"),
+        "{err}"
+    );
+    assert!(
+        err.contains("server type cx23") && err.contains("hel1"),
+        "{err}"
+    );
+    assert!(pool_servers(&world, "stuck").is_empty());
+    w.write_main(&config(&world, &web));
+    w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert_eq!(world.labelled("pools"), Vec::<String>::new());
+}
+
+/// Hetzner's delete protection follows `delete_protection`, and destroy is refused while it is
+/// set; a server deleted outside Terraform shows in the plan and the apply recreates it.
+#[test]
+fn protection_and_drift_of_a_pool() {
+    let world = World::start(57, &["v1.13.9"], |_| {});
+    let tf = newest();
+    let pool = |protect: bool| {
+        hcl::pool(
+            "web",
+            "cx23",
+            2,
+            &format!("  delete_protection = {protect}"),
+        )
+    };
+    let w = Workdir::new(&tf, &config(&world, &pool(true)));
+    w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    assert!(
+        pool_servers(&world, "web")
+            .iter()
+            .all(|s| s["protection"]["delete"] == true)
+    );
+    let destroy = w.run(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(!destroy.status.success());
+    assert!(
+        collapsed(&destroy.stderr).contains("destroying it is refused"),
+        "{}",
+        collapsed(&destroy.stderr)
+    );
+    assert_eq!(pool_servers(&world, "web").len(), 2);
+
+    w.write_main(&config(&world, &pool(false)));
+    w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    let servers = pool_servers(&world, "web");
+    assert!(servers.iter().all(|s| s["protection"]["delete"] == false));
+    let gone = servers[1]["id"].as_i64().expect("id");
+    let (status, _) = world.delete(&format!("/servers/{gone}"));
+    assert!(status < 300, "deleted by hand: {status}");
+    let plan = w.run(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert_eq!(
+        plan.status.code(),
+        Some(2),
+        "the plan shows the missing node"
+    );
+    assert!(
+        collapsed(&plan.stdout).contains("node_count"),
+        "{}",
+        collapsed(&plan.stdout)
+    );
+    w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    assert_eq!(
+        names(&pool_servers(&world, "web")),
+        ["pools-web-1", "pools-web-2"]
+    );
+    python::assert_ready_nodes(&w, &["pools-cp-1", "pools-web-1", "pools-web-2"]);
+    plan_is_empty(&w);
+    w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert_eq!(world.labelled("pools"), Vec::<String>::new());
+}

@@ -27,6 +27,9 @@ pub struct ServerTypeInfo {
     /// Whether it is deprecated.
     #[serde(default)]
     pub deprecated: Option<bool>,
+    /// The deprecation of the type everywhere, if announced.
+    #[serde(default)]
+    pub deprecation: Option<Deprecation>,
     /// Where it can be ordered.
     #[serde(default)]
     pub locations: Vec<ServerTypeLocation>,
@@ -37,12 +40,65 @@ pub struct ServerTypeInfo {
 pub struct ServerTypeLocation {
     /// Location name.
     pub name: String,
+    /// Whether it can be ordered there now (absent in older API versions: assumed so).
+    #[serde(default)]
+    pub available: Option<bool>,
+    /// The deprecation of the type in this location, if announced.
+    #[serde(default)]
+    pub deprecation: Option<Deprecation>,
+}
+
+/// A deprecation announcement (`announced`, `unavailable_after`, RFC 3339).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Deprecation {
+    /// When it was announced.
+    #[serde(default)]
+    pub announced: String,
+    /// After when the type can no longer be ordered.
+    #[serde(default)]
+    pub unavailable_after: String,
+}
+
+/// Why a server type may not be orderable in a location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Capacity {
+    /// The type is not offered there at all.
+    NotOffered,
+    /// Offered, but Hetzner has none available now.
+    Unavailable,
+    /// Deprecated there: orderable until the date.
+    Deprecated {
+        /// `unavailable_after`.
+        unavailable_after: String,
+    },
 }
 
 impl ServerTypeInfo {
     /// Its architecture, if known.
     pub fn architecture(&self) -> Option<Architecture> {
         parse_architecture(&self.architecture)
+    }
+
+    /// What may stop an order of this type in `location` (`None`: nothing known).
+    pub fn capacity_in(&self, location: &str) -> Option<Capacity> {
+        if self.locations.is_empty() {
+            return self.deprecation.as_ref().map(|d| Capacity::Deprecated {
+                unavailable_after: d.unavailable_after.clone(),
+            });
+        }
+        let Some(entry) = self.locations.iter().find(|l| l.name == location) else {
+            return Some(Capacity::NotOffered);
+        };
+        if entry.available == Some(false) {
+            return Some(Capacity::Unavailable);
+        }
+        entry
+            .deprecation
+            .as_ref()
+            .or(self.deprecation.as_ref())
+            .map(|d| Capacity::Deprecated {
+                unavailable_after: d.unavailable_after.clone(),
+            })
     }
 
     /// Whether it can be ordered in `location`; `true` when the API does not list locations.

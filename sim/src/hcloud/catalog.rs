@@ -102,7 +102,7 @@ fn list_of<T>(
     raw: Option<&str>,
     items: &'static [T],
     key: &str,
-    render: fn(&T) -> Value,
+    render: &dyn Fn(&T) -> Value,
     name: fn(&T) -> (i64, &'static str),
 ) -> Reply {
     let query = ListQuery::parse(raw)?;
@@ -115,27 +115,44 @@ fn list_of<T>(
     ok(json!({key: page.into_iter().map(render).collect::<Vec<_>>(), "meta": meta}))
 }
 
-async fn list_server_types(RawQuery(q): RawQuery, State(_): State<AppState>) -> Reply {
+async fn list_server_types(RawQuery(q): RawQuery, State(app): State<AppState>) -> Reply {
+    let world = app.read();
     list_of(
         q.as_deref(),
         SERVER_TYPES,
         "server_types",
-        server_type_json,
+        &|t| server_type_now(&world.faults, t),
         |t| (t.id, t.name),
     )
 }
 
-async fn get_server_type(Path(id): Path<String>) -> Reply {
+/// A server type as listed now: a location whose capacity ran out (fault `location_disabled=`)
+/// lists it with `available: false`, as Hetzner does while it cannot take new servers there.
+fn server_type_now(faults: &crate::faults::FaultInjector, t: &ServerType) -> Value {
+    let mut value = server_type_json(t);
+    for location in value["locations"].as_array_mut().into_iter().flatten() {
+        if location["name"]
+            .as_str()
+            .is_some_and(|n| faults.location_disabled(n))
+        {
+            location["available"] = Value::Bool(false);
+        }
+    }
+    value
+}
+
+async fn get_server_type(Path(id): Path<String>, State(app): State<AppState>) -> Reply {
     let id = parse_id("server_type", &id)?;
     let t = SERVER_TYPES
         .iter()
         .find(|t| t.id == id)
         .ok_or_else(|| ApiError::not_found("server_type", id))?;
-    ok(json!({"server_type": server_type_json(t)}))
+    let world = app.read();
+    ok(json!({"server_type": server_type_now(&world.faults, t)}))
 }
 
 async fn list_locations(RawQuery(q): RawQuery) -> Reply {
-    list_of(q.as_deref(), LOCATIONS, "locations", location_json, |l| {
+    list_of(q.as_deref(), LOCATIONS, "locations", &location_json, |l| {
         (l.id, l.name)
     })
 }
@@ -179,7 +196,7 @@ async fn list_lb_types(RawQuery(q): RawQuery) -> Reply {
         q.as_deref(),
         LOAD_BALANCER_TYPES,
         "load_balancer_types",
-        lb_type_json,
+        &lb_type_json,
         |t| (t.id, t.name),
     )
 }

@@ -93,6 +93,9 @@ pub async fn provision(
     new: Vec<NewServer>,
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<Provisioned, Diagnostics> {
+    let mut types: Vec<String> = new.iter().map(|s| s.server_type.clone()).collect();
+    types.sort();
+    types.dedup();
     let create = match (new.is_empty(), batch.image) {
         (true, _) => Vec::new(),
         (false, Some(image)) => new
@@ -123,8 +126,9 @@ pub async fn provision(
             Error::NoLocation { .. } => Diagnostic::error(
                 format!("No location has capacity for {}", batch.kind),
                 format!(
-                    "{}. {} lists where these nodes may go; locations of the same network zone \
-                     can be added there.",
+                    "server type {}: {}. {} lists where these nodes may go; locations of the same \
+                     network zone can be added there, or another server type chosen.",
+                    types.join(", "),
                     chain(&e),
                     batch.locations_attribute
                 ),

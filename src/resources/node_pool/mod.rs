@@ -3,6 +3,7 @@
 //! it back and exposes drift, delete drains and removes it, import rebuilds state from the
 //! servers labelled for it ([`state`]).
 
+mod capacity;
 mod converge;
 mod delete;
 mod machine;
@@ -90,7 +91,12 @@ impl Resource<ProviderData> for NodePool {
         request: PlanRequest<'_, ProviderData>,
         plan: PlannedChange,
     ) -> Result<PlannedChange, Diagnostics> {
-        let change = plan::modify(request.config, request.prior, plan)?;
+        let mut change = plan::modify(request.config, request.prior, plan)?;
+        let capacity =
+            capacity::warnings(request.data, request.cancel, request.prior, &change.planned).await;
+        for warning in capacity {
+            change.diagnostics.push(warning);
+        }
         Ok(cost::plan(
             cost::Kind::Pool,
             request.data,
