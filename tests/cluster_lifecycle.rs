@@ -13,9 +13,9 @@
 mod cluster;
 mod support;
 
-use cluster::assert_no_public_inbound;
 use cluster::hcl;
 use cluster::world::World;
+use cluster::{assert_no_public_inbound, operator_talos, sha256_hex};
 use support::{Workdir, terraforms};
 
 fn plan_is_empty(w: &Workdir) -> Result<(), String> {
@@ -732,52 +732,6 @@ resource "hk8s_cluster" "plain" {{
     w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
     assert!(world.labelled("enc").is_empty());
     assert!(world.labelled("plain").is_empty());
-}
-
-/// A Talos client through the cluster's load balancer with admin credentials minted from the
-/// `secrets` in state, as an operator with talosctl would have.
-fn operator_talos(world: &World, w: &Workdir) -> hk8s::talos::apid::ApidClient {
-    let state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(w.path().join("terraform.tfstate")).unwrap())
-            .unwrap();
-    let attributes = &state["resources"][0]["instances"][0]["attributes"];
-    let secrets =
-        hk8s::talos::secrets::SecretsBundle::from_yaml(attributes["secrets"].as_str().unwrap())
-            .unwrap();
-    let credentials = hk8s::talos::talosconfig::issue_admin(
-        &secrets,
-        time::OffsetDateTime::now_utc() - time::Duration::minutes(5),
-        time::Duration::hours(1),
-        &mut rand::rng(),
-    )
-    .unwrap();
-    let lb: std::net::IpAddr = attributes["endpoint"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("https://")
-        .trim_end_matches(":6443")
-        .parse()
-        .unwrap();
-    let admin = hk8s::talos::apid::Credentials::Admin {
-        ca: credentials.ca_pem.clone().into_bytes(),
-        crt: credentials.cert_pem.clone().into_bytes(),
-        key: credentials.rustls_key_pem().unwrap().into_bytes(),
-    };
-    world
-        .block_on(hk8s::talos::apid::ApidClient::connect(
-            std::net::SocketAddr::new(lb, 50000),
-            &admin,
-            hk8s::talos::apid::ClientOptions::default(),
-        ))
-        .unwrap()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Configuration drift: a node's machine configuration changed out of band (applied by hand

@@ -8,7 +8,7 @@ mod support;
 
 use cluster::hcl;
 use cluster::world::World;
-use cluster::{assert_no_public_inbound, python};
+use cluster::{assert_no_public_inbound, operator_talos, python, sha256_hex};
 use support::{Workdir, terraforms};
 
 fn newest() -> support::Terraform {
@@ -475,6 +475,49 @@ fn protection_and_drift_of_a_pool() {
         ["pools-web-1", "pools-web-2"]
     );
     python::assert_ready_nodes(&w, &["pools-cp-1", "pools-web-1", "pools-web-2"]);
+    plan_is_empty(&w);
+
+    // A node's configuration changed out of band (as `talosctl apply-config` would).
+    let node_ip: std::net::IpAddr = pool_servers(&world, "web")[0]["private_net"][0]["ip"]
+        .as_str()
+        .expect("private IP")
+        .parse()
+        .expect("an address");
+    let talos = operator_talos(&world, &w);
+    let generated = world
+        .block_on(talos.node(node_ip).machine_config())
+        .expect("config");
+    let text = String::from_utf8(generated.clone()).expect("YAML");
+    let by_hand = text.replacen(
+        "    features:\n",
+        "    features:\n        nodeAddressSortAlgorithm: v2\n",
+        1,
+    );
+    assert_ne!(by_hand, text);
+    world
+        .block_on(
+            talos
+                .node(node_ip)
+                .apply_configuration(hk8s::talos::apid::ApplyConfiguration {
+                    config: by_hand.as_bytes(),
+                    mode: hk8s::talos::apid::ApplyMode::Auto,
+                    dry_run: false,
+                }),
+        )
+        .expect("applied by hand");
+    let plan = w.run(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert_eq!(plan.status.code(), Some(2), "the plan shows the drift");
+    let shown = collapsed(&plan.stdout);
+    assert!(
+        shown.contains("Node configuration changed outside Terraform")
+            && shown.contains("pools-web-1"),
+        "{shown}"
+    );
+    w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    let running = world
+        .block_on(talos.node(node_ip).machine_config())
+        .expect("config");
+    assert_eq!(sha256_hex(&running), sha256_hex(&generated), "put back");
     plan_is_empty(&w);
     w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
     assert_eq!(world.labelled("pools"), Vec::<String>::new());

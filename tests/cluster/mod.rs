@@ -49,3 +49,58 @@ pub fn assert_no_public_inbound(world: &world::World, cluster: &str) {
         }
     }
 }
+
+/// A Talos client through the cluster's load balancer with admin credentials minted from the
+/// `secrets` in state, as an operator with talosctl would have.
+pub fn operator_talos(
+    world: &world::World,
+    w: &crate::support::Workdir,
+) -> hk8s::talos::apid::ApidClient {
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path().join("terraform.tfstate")).unwrap())
+            .unwrap();
+    let attributes = state["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["type"] == "hk8s_cluster")
+        .map(|r| &r["instances"][0]["attributes"])
+        .expect("a cluster in state");
+    let secrets =
+        hk8s::talos::secrets::SecretsBundle::from_yaml(attributes["secrets"].as_str().unwrap())
+            .unwrap();
+    let credentials = hk8s::talos::talosconfig::issue_admin(
+        &secrets,
+        time::OffsetDateTime::now_utc() - time::Duration::minutes(5),
+        time::Duration::hours(1),
+        &mut rand::rng(),
+    )
+    .unwrap();
+    let lb: std::net::IpAddr = attributes["endpoint"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("https://")
+        .trim_end_matches(":6443")
+        .parse()
+        .unwrap();
+    let admin = hk8s::talos::apid::Credentials::Admin {
+        ca: credentials.ca_pem.clone().into_bytes(),
+        crt: credentials.cert_pem.clone().into_bytes(),
+        key: credentials.rustls_key_pem().unwrap().into_bytes(),
+    };
+    world
+        .block_on(hk8s::talos::apid::ApidClient::connect(
+            std::net::SocketAddr::new(lb, 50000),
+            &admin,
+            hk8s::talos::apid::ClientOptions::default(),
+        ))
+        .unwrap()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -301,9 +301,47 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
             ),
         ));
     }
-    if !rolling.is_empty() || count_change.is_some() || !patch_changes.is_empty() {
+    let drifted = config_drift(prior);
+    if !drifted.is_empty() {
+        change.diagnostics.push(Diagnostic::warning(
+            "Node configuration changed outside Terraform",
+            format!(
+                "{} run{} a machine configuration other than the one this pool generates (changed \
+                 out of band, e.g. with talosctl). The apply puts the generated configuration back.",
+                drifted.join(", "),
+                if drifted.len() == 1 { "s" } else { "" }
+            ),
+        ));
+    }
+    if !rolling.is_empty()
+        || count_change.is_some()
+        || !patch_changes.is_empty()
+        || !drifted.is_empty()
+    {
         change.set_unknown(&attr("nodes"));
     }
+}
+
+/// Nodes whose running configuration (its hash as refresh read it) differs from the one the
+/// provider generates from the prior state; empty when that cannot be known (no connection, a
+/// node whose configuration was not read).
+fn config_drift(prior: &Value) -> Vec<String> {
+    let Ok(spec) = super::spec::PoolSpec::from_planned(prior) else {
+        return Vec::new();
+    };
+    let Some(Value::List(recorded)) = prior.get("nodes") else {
+        return Vec::new();
+    };
+    recorded
+        .iter()
+        .filter_map(|n| {
+            let name = n.get("name")?.as_str()?;
+            let running = n.get("config_hash")?.as_str()?;
+            let generated = super::machine::worker_yaml(&spec, name).ok()?;
+            (crate::resources::fleet::machine::config_hash(generated.as_bytes()) != running)
+                .then(|| name.to_owned())
+        })
+        .collect()
 }
 
 #[cfg(test)]
