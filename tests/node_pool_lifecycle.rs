@@ -76,6 +76,17 @@ fn groups(world: &World, pool: &str) -> Vec<(String, usize)> {
     out
 }
 
+/// `kubernetes.io/arch`, `status.nodeInfo.architecture`, the `example.com/tier` label and the
+/// taints of node NODE, as the Kubernetes Python client reads them.
+const NODE_FACTS: &str = r#"
+import sys
+from kubernetes import client, config
+config.load_kube_config(sys.argv[1])
+n = client.CoreV1Api().read_node("NODE")
+taints = [f"{t.key}={t.value}:{t.effect}" if t.value else f"{t.key}:{t.effect}" for t in (n.spec.taints or []) if t.key.startswith("example.com/")]
+print(n.metadata.labels.get("kubernetes.io/arch"), n.status.node_info.architecture, n.metadata.labels.get("example.com/tier"), " ".join(taints))
+"#;
+
 /// An amd64 and an arm64 pool in one cluster; the amd64 pool grows from 0 to 12 nodes in one
 /// location (two placement groups) and shrinks to 2; destroy leaves nothing.
 #[test]
@@ -86,7 +97,12 @@ fn pools_of_both_architectures_scale_and_are_destroyed() {
         format!(
             "{}{}",
             hcl::pool("amd", "cx23", amd, ""),
-            hcl::pool("arm", "cax11", 1, "")
+            hcl::pool(
+                "arm",
+                "cax11",
+                1,
+                "  labels = { \"example.com/tier\" = \"arm\" }\n  taints = [\"example.com/arch=arm64:NoSchedule\"]"
+            )
         )
     };
     let w = Workdir::new(&tf, &config(&world, &pools(0)));
@@ -97,6 +113,20 @@ fn pools_of_both_architectures_scale_and_are_destroyed() {
     assert_eq!(arm[0]["labels"]["hk8s.io/role"], "worker");
     assert!(pool_servers(&world, "amd").is_empty());
     python::assert_ready_nodes(&w, &["pools-arm-1", "pools-cp-1"]);
+    if let Some(node) = python::run(&w, NODE_FACTS.replace("NODE", "pools-arm-1").as_str()) {
+        assert_eq!(
+            node, "arm64 arm64 arm example.com/arch=arm64:NoSchedule",
+            "architecture of the server type, the pool's label and taint"
+        );
+    }
+    let image = arm[0]["image"]["id"]
+        .as_i64()
+        .expect("booted from an image");
+    let snapshot = world.list(&format!("/images?type=snapshot&architecture=arm"), "images");
+    assert!(
+        snapshot.iter().any(|i| i["id"].as_i64() == Some(image)),
+        "the arm64 pool boots the arm snapshot"
+    );
     plan_is_empty(&w);
 
     w.write_main(&config(&world, &pools(12)));
@@ -325,6 +355,30 @@ fn pool_rolls_server_type_and_talos_and_is_imported() {
         before,
         "the import changed no server"
     );
+    plan_is_empty(&w);
+
+    // Labels and taints apply in place.
+    w.write_main(&format!(
+        "{}{}",
+        hcl::cluster(&world.endpoint, "pools", 1, "v1.13.10", "1.35.0", ""),
+        hcl::pool(
+            "web",
+            "cx33",
+            2,
+            "  labels = { \"example.com/tier\" = \"web\" }\n  taints = [\"example.com/arch=amd64:NoSchedule\"]"
+        )
+    ));
+    let plan = collapsed(w.run_ok(&["plan", "-no-color"]).as_bytes());
+    assert!(
+        plan.contains("Configuration change applied to running nodes"),
+        "{plan}"
+    );
+    assert!(!plan.contains("Rolling update"), "{plan}");
+    w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    assert_eq!(server_ids(&world, "web"), before, "labels change no server");
+    if let Some(node) = python::run(&w, NODE_FACTS.replace("NODE", "pools-web-3").as_str()) {
+        assert_eq!(node, "amd64 amd64 web example.com/arch=amd64:NoSchedule");
+    }
     plan_is_empty(&w);
     w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
     assert_eq!(world.labelled("pools"), Vec::<String>::new());

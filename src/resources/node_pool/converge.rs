@@ -148,8 +148,9 @@ pub async fn converge(
             n.server.clone()
         })
         .collect();
+    let mut created = Vec::new();
     if missing > 0 || !power_on.is_empty() || !firewall_actions.is_empty() {
-        add_nodes(
+        created = add_nodes(
             op,
             spec,
             &nodes,
@@ -161,11 +162,28 @@ pub async fn converge(
         .await?;
         nodes = list_nodes(op, spec).await?;
     }
-    wait_ready(op, &clients, spec, &nodes.iter().collect::<Vec<_>>()).await?;
+    // Nodes made by this apply boot the current configuration: they must show the pool's labels
+    // and taints. Nodes from before get them when the roll applies the configuration.
+    wait_ready(
+        op,
+        &clients,
+        spec,
+        &nodes.iter().collect::<Vec<_>>(),
+        Labels::OnNew(&created),
+    )
+    .await?;
     replace_outdated(op, &clients, spec, &mut nodes, &mut warnings).await?;
     scale_down(op, &clients, spec, &mut nodes).await?;
     if mode == Mode::Update {
         roll(op, &clients, spec, &nodes).await?;
+        wait_ready(
+            op,
+            &clients,
+            spec,
+            &nodes.iter().collect::<Vec<_>>(),
+            Labels::OnAll,
+        )
+        .await?;
     }
     remove_empty_groups(op, spec).await?;
     let servers: Vec<(Protectable, bool)> = nodes
@@ -377,13 +395,23 @@ async fn add_nodes(
     Ok(done.created.iter().map(|s| s.name.clone()).collect())
 }
 
-/// Step 3: Talos API of every node, then each Kubernetes node Ready with the pool's labels and
-/// taints.
+/// Which nodes must already show the pool's labels and taints.
+#[derive(Debug, Clone, Copy)]
+enum Labels<'a> {
+    /// Those named (the ones this apply created).
+    OnNew(&'a [String]),
+    /// Every node (after the configuration was applied to all).
+    OnAll,
+}
+
+/// Step 3: Talos API of every node, then each Kubernetes node Ready (with the pool's labels and
+/// taints where `labels` says so).
 async fn wait_ready(
     op: &Operation,
     clients: &Clients,
     spec: &PoolSpec,
     nodes: &[&PoolNode],
+    labels: Labels<'_>,
 ) -> Result<(), Diagnostics> {
     let nodes: Vec<&PoolNode> = nodes.iter().copied().filter(|n| !n.is_leaving()).collect();
     if nodes.is_empty() {
@@ -405,6 +433,11 @@ async fn wait_ready(
             "Ready with the pool's labels and taints",
             &op.deadline,
             |node| {
+                if let Labels::OnNew(new) = labels
+                    && !new.contains(&node.name)
+                {
+                    return None;
+                }
                 let missing_labels: Vec<String> = spec
                     .labels
                     .iter()
@@ -513,7 +546,7 @@ async fn replace_outdated(
                 .iter()
                 .filter(|n| created.iter().any(|c| c == n.name()))
                 .collect();
-            wait_ready(op, clients, spec, &new).await?;
+            wait_ready(op, clients, spec, &new, Labels::OnAll).await?;
         }
         remove_nodes(op, clients, spec, &outdated, &drain(spec)).await?;
         *nodes = list_nodes(op, spec).await?;
@@ -699,7 +732,8 @@ async fn roll_node(
             &e,
         )
     })?;
-    wait_ready(op, clients, spec, &[node]).await?;
+    // Readiness only: the labels are checked for every node after the roll.
+    wait_ready(op, clients, spec, &[node], Labels::OnNew(&[])).await?;
     // Only a node a roll drained is uncordoned: one cordoned by hand stays so.
     if server.labels.contains_key(UPGRADING_LABEL) {
         clients
