@@ -258,8 +258,33 @@ fn a_drain_blocked_by_a_disruption_budget_fails_then_finishes() {
         .unwrap_or(0);
     assert!(evictions >= 1, "the drain went through the eviction API");
     plan_is_empty(&w);
+    // A pool destroyed alone drains onto the rest of the cluster.
+    let spare = hcl::pool("spare", "cx23", 1, "");
+    w.write_main(&config(&world, &format!("{}{spare}", pool(1))));
+    w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    let before = world.stats()["kube_requests"]["POST pods/eviction"]
+        .as_u64()
+        .unwrap_or(0);
+    w.write_main(&config(&world, &spare));
+    w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    assert!(pool_servers(&world, "web").is_empty());
+    let evictions = world.stats()["kube_requests"]["POST pods/eviction"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        evictions >= before + 2,
+        "both pods of the pool were evicted: {before} → {evictions}"
+    );
+    // The whole cluster goes: no other node could take the pods, so nothing is drained.
     w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
     assert_eq!(world.labelled("pools"), Vec::<String>::new());
+    let after = world.stats()["kube_requests"]["POST pods/eviction"]
+        .as_u64()
+        .unwrap_or(0);
+    assert_eq!(
+        after, evictions,
+        "destroying the whole cluster drains nothing"
+    );
 }
 
 fn server_ids(world: &World, pool: &str) -> Vec<i64> {
