@@ -4,7 +4,7 @@
 //! Terraform tells a provider nothing about the other resources of a destroy, so "the whole
 //! cluster goes too" is recognised by what it looks like: every node of the pool is cordoned
 //! first, and the drain is skipped when no other node could take the pods (no Ready,
-//! schedulable node outside the pool without a NoSchedule/NoExecute taint). When the cluster's
+//! schedulable worker outside the pool, nor a control plane that takes workloads). When the cluster's
 //! pools are destroyed together they cordon each other out and none drains; a pool destroyed
 //! alone drains onto the rest of the cluster.
 
@@ -22,14 +22,21 @@ use super::members::{PoolNode, pool_selector};
 use super::schema::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_UNAVAILABLE};
 use super::state;
 
+/// Whether `node` could take the pool's pods: Ready, schedulable, outside the pool, and a worker
+/// or a control plane that takes workloads. A worker's taints are not weighed: pods may tolerate
+/// them (e.g. the uninitialized taint before the cloud controller runs).
 fn can_take_pods(node: &NodeInfo, pool_prefix: &str) -> bool {
+    let control_plane = node
+        .labels
+        .contains_key("node-role.kubernetes.io/control-plane");
+    let takes_workloads = !node
+        .taints
+        .iter()
+        .any(|t| t.starts_with("node-role.kubernetes.io/control-plane"));
     node.ready
         && !node.unschedulable
         && !node.name.starts_with(pool_prefix)
-        && !node
-            .taints
-            .iter()
-            .any(|t| t.ends_with(":NoSchedule") || t.ends_with(":NoExecute"))
+        && (!control_plane || takes_workloads)
 }
 
 /// Deletes everything of the pool in `prior`.
