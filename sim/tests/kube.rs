@@ -10,6 +10,7 @@ mod kube {
     mod apply;
     mod ccm;
     mod drain;
+    mod eviction;
     mod helm;
     mod join;
     mod nodes;
