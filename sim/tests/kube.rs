@@ -14,5 +14,6 @@ mod kube {
     mod helm;
     mod join;
     mod nodes;
+    mod python;
     mod routing;
 }
