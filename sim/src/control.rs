@@ -3,7 +3,11 @@
 //! `POST /_sim/load_balancers/{id}/pin` (`{"server": <id>}` or `{"server": null}`), which sends
 //! every new connection to that load balancer to one server while the server is a healthy
 //! target: the worst case of round robin, so that tests can reproduce what a client meets when
-//! its connection lands on a node that is leaving.
+//! its connection lands on a node that is leaving. `POST
+//! /_sim/server_types/{name}/locations/{location}/deprecation` with `{"announced": T,
+//! "unavailable_after": T}` (RFC 3339) announces a per-location deprecation of a server type, as
+//! Hetzner does (`server_types[].locations[].deprecation`; past `unavailable_after` the type is not
+//! `available` there and `POST /servers` cannot place it); `null` withdraws it.
 
 use axum::Json;
 use axum::Router;
@@ -30,6 +34,10 @@ pub fn router(state: AppState) -> Router {
         .route("/_sim/state", get(state_dump))
         .route("/_sim/reset", post(reset))
         .route("/_sim/load_balancers/{id}/pin", post(pin))
+        .route(
+            "/_sim/server_types/{name}/locations/{location}/deprecation",
+            post(deprecate),
+        )
         .with_state(state)
 }
 
@@ -112,5 +120,66 @@ async fn pin(
             }
         },
     }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn control_error(status: StatusCode, code: &str, message: String) -> axum::response::Response {
+    (
+        status,
+        Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+async fn deprecate(
+    State(app): State<AppState>,
+    Path((name, location)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> impl IntoResponse {
+    let Some(server_type) = crate::catalog::server_type(&name) else {
+        return control_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("server type {name:?} not found"),
+        );
+    };
+    let Some(place) = crate::catalog::location(&location) else {
+        return control_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("location {location:?} not found"),
+        );
+    };
+    if !server_type.available_in(place) {
+        return control_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            format!("{name} is not sold in {location}"),
+        );
+    }
+    let key = (server_type.name.to_string(), place.name.to_string());
+    let mut world = app.write();
+    if body.is_null() {
+        world.server_type_deprecations.remove(&key);
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    let time = |field: &str| {
+        body[field].as_str().filter(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).is_ok()
+        })
+    };
+    let (Some(announced), Some(unavailable_after)) = (time("announced"), time("unavailable_after"))
+    else {
+        return control_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "the body must be null or {\"announced\": T, \"unavailable_after\": T} with RFC 3339 times".into(),
+        );
+    };
+    let deprecation = crate::world::Deprecation {
+        announced: announced.to_string(),
+        unavailable_after: unavailable_after.to_string(),
+    };
+    world.server_type_deprecations.insert(key, deprecation);
     StatusCode::NO_CONTENT.into_response()
 }

@@ -9,6 +9,7 @@ mod api {
     mod images_and_keys;
     mod load_balancers;
     mod networks;
+    mod pools;
     mod server_actions;
     mod servers;
     mod sim_behaviour;

@@ -10,8 +10,10 @@ mod kube {
     mod apply;
     mod ccm;
     mod drain;
+    mod eviction;
     mod helm;
     mod join;
     mod nodes;
+    mod python;
     mod routing;
 }

@@ -17,6 +17,7 @@ use super::request::{Reply, ok, parse_id};
 use crate::catalog::{
     LOAD_BALANCER_TYPES, LOCATIONS, LoadBalancerType, Location, SERVER_TYPES, ServerType,
 };
+use crate::world::World;
 
 /// Catalog routes.
 pub fn routes() -> Router<AppState> {
@@ -46,12 +47,52 @@ static SERVER_TYPE_JSON: LazyLock<Vec<Value>> =
 static DATACENTER_JSON: LazyLock<Vec<Value>> =
     LazyLock::new(|| LOCATIONS.iter().map(build_datacenter_json).collect());
 
-/// A server type in wire shape.
-pub fn server_type_json(t: &ServerType) -> Value {
-    SERVER_TYPES.iter().position(|x| x.id == t.id).map_or_else(
+/// A server type in wire shape, its `locations[]` as the project sees them now: `available`
+/// (and `recommended`) are false where the location is out of capacity (`location_disabled`) or
+/// the type's deprecation there has passed `unavailable_after`, and `deprecation` is the
+/// per-location deprecation announced through `/_sim`. The top-level `deprecated`/`deprecation`
+/// stay unset: Hetzner phases them out in favour of the per-location ones.
+pub fn server_type_json(world: &World, t: &ServerType) -> Value {
+    let mut value = SERVER_TYPES.iter().position(|x| x.id == t.id).map_or_else(
         || build_server_type_json(t),
         |i| SERVER_TYPE_JSON[i].clone(),
-    )
+    );
+    let pristine = world.server_type_deprecations.is_empty()
+        && !LOCATIONS
+            .iter()
+            .any(|l| world.faults.location_disabled(l.name));
+    if !pristine {
+        value["locations"] = LOCATIONS
+            .iter()
+            .filter(|l| t.available_in(l))
+            .map(|l| {
+                let deprecation = world
+                    .server_type_deprecations
+                    .get(&(t.name.to_string(), l.name.to_string()));
+                let available = orderable(world, t, l);
+                json!({"id": l.id, "name": l.name,
+                       "deprecation": deprecation.map(|d| json!({"announced": d.announced, "unavailable_after": d.unavailable_after})),
+                       "available": available, "recommended": available && deprecation.is_none()})
+            })
+            .collect();
+    }
+    value
+}
+
+/// Whether a server of type `t` can be ordered in `l` now: sold there, the location has capacity
+/// and no deprecation there has passed its `unavailable_after`.
+pub fn orderable(world: &World, t: &ServerType, l: &Location) -> bool {
+    let gone = world
+        .server_type_deprecations
+        .get(&(t.name.to_string(), l.name.to_string()))
+        .is_some_and(|d| {
+            time::OffsetDateTime::parse(
+                &d.unavailable_after,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .is_ok_and(|after| world.clock.now_utc() > after)
+        });
+    t.available_in(l) && !world.faults.location_disabled(l.name) && !gone
 }
 
 fn build_server_type_json(t: &ServerType) -> Value {
@@ -102,7 +143,7 @@ fn list_of<T>(
     raw: Option<&str>,
     items: &'static [T],
     key: &str,
-    render: &dyn Fn(&T) -> Value,
+    render: impl Fn(&T) -> Value,
     name: fn(&T) -> (i64, &'static str),
 ) -> Reply {
     let query = ListQuery::parse(raw)?;
@@ -121,38 +162,22 @@ async fn list_server_types(RawQuery(q): RawQuery, State(app): State<AppState>) -
         q.as_deref(),
         SERVER_TYPES,
         "server_types",
-        &|t| server_type_now(&world.faults, t),
+        |t| server_type_json(&world, t),
         |t| (t.id, t.name),
     )
 }
 
-/// A server type as listed now: a location whose capacity ran out (fault `location_disabled=`)
-/// lists it with `available: false`, as Hetzner does while it cannot take new servers there.
-fn server_type_now(faults: &crate::faults::FaultInjector, t: &ServerType) -> Value {
-    let mut value = server_type_json(t);
-    for location in value["locations"].as_array_mut().into_iter().flatten() {
-        if location["name"]
-            .as_str()
-            .is_some_and(|n| faults.location_disabled(n))
-        {
-            location["available"] = Value::Bool(false);
-        }
-    }
-    value
-}
-
-async fn get_server_type(Path(id): Path<String>, State(app): State<AppState>) -> Reply {
+async fn get_server_type(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
     let id = parse_id("server_type", &id)?;
     let t = SERVER_TYPES
         .iter()
         .find(|t| t.id == id)
         .ok_or_else(|| ApiError::not_found("server_type", id))?;
-    let world = app.read();
-    ok(json!({"server_type": server_type_now(&world.faults, t)}))
+    ok(json!({"server_type": server_type_json(&app.read(), t)}))
 }
 
 async fn list_locations(RawQuery(q): RawQuery) -> Reply {
-    list_of(q.as_deref(), LOCATIONS, "locations", &location_json, |l| {
+    list_of(q.as_deref(), LOCATIONS, "locations", location_json, |l| {
         (l.id, l.name)
     })
 }
@@ -196,7 +221,7 @@ async fn list_lb_types(RawQuery(q): RawQuery) -> Reply {
         q.as_deref(),
         LOAD_BALANCER_TYPES,
         "load_balancer_types",
-        &lb_type_json,
+        lb_type_json,
         |t| (t.id, t.name),
     )
 }

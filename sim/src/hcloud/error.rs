@@ -9,11 +9,21 @@ use serde_json::{Value, json};
 /// impl turns them into the envelope with the status Hetzner uses for the code.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ApiError {
-    /// 400 `invalid_input`, with one entry per offending field in `details.fields`.
-    #[error("invalid input in fields {fields:?}")]
+    /// 400 `invalid_input`, with one entry per offending field in `details.fields`; the message
+    /// names them (`invalid input in field 'name'`).
+    #[error("{}", invalid_input_message(fields))]
     InvalidInput {
         /// `(field name, messages)` pairs.
         fields: Vec<(String, Vec<String>)>,
+    },
+    /// 400 `invalid_input` whose message says what is wrong rather than where, e.g. "image has
+    /// incompatible architecture"; `details.fields` names the field with the same message.
+    #[error("{message}")]
+    InvalidInputMessage {
+        /// The message.
+        message: String,
+        /// The field it is about.
+        field: String,
     },
     /// 400 `json_error`: the body was not the JSON object the endpoint takes.
     #[error("invalid JSON: {0}")]
@@ -89,7 +99,7 @@ impl ApiError {
     /// The Hetzner error code.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::InvalidInput { .. } => "invalid_input",
+            ApiError::InvalidInput { .. } | ApiError::InvalidInputMessage { .. } => "invalid_input",
             ApiError::Json(_) => "json_error",
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound(_) => "not_found",
@@ -109,7 +119,9 @@ impl ApiError {
     /// The HTTP status Hetzner answers with for this code.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::InvalidInput { .. } | ApiError::Json(_) => StatusCode::BAD_REQUEST,
+            ApiError::InvalidInput { .. }
+            | ApiError::InvalidInputMessage { .. }
+            | ApiError::Json(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Uniqueness { .. } | ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -131,6 +143,9 @@ impl ApiError {
             ApiError::InvalidInput { fields } => json!({
                 "fields": fields.iter().map(|(name, messages)| json!({"name": name, "messages": messages})).collect::<Vec<_>>()
             }),
+            ApiError::InvalidInputMessage { message, field } => {
+                json!({"fields": [{"name": field, "messages": [message]}]})
+            }
             ApiError::Uniqueness { field } => json!({"fields": [{"name": field}]}),
             _ => json!({}),
         }
@@ -145,6 +160,16 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.status(), Json(self.body())).into_response()
+    }
+}
+
+/// Hetzner's `invalid_input` message: `invalid input in field 'name'`, or for several fields
+/// `invalid input in fields 'name', 'labels'`.
+fn invalid_input_message(fields: &[(String, Vec<String>)]) -> String {
+    let names: Vec<String> = fields.iter().map(|(name, _)| format!("'{name}'")).collect();
+    match names.as_slice() {
+        [one] => format!("invalid input in field {one}"),
+        _ => format!("invalid input in fields {}", names.join(", ")),
     }
 }
 

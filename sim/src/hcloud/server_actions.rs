@@ -231,6 +231,9 @@ async fn rebuild(
         .image
         .ok_or_else(|| ApiError::field("image", "Missing data for required field."))?;
     let arch = catalog::server_type(&server.server_type).map_or("x86", |t| t.arch.as_str());
+    if find_image(&world, &image.as_text(), Some(arch)).is_some_and(|i| i.architecture != arch) {
+        return Err(super::servers::incompatible_architecture());
+    }
     let image = find_image(&world, &image.as_text(), Some(arch))
         .filter(|i| i.architecture == arch && i.status == "available")
         .ok_or_else(|| {
@@ -457,9 +460,7 @@ async fn add_to_placement_group(
         .count()
         >= MAX_SERVERS_PER_GROUP
     {
-        return Err(ApiError::Placement(format!(
-            "placement group {pg} already holds {MAX_SERVERS_PER_GROUP} servers"
-        )));
+        return Err(super::placement_groups::group_full(pg));
     }
     if let Some(s) = world.data.servers.get_mut(&id) {
         s.placement_group = Some(pg);

@@ -22,6 +22,15 @@ use crate::catalog::{self, LOCATIONS};
 use crate::labels::{Labels, Selector, validate_labels};
 use crate::world::{Effect, Server, ServerNet, World, WorldEvent};
 
+/// What Hetzner answers when the image is built for the other architecture than the server
+/// type (a `cax` type with an x86 snapshot, or the reverse).
+pub fn incompatible_architecture() -> ApiError {
+    ApiError::InvalidInputMessage {
+        message: "image has incompatible architecture".into(),
+        field: "image".into(),
+    }
+}
+
 /// Hetzner's cap on `user_data`.
 pub const MAX_USER_DATA_BYTES: usize = 32 * 1024;
 /// Servers per project before `resource_limit_exceeded`.
@@ -53,7 +62,7 @@ pub fn valid_hostname(name: &str) -> bool {
 /// A server in wire shape.
 pub fn server_json(world: &World, s: &Server) -> Value {
     let location = catalog::location(&s.location).unwrap_or(&LOCATIONS[0]);
-    let server_type = catalog::server_type(&s.server_type).map(server_type_json);
+    let server_type = catalog::server_type(&s.server_type).map(|t| server_type_json(world, t));
     let image = s
         .image
         .and_then(|id| world.data.images.get(&id))
@@ -244,14 +253,13 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateServer>) -> R
         server_type.and_then(|t| {
             LOCATIONS
                 .iter()
-                .find(|l| t.available_in(l) && !world.faults.location_disabled(l.name))
+                .find(|l| super::catalog::orderable(world, t, l))
         })
     });
     let image = match (&req.image, server_type) {
         (Some(i), Some(t)) => match find_image(world, &i.as_text(), Some(t.arch.as_str())) {
             Some(img) if img.architecture != t.arch.as_str() => {
-                fields.add("image", "image architecture does not match the server type");
-                None
+                return Err(incompatible_architecture());
             }
             Some(img) if img.status != "available" => {
                 fields.add("image", "image is not available yet");
@@ -311,10 +319,13 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateServer>) -> R
             "no location offers this server type",
         ));
     };
-    if !server_type.available_in(location) {
-        return Err(ApiError::field(
-            "server_type",
-            format!("{} is not available in {}", server_type.name, location.name),
+    // A type not sold in the location, or no longer orderable there after its deprecation:
+    // Hetzner cannot place the server.
+    let deprecated_away = !world.faults.location_disabled(location.name)
+        && !super::catalog::orderable(world, server_type, location);
+    if deprecated_away {
+        return Err(ApiError::ResourceUnavailable(
+            "error during placement".into(),
         ));
     }
     if world.data.servers.values().any(|s| s.name == name) {
@@ -342,9 +353,7 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateServer>) -> R
             .count()
             >= MAX_SERVERS_PER_GROUP
     {
-        return Err(ApiError::Placement(format!(
-            "placement group {pg} already has {MAX_SERVERS_PER_GROUP} servers; spread groups hold at most {MAX_SERVERS_PER_GROUP}"
-        )));
+        return Err(super::placement_groups::group_full(pg));
     }
     let id = world.next_id();
     let mut private_net = Vec::new();

@@ -27,11 +27,7 @@ pub fn handle(
 ) -> Response {
     let ns = target.namespace.clone().unwrap_or_default();
     if !ns.is_empty() && !store.has_namespace(&ns) && *method != Method::GET {
-        return status(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            &format!("namespaces \"{ns}\" not found"),
-        );
+        return super::not_found("v1", "namespaces", &ns);
     }
     let (gv, resource) = (target.group_version.as_str(), target.resource.as_str());
     let Some(name) = target.name.clone() else {
@@ -71,7 +67,8 @@ pub fn handle(
     match target.subresource.as_deref() {
         None | Some("status") => {}
         Some("eviction") if resource == "pods" && gv == "v1" && *method == Method::POST => {
-            return eviction::evict(store, &ns, &name, body, timestamp);
+            let dry_run = query_value(query, "dryRun") == Some("All");
+            return eviction::evict(store, &ns, &name, body, dry_run, timestamp);
         }
         Some(other) => {
             return status(
@@ -82,13 +79,7 @@ pub fn handle(
         }
     }
     let existing = store.get(gv, resource, &ns, &name).cloned();
-    let not_found = || {
-        status(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            &format!("{resource} \"{name}\" not found"),
-        )
-    };
+    let not_found = || super::not_found(gv, resource, &name);
     match *method {
         Method::GET => existing.map_or_else(not_found, |o| ok_json(StatusCode::OK, &o)),
         Method::DELETE => {
@@ -219,11 +210,7 @@ fn patch(
     };
     if !is_apply {
         let Some(mut obj) = existing else {
-            return status(
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                &format!("{resource} \"{name}\" not found"),
-            );
+            return super::not_found(gv, resource, name);
         };
         merge_patch(&mut obj, &patch);
         if !well_formed(&mut obj) {

@@ -18,6 +18,7 @@ pub mod podcidr;
 pub mod reconcile;
 pub mod scheduler;
 pub mod select;
+pub mod static_pods;
 pub mod store;
 pub mod workloads;
 
@@ -67,6 +68,28 @@ pub fn status(code: StatusCode, reason: &str, message: &str) -> Response {
         body.to_string(),
     )
         .into_response()
+}
+
+/// The 404 of a missing object, as the API server words it: `deployments.apps "web" not found`,
+/// with `details` naming it.
+pub fn not_found(group_version: &str, resource: &str, name: &str) -> Response {
+    let group = group_version
+        .rsplit_once('/')
+        .map(|(g, _)| g)
+        .unwrap_or_default();
+    let qualified = if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    };
+    let mut details = json!({"name": name, "kind": resource});
+    if !group.is_empty() {
+        details["group"] = json!(group);
+    }
+    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": format!("{qualified} \"{name}\" not found"), "reason": "NotFound",
+        "details": details, "code": 404});
+    ok_json(StatusCode::NOT_FOUND, &body)
 }
 
 /// A JSON reply.

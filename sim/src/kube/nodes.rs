@@ -267,11 +267,7 @@ pub fn handle(
         .into_iter()
         .find(|n| n["metadata"]["name"] == name.as_str())
     else {
-        return status(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            &format!("nodes \"{name}\" not found"),
-        );
+        return super::not_found("v1", "nodes", name);
     };
     let Some(cluster) = fleet.clusters.get_mut(key) else {
         return status(StatusCode::NOT_FOUND, "NotFound", "no cluster");

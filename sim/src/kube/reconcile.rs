@@ -1,5 +1,5 @@
 //! One reconcile pass over every cluster whose Kubernetes API serves: the helm-controller
-//! stand-in, the workload controllers and scheduler, PodDisruptionBudget status, then the CCM's
+//! stand-in, the control planes' mirror pods, the workload controllers and scheduler, PodDisruptionBudget status, then the CCM's
 //! load balancers (planned under the fleet lock, carried out under the world lock, recorded under
 //! the fleet lock again: the two locks are never held together). Runs in the Talos loop and at
 //! the start of every Kubernetes API request, so that what is due is visible to the next request.
@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::PoisonError;
 
 use super::workloads::Tick;
-use super::{ccm, eviction, helm, nodes, workloads};
+use super::{ccm, eviction, helm, nodes, static_pods, workloads};
 use crate::talos::TalosSim;
 
 /// Runs every controller once.
@@ -42,6 +42,23 @@ pub fn run(sim: &TalosSim) {
                 .collect();
             servers.sort();
             let servers: Vec<i64> = servers.into_iter().map(|(_, id)| id).collect();
+            let control_planes: Vec<static_pods::ControlPlane> = fleet
+                .cluster_nodes(&key)
+                .filter(|n| n.kube_registered && n.is_control_plane())
+                .filter_map(|n| {
+                    let node = n.hostname();
+                    let node_uid = node_objects
+                        .iter()
+                        .find(|o| o["metadata"]["name"] == node.as_str())?["metadata"]["uid"]
+                        .as_str()?
+                        .to_string();
+                    Some(static_pods::ControlPlane {
+                        node,
+                        node_uid,
+                        version: n.config.as_ref()?.kubelet_version.clone(),
+                    })
+                })
+                .collect();
             let Some(cluster) = fleet.clusters.get_mut(&key) else {
                 continue;
             };
@@ -53,6 +70,7 @@ pub fn run(sim: &TalosSim) {
                         .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string)),
                 );
             }
+            static_pods::reconcile(&mut cluster.kube, &control_planes, &tick);
             workloads::reconcile(&mut cluster.kube, &node_objects, &tick);
             eviction::refresh_status(&mut cluster.kube, &tick.timestamp);
             ops.extend(ccm::plan(&key, &mut cluster.kube, servers, &tick.timestamp));

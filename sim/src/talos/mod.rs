@@ -275,7 +275,16 @@ impl TalosSim {
         (fleet.nodes_json(), crate::kube::state_json(&fleet))
     }
 
-    fn views(&self) -> (Vec<ServerView>, Vec<crate::lbproxy::LbView>, join::Reach) {
+    /// What the loop needs of the world; `reach` only when a kubelet is waiting to join (copying
+    /// it costs a pass over every server's firewalls).
+    fn views(
+        &self,
+        reach: bool,
+    ) -> (
+        Vec<ServerView>,
+        Vec<crate::lbproxy::LbView>,
+        Option<join::Reach>,
+    ) {
         let world = self.world.read().unwrap_or_else(PoisonError::into_inner);
         let servers = world
             .data
@@ -298,13 +307,18 @@ impl TalosSim {
         (
             servers,
             crate::lbproxy::views(&world),
-            join::Reach::capture(&world),
+            reach.then(|| join::Reach::capture(&world)),
         )
     }
 
     /// One pass of the reconcile loop.
     pub fn tick(self: &Arc<Self>) {
-        let (servers, lbs, reach) = self.views();
+        let joining = self
+            .lock()
+            .nodes
+            .values()
+            .any(|n| n.is_up() && n.config.is_some() && !n.kube_registered);
+        let (servers, lbs, reach) = self.views(joining);
         let now = self.now();
         let mut start_listening = Vec::new();
         let mut stop_listening = Vec::new();
@@ -345,7 +359,7 @@ impl TalosSim {
             let live: std::collections::BTreeSet<String> =
                 fleet.nodes.values().filter_map(Node::cluster_key).collect();
             fleet.clusters.retain(|key, _| live.contains(key));
-            fleet.join_members(&reach);
+            fleet.join_members(reach.as_ref());
             tls::refresh(self, &mut fleet);
         }
         // Taken after the fleet lock is released (never hold both).

@@ -215,8 +215,9 @@ impl Fleet {
 
     /// Adds control planes of bootstrapped clusters to etcd (they join once up and configured),
     /// and registers the Node of every up, configured node whose kubelet can join its cluster
-    /// (`reach`: what the Hetzner world lets kubelets dial).
-    pub fn join_members(&mut self, reach: &super::join::Reach) {
+    /// (`reach`: what the Hetzner world lets kubelets dial; without it, when nobody was waiting
+    /// as the world was read, registration waits for the next pass).
+    pub fn join_members(&mut self, reach: Option<&super::join::Reach>) {
         let joining: Vec<(String, i64)> = self
             .nodes
             .values()
@@ -240,7 +241,7 @@ impl Fleet {
             .filter(|n| n.is_up() && n.config.is_some() && !n.kube_registered)
             .filter(|n| n.node_deleted_in_boot != Some(n.boots))
             .filter(|n| n.cluster_key().is_some_and(|k| self.kube_serving(&k)))
-            .map(|n| (n.server_id, super::join::kubelet_error(self, reach, n)))
+            .filter_map(|n| Some((n.server_id, super::join::kubelet_error(self, reach?, n))))
             .collect();
         for (id, error) in up_in_cluster {
             if let Some(n) = self.nodes.get_mut(&id) {

@@ -92,6 +92,16 @@ pub struct Collections {
     pub next_mac: u32,
 }
 
+/// Hetzner's deprecation of a catalog item (a server type in one location): when it was
+/// announced and after when it can no longer be ordered (RFC 3339).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deprecation {
+    /// When the deprecation was announced.
+    pub announced: String,
+    /// After this time the item cannot be ordered any more.
+    pub unavailable_after: String,
+}
+
 /// The simulated project plus the machinery around it.
 #[derive(Debug)]
 pub struct World {
@@ -116,6 +126,9 @@ pub struct World {
     /// Load balancers whose new connections all go to one server while it is a healthy target
     /// (`POST /_sim/load_balancers/{id}/pin`): round robin's worst case, made reproducible.
     pub lb_pins: BTreeMap<i64, i64>,
+    /// Per-location deprecations of server types announced through
+    /// `POST /_sim/server_types/{name}/locations/{location}/deprecation`, by `(type, location)`.
+    pub server_type_deprecations: BTreeMap<(String, String), Deprecation>,
     talos_versions: Vec<String>,
     fault_spec: FaultSpec,
     seed: u64,
@@ -156,6 +169,7 @@ impl World {
             port_probe: PortProbe::default(),
             state_sections: StateSections::default(),
             lb_pins: BTreeMap::new(),
+            server_type_deprecations: BTreeMap::new(),
             talos_versions: options.talos_versions,
             fault_spec: options.faults,
             seed: options.seed,
@@ -181,6 +195,7 @@ impl World {
         };
         self.running.clear();
         self.lb_pins.clear();
+        self.server_type_deprecations.clear();
         self.stats = Stats::default();
         self.faults = FaultInjector::new(self.fault_spec.clone(), self.seed);
         self.rate_limit.refill_full(self.clock.elapsed());

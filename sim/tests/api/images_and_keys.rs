@@ -94,6 +94,7 @@ async fn system_images_and_talos_snapshots() {
         .await,
     );
     assert_eq!(err.1["details"]["fields"][0]["name"], "image");
+    assert_eq!(err.1["message"], "image has incompatible architecture");
 
     // Snapshots can be relabelled, protected and deleted; system images cannot be deleted.
     let id = talos[0].id;

@@ -392,7 +392,14 @@ async fn placement_groups_hold_at_most_ten_servers() {
     );
     assert_eq!(
         (status_code, err["code"].as_str()),
-        (412, Some("placement_error"))
+        (422, Some("placement_group_member_limit_reached"))
+    );
+    assert_eq!(
+        err["message"],
+        format!(
+            "placement group with ID {} contains already 10 servers",
+            pg.id
+        )
     );
 
     // Through the action: a stopped server can join, the group is full, so it is refused too.
@@ -409,7 +416,7 @@ async fn placement_groups_hold_at_most_ten_servers() {
     };
     assert_eq!(
         api_error(add_server_to_placement_group(&sim.cfg, add.clone()).await).1["code"],
-        "placement_error"
+        "placement_group_member_limit_reached"
     );
     let member = list_servers(
         &sim.cfg,

@@ -362,6 +362,23 @@ impl Cluster {
         self.sim.state().await
     }
 
+    /// A kubeconfig for the cluster's API (through the control plane) with a fresh
+    /// `system:masters` client certificate, for clients outside this process.
+    pub fn kubeconfig(&self) -> String {
+        use base64::Engine;
+        let b64 = |pem: &str| base64::engine::general_purpose::STANDARD.encode(pem);
+        let ca = config_value(CONTROLPLANE, &["cluster", "ca", "crt"]);
+        let ca_key = config_value(CONTROLPLANE, &["cluster", "ca", "key"]);
+        let (crt, key) = pki::issue_client(&ca, &ca_key, "admin", "system:masters").unwrap();
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster:\n    server: {}\n    certificate-authority-data: {}\nusers:\n- name: admin\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n- name: admin@prod\n  context:\n    cluster: prod\n    user: admin\ncurrent-context: admin@prod\n",
+            self.kube_base,
+            b64(&ca),
+            b64(&crt),
+            b64(&key)
+        )
+    }
+
     /// A Kubernetes API call with a JSON body (merge patch for PATCH).
     pub async fn kube(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
         let mut req = self
