@@ -72,16 +72,15 @@ impl Status {
                 } else {
                     wire.reason
                 },
-                message: std::iter::once(wire.message.trim_end_matches('.').to_owned())
-                    .chain(
-                        wire.details
-                            .into_iter()
-                            .flat_map(|d| d.causes)
-                            .map(|c| c.message)
-                            .filter(|m| !m.is_empty()),
-                    )
-                    .collect::<Vec<_>>()
-                    .join(": "),
+                message: with_causes(
+                    wire.message,
+                    wire.details
+                        .into_iter()
+                        .flat_map(|d| d.causes)
+                        .map(|c| c.message)
+                        .filter(|m| !m.is_empty())
+                        .collect(),
+                ),
             };
         }
         let text = String::from_utf8_lossy(body);
@@ -96,6 +95,15 @@ impl Status {
             message,
         }
     }
+}
+
+/// `message`, then `: cause; cause` when the Status names causes (its final period moved after
+/// them).
+fn with_causes(message: String, causes: Vec<String>) -> String {
+    if causes.is_empty() {
+        return message;
+    }
+    format!("{}: {}", message.trim_end_matches('.'), causes.join("; "))
 }
 
 /// The `StatusReason` the API server uses for an HTTP code (`k8s.io/apimachinery` errors).

@@ -165,7 +165,7 @@ async fn drain_evicts_within_the_budget_and_names_what_it_protects() {
             for line in pending {
                 assert!(line.starts_with("default/web-"), "{line}");
                 assert!(
-                    line.ends_with(": eviction refused: Cannot evict pod as it would violate the pod's disruption budget."),
+                    line.ends_with(": eviction refused: Cannot evict pod as it would violate the pod's disruption budget: The disruption budget web needs 2 healthy pods and has 2 currently"),
                     "{line}"
                 );
             }

@@ -60,7 +60,7 @@ fn connection() -> Value {
         "endpoint": "https://127.0.2.1:6443", "talos_endpoint": "127.0.2.1:50000",
         "network_id": 1, "firewall_id": 2, "talos_version": "v1.13.9", "kubernetes_version": "1.35.0",
         "network_cidr": "10.0.0.0/16", "node_subnet": "10.0.1.0/24", "pod_cidr": "10.244.0.0/16",
-        "service_cidr": "10.96.0.0/12", "cni": "flannel", "config_patches": null,
+        "service_cidr": "10.96.0.0/12", "cni": "flannel", "disk_encryption": true, "config_patches": null,
         "image_snapshot_ids": null, "image_selector": null, "secrets": "secrets.yaml"
     })
 }
@@ -77,7 +77,7 @@ fn state() -> Value {
             "service_cidr": "10.96.0.0/12", "existing_network_id": null
         },
         "api_load_balancer": { "type": "lb11", "location": "fsn1" },
-        "firewall": null, "cni": "flannel", "config_patches": null, "secrets": "secrets.yaml",
+        "firewall": null, "cni": "flannel", "disk_encryption": true, "config_patches": null, "secrets": "secrets.yaml",
         "image": null, "delete_protection": false, "disk_encryption": true, "timeouts": null,
         "id": "prod", "endpoint": "https://127.0.2.1:6443", "host": "https://127.0.2.1:6443",
         "ca_certificate": "CA", "client_certificate": "CERT", "client_key": "KEY",

@@ -183,7 +183,9 @@ mod tests {
         let t = crate::catalog::server_type("cx23").unwrap();
         let catalog = prices(
             t.monthly_cents,
-            crate::catalog::LOCATIONS.iter().filter(|l| t.available_in(l)),
+            crate::catalog::LOCATIONS
+                .iter()
+                .filter(|l| t.available_in(l)),
         );
         assert_eq!(cx23["prices"], serde_json::Value::Array(catalog));
         let ash = list["pricing"]["primary_ips"][0]["prices"]
