@@ -122,7 +122,7 @@ fn pools_of_both_architectures_scale_and_are_destroyed() {
     let image = arm[0]["image"]["id"]
         .as_i64()
         .expect("booted from an image");
-    let snapshot = world.list(&format!("/images?type=snapshot&architecture=arm"), "images");
+    let snapshot = world.list("/images?type=snapshot&architecture=arm", "images");
     assert!(
         snapshot.iter().any(|i| i["id"].as_i64() == Some(image)),
         "the arm64 pool boots the arm snapshot"
