@@ -223,12 +223,48 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
     if !rolling.is_empty() {
         let at_once =
             view::integer(&planned, &attr("update_strategy").attr("max_unavailable")).unwrap_or(1);
+        let replaced_all =
+            diff(&connection::field_path("disk_encryption")).is_some() && had_cluster;
+        let upgraded = had_cluster
+            && (diff(&connection::field_path("talos_version")).is_some()
+                || diff(&connection::field_path("kubernetes_version")).is_some());
+        // The nodes a replacement takes: those on another type or in a location no longer listed.
+        let replaced: Vec<&str> = match prior.get("nodes") {
+            Some(Value::List(items)) => items
+                .iter()
+                .filter(|n| {
+                    let other_type =
+                        type_moves && n.get("server_type").and_then(Value::as_str) != planned_type;
+                    let moved = locations_move
+                        && !n
+                            .get("location")
+                            .and_then(Value::as_str)
+                            .is_some_and(|l| planned_locations.contains(&l));
+                    replaced_all || other_type || moved
+                })
+                .filter_map(|n| n.get("name").and_then(Value::as_str))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut what = Vec::new();
+        if !replaced.is_empty() {
+            what.push(format!(
+                "{} will be replaced (a new node Ready first, then the old one cordoned, drained and deleted)",
+                replaced.join(", ")
+            ));
+        }
+        if upgraded {
+            what.push(format!("{all} will be drained, upgraded and uncordoned"));
+        }
+        if what.is_empty() {
+            what.push(format!("{all} will be checked and updated where needed"));
+        }
         change.diagnostics.push(Diagnostic::warning(
             "Rolling update of the node pool",
             format!(
-                "{}. Nodes {all} will be cordoned, drained and upgraded or replaced, {at_once} at a time, \
-                 each checked Ready before the next.",
-                rolling.join("; ")
+                "{}. {}; {at_once} node(s) at a time, each checked Ready before the next.",
+                rolling.join("; "),
+                what.join("; ")
             ),
         ));
     }

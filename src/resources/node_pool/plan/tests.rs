@@ -196,3 +196,37 @@ fn cluster_wide_patches_reach_the_pool_nodes() {
     assert!(d.detail.contains("prod-general-1"), "{}", d.detail);
     assert!(!at(&change.planned, "nodes").is_known());
 }
+
+#[test]
+fn a_location_change_replaces_only_the_nodes_it_moves() {
+    let mut prior = prior_json();
+    prior["locations"] = json!(["fsn1", "nbg1"]);
+    prior["nodes"] = json!([
+        { "name": "prod-general-1", "location": "fsn1", "server_type": "cx33" },
+        { "name": "prod-general-2", "location": "nbg1", "server_type": "cx33" },
+    ]);
+    let mut config = config_json();
+    config["locations"] = json!(["fsn1", "nbg1", "hel1"]);
+    let change = plan(config, Some(prior.clone())).unwrap();
+    assert!(
+        change
+            .diagnostics
+            .iter()
+            .all(|d| d.summary != "Rolling update of the node pool"),
+        "adding a location moves no node"
+    );
+    let mut config = config_json();
+    config["locations"] = json!(["fsn1"]);
+    let change = plan(config, Some(prior)).unwrap();
+    let d = change
+        .diagnostics
+        .iter()
+        .find(|d| d.summary == "Rolling update of the node pool")
+        .expect("a rolling warning");
+    assert!(
+        d.detail.contains("prod-general-2 will be replaced")
+            && !d.detail.contains("prod-general-1,"),
+        "{}",
+        d.detail
+    );
+}
