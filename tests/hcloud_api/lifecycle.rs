@@ -95,8 +95,24 @@ async fn ensure_twice_creates_no_duplicates() {
     let sim = start().await;
     let client = sim.client();
     let first = ensure_control_plane(&client, "prod", 3).await.unwrap();
-    // Second run while the first run's actions are still unsettled, as after a killed apply.
+    // Servers are created without a name lookup: one request each.
+    assert_eq!(
+        (
+            sim.requests("POST /servers").await,
+            sim.requests("GET /servers").await
+        ),
+        (3, 0)
+    );
+    // Second run while the first run's actions are still unsettled, as after a killed apply:
+    // Hetzner says each name is taken, and the server of that name is adopted.
     let second = ensure_control_plane(&client, "prod", 3).await.unwrap();
+    assert_eq!(
+        (
+            sim.requests("POST /servers").await,
+            sim.requests("GET /servers").await
+        ),
+        (6, 3)
+    );
     assert_eq!(
         (
             first.network,
