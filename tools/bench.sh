@@ -11,3 +11,7 @@ echo
 echo "== hk8s_cluster: 3-node create and refresh with real Terraform against hk8s-sim (BENCH_TIME_SCALE to tune)"
 HK8S_TERRAFORM="${HK8S_TERRAFORM:-$PWD/.tools/venv/bin/terraform}" CHECKPOINT_DISABLE=1 \
   cargo bench --quiet --bench cluster_create
+echo
+echo "== hk8s_node_pool: 50-node create and refresh with real Terraform against hk8s-sim (BENCH_TIME_SCALE to tune)"
+HK8S_TERRAFORM="${HK8S_TERRAFORM:-$PWD/.tools/venv/bin/terraform}" CHECKPOINT_DISABLE=1 \
+  cargo bench --quiet --bench node_pool_create

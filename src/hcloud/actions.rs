@@ -16,8 +16,10 @@ use tokio::time::Instant;
 use super::client::{ApiRequest, Client};
 use super::error::{ActionFailure, Error};
 
-/// Most action ids sent in one `GET /actions` poll.
-pub const MAX_IDS_PER_POLL: usize = 25;
+/// Most action ids sent in one `GET /actions` poll: Hetzner's largest page (`per_page` ≤ 50), so
+/// that a batch of 25 servers (create and start each) costs one request per poll, as hcloud-go's
+/// waiter, which sends every id and pages by 50.
+pub const MAX_IDS_PER_POLL: usize = 50;
 
 /// Polls an action may be absent from the API's replies before it counts as failed.
 const MAX_MISSES: u32 = 3;
@@ -314,15 +316,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn polls_in_batches_of_25() {
-        let ids: Vec<i64> = (1..=60).collect();
+    fn polls_in_batches_of_50() {
+        let ids: Vec<i64> = (1..=110).collect();
         let requests = poll_requests(&ids);
         assert_eq!(requests.len(), 3);
         let counts: Vec<usize> = requests
             .iter()
             .map(|r| r.query_pairs().iter().filter(|(k, _)| k == "id").count())
             .collect();
-        assert_eq!(counts, [25, 25, 10]);
+        assert_eq!(counts, [50, 50, 10]);
         assert!(requests.iter().all(|r| r.describe() == "GET /actions"));
     }
 

@@ -59,17 +59,38 @@ impl Client {
         name: &str,
         labels: &Labels,
     ) -> Result<Pending<PlacementGroup>, Error> {
-        self.ensure(PLACEMENT_GROUPS, name, &Selector::from(labels), || async {
-            let body = json!({"name": name, "type": "spread", "labels": labels});
-            let reply: GroupReply = self
-                .call(ApiRequest::post("/placement_groups", body))
-                .await?;
-            Ok(Pending {
-                value: reply.placement_group,
-                actions: reply.action.into_iter().collect(),
-            })
+        self.ensure(PLACEMENT_GROUPS, name, &Selector::from(labels), || {
+            self.post_placement_group(name, labels)
         })
         .await
+    }
+
+    /// Like [`ensure_placement_group`](Self::ensure_placement_group) for a group the caller's
+    /// label-selector list did not find: created first, looked up only when the name is taken.
+    pub async fn create_placement_group(
+        &self,
+        name: &str,
+        labels: &Labels,
+    ) -> Result<Pending<PlacementGroup>, Error> {
+        self.create_or_adopt(PLACEMENT_GROUPS, name, &Selector::from(labels), || {
+            self.post_placement_group(name, labels)
+        })
+        .await
+    }
+
+    async fn post_placement_group(
+        &self,
+        name: &str,
+        labels: &Labels,
+    ) -> Result<Pending<PlacementGroup>, Error> {
+        let body = json!({"name": name, "type": "spread", "labels": labels});
+        let reply: GroupReply = self
+            .call(ApiRequest::post("/placement_groups", body))
+            .await?;
+        Ok(Pending {
+            value: reply.placement_group,
+            actions: reply.action.into_iter().collect(),
+        })
     }
 
     /// Every placement group matching the selector.

@@ -260,12 +260,14 @@ struct ImageReply {
 }
 
 impl Client {
-    /// Ensures the server exists: adopted (with its running actions) when a server of that name
-    /// carries the spec's labels, refused with [`Error::NameTaken`] otherwise, else created and
-    /// started. The returned actions cover creation, start and network attachment.
+    /// Ensures the server exists: created and started, or, when the name is taken, adopted (with
+    /// its running actions) if that server carries the spec's labels and refused with
+    /// [`Error::NameTaken`] if not. Created first, without a lookup: callers create the servers
+    /// their label-selector list did not find. The returned actions cover creation, start and
+    /// network attachment.
     pub async fn ensure_server(&self, spec: &ServerSpec) -> Result<Pending<Server>, Error> {
         let selector = Selector::from(&spec.labels);
-        self.ensure(SERVERS, &spec.name, &selector, || async {
+        self.create_or_adopt(SERVERS, &spec.name, &selector, || async {
             let reply: CreateReply = self.call(ApiRequest::post("/servers", spec.body())).await?;
             let mut actions = vec![reply.action];
             actions.extend(reply.next_actions);

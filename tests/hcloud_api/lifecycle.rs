@@ -95,8 +95,24 @@ async fn ensure_twice_creates_no_duplicates() {
     let sim = start().await;
     let client = sim.client();
     let first = ensure_control_plane(&client, "prod", 3).await.unwrap();
-    // Second run while the first run's actions are still unsettled, as after a killed apply.
+    // Servers are created without a name lookup: one request each.
+    assert_eq!(
+        (
+            sim.requests("POST /servers").await,
+            sim.requests("GET /servers").await
+        ),
+        (3, 0)
+    );
+    // Second run while the first run's actions are still unsettled, as after a killed apply:
+    // Hetzner says each name is taken, and the server of that name is adopted.
     let second = ensure_control_plane(&client, "prod", 3).await.unwrap();
+    assert_eq!(
+        (
+            sim.requests("POST /servers").await,
+            sim.requests("GET /servers").await
+        ),
+        (6, 3)
+    );
     assert_eq!(
         (
             first.network,
@@ -138,26 +154,25 @@ async fn ensure_twice_creates_no_duplicates() {
 }
 
 #[tokio::test]
-async fn waiter_polls_many_actions_in_batches_of_25() {
+async fn waiter_polls_many_actions_in_batches_of_50() {
     let sim = start().await;
     let client = sim.client();
-    // Two clusters (a placement group holds at most 10 servers): 14 × (create, start) plus
-    // each cluster's LB and firewall actions: more than one batch of 25, less than two.
-    let mut actions = ensure_control_plane(&client, "big", 9)
-        .await
-        .unwrap()
-        .actions;
-    actions.extend(
-        ensure_control_plane(&client, "big2", 5)
-            .await
-            .unwrap()
-            .actions,
-    );
+    // Three clusters (a placement group holds at most 10 servers): 27 × (create, start) plus
+    // each cluster's LB and firewall actions: more than one batch of 50, less than two.
+    let mut actions = Vec::new();
+    for cluster in ["big", "big2", "big3"] {
+        actions.extend(
+            ensure_control_plane(&client, cluster, 9)
+                .await
+                .unwrap()
+                .actions,
+        );
+    }
     let total = actions.len();
-    assert!((26..=50).contains(&total), "{total}");
+    assert!((51..=100).contains(&total), "{total}");
     let before = sim.requests("GET /actions").await;
     let settled = client
-        .settle_actions("create 14 servers", actions)
+        .settle_actions("create 27 servers", actions)
         .await
         .unwrap();
     assert_eq!(settled.succeeded.len(), total);

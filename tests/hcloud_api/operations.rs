@@ -320,6 +320,32 @@ async fn objects_without_our_labels_are_never_adopted() {
 }
 
 #[tokio::test]
+async fn pool_placement_groups_are_created_first_and_adopted_or_refused_when_taken() {
+    let sim = start().await;
+    let client = sim.client();
+    let ours = Selector::cluster("a").role(Role::Worker).labels();
+    let made = client.create_placement_group("a-w-1", &ours).await.unwrap();
+    assert_eq!(
+        (
+            sim.requests("POST /placement_groups").await,
+            sim.requests("GET /placement_groups").await
+        ),
+        (1, 0),
+        "a new group costs one request"
+    );
+    let again = client.create_placement_group("a-w-1", &ours).await.unwrap();
+    assert_eq!(again.value.id, made.value.id);
+    let err = client
+        .create_placement_group("a-w-1", &Selector::cluster("b").labels())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::NameTaken { kind: "placement group", name, .. } if name == "a-w-1"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
 async fn listing_reads_every_page() {
     let sim = start().await;
     let client = sim.client();

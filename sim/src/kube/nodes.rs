@@ -126,7 +126,7 @@ fn node_json(node: &Node, facts: &NodeFacts) -> Option<Value> {
         ("KubeletReady", "kubelet is posting ready status")
     };
     let mut addresses = vec![json!({"type": "Hostname", "address": name})];
-    if let Some(ip) = node.private_ips.first() {
+    if let Some(ip) = node.private_ips().next() {
         addresses.push(json!({"type": "InternalIP", "address": ip.to_string()}));
     }
     addresses.push(json!({"type": "ExternalIP", "address": node.ip.to_string()}));

@@ -103,7 +103,7 @@ impl NodeApi {
             .nodes
             .get(&self.server_id)
             .ok_or_else(|| Status::unavailable("node is gone"))?;
-        if me.ip == ip || me.private_ips.contains(&ip) {
+        if me.ip == ip || me.private_ips().any(|p| p == ip) {
             return Ok(self.server_id);
         }
         if self.caller.roles.is_none() {
@@ -111,7 +111,7 @@ impl NodeApi {
                 "node routing is not available in maintenance mode",
             ));
         }
-        let target = fleet.node_by_ip(ip).ok_or_else(|| {
+        let target = fleet.node_reached_from(me, ip).ok_or_else(|| {
             Status::unavailable(format!("connection to node {ip} failed: no route to host"))
         })?;
         if target.cluster_key() != me.cluster_key() {
@@ -468,7 +468,7 @@ impl MachineService for NodeApi {
             .map(|(sid, mid)| {
                 let peer = fleet.nodes.get(sid);
                 let ip = peer
-                    .map(|p| p.private_ips.first().copied().unwrap_or(p.ip).to_string())
+                    .map(|p| p.private_ips().next().unwrap_or(p.ip).to_string())
                     .unwrap_or_default();
                 EtcdMember {
                     id: *mid,

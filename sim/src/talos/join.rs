@@ -205,7 +205,7 @@ fn dial<'a>(
     }
     let by_public = fleet.nodes.values().find(|n| n.ip == ip);
     let by_private = fleet.nodes.values().find(|n| {
-        n.private_ips.contains(&ip) && reach.shares_network(n.server_id, worker.server_id)
+        n.private_ips().any(|p| p == ip) && reach.shares_network(n.server_id, worker.server_id)
     });
     let target = match (by_public, by_private) {
         (Some(n), _) if n.server_id == worker.server_id => None,

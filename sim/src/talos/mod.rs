@@ -113,7 +113,7 @@ struct ServerView {
     server_type: String,
     running: bool,
     ipv4: Option<Ipv4Addr>,
-    private_ips: Vec<Ipv4Addr>,
+    private_net: Vec<(i64, Ipv4Addr)>,
     user_data: Option<String>,
     talos_version: Option<String>,
 }
@@ -296,7 +296,7 @@ impl TalosSim {
                 server_type: s.server_type.clone(),
                 running: s.status == "running",
                 ipv4: s.ipv4,
-                private_ips: s.private_net.iter().map(|n| n.ip).collect(),
+                private_net: s.private_net.iter().map(|n| (n.network, n.ip)).collect(),
                 user_data: s.user_data.clone(),
                 talos_version: s
                     .image
@@ -344,7 +344,7 @@ impl TalosSim {
                     .nodes
                     .entry(view.id)
                     .or_insert_with(|| new_node(view, ip, version));
-                node.private_ips = view.private_ips.clone();
+                node.private_net = view.private_net.clone();
                 node.server_name = view.name.clone();
                 node.server_type = view.server_type.clone();
                 if self.advance(node, view, now) {
@@ -462,7 +462,7 @@ fn new_node(view: &ServerView, ip: Ipv4Addr, version: String) -> Node {
         server_name: view.name.clone(),
         server_type: view.server_type.clone(),
         ip,
-        private_ips: view.private_ips.clone(),
+        private_net: view.private_net.clone(),
         version,
         pending_version: None,
         phase: Phase::Down,
@@ -480,5 +480,61 @@ fn new_node(view: &ServerView, ip: Ipv4Addr, version: String) -> Node {
         pulled_images: Vec::new(),
         tls: None,
         volumes: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: i64, public: [u8; 4], private_net: &[(i64, [u8; 4])]) -> Node {
+        let view = ServerView {
+            id,
+            name: format!("server-{id}"),
+            server_type: "cx23".into(),
+            running: true,
+            ipv4: Some(public.into()),
+            private_net: private_net
+                .iter()
+                .map(|(net, ip)| (*net, Ipv4Addr::from(*ip)))
+                .collect(),
+            user_data: None,
+            talos_version: Some("v1.13.9".into()),
+        };
+        new_node(&view, public.into(), "v1.13.9".into())
+    }
+
+    #[test]
+    fn a_private_ip_routes_within_the_callers_networks_only() {
+        let mut fleet = Fleet::new(1);
+        // Two clusters whose networks have the same range, as two hk8s clusters of one project.
+        for n in [
+            node(1, [127, 1, 0, 1], &[(10, [10, 0, 1, 2])]),
+            node(2, [127, 1, 0, 2], &[(10, [10, 0, 1, 3])]),
+            node(3, [127, 1, 0, 3], &[(20, [10, 0, 1, 2])]),
+            node(4, [127, 1, 0, 4], &[(20, [10, 0, 1, 3])]),
+            node(5, [127, 1, 0, 5], &[]),
+        ] {
+            fleet.nodes.insert(n.server_id, n);
+        }
+        let reached = |from: i64, ip: [u8; 4]| {
+            fleet
+                .node_reached_from(&fleet.nodes[&from], ip.into())
+                .map(|n| n.server_id)
+        };
+        assert_eq!(reached(1, [10, 0, 1, 3]), Some(2));
+        assert_eq!(reached(3, [10, 0, 1, 3]), Some(4));
+        assert_eq!(reached(4, [10, 0, 1, 2]), Some(3));
+        assert_eq!(
+            reached(5, [10, 0, 1, 3]),
+            None,
+            "no network: no private route"
+        );
+        assert_eq!(
+            reached(5, [127, 1, 0, 4]),
+            Some(4),
+            "public IPs route anywhere"
+        );
+        assert_eq!(reached(1, [10, 0, 1, 9]), None);
     }
 }

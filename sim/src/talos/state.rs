@@ -51,8 +51,8 @@ pub struct Node {
     pub server_type: String,
     /// Public IPv4.
     pub ip: Ipv4Addr,
-    /// Private IPs.
-    pub private_ips: Vec<Ipv4Addr>,
+    /// Private IPs, each with the network it is in (networks of one project may overlap).
+    pub private_net: Vec<(i64, Ipv4Addr)>,
     /// The Talos version it runs (`v1.13.9`).
     pub version: String,
     /// Version it runs after the pending reboot.
@@ -93,6 +93,11 @@ pub struct Node {
 }
 
 impl Node {
+    /// Private IPs, in the order of the server's `private_net`.
+    pub fn private_ips(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.private_net.iter().map(|(_, ip)| *ip)
+    }
+
     /// The node's hostname (config, else server name).
     pub fn hostname(&self) -> String {
         self.config
@@ -206,11 +211,18 @@ impl Fleet {
         self.has_quorum(key)
     }
 
-    /// Finds the node with this public or private IP.
-    pub fn node_by_ip(&self, ip: Ipv4Addr) -> Option<&Node> {
-        self.nodes
-            .values()
-            .find(|n| n.ip == ip || n.private_ips.contains(&ip))
+    /// The node `from` reaches at `ip`: the one with that public IP, or with that private IP in a
+    /// network `from` is attached to. Two clusters' networks usually have the same range (each
+    /// cluster's first worker is 10.0.1.3), and a private address means nothing outside its
+    /// network.
+    pub fn node_reached_from(&self, from: &Node, ip: Ipv4Addr) -> Option<&Node> {
+        self.nodes.values().find(|n| n.ip == ip).or_else(|| {
+            self.nodes.values().find(|n| {
+                n.private_net
+                    .iter()
+                    .any(|(net, p)| *p == ip && from.private_net.iter().any(|(m, _)| m == net))
+            })
+        })
     }
 
     /// Adds control planes of bootstrapped clusters to etcd (they join once up and configured),

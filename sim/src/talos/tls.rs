@@ -54,7 +54,7 @@ fn server_config(
 
 fn node_ips(node: &Node) -> Vec<IpAddr> {
     let mut ips: Vec<IpAddr> = vec![node.ip.into()];
-    ips.extend(node.private_ips.iter().map(|ip| IpAddr::from(*ip)));
+    ips.extend(node.private_ips().map(IpAddr::from));
     ips.push(IpAddr::from([127, 0, 0, 1]));
     ips
 }

@@ -34,15 +34,20 @@ pub async fn delete_cluster(
     cluster: &str,
     existing_network: Option<(i64, ipnet::Ipv4Net)>,
 ) -> Result<Removed, Error> {
-    let observed: Observed =
-        observe::observe(client, cluster, existing_network.map(|(id, _)| id)).await?;
+    let observed: Observed = observe::observe(
+        client,
+        cluster,
+        existing_network.map(|(id, _)| id),
+        observe::Servers::All,
+    )
+    .await?;
     // Hetzner refuses to delete what carries its delete protection.
     super::protect::before_destroy(client, &observed, existing_network.is_none()).await?;
     let mut removed = Removed {
-        servers: observed.all_server_ids.len(),
+        servers: observed.server_ids.len(),
         ..Removed::default()
     };
-    client.delete_servers(&observed.all_server_ids).await?;
+    client.delete_servers(&observed.server_ids).await?;
 
     let load_balancers: Vec<i64> = observed
         .api_load_balancer

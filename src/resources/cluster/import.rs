@@ -22,7 +22,7 @@ use crate::resources::fleet::{Operation, failed};
 /// # Errors
 /// When nothing is labelled for the cluster, or Hetzner cannot be listed.
 pub async fn import(op: &Operation, name: &str, value_type: &Type) -> Result<Value, Diagnostics> {
-    let observed = observe::observe(&op.hcloud, name, None)
+    let observed = observe::observe(&op.hcloud, name, None, observe::Servers::ControlPlanes)
         .await
         .map_err(|e| failed("Cannot read the cluster's Hetzner objects", &e))?;
     if observed.members.is_empty() {

@@ -1,6 +1,8 @@
 //! What exists in Hetzner for a cluster, found with one label-selector list per object family
 //! (servers, load balancers, firewalls, networks, placement groups) and one for the cloud
-//! controller's load balancers: six requests however many nodes there are.
+//! controller's load balancers: six requests however many nodes there are. Refresh and import
+//! list the control-plane servers only ([`Servers::ControlPlanes`]): the cluster's pools can hold
+//! hundreds of servers, which Hetzner returns 50 per page.
 
 use crate::hcloud::firewalls::Firewall;
 use crate::hcloud::labels::{Role, Selector};
@@ -15,13 +17,22 @@ use super::topology::{self, Member};
 /// Label the hcloud cloud controller puts on load balancers it makes for Services.
 pub const CCM_SERVICE_LABEL: &str = "hcloud-ccm/service-uid";
 
+/// Which servers [`observe`] lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Servers {
+    /// The control planes: all that refresh and import read of the servers.
+    ControlPlanes,
+    /// Every server labelled for the cluster, its pools' too: what destroy deletes.
+    All,
+}
+
 /// Everything labelled for the cluster (plus the cloud controller's load balancers on its network).
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
     /// Control-plane servers, by number.
     pub members: Vec<Member>,
-    /// Ids of every server labelled for the cluster (control planes and pools).
-    pub all_server_ids: Vec<i64>,
+    /// Ids of the servers listed (see [`Servers`]).
+    pub server_ids: Vec<i64>,
     /// The API load balancer.
     pub api_load_balancer: Option<LoadBalancer>,
     /// Other load balancers labelled for the cluster.
@@ -39,7 +50,7 @@ pub struct Observed {
 impl Observed {
     /// Whether nothing at all exists for the cluster.
     pub fn is_empty(&self) -> bool {
-        self.all_server_ids.is_empty()
+        self.server_ids.is_empty()
             && self.api_load_balancer.is_none()
             && self.other_load_balancers.is_empty()
             && self.firewalls.is_empty()
@@ -54,8 +65,8 @@ impl Observed {
     }
 }
 
-/// Lists the cluster's objects; `network_id` is the network to look for CCM load balancers on
-/// when the cluster uses an existing network.
+/// Lists the cluster's objects (of its servers, those `servers` says); `network_id` is the network
+/// to look for CCM load balancers on when the cluster uses an existing network.
 ///
 /// # Errors
 /// The first Hetzner error.
@@ -63,17 +74,22 @@ pub async fn observe(
     client: &Client,
     cluster: &str,
     network_id: Option<i64>,
+    servers: Servers,
 ) -> Result<Observed, Error> {
     let everything = Selector::cluster(cluster);
+    let server_selector = match servers {
+        Servers::ControlPlanes => infra::control_plane_selector(cluster),
+        Servers::All => everything.clone(),
+    };
     let (servers, load_balancers, ccm_load_balancers, firewalls, networks, groups) = tokio::try_join!(
-        client.list_servers(&everything),
+        client.list_servers(&server_selector),
         client.list_load_balancers(&everything),
         client.list_load_balancers_matching(CCM_SERVICE_LABEL),
         client.list_firewalls(&everything),
         client.list_networks(&everything),
         client.list_placement_groups(&everything),
     )?;
-    let all_server_ids = servers.iter().map(|s| s.id).collect();
+    let server_ids = servers.iter().map(|s| s.id).collect();
     let control_planes = servers
         .into_iter()
         .filter(|s| {
@@ -88,7 +104,7 @@ pub async fn observe(
     let api_name = infra::load_balancer_name(cluster);
     let mut observed = Observed {
         members: topology::members(cluster, control_planes),
-        all_server_ids,
+        server_ids,
         firewalls,
         network,
         placement_groups: groups,
@@ -107,4 +123,67 @@ pub async fn observe(
         .filter(|lb| network_for_ccm.is_some_and(|n| lb.private_ip(n).is_some()))
         .collect();
     Ok(observed)
+}
+
+#[cfg(test)]
+mod tests {
+    use hk8s_sim::testing::{TOKEN, TestSim};
+    use serde_json::json;
+
+    use super::*;
+    use crate::hcloud::labels::Role;
+    use crate::hcloud::{ClientConfig, Token};
+
+    async fn server(sim: &TestSim, name: &str, role: Role) {
+        sim.hcloud(
+            "POST",
+            "/servers",
+            Some(json!({
+                "name": name, "server_type": "cx23", "image": "ubuntu-24.04",
+                "location": "fsn1",
+                "labels": Selector::cluster("c").role(role).labels(),
+                "public_net": {"enable_ipv4": false, "enable_ipv6": false},
+            })),
+        )
+        .await;
+    }
+
+    async fn server_lists(sim: &TestSim) -> u64 {
+        sim.stats().await["requests"]["GET /servers"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn refresh_lists_the_control_planes_in_one_request_however_large_the_pools() {
+        let sim = TestSim::start(72, &[], |_| {}).await;
+        let client =
+            Client::new(ClientConfig::new(Token::new(TOKEN)).endpoint(sim.handle.endpoint()))
+                .expect("client");
+        server(&sim, "c-cp-1", Role::ControlPlane).await;
+        // More pool servers than one page (50) holds.
+        for n in 1..=60 {
+            server(&sim, &format!("c-workers-{n}"), Role::Worker).await;
+        }
+
+        let before = server_lists(&sim).await;
+        let observed = observe(&client, "c", None, Servers::ControlPlanes)
+            .await
+            .expect("observed");
+        assert_eq!(server_lists(&sim).await - before, 1);
+        assert_eq!(observed.members.len(), 1);
+        assert_eq!(observed.server_ids.len(), 1);
+
+        let before = server_lists(&sim).await;
+        let observed = observe(&client, "c", None, Servers::All)
+            .await
+            .expect("observed");
+        assert_eq!(server_lists(&sim).await - before, 2, "two pages");
+        assert_eq!(observed.members.len(), 1);
+        assert_eq!(
+            observed.server_ids.len(),
+            61,
+            "destroy sees the pools' servers"
+        );
+    }
 }

@@ -155,9 +155,14 @@ pub async fn refresh(op: &Operation, prior: &Value) -> Result<Value, Diagnostics
         prior,
         &AttributePath::root("network").attr("existing_network_id"),
     );
-    let observed = observe::observe(&op.hcloud, &cluster, existing_network)
-        .await
-        .map_err(|e| failed("Cannot read the cluster's Hetzner objects", &e))?;
+    let observed = observe::observe(
+        &op.hcloud,
+        &cluster,
+        existing_network,
+        observe::Servers::ControlPlanes,
+    )
+    .await
+    .map_err(|e| failed("Cannot read the cluster's Hetzner objects", &e))?;
     if observed.is_empty() {
         tracing::warn!(
             cluster,

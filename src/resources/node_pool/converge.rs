@@ -264,7 +264,7 @@ async fn resolve_groups(
                     labels.insert(LOCATION_LABEL.to_owned(), location.clone());
                     let group = op
                         .hcloud
-                        .ensure_placement_group(name, &labels)
+                        .create_placement_group(name, &labels)
                         .await
                         .map_err(|e| failed(format!("Cannot create placement group {name}"), &e))?;
                     made.insert(name.clone(), group.value.id);
