@@ -262,7 +262,7 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
         change.diagnostics.push(Diagnostic::warning(
             "Rolling update of the node pool",
             format!(
-                "{}. {}; {at_once} node(s) at a time, each checked Ready before the next.",
+                "{}. {}; {at_once} at a time, each checked Ready before the next.",
                 rolling.join("; "),
                 what.join("; ")
             ),
