@@ -1,6 +1,6 @@
 # Quickstart: a highly available three-node control plane spread over Falkenstein, Nuremberg and
-# Helsinki, and an admin kubeconfig minted locally. Worker pools and addons (examples/ha,
-# examples/addons) build on it; this release creates and operates the cluster itself.
+# Helsinki, and an admin kubeconfig minted locally. Worker pools (`hk8s_node_pool`, see
+# examples/ha and examples/arm64) build on it; addons (examples/addons) plan but do not apply yet.
 #
 # Against hk8s-sim (offline):
 #   hk8s-sim serve --listen 127.0.0.1:8080 --token dev --talos-snapshots v1.13.9 --latency realistic --time-scale 0.05 &
