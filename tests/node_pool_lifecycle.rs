@@ -556,6 +556,31 @@ fn protection_and_drift_of_a_pool() {
     python::assert_ready_nodes(&w, &["pools-cp-1", "pools-web-1", "pools-web-2"]);
     plan_is_empty(&w);
 
+    // A server powered off outside Terraform: the plan shows it, the apply powers it on.
+    let off = pool_servers(&world, "web")[0]["id"].as_i64().expect("id");
+    let (status, _) = world.post(&format!("/servers/{off}/actions/poweroff"));
+    assert!(status < 300, "powered off by hand: {status}");
+    let started = std::time::Instant::now();
+    while pool_servers(&world, "web")[0]["status"] != "off" {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "never off"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let plan = w.run(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert_eq!(
+        plan.status.code(),
+        Some(2),
+        "the plan shows the node that is off"
+    );
+    w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    let servers = pool_servers(&world, "web");
+    assert_eq!(servers[0]["id"].as_i64(), Some(off), "the same server");
+    assert_eq!(servers[0]["status"], "running");
+    python::assert_ready_nodes(&w, &["pools-cp-1", "pools-web-1", "pools-web-2"]);
+    plan_is_empty(&w);
+
     // A node's configuration changed out of band (as `talosctl apply-config` would).
     let node_ip: std::net::IpAddr = pool_servers(&world, "web")[0]["private_net"][0]["ip"]
         .as_str()

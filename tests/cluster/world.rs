@@ -87,6 +87,26 @@ impl World {
         })
     }
 
+    /// `POST <path>` on the Hetzner API with an empty JSON body, as a user outside Terraform
+    /// would: (status, body).
+    pub fn post(&self, path: &str) -> (u16, Value) {
+        let url = format!("{}{path}", self.endpoint);
+        self.runtime.block_on(async {
+            let response = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(TOKEN)
+                .json(&serde_json::json!({}))
+                .send()
+                .await
+                .expect("sim answers");
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        })
+    }
+
     /// `/_sim/state`.
     pub fn state(&self) -> Value {
         self.get("/_sim/state")
