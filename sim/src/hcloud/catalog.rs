@@ -99,7 +99,9 @@ fn build_server_type_json(t: &ServerType) -> Value {
     let locations = LOCATIONS.iter().filter(|l| t.available_in(l));
     json!({
         "id": t.id, "name": t.name, "description": t.name.to_uppercase(), "cores": t.cores,
-        "memory": t.memory, "disk": t.disk, "deprecated": false, "deprecation": null,
+        // Hetzner writes `disk` as an integer (hcloud-go's `int`; `40.0` fails its decoding) and
+        // `memory` as a number.
+        "memory": t.memory, "disk": t.disk as i64, "deprecated": false, "deprecation": null,
         "prices": prices(t.monthly_cents, locations.clone()),
         "storage_type": "local", "cpu_type": t.cpu_type, "category": t.category,
         "architecture": t.arch.as_str(),
@@ -233,4 +235,16 @@ async fn get_lb_type(Path(id): Path<String>) -> Reply {
         .find(|t| t.id == id)
         .ok_or_else(|| ApiError::not_found("load_balancer_type", id))?;
     ok(json!({"load_balancer_type": lb_type_json(t)}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disk_is_an_integer_as_hcloud_go_decodes_it() {
+        let cx23 = build_server_type_json(crate::catalog::server_type("cx23").expect("cx23"));
+        assert!(cx23["disk"].is_i64(), "{}", cx23["disk"]);
+        assert!(cx23["memory"].is_f64(), "{}", cx23["memory"]);
+    }
 }
