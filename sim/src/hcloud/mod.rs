@@ -57,9 +57,20 @@ pub fn router(state: AppState) -> Router {
         .merge(pricing::routes())
         .merge(images::routes())
         .merge(ssh_keys::routes())
-        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .fallback(unmodelled)
+        // Hetzner answers a method a path does not take with its JSON `not_found`, never an
+        // empty 405 (clients then decode the error as they decode every other).
+        .method_not_allowed_fallback(unmodelled)
         .layer(middleware::from_fn_with_state(state.clone(), gatekeeper))
         .with_state(state)
+}
+
+/// Hetzner's `not_found` for a path or method the API does not have, or the sim does not model.
+async fn unmodelled(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!(
+        "{method} {}: no such endpoint (or one hk8s-sim does not model)",
+        uri.path()
+    ))
 }
 
 async fn gatekeeper(

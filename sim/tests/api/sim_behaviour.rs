@@ -468,3 +468,32 @@ fn label_selectors_over_the_api_match_a_reference_matcher() {
     drop(sim);
     runtime.shutdown_timeout(Duration::from_secs(1));
 }
+
+/// Unknown endpoints, and methods a path does not take, answer Hetzner's JSON `not_found` error
+/// saying the sim does not model them, never an empty 404 or 405.
+#[tokio::test]
+async fn unknown_endpoints_and_methods_answer_hetzners_not_found() {
+    let sim = start().await;
+    for (method, path) in [
+        (reqwest::Method::GET, "/volumes"),
+        (reqwest::Method::PATCH, "/servers"),
+        (reqwest::Method::DELETE, "/server_types"),
+    ] {
+        let resp = sim
+            .cfg
+            .client
+            .request(method.clone(), format!("{}{path}", sim.endpoint()))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 404, "{method} {path}");
+        let body: serde_json::Value = resp.json().await.expect("a JSON error");
+        assert_eq!(
+            body["error"]["code"], "not_found",
+            "{method} {path}: {body}"
+        );
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("hk8s-sim does not model"), "{message}");
+    }
+}
