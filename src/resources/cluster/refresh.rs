@@ -25,20 +25,17 @@ use crate::resources::config_view as view;
 use crate::tfplugin::diag::{AttributePath, Diagnostics};
 use crate::tfplugin::value::Value;
 
+use crate::resources::fleet::gates;
 use crate::resources::fleet::{Clients, Operation, failed};
 
 use super::converge::address;
 use super::infra;
-use super::machine;
 use super::observe::{self, Observed};
 use super::pki;
 use super::state;
 
 /// Deadline of a refresh.
 pub const READ_BUDGET: Duration = Duration::from_secs(5 * 60);
-
-/// How long reading one node's Talos version and configuration may take.
-const NODE_READ_DEADLINE: Duration = Duration::from_secs(10);
 
 fn sources(observed: &Observed, cluster: &str, port: u16) -> Vec<String> {
     observed
@@ -247,33 +244,11 @@ pub async fn refresh(op: &Operation, prior: &Value) -> Result<Value, Diagnostics
             .all(|m| m.server.labels.get(pki::PKI_LABEL) == Some(&pki::fingerprint(&secrets)))
         && let Ok(clients) = Clients::connect(&secrets, lb, &cluster, op.poll_interval).await
     {
-        // Every node at once, through the load balancer (Talos calls, not Hetzner requests).
-        let talos = clients.talos.clone();
-        let reads = running.iter().filter_map(|member| {
-            let node = address(member, network)?;
-            let talos = talos.clone();
-            Some(async move {
-                let routed = talos.node(node.ip).with_deadline(NODE_READ_DEADLINE);
-                let (version, config) = tokio::join!(routed.version(), routed.machine_config());
-                (member.name().to_owned(), version, config)
-            })
-        });
-        for (name, version, config) in futures::future::join_all(reads).await {
-            match version {
-                Ok(version) => {
-                    versions.insert(name.clone(), version.tag);
-                }
-                Err(e) => tracing::info!(node = %name, error = %e, "Talos version not read"),
-            }
-            match config {
-                Ok(bytes) => {
-                    hashes.insert(name, machine::config_hash(&bytes));
-                }
-                Err(e) => {
-                    tracing::info!(node = %name, error = %e, "running machine configuration not read");
-                }
-            }
-        }
+        let nodes: Vec<_> = running
+            .iter()
+            .filter_map(|member| address(member, network))
+            .collect();
+        gates::read_running(&clients, &nodes, &mut versions, &mut hashes).await;
         let talos_path = AttributePath::root("talos_version");
         if let Some(stated) = view::string(prior, &talos_path).map(str::to_owned)
             && let Some(older) = running

@@ -156,3 +156,44 @@ pub async fn control_plane(
     wait_etcd_members(op, clients, nodes).await?;
     wait_kubernetes(op, clients, nodes).await
 }
+
+/// How long reading one node's Talos version and configuration may take during a refresh.
+const NODE_READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What refresh records of each of `nodes`, all at once through the load balancer (Talos calls,
+/// no Hetzner request): its Talos version into `versions` and the hash of the machine
+/// configuration it runs into `hashes`, by node name. A node that does not answer keeps what the
+/// maps held (the values recorded before).
+pub async fn read_running(
+    clients: &Clients,
+    nodes: &[NodeAddress],
+    versions: &mut std::collections::BTreeMap<String, String>,
+    hashes: &mut std::collections::BTreeMap<String, String>,
+) {
+    let reads = nodes.iter().map(|node| {
+        let routed = clients
+            .talos
+            .node(node.ip)
+            .with_deadline(NODE_READ_DEADLINE);
+        async move {
+            let (version, config) = tokio::join!(routed.version(), routed.machine_config());
+            (node.name.clone(), version, config)
+        }
+    });
+    for (name, version, config) in futures::future::join_all(reads).await {
+        match version {
+            Ok(version) => {
+                versions.insert(name.clone(), version.tag);
+            }
+            Err(e) => tracing::info!(node = %name, error = %e, "Talos version not read"),
+        }
+        match config {
+            Ok(bytes) => {
+                hashes.insert(name, super::machine::config_hash(&bytes));
+            }
+            Err(e) => {
+                tracing::info!(node = %name, error = %e, "running machine configuration not read");
+            }
+        }
+    }
+}

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::hcloud::servers::{Server, ServerStatus};
 use crate::resources::config_view as view;
-use crate::resources::fleet::machine::config_hash;
+use crate::resources::fleet::gates;
 use crate::resources::fleet::{Clients, Operation, failed};
 use crate::resources::nodes::node_value;
 use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
@@ -30,9 +30,6 @@ use crate::resources::cluster_ref::ClusterRef;
 
 /// Deadline of a refresh or import.
 pub const READ_BUDGET: Duration = Duration::from_secs(5 * 60);
-
-/// How long reading one node's Talos version and configuration may take.
-const NODE_READ_DEADLINE: Duration = Duration::from_secs(10);
 
 fn attr(name: &str) -> AttributePath {
     AttributePath::root(name)
@@ -144,30 +141,11 @@ async fn read_nodes(
     else {
         return;
     };
-    let talos = clients.talos.clone();
-    let reads = nodes.iter().filter_map(|node| {
-        let address = address(node, cluster.network_id)?;
-        let talos = talos.clone();
-        Some(async move {
-            let routed = talos.node(address.ip).with_deadline(NODE_READ_DEADLINE);
-            let (version, config) = tokio::join!(routed.version(), routed.machine_config());
-            (node.name().to_owned(), version, config)
-        })
-    });
-    for (name, version, config) in futures::future::join_all(reads).await {
-        match version {
-            Ok(version) => {
-                versions.insert(name.clone(), version.tag);
-            }
-            Err(e) => tracing::info!(node = %name, error = %e, "Talos version not read"),
-        }
-        match config {
-            Ok(bytes) => {
-                hashes.insert(name, config_hash(&bytes));
-            }
-            Err(e) => tracing::info!(node = %name, error = %e, "running configuration not read"),
-        }
-    }
+    let addresses: Vec<_> = nodes
+        .iter()
+        .filter_map(|node| address(node, cluster.network_id))
+        .collect();
+    gates::read_running(&clients, &addresses, versions, hashes).await;
 }
 
 /// The pool's cluster and name from a state (`id` = `<cluster>/<pool>`).
