@@ -78,26 +78,14 @@ impl Resource<ProviderData> for Cluster {
     }
 
     async fn create(&self, request: CreateRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
-        let spec = ClusterSpec::from_planned(request.planned)?;
-        let op = Operation::start(request.data, "create", spec.timeouts.create, request.cancel)?;
-        let (secrets, secrets_yaml) = pki::resolve(&spec, None, true)?;
-        let (converged, _) = converge::converge(&op, &spec, &secrets, Bootstrap::Allowed)
-            .await
-            .map_err(|d| within("create", &spec, d))?;
-        protect_after_apply(&op, &spec, &converged)
-            .await
-            .map_err(|d| within("create", &spec, d))?;
-        for warning in &converged.warnings {
-            request.warnings.push(warning.clone());
-        }
-        let mut state =
-            state::after_apply(request.planned, &spec, &converged, &secrets, &secrets_yaml)?;
-        if let Some(warning) =
-            cost::settle(cost::Kind::Cluster, request.data, &op.hcloud, &mut state).await
-        {
-            request.warnings.push(warning);
-        }
-        Ok(state)
+        apply(
+            request.data,
+            request.planned,
+            None,
+            request.cancel,
+            request.warnings,
+        )
+        .await
     }
 
     async fn read(&self, request: ReadRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
@@ -109,26 +97,14 @@ impl Resource<ProviderData> for Cluster {
     }
 
     async fn update(&self, request: UpdateRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
-        let spec = ClusterSpec::from_planned(request.planned)?;
-        let op = Operation::start(request.data, "update", spec.timeouts.update, request.cancel)?;
-        let (secrets, secrets_yaml) = pki::resolve(&spec, Some(request.prior), false)?;
-        let (converged, _) = converge::converge(&op, &spec, &secrets, Bootstrap::Forbidden)
-            .await
-            .map_err(|d| within("update", &spec, d))?;
-        protect_after_apply(&op, &spec, &converged)
-            .await
-            .map_err(|d| within("update", &spec, d))?;
-        for warning in &converged.warnings {
-            request.warnings.push(warning.clone());
-        }
-        let mut state =
-            state::after_apply(request.planned, &spec, &converged, &secrets, &secrets_yaml)?;
-        if let Some(warning) =
-            cost::settle(cost::Kind::Cluster, request.data, &op.hcloud, &mut state).await
-        {
-            request.warnings.push(warning);
-        }
-        Ok(state)
+        apply(
+            request.data,
+            request.planned,
+            Some(request.prior),
+            request.cancel,
+            request.warnings,
+        )
+        .await
     }
 
     async fn delete(&self, request: DeleteRequest<'_, ProviderData>) -> Result<(), Diagnostics> {
@@ -178,6 +154,38 @@ impl Resource<ProviderData> for Cluster {
         }
         Ok(state)
     }
+}
+
+/// Create (`prior` is `None`: etcd may be bootstrapped, new secrets minted unless given) or
+/// update (the prior state's secrets; never a second bootstrap): converge, protection, state, cost.
+async fn apply(
+    data: &ProviderData,
+    planned: &Value,
+    prior: Option<&Value>,
+    cancel: &tokio_util::sync::CancellationToken,
+    warnings: &crate::tfplugin::framework::Warnings,
+) -> Result<Value, Diagnostics> {
+    let spec = ClusterSpec::from_planned(planned)?;
+    let (name, budget, bootstrap) = match prior {
+        None => ("create", spec.timeouts.create, Bootstrap::Allowed),
+        Some(_) => ("update", spec.timeouts.update, Bootstrap::Forbidden),
+    };
+    let op = Operation::start(data, name, budget, cancel)?;
+    let (secrets, secrets_yaml) = pki::resolve(&spec, prior, prior.is_none())?;
+    let (converged, _) = converge::converge(&op, &spec, &secrets, bootstrap)
+        .await
+        .map_err(|d| within(name, &spec, d))?;
+    protect_after_apply(&op, &spec, &converged)
+        .await
+        .map_err(|d| within(name, &spec, d))?;
+    for warning in &converged.warnings {
+        warnings.push(warning.clone());
+    }
+    let mut state = state::after_apply(planned, &spec, &converged, &secrets, &secrets_yaml)?;
+    if let Some(warning) = cost::settle(cost::Kind::Cluster, data, &op.hcloud, &mut state).await {
+        warnings.push(warning);
+    }
+    Ok(state)
 }
 
 /// Gives the cluster's servers, load balancer and network Hetzner's own delete protection when
