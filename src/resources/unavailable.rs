@@ -1,7 +1,7 @@
 //! The one answer for operations this version of the provider cannot perform yet.
 //!
-//! Creating real infrastructure arrives in a later release; until then create, update, import
-//! and reads that would need the cloud fail with this error instead of pretending to succeed.
+//! What a release cannot do yet (applying `hk8s_addon`, autoscaled pools) fails with this error
+//! instead of pretending to succeed or doing something other than the configuration says.
 
 use crate::tfplugin::diag::{Diagnostic, Diagnostics};
 
@@ -11,8 +11,7 @@ pub fn not_available(type_name: &str, operation: &str) -> Diagnostics {
         format!("{operation} is not available yet"),
         format!(
             "{operation} of {type_name} is not available yet in this version of the hk8s provider \
-             (v{}): it validates and plans configurations, but does not create or change \
-             infrastructure yet. Nothing was changed.",
+             (v{}): it validates and plans it, but cannot apply it yet. Nothing was changed.",
             env!("CARGO_PKG_VERSION")
         ),
     )

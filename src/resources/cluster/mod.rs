@@ -210,18 +210,9 @@ async fn protect_after_apply(
 
 /// Adds to an apply error what happens next: nothing made is lost, and applying again continues.
 fn within(operation: &str, spec: &ClusterSpec, diagnostics: Diagnostics) -> Diagnostics {
-    let mut out = Diagnostics::new();
-    for diagnostic in diagnostics.iter() {
-        let mut d = diagnostic.clone();
-        if d.is_error() {
-            d.detail = format!(
-                "{}\n\nThe {operation} of cluster {:?} stopped here. Everything made so far is kept \
-                 and labelled hk8s.io/cluster={}; run `terraform apply` again to continue from this \
-                 point.",
-                d.detail, spec.name, spec.name
-            );
-        }
-        out.push(d);
-    }
-    out
+    crate::resources::fleet::stopped_here(
+        &format!("The {operation} of cluster {:?}", spec.name),
+        &format!("hk8s.io/cluster={}", spec.name),
+        diagnostics,
+    )
 }

@@ -15,4 +15,4 @@ pub mod servers;
 
 pub use clients::Clients;
 pub use gates::NodeAddress;
-pub use operation::{Operation, chain, failed, failure, redact_blobs};
+pub use operation::{Operation, chain, failed, failure, redact_blobs, stopped_here};

@@ -176,18 +176,9 @@ impl Resource<ProviderData> for NodePool {
 
 /// Adds to an apply error what happens next: nothing made is lost, and applying again continues.
 fn within(operation: &str, spec: &PoolSpec, diagnostics: Diagnostics) -> Diagnostics {
-    let mut out = Diagnostics::new();
-    for diagnostic in diagnostics.iter() {
-        let mut d = diagnostic.clone();
-        if d.is_error() {
-            d.detail = format!(
-                "{}\n\nThe {operation} of node pool {:?} stopped here. Everything made so far is \
-                 kept and labelled hk8s.io/pool={}; run `terraform apply` again to continue from \
-                 this point.",
-                d.detail, spec.name, spec.name
-            );
-        }
-        out.push(d);
-    }
-    out
+    crate::resources::fleet::stopped_here(
+        &format!("The {operation} of node pool {:?}", spec.name),
+        &format!("hk8s.io/pool={}", spec.name),
+        diagnostics,
+    )
 }
