@@ -49,10 +49,15 @@ async fn apply(
     if planned.get("autoscaling").is_some_and(|a| !a.is_null()) {
         // Building the pool at `min` with no autoscaler would be silently different from what
         // the configuration says.
-        return Err(crate::resources::unavailable::not_available(
+        let unavailable = crate::resources::unavailable::not_available(
             TYPE_NAME,
             "Applying a node pool with `autoscaling` (the cluster-autoscaler integration)",
-        ));
+        );
+        let mut at_attribute = Diagnostics::new();
+        for d in unavailable.iter() {
+            at_attribute.push(d.clone().at(AttributePath::root("autoscaling")));
+        }
+        return Err(at_attribute);
     }
     let spec = PoolSpec::from_planned(planned)?;
     let (name, budget) = match mode {
