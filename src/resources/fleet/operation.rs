@@ -129,6 +129,24 @@ pub fn failed(
     failure(summary, chain(error))
 }
 
+/// Adds to every error of an apply what happens next: `what` (e.g. `The create of cluster "x"`)
+/// stopped, everything made is kept and carries `label`, and applying again continues.
+pub fn stopped_here(what: &str, label: &str, diagnostics: Diagnostics) -> Diagnostics {
+    let mut out = Diagnostics::new();
+    for diagnostic in diagnostics.iter() {
+        let mut d = diagnostic.clone();
+        if d.is_error() {
+            d.detail = format!(
+                "{}\n\n{what} stopped here. Everything made so far is kept and labelled {label}; run \
+                 `terraform apply` again to continue from this point.",
+                d.detail
+            );
+        }
+        out.push(d);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,22 +175,4 @@ mod tests {
             assert!(!detail.contains("LS0tLS1"), "{detail}");
         }
     }
-}
-
-/// Adds to every error of an apply what happens next: `what` (e.g. `The create of cluster "x"`)
-/// stopped, everything made is kept and carries `label`, and applying again continues.
-pub fn stopped_here(what: &str, label: &str, diagnostics: Diagnostics) -> Diagnostics {
-    let mut out = Diagnostics::new();
-    for diagnostic in diagnostics.iter() {
-        let mut d = diagnostic.clone();
-        if d.is_error() {
-            d.detail = format!(
-                "{}\n\n{what} stopped here. Everything made so far is kept and labelled {label}; run \
-                 `terraform apply` again to continue from this point.",
-                d.detail
-            );
-        }
-        out.push(d);
-    }
-    out
 }
