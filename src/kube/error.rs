@@ -222,6 +222,14 @@ pub enum Error {
         /// The pods, as `namespace/name`.
         pods: Vec<String>,
     },
+    /// helm-controller's job for a release failed; `message` is helm's own error.
+    #[error("helm release {release} failed: {message}")]
+    ChartFailed {
+        /// `namespace/name`.
+        release: String,
+        /// What helm said (e.g. `Error: INSTALLATION FAILED: chart "x" not found in … repository`).
+        message: String,
+    },
     /// A wait ran out of time.
     #[error("timed out after {elapsed:?} waiting for {what}; still pending: {}", pending.join("; "))]
     Timeout {

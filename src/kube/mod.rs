@@ -34,10 +34,12 @@
 //! ```
 
 mod client;
+pub mod components;
 mod conditions;
 mod credentials;
 mod drain;
 mod error;
+pub mod helm;
 pub mod labels;
 mod mapping;
 pub mod names;

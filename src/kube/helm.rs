@@ -1,0 +1,564 @@
+//! Helm releases through helm-controller (k3s-io/helm-controller): a `helm.cattle.io/v1`
+//! `HelmChart` is applied with server-side apply; the controller runs a Job
+//! `helm-install-<name>` (klipper-helm) that installs or upgrades the release, and on deletion a
+//! `helm-delete-<name>` Job behind a finalizer. This module builds the objects and waits for
+//! their outcome; it knows nothing of Terraform.
+//!
+//! Telling the job of *this* apply from an older one: when an apply changes the chart's spec its
+//! `metadata.generation` moves and helm-controller replaces the job, so the wait only trusts a
+//! job whose uid differs from the one that existed before the apply. When the spec did not
+//! change, the existing job is the one to judge (an unchanged failed chart stays failed).
+//!
+//! A job's `Failed` condition only says that retries ran out; helm's own error is in the pod's
+//! log, which the wait reads (the last `Error:` line) so users see "chart not found" or a values
+//! error rather than a timeout.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use http::Method;
+use serde_json::{Value, json};
+
+use super::client::KubeClient;
+use super::error::{Error, Result};
+use super::objects::ListOptions;
+use super::wait::{Deadline, Poll, poll_until};
+
+/// The HelmChart API version.
+pub const API_VERSION: &str = "helm.cattle.io/v1";
+/// The HelmChart kind.
+pub const KIND: &str = "HelmChart";
+/// Label the provider puts on what it manages, with the value `hk8s`.
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+
+/// One Helm release as a HelmChart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartSpec {
+    /// Release name = HelmChart name.
+    pub name: String,
+    /// Namespace of the HelmChart object and of the release.
+    pub namespace: String,
+    /// Repository URL.
+    pub repo: String,
+    /// Chart name in the repository.
+    pub chart: String,
+    /// Pinned chart version.
+    pub version: String,
+    /// Values as YAML (or JSON, which is YAML).
+    pub values: String,
+    /// How long helm may take (`--timeout`), if bounded.
+    pub timeout: Option<Duration>,
+    /// Extra labels on the HelmChart object.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// How many times helm-controller retries a failing job: helm's own errors (a missing chart, a
+/// values error) do not heal by retrying, and the default of 1000 hides them for hours.
+pub const BACKOFF_LIMIT: i64 = 2;
+
+impl ChartSpec {
+    /// The HelmChart object.
+    pub fn object(&self) -> Value {
+        let mut labels: serde_json::Map<String, Value> = self
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        labels.insert(MANAGED_BY.into(), json!("hk8s"));
+        let mut spec = json!({
+            "repo": self.repo,
+            "chart": self.chart,
+            "version": self.version,
+            "targetNamespace": self.namespace,
+            "createNamespace": true,
+            "valuesContent": self.values,
+            "backOffLimit": BACKOFF_LIMIT,
+        });
+        if let Some(timeout) = self.timeout {
+            spec["timeout"] = json!(format!("{}s", timeout.as_secs()));
+        }
+        json!({
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {"name": self.name, "namespace": self.namespace, "labels": labels},
+            "spec": spec,
+        })
+    }
+}
+
+/// A Helm release as its newest record (`sh.helm.release.v1.<name>.v<N>` Secret) says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    /// Revision, from 1.
+    pub revision: i64,
+    /// `deployed`, `failed`, `pending-install`, `superseded`, …
+    pub status: String,
+}
+
+/// What a HelmChart looks like now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartState {
+    /// The object as stored.
+    pub object: Value,
+    /// The release it produced, if any.
+    pub release: Option<Release>,
+    /// Whether the current job failed, and helm's message.
+    pub failure: Option<String>,
+}
+
+fn job_name(chart: &str) -> String {
+    format!("helm-install-{chart}")
+}
+
+fn condition<'a>(object: &'a Value, kind: &str) -> Option<&'a Value> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind && c["status"] == "True")
+}
+
+/// The job's outcome: `Some(Ok)` complete, `Some(Err(message))` failed, `None` running.
+fn job_outcome(job: &Value) -> Option<std::result::Result<(), String>> {
+    if condition(job, "Complete").is_some() {
+        return Some(Ok(()));
+    }
+    condition(job, "Failed")
+        .map(|c| Err(c["message"].as_str().unwrap_or("the job failed").to_owned()))
+}
+
+/// Helm's merge of values: mappings merge key by key (`overlay` wins), anything else (lists,
+/// scalars) in `overlay` replaces what `base` holds; a `null` in `overlay` removes the key, as
+/// `helm --set key=null` does.
+pub fn merge_values(base: &mut Value, overlay: &Value) {
+    match (base, overlay) {
+        (Value::Object(base), Value::Object(overlay)) => {
+            for (key, value) in overlay {
+                if value.is_null() {
+                    base.remove(key);
+                } else if let Some(existing) = base.get_mut(key) {
+                    merge_values(existing, value);
+                } else {
+                    base.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        (base, overlay) => *base = overlay.clone(),
+    }
+}
+
+/// Values as the YAML text a HelmChart's `valuesContent` carries (empty for no values).
+pub fn values_yaml(values: &Value) -> String {
+    if values.as_object().is_none_or(serde_json::Map::is_empty) {
+        return String::new();
+    }
+    serde_saphyr::to_string(values).unwrap_or_else(|_| values.to_string())
+}
+
+/// The last `Error:` line of a helm job's log (helm prints its failure there), trimmed.
+pub fn helm_error(log: &str) -> Option<String> {
+    log.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with("Error:") || l.contains(" Error: "))
+        .map(|l| l[l.find("Error:").unwrap_or(0)..].to_owned())
+}
+
+impl KubeClient {
+    /// The plain-text log of a pod's container (its last `tail` lines).
+    ///
+    /// # Errors
+    /// Transport and API errors (404 when the pod is gone).
+    pub async fn pod_log(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        tail: u32,
+    ) -> Result<String> {
+        let path = format!("/api/v1/namespaces/{namespace}/pods/{pod}/log");
+        let tail = tail.to_string();
+        let mut query = vec![("tailLines", tail.as_str())];
+        if let Some(container) = container {
+            query.push(("container", container));
+        }
+        let reply = self.send(Method::GET, &path, &query, None).await?;
+        let reply = reply.success()?;
+        Ok(String::from_utf8_lossy(&reply.body).into_owned())
+    }
+
+    /// The newest record of release `name` in `namespace`.
+    ///
+    /// # Errors
+    /// Transport and API errors.
+    pub async fn release(&self, namespace: &str, name: &str) -> Result<Option<Release>> {
+        let secrets = self
+            .list(
+                "v1",
+                "Secret",
+                Some(namespace),
+                &ListOptions::default()
+                    .labels(format!("owner=helm,name={name}"))
+                    .fields("type=helm.sh/release.v1"),
+            )
+            .await?;
+        Ok(secrets
+            .iter()
+            .filter_map(|s| {
+                let labels = &s["metadata"]["labels"];
+                Some(Release {
+                    revision: labels["version"].as_str()?.parse().ok()?,
+                    status: labels["status"].as_str().unwrap_or_default().to_owned(),
+                })
+            })
+            .max_by_key(|r| r.revision))
+    }
+
+    /// Why the install job of `chart` failed, as helm said it (from its pods' logs), falling
+    /// back to the job's own condition.
+    async fn job_failure(&self, namespace: &str, chart: &str, condition: String) -> String {
+        let pods = self
+            .list(
+                "v1",
+                "Pod",
+                Some(namespace),
+                &ListOptions::default().labels(format!("job-name={}", job_name(chart))),
+            )
+            .await
+            .unwrap_or_default();
+        for pod in pods.iter().rev() {
+            let Some(name) = pod["metadata"]["name"].as_str() else {
+                continue;
+            };
+            if let Ok(log) = self.pod_log(namespace, name, None, 40).await
+                && let Some(error) = helm_error(&log)
+            {
+                return error;
+            }
+        }
+        condition
+    }
+
+    /// What keeps the install job's pod from running, if anything (e.g. the scheduler's
+    /// "0/3 nodes are available: …"), for timeout messages.
+    async fn job_pod_state(&self, namespace: &str, chart: &str) -> Option<String> {
+        let pods = self
+            .list(
+                "v1",
+                "Pod",
+                Some(namespace),
+                &ListOptions::default().labels(format!("job-name={}", job_name(chart))),
+            )
+            .await
+            .ok()?;
+        let pod = pods.last()?;
+        let phase = pod["status"]["phase"].as_str().unwrap_or("Pending");
+        let unscheduled = pod["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "PodScheduled" && c["status"] == "False")
+            .and_then(|c| c["message"].as_str());
+        let waiting = pod["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+            .as_str()
+            .or_else(|| {
+                pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"].as_str()
+            });
+        Some(match (unscheduled, waiting) {
+            (Some(why), _) => format!("its pod cannot be scheduled: {why}"),
+            (None, Some(why)) => format!("its pod is {phase}: {why}"),
+            (None, None) => format!("its pod is {phase}"),
+        })
+    }
+
+    /// Applies `spec` as a HelmChart (server-side apply as `field_manager`, forced) and waits
+    /// until helm-controller has installed or upgraded the release for it; returns the release.
+    /// Waits for the HelmChart kind to be served first (helm-controller creates its
+    /// CustomResourceDefinition when it starts).
+    ///
+    /// # Errors
+    /// [`Error::ChartFailed`] with helm's message when the job failed; [`Error::Timeout`] naming
+    /// what the job waits for; API errors.
+    pub async fn install_chart(
+        &self,
+        spec: &ChartSpec,
+        field_manager: &str,
+        deadline: &Deadline,
+    ) -> Result<Release> {
+        self.wait_kind_served(API_VERSION, KIND, deadline).await?;
+        let ns = spec.namespace.as_str();
+        let before = self.get(API_VERSION, KIND, Some(ns), &spec.name).await?;
+        let old_job = self
+            .get("batch/v1", "Job", Some(ns), &job_name(&spec.name))
+            .await?
+            .and_then(|j| j["metadata"]["uid"].as_str().map(str::to_owned));
+        let applied = self.apply(&spec.object(), field_manager, true).await?;
+        let changed = before.as_ref().is_none_or(|b| {
+            b["metadata"]["generation"] != applied["metadata"]["generation"]
+                || b["metadata"]["uid"] != applied["metadata"]["uid"]
+        });
+        let stale_job = if changed { old_job } else { None };
+        self.wait_chart(spec, stale_job.as_deref(), deadline).await
+    }
+
+    /// Waits for the outcome of the current install job of `spec` (one not called `stale_job`).
+    async fn wait_chart(
+        &self,
+        spec: &ChartSpec,
+        stale_job: Option<&str>,
+        deadline: &Deadline,
+    ) -> Result<Release> {
+        let ns = spec.namespace.as_str();
+        let what = format!("helm release {ns}/{} to be installed", spec.name);
+        let outcome = poll_until(&what, deadline, || async {
+            let job = self
+                .get("batch/v1", "Job", Some(ns), &job_name(&spec.name))
+                .await?;
+            let current = job.filter(|j| {
+                stale_job.is_none_or(|stale| j["metadata"]["uid"].as_str() != Some(stale))
+            });
+            let Some(job) = current else {
+                return Ok(Poll::Pending(vec![format!(
+                    "helm-controller has not started job {ns}/{} yet (is helm-controller running?)",
+                    job_name(&spec.name)
+                )]));
+            };
+            match job_outcome(&job) {
+                Some(result) => Ok(Poll::Done(result)),
+                None => {
+                    let state = self.job_pod_state(ns, &spec.name).await.unwrap_or_default();
+                    Ok(Poll::Pending(vec![format!(
+                        "job {ns}/{} runs{}{state}",
+                        job_name(&spec.name),
+                        if state.is_empty() { "" } else { "; " }
+                    )]))
+                }
+            }
+        })
+        .await?;
+        if let Err(condition) = outcome {
+            let message = self.job_failure(ns, &spec.name, condition).await;
+            return Err(Error::ChartFailed {
+                release: format!("{ns}/{}", spec.name),
+                message,
+            });
+        }
+        match self.release(ns, &spec.name).await? {
+            Some(release) if release.status == "deployed" => Ok(release),
+            Some(release) => Err(Error::ChartFailed {
+                release: format!("{ns}/{}", spec.name),
+                message: format!(
+                    "the install job finished but revision {} is {}",
+                    release.revision, release.status
+                ),
+            }),
+            None => Err(Error::ChartFailed {
+                release: format!("{ns}/{}", spec.name),
+                message: "the install job finished but no release record exists".into(),
+            }),
+        }
+    }
+
+    /// The HelmChart `name` in `namespace` and what it produced; `None` when it does not exist.
+    ///
+    /// # Errors
+    /// Transport and API errors.
+    pub async fn chart_state(&self, namespace: &str, name: &str) -> Result<Option<ChartState>> {
+        let object = match self.get(API_VERSION, KIND, Some(namespace), name).await {
+            Ok(Some(object)) => object,
+            Ok(None) | Err(Error::UnknownKind { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let release = self.release(namespace, name).await?;
+        let failure = condition(&object, "Failed")
+            .and_then(|c| c["message"].as_str())
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned);
+        Ok(Some(ChartState {
+            object,
+            release,
+            failure,
+        }))
+    }
+
+    /// Waits until the release's Deployments, DaemonSets and StatefulSets (labelled
+    /// `app.kubernetes.io/instance=<release>` in `namespace`) have every replica ready.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] naming each workload still short of ready replicas.
+    pub async fn wait_release_ready(
+        &self,
+        namespace: &str,
+        release: &str,
+        deadline: &Deadline,
+    ) -> Result<()> {
+        let what = format!("the workloads of helm release {namespace}/{release} to be ready");
+        let selector =
+            ListOptions::default().labels(format!("app.kubernetes.io/instance={release}"));
+        poll_until(&what, deadline, || async {
+            let mut pending = Vec::new();
+            for kind in ["Deployment", "StatefulSet", "DaemonSet"] {
+                for object in self
+                    .list("apps/v1", kind, Some(namespace), &selector)
+                    .await?
+                {
+                    if let Some(short) = workload_short(kind, &object) {
+                        pending.push(short);
+                    }
+                }
+            }
+            Ok(if pending.is_empty() {
+                Poll::Done(())
+            } else {
+                Poll::Pending(pending)
+            })
+        })
+        .await
+    }
+
+    /// Deletes the HelmChart and waits until it is gone (helm-controller runs `helm uninstall`
+    /// in a `helm-delete-<name>` job and then drops its finalizer). Absent counts as done.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] (with what the delete job waits for), API errors.
+    pub async fn uninstall_chart(
+        &self,
+        namespace: &str,
+        name: &str,
+        deadline: &Deadline,
+    ) -> Result<()> {
+        match self
+            .delete(API_VERSION, KIND, Some(namespace), name, None)
+            .await
+        {
+            Ok(_) | Err(Error::UnknownKind { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        self.wait_object(
+            API_VERSION,
+            KIND,
+            Some(namespace),
+            name,
+            "uninstalled",
+            deadline,
+            |object| {
+                object.map(|_| {
+                    format!("helm-controller's job {namespace}/helm-delete-{name} has not finished")
+                })
+            },
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Waits until discovery serves `kind` in `api_version` (a CustomResourceDefinition that
+    /// a controller installs when it starts).
+    ///
+    /// # Errors
+    /// [`Error::Timeout`], API errors.
+    pub async fn wait_kind_served(
+        &self,
+        api_version: &str,
+        kind: &str,
+        deadline: &Deadline,
+    ) -> Result<()> {
+        let what = format!("kind {kind} ({api_version}) to be served");
+        poll_until(&what, deadline, || async {
+            match self.mapping(api_version, kind).await {
+                Ok(_) => Ok(Poll::Done(())),
+                Err(Error::UnknownKind { .. }) => Ok(Poll::Pending(vec![format!(
+                    "{api_version} {kind} is not served yet (its controller installs the definition when it starts)"
+                )])),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+}
+
+/// What a workload still lacks, `None` when every replica is ready and up to date.
+fn workload_short(kind: &str, object: &Value) -> Option<String> {
+    let name = object["metadata"]["name"].as_str().unwrap_or("?");
+    let status = &object["status"];
+    let int = |v: &Value| v.as_i64().unwrap_or(0);
+    let observed = int(&status["observedGeneration"]);
+    let generation = int(&object["metadata"]["generation"]);
+    let (want, ready) = match kind {
+        "DaemonSet" => (
+            int(&status["desiredNumberScheduled"]),
+            int(&status["numberReady"]),
+        ),
+        _ => (
+            object["spec"]["replicas"].as_i64().unwrap_or(1),
+            int(&status["readyReplicas"]),
+        ),
+    };
+    if generation > 0 && observed < generation {
+        return Some(format!("{kind} {name}: update not observed yet"));
+    }
+    (ready < want).then(|| format!("{kind} {name}: {ready}/{want} ready"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_merge_as_helm_does() {
+        let mut base = json!({"a": {"b": 1, "c": [1, 2]}, "d": "x", "e": 1});
+        merge_values(
+            &mut base,
+            &json!({"a": {"c": [3], "f": true}, "d": {"g": 1}, "e": null}),
+        );
+        assert_eq!(
+            base,
+            json!({"a": {"b": 1, "c": [3], "f": true}, "d": {"g": 1}})
+        );
+        assert_eq!(values_yaml(&json!({})), "");
+        let yaml = values_yaml(&json!({"replicas": 2}));
+        let back: Value = serde_saphyr::from_str(&yaml).unwrap();
+        assert_eq!(back, json!({"replicas": 2}));
+    }
+
+    #[test]
+    fn helm_error_takes_the_last_error_line() {
+        let log = "+ helm_v3 install …\nfetching chart\nError: INSTALLATION FAILED: chart \"nope\" not found in https://x repository\n";
+        assert_eq!(
+            helm_error(log).unwrap(),
+            "Error: INSTALLATION FAILED: chart \"nope\" not found in https://x repository"
+        );
+        assert!(helm_error("all good\n").is_none());
+    }
+
+    #[test]
+    fn chart_object_pins_version_and_backoff() {
+        let spec = ChartSpec {
+            name: "web".into(),
+            namespace: "apps".into(),
+            repo: "https://example.test/charts".into(),
+            chart: "hello".into(),
+            version: "1.0.0".into(),
+            values: "replicas: 2\n".into(),
+            timeout: Some(Duration::from_secs(600)),
+            labels: BTreeMap::new(),
+        };
+        let object = spec.object();
+        assert_eq!(object["spec"]["version"], "1.0.0");
+        assert_eq!(object["spec"]["backOffLimit"], BACKOFF_LIMIT);
+        assert_eq!(object["spec"]["timeout"], "600s");
+        assert_eq!(object["spec"]["targetNamespace"], "apps");
+        assert_eq!(object["metadata"]["labels"][MANAGED_BY], "hk8s");
+    }
+
+    #[test]
+    fn workloads_short_of_replicas_are_named() {
+        let deployment = json!({"metadata": {"name": "web", "generation": 2}, "spec": {"replicas": 2},
+            "status": {"observedGeneration": 2, "readyReplicas": 1}});
+        assert_eq!(
+            workload_short("Deployment", &deployment).unwrap(),
+            "Deployment web: 1/2 ready"
+        );
+        let ds = json!({"metadata": {"name": "agent", "generation": 1},
+            "status": {"observedGeneration": 1, "desiredNumberScheduled": 3, "numberReady": 3}});
+        assert!(workload_short("DaemonSet", &ds).is_none());
+    }
+}
