@@ -76,7 +76,31 @@ impl KubeClient {
         let what = format!("nodes {} to be {state}", names.join(", "));
         poll_until(&what, deadline, || async {
             let nodes = self.list_nodes().await?;
-            Ok(nodes_satisfy(names, nodes, &condition))
+            Ok(nodes_satisfy(names, nodes, true, &condition))
+        })
+        .await
+    }
+
+    /// Like [`KubeClient::wait_nodes`] without requiring `Ready`: every node in `names` is
+    /// registered and satisfies `condition` (for a cluster whose CNI the user installs later).
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] naming each node still missing or failing `condition`,
+    /// [`Error::Cancelled`], or a non-transient API error.
+    pub async fn wait_nodes_registered<C>(
+        &self,
+        names: &[String],
+        state: &str,
+        deadline: &Deadline,
+        condition: C,
+    ) -> Result<Vec<NodeInfo>>
+    where
+        C: Fn(&NodeInfo) -> Option<String> + Send + Sync,
+    {
+        let what = format!("nodes {} to be {state}", names.join(", "));
+        poll_until(&what, deadline, || async {
+            let nodes = self.list_nodes().await?;
+            Ok(nodes_satisfy(names, nodes, false, &condition))
         })
         .await
     }
@@ -145,7 +169,12 @@ impl KubeClient {
 
 /// Whether every wanted node is Ready and satisfies `condition` in a LIST result; what is
 /// pending otherwise.
-fn nodes_satisfy<C>(names: &[String], nodes: Vec<NodeInfo>, condition: &C) -> Poll<Vec<NodeInfo>>
+fn nodes_satisfy<C>(
+    names: &[String],
+    nodes: Vec<NodeInfo>,
+    require_ready: bool,
+    condition: &C,
+) -> Poll<Vec<NodeInfo>>
 where
     C: Fn(&NodeInfo) -> Option<String>,
 {
@@ -154,7 +183,7 @@ where
     for name in names {
         match nodes.iter().find(|n| &n.name == name) {
             None => pending.push(format!("{name}: not registered")),
-            Some(node) if !node.ready => {
+            Some(node) if require_ready && !node.ready => {
                 pending.push(format!("{name}: NotReady ({})", node.ready_reason));
             }
             Some(node) => match condition(node) {
@@ -198,7 +227,12 @@ mod tests {
     fn pending_nodes_say_why() {
         let names = ["a".to_string(), "b".to_string(), "c".to_string()];
         let ready = |_: &NodeInfo| None;
-        match nodes_satisfy(&names, vec![node("a", true), node("b", false)], &ready) {
+        match nodes_satisfy(
+            &names,
+            vec![node("a", true), node("b", false)],
+            true,
+            &ready,
+        ) {
             Poll::Pending(p) => assert_eq!(
                 p,
                 [
@@ -208,7 +242,12 @@ mod tests {
             ),
             Poll::Done(_) => panic!("not all ready"),
         }
-        match nodes_satisfy(&names[..1], vec![node("b", false), node("a", true)], &ready) {
+        match nodes_satisfy(
+            &names[..1],
+            vec![node("b", false), node("a", true)],
+            true,
+            &ready,
+        ) {
             Poll::Done(found) => assert_eq!(found[0].name, "a"),
             Poll::Pending(p) => panic!("{p:?}"),
         }
@@ -216,7 +255,7 @@ mod tests {
             (n.kubelet_version != "v1.35.1")
                 .then(|| format!("kubelet {}, want v1.35.1", n.kubelet_version))
         };
-        match nodes_satisfy(&names[..1], vec![node("a", true)], &upgraded) {
+        match nodes_satisfy(&names[..1], vec![node("a", true)], true, &upgraded) {
             Poll::Pending(p) => assert_eq!(p, ["a: kubelet v1.35.0, want v1.35.1"]),
             Poll::Done(_) => panic!("a runs v1.35.0"),
         }

@@ -213,15 +213,15 @@ impl KubeClient {
             .max_by_key(|r| r.revision))
     }
 
-    /// Why the install job of `chart` failed, as helm said it (from its pods' logs), falling
-    /// back to the job's own condition.
-    async fn job_failure(&self, namespace: &str, chart: &str, condition: String) -> String {
+    /// Why a helm job failed, as helm said it (from its pods' logs), falling back to the job's
+    /// own condition.
+    async fn job_failure(&self, namespace: &str, job: &str, condition: String) -> String {
         let pods = self
             .list(
                 "v1",
                 "Pod",
                 Some(namespace),
-                &ListOptions::default().labels(format!("job-name={}", job_name(chart))),
+                &ListOptions::default().labels(format!("job-name={job}")),
             )
             .await
             .unwrap_or_default();
@@ -240,13 +240,13 @@ impl KubeClient {
 
     /// What keeps the install job's pod from running, if anything (e.g. the scheduler's
     /// "0/3 nodes are available: …"), for timeout messages.
-    async fn job_pod_state(&self, namespace: &str, chart: &str) -> Option<String> {
+    async fn job_pod_state(&self, namespace: &str, job: &str) -> Option<String> {
         let pods = self
             .list(
                 "v1",
                 "Pod",
                 Some(namespace),
-                &ListOptions::default().labels(format!("job-name={}", job_name(chart))),
+                &ListOptions::default().labels(format!("job-name={job}")),
             )
             .await
             .ok()?;
@@ -325,7 +325,10 @@ impl KubeClient {
             match job_outcome(&job) {
                 Some(result) => Ok(Poll::Done(result)),
                 None => {
-                    let state = self.job_pod_state(ns, &spec.name).await.unwrap_or_default();
+                    let state = self
+                        .job_pod_state(ns, &job_name(&spec.name))
+                        .await
+                        .unwrap_or_default();
                     Ok(Poll::Pending(vec![format!(
                         "job {ns}/{} runs{}{state}",
                         job_name(&spec.name),
@@ -336,7 +339,7 @@ impl KubeClient {
         })
         .await?;
         if let Err(condition) = outcome {
-            let message = self.job_failure(ns, &spec.name, condition).await;
+            let message = self.job_failure(ns, &job_name(&spec.name), condition).await;
             return Err(Error::ChartFailed {
                 release: format!("{ns}/{}", spec.name),
                 message,
@@ -354,6 +357,44 @@ impl KubeClient {
             None => Err(Error::ChartFailed {
                 release: format!("{ns}/{}", spec.name),
                 message: "the install job finished but no release record exists".into(),
+            }),
+        }
+    }
+
+    /// Waits until a helm Job of our own (`job` in `namespace`, installing `release`) is
+    /// Complete.
+    ///
+    /// # Errors
+    /// [`Error::ChartFailed`] with helm's message, [`Error::Timeout`] saying what the job's pod
+    /// waits for, API errors.
+    pub async fn wait_helm_job(
+        &self,
+        namespace: &str,
+        job: &str,
+        release: &str,
+        deadline: &Deadline,
+    ) -> Result<()> {
+        let what = format!("job {namespace}/{job} to install helm release {release}");
+        let outcome = poll_until(&what, deadline, || async {
+            let Some(current) = self.get("batch/v1", "Job", Some(namespace), job).await? else {
+                return Ok(Poll::Pending(vec![format!(
+                    "job {namespace}/{job} does not exist"
+                )]));
+            };
+            Ok(match job_outcome(&current) {
+                Some(result) => Poll::Done(result),
+                None => {
+                    let state = self.job_pod_state(namespace, job).await.unwrap_or_default();
+                    Poll::Pending(vec![format!("job {namespace}/{job} runs; {state}")])
+                }
+            })
+        })
+        .await?;
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(condition) => Err(Error::ChartFailed {
+                release: format!("{namespace}/{release}"),
+                message: self.job_failure(namespace, job, condition).await,
             }),
         }
     }

@@ -10,6 +10,7 @@ pub mod config_view;
 pub mod connection;
 pub mod cost;
 pub mod fleet;
+pub mod helm_values;
 pub use crate::tfplugin::schema::duration;
 pub mod import_id;
 pub mod kubeconfig;

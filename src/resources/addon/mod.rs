@@ -5,7 +5,6 @@ pub mod catalog;
 mod plan;
 mod schema;
 mod validate;
-mod values;
 
 use crate::resources::import_id;
 use crate::resources::unavailable::not_available;

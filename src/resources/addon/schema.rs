@@ -75,7 +75,7 @@ pub fn schema() -> Schema {
                     "Helm values as YAML (e.g. `yamlencode({...})`), merged over the catalog defaults \
                      the provider derives from the cluster (network id, pod CIDR, tokens).",
                 )
-                .validate(string_check("Invalid values", "must be a YAML mapping", super::values::check)),
+                .validate(string_check("Invalid values", "must be a YAML mapping", crate::resources::helm_values::check)),
         )
         .attribute(
             Attribute::bool("wait")

@@ -147,7 +147,8 @@ pub async fn converge(
     .await?;
     bootstrap_etcd(op, &clients, &members, &nodes, &new_names, bootstrap).await?;
     gates::wait_etcd_members(op, &clients, &nodes).await?;
-    gates::wait_kubernetes(op, &clients, &nodes).await?;
+    gates::wait_kubernetes(op, &clients, &nodes, false).await?;
+    warnings.extend(super::components::install(op, &clients, spec, &infra, &nodes).await?);
 
     warnings
         .extend(replace_outdated(op, &clients, spec, secrets, &infra, &image, &mut members).await?);
@@ -474,10 +475,10 @@ async fn replace_outdated(
         )
         .await?;
         *members = list_members(op, spec).await?;
-        gate(op, clients, members, infra).await?;
+        gate(op, clients, spec, members, infra).await?;
         remove_member(op, clients, members, &outdated, infra).await?;
         *members = list_members(op, spec).await?;
-        gate(op, clients, members, infra).await?;
+        gate(op, clients, spec, members, infra).await?;
     }
     Ok(warnings)
 }
@@ -499,7 +500,7 @@ async fn scale_down(
         };
         remove_member(op, clients, members, &leaving, infra).await?;
         *members = list_members(op, spec).await?;
-        gate(op, clients, members, infra).await?;
+        gate(op, clients, spec, members, infra).await?;
     }
     for member in members.iter_mut().filter(|m| m.is_leaving()) {
         tracing::info!(
@@ -534,11 +535,12 @@ async fn mark_complete(op: &Operation, members: &mut [Member]) -> Result<(), Dia
 pub async fn gate(
     op: &Operation,
     clients: &Clients,
+    spec: &ClusterSpec,
     members: &[Member],
     infra: &Infra,
 ) -> Result<(), Diagnostics> {
     let nodes = addresses(members, infra.network.id)?;
-    gates::control_plane(op, clients, &nodes).await
+    gates::control_plane(op, clients, &nodes, gates::nodes_become_ready(spec.cni)).await
 }
 
 /// Takes one control-plane node out (see [`removal::remove_control_plane`]).

@@ -3,6 +3,7 @@
 //! ([`refresh`]), delete removes everything labelled for it ([`delete`]), import rebuilds state
 //! from Hetzner ([`import`]).
 
+mod components;
 mod converge;
 mod delete;
 mod import;

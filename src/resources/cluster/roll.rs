@@ -86,7 +86,7 @@ pub async fn roll(
         .map_err(|e| failed(progress("Applying the machine configuration failed"), &e))?;
         if applied.mode == ChangeMode::Rebooted {
             tracing::info!(node = %node.name, "configuration applied with a reboot");
-            gate(op, clients, members, infra).await?;
+            gate(op, clients, spec, members, infra).await?;
         }
         ops::upgrade_kubernetes_node(
             &clients.talos,
@@ -99,7 +99,7 @@ pub async fn roll(
         )
         .await
         .map_err(|e| failed(progress("The Kubernetes upgrade failed"), &e))?;
-        gate(op, clients, members, infra).await?;
+        gate(op, clients, spec, members, infra).await?;
     }
     Ok(())
 }

@@ -227,6 +227,108 @@ fn image() -> Attribute {
     )
 }
 
+fn helm_values(what: &'static str) -> impl Validator {
+    v::string_check(
+        "Invalid values",
+        format!("{what} must be a YAML mapping"),
+        crate::resources::helm_values::check,
+    )
+}
+
+/// A chart version `x.y.z` no older than `minimum`.
+fn chart_version_at_least(minimum: &'static str) -> impl Validator {
+    v::string_check(
+        "Unsupported chart version",
+        format!("must be a chart version x.y.z, at least {minimum}"),
+        move |version: &str| -> Result<(), String> {
+            let parse = |s: &str| -> Option<(u64, u64, u64)> {
+                let mut parts = s.trim_start_matches('v').splitn(3, '.');
+                let major = parts.next()?.parse().ok()?;
+                let minor = parts.next()?.parse().ok()?;
+                let patch = parts.next()?.split(['-', '+']).next()?.parse().ok()?;
+                Some((major, minor, patch))
+            };
+            match (parse(version), parse(minimum)) {
+                (Some(v), Some(min)) if v >= min => Ok(()),
+                (Some(_), _) => Err(format!(
+                    "{version:?} is older than {minimum}, which the provider needs (older hcloud cloud controllers break on Hetzner's API changes of 2026)"
+                )),
+                (None, _) => Err(format!(
+                    "{version:?} is not a chart version such as \"{minimum}\""
+                )),
+            }
+        },
+    )
+}
+
+fn cloud_controller() -> Attribute {
+    use crate::kube::components::ccm;
+    Attribute::single_nested(
+        "cloud_controller",
+        [
+            Attribute::bool("enabled").optional().description(
+                "Install the hcloud cloud controller manager (default true). Set false only when you \
+                 bring your own: without one, nodes keep the `node.cloudprovider.kubernetes.io/uninitialized` \
+                 taint and ordinary pods never schedule. Turning it off uninstalls the provider's release.",
+            ),
+            Attribute::string("version")
+                .optional()
+                .description(format!(
+                    "Chart version of hcloud-cloud-controller-manager (default \"{}\", at least \"{}\").",
+                    ccm::DEFAULT_VERSION,
+                    ccm::MINIMUM_VERSION
+                ))
+                .validate(chart_version_at_least(ccm::MINIMUM_VERSION)),
+            Attribute::string("values")
+                .optional()
+                .description(
+                    "Helm values (YAML, e.g. `yamlencode({...})`) merged over the provider's: \
+                     `networking.enabled = true` with the pod CIDR, load balancers in the cluster's location \
+                     reaching nodes over the private network. Your values win; lists replace.",
+                )
+                .validate(helm_values("cloud_controller.values")),
+            Attribute::string("hcloud_token")
+                .optional()
+                .sensitive()
+                .description(
+                    "Hetzner token the cloud controller uses (default: the provider's). It is stored in \
+                     the Secret kube-system/hcloud, which the CSI driver reads too.",
+                ),
+        ],
+    )
+    .optional()
+    .description(
+        "The hcloud cloud controller manager the cluster installs on its first apply (initialises \
+         nodes, routes pod traffic over the private network, serves Services of type LoadBalancer). \
+         Changes apply in place as a Helm upgrade.",
+    )
+}
+
+fn cilium() -> Attribute {
+    use crate::kube::components::cilium;
+    Attribute::single_nested(
+        "cilium",
+        [
+            Attribute::string("version").optional().description(format!(
+                "Cilium chart version (default \"{}\").",
+                cilium::DEFAULT_VERSION
+            )),
+            Attribute::string("values")
+                .optional()
+                .description(
+                    "Helm values (YAML) merged over the Talos-ready ones (kube-proxy replacement, \
+                     KubePrism endpoint, Talos cgroups and capabilities). Your values win; lists replace.",
+                )
+                .validate(helm_values("cilium.values")),
+        ],
+    )
+    .optional()
+    .description(
+        "Tuning of the Cilium the cluster installs when `cni = \"cilium\"` (refused with other CNIs). \
+         Changes apply in place as a Helm upgrade.",
+    )
+}
+
 fn snapshot_keys() -> impl Validator {
     custom("keys must be amd64 or arm64", |path, value| {
         let mut diags = crate::tfplugin::diag::Diagnostics::new();
@@ -316,12 +418,15 @@ pub fn schema() -> Schema {
             Attribute::string("cni")
                 .default_value("flannel")
                 .description(
-                    "CNI: \"flannel\" (default, built into Talos), \"cilium\" (install the cilium addon) \
-                     or \"none\". A change replaces the cluster.",
+                    "CNI: \"flannel\" (default, built into Talos), \"cilium\" (installed by the provider \
+                     on the first apply, tuned with `cilium`) or \"none\" (you install a CNI yourself; \
+                     the apply stops waiting at registered nodes). A change replaces the cluster.",
                 )
                 .validate(one_of(CNIS))
                 .plan(requires_replace()),
         )
+        .attribute(cloud_controller())
+        .attribute(cilium())
         .attribute(
             Attribute::list("config_patches", Type::String)
                 .optional()

@@ -64,6 +64,56 @@ pub use crate::resources::fleet::image::ImageSpec;
 
 pub use crate::resources::timeouts::Timeouts;
 
+/// The hcloud cloud controller as configured (`cloud_controller`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloudControllerSpec {
+    /// Whether the provider installs it.
+    pub enabled: bool,
+    /// Chart version.
+    pub version: String,
+    /// The user's values (merged over the derived ones at apply time).
+    pub values: serde_json::Value,
+    /// Its own token, when not the provider's.
+    pub token: Option<crate::provider::HcloudToken>,
+}
+
+/// Cilium's tuning (`cilium`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CiliumSpec {
+    /// Chart version.
+    pub version: String,
+    /// The user's values.
+    pub values: serde_json::Value,
+}
+
+fn values_at(planned: &Value, path: &AttributePath) -> Result<serde_json::Value, Diagnostics> {
+    let text = view::string(planned, path).unwrap_or_default();
+    crate::resources::helm_values::parse(text).map_err(|e| missing(path, &e.to_string()))
+}
+
+fn components(planned: &Value) -> Result<(CloudControllerSpec, CiliumSpec), Diagnostics> {
+    use crate::kube::components::{ccm, cilium};
+    let cc = attr("cloud_controller");
+    let cloud_controller = CloudControllerSpec {
+        enabled: view::boolean(planned, &cc.attr("enabled")).unwrap_or(true),
+        version: view::string(planned, &cc.attr("version"))
+            .unwrap_or(ccm::DEFAULT_VERSION)
+            .to_owned(),
+        values: values_at(planned, &cc.attr("values"))?,
+        token: view::string(planned, &cc.attr("hcloud_token"))
+            .filter(|t| !t.is_empty())
+            .map(crate::provider::HcloudToken::new),
+    };
+    let cilium_attr = attr("cilium");
+    let cilium = CiliumSpec {
+        version: view::string(planned, &cilium_attr.attr("version"))
+            .unwrap_or(cilium::DEFAULT_VERSION)
+            .to_owned(),
+        values: values_at(planned, &cilium_attr.attr("values"))?,
+    };
+    Ok((cloud_controller, cilium))
+}
+
 /// The whole desired cluster.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterSpec {
@@ -91,6 +141,10 @@ pub struct ClusterSpec {
     pub kube_api_sources: Vec<String>,
     /// CNI.
     pub cni: Cni,
+    /// The hcloud cloud controller.
+    pub cloud_controller: CloudControllerSpec,
+    /// Cilium's tuning (used when `cni` is Cilium).
+    pub cilium: CiliumSpec,
     /// Cluster-wide patches.
     pub config_patches: Vec<String>,
     /// A secrets bundle to adopt (`None`: keep the state's or generate).
@@ -213,7 +267,10 @@ impl ClusterSpec {
             "none" => Cni::None,
             _ => Cni::Flannel,
         };
+        let (cloud_controller, cilium) = components(planned)?;
         Ok(ClusterSpec {
+            cloud_controller,
+            cilium,
             control_plane: ControlPlaneSpec {
                 server_type,
                 architecture,

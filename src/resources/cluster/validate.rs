@@ -19,7 +19,25 @@ pub fn check(config: &Value) -> Diagnostics {
     diags.extend(check_address_plan(config));
     diags.extend(check_image(config));
     diags.extend(check_patch_contracts(config));
+    diags.extend(check_components(config));
     diags
+}
+
+/// `cilium` tunes the Cilium the cluster installs, so it needs `cni = "cilium"`.
+fn check_components(config: &Value) -> Diagnostics {
+    let cilium_given = view::known(config, &attr("cilium")).is_some();
+    let cni = view::string(config, &attr("cni")).unwrap_or("flannel");
+    if cilium_given && !view::is_unknown(config, &attr("cni")) && cni != "cilium" {
+        return error_at(
+            &attr("cilium"),
+            "Cilium settings without Cilium",
+            format!(
+                "`cilium` tunes the Cilium the cluster installs with `cni = \"cilium\"`, but this cluster's cni is {cni:?}; \
+                 remove `cilium` or set `cni = \"cilium\"`"
+            ),
+        );
+    }
+    Diagnostics::new()
 }
 
 fn check_patch_contracts(config: &Value) -> Diagnostics {

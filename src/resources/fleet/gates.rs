@@ -5,6 +5,7 @@
 
 use std::net::IpAddr;
 
+use crate::talos::config::Cni;
 use crate::talos::ops::{self, Bootstrapped, ControlPlane, Membership};
 use crate::tfplugin::diag::Diagnostics;
 
@@ -114,7 +115,46 @@ pub async fn wait_etcd_members(
     .map_err(|e| failed("etcd did not settle on every control-plane member", &e))
 }
 
-/// Waits until `/readyz` answers through the load balancer and every node in `nodes` is Ready.
+/// Whether a cluster's nodes can become Ready: only when a CNI runs on them. Talos brings
+/// flannel and the provider installs Cilium; with `cni = "none"` the user's CNI comes later, so
+/// registration is all the provider can wait for.
+pub fn nodes_become_ready(cni: Cni) -> bool {
+    cni != Cni::None
+}
+
+/// The taint a node keeps until a cloud controller initialised it.
+pub const UNINITIALIZED_TAINT: &str = "node.cloudprovider.kubernetes.io/uninitialized";
+
+/// What a node still lacks from the cloud controller, `None` once initialised.
+pub fn uninitialised(node: &crate::kube::NodeInfo) -> Option<String> {
+    if node.provider_id.is_none() {
+        Some("no providerID yet (the hcloud cloud controller initialises it)".into())
+    } else if node
+        .taints
+        .iter()
+        .any(|t| t.starts_with(UNINITIALIZED_TAINT))
+    {
+        Some(format!("still tainted {UNINITIALIZED_TAINT}"))
+    } else {
+        None
+    }
+}
+
+/// Whether the provider's hcloud cloud controller is installed in the cluster (then new nodes
+/// are awaited until it initialised them).
+pub async fn cloud_controller_installed(clients: &Clients) -> bool {
+    use crate::kube::components::{NAMESPACE, ccm};
+    clients
+        .kube
+        .release(NAMESPACE, ccm::RELEASE)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|r| r.status == "deployed")
+}
+
+/// Waits until `/readyz` answers through the load balancer and every node in `nodes` is
+/// registered, and Ready when `ready` (see [`nodes_become_ready`]).
 ///
 /// # Errors
 /// What is not ready when the deadline passed.
@@ -122,18 +162,40 @@ pub async fn wait_kubernetes(
     op: &Operation,
     clients: &Clients,
     nodes: &[NodeAddress],
+    ready: bool,
 ) -> Result<(), Diagnostics> {
     clients
         .kube
         .wait_ready(true, &op.deadline)
         .await
         .map_err(|e| failed("Kubernetes did not become ready", &e))?;
+    if ready {
+        clients
+            .kube
+            .wait_nodes_ready(&names(nodes), &op.deadline)
+            .await
+            .map(drop)
+            .map_err(|e| failed("Kubernetes nodes did not become Ready", &e))
+    } else {
+        wait_registered(op, clients, nodes).await
+    }
+}
+
+/// Waits until every node in `nodes` is registered with Kubernetes, Ready or not.
+///
+/// # Errors
+/// Which nodes did not register.
+pub async fn wait_registered(
+    op: &Operation,
+    clients: &Clients,
+    nodes: &[NodeAddress],
+) -> Result<(), Diagnostics> {
     clients
         .kube
-        .wait_nodes_ready(&names(nodes), &op.deadline)
+        .wait_nodes_registered(&names(nodes), "registered", &op.deadline, |_| None)
         .await
         .map(drop)
-        .map_err(|e| failed("Kubernetes nodes did not become Ready", &e))
+        .map_err(|e| failed("Kubernetes nodes did not register", &e))
 }
 
 /// The control plane's gate after a change: every node's Talos API, etcd membership, Kubernetes
@@ -145,6 +207,7 @@ pub async fn control_plane(
     op: &Operation,
     clients: &Clients,
     nodes: &[NodeAddress],
+    ready: bool,
 ) -> Result<(), Diagnostics> {
     wait_talos_api(
         op,
@@ -154,7 +217,7 @@ pub async fn control_plane(
     )
     .await?;
     wait_etcd_members(op, clients, nodes).await?;
-    wait_kubernetes(op, clients, nodes).await
+    wait_kubernetes(op, clients, nodes, ready).await
 }
 
 /// How long reading one node's Talos version and configuration may take during a refresh.

@@ -24,6 +24,9 @@ pub struct Operation {
     pub name: &'static str,
     /// The provider's `poll_interval`: waits on nodes poll from a quarter of it to five times it.
     pub poll_interval: Duration,
+    /// The provider's Hetzner token, for what runs in the cluster on the project's behalf (the
+    /// cloud controller) unless given its own.
+    pub hcloud_token: crate::provider::HcloudToken,
 }
 
 impl Operation {
@@ -55,6 +58,7 @@ impl Operation {
             deadline,
             name,
             poll_interval: data.poll_interval,
+            hcloud_token: token.clone(),
         })
     }
 

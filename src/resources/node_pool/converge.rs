@@ -426,47 +426,61 @@ async fn wait_ready(
     )
     .await?;
     let names: Vec<String> = nodes.iter().map(|n| n.name().to_owned()).collect();
-    clients
-        .kube
-        .wait_nodes(
-            &names,
-            "Ready with the pool's labels and taints",
-            &op.deadline,
-            |node| {
-                if let Labels::OnNew(new) = labels
-                    && !new.contains(&node.name)
-                {
-                    return None;
-                }
-                let missing_labels: Vec<String> = spec
-                    .labels
+    let ready = gates::nodes_become_ready(spec.cluster.cni);
+    let initialised = ready && gates::cloud_controller_installed(clients).await;
+    let condition = |node: &crate::kube::NodeInfo| {
+        if let Labels::OnNew(new) = labels
+            && !new.contains(&node.name)
+        {
+            return None;
+        }
+        if initialised && let Some(missing) = gates::uninitialised(node) {
+            return Some(missing);
+        }
+        let missing_labels: Vec<String> = spec
+            .labels
+            .iter()
+            .filter(|(k, v)| node.labels.get(*k) != Some(*v))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let missing_taints: Vec<&String> = spec
+            .taint_texts
+            .iter()
+            .filter(|t| !node.taints.contains(t))
+            .collect();
+        if missing_labels.is_empty() && missing_taints.is_empty() {
+            None
+        } else {
+            Some(format!(
+                "labels missing: [{}], taints missing: [{}]",
+                missing_labels.join(", "),
+                missing_taints
                     .iter()
-                    .filter(|(k, v)| node.labels.get(*k) != Some(*v))
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect();
-                let missing_taints: Vec<&String> = spec
-                    .taint_texts
-                    .iter()
-                    .filter(|t| !node.taints.contains(t))
-                    .collect();
-                if missing_labels.is_empty() && missing_taints.is_empty() {
-                    None
-                } else {
-                    Some(format!(
-                        "labels missing: [{}], taints missing: [{}]",
-                        missing_labels.join(", "),
-                        missing_taints
-                            .iter()
-                            .map(|t| t.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ))
-                }
-            },
-        )
-        .await
-        .map(drop)
-        .map_err(|e| failed("The pool's Kubernetes nodes did not become Ready", &e))
+                    .map(|t| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        }
+    };
+    let state = "registered with the pool's labels and taints";
+    if ready {
+        clients
+            .kube
+            .wait_nodes(
+                &names,
+                "Ready with the pool's labels and taints",
+                &op.deadline,
+                condition,
+            )
+            .await
+    } else {
+        clients
+            .kube
+            .wait_nodes_registered(&names, state, &op.deadline, condition)
+            .await
+    }
+    .map(drop)
+    .map_err(|e| failed("The pool's Kubernetes nodes did not become Ready", &e))
 }
 
 fn drain(spec: &PoolSpec) -> Drain {

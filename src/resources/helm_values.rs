@@ -1,4 +1,5 @@
-//! Plan-time shape check of Helm values: one YAML document that is a mapping (or empty).
+//! Helm values given as YAML (addons, the cluster's components): the plan-time shape check (one
+//! mapping) and the parse into a JSON value to merge over derived defaults.
 
 /// Why values are refused.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,20 @@ pub fn check(text: &str) -> Result<(), Error> {
         [_] => Err(Error::NotMapping { kind: "scalar" }),
         many => Err(Error::MultipleDocuments { count: many.len() }),
     }
+}
+
+/// Parses checked values into a mapping (`{}` for empty text).
+///
+/// # Errors
+/// What [`check`] would say.
+pub fn parse(text: &str) -> Result<serde_json::Value, Error> {
+    check(text)?;
+    let documents: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(text).map_err(|source| Error::Yaml { source })?;
+    Ok(documents
+        .into_iter()
+        .find(|d| !d.is_null())
+        .unwrap_or_else(|| serde_json::json!({})))
 }
 
 #[cfg(test)]

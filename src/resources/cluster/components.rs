@@ -1,0 +1,218 @@
+//! What the cluster installs once Kubernetes answers and its nodes registered, on every apply
+//! (server-side apply, so a newer provider upgrades it in place): helm-controller, Cilium when
+//! it is the CNI (then the nodes become Ready), and the hcloud cloud controller (then the nodes
+//! are initialised: provider id set, `uninitialized` taint gone).
+//!
+//! With `cni = "none"` nothing can get a pod network until the user installs a CNI: the
+//! controller's chart is applied but not awaited, and the apply says so.
+
+use serde_json::Value;
+
+use crate::kube::components::{FIELD_MANAGER, NAMESPACE, ccm, cilium, helm_controller};
+use crate::kube::helm::{self, ChartSpec};
+use crate::kube::{KubeClient, Propagation};
+use crate::resources::fleet::gates::{self, NodeAddress};
+use crate::resources::fleet::{Clients, Operation, failed};
+use crate::talos::config::Cni;
+use crate::tfplugin::diag::{Diagnostic, Diagnostics};
+
+use super::infra::Infra;
+use super::spec::ClusterSpec;
+
+async fn apply_all(kube: &KubeClient, objects: &[Value], what: &str) -> Result<(), Diagnostics> {
+    for object in objects {
+        kube.apply(object, FIELD_MANAGER, true)
+            .await
+            .map_err(|e| failed(format!("Cannot apply {what}"), &e))?;
+    }
+    Ok(())
+}
+
+fn values_over(mut defaults: Value, user: &Value) -> String {
+    helm::merge_values(&mut defaults, user);
+    helm::values_yaml(&defaults)
+}
+
+fn ccm_chart(spec: &ClusterSpec) -> ChartSpec {
+    let defaults = ccm::default_values(&spec.network.pod_cidr.to_string(), &spec.location);
+    ChartSpec {
+        name: ccm::RELEASE.into(),
+        namespace: NAMESPACE.into(),
+        repo: ccm::REPOSITORY.into(),
+        chart: ccm::RELEASE.into(),
+        version: spec.cloud_controller.version.clone(),
+        values: values_over(defaults, &spec.cloud_controller.values),
+        timeout: None,
+        labels: Default::default(),
+    }
+}
+
+fn cilium_chart(spec: &ClusterSpec) -> ChartSpec {
+    ChartSpec {
+        name: cilium::RELEASE.into(),
+        namespace: NAMESPACE.into(),
+        repo: cilium::REPOSITORY.into(),
+        chart: cilium::CHART.into(),
+        version: spec.cilium.version.clone(),
+        values: values_over(
+            cilium::default_values(spec.control_plane.count),
+            &spec.cilium.values,
+        ),
+        timeout: None,
+        labels: Default::default(),
+    }
+}
+
+/// Installs (or upgrades) every component and waits for the nodes to be usable; returns what
+/// the user should know although nothing failed.
+///
+/// # Errors
+/// Which component failed (helm's own message) or what the nodes still wait for.
+pub async fn install(
+    op: &Operation,
+    clients: &Clients,
+    spec: &ClusterSpec,
+    infra: &Infra,
+    nodes: &[NodeAddress],
+) -> Result<Vec<Diagnostic>, Diagnostics> {
+    let kube = &clients.kube;
+    apply_all(kube, &helm_controller::objects(), "helm-controller").await?;
+    if spec.cni == Cni::Cilium {
+        install_cilium(op, kube, spec).await?;
+    }
+    let ready = gates::nodes_become_ready(spec.cni);
+    if ready {
+        gates::wait_kubernetes(op, clients, nodes, true).await?;
+    }
+    let mut warnings = Vec::new();
+    if spec.cloud_controller.enabled {
+        let token = spec
+            .cloud_controller
+            .token
+            .as_ref()
+            .unwrap_or(&op.hcloud_token);
+        apply_all(
+            kube,
+            &[ccm::secret(token.expose(), infra.network.id)],
+            "the cloud controller's Secret kube-system/hcloud",
+        )
+        .await?;
+        let chart = ccm_chart(spec);
+        if ready {
+            kube.install_chart(&chart, FIELD_MANAGER, &op.deadline)
+                .await
+                .map_err(|e| failed("The hcloud cloud controller did not install", &e))?;
+            wait_initialised(op, kube, nodes).await?;
+        } else {
+            let cannot = |e| failed("Cannot apply the hcloud cloud controller's chart", &e);
+            kube.wait_kind_served(helm::API_VERSION, helm::KIND, &op.deadline)
+                .await
+                .map_err(cannot)?;
+            kube.apply(&chart.object(), FIELD_MANAGER, true)
+                .await
+                .map_err(cannot)?;
+        }
+    } else if kube
+        .chart_state(NAMESPACE, ccm::RELEASE)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|state| state.object["metadata"]["labels"][helm::MANAGED_BY] == "hk8s")
+    {
+        kube.uninstall_chart(NAMESPACE, ccm::RELEASE, &op.deadline)
+            .await
+            .map_err(|e| failed("Cannot uninstall the hcloud cloud controller", &e))?;
+    }
+    if !ready {
+        warnings.push(Diagnostic::warning(
+            "The cluster has no CNI yet",
+            "cni = \"none\": the nodes registered but stay NotReady, and no pod (the hcloud cloud \
+             controller's installer included) can start until you install a CNI. Its chart is \
+             applied and installs by itself once a CNI runs.",
+        ));
+    }
+    Ok(warnings)
+}
+
+/// Cilium: the first install through the bootstrap job (see [`cilium`]), then the HelmChart
+/// takes the release over; later applies only upgrade the HelmChart.
+async fn install_cilium(
+    op: &Operation,
+    kube: &KubeClient,
+    spec: &ClusterSpec,
+) -> Result<(), Diagnostics> {
+    let chart = cilium_chart(spec);
+    let charted = kube
+        .chart_state(NAMESPACE, cilium::RELEASE)
+        .await
+        .map_err(|e| failed("Cannot read the cilium HelmChart", &e))?
+        .is_some();
+    let released = kube
+        .release(NAMESPACE, cilium::RELEASE)
+        .await
+        .map_err(|e| failed("Cannot read the cilium release", &e))?
+        .is_some_and(|r| r.status == "deployed");
+    if !charted && !released {
+        apply_all(
+            kube,
+            &cilium::bootstrap_objects(&chart.version, &chart.values),
+            "the Cilium bootstrap job",
+        )
+        .await?;
+        kube.wait_helm_job(
+            NAMESPACE,
+            cilium::BOOTSTRAP_JOB,
+            cilium::RELEASE,
+            &op.deadline,
+        )
+        .await
+        .map_err(|e| failed("Cilium did not install", &e))?;
+    }
+    kube.install_chart(&chart, FIELD_MANAGER, &op.deadline)
+        .await
+        .map_err(|e| failed("Cilium did not install", &e))?;
+    if !charted {
+        // The HelmChart owns the release now; the one-shot job and its values are done.
+        for (kind, api_version, name) in [
+            ("Job", "batch/v1", cilium::BOOTSTRAP_JOB),
+            ("Secret", "v1", cilium::BOOTSTRAP_VALUES),
+        ] {
+            if let Err(e) = kube
+                .delete(
+                    api_version,
+                    kind,
+                    Some(NAMESPACE),
+                    name,
+                    Some(Propagation::Background),
+                )
+                .await
+            {
+                tracing::info!(error = %e, "the Cilium bootstrap {kind} was not deleted");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Waits until the cloud controller initialised every node in `nodes`.
+async fn wait_initialised(
+    op: &Operation,
+    kube: &KubeClient,
+    nodes: &[NodeAddress],
+) -> Result<(), Diagnostics> {
+    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    kube.wait_nodes(
+        &names,
+        "initialised by the hcloud cloud controller",
+        &op.deadline,
+        gates::uninitialised,
+    )
+    .await
+    .map(drop)
+    .map_err(|e| {
+        failed(
+            "The hcloud cloud controller did not initialise the nodes",
+            &e,
+        )
+    })
+}
