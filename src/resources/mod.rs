@@ -41,7 +41,10 @@ mod schema_tests {
                 "hk8s_node_pool",
                 Resource::<crate::provider::ProviderData>::schema(&super::node_pool::NodePool),
             ),
-            ("hk8s_addon", Resource::<()>::schema(&super::addon::Addon)),
+            (
+                "hk8s_addon",
+                Resource::<crate::provider::ProviderData>::schema(&super::addon::Addon),
+            ),
             (
                 "data hk8s_kubeconfig",
                 DataSource::<()>::schema(&super::kubeconfig::KubeconfigData),

@@ -10,6 +10,7 @@
 
 pub mod ccm;
 pub mod cilium;
+pub mod csr_approver;
 pub mod helm_controller;
 
 use serde_json::{Value, json};

@@ -1,13 +1,15 @@
-//! `hk8s_addon`: schema, catalog, validation, plan-time defaults, and (for now) apply
-//! operations that say plainly they are not available yet.
+//! `hk8s_addon`: schema, catalog, validation, plan-time defaults, and the lifecycle (install,
+//! upgrade, refresh, uninstall, import) of a Helm release served by the cluster's
+//! helm-controller.
 
 pub mod catalog;
+mod lifecycle;
 mod plan;
+pub mod release;
 mod schema;
 mod validate;
 
-use crate::resources::import_id;
-use crate::resources::unavailable::not_available;
+use crate::provider::ProviderData;
 use crate::tfplugin::diag::Diagnostics;
 use crate::tfplugin::framework::{
     CreateRequest, DeleteRequest, ImportRequest, PlanRequest, PlannedChange, ReadRequest, Resource,
@@ -23,7 +25,7 @@ pub const TYPE_NAME: &str = "hk8s_addon";
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Addon;
 
-impl<D: Send + Sync + 'static> Resource<D> for Addon {
+impl Resource<ProviderData> for Addon {
     fn type_name(&self) -> &str {
         TYPE_NAME
     }
@@ -38,30 +40,44 @@ impl<D: Send + Sync + 'static> Resource<D> for Addon {
 
     async fn modify_plan(
         &self,
-        request: PlanRequest<'_, D>,
+        request: PlanRequest<'_, ProviderData>,
         plan: PlannedChange,
     ) -> Result<PlannedChange, Diagnostics> {
         plan::modify(request.config, request.prior, plan)
     }
 
-    async fn create(&self, _request: CreateRequest<'_, D>) -> Result<Value, Diagnostics> {
-        Err(not_available(TYPE_NAME, "Installing an addon"))
+    async fn create(&self, request: CreateRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
+        lifecycle::apply(
+            request.data,
+            request.planned,
+            request.cancel,
+            request.warnings,
+        )
+        .await
     }
 
-    async fn read(&self, request: ReadRequest<'_, D>) -> Result<Value, Diagnostics> {
-        Ok(request.state.clone())
+    async fn read(&self, request: ReadRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
+        if request.state.is_null() {
+            return Ok(Value::Null);
+        }
+        lifecycle::read(request.data, request.state, request.cancel).await
     }
 
-    async fn update(&self, _request: UpdateRequest<'_, D>) -> Result<Value, Diagnostics> {
-        Err(not_available(TYPE_NAME, "Upgrading an addon"))
+    async fn update(&self, request: UpdateRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
+        lifecycle::apply(
+            request.data,
+            request.planned,
+            request.cancel,
+            request.warnings,
+        )
+        .await
     }
 
-    async fn delete(&self, _request: DeleteRequest<'_, D>) -> Result<(), Diagnostics> {
-        Err(not_available(TYPE_NAME, "Uninstalling an addon"))
+    async fn delete(&self, request: DeleteRequest<'_, ProviderData>) -> Result<(), Diagnostics> {
+        lifecycle::delete(request.data, request.prior, request.cancel).await
     }
 
-    async fn import(&self, request: ImportRequest<'_, D>) -> Result<Value, Diagnostics> {
-        import_id::addon(request.id)?;
-        Err(not_available(TYPE_NAME, "Importing an addon"))
+    async fn import(&self, request: ImportRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
+        lifecycle::import(request.id, request.value_type)
     }
 }

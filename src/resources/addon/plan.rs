@@ -1,11 +1,9 @@
-//! Plan-time defaults and checks of `hk8s_addon`: catalog version and namespace planned as known
-//! values, the cluster's CNI checked for addons that need one, and status/revision unknown only
-//! when the release will change.
+//! Plan-time defaults of `hk8s_addon`: catalog version and namespace planned as known values,
+//! and status/revision unknown only when the release will change.
 
 use super::catalog;
 use crate::resources::config_view as view;
 use crate::resources::connection;
-use crate::resources::validators::error_at;
 use crate::tfplugin::diag::{AttributePath, Diagnostics};
 use crate::tfplugin::framework::PlannedChange;
 use crate::tfplugin::value::Value;
@@ -28,22 +26,6 @@ pub fn modify(
         .and_then(catalog::find)
         .filter(|_| config.get("chart").is_none_or(Value::is_null));
     let cluster = view::known(config, &attr("cluster"));
-    if let (Some(entry), Some(required), Some(cni)) = (
-        entry,
-        entry.and_then(|e| e.requires_cni),
-        cluster.and_then(|c| connection::string(c, "cni")),
-    ) && cni != required
-    {
-        return Err(error_at(
-            &attr("name"),
-            "Addon needs another CNI",
-            format!(
-                "the {} addon needs the cluster's `cni = \"{required}\"`, but this cluster runs {cni:?}; \
-                 changing a cluster's CNI replaces it",
-                entry.name
-            ),
-        ));
-    }
     if view::is_unknown(&change.planned, &attr("version"))
         && let Some(entry) = entry
     {
@@ -58,6 +40,13 @@ pub fn modify(
         change
             .planned
             .set_at_path(&attr("namespace"), Value::from(namespace));
+    }
+    if view::is_unknown(&change.planned, &attr("encryption_passphrase"))
+        && name.is_some_and(|n| n != super::release::CSI)
+    {
+        change
+            .planned
+            .set_at_path(&attr("encryption_passphrase"), Value::Null);
     }
     let cluster_name = cluster.and_then(|c| connection::string(c, "name"));
     let namespace = view::string(&change.planned, &attr("namespace"));

@@ -94,7 +94,18 @@ pub fn schema() -> Schema {
                 .description("Addon id, \"<cluster>/<namespace>/<name>\".")
                 .plan(use_state_for_unknown()),
         )
-        .attribute(Attribute::string("status").computed().description("Install status reported by helm-controller."))
+        .attribute(
+            Attribute::string("encryption_passphrase")
+                .computed()
+                .sensitive()
+                .description(
+                    "hcloud-csi only: the LUKS passphrase of the encrypted storage class \
+                     (`hcloud-volumes-encrypted`), generated on create and kept in state (and in the \
+                     Secret kube-system/hcloud-csi-encryption). Losing it loses the data of encrypted volumes.",
+                )
+                .plan(use_state_for_unknown()),
+        )
+        .attribute(Attribute::string("status").computed().description("Release status: deployed, failed, pending (wait = false) or uninstalling."))
         .attribute(Attribute::number("revision").computed().description("Helm release revision."))
 }
 

@@ -18,6 +18,10 @@ pub fn check(config: &Value) -> Diagnostics {
     let chart_given = view::known(config, &chart_path).is_some();
     let chart_unknown = view::is_unknown(config, &chart_path);
     match (catalog::find(name), chart_given) {
+        (Some(entry), false) => match catalog::refusal(entry) {
+            Some((summary, why)) => error_at(&name_path, summary, why),
+            None => Diagnostics::new(),
+        },
         (Some(_), true) => error_at(
             &chart_path,
             "Chart given for a catalog addon",

@@ -8,7 +8,9 @@
 
 use serde_json::Value;
 
-use crate::kube::components::{FIELD_MANAGER, NAMESPACE, ccm, cilium, helm_controller};
+use crate::kube::components::{
+    FIELD_MANAGER, NAMESPACE, ccm, cilium, csr_approver, helm_controller,
+};
 use crate::kube::helm::{self, ChartSpec};
 use crate::kube::{KubeClient, Propagation};
 use crate::resources::fleet::gates::{self, NodeAddress};
@@ -42,6 +44,19 @@ fn ccm_chart(spec: &ClusterSpec) -> ChartSpec {
         chart: ccm::RELEASE.into(),
         version: spec.cloud_controller.version.clone(),
         values: values_over(defaults, &spec.cloud_controller.values),
+        timeout: None,
+        labels: Default::default(),
+    }
+}
+
+fn csr_approver_chart() -> ChartSpec {
+    ChartSpec {
+        name: csr_approver::RELEASE.into(),
+        namespace: NAMESPACE.into(),
+        repo: csr_approver::REPOSITORY.into(),
+        chart: csr_approver::RELEASE.into(),
+        version: csr_approver::DEFAULT_VERSION.into(),
+        values: helm::values_yaml(&csr_approver::default_values()),
         timeout: None,
         labels: Default::default(),
     }
@@ -85,44 +100,12 @@ pub async fn install(
         gates::wait_kubernetes(op, clients, nodes, true).await?;
     }
     let mut warnings = Vec::new();
-    if spec.cloud_controller.enabled {
-        let token = spec
-            .cloud_controller
-            .token
-            .as_ref()
-            .unwrap_or(&op.hcloud_token);
-        apply_all(
-            kube,
-            &[ccm::secret(token.expose(), infra.network.id)],
-            "the cloud controller's Secret kube-system/hcloud",
-        )
-        .await?;
-        let chart = ccm_chart(spec);
-        if ready {
-            kube.install_chart(&chart, FIELD_MANAGER, &op.deadline)
-                .await
-                .map_err(|e| failed("The hcloud cloud controller did not install", &e))?;
-            wait_initialised(op, kube, nodes).await?;
-        } else {
-            let cannot = |e| failed("Cannot apply the hcloud cloud controller's chart", &e);
-            kube.wait_kind_served(helm::API_VERSION, helm::KIND, &op.deadline)
-                .await
-                .map_err(cannot)?;
-            kube.apply(&chart.object(), FIELD_MANAGER, true)
-                .await
-                .map_err(cannot)?;
-        }
-    } else if kube
-        .chart_state(NAMESPACE, ccm::RELEASE)
-        .await
-        .ok()
-        .flatten()
-        .is_some_and(|state| state.object["metadata"]["labels"][helm::MANAGED_BY] == "hk8s")
-    {
-        kube.uninstall_chart(NAMESPACE, ccm::RELEASE, &op.deadline)
-            .await
-            .map_err(|e| failed("Cannot uninstall the hcloud cloud controller", &e))?;
-    }
+    let (controller, approver) = tokio::join!(
+        cloud_controller(op, kube, spec, infra, nodes, ready),
+        install_csr_approver(op, kube, ready)
+    );
+    controller?;
+    approver?;
     if !ready {
         warnings.push(Diagnostic::warning(
             "The cluster has no CNI yet",
@@ -132,6 +115,95 @@ pub async fn install(
         ));
     }
     Ok(warnings)
+}
+
+/// Applies a chart; waits for its install only when pods can start (`ready`: a CNI runs).
+async fn apply_chart(
+    op: &Operation,
+    kube: &KubeClient,
+    chart: &ChartSpec,
+    ready: bool,
+    what: &str,
+) -> Result<(), Diagnostics> {
+    if ready {
+        return kube
+            .install_chart(chart, FIELD_MANAGER, &op.deadline)
+            .await
+            .map(drop)
+            .map_err(|e| failed(format!("{what} did not install"), &e));
+    }
+    let cannot = |e| failed(format!("Cannot apply the chart of {what}"), &e);
+    kube.wait_kind_served(helm::API_VERSION, helm::KIND, &op.deadline)
+        .await
+        .map_err(cannot)?;
+    kube.apply(&chart.object(), FIELD_MANAGER, true)
+        .await
+        .map(drop)
+        .map_err(cannot)
+}
+
+/// The hcloud cloud controller: its Secret and chart, then every node initialised; or, when
+/// turned off, the provider's release uninstalled.
+async fn cloud_controller(
+    op: &Operation,
+    kube: &KubeClient,
+    spec: &ClusterSpec,
+    infra: &Infra,
+    nodes: &[NodeAddress],
+    ready: bool,
+) -> Result<(), Diagnostics> {
+    if !spec.cloud_controller.enabled {
+        let ours = kube
+            .chart_state(NAMESPACE, ccm::RELEASE)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|state| state.object["metadata"]["labels"][helm::MANAGED_BY] == "hk8s");
+        if ours {
+            kube.uninstall_chart(NAMESPACE, ccm::RELEASE, &op.deadline)
+                .await
+                .map_err(|e| failed("Cannot uninstall the hcloud cloud controller", &e))?;
+        }
+        return Ok(());
+    }
+    let token = spec
+        .cloud_controller
+        .token
+        .as_ref()
+        .unwrap_or(&op.hcloud_token);
+    apply_all(
+        kube,
+        &[ccm::secret(token.expose(), infra.network.id)],
+        "the cloud controller's Secret kube-system/hcloud",
+    )
+    .await?;
+    apply_chart(
+        op,
+        kube,
+        &ccm_chart(spec),
+        ready,
+        "The hcloud cloud controller",
+    )
+    .await?;
+    if ready {
+        wait_initialised(op, kube, nodes).await?;
+    }
+    Ok(())
+}
+
+async fn install_csr_approver(
+    op: &Operation,
+    kube: &KubeClient,
+    ready: bool,
+) -> Result<(), Diagnostics> {
+    apply_chart(
+        op,
+        kube,
+        &csr_approver_chart(),
+        ready,
+        "The kubelet serving-certificate approver",
+    )
+    .await
 }
 
 /// Cilium: the first install through the bootstrap job (see [`cilium`]), then the HelmChart

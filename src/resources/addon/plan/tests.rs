@@ -46,21 +46,19 @@ fn catalog_defaults_are_planned() {
 }
 
 #[test]
-fn cilium_needs_the_cilium_cni() {
-    let errors = plan(
-        json!({ "cluster": connection("flannel"), "name": "cilium" }),
+fn only_hcloud_csi_keeps_a_passphrase() {
+    let change = plan(
+        json!({ "cluster": connection("flannel"), "name": "metrics-server" }),
         None,
     )
-    .unwrap_err();
-    assert_eq!(errors[0].0, "name");
-    assert!(errors[0].2.contains("cni = \"cilium\""), "{errors:?}");
-    assert!(
-        plan(
-            json!({ "cluster": connection("cilium"), "name": "cilium" }),
-            None
-        )
-        .is_ok()
-    );
+    .unwrap();
+    assert!(at(&change.planned, "encryption_passphrase").is_null());
+    let change = plan(
+        json!({ "cluster": connection("flannel"), "name": "hcloud-csi" }),
+        None,
+    )
+    .unwrap();
+    assert!(!at(&change.planned, "encryption_passphrase").is_known());
 }
 
 #[test]

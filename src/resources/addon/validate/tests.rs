@@ -45,17 +45,37 @@ fn errors_name_their_attribute() {
             "Invalid chart repository",
         ),
         (
-            json!({ "name": "hcloud-ccm", "values": "- a\n- b\n" }),
+            json!({ "name": "hcloud-ccm" }),
+            "name",
+            "Addon installed by the cluster",
+        ),
+        (
+            json!({ "name": "cilium" }),
+            "name",
+            "Addon installed by the cluster",
+        ),
+        (
+            json!({ "name": "longhorn" }),
+            "name",
+            "Addon needs Talos system extensions",
+        ),
+        (
+            json!({ "name": "cluster-autoscaler" }),
+            "name",
+            "Addon not available yet",
+        ),
+        (
+            json!({ "name": "hcloud-csi", "values": "- a\n- b\n" }),
             "values",
             "Invalid values",
         ),
         (
-            json!({ "name": "hcloud-ccm", "namespace": "Kube_System" }),
+            json!({ "name": "hcloud-csi", "namespace": "Kube_System" }),
             "namespace",
             "Invalid namespace",
         ),
         (
-            json!({ "name": "hcloud-ccm", "timeout": "3h" }),
+            json!({ "name": "hcloud-csi", "timeout": "3h" }),
             "timeout",
             "Invalid duration",
         ),
