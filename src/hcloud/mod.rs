@@ -28,6 +28,7 @@ pub mod protection;
 pub mod provision;
 pub mod retry;
 pub mod servers;
+pub mod volumes;
 
 pub use actions::{Action, Pending, Settled};
 pub use client::{Client, ClientConfig, Token};

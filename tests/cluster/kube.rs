@@ -9,24 +9,13 @@ use serde_json::json;
 use super::world::World;
 use crate::support::Workdir;
 
-/// Installs the hcloud cloud controller (as a HelmChart) and a Service of type LoadBalancer;
-/// returns the id of the Hetzner load balancer the controller made for it.
+/// Creates a Service of type LoadBalancer; returns the id of the Hetzner load balancer the
+/// cluster's hcloud cloud controller made for it.
 pub fn service_load_balancer(world: &World, w: &Workdir) -> i64 {
     let kubeconfig = w.run_ok(&["output", "-raw", "kubeconfig"]);
     let credentials = KubeCredentials::from_kubeconfig(&kubeconfig).expect("kubeconfig parses");
     world.block_on(async {
         let kube = KubeClient::new(&credentials, KubeOptions::default()).expect("client");
-        kube.apply(
-            &json!({
-                "apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
-                "metadata": {"name": "hcloud-cloud-controller-manager", "namespace": "kube-system"},
-                "spec": {"chart": "hcloud-cloud-controller-manager", "repo": "https://charts.hetzner.cloud", "targetNamespace": "kube-system"}
-            }),
-            "e2e",
-            true,
-        )
-        .await
-        .expect("HelmChart applied");
         kube.apply(
             &json!({
                 "apiVersion": "v1", "kind": "Service",

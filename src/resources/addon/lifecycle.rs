@@ -76,6 +76,7 @@ fn deadline(
 pub async fn apply(
     data: &ProviderData,
     planned: &Value,
+    creating: bool,
     cancel: &tokio_util::sync::CancellationToken,
     warnings: &Warnings,
 ) -> Result<Value, Diagnostics> {
@@ -104,10 +105,23 @@ pub async fn apply(
     prepare(data, &kube, &addon).await?;
     let ns = addon.chart.namespace.clone();
     let (status, revision) = if addon.wait {
-        let installed = kube
+        let installed = match kube
             .install_chart(&addon.chart, FIELD_MANAGER, &deadline)
             .await
-            .map_err(|e| install_failed(&name, &e))?;
+        {
+            Ok(installed) => installed,
+            Err(e) => {
+                if creating && matches!(e, crate::kube::Error::ChartFailed { .. }) {
+                    // A release that never installed is not kept: Terraform records no state for
+                    // a failed create, so the HelmChart would be left behind, retrying.
+                    let cleanup = Deadline::after(CONNECT_SLACK).with_cancel(cancel.clone());
+                    if let Err(e) = kube.uninstall_chart(&ns, &name, &cleanup).await {
+                        tracing::info!(error = %e, "the failed addon's HelmChart was not removed");
+                    }
+                }
+                return Err(install_failed(&name, &e, creating));
+            }
+        };
         kube.wait_release_ready(&ns, &name, &deadline)
             .await
             .map_err(|e| {
@@ -142,13 +156,19 @@ pub async fn apply(
     Ok(state)
 }
 
-fn install_failed(name: &str, error: &crate::kube::Error) -> Diagnostics {
+fn install_failed(name: &str, error: &crate::kube::Error, creating: bool) -> Diagnostics {
     match error {
         crate::kube::Error::ChartFailed { message, .. } => Diagnostic::error(
             format!("Addon {name:?} failed to install"),
             format!(
-                "helm said: {message}\n\nThe HelmChart stays in the cluster as applied; fix the \
-                 configuration (chart, version, values) and apply again."
+                "helm said: {message}\n\n{}",
+                if creating {
+                    "The failed release was removed again; fix the configuration (chart, version, \
+                     values) and apply again."
+                } else {
+                    "The HelmChart stays as applied and the plan keeps showing the change; fix the \
+                     configuration (chart, version, values) and apply again."
+                }
             ),
         )
         .into(),

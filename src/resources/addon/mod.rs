@@ -50,6 +50,7 @@ impl Resource<ProviderData> for Addon {
         lifecycle::apply(
             request.data,
             request.planned,
+            true,
             request.cancel,
             request.warnings,
         )
@@ -67,6 +68,7 @@ impl Resource<ProviderData> for Addon {
         lifecycle::apply(
             request.data,
             request.planned,
+            false,
             request.cancel,
             request.warnings,
         )

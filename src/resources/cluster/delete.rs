@@ -1,10 +1,11 @@
 //! Destroy in reverse order of creation: servers (waiting until their network and firewall
-//! detachments finished), the API load balancer and any other load balancer labelled for the
+//! detachments finished), the volumes the CSI driver made for the cluster, the API load balancer and any other load balancer labelled for the
 //! cluster, the cloud controller's load balancers on the cluster network, firewalls, placement
 //! groups, and the network (an existing network is kept; only the node subnet the cluster added
 //! is removed). Everything is looked up by label, so a destroy that was interrupted finishes when
 //! run again, and nothing labelled for the cluster is left.
 
+use crate::hcloud::labels::Selector;
 use crate::hcloud::{Client, Error, StepRetry};
 
 use super::observe::{self, Observed};
@@ -14,6 +15,8 @@ use super::observe::{self, Observed};
 pub struct Removed {
     /// Servers.
     pub servers: usize,
+    /// Volumes the CSI driver made for the cluster.
+    pub volumes: usize,
     /// Load balancers (API, others labelled for the cluster, cloud controller's).
     pub load_balancers: usize,
     /// Firewalls.
@@ -48,6 +51,11 @@ pub async fn delete_cluster(
         ..Removed::default()
     };
     client.delete_servers(&observed.server_ids).await?;
+    // The CSI driver's volumes (labelled for the cluster by the hcloud-csi addon); deleting the
+    // servers detached them.
+    let volumes = client.list_volumes(&Selector::cluster(cluster)).await?;
+    removed.volumes = volumes.len();
+    client.delete_volumes(&volumes).await?;
 
     let load_balancers: Vec<i64> = observed
         .api_load_balancer
