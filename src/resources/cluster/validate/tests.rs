@@ -210,3 +210,42 @@ fn existing_network_conflicts_with_cidr() {
     assert_eq!(found[0].0, "network.cidr");
     assert_eq!(found[0].1, "Conflicting network settings");
 }
+
+#[test]
+fn components_are_checked_where_they_are_written() {
+    let cilium = with(
+        base(),
+        &["cilium"],
+        json!({ "values": "hubble:\n  enabled: true\n" }),
+    );
+    let found = problems(cilium.clone());
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "cilium");
+    assert_eq!(found[0].1, "Cilium settings without Cilium");
+    assert_eq!(problems(with(cilium, &["cni"], json!("cilium"))), vec![]);
+
+    let old = with(
+        base(),
+        &["cloud_controller"],
+        json!({ "version": "1.29.0" }),
+    );
+    let found = problems(old);
+    assert!(
+        found.iter().any(|(p, s, d)| p == "cloud_controller.version"
+            && s == "Unsupported chart version"
+            && d.contains("1.30.1")),
+        "{found:?}"
+    );
+    let list = with(base(), &["cloud_controller"], json!({ "values": "- a\n" }));
+    assert!(
+        problems(list)
+            .iter()
+            .any(|(p, s, _)| p == "cloud_controller.values" && s == "Invalid values")
+    );
+    let fine = with(
+        base(),
+        &["cloud_controller"],
+        json!({ "enabled": true, "version": "1.35.0", "values": "replicaCount: 2\n" }),
+    );
+    assert_eq!(problems(fine), vec![]);
+}
