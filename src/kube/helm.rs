@@ -286,6 +286,14 @@ impl KubeClient {
     ) -> Result<Release> {
         self.wait_kind_served(API_VERSION, KIND, deadline).await?;
         let ns = spec.namespace.as_str();
+        // The HelmChart lives in the release's namespace, which must exist before it (helm's
+        // `createNamespace` only helps the release, not the object asking for it).
+        self.apply(
+            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+            field_manager,
+            true,
+        )
+        .await?;
         let before = self.get(API_VERSION, KIND, Some(ns), &spec.name).await?;
         let old_job = self
             .get("batch/v1", "Job", Some(ns), &job_name(&spec.name))
