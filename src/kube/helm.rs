@@ -284,28 +284,43 @@ impl KubeClient {
         field_manager: &str,
         deadline: &Deadline,
     ) -> Result<Release> {
-        self.wait_kind_served(API_VERSION, KIND, deadline).await?;
         let ns = spec.namespace.as_str();
-        // The HelmChart lives in the release's namespace, which must exist before it (helm's
-        // `createNamespace` only helps the release, not the object asking for it).
-        self.apply(
-            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-            field_manager,
-            true,
-        )
-        .await?;
+        self.wait_kind_served(API_VERSION, KIND, deadline).await?;
         let before = self.get(API_VERSION, KIND, Some(ns), &spec.name).await?;
         let old_job = self
             .get("batch/v1", "Job", Some(ns), &job_name(&spec.name))
             .await?
             .and_then(|j| j["metadata"]["uid"].as_str().map(str::to_owned));
-        let applied = self.apply(&spec.object(), field_manager, true).await?;
+        let applied = self.apply_chart(spec, field_manager, deadline).await?;
         let changed = before.as_ref().is_none_or(|b| {
             b["metadata"]["generation"] != applied["metadata"]["generation"]
                 || b["metadata"]["uid"] != applied["metadata"]["uid"]
         });
         let stale_job = if changed { old_job } else { None };
         self.wait_chart(spec, stale_job.as_deref(), deadline).await
+    }
+
+    /// Applies `spec` as a HelmChart without waiting for its install: once helm-controller
+    /// serves the kind, the release's namespace is made (the HelmChart lives there; helm's
+    /// `createNamespace` only helps the release, not the object asking for it), then the
+    /// HelmChart. Returns it as stored.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] when the kind is never served, API errors.
+    pub async fn apply_chart(
+        &self,
+        spec: &ChartSpec,
+        field_manager: &str,
+        deadline: &Deadline,
+    ) -> Result<Value> {
+        self.wait_kind_served(API_VERSION, KIND, deadline).await?;
+        self.apply(
+            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.namespace}}),
+            field_manager,
+            true,
+        )
+        .await?;
+        self.apply(&spec.object(), field_manager, true).await
     }
 
     /// Waits for the outcome of the current install job of `spec` (one not called `stale_job`).

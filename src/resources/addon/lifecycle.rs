@@ -21,7 +21,6 @@ use super::release::{self, AddonRelease};
 use crate::deadline::Deadline;
 use crate::kube::KubeClient;
 use crate::kube::components::{FIELD_MANAGER, NAMESPACE as SYSTEM_NAMESPACE, ccm};
-use crate::kube::helm;
 use crate::provider::ProviderData;
 use crate::resources::cluster_ref::ClusterRef;
 use crate::resources::config_view as view;
@@ -132,10 +131,7 @@ pub async fn apply(
             })?;
         ("deployed".to_owned(), installed.revision)
     } else {
-        kube.wait_kind_served(helm::API_VERSION, helm::KIND, &deadline)
-            .await
-            .map_err(|e| failed("helm-controller does not serve HelmCharts", &e))?;
-        kube.apply(&addon.chart.object(), FIELD_MANAGER, true)
+        kube.apply_chart(&addon.chart, FIELD_MANAGER, &deadline)
             .await
             .map_err(|e| failed(format!("Cannot apply the HelmChart of addon {name:?}"), &e))?;
         let revision = kube

@@ -132,14 +132,10 @@ async fn apply_chart(
             .map(drop)
             .map_err(|e| failed(format!("{what} did not install"), &e));
     }
-    let cannot = |e| failed(format!("Cannot apply the chart of {what}"), &e);
-    kube.wait_kind_served(helm::API_VERSION, helm::KIND, &op.deadline)
-        .await
-        .map_err(cannot)?;
-    kube.apply(&chart.object(), FIELD_MANAGER, true)
+    kube.apply_chart(chart, FIELD_MANAGER, &op.deadline)
         .await
         .map(drop)
-        .map_err(cannot)
+        .map_err(|e| failed(format!("Cannot apply the chart of {what}"), &e))
 }
 
 /// The hcloud cloud controller: its Secret and chart, then every node initialised; or, when
