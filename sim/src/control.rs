@@ -68,6 +68,7 @@ pub fn dump(world: &World) -> Value {
         "placement_groups": d.placement_groups.values().map(|p| placement_group_json(world, p)).collect::<Vec<_>>(),
         "images": d.images.values().map(|i| image_json(world, i)).collect::<Vec<_>>(),
         "ssh_keys": d.ssh_keys.values().map(key_json).collect::<Vec<_>>(),
+        "volumes": d.volumes.values().map(crate::hcloud::volumes::volume_json).collect::<Vec<_>>(),
         "actions": d.actions.values().map(|a| a.to_json(now)).collect::<Vec<_>>(),
     })
 }

@@ -20,6 +20,8 @@ pub mod request;
 pub mod server_actions;
 pub mod servers;
 pub mod ssh_keys;
+pub mod volume_actions;
+pub mod volumes;
 
 use std::sync::{Arc, RwLock};
 
@@ -57,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pricing::routes())
         .merge(images::routes())
         .merge(ssh_keys::routes())
+        .merge(volumes::routes())
         .fallback(unmodelled)
         // Hetzner answers a method a path does not take with its JSON `not_found`, never an
         // empty 405 (clients then decode the error as they decode every other).

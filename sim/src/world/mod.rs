@@ -80,6 +80,9 @@ pub struct Collections {
     pub images: BTreeMap<i64, Image>,
     /// SSH keys by id.
     pub ssh_keys: BTreeMap<i64, SshKey>,
+    /// Volumes by id (absent from state files written before volumes existed).
+    #[serde(default)]
+    pub volumes: BTreeMap<i64, Volume>,
     /// Actions by id.
     pub actions: BTreeMap<i64, Action>,
     /// Next object id.

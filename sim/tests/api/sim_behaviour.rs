@@ -238,6 +238,7 @@ async fn sim_state_stats_and_reset() {
         "placement_groups",
         "images",
         "ssh_keys",
+        "volumes",
         "actions",
     ] {
         assert!(state[collection].is_array(), "{collection}");
