@@ -48,6 +48,8 @@ async fn stats(State(app): State<AppState>) -> Json<Value> {
         "requests": world.stats.requests,
         "rate_limited": world.stats.rate_limited,
         "kube_requests": world.stats.kube_requests,
+        "ccm_requests": world.stats.ccm_requests,
+        "csi_requests": world.stats.csi_requests,
         "faults_injected": world.faults.injected,
     }))
 }

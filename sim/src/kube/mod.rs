@@ -9,6 +9,7 @@ pub mod accounting;
 pub mod apply;
 pub mod capacity;
 pub mod ccm;
+pub mod components;
 pub mod crud;
 pub mod eviction;
 pub mod helm;
@@ -284,7 +285,8 @@ pub fn state_json(fleet: &Fleet) -> Value {
                     })).collect::<Vec<_>>(),
                     "objects": c.kube.counts(),
                     "helm_releases": c.kube.releases.iter().map(|((ns, _), r)| r.json(ns)).collect::<Vec<_>>(),
-                    "ccm_load_balancers": ccm::state_json(&c.kube),
+                    "ccm_load_balancers": ccm::load_balancers::state_json(&c.kube),
+                    "ccm": ccm::state_json(&c.kube, components::running(&c.kube, ccm::CCM_CHART).is_some()),
                 })
             })
             .collect(),

@@ -1,27 +1,24 @@
-//! A stand-in for the hcloud cloud controller manager's load balancers: while the
-//! `hcloud-cloud-controller-manager` chart is deployed in a cluster, every `Service` of type
-//! `LoadBalancer` gets a Hetzner load balancer created through the sim's world (so it appears in
-//! `GET /v1/load_balancers`, as if the CCM had called the API):
+//! The CCM's service controller: every `Service` of type `LoadBalancer` gets a Hetzner load
+//! balancer created through the sim's world (so it appears in `GET /v1/load_balancers`, as if
+//! the CCM had called the API), as `internal/hcops/load_balancer.go` makes it:
 //!
 //! - name: annotation `load-balancer.hetzner.cloud/name`, else Kubernetes'
-//!   `DefaultLoadBalancerName` that the CCM uses (`a` + the Service uid without dashes, cut to 32
-//!   characters);
+//!   `DefaultLoadBalancerName` (`a` + the Service uid without dashes, cut to 32 characters);
 //! - label `hcloud-ccm/service-uid=<uid>`; type from `load-balancer.hetzner.cloud/type` (lb11);
-//! - location from `load-balancer.hetzner.cloud/location`, else the cluster's first control
-//!   plane's server location;
-//! - attached to the cluster's private network (the first network its servers are attached to);
+//! - location from `load-balancer.hetzner.cloud/location` or `…/network-zone`, else
+//!   `HCLOUD_LOAD_BALANCERS_LOCATION` / `…_NETWORK_ZONE`; with none of them the CCM refuses
+//!   (`neither … nor … set`) and the Service stays pending;
+//! - attached to the CCM's network (`HCLOUD_NETWORK`) when one is configured;
 //! - one `tcp` service per Service port (`listen_port` = port, `destination_port` = the port's
 //!   `nodePort`, allocated from 30000 when missing);
-//! - targets: one `server` target per node of the cluster, on its private IP when the balancer
-//!   is in a network.
+//! - targets: one `server` target per initialised node not labelled
+//!   `node.kubernetes.io/exclude-from-external-load-balancers` (Talos puts that label on control
+//!   planes), on its private IP when `load-balancer.hetzner.cloud/use-private-ip` (or
+//!   `HCLOUD_LOAD_BALANCERS_USE_PRIVATE_IP`) says so, which needs a network.
 //!
 //! The Service's `status.loadBalancer.ingress[0].ip` gets the balancer's public IPv4. Deleting the
-//! Service deletes the balancer. When the CCM is not deployed nothing happens: balancers created
+//! Service deletes the balancer. While the CCM does not run nothing happens: balancers created
 //! earlier stay, as they do on Hetzner.
-//!
-//! The plan is made under the fleet lock ([`plan`]), carried out under the world lock
-//! ([`carry_out`]) and recorded under the fleet lock again ([`record`]), because the two locks are
-//! never held together.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -29,13 +26,13 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::store::Store;
+use super::super::store::Store;
+use super::setup::LbDefaults;
 use crate::hcloud::load_balancers::{ServiceRequest, build_service};
 use crate::hcloud::networks::allocate_private_ip;
+use crate::stats::Component;
 use crate::world::{Effect, LbTarget, LoadBalancer, World, WorldEvent};
 
-/// The CCM chart's name.
-pub const CCM_CHART: &str = "hcloud-cloud-controller-manager";
 /// Label the CCM puts on its load balancers.
 pub const SERVICE_UID_LABEL: &str = "hcloud-ccm/service-uid";
 
@@ -52,13 +49,11 @@ pub struct CcmLoadBalancer {
     pub ipv4: Ipv4Addr,
 }
 
-/// Something to do in the world for one cluster.
+/// Something to do in the world for one Service.
 #[derive(Debug, Clone)]
 pub enum LbOp {
     /// Create or update the balancer of a Service.
     Ensure {
-        /// Cluster key.
-        cluster: String,
         /// Service namespace and name.
         service: (String, String),
         /// Service uid.
@@ -67,17 +62,19 @@ pub enum LbOp {
         name: String,
         /// Balancer type.
         lb_type: String,
-        /// Location from the annotation, if any.
+        /// Location from the annotation (an empty annotation resets the default).
         location: Option<String>,
+        /// Network zone from the annotation.
+        network_zone: Option<String>,
+        /// `load-balancer.hetzner.cloud/use-private-ip`, when set.
+        use_private_ip: Option<String>,
         /// `(port, nodePort)` per Service port.
         ports: Vec<(i32, i32)>,
-        /// The cluster's servers (control planes first).
+        /// The servers of the nodes it targets.
         servers: Vec<i64>,
     },
     /// Delete the balancer of a Service that is gone.
     Delete {
-        /// Cluster key.
-        cluster: String,
         /// The Service uid it was for.
         uid: String,
         /// The balancer.
@@ -90,8 +87,6 @@ pub enum LbOp {
 pub enum LbOutcome {
     /// The balancer exists.
     Ensured {
-        /// Cluster key.
-        cluster: String,
         /// Service uid.
         uid: String,
         /// The balancer.
@@ -99,10 +94,15 @@ pub enum LbOutcome {
     },
     /// The balancer is gone.
     Deleted {
-        /// Cluster key.
-        cluster: String,
         /// Service uid.
         uid: String,
+    },
+    /// The CCM could not make the balancer (the service controller's `SyncLoadBalancerFailed`).
+    Failed {
+        /// The Service.
+        service: (String, String),
+        /// The CCM's error.
+        message: String,
     },
 }
 
@@ -140,11 +140,8 @@ fn assign_node_ports(store: &mut Store, timestamp: &str) {
     }
 }
 
-/// The ops for one cluster (`servers`: its nodes' server ids, control planes first).
-pub fn plan(cluster: &str, store: &mut Store, servers: Vec<i64>, timestamp: &str) -> Vec<LbOp> {
-    if !super::helm::deployed(store, CCM_CHART) {
-        return Vec::new();
-    }
+/// The ops for one cluster; `targets` are the servers of the nodes balancers may target.
+pub fn plan(store: &mut Store, targets: &[i64], timestamp: &str) -> Vec<LbOp> {
     assign_node_ports(store, timestamp);
     let mut ops = Vec::new();
     let mut wanted = BTreeSet::new();
@@ -153,33 +150,21 @@ pub fn plan(cluster: &str, store: &mut Store, servers: Vec<i64>, timestamp: &str
         {
             continue;
         }
-        let uid = svc["metadata"]["uid"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let meta = |k: &str| svc["metadata"][k].as_str().unwrap_or_default().to_string();
+        let uid = meta("uid");
         let annotation = |k: &str| {
-            svc["metadata"]["annotations"][k]
+            svc["metadata"]["annotations"][format!("load-balancer.hetzner.cloud/{k}")]
                 .as_str()
                 .map(str::to_string)
         };
         wanted.insert(uid.clone());
         ops.push(LbOp::Ensure {
-            cluster: cluster.to_string(),
-            service: (
-                svc["metadata"]["namespace"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                svc["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            ),
-            name: annotation("load-balancer.hetzner.cloud/name")
-                .unwrap_or_else(|| default_name(&uid)),
-            lb_type: annotation("load-balancer.hetzner.cloud/type")
-                .unwrap_or_else(|| "lb11".into()),
-            location: annotation("load-balancer.hetzner.cloud/location"),
+            service: (meta("namespace"), meta("name")),
+            name: annotation("name").unwrap_or_else(|| default_name(&uid)),
+            lb_type: annotation("type").unwrap_or_else(|| "lb11".into()),
+            location: annotation("location"),
+            network_zone: annotation("network-zone"),
+            use_private_ip: annotation("use-private-ip"),
             ports: svc["spec"]["ports"]
                 .as_array()
                 .into_iter()
@@ -191,14 +176,13 @@ pub fn plan(cluster: &str, store: &mut Store, servers: Vec<i64>, timestamp: &str
                     ))
                 })
                 .collect(),
-            servers: servers.clone(),
+            servers: targets.to_vec(),
             uid,
         });
     }
-    for (uid, lb) in &store.ccm_load_balancers {
+    for (uid, lb) in &store.ccm.load_balancers {
         if !wanted.contains(uid) {
             ops.push(LbOp::Delete {
-                cluster: cluster.to_string(),
                 uid: uid.clone(),
                 id: lb.id,
             });
@@ -225,43 +209,65 @@ fn lb_services(ports: &[(i32, i32)]) -> Vec<crate::world::LbService> {
         .collect()
 }
 
-/// Carries out the ops in the world (as the CCM's API calls would).
-pub fn carry_out(world: &mut World, ops: Vec<LbOp>) -> Vec<LbOutcome> {
+/// Carries out the ops in the world (the CCM's API calls, counted as the CCM's requests).
+pub fn carry_out(
+    world: &mut World,
+    defaults: &LbDefaults,
+    network: Option<i64>,
+    ops: Vec<LbOp>,
+) -> Vec<LbOutcome> {
     let mut out = Vec::new();
     for op in ops {
         match op {
-            LbOp::Delete { cluster, uid, id } => {
-                if let Some(lb) = world.data.load_balancers.remove(&id) {
-                    world.emit(WorldEvent::LoadBalancerDeleted { id, ipv4: lb.ipv4 });
-                    world.create_action(
-                        "delete_load_balancer",
-                        &[(id, "load_balancer")],
-                        Effect::None,
-                        Duration::ZERO,
-                    );
+            LbOp::Delete { uid, id } => {
+                if world.data.load_balancers.contains_key(&id) {
+                    if !world.component_request(Component::Ccm, "DELETE /load_balancers/{id}") {
+                        continue;
+                    }
+                    if let Some(lb) = world.data.load_balancers.remove(&id) {
+                        world.emit(WorldEvent::LoadBalancerDeleted { id, ipv4: lb.ipv4 });
+                    }
                 }
-                out.push(LbOutcome::Deleted { cluster, uid });
+                out.push(LbOutcome::Deleted { uid });
             }
             LbOp::Ensure {
-                cluster,
                 service,
                 uid,
                 name,
                 lb_type,
                 location,
+                network_zone,
+                use_private_ip,
                 ports,
                 servers,
             } => {
-                let network = servers
-                    .iter()
-                    .filter_map(|id| world.data.servers.get(id))
-                    .find_map(|s| s.private_net.first().map(|n| n.network));
+                let private = match use_private_ip.as_deref() {
+                    None => defaults.use_private_ip,
+                    Some("true") => true,
+                    Some("false") => false,
+                    Some(other) => {
+                        out.push(LbOutcome::Failed {
+                            service,
+                            message: format!(
+                                "load-balancer.hetzner.cloud/use-private-ip: invalid boolean {other:?}"
+                            ),
+                        });
+                        continue;
+                    }
+                };
+                if private && network.is_none() {
+                    out.push(LbOutcome::Failed {
+                        service,
+                        message: "hcops/LoadBalancerOps.ReconcileHCLBTargets: use private ip: missing network id".into(),
+                    });
+                    continue;
+                }
                 let targets: Vec<LbTarget> = servers
                     .iter()
                     .filter(|id| world.data.servers.contains_key(id))
                     .map(|id| LbTarget::Server {
                         id: *id,
-                        use_private_ip: network.is_some(),
+                        use_private_ip: private,
                     })
                     .collect();
                 let services = lb_services(&ports);
@@ -273,7 +279,7 @@ pub fn carry_out(world: &mut World, ops: Vec<LbOp>) -> Vec<LbOutcome> {
                     .map(|lb| lb.id);
                 let id = match existing {
                     Some(id) => {
-                        let Some(lb) = world.data.load_balancers.get_mut(&id) else {
+                        let Some(lb) = world.data.load_balancers.get(&id) else {
                             continue;
                         };
                         let ports_now: Vec<(i32, i32)> = lb
@@ -282,24 +288,45 @@ pub fn carry_out(world: &mut World, ops: Vec<LbOp>) -> Vec<LbOutcome> {
                             .map(|s| (s.listen_port, s.destination_port))
                             .collect();
                         if lb.targets != targets || ports_now != ports {
-                            lb.targets = targets;
-                            lb.services = services;
-                            let ipv4 = lb.ipv4;
-                            world.emit(WorldEvent::LoadBalancerChanged { id, ipv4 });
+                            if !world.component_request(
+                                Component::Ccm,
+                                "POST /load_balancers/{id}/actions/add_target",
+                            ) {
+                                continue;
+                            }
+                            if let Some(lb) = world.data.load_balancers.get_mut(&id) {
+                                lb.targets = targets;
+                                lb.services = services;
+                                let ipv4 = lb.ipv4;
+                                world.emit(WorldEvent::LoadBalancerChanged { id, ipv4 });
+                            }
                         }
                         id
                     }
-                    None => match create(
-                        world, &name, &lb_type, location, network, &servers, services, targets,
-                        &uid,
-                    ) {
-                        Some(id) => id,
-                        None => continue,
-                    },
+                    None => {
+                        let placement = match place(defaults, location, network_zone) {
+                            Ok(p) => p,
+                            Err(message) => {
+                                out.push(LbOutcome::Failed { service, message });
+                                continue;
+                            }
+                        };
+                        if !world.component_request(Component::Ccm, "POST /load_balancers") {
+                            continue;
+                        }
+                        match create(
+                            world, &name, &lb_type, &placement, network, services, targets, &uid,
+                        ) {
+                            Ok(id) => id,
+                            Err(message) => {
+                                out.push(LbOutcome::Failed { service, message });
+                                continue;
+                            }
+                        }
+                    }
                 };
                 let lb = &world.data.load_balancers[&id];
                 out.push(LbOutcome::Ensured {
-                    cluster,
                     uid,
                     lb: CcmLoadBalancer {
                         id,
@@ -314,42 +341,62 @@ pub fn carry_out(world: &mut World, ops: Vec<LbOp>) -> Vec<LbOutcome> {
     out
 }
 
+/// Where a new balancer goes: its location, as the CCM's `Create` chooses it.
+fn place(
+    defaults: &LbDefaults,
+    location: Option<String>,
+    network_zone: Option<String>,
+) -> Result<String, String> {
+    // An empty location annotation resets the default, so that a network zone can apply.
+    let location = match location {
+        Some(l) if l.is_empty() => None,
+        Some(l) => Some(l),
+        None => defaults.location.clone(),
+    };
+    let zone = network_zone.or_else(|| defaults.network_zone.clone());
+    if let Some(location) = location {
+        return Ok(location);
+    }
+    let Some(zone) = zone.filter(|z| !z.is_empty()) else {
+        return Err("hcops/LoadBalancerOps.Create: neither load-balancer.hetzner.cloud/location nor load-balancer.hetzner.cloud/network-zone set".into());
+    };
+    crate::catalog::LOCATIONS
+        .iter()
+        .find(|l| l.network_zone == zone)
+        .map(|l| l.name.to_string())
+        .ok_or_else(|| {
+            format!("hcops/LoadBalancerOps.Create: invalid input in field 'network_zone' (invalid_input): unknown network zone {zone:?}")
+        })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn create(
     world: &mut World,
     name: &str,
     lb_type: &str,
-    location: Option<String>,
+    location: &str,
     network: Option<i64>,
-    servers: &[i64],
     services: Vec<crate::world::LbService>,
     targets: Vec<LbTarget>,
     uid: &str,
-) -> Option<i64> {
+) -> Result<i64, String> {
+    let prefix = "hcops/LoadBalancerOps.Create";
     if world.data.load_balancers.values().any(|l| l.name == name) {
-        tracing::warn!(
-            name,
-            "CCM stand-in: a load balancer with this name exists already"
-        );
-        return None;
+        return Err(format!("{prefix}: name is already used (uniqueness_error)"));
     }
-    let location = location
-        .or_else(|| {
-            servers
-                .first()
-                .and_then(|id| world.data.servers.get(id))
-                .map(|s| s.location.clone())
-        })
-        .unwrap_or_else(|| "fsn1".into());
-    let zone = crate::catalog::location(&location)
-        .map(|l| l.network_zone)
-        .unwrap_or("eu-central");
+    let Some(zone) = crate::catalog::location(location).map(|l| l.network_zone) else {
+        return Err(format!(
+            "{prefix}: invalid input in field 'location' (invalid_input)"
+        ));
+    };
     let private_net = match network {
         Some(n) => match allocate_private_ip(world, n, zone, None, &[]) {
             Ok(ip) => vec![(n, ip)],
             Err(e) => {
-                tracing::warn!(error = ?e, "CCM stand-in: cannot attach the load balancer to the network");
-                Vec::new()
+                return Err(format!(
+                    "hcops/LoadBalancerOps.attachToNetwork: {e} ({})",
+                    e.code()
+                ));
             }
         },
         None => Vec::new(),
@@ -359,7 +406,7 @@ fn create(
         id,
         name: name.to_string(),
         lb_type: lb_type.to_string(),
-        location,
+        location: location.to_string(),
         algorithm: "round_robin".into(),
         labels: [(SERVICE_UID_LABEL.to_string(), uid.to_string())].into(),
         created: world.clock.timestamp(),
@@ -380,18 +427,25 @@ fn create(
         Effect::None,
         Duration::ZERO,
     );
-    Some(id)
+    Ok(id)
 }
 
 /// Records outcomes: the balancers per Service, and the Services' `status.loadBalancer`.
 pub fn record(store: &mut Store, outcomes: Vec<LbOutcome>, timestamp: &str) {
     for outcome in outcomes {
         match outcome {
-            LbOutcome::Deleted { uid, .. } => {
-                store.ccm_load_balancers.remove(&uid);
+            LbOutcome::Deleted { uid } => {
+                store.ccm.load_balancers.remove(&uid);
             }
-            LbOutcome::Ensured { uid, lb, .. } => {
+            LbOutcome::Failed { service, message } => {
+                store
+                    .ccm
+                    .service_errors
+                    .insert(format!("{}/{}", service.0, service.1), message);
+            }
+            LbOutcome::Ensured { uid, lb } => {
                 let (ns, name) = lb.service.clone();
+                store.ccm.service_errors.remove(&format!("{ns}/{name}"));
                 if let Some(mut svc) = store.get("v1", "services", &ns, &name).cloned() {
                     let status = json!({"loadBalancer": {"ingress": [{"ip": lb.ipv4.to_string(), "ipMode": "VIP"}]}});
                     if svc["status"] != status {
@@ -399,7 +453,7 @@ pub fn record(store: &mut Store, outcomes: Vec<LbOutcome>, timestamp: &str) {
                         store.put("v1", "services", svc, timestamp);
                     }
                 }
-                store.ccm_load_balancers.insert(uid, lb);
+                store.ccm.load_balancers.insert(uid, lb);
             }
         }
     }
@@ -409,7 +463,8 @@ pub fn record(store: &mut Store, outcomes: Vec<LbOutcome>, timestamp: &str) {
 pub fn state_json(store: &Store) -> Value {
     Value::Array(
         store
-            .ccm_load_balancers
+            .ccm
+            .load_balancers
             .iter()
             .map(|(uid, lb)| {
                 json!({"id": lb.id, "name": lb.name, "ipv4": lb.ipv4.to_string(),
@@ -428,5 +483,22 @@ mod tests {
         let name = default_name("0b1f6a52-8c3e-4d2a-9f1b-7c6d5e4f3a2b");
         assert_eq!(name, "a0b1f6a528c3e4d2a9f1b7c6d5e4f3a2");
         assert_eq!(name.len(), 32);
+    }
+
+    #[test]
+    fn a_balancer_needs_a_location_or_a_network_zone() {
+        let none = LbDefaults::default();
+        assert!(place(&none, None, None).unwrap_err().contains("neither"));
+        assert_eq!(place(&none, Some("hel1".into()), None), Ok("hel1".into()));
+        assert_eq!(place(&none, None, Some("us-east".into())), Ok("ash".into()));
+        let fsn1 = LbDefaults {
+            location: Some("fsn1".into()),
+            ..LbDefaults::default()
+        };
+        assert_eq!(place(&fsn1, None, None), Ok("fsn1".into()));
+        assert_eq!(
+            place(&fsn1, Some(String::new()), Some("eu-central".into())),
+            Ok("fsn1".into())
+        );
     }
 }
