@@ -9,18 +9,37 @@ use serde_json::json;
 use super::world::World;
 use crate::support::Workdir;
 
-/// Installs the hcloud cloud controller (as a HelmChart) and a Service of type LoadBalancer;
-/// returns the id of the Hetzner load balancer the controller made for it.
-pub fn service_load_balancer(world: &World, w: &Workdir) -> i64 {
+/// Installs the hcloud cloud controller (as a HelmChart, with Secret `hcloud` holding the
+/// project's token and the id of the network named after `cluster`, balancers in fsn1) and a
+/// Service of type LoadBalancer; returns the id of the Hetzner load balancer the controller made
+/// for it.
+pub fn service_load_balancer(world: &World, w: &Workdir, cluster: &str) -> i64 {
+    use base64::Engine;
     let kubeconfig = w.run_ok(&["output", "-raw", "kubeconfig"]);
     let credentials = KubeCredentials::from_kubeconfig(&kubeconfig).expect("kubeconfig parses");
+    let network = world.list(&format!("/networks?name={cluster}"), "networks")[0]["id"]
+        .as_i64()
+        .expect("the cluster network");
+    let b64 = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
     world.block_on(async {
         let kube = KubeClient::new(&credentials, KubeOptions::default()).expect("client");
         kube.apply(
             &json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "hcloud", "namespace": "kube-system"},
+                "data": {"token": b64(super::world::TOKEN), "network": b64(&network.to_string())}
+            }),
+            "e2e",
+            true,
+        )
+        .await
+        .expect("Secret applied");
+        kube.apply(
+            &json!({
                 "apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
                 "metadata": {"name": "hcloud-cloud-controller-manager", "namespace": "kube-system"},
-                "spec": {"chart": "hcloud-cloud-controller-manager", "repo": "https://charts.hetzner.cloud", "targetNamespace": "kube-system"}
+                "spec": {"chart": "hcloud-cloud-controller-manager", "repo": "https://charts.hetzner.cloud", "targetNamespace": "kube-system",
+                         "valuesContent": "networking:\n  enabled: true\n  clusterCIDR: 10.244.0.0/16\nenv:\n  HCLOUD_LOAD_BALANCERS_LOCATION:\n    value: fsn1\n"}
             }),
             "e2e",
             true,
