@@ -9,6 +9,7 @@ mod kube {
 
     mod apply;
     mod ccm;
+    mod csi;
     mod drain;
     mod eviction;
     mod helm;

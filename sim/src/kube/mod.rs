@@ -11,15 +11,18 @@ pub mod capacity;
 pub mod ccm;
 pub mod components;
 pub mod crud;
+pub mod csi;
 pub mod eviction;
 pub mod helm;
 pub mod nodes;
 pub mod objects;
 pub mod podcidr;
+pub mod quantity;
 pub mod reconcile;
 pub mod scheduler;
 pub mod select;
 pub mod static_pods;
+pub mod storage;
 pub mod store;
 pub mod workloads;
 
@@ -287,6 +290,7 @@ pub fn state_json(fleet: &Fleet) -> Value {
                     "helm_releases": c.kube.releases.iter().map(|((ns, _), r)| r.json(ns)).collect::<Vec<_>>(),
                     "ccm_load_balancers": ccm::load_balancers::state_json(&c.kube),
                     "ccm": ccm::state_json(&c.kube, components::running(&c.kube, ccm::CCM_CHART).is_some()),
+                    "csi": csi::state_json(&c.kube),
                 })
             })
             .collect(),

@@ -79,6 +79,8 @@ struct NodeFacts<'a> {
     cni: bool,
     /// What the cloud controller manager wrote on it, once it initialised it.
     ccm: Option<&'a super::ccm::CcmNode>,
+    /// The location the hcloud CSI driver registered on it (its topology label).
+    csi_location: Option<&'a String>,
     /// Its pod CIDR block, once node IPAM gave it one.
     pod_cidr: Option<ipnet::Ipv4Net>,
 }
@@ -100,6 +102,9 @@ fn node_json(node: &Node, facts: &NodeFacts) -> Option<Value> {
     }
     for (k, v) in facts.ccm.map(|c| c.labels()).unwrap_or_default() {
         labels.insert(k.into(), json!(v));
+    }
+    if let Some(location) = facts.csi_location {
+        labels.insert(super::csi::TOPOLOGY_KEY.into(), json!(location));
     }
     let taints: Vec<Value> = cfg
         .taints
@@ -199,6 +204,7 @@ pub fn list(fleet: &Fleet, key: &str) -> Vec<Value> {
             let facts = NodeFacts {
                 cni: cni.runs_on(&n.hostname()),
                 ccm: cluster.kube.ccm.nodes.get(&n.hostname()),
+                csi_location: cluster.kube.csi.nodes.get(&n.hostname()),
                 pod_cidr: cluster.kube.pod_cidrs.get(&n.hostname()),
             };
             node_json(n, &facts)

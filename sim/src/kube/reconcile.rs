@@ -8,7 +8,7 @@
 use std::sync::PoisonError;
 
 use super::workloads::Tick;
-use super::{ccm, eviction, helm, nodes, static_pods, workloads};
+use super::{ccm, csi, eviction, helm, nodes, static_pods, storage, workloads};
 use crate::talos::TalosSim;
 
 /// Runs every controller once.
@@ -19,7 +19,7 @@ pub fn run(sim: &TalosSim) {
         job_delay: sim.duration("helm_job"),
         timestamp: sim.world_timestamp(),
     };
-    let plans = {
+    let (plans, csi_plans) = {
         let mut fleet = sim.lock();
         let keys: Vec<String> = fleet
             .clusters
@@ -28,6 +28,7 @@ pub fn run(sim: &TalosSim) {
             .cloned()
             .collect();
         let mut plans = Vec::new();
+        let mut csi_plans = Vec::new();
         for key in keys {
             if let Some(cluster) = fleet.clusters.get_mut(&key) {
                 cluster.kube.ensure_defaults(&tick.timestamp);
@@ -51,12 +52,19 @@ pub fn run(sim: &TalosSim) {
                     })
                 })
                 .collect();
+            let servers: std::collections::BTreeMap<String, i64> = fleet
+                .cluster_nodes(&key)
+                .filter(|n| n.kube_registered)
+                .map(|n| (n.hostname(), n.server_id))
+                .collect();
             let Some(cluster) = fleet.clusters.get_mut(&key) else {
                 continue;
             };
             static_pods::reconcile(&mut cluster.kube, &control_planes, &tick);
             workloads::reconcile(&mut cluster.kube, &node_objects, &tick);
+            storage::reconcile(&mut cluster.kube, &tick.timestamp);
             eviction::refresh_status(&mut cluster.kube, &tick.timestamp);
+            csi_plans.extend(csi::plan(&key, &mut cluster.kube, &node_objects, &servers));
             plans.extend(ccm::plan(
                 &key,
                 &mut cluster.kube,
@@ -65,23 +73,33 @@ pub fn run(sim: &TalosSim) {
                 &tick.timestamp,
             ));
         }
-        plans
+        (plans, csi_plans)
     };
-    if plans.is_empty() {
+    if plans.is_empty() && csi_plans.is_empty() {
         return;
     }
-    let outcomes: Vec<ccm::Outcome> = {
+    let (outcomes, csi_outcomes) = {
         let mut world = sim.world.write().unwrap_or_else(PoisonError::into_inner);
         world.settle_actions();
-        plans
+        let outcomes: Vec<ccm::Outcome> = plans
             .into_iter()
             .map(|plan| ccm::carry_out(&mut world, plan))
-            .collect()
+            .collect();
+        let csi_outcomes: Vec<csi::Outcome> = csi_plans
+            .into_iter()
+            .map(|plan| csi::carry_out(&mut world, plan))
+            .collect();
+        (outcomes, csi_outcomes)
     };
     let mut fleet = sim.lock();
     for outcome in outcomes {
         if let Some(cluster) = fleet.clusters.get_mut(&outcome.cluster) {
             ccm::record(&mut cluster.kube, outcome, &tick.timestamp);
+        }
+    }
+    for outcome in csi_outcomes {
+        if let Some(cluster) = fleet.clusters.get_mut(&outcome.cluster) {
+            csi::record(&mut cluster.kube, outcome, &tick.timestamp);
         }
     }
 }

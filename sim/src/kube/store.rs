@@ -30,6 +30,8 @@ pub struct Store {
     pub releases: BTreeMap<(String, String), Release>,
     /// What the hcloud CCM stand-in did in this cluster (nodes initialised, load balancers).
     pub ccm: super::ccm::CcmState,
+    /// What the hcloud CSI driver stand-in knows (nodes it registered on, failures).
+    pub csi: super::csi::CsiState,
     next_version: u64,
     next_suffix: u64,
 }
