@@ -14,6 +14,7 @@ mod kube {
     mod eviction;
     mod helm;
     mod join;
+    mod metrics;
     mod nodes;
     mod python;
     mod routing;

@@ -14,6 +14,7 @@ pub mod crud;
 pub mod csi;
 pub mod eviction;
 pub mod helm;
+pub mod metrics;
 pub mod nodes;
 pub mod objects;
 pub mod podcidr;
@@ -188,8 +189,34 @@ fn dispatch(
                 &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]}),
             );
         }
-        "/apis" => return ok_json(StatusCode::OK, &objects::api_groups(&fleet, &ctx.cluster)),
+        "/apis" => {
+            let mut groups = objects::api_groups(&fleet, &ctx.cluster);
+            if let (Some(list), Some(metrics)) = (
+                groups["groups"].as_array_mut(),
+                fleet
+                    .clusters
+                    .get(&ctx.cluster)
+                    .and_then(|c| metrics::api_group(&c.kube)),
+            ) {
+                list.push(metrics);
+            }
+            return ok_json(StatusCode::OK, &groups);
+        }
         _ => {}
+    }
+    if path.trim_matches('/').starts_with("apis/metrics.k8s.io") {
+        let kubelets = kubelets(&fleet, &ctx.cluster);
+        let served = fleet
+            .clusters
+            .get(&ctx.cluster)
+            .and_then(|c| metrics::handle(&c.kube, &kubelets, path, query, &timestamp));
+        return served.unwrap_or_else(|| {
+            status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "the server could not find the requested resource",
+            )
+        });
     }
     let group_version = match path
         .trim_matches('/')
@@ -241,6 +268,25 @@ fn dispatch(
         body,
         &timestamp,
     )
+}
+
+/// The cluster's kubelets as metrics-server sees them.
+fn kubelets(fleet: &Fleet, key: &str) -> Vec<metrics::Kubelet> {
+    nodes::list(fleet, key)
+        .into_iter()
+        .map(|node| {
+            let talos = fleet
+                .cluster_nodes(key)
+                .find(|n| node["metadata"]["name"] == n.hostname().as_str());
+            metrics::Kubelet {
+                up: talos.is_some_and(|n| n.is_up()),
+                serving_certificates: talos
+                    .and_then(|n| n.config.as_ref())
+                    .is_some_and(|c| c.kubelet_serving_certificates),
+                node,
+            }
+        })
+        .collect()
 }
 
 fn version_json(fleet: &Fleet, key: &str) -> Value {
