@@ -438,7 +438,7 @@ fn provision(
         }
     };
     // The driver waits for `create_volume` before it answers.
-    (volume.status == "available").then(|| Done::Provisioned {
+    (volume.status == "available").then_some(Done::Provisioned {
         claim: p.claim,
         volume: volume.id,
         size: volume.size,

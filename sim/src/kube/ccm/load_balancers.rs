@@ -49,30 +49,34 @@ pub struct CcmLoadBalancer {
     pub ipv4: Ipv4Addr,
 }
 
+/// The balancer a Service should have.
+#[derive(Debug, Clone)]
+pub struct Ensure {
+    /// Service namespace and name.
+    pub service: (String, String),
+    /// Service uid.
+    pub uid: String,
+    /// Balancer name.
+    pub name: String,
+    /// Balancer type.
+    pub lb_type: String,
+    /// Location from the annotation (an empty annotation resets the default).
+    pub location: Option<String>,
+    /// Network zone from the annotation.
+    pub network_zone: Option<String>,
+    /// `load-balancer.hetzner.cloud/use-private-ip`, when set.
+    pub use_private_ip: Option<String>,
+    /// `(port, nodePort)` per Service port.
+    pub ports: Vec<(i32, i32)>,
+    /// The servers of the nodes it targets.
+    pub servers: Vec<i64>,
+}
+
 /// Something to do in the world for one Service.
 #[derive(Debug, Clone)]
 pub enum LbOp {
     /// Create or update the balancer of a Service.
-    Ensure {
-        /// Service namespace and name.
-        service: (String, String),
-        /// Service uid.
-        uid: String,
-        /// Balancer name.
-        name: String,
-        /// Balancer type.
-        lb_type: String,
-        /// Location from the annotation (an empty annotation resets the default).
-        location: Option<String>,
-        /// Network zone from the annotation.
-        network_zone: Option<String>,
-        /// `load-balancer.hetzner.cloud/use-private-ip`, when set.
-        use_private_ip: Option<String>,
-        /// `(port, nodePort)` per Service port.
-        ports: Vec<(i32, i32)>,
-        /// The servers of the nodes it targets.
-        servers: Vec<i64>,
-    },
+    Ensure(Box<Ensure>),
     /// Delete the balancer of a Service that is gone.
     Delete {
         /// The Service uid it was for.
@@ -158,7 +162,7 @@ pub fn plan(store: &mut Store, targets: &[i64], timestamp: &str) -> Vec<LbOp> {
                 .map(str::to_string)
         };
         wanted.insert(uid.clone());
-        ops.push(LbOp::Ensure {
+        ops.push(LbOp::Ensure(Box::new(Ensure {
             service: (meta("namespace"), meta("name")),
             name: annotation("name").unwrap_or_else(|| default_name(&uid)),
             lb_type: annotation("type").unwrap_or_else(|| "lb11".into()),
@@ -178,7 +182,7 @@ pub fn plan(store: &mut Store, targets: &[i64], timestamp: &str) -> Vec<LbOp> {
                 .collect(),
             servers: targets.to_vec(),
             uid,
-        });
+        })));
     }
     for (uid, lb) in &store.ccm.load_balancers {
         if !wanted.contains(uid) {
@@ -230,17 +234,18 @@ pub fn carry_out(
                 }
                 out.push(LbOutcome::Deleted { uid });
             }
-            LbOp::Ensure {
-                service,
-                uid,
-                name,
-                lb_type,
-                location,
-                network_zone,
-                use_private_ip,
-                ports,
-                servers,
-            } => {
+            LbOp::Ensure(ensure) => {
+                let Ensure {
+                    service,
+                    uid,
+                    name,
+                    lb_type,
+                    location,
+                    network_zone,
+                    use_private_ip,
+                    ports,
+                    servers,
+                } = *ensure;
                 let private = match use_private_ip.as_deref() {
                     None => defaults.use_private_ip,
                     Some("true") => true,
