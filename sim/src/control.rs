@@ -48,6 +48,8 @@ async fn stats(State(app): State<AppState>) -> Json<Value> {
         "requests": world.stats.requests,
         "rate_limited": world.stats.rate_limited,
         "kube_requests": world.stats.kube_requests,
+        "ccm_requests": world.stats.ccm_requests,
+        "csi_requests": world.stats.csi_requests,
         "faults_injected": world.faults.injected,
     }))
 }
@@ -68,6 +70,7 @@ pub fn dump(world: &World) -> Value {
         "placement_groups": d.placement_groups.values().map(|p| placement_group_json(world, p)).collect::<Vec<_>>(),
         "images": d.images.values().map(|i| image_json(world, i)).collect::<Vec<_>>(),
         "ssh_keys": d.ssh_keys.values().map(key_json).collect::<Vec<_>>(),
+        "volumes": d.volumes.values().map(crate::hcloud::volumes::volume_json).collect::<Vec<_>>(),
         "actions": d.actions.values().map(|a| a.to_json(now)).collect::<Vec<_>>(),
     })
 }

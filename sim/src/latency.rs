@@ -61,6 +61,9 @@ pub fn realistic_duration(command: &str) -> Duration {
         "detach_load_balancer_from_network" => 3.0,
         "change_load_balancer_type" => 10.0,
         "change_algorithm" => 1.0,
+        "create_volume" => 5.0,
+        "attach_volume" | "detach_volume" => 3.0,
+        "resize_volume" => 3.0,
         // Talos nodes (part 2): boot to apid, services ready for bootstrap, reboot, and a reset
         // without reboot (drain, wipe, power off).
         "talos_boot" => 30.0,

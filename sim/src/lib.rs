@@ -196,6 +196,7 @@ pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
         rate_limit_per_hour: config.rate_limit_per_hour,
         talos_versions: config.talos_versions.clone(),
         first_ipv4: config.public_ipv4_base,
+        token: config.token.clone(),
     };
     let block = if config.claim_ipv4_block_at_start {
         talos::BlockClaim::Held(
@@ -233,7 +234,6 @@ pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
     }
     let state = hcloud::AppState {
         world: world.clone(),
-        token: config.token.as_str().into(),
     };
     let app = axum::Router::new()
         .nest("/v1", hcloud::router(state.clone()))

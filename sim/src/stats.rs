@@ -16,6 +16,21 @@ pub struct Stats {
     /// Kubernetes API requests of every simulated cluster, by `VERB resource[/subresource]` (see
     /// [`crate::kube::accounting`]); not part of `total`.
     pub kube_requests: BTreeMap<String, u64>,
+    /// Hetzner API requests the hcloud cloud controller manager stand-in made with the project's
+    /// token, by `METHOD /route`: they spend the project's rate limit like the provider's own
+    /// (and are counted in `rate_limited` when refused), but are not part of `total`.
+    pub ccm_requests: BTreeMap<String, u64>,
+    /// Hetzner API requests of the hcloud CSI driver stand-in, likewise.
+    pub csi_requests: BTreeMap<String, u64>,
+}
+
+/// An in-cluster component that calls the Hetzner API with the project's token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    /// The hcloud cloud controller manager.
+    Ccm,
+    /// The hcloud CSI driver.
+    Csi,
 }
 
 impl Stats {
@@ -23,6 +38,18 @@ impl Stats {
     pub fn record(&mut self, route: String) {
         self.total += 1;
         *self.requests.entry(route).or_default() += 1;
+    }
+
+    /// Counts one Hetzner API request of an in-cluster component (`refused`: answered 429).
+    pub fn record_component(&mut self, component: Component, route: &str, refused: bool) {
+        let counts = match component {
+            Component::Ccm => &mut self.ccm_requests,
+            Component::Csi => &mut self.csi_requests,
+        };
+        *counts.entry(route.to_string()).or_default() += 1;
+        if refused {
+            self.rate_limited += 1;
+        }
     }
 
     /// Counts one Kubernetes API request.

@@ -13,4 +13,5 @@ mod api {
     mod server_actions;
     mod servers;
     mod sim_behaviour;
+    mod volumes;
 }

@@ -9,10 +9,12 @@ mod kube {
 
     mod apply;
     mod ccm;
+    mod csi;
     mod drain;
     mod eviction;
     mod helm;
     mod join;
+    mod metrics;
     mod nodes;
     mod python;
     mod routing;

@@ -55,7 +55,12 @@ async fn drain_evicts_within_the_budget_and_names_what_it_protects() {
     });
 
     // A custom resource through discovery: helm-controller installs the cloud controller,
-    // which initialises the nodes.
+    // which initialises the nodes once Secret `hcloud` gives it the project's token.
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD.encode(hk8s_sim::testing::TOKEN);
+    let secret = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "hcloud", "namespace": "kube-system"}, "data": {"token": token}});
+    kube.apply(&secret, "hk8s", true).await.unwrap();
     let ccm = json!({"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
         "metadata": {"name": "hcloud-cloud-controller-manager", "namespace": "kube-system"},
         "spec": {"chart": "hcloud-cloud-controller-manager", "targetNamespace": "kube-system"}});

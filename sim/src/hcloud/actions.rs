@@ -74,6 +74,7 @@ fn ensure_exists(world: &World, kind: &str, id: i64) -> Result<(), ApiError> {
         "firewall" => world.data.firewalls.contains_key(&id),
         "load_balancer" => world.data.load_balancers.contains_key(&id),
         "image" => world.data.images.contains_key(&id),
+        "volume" => world.data.volumes.contains_key(&id),
         _ => true,
     };
     if exists {

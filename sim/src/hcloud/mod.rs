@@ -20,6 +20,8 @@ pub mod request;
 pub mod server_actions;
 pub mod servers;
 pub mod ssh_keys;
+pub mod volume_actions;
+pub mod volumes;
 
 use std::sync::{Arc, RwLock};
 
@@ -33,13 +35,11 @@ use crate::faults::RequestFault;
 use crate::world::World;
 use error::ApiError;
 
-/// What every handler gets: the world and the token clients must present.
+/// What every handler gets: the world (which knows the token clients must present).
 #[derive(Clone)]
 pub struct AppState {
     /// The simulated project.
     pub world: Arc<RwLock<World>>,
-    /// The bearer token accepted.
-    pub token: Arc<str>,
 }
 
 /// The `/v1` router with its middleware.
@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pricing::routes())
         .merge(images::routes())
         .merge(ssh_keys::routes())
+        .merge(volumes::routes())
         .fallback(unmodelled)
         // Hetzner answers a method a path does not take with its JSON `not_found`, never an
         // empty 405 (clients then decode the error as they decode every other).
@@ -86,13 +87,14 @@ async fn gatekeeper(
         req.method(),
         path.strip_prefix("/v1").unwrap_or(path)
     );
-    let expected = format!("Bearer {}", app.token);
-    let authorized = req
+    let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
-        .is_some_and(|v| v.as_bytes() == expected.as_bytes());
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
     let refusal = {
         let mut world = app.write();
+        let authorized = bearer.is_some_and(|t| world.accepts_token(t));
         world.stats.record(route);
         let now = world.clock.elapsed();
         let refusal = if !authorized {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use crate::labels::{Labels, validate_labels};
-use crate::world::{Firewall, LoadBalancer, Network, PlacementGroup, SshKey};
+use crate::world::{Firewall, LoadBalancer, Network, PlacementGroup, SshKey, Volume};
 
 /// `{ "name"?: string, "labels"?: {..} }`.
 #[derive(Debug, Deserialize)]
@@ -39,7 +39,14 @@ macro_rules! renamable {
         }
     )*};
 }
-renamable!(Firewall, LoadBalancer, Network, PlacementGroup, SshKey);
+renamable!(
+    Firewall,
+    LoadBalancer,
+    Network,
+    PlacementGroup,
+    SshKey,
+    Volume
+);
 
 /// Applies `update` to record `id` of `collection` (`kind` names it in errors): labels must be
 /// valid (`invalid_input` on `labels`), the name unused by any other record (`uniqueness_error`).

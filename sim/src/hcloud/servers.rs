@@ -108,7 +108,7 @@ pub fn server_json(world: &World, s: &Server) -> Value {
         "included_traffic": 21_990_232_555_520i64,
         "protection": {"delete": s.protect_delete, "rebuild": s.protect_rebuild},
         "labels": s.labels,
-        "volumes": [],
+        "volumes": super::volumes::volumes_of_server(world, s.id),
         "load_balancers": load_balancers,
         "primary_disk_size": s.primary_disk_size,
         "placement_group": s.placement_group.and_then(|id| world.data.placement_groups.get(&id)).map(|pg| placement_group_json(world, pg)),
@@ -499,6 +499,12 @@ async fn delete(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
     for lb in world.data.load_balancers.values_mut() {
         lb.targets
             .retain(|t| !matches!(t, crate::world::LbTarget::Server { id: sid, .. } if *sid == id));
+    }
+    // Deleting a server detaches its volumes; they and their data stay.
+    for volume in world.data.volumes.values_mut() {
+        if volume.server == Some(id) {
+            volume.server = None;
+        }
     }
     world.emit(WorldEvent::ServerDeleted {
         id,

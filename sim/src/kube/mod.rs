@@ -9,16 +9,21 @@ pub mod accounting;
 pub mod apply;
 pub mod capacity;
 pub mod ccm;
+pub mod components;
 pub mod crud;
+pub mod csi;
 pub mod eviction;
 pub mod helm;
+pub mod metrics;
 pub mod nodes;
 pub mod objects;
 pub mod podcidr;
+pub mod quantity;
 pub mod reconcile;
 pub mod scheduler;
 pub mod select;
 pub mod static_pods;
+pub mod storage;
 pub mod store;
 pub mod workloads;
 
@@ -184,8 +189,34 @@ fn dispatch(
                 &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]}),
             );
         }
-        "/apis" => return ok_json(StatusCode::OK, &objects::api_groups(&fleet, &ctx.cluster)),
+        "/apis" => {
+            let mut groups = objects::api_groups(&fleet, &ctx.cluster);
+            if let (Some(list), Some(metrics)) = (
+                groups["groups"].as_array_mut(),
+                fleet
+                    .clusters
+                    .get(&ctx.cluster)
+                    .and_then(|c| metrics::api_group(&c.kube)),
+            ) {
+                list.push(metrics);
+            }
+            return ok_json(StatusCode::OK, &groups);
+        }
         _ => {}
+    }
+    if path.trim_matches('/').starts_with("apis/metrics.k8s.io") {
+        let kubelets = kubelets(&fleet, &ctx.cluster);
+        let served = fleet
+            .clusters
+            .get(&ctx.cluster)
+            .and_then(|c| metrics::handle(&c.kube, &kubelets, path, query, &timestamp));
+        return served.unwrap_or_else(|| {
+            status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "the server could not find the requested resource",
+            )
+        });
     }
     let group_version = match path
         .trim_matches('/')
@@ -239,6 +270,25 @@ fn dispatch(
     )
 }
 
+/// The cluster's kubelets as metrics-server sees them.
+fn kubelets(fleet: &Fleet, key: &str) -> Vec<metrics::Kubelet> {
+    nodes::list(fleet, key)
+        .into_iter()
+        .map(|node| {
+            let talos = fleet
+                .cluster_nodes(key)
+                .find(|n| node["metadata"]["name"] == n.hostname().as_str());
+            metrics::Kubelet {
+                up: talos.is_some_and(|n| n.is_up()),
+                serving_certificates: talos
+                    .and_then(|n| n.config.as_ref())
+                    .is_some_and(|c| c.kubelet_serving_certificates),
+                node,
+            }
+        })
+        .collect()
+}
+
 fn version_json(fleet: &Fleet, key: &str) -> Value {
     let version = fleet
         .cluster_nodes(key)
@@ -284,7 +334,9 @@ pub fn state_json(fleet: &Fleet) -> Value {
                     })).collect::<Vec<_>>(),
                     "objects": c.kube.counts(),
                     "helm_releases": c.kube.releases.iter().map(|((ns, _), r)| r.json(ns)).collect::<Vec<_>>(),
-                    "ccm_load_balancers": ccm::state_json(&c.kube),
+                    "ccm_load_balancers": ccm::load_balancers::state_json(&c.kube),
+                    "ccm": ccm::state_json(&c.kube, components::running(&c.kube, ccm::CCM_CHART).is_some()),
+                    "csi": csi::state_json(&c.kube),
                 })
             })
             .collect(),

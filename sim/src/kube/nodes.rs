@@ -70,23 +70,17 @@ fn cni(fleet: &Fleet, key: &str) -> Cni {
     )
 }
 
-/// Whether the hcloud cloud controller manager's chart is installed in the cluster.
-pub fn ccm_installed(fleet: &Fleet, key: &str) -> bool {
-    fleet
-        .clusters
-        .get(key)
-        .is_some_and(|c| super::helm::deployed(&c.kube, super::ccm::CCM_CHART))
-}
-
 /// The taint kubelet's `--cloud-provider=external` puts on a node until a CCM initializes it.
 const UNINITIALIZED_TAINT: &str = "node.cloudprovider.kubernetes.io/uninitialized";
 
 /// What the cluster knows of one node beyond its Talos state.
-struct NodeFacts {
+struct NodeFacts<'a> {
     /// Whether a CNI runs on it.
     cni: bool,
-    /// Whether the cloud controller manager initialized it.
-    ccm: bool,
+    /// What the cloud controller manager wrote on it, once it initialised it.
+    ccm: Option<&'a super::ccm::CcmNode>,
+    /// The location the hcloud CSI driver registered on it (its topology label).
+    csi_location: Option<&'a String>,
     /// Its pod CIDR block, once node IPAM gave it one.
     pod_cidr: Option<ipnet::Ipv4Net>,
 }
@@ -105,6 +99,12 @@ fn node_json(node: &Node, facts: &NodeFacts) -> Option<Value> {
     labels.insert("kubernetes.io/os".into(), json!("linux"));
     for (k, v) in &cfg.labels {
         labels.insert(k.clone(), json!(v));
+    }
+    for (k, v) in facts.ccm.map(|c| c.labels()).unwrap_or_default() {
+        labels.insert(k.into(), json!(v));
+    }
+    if let Some(location) = facts.csi_location {
+        labels.insert(super::csi::TOPOLOGY_KEY.into(), json!(location));
     }
     let taints: Vec<Value> = cfg
         .taints
@@ -125,11 +125,21 @@ fn node_json(node: &Node, facts: &NodeFacts) -> Option<Value> {
     } else {
         ("KubeletReady", "kubelet is posting ready status")
     };
-    let mut addresses = vec![json!({"type": "Hostname", "address": name})];
-    if let Some(ip) = node.private_ips().next() {
-        addresses.push(json!({"type": "InternalIP", "address": ip.to_string()}));
-    }
-    addresses.push(json!({"type": "ExternalIP", "address": node.ip.to_string()}));
+    let addresses: Vec<Value> = match facts.ccm {
+        Some(ccm) => ccm
+            .addresses
+            .iter()
+            .map(|(kind, address)| json!({"type": kind, "address": address}))
+            .collect(),
+        None => {
+            let mut addresses = vec![json!({"type": "Hostname", "address": name})];
+            if let Some(ip) = node.private_ips().next() {
+                addresses.push(json!({"type": "InternalIP", "address": ip.to_string()}));
+            }
+            addresses.push(json!({"type": "ExternalIP", "address": node.ip.to_string()}));
+            addresses
+        }
+    };
     let mut spec = json!({"taints": taints});
     if let Some(cidr) = facts.pod_cidr {
         spec["podCIDR"] = json!(cidr.to_string());
@@ -138,8 +148,8 @@ fn node_json(node: &Node, facts: &NodeFacts) -> Option<Value> {
     if !ready && let Some(t) = spec["taints"].as_array_mut() {
         t.push(json!({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}));
     }
-    if facts.ccm {
-        spec["providerID"] = json!(format!("hcloud://{}", node.server_id));
+    if let Some(ccm) = facts.ccm {
+        spec["providerID"] = json!(ccm.provider_id());
     } else if cfg.external_cloud_provider
         && let Some(t) = spec["taints"].as_array_mut()
     {
@@ -187,19 +197,14 @@ pub fn list(fleet: &Fleet, key: &str) -> Vec<Value> {
         return Vec::new();
     };
     let cni = cni(fleet, key);
-    let ccm = ccm_installed(fleet, key);
-    // The hcloud CCM finds a node's server by name: a node named otherwise stays uninitialized.
-    let initialized = |n: &Node| {
-        (ccm && n.hostname() == n.server_name)
-            || cluster.kube.ccm_initialized.contains(&n.hostname())
-    };
     let mut nodes: Vec<Value> = fleet
         .cluster_nodes(key)
         .filter(|n| n.kube_registered)
         .filter_map(|n| {
             let facts = NodeFacts {
                 cni: cni.runs_on(&n.hostname()),
-                ccm: initialized(n),
+                ccm: cluster.kube.ccm.nodes.get(&n.hostname()),
+                csi_location: cluster.kube.csi.nodes.get(&n.hostname()),
                 pod_cidr: cluster.kube.pod_cidrs.get(&n.hostname()),
             };
             node_json(n, &facts)

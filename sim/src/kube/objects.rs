@@ -64,6 +64,20 @@ const KNOWN_RESOURCES: &[(&str, &str, &str, bool)] = &[
     ("v1", "serviceaccounts", "ServiceAccount", true),
     ("v1", "pods", "Pod", true),
     ("v1", "services", "Service", true),
+    (
+        "v1",
+        "persistentvolumeclaims",
+        "PersistentVolumeClaim",
+        true,
+    ),
+    ("v1", "persistentvolumes", "PersistentVolume", false),
+    ("storage.k8s.io/v1", "storageclasses", "StorageClass", false),
+    (
+        "storage.k8s.io/v1",
+        "volumeattachments",
+        "VolumeAttachment",
+        false,
+    ),
     ("apps/v1", "deployments", "Deployment", true),
     ("apps/v1", "replicasets", "ReplicaSet", true),
     ("apps/v1", "statefulsets", "StatefulSet", true),
@@ -151,6 +165,7 @@ pub fn api_groups(fleet: &Fleet, key: &str) -> Value {
         "apps/v1",
         "batch/v1",
         "policy/v1",
+        "storage.k8s.io/v1",
         "helm.cattle.io/v1",
         "rbac.authorization.k8s.io/v1",
     ]

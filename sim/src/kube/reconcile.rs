@@ -1,14 +1,14 @@
 //! One reconcile pass over every cluster whose Kubernetes API serves: the helm-controller
-//! stand-in, the control planes' mirror pods, the workload controllers and scheduler, PodDisruptionBudget status, then the CCM's
-//! load balancers (planned under the fleet lock, carried out under the world lock, recorded under
-//! the fleet lock again: the two locks are never held together). Runs in the Talos loop and at
-//! the start of every Kubernetes API request, so that what is due is visible to the next request.
+//! stand-in, the control planes' mirror pods, the workload controllers and scheduler, PodDisruptionBudget status, then the
+//! in-cluster components that call the Hetzner API (the CCM: planned under the fleet lock, carried
+//! out under the world lock, recorded under the fleet lock again: the two locks are never held
+//! together). Runs in the Talos loop and at the start of every Kubernetes API request, so that
+//! what is due is visible to the next request.
 
-use std::collections::BTreeMap;
 use std::sync::PoisonError;
 
 use super::workloads::Tick;
-use super::{ccm, eviction, helm, nodes, static_pods, workloads};
+use super::{ccm, csi, eviction, helm, nodes, static_pods, storage, workloads};
 use crate::talos::TalosSim;
 
 /// Runs every controller once.
@@ -19,7 +19,7 @@ pub fn run(sim: &TalosSim) {
         job_delay: sim.duration("helm_job"),
         timestamp: sim.world_timestamp(),
     };
-    let ops = {
+    let (plans, csi_plans) = {
         let mut fleet = sim.lock();
         let keys: Vec<String> = fleet
             .clusters
@@ -27,21 +27,14 @@ pub fn run(sim: &TalosSim) {
             .filter(|k| fleet.kube_serving(k))
             .cloned()
             .collect();
-        let mut ops = Vec::new();
+        let mut plans = Vec::new();
+        let mut csi_plans = Vec::new();
         for key in keys {
             if let Some(cluster) = fleet.clusters.get_mut(&key) {
                 cluster.kube.ensure_defaults(&tick.timestamp);
                 helm::reconcile(&mut cluster.kube, &tick);
             }
             let node_objects = nodes::list(&fleet, &key);
-            let ccm_running = nodes::ccm_installed(&fleet, &key);
-            let mut servers: Vec<(bool, i64)> = fleet
-                .cluster_nodes(&key)
-                .filter(|n| n.kube_registered)
-                .map(|n| (!n.is_control_plane(), n.server_id))
-                .collect();
-            servers.sort();
-            let servers: Vec<i64> = servers.into_iter().map(|(_, id)| id).collect();
             let control_planes: Vec<static_pods::ControlPlane> = fleet
                 .cluster_nodes(&key)
                 .filter(|n| n.kube_registered && n.is_control_plane())
@@ -59,44 +52,54 @@ pub fn run(sim: &TalosSim) {
                     })
                 })
                 .collect();
+            let servers: std::collections::BTreeMap<String, i64> = fleet
+                .cluster_nodes(&key)
+                .filter(|n| n.kube_registered)
+                .map(|n| (n.hostname(), n.server_id))
+                .collect();
             let Some(cluster) = fleet.clusters.get_mut(&key) else {
                 continue;
             };
-            if ccm_running {
-                cluster.kube.ccm_initialized.extend(
-                    node_objects
-                        .iter()
-                        .filter(|n| n["spec"]["providerID"].is_string())
-                        .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string)),
-                );
-            }
             static_pods::reconcile(&mut cluster.kube, &control_planes, &tick);
             workloads::reconcile(&mut cluster.kube, &node_objects, &tick);
+            storage::reconcile(&mut cluster.kube, &tick.timestamp);
             eviction::refresh_status(&mut cluster.kube, &tick.timestamp);
-            ops.extend(ccm::plan(&key, &mut cluster.kube, servers, &tick.timestamp));
+            csi_plans.extend(csi::plan(&key, &mut cluster.kube, &node_objects, &servers));
+            plans.extend(ccm::plan(
+                &key,
+                &mut cluster.kube,
+                &node_objects,
+                tick.now,
+                &tick.timestamp,
+            ));
         }
-        ops
+        (plans, csi_plans)
     };
-    if ops.is_empty() {
+    if plans.is_empty() && csi_plans.is_empty() {
         return;
     }
-    let outcomes = {
+    let (outcomes, csi_outcomes) = {
         let mut world = sim.world.write().unwrap_or_else(PoisonError::into_inner);
-        ccm::carry_out(&mut world, ops)
+        world.settle_actions();
+        let outcomes: Vec<ccm::Outcome> = plans
+            .into_iter()
+            .map(|plan| ccm::carry_out(&mut world, plan))
+            .collect();
+        let csi_outcomes: Vec<csi::Outcome> = csi_plans
+            .into_iter()
+            .map(|plan| csi::carry_out(&mut world, plan))
+            .collect();
+        (outcomes, csi_outcomes)
     };
-    let mut by_cluster: BTreeMap<String, Vec<ccm::LbOutcome>> = BTreeMap::new();
-    for outcome in outcomes {
-        let key = match &outcome {
-            ccm::LbOutcome::Ensured { cluster, .. } | ccm::LbOutcome::Deleted { cluster, .. } => {
-                cluster.clone()
-            }
-        };
-        by_cluster.entry(key).or_default().push(outcome);
-    }
     let mut fleet = sim.lock();
-    for (key, outcomes) in by_cluster {
-        if let Some(cluster) = fleet.clusters.get_mut(&key) {
-            ccm::record(&mut cluster.kube, outcomes, &tick.timestamp);
+    for outcome in outcomes {
+        if let Some(cluster) = fleet.clusters.get_mut(&outcome.cluster) {
+            ccm::record(&mut cluster.kube, outcome, &tick.timestamp);
+        }
+    }
+    for outcome in csi_outcomes {
+        if let Some(cluster) = fleet.clusters.get_mut(&outcome.cluster) {
+            csi::record(&mut cluster.kube, outcome, &tick.timestamp);
         }
     }
 }

@@ -4,7 +4,7 @@
 //! that applied them. Nodes are not stored here: they are derived from the Talos nodes, and only
 //! the changes made through the API (cordon, labels) and deletions are kept.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -28,11 +28,10 @@ pub struct Store {
     pub timers: BTreeMap<String, Duration>,
     /// Helm releases installed by the helm-controller stand-in, by HelmChart `(namespace, name)`.
     pub releases: BTreeMap<(String, String), Release>,
-    /// Nodes the CCM initialized (provider id set, `uninitialized` taint lifted); they keep that
-    /// when the CCM goes away, like real Node objects.
-    pub ccm_initialized: BTreeSet<String>,
-    /// Load balancers the CCM created, by Service uid.
-    pub ccm_load_balancers: BTreeMap<String, super::ccm::CcmLoadBalancer>,
+    /// What the hcloud CCM stand-in did in this cluster (nodes initialised, load balancers).
+    pub ccm: super::ccm::CcmState,
+    /// What the hcloud CSI driver stand-in knows (nodes it registered on, failures).
+    pub csi: super::csi::CsiState,
     next_version: u64,
     next_suffix: u64,
 }
@@ -179,7 +178,7 @@ impl Store {
     /// Forgets a Node (after a reset).
     pub fn remove_node(&mut self, name: &str) {
         self.node_patches.remove(name);
-        self.ccm_initialized.remove(name);
+        self.ccm.nodes.remove(name);
         self.pod_cidrs.release(name);
     }
 

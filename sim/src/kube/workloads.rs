@@ -323,7 +323,21 @@ fn schedule(store: &mut Store, nodes: &[Value], tick: &Tick) {
             (Some("Pending") | None, node) => {
                 let node = match node {
                     Some(n) => n.to_string(),
-                    None => match pick(nodes, &store.items("v1", "pods"), &pod) {
+                    None => match super::storage::feasible(store, &pod, nodes)
+                        .and_then(|fit| pick(&fit, &store.items("v1", "pods"), &pod))
+                    {
+                        Ok(n)
+                            if super::storage::hold_for_binding(
+                                store,
+                                &pod,
+                                &n,
+                                &tick.timestamp,
+                            ) =>
+                        {
+                            set_path(&mut updated, &["status", "phase"], json!("Pending"));
+                            put_if_changed(store, "v1", "pods", updated, &tick.timestamp);
+                            continue;
+                        }
                         Ok(n) => n,
                         Err(why) => {
                             updated["status"] = json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": why}]});
@@ -334,6 +348,11 @@ fn schedule(store: &mut Store, nodes: &[Value], tick: &Tick) {
                 };
                 let ready = ready_nodes.get(node.as_str()).copied().unwrap_or(false);
                 set_path(&mut updated, &["spec", "nodeName"], json!(node));
+                if super::storage::mount_refusal(store, &pod, &node).is_some() {
+                    updated["status"] = super::storage::container_creating(&pod);
+                    put_if_changed(store, "v1", "pods", updated, &tick.timestamp);
+                    continue;
+                }
                 updated["status"] = json!({"phase": "Running", "startTime": tick.timestamp, "conditions": ready_condition(ready, &tick.timestamp)});
                 store.timers.remove(&timer);
             }

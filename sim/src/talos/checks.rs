@@ -170,8 +170,25 @@ pub(crate) fn check<'a>(
         node_cidr_mask_ipv4,
         external_cloud_provider: v1.pointer("/cluster/externalCloudProvider/enabled")
             == Some(&Value::Bool(true)),
+        kubelet_serving_certificates: kubelet_serving_certificates(v1, typed("KubeletConfig")),
         volumes: Default::default(),
     })
+}
+
+/// Whether the kubelet requests a CA-signed serving certificate: the `rotate-server-certificates`
+/// argument (v1alpha1 `machine.kubelet.extraArgs` or the 1.14 `KubeletConfig` document) or
+/// `serverTLSBootstrap` in its configuration (`extraConfig` / `config`).
+fn kubelet_serving_certificates(v1: &Value, typed: Option<&Value>) -> bool {
+    let (args, config) = match typed {
+        Some(doc) => (map_at(doc, &["extraArgs"]), doc.get("config")),
+        None => (
+            map_at(v1, &["machine", "kubelet", "extraArgs"]),
+            v1.pointer("/machine/kubelet/extraConfig"),
+        ),
+    };
+    args.get("rotate-server-certificates")
+        .is_some_and(|v| v == "true")
+        || config.and_then(|c| c.get("serverTLSBootstrap")) == Some(&Value::Bool(true))
 }
 
 /// Kubernetes version Talos defaults to when the kubelet image is not given.
@@ -325,5 +342,30 @@ mod tests {
         );
         assert!(endpoint_host("http://10.0.0.1:6443").is_err());
         assert!(endpoint_host("https://10.0.0.1:notaport").is_err());
+    }
+
+    #[test]
+    fn kubelet_serving_certificates_from_every_config_shape() {
+        for (version, yaml) in [
+            (
+                "v1.13.9",
+                include_str!("../../../src/talos/testdata/golden/v1.13-worker-cilium.yaml"),
+            ),
+            (
+                "v1.14.0",
+                include_str!("../../../src/talos/testdata/golden/v1.14-worker-cilium.yaml"),
+            ),
+        ] {
+            let config = crate::talos::config::parse(yaml, version).unwrap();
+            assert!(config.kubelet_serving_certificates, "{version}");
+            let off = yaml.replace(
+                "rotate-server-certificates: \"true\"",
+                "rotate-server-certificates: \"false\"",
+            );
+            let config = crate::talos::config::parse(&off, version).unwrap();
+            assert!(!config.kubelet_serving_certificates, "{version}");
+        }
+        let bootstrap = serde_json::json!({"machine": {"kubelet": {"extraConfig": {"serverTLSBootstrap": true}}}});
+        assert!(kubelet_serving_certificates(&bootstrap, None));
     }
 }

@@ -95,6 +95,10 @@ pub struct NodeConfig {
     pub node_cidr_mask_ipv4: Option<u8>,
     /// Whether an external cloud provider (the hcloud CCM) sets provider ids.
     pub external_cloud_provider: bool,
+    /// Whether the kubelet asks the cluster CA for its serving certificate (kubelet argument
+    /// `rotate-server-certificates: true`, or `serverTLSBootstrap: true` in its configuration)
+    /// instead of serving a self-signed one.
+    pub kubelet_serving_certificates: bool,
     /// The STATE and EPHEMERAL encryption the `VolumeConfig` documents ask for.
     pub volumes: SystemVolumes,
 }

@@ -28,6 +28,12 @@ pub enum Effect {
         /// Image id.
         image: i64,
     },
+    /// Makes a volume `available` (or removes it when the action fails, as a failed
+    /// `create_volume` leaves nothing behind).
+    VolumeReady {
+        /// Volume id.
+        volume: i64,
+    },
 }
 
 /// A stored action.
@@ -219,6 +225,15 @@ impl World {
                     }
                 } else {
                     self.data.images.remove(&image);
+                }
+            }
+            Effect::VolumeReady { volume } => {
+                if success {
+                    if let Some(v) = self.data.volumes.get_mut(&volume) {
+                        v.status = "available".into();
+                    }
+                } else {
+                    self.data.volumes.remove(&volume);
                 }
             }
         }

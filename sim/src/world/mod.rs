@@ -80,6 +80,9 @@ pub struct Collections {
     pub images: BTreeMap<i64, Image>,
     /// SSH keys by id.
     pub ssh_keys: BTreeMap<i64, SshKey>,
+    /// Volumes by id (absent from state files written before volumes existed).
+    #[serde(default)]
+    pub volumes: BTreeMap<i64, Volume>,
     /// Actions by id.
     pub actions: BTreeMap<i64, Action>,
     /// Next object id.
@@ -133,6 +136,7 @@ pub struct World {
     fault_spec: FaultSpec,
     seed: u64,
     first_ipv4: Ipv4Addr,
+    token: String,
     events: broadcast::Sender<WorldEvent>,
 }
 
@@ -152,6 +156,8 @@ pub struct WorldOptions {
     /// First public IPv4 handed out; sims running side by side use different blocks so that their
     /// nodes and load balancers can listen on the nominal ports (50000, 6443).
     pub first_ipv4: Ipv4Addr,
+    /// The API token of the project (what `Authorization: Bearer` must carry).
+    pub token: String,
 }
 
 impl World {
@@ -174,10 +180,27 @@ impl World {
             fault_spec: options.faults,
             seed: options.seed,
             first_ipv4: options.first_ipv4,
+            token: options.token,
             events,
         };
         world.reset();
         world
+    }
+
+    /// Whether `token` is the project's API token: the one check of the API's bearer
+    /// authentication, also used by the in-cluster components (CCM, CSI driver) that the sim
+    /// runs on their users' behalf.
+    pub fn accepts_token(&self, token: &str) -> bool {
+        !token.is_empty() && token == self.token
+    }
+
+    /// One Hetzner API request of an in-cluster component (`route` as `/_sim/stats` names routes,
+    /// e.g. `POST /volumes`): takes a request from the project's rate limit and counts it. False
+    /// when the limit is used up: the request got 429 and the component tries again later.
+    pub fn component_request(&mut self, component: crate::stats::Component, route: &str) -> bool {
+        let allowed = self.rate_limit.try_take(self.clock.elapsed());
+        self.stats.record_component(component, route, !allowed);
+        allowed
     }
 
     /// The first public IPv4 of this sim's block (`--public-ipv4-base`).

@@ -285,6 +285,31 @@ pub struct Image {
     pub protect_delete: bool,
 }
 
+/// A block storage volume.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Volume {
+    /// Id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Size in GB (10 to 10240, only ever grows).
+    pub size: i32,
+    /// Location name (a volume attaches only to servers of its location).
+    pub location: String,
+    /// `creating` until its `create_volume` action finished, then `available`.
+    pub status: String,
+    /// The server it is attached to.
+    pub server: Option<i64>,
+    /// `xfs` or `ext4` when formatted at creation.
+    pub format: Option<String>,
+    /// Labels.
+    pub labels: Labels,
+    /// Creation time.
+    pub created: String,
+    /// Delete protection.
+    pub protect_delete: bool,
+}
+
 /// An SSH key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SshKey {

@@ -238,6 +238,7 @@ async fn sim_state_stats_and_reset() {
         "placement_groups",
         "images",
         "ssh_keys",
+        "volumes",
         "actions",
     ] {
         assert!(state[collection].is_array(), "{collection}");
@@ -475,7 +476,7 @@ fn label_selectors_over_the_api_match_a_reference_matcher() {
 async fn unknown_endpoints_and_methods_answer_hetzners_not_found() {
     let sim = start().await;
     for (method, path) in [
-        (reqwest::Method::GET, "/volumes"),
+        (reqwest::Method::GET, "/floating_ips"),
         (reqwest::Method::PATCH, "/servers"),
         (reqwest::Method::DELETE, "/server_types"),
     ] {

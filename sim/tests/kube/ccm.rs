@@ -1,13 +1,15 @@
-//! Chart effects: Cilium makes the nodes of a cluster without flannel Ready; the hcloud CCM sets
-//! provider ids, lifts the `uninitialized` taint and turns Services of type LoadBalancer into
-//! Hetzner load balancers visible in the Hetzner API (and deletes them with the Service). Once
-//! the CCM is uninstalled, its balancers stay.
+//! Chart effects: Cilium makes the nodes of a cluster without flannel Ready; the hcloud CCM,
+//! once its Secret carries a token the sim's API accepts, initialises the nodes (provider ids,
+//! labels, addresses, the `uninitialized` taint lifted), routes the pod CIDRs through the
+//! network, and turns Services of type LoadBalancer into Hetzner load balancers visible in the
+//! Hetzner API (and deletes them with the Service), counting its API calls. Once the CCM is
+//! uninstalled, its balancers stay.
 
 use std::net::Ipv4Addr;
 
 use serde_json::{Value, json};
 
-use super::support::{Cluster, Shape};
+use super::support::{CCM_VALUES, Cluster, Shape};
 
 const CHARTS: &str = "/apis/helm.cattle.io/v1/namespaces/kube-system/helmcharts";
 const UNINITIALIZED: &str = "node.cloudprovider.kubernetes.io/uninitialized";
@@ -47,6 +49,13 @@ async fn load_balancers(c: &Cluster) -> Vec<Value> {
         .collect()
 }
 
+async fn nodes(c: &Cluster) -> Vec<Value> {
+    c.get("/api/v1/nodes").await["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
 #[tokio::test]
 async fn cilium_and_ccm_charts_make_nodes_ready_and_serve_load_balancers() {
     let c = Cluster::start(
@@ -57,13 +66,10 @@ async fn cilium_and_ccm_charts_make_nodes_ready_and_serve_load_balancers() {
         },
     )
     .await;
-    let nodes = c.get("/api/v1/nodes").await["items"]
-        .as_array()
-        .unwrap()
-        .clone();
-    assert!(nodes.iter().all(|n| !ready(n)), "no CNI yet");
+    let initial = nodes(&c).await;
+    assert!(initial.iter().all(|n| !ready(n)), "no CNI yet");
     assert!(
-        nodes
+        initial
             .iter()
             .all(|n| has_taint(n, UNINITIALIZED) && n["spec"]["providerID"].is_null())
     );
@@ -88,21 +94,92 @@ async fn cilium_and_ccm_charts_make_nodes_ready_and_serve_load_balancers() {
             .all(ready)
     );
 
-    // The CCM: provider ids from the server ids, the uninitialized taint lifted.
-    c.apply(
-        &format!("{CHARTS}/hcloud-cloud-controller-manager"),
-        "hk8s",
-        false,
-        &chart("hcloud-cloud-controller-manager"),
+    // The CCM with a token the API refuses: it cannot start, nodes stay uninitialised.
+    c.secret(
+        "hcloud",
+        &[
+            ("token", "not-the-project-token"),
+            ("network", &c.network.to_string()),
+        ],
+    )
+    .await;
+    c.install_chart_with("hcloud-cloud-controller-manager", CCM_VALUES)
+        .await;
+    c.advance(30).await;
+    assert!(
+        nodes(&c)
+            .await
+            .iter()
+            .all(|n| has_taint(n, UNINITIALIZED) && n["spec"]["providerID"].is_null())
+    );
+    let state = c.state().await;
+    assert_eq!(state["kubernetes"][0]["ccm"]["running"], false);
+    assert_eq!(
+        state["kubernetes"][0]["ccm"]["error"],
+        "hcloud/newCloud: unable to authenticate (unauthorized)"
+    );
+    assert_eq!(
+        c.hcloud("GET", &format!("/networks/{}", c.network), None)
+            .await["network"]["routes"],
+        json!([])
+    );
+
+    // The project's token: provider ids from the server ids, the node controller's labels and
+    // addresses, the uninitialized taint lifted.
+    c.secret(
+        "hcloud",
+        &[
+            ("token", hk8s_sim::testing::TOKEN),
+            ("network", &c.network.to_string()),
+        ],
     )
     .await;
     c.advance(10).await;
-    for node in c.get("/api/v1/nodes").await["items"].as_array().unwrap() {
+    let network = c
+        .hcloud("GET", &format!("/networks/{}", c.network), None)
+        .await["network"]
+        .clone();
+    for node in nodes(&c).await {
         let name = node["metadata"]["name"].as_str().unwrap();
-        let server = c.servers.iter().find(|(_, n)| n == name).unwrap().0;
+        let (server, _) = c.servers.iter().find(|(_, n)| n == name).unwrap();
         assert_eq!(node["spec"]["providerID"], format!("hcloud://{server}"));
-        assert!(!has_taint(node, UNINITIALIZED), "{node}");
+        assert!(!has_taint(&node, UNINITIALIZED), "{node}");
+        let labels = &node["metadata"]["labels"];
+        assert_eq!(labels["node.kubernetes.io/instance-type"], "cx23");
+        assert_eq!(labels["topology.kubernetes.io/region"], "fsn1");
+        assert_eq!(labels["topology.kubernetes.io/zone"], "fsn1-dc14");
+        assert_eq!(labels["instance.hetzner.cloud/provided-by"], "cloud");
+        let server_json =
+            c.hcloud("GET", &format!("/servers/{server}"), None).await["server"].clone();
+        let private_ip = server_json["private_net"][0]["ip"].clone();
+        assert_eq!(
+            node["status"]["addresses"],
+            json!([{"type": "Hostname", "address": name},
+                   {"type": "ExternalIP", "address": server_json["public_net"]["ipv4"]["ip"]},
+                   {"type": "InternalIP", "address": private_ip}])
+        );
+        // The route controller: the node's pod CIDR through its private IP.
+        let pod_cidr = node["spec"]["podCIDR"].clone();
+        assert!(pod_cidr.is_string(), "{node}");
+        assert!(
+            network["routes"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({"destination": pod_cidr, "gateway": private_ip})),
+            "{network}"
+        );
     }
+    assert_eq!(network["routes"].as_array().unwrap().len(), c.servers.len());
+    let stats = c.sim.stats().await;
+    let ccm = &stats["ccm_requests"];
+    // A refused token fails the network lookup, before the locations list of a good start.
+    assert_eq!(ccm["GET /locations"], 1, "{ccm}");
+    assert!(ccm["GET /networks/{id}"].as_u64().unwrap() >= 2, "{ccm}");
+    assert_eq!(
+        ccm["POST /networks/{id}/actions/add_route"],
+        c.servers.len(),
+        "{ccm}"
+    );
 
     // A LoadBalancer Service becomes a Hetzner load balancer named and labelled like the CCM's.
     let created = c
@@ -161,7 +238,8 @@ async fn cilium_and_ccm_charts_make_nodes_ready_and_serve_load_balancers() {
         .map(|t| t["server"]["id"].as_i64().unwrap())
         .collect();
     targets.sort();
-    let mut servers: Vec<i64> = c.servers.iter().map(|(id, _)| *id).collect();
+    // Talos labels control planes `node.kubernetes.io/exclude-from-external-load-balancers`.
+    let mut servers: Vec<i64> = c.servers[1..].iter().map(|(id, _)| *id).collect();
     servers.sort();
     assert_eq!(targets, servers);
     assert!(
@@ -194,6 +272,10 @@ async fn cilium_and_ccm_charts_make_nodes_ready_and_serve_load_balancers() {
         .find(|l| l["name"] == "prod-ingress")
         .expect("annotated balancer");
     assert_eq!(custom["location"]["name"], "hel1");
+    assert_eq!(
+        c.sim.stats().await["ccm_requests"]["POST /load_balancers"],
+        2
+    );
     let state = c.state().await;
     assert_eq!(
         state["kubernetes"][0]["ccm_load_balancers"]

@@ -37,7 +37,7 @@ async fn drain_evicts_within_the_pod_disruption_budget_as_pods_reschedule() {
     )
     .await;
     // The configs use an external cloud provider: nodes are tainted until the CCM runs.
-    c.install_chart("hcloud-cloud-controller-manager").await;
+    c.install_ccm().await;
     let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
         "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
                  "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}});
@@ -165,7 +165,7 @@ async fn statefulsets_daemonsets_and_node_deletion() {
         },
     )
     .await;
-    c.install_chart("hcloud-cloud-controller-manager").await;
+    c.install_ccm().await;
     let sts = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "db"}},
                  "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "db", "image": "postgres"}]}}}});

@@ -28,6 +28,9 @@ const CONTROLPLANE: &str =
     include_str!("../../../src/talos/testdata/golden/v1.13-controlplane-flannel.yaml");
 const WORKER: &str = include_str!("../../../src/talos/testdata/golden/v1.13-worker-cilium.yaml");
 
+/// The CCM values of [`Cluster::install_ccm`].
+pub const CCM_VALUES: &str = "networking:\n  enabled: true\n  clusterCIDR: 10.244.0.0/16\nenv:\n  HCLOUD_LOAD_BALANCERS_LOCATION:\n    value: fsn1\n  HCLOUD_LOAD_BALANCERS_USE_PRIVATE_IP:\n    value: \"true\"\n";
+
 /// How the cluster is built.
 #[derive(Debug, Clone, Copy)]
 pub struct Shape {
@@ -415,11 +418,18 @@ impl Cluster {
         reply.body
     }
 
-    /// Installs a chart through a HelmChart in kube-system and lets its install job finish.
-    pub async fn install_chart(&self, chart: &str) {
-        let yaml = format!(
+    /// Installs (or upgrades) a chart through a HelmChart in kube-system with `values` (YAML,
+    /// `valuesContent`) and lets its install job finish.
+    pub async fn install_chart_with(&self, chart: &str, values: &str) {
+        let mut yaml = format!(
             "apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata:\n  name: {chart}\n  namespace: kube-system\nspec:\n  chart: {chart}\n  targetNamespace: kube-system\n"
         );
+        if !values.is_empty() {
+            yaml.push_str("  valuesContent: |\n");
+            for line in values.lines() {
+                yaml.push_str(&format!("    {line}\n"));
+            }
+        }
         let reply = self
             .apply(
                 &format!("/apis/helm.cattle.io/v1/namespaces/kube-system/helmcharts/{chart}"),
@@ -428,8 +438,48 @@ impl Cluster {
                 &yaml,
             )
             .await;
-        assert_eq!(reply.status, 201, "{:?}", reply.body);
+        assert!(matches!(reply.status, 200 | 201), "{:?}", reply.body);
         self.advance(10).await;
+    }
+
+    /// Creates or replaces Secret `kube-system/<name>` with `data` (base64-encoded here, as the
+    /// API server stores it).
+    pub async fn secret(&self, name: &str, data: &[(&str, &str)]) {
+        use base64::Engine;
+        let encoded: serde_json::Map<String, Value> = data
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    Value::String(base64::engine::general_purpose::STANDARD.encode(v)),
+                )
+            })
+            .collect();
+        let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": "kube-system"}, "type": "Opaque", "data": encoded});
+        let reply = self
+            .kube(
+                "PUT",
+                &format!("/api/v1/namespaces/kube-system/secrets/{name}"),
+                Some(secret),
+            )
+            .await;
+        assert!(matches!(reply.status, 200 | 201), "{:?}", reply.body);
+    }
+
+    /// The hcloud CCM as the provider installs it: Secret `hcloud` with the sim's token and the
+    /// cluster network's id, the chart with networking for the pod CIDR and balancers in fsn1.
+    pub async fn install_ccm(&self) {
+        self.secret(
+            "hcloud",
+            &[
+                ("token", hk8s_sim::testing::TOKEN),
+                ("network", &self.network.to_string()),
+            ],
+        )
+        .await;
+        self.install_chart_with("hcloud-cloud-controller-manager", CCM_VALUES)
+            .await;
     }
 
     /// Names of the items of a list.

@@ -274,3 +274,54 @@ def test_get_all_follows_pagination(client):
     page = client.servers.get_list(page=2, per_page=50)
     assert len(page.servers) == 5
     assert page.meta.pagination.previous_page == 1 and page.meta.pagination.next_page is None
+
+
+def test_volume_lifecycle(client):
+    """Volumes through the client's own models: create in a location and for a server (with the
+    attach in next_actions), list by label and status, update, attach/detach/resize/protection,
+    the refusal to delete an attached volume, and the server's `volumes` field."""
+    server_created = client.servers.create(
+        name="vol-host", server_type=ServerType(name="cx23"), image=Image(name="debian-12"), location=Location(name="fsn1")
+    )
+    wait_all([server_created.action, *server_created.next_actions])
+    server = client.servers.get_by_id(server_created.server.id)
+
+    loose = client.volumes.create(size=10, name="loose", location=Location(name="fsn1"), labels={"hk8s.io/cluster": "py"}, format="xfs")
+    assert loose.volume.status == "creating" or loose.volume.status == "available"
+    assert loose.next_actions == []
+    wait_all([loose.action])
+    bound = client.volumes.create(size=20, name="bound", server=server, automount=False, labels={"hk8s.io/cluster": "py"})
+    assert [a.command for a in bound.next_actions] == ["attach_volume"]
+    wait_all([bound.action, *bound.next_actions])
+
+    volumes = client.volumes.get_all(label_selector="hk8s.io/cluster=py", status=["available"])
+    assert sorted(v.name for v in volumes) == ["bound", "loose"]
+    got = client.volumes.get_by_name("bound")
+    assert got.server.id == server.id and got.size == 20 and got.location.name == "fsn1"
+    assert got.linux_device == f"/dev/disk/by-id/scsi-0HC_Volume_{got.id}"
+    assert [v.id for v in client.servers.get_by_id(server.id).volumes] == [got.id]
+
+    with pytest.raises(APIException) as excinfo:
+        client.volumes.delete(got)
+    assert excinfo.value.code == "service_error"
+
+    wait_all([got.detach()])
+    wait_all([got.resize(30)])
+    wait_all([got.change_protection(delete=True)])
+    updated = got.update(name="bound-1", labels={"tier": "db"})
+    assert updated.name == "bound-1" and updated.labels == {"tier": "db"}
+    got = client.volumes.get_by_id(got.id)
+    assert got.server is None and got.size == 30 and got.protection["delete"] is True
+    with pytest.raises(APIException) as excinfo:
+        got.delete()
+    assert excinfo.value.code == "protected"
+    wait_all([got.change_protection(delete=False)])
+    assert [a.command for a in got.get_actions()] == [
+        "create_volume", "attach_volume", "detach_volume", "resize_volume", "change_protection", "change_protection"
+    ]
+    loose_volume = client.volumes.get_by_id(loose.volume.id)
+    wait_all([loose_volume.attach(server, automount=False)])
+    assert client.volumes.get_by_id(loose_volume.id).server.id == server.id
+    wait_all([loose_volume.detach()])
+    assert got.delete() is True and loose_volume.delete() is True
+    assert client.volumes.get_all() == []
