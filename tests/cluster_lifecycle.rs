@@ -97,7 +97,7 @@ fn single_node_lifecycle(tf: &support::Terraform, block: u8) {
 
     // The cloud controller makes a load balancer for a Service on the cluster network; destroy
     // removes it too.
-    let ccm_lb = cluster::kube::service_load_balancer(&world, &w, "solo");
+    let ccm_lb = cluster::kube::service_load_balancer(&world, &w);
     assert!(
         world
             .list("/load_balancers", "load_balancers")
