@@ -6,12 +6,15 @@
 //! in, or Cilium once installed), and any other object kept in a [`store::Store`].
 
 pub mod accounting;
+pub mod admission;
 pub mod apply;
 pub mod capacity;
 pub mod ccm;
 pub mod crud;
 pub mod eviction;
+pub mod events;
 pub mod helm;
+pub mod jobs;
 pub mod nodes;
 pub mod objects;
 pub mod podcidr;
