@@ -48,6 +48,7 @@ async fn stats(State(app): State<AppState>) -> Json<Value> {
         "requests": world.stats.requests,
         "rate_limited": world.stats.rate_limited,
         "kube_requests": world.stats.kube_requests,
+        "helm_jobs": world.stats.helm_jobs,
         "faults_injected": world.faults.injected,
     }))
 }

@@ -16,6 +16,9 @@ pub struct Stats {
     /// Kubernetes API requests of every simulated cluster, by `VERB resource[/subresource]` (see
     /// [`crate::kube::accounting`]); not part of `total`.
     pub kube_requests: BTreeMap<String, u64>,
+    /// Helm actions run by klipper-helm job pods in every simulated cluster (`install`,
+    /// `upgrade`, `delete`).
+    pub helm_jobs: BTreeMap<String, u64>,
 }
 
 impl Stats {

@@ -10,6 +10,7 @@ pub mod admission;
 pub mod apply;
 pub mod capacity;
 pub mod ccm;
+pub mod crds;
 pub mod crud;
 pub mod eviction;
 pub mod events;
@@ -203,11 +204,7 @@ fn dispatch(
     if let Some(gv) = group_version {
         return match objects::group_resources(&fleet, &ctx.cluster, &gv) {
             Some(list) => ok_json(StatusCode::OK, &list),
-            None => status(
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                &format!("the server could not find the requested resource ({path})"),
-            ),
+            None => ok_json(StatusCode::NOT_FOUND, &crds::not_served()),
         };
     }
     let Some(target) = objects::Target::parse(path) else {
@@ -231,6 +228,9 @@ fn dispatch(
     let Some(cluster) = fleet.clusters.get_mut(&ctx.cluster) else {
         return status(StatusCode::NOT_FOUND, "NotFound", "no cluster");
     };
+    if !crds::served(&cluster.kube, &target.group_version, &target.resource) {
+        return ok_json(StatusCode::NOT_FOUND, &crds::not_served());
+    }
     crud::handle(
         &mut cluster.kube,
         method,
@@ -286,7 +286,7 @@ pub fn state_json(fleet: &Fleet) -> Value {
                         "unschedulable": n["spec"]["unschedulable"].as_bool().unwrap_or(false),
                     })).collect::<Vec<_>>(),
                     "objects": c.kube.counts(),
-                    "helm_releases": c.kube.releases.iter().map(|((ns, _), r)| r.json(ns)).collect::<Vec<_>>(),
+                    "helm_releases": c.kube.releases.values().map(helm::Release::json).collect::<Vec<_>>(),
                     "ccm_load_balancers": ccm::state_json(&c.kube),
                 })
             })

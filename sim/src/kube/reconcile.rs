@@ -1,5 +1,6 @@
-//! One reconcile pass over every cluster whose Kubernetes API serves: the helm-controller
-//! stand-in, the control planes' mirror pods, the workload controllers and scheduler, PodDisruptionBudget status, then the CCM's
+//! One reconcile pass over every cluster whose Kubernetes API serves: the control planes' mirror
+//! pods, the workload controllers and scheduler, helm-controller and its job runner,
+//! PodDisruptionBudget status, then the CCM's
 //! load balancers (planned under the fleet lock, carried out under the world lock, recorded under
 //! the fleet lock again: the two locks are never held together). Runs in the Talos loop and at
 //! the start of every Kubernetes API request, so that what is due is visible to the next request.
@@ -19,6 +20,8 @@ pub fn run(sim: &TalosSim) {
         job_delay: sim.duration("helm_job"),
         timestamp: sim.world_timestamp(),
     };
+    let own = sim.http_addr();
+    let mut helm_jobs: BTreeMap<String, u64> = BTreeMap::new();
     let ops = {
         let mut fleet = sim.lock();
         let keys: Vec<String> = fleet
@@ -31,7 +34,6 @@ pub fn run(sim: &TalosSim) {
         for key in keys {
             if let Some(cluster) = fleet.clusters.get_mut(&key) {
                 cluster.kube.ensure_defaults(&tick.timestamp);
-                helm::reconcile(&mut cluster.kube, &tick);
             }
             let node_objects = nodes::list(&fleet, &key);
             let ccm_running = nodes::ccm_installed(&fleet, &key);
@@ -72,11 +74,21 @@ pub fn run(sim: &TalosSim) {
             }
             static_pods::reconcile(&mut cluster.kube, &control_planes, &tick);
             workloads::reconcile(&mut cluster.kube, &node_objects, &tick);
+            helm::reconcile(&mut cluster.kube, &tick, own);
+            for (action, n) in std::mem::take(&mut cluster.kube.helm_jobs) {
+                *helm_jobs.entry(action).or_default() += n;
+            }
             eviction::refresh_status(&mut cluster.kube, &tick.timestamp);
             ops.extend(ccm::plan(&key, &mut cluster.kube, servers, &tick.timestamp));
         }
         ops
     };
+    if !helm_jobs.is_empty() {
+        let mut world = sim.world.write().unwrap_or_else(PoisonError::into_inner);
+        for (action, n) in helm_jobs {
+            *world.stats.helm_jobs.entry(action).or_default() += n;
+        }
+    }
     if ops.is_empty() {
         return;
     }

@@ -435,6 +435,39 @@ fn mount_refusal(store: &Store, pod: &Value) -> Option<String> {
     None
 }
 
+/// Why the kubelet cannot create a container of the pod (`CreateContainerConfigError`): an env
+/// var reads a key of a Secret or ConfigMap (not `optional`) that does not exist.
+fn config_refusal(store: &Store, pod: &Value) -> Option<String> {
+    let ns = meta_str(pod, "namespace");
+    for container in pod["spec"]["containers"].as_array().into_iter().flatten() {
+        for env in container["env"].as_array().into_iter().flatten() {
+            for (kind, resource, label) in [
+                ("secretKeyRef", "secrets", "Secret"),
+                ("configMapKeyRef", "configmaps", "ConfigMap"),
+            ] {
+                let source = &env["valueFrom"][kind];
+                if !source.is_object() || source["optional"] == true {
+                    continue;
+                }
+                let (name, key) = (
+                    source["name"].as_str().unwrap_or_default(),
+                    source["key"].as_str().unwrap_or_default(),
+                );
+                match store.get("v1", resource, ns, name) {
+                    None => {
+                        return Some(format!("{} {name:?} not found", label.to_lowercase()));
+                    }
+                    Some(object) if object["data"].get(key).is_none() => {
+                        return Some(format!("couldn't find key {key} in {label} {ns}/{name}"));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    None
+}
+
 /// Binds due pods to nodes; starts bound pods whose kubelet can start them (see
 /// [`super::scheduler::kubelet_refusal`] and [`mount_refusal`]; others stay Pending in
 /// `ContainerCreating`, with the kubelet's event); keeps Running pods' readiness in step with
@@ -472,8 +505,16 @@ fn schedule(store: &mut Store, nodes: &[Value], tick: &Tick) {
                 set_path(&mut updated, &["spec", "nodeName"], json!(node));
                 let network = super::scheduler::kubelet_refusal(node_obj, &pod["spec"]);
                 let mount = if network.is_none() { mount_refusal(store, &pod) } else { None };
-                if network.is_some() || mount.is_some() {
-                    let waiting = json!({"waiting": {"reason": "ContainerCreating"}});
+                let container_config = if network.is_none() && mount.is_none() {
+                    config_refusal(store, &pod)
+                } else {
+                    None
+                };
+                if network.is_some() || mount.is_some() || container_config.is_some() {
+                    let waiting = match &container_config {
+                        Some(why) => json!({"waiting": {"reason": "CreateContainerConfigError", "message": why}}),
+                        None => json!({"waiting": {"reason": "ContainerCreating"}}),
+                    };
                     updated["status"] = json!({"phase": "Pending", "startTime": tick.timestamp,
                         "conditions": [{"type": "PodReadyToStartContainers", "status": "False"},
                                        {"type": "PodScheduled", "status": "True"},
@@ -488,7 +529,7 @@ fn schedule(store: &mut Store, nodes: &[Value], tick: &Tick) {
                                 Some(("NetworkNotReady", why.to_string()))
                             }
                             (_, Some(why)) => Some(("FailedMount", why)),
-                            _ => None,
+                            _ => container_config.map(|why| ("Failed", format!("Error: {why}"))),
                         };
                         if let Some((reason, message)) = event {
                             super::events::record(
