@@ -16,6 +16,9 @@ pub mod release;
 pub mod runner;
 pub mod values;
 
+#[cfg(test)]
+mod tests;
+
 use std::net::SocketAddr;
 
 pub use controller::FINALIZER;
