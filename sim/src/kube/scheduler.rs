@@ -221,9 +221,11 @@ pub fn pick(nodes: &[Value], pods: &[Value], pod: &Value) -> Result<String, Stri
                 .or_default() += 1;
             continue;
         }
+        // Finished pods (a Job's) hold no resources on the node any more.
         let on_node: Vec<&Value> = pods
             .iter()
             .filter(|p| p["spec"]["nodeName"] == name.as_str())
+            .filter(|p| !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")))
             .collect();
         let same_owner = on_node
             .iter()
