@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use hk8s::kube::{KubeClient, KubeCredentials, KubeOptions};
 use serde_json::json;
 
@@ -16,17 +17,32 @@ pub fn service_load_balancer(world: &World, w: &Workdir) -> i64 {
     let credentials = KubeCredentials::from_kubeconfig(&kubeconfig).expect("kubeconfig parses");
     world.block_on(async {
         let kube = KubeClient::new(&credentials, KubeOptions::default()).expect("client");
+        // helm-controller first: it creates the HelmChart CRD when it starts.
+        for object in hk8s_sim::testing::helm_controller_objects() {
+            kube.apply(&object, "e2e", true).await.expect("helm-controller applied");
+        }
+        let token = base64::engine::general_purpose::STANDARD.encode(hk8s_sim::testing::TOKEN);
         kube.apply(
-            &json!({
-                "apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
-                "metadata": {"name": "hcloud-cloud-controller-manager", "namespace": "kube-system"},
-                "spec": {"chart": "hcloud-cloud-controller-manager", "repo": "https://charts.hetzner.cloud", "targetNamespace": "kube-system"}
-            }),
+            &json!({"apiVersion": "v1", "kind": "Secret",
+                    "metadata": {"name": "hcloud", "namespace": "kube-system"}, "data": {"token": token}}),
             "e2e",
             true,
         )
         .await
-        .expect("HelmChart applied");
+        .expect("Secret applied");
+        let chart = json!({
+            "apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
+            "metadata": {"name": "hcloud-cloud-controller-manager", "namespace": "kube-system"},
+            "spec": {"chart": "hcloud-cloud-controller-manager", "repo": "https://charts.hetzner.cloud", "targetNamespace": "kube-system"}
+        });
+        let started = Instant::now();
+        while let Err(e) = kube.apply(&chart, "e2e", true).await {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "HelmChart never applied: {e}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         kube.apply(
             &json!({
                 "apiVersion": "v1", "kind": "Service",
