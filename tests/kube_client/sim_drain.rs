@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use hk8s::kube::{Deadline, DrainOptions, Error, KubeClient, ListOptions};
 use base64::Engine;
+use hk8s::kube::{Deadline, DrainOptions, Error, KubeClient, ListOptions};
 use serde_json::{Value, json};
 
 use super::sim_cluster;

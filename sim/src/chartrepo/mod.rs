@@ -48,7 +48,9 @@ pub fn archive(version: &str) -> Option<Vec<u8>> {
         ("templates/deployment.yaml", HELLO_DEPLOYMENT.to_string()),
     ];
     // A fixed mtime and no gzip file name keep the bytes, and so the digest, stable.
-    let gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::default());
+    let gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::default());
     let mut tar = tar::Builder::new(gz);
     for (path, text) in files {
         let mut header = tar::Header::new_gnu();
@@ -172,14 +174,22 @@ mod tests {
         }
         let chart: serde_json::Value = serde_saphyr::from_str(&files["hello/Chart.yaml"]).unwrap();
         assert_eq!(
-            (chart["apiVersion"].as_str(), chart["name"].as_str(), chart["version"].as_str()),
+            (
+                chart["apiVersion"].as_str(),
+                chart["name"].as_str(),
+                chart["version"].as_str()
+            ),
             (Some("v2"), Some("hello"), Some("1.1.0"))
         );
-        let values: serde_json::Value = serde_saphyr::from_str(&files["hello/values.yaml"]).unwrap();
+        let values: serde_json::Value =
+            serde_saphyr::from_str(&files["hello/values.yaml"]).unwrap();
         assert_eq!(values["replicas"], 1);
-        let schema: serde_json::Value = serde_json::from_str(&files["hello/values.schema.json"]).unwrap();
+        let schema: serde_json::Value =
+            serde_json::from_str(&files["hello/values.schema.json"]).unwrap();
         assert_eq!(schema["properties"]["replicas"]["type"], "integer");
-        assert!(files["hello/templates/deployment.yaml"].contains("replicas: {{ .Values.replicas }}"));
+        assert!(
+            files["hello/templates/deployment.yaml"].contains("replicas: {{ .Values.replicas }}")
+        );
         assert!(archive("9.9.9").is_none());
 
         let index: serde_json::Value = serde_saphyr::from_str(&index_yaml()).unwrap();
@@ -188,7 +198,10 @@ mod tests {
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0]["version"], "1.1.0");
         assert_eq!(entries[0]["urls"][0], "hello-1.1.0.tgz");
-        let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        let digest: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert_eq!(entries[0]["digest"], digest.as_str());
     }
 
@@ -196,11 +209,23 @@ mod tests {
     fn own_repository_urls() {
         let own: SocketAddr = "127.0.0.1:8080".parse().unwrap();
         assert!(is_own_repository("http://127.0.0.1:8080/charts", Some(own)));
-        assert!(is_own_repository("http://localhost:8080/charts/", Some(own)));
-        assert!(is_own_repository("http://127.0.0.1:8080/mirror/charts", Some(own)));
-        assert!(!is_own_repository("http://127.0.0.1:8081/charts", Some(own)));
+        assert!(is_own_repository(
+            "http://localhost:8080/charts/",
+            Some(own)
+        ));
+        assert!(is_own_repository(
+            "http://127.0.0.1:8080/mirror/charts",
+            Some(own)
+        ));
+        assert!(!is_own_repository(
+            "http://127.0.0.1:8081/charts",
+            Some(own)
+        ));
         assert!(!is_own_repository("http://127.0.0.1:8080/v1", Some(own)));
-        assert!(!is_own_repository("https://charts.example.org/charts", Some(own)));
+        assert!(!is_own_repository(
+            "https://charts.example.org/charts",
+            Some(own)
+        ));
         assert!(!is_own_repository("http://127.0.0.1:8080/charts", None));
     }
 }

@@ -158,6 +158,14 @@ mod tests {
         store.put("v1", "namespaces", json!({"apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": "longhorn-system", "labels": {"pod-security.kubernetes.io/enforce": "privileged"}}}), "t");
         assert!(refusal(&store, "longhorn-system", "p", &spec).is_none());
-        assert!(refusal(&store, "default", "p", &json!({"containers": [{"name": "web"}]})).is_none());
+        assert!(
+            refusal(
+                &store,
+                "default",
+                "p",
+                &json!({"containers": [{"name": "web"}]})
+            )
+            .is_none()
+        );
     }
 }

@@ -182,8 +182,13 @@ mod tests {
         assert_eq!(entries[0]["kind"], "HelmChart");
         assert_eq!(entries[1]["name"], "helmcharts/status");
         assert!(!served(&store, "metrics.k8s.io/v1beta1", "nodes"));
-        store.put("apiregistration.k8s.io/v1", "apiservices", json!({"apiVersion": "apiregistration.k8s.io/v1",
-            "kind": "APIService", "metadata": {"name": "v1beta1.metrics.k8s.io"}}), "t");
+        store.put(
+            "apiregistration.k8s.io/v1",
+            "apiservices",
+            json!({"apiVersion": "apiregistration.k8s.io/v1",
+            "kind": "APIService", "metadata": {"name": "v1beta1.metrics.k8s.io"}}),
+            "t",
+        );
         assert!(served(&store, "metrics.k8s.io/v1beta1", "nodes"));
     }
 }

@@ -136,9 +136,13 @@ fn breaks_anti_affinity(node: &Value, nodes: &[Value], pods: &[Value], pod: &Val
             .unwrap_or_else(|| vec![own_ns]);
         pods.iter()
             .filter(|p| p["metadata"]["name"] != pod["metadata"]["name"])
-            .filter(|p| namespaces.contains(&p["metadata"]["namespace"].as_str().unwrap_or_default()))
+            .filter(|p| {
+                namespaces.contains(&p["metadata"]["namespace"].as_str().unwrap_or_default())
+            })
             .filter(|p| !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")))
-            .filter(|p| super::select::selector_object_matches(&term["labelSelector"], &labels_of(p)))
+            .filter(|p| {
+                super::select::selector_object_matches(&term["labelSelector"], &labels_of(p))
+            })
             .filter_map(|p| p["spec"]["nodeName"].as_str())
             .any(|other| {
                 nodes
@@ -294,5 +298,61 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn node_affinity_and_pod_anti_affinity_narrow_the_nodes() {
+        let labelled = |name: &str, zone: &str| {
+            json!({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "zone": zone}},
+                   "spec": {"taints": []}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+        };
+        let nodes = [labelled("a", "1"), labelled("b", "1"), labelled("c", "2")];
+        let affine = json!({"metadata": {"name": "p", "namespace": "x"}, "spec": {"affinity": {"nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["1"]}]}]}}}}});
+        assert_eq!(pick(&nodes, &[], &affine), Ok("c".to_string()));
+        let operator = |name: &str, node: Option<&str>| {
+            let mut pod = json!({"metadata": {"name": name, "namespace": "x", "labels": {"app": "op"}},
+                "spec": {"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                    {"topologyKey": "zone", "labelSelector": {"matchLabels": {"app": "op"}}}]}}}});
+            if let Some(n) = node {
+                pod["spec"]["nodeName"] = json!(n);
+            }
+            pod
+        };
+        let running = [operator("op-1", Some("a"))];
+        assert_eq!(
+            pick(&nodes, &running, &operator("op-2", None)),
+            Ok("c".to_string())
+        );
+        let both = [operator("op-1", Some("a")), operator("op-2", Some("c"))];
+        let err = pick(&nodes, &both, &operator("op-3", None)).unwrap_err();
+        assert_eq!(
+            err,
+            "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules."
+        );
+    }
+
+    #[test]
+    fn the_kubelet_starts_host_network_pods_without_a_cni() {
+        let no_cni = json!({"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady",
+            "message": "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized"}]}});
+        let down = json!({"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "NodeStatusUnknown"}]}});
+        assert_eq!(
+            kubelet_refusal(&no_cni, &json!({})),
+            Some(NETWORK_NOT_READY)
+        );
+        assert_eq!(
+            kubelet_refusal(&no_cni, &json!({"hostNetwork": true})),
+            None
+        );
+        assert!(kubelet_refusal(&down, &json!({"hostNetwork": true})).is_some());
+        let tainted = node(
+            "n",
+            json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]),
+            false,
+        );
+        assert!(refusal(&tainted, &json!({}), false).is_some());
+        assert!(refusal(&tainted, &json!({"tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists"}]}), false).is_none());
     }
 }

@@ -401,13 +401,28 @@ fn mount_refusal(store: &Store, pod: &Value) -> Option<String> {
     let ns = meta_str(pod, "namespace");
     let missing = |kind: &str, source: &Value| -> Option<String> {
         let (resource, key) = if kind == "secret" {
-            ("secrets", if source["secretName"].is_string() { "secretName" } else { "name" })
+            (
+                "secrets",
+                if source["secretName"].is_string() {
+                    "secretName"
+                } else {
+                    "name"
+                },
+            )
         } else {
             ("configmaps", "name")
         };
         let name = source[key].as_str()?;
-        (source["optional"] != true && store.get("v1", resource, ns, name).is_none())
-            .then(|| format!("{} {name:?} not found", if kind == "secret" { "secret" } else { "configmap" }))
+        (source["optional"] != true && store.get("v1", resource, ns, name).is_none()).then(|| {
+            format!(
+                "{} {name:?} not found",
+                if kind == "secret" {
+                    "secret"
+                } else {
+                    "configmap"
+                }
+            )
+        })
     };
     for volume in pod["spec"]["volumes"].as_array().into_iter().flatten() {
         let mut sources: Vec<(&str, &Value)> = Vec::new();
@@ -416,7 +431,11 @@ fn mount_refusal(store: &Store, pod: &Value) -> Option<String> {
                 sources.push((kind, &volume[kind]));
             }
         }
-        for projected in volume["projected"]["sources"].as_array().into_iter().flatten() {
+        for projected in volume["projected"]["sources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             for kind in ["secret", "configMap"] {
                 if projected[kind].is_object() {
                     sources.push((kind, &projected[kind]));
@@ -504,7 +523,11 @@ fn schedule(store: &mut Store, nodes: &[Value], tick: &Tick) {
                 };
                 set_path(&mut updated, &["spec", "nodeName"], json!(node));
                 let network = super::scheduler::kubelet_refusal(node_obj, &pod["spec"]);
-                let mount = if network.is_none() { mount_refusal(store, &pod) } else { None };
+                let mount = if network.is_none() {
+                    mount_refusal(store, &pod)
+                } else {
+                    None
+                };
                 let container_config = if network.is_none() && mount.is_none() {
                     config_refusal(store, &pod)
                 } else {
@@ -512,7 +535,9 @@ fn schedule(store: &mut Store, nodes: &[Value], tick: &Tick) {
                 };
                 if network.is_some() || mount.is_some() || container_config.is_some() {
                     let waiting = match &container_config {
-                        Some(why) => json!({"waiting": {"reason": "CreateContainerConfigError", "message": why}}),
+                        Some(why) => {
+                            json!({"waiting": {"reason": "CreateContainerConfigError", "message": why}})
+                        }
                         None => json!({"waiting": {"reason": "ContainerCreating"}}),
                     };
                     updated["status"] = json!({"phase": "Pending", "startTime": tick.timestamp,

@@ -53,10 +53,18 @@ async fn helm_charts_need_helm_controller_then_install_upgrade_fail_and_uninstal
     // No helm-controller: the group is not served at all.
     let discovery = c.kube("GET", "/apis/helm.cattle.io/v1", None).await;
     assert_eq!(discovery.status, 404);
-    assert_eq!(discovery.body["message"], "the server could not find the requested resource");
+    assert_eq!(
+        discovery.body["message"],
+        "the server could not find the requested resource"
+    );
     assert!(!groups(&c.get("/apis").await).contains(&"helm.cattle.io".to_string()));
     let refused = c
-        .apply(&format!("{CHARTS}/web"), "hk8s", true, &chart("web", &repo, "1.0.0", "replicas: 2\n").to_string())
+        .apply(
+            &format!("{CHARTS}/web"),
+            "hk8s",
+            true,
+            &chart("web", &repo, "1.0.0", "replicas: 2\n").to_string(),
+        )
         .await;
     assert_eq!(refused.status, 404, "{:?}", refused.body);
 
@@ -68,56 +76,101 @@ async fn helm_charts_need_helm_controller_then_install_upgrade_fail_and_uninstal
     assert_eq!(crd["spec"]["names"]["kind"], "HelmChart");
     assert!(groups(&c.get("/apis").await).contains(&"helm.cattle.io".to_string()));
     let resources = c.get("/apis/helm.cattle.io/v1").await;
-    assert!(resources["resources"].as_array().unwrap().iter().any(|r| r["name"] == "helmchartconfigs"));
+    assert!(
+        resources["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "helmchartconfigs")
+    );
 
     // Install from the sim's own repository.
-    c.apply_object(&chart("web", &repo, "1.0.0", "replicas: 2\n")).await;
+    c.apply_object(&chart("web", &repo, "1.0.0", "replicas: 2\n"))
+        .await;
     c.advance(1).await;
-    let job = c.get("/apis/batch/v1/namespaces/kube-system/jobs/helm-install-web").await;
-    assert_eq!(job["spec"]["template"]["spec"]["containers"][0]["image"], hk8s_sim::testing::KLIPPER_HELM_IMAGE);
+    let job = c
+        .get("/apis/batch/v1/namespaces/kube-system/jobs/helm-install-web")
+        .await;
+    assert_eq!(
+        job["spec"]["template"]["spec"]["containers"][0]["image"],
+        hk8s_sim::testing::KLIPPER_HELM_IMAGE
+    );
     assert!(c.wait_job("helm-install-web").await);
-    let secret = c.get("/api/v1/namespaces/apps/secrets/sh.helm.release.v1.web.v1").await;
+    let secret = c
+        .get("/api/v1/namespaces/apps/secrets/sh.helm.release.v1.web.v1")
+        .await;
     assert_eq!(secret["metadata"]["labels"]["status"], "deployed");
     assert_eq!(secret["type"], "helm.sh/release.v1");
     let deployment = c.get("/apis/apps/v1/namespaces/apps/deployments/web").await;
     assert_eq!(deployment["spec"]["replicas"], 2);
-    assert_eq!(deployment["metadata"]["labels"]["app.kubernetes.io/instance"], "web");
+    assert_eq!(
+        deployment["metadata"]["labels"]["app.kubernetes.io/instance"],
+        "web"
+    );
     let state = c.state().await;
     let installed = release(&state, "web").unwrap();
     assert_eq!(
-        (installed["status"].as_str(), installed["revision"].as_i64(), installed["version"].as_str()),
+        (
+            installed["status"].as_str(),
+            installed["revision"].as_i64(),
+            installed["version"].as_str()
+        ),
         (Some("deployed"), Some(1), Some("1.0.0"))
     );
     let chart_status = c.get(&format!("{CHARTS}/web")).await;
     assert_eq!(chart_status["status"]["jobName"], "helm-install-web");
-    assert_eq!(chart_status["metadata"]["finalizers"][0], "wrangler.cattle.io/on-helm-chart-remove");
+    assert_eq!(
+        chart_status["metadata"]["finalizers"][0],
+        "wrangler.cattle.io/on-helm-chart-remove"
+    );
 
     // Upgrade: new version and values, revision 2.
-    c.apply_object(&chart("web", &repo, "1.1.0", "replicas: 3\n")).await;
+    c.apply_object(&chart("web", &repo, "1.1.0", "replicas: 3\n"))
+        .await;
     c.advance(1).await;
     assert!(c.wait_job("helm-install-web").await);
     c.advance(2).await;
     assert_eq!(release(&c.state().await, "web").unwrap()["revision"], 2);
-    assert_eq!(c.get("/apis/apps/v1/namespaces/apps/deployments/web").await["spec"]["replicas"], 3);
-    let v1 = c.get("/api/v1/namespaces/apps/secrets/sh.helm.release.v1.web.v1").await;
+    assert_eq!(
+        c.get("/apis/apps/v1/namespaces/apps/deployments/web").await["spec"]["replicas"],
+        3
+    );
+    let v1 = c
+        .get("/api/v1/namespaces/apps/secrets/sh.helm.release.v1.web.v1")
+        .await;
     assert_eq!(v1["metadata"]["labels"]["status"], "superseded");
 
     // A values type error: Helm's schema error in the job pod's log, then the Job fails.
-    c.apply_object(&chart("broken", &repo, "1.1.0", "replicas: lots\n")).await;
+    c.apply_object(&chart("broken", &repo, "1.1.0", "replicas: lots\n"))
+        .await;
     let mut log = String::new();
     for _ in 0..30 {
         c.advance(2).await;
         let pods = c
             .get("/api/v1/namespaces/kube-system/pods?labelSelector=job-name%3Dhelm-install-broken")
             .await;
-        let Some(pod) = pods["items"].as_array().unwrap().first() else { continue };
-        if pod["status"]["containerStatuses"][0]["restartCount"].as_i64().unwrap_or(0) >= 1 {
+        let Some(pod) = pods["items"].as_array().unwrap().first() else {
+            continue;
+        };
+        if pod["status"]["containerStatuses"][0]["restartCount"]
+            .as_i64()
+            .unwrap_or(0)
+            >= 1
+        {
             let name = pod["metadata"]["name"].as_str().unwrap();
             let reply = c
-                .kube("GET", &format!("/api/v1/namespaces/kube-system/pods/{name}/log?previous=true"), None)
+                .kube(
+                    "GET",
+                    &format!("/api/v1/namespaces/kube-system/pods/{name}/log?previous=true"),
+                    None,
+                )
                 .await;
             assert_eq!(reply.status, 200);
-            log = c.text(&format!("/api/v1/namespaces/kube-system/pods/{name}/log?previous=true")).await;
+            log = c
+                .text(&format!(
+                    "/api/v1/namespaces/kube-system/pods/{name}/log?previous=true"
+                ))
+                .await;
             break;
         }
     }
@@ -126,8 +179,16 @@ async fn helm_charts_need_helm_controller_then_install_upgrade_fail_and_uninstal
         "{log}"
     );
     assert!(!c.wait_job("helm-install-broken").await);
-    let job = c.get("/apis/batch/v1/namespaces/kube-system/jobs/helm-install-broken").await;
-    let failed = job["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Failed").unwrap().clone();
+    let job = c
+        .get("/apis/batch/v1/namespaces/kube-system/jobs/helm-install-broken")
+        .await;
+    let failed = job["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Failed")
+        .unwrap()
+        .clone();
     assert_eq!(failed["reason"], "BackoffLimitExceeded");
     c.advance(1).await;
     let broken = c.get(&format!("{CHARTS}/broken")).await;
@@ -136,17 +197,40 @@ async fn helm_charts_need_helm_controller_then_install_upgrade_fail_and_uninstal
     assert!(release(&c.state().await, "broken").is_none());
 
     // Uninstall: the delete job, then the chart, its release and its Deployment are gone.
-    assert_eq!(c.kube("DELETE", &format!("{CHARTS}/web"), None).await.status, 200);
+    assert_eq!(
+        c.kube("DELETE", &format!("{CHARTS}/web"), None)
+            .await
+            .status,
+        200
+    );
     assert!(c.get(&format!("{CHARTS}/web")).await["metadata"]["deletionTimestamp"].is_string());
-    let delete_job = c.get("/apis/batch/v1/namespaces/kube-system/jobs/helm-delete-web").await;
-    assert_eq!(delete_job["spec"]["template"]["spec"]["containers"][0]["args"], json!(["delete"]));
+    let delete_job = c
+        .get("/apis/batch/v1/namespaces/kube-system/jobs/helm-delete-web")
+        .await;
+    assert_eq!(
+        delete_job["spec"]["template"]["spec"]["containers"][0]["args"],
+        json!(["delete"])
+    );
     c.wait_gone(&format!("{CHARTS}/web")).await;
-    assert_eq!(c.kube("GET", "/apis/apps/v1/namespaces/apps/deployments/web", None).await.status, 404);
+    assert_eq!(
+        c.kube("GET", "/apis/apps/v1/namespaces/apps/deployments/web", None)
+            .await
+            .status,
+        404
+    );
     assert!(release(&c.state().await, "web").is_none());
-    assert!(c.names("/api/v1/namespaces/apps/secrets?labelSelector=owner%3Dhelm,name%3Dweb").await.is_empty());
+    assert!(
+        c.names("/api/v1/namespaces/apps/secrets?labelSelector=owner%3Dhelm,name%3Dweb")
+            .await
+            .is_empty()
+    );
     let stats = c.sim.stats().await;
     // Every run of Helm counts: web's install and the three failed attempts of broken.
-    assert_eq!(stats["helm_jobs"], json!({"install": 4, "upgrade": 1, "delete": 1}), "{stats}");
+    assert_eq!(
+        stats["helm_jobs"],
+        json!({"install": 4, "upgrade": 1, "delete": 1}),
+        "{stats}"
+    );
     c.stop().await;
 }
 
@@ -159,10 +243,16 @@ async fn the_charts_repository_serves_an_index_and_chart_archives() {
     assert_eq!(index.status(), 200);
     let index: Value = serde_saphyr::from_str(&index.text().await.unwrap()).unwrap();
     let entries = index["entries"]["hello"].as_array().unwrap();
-    let versions: Vec<&str> = entries.iter().map(|e| e["version"].as_str().unwrap()).collect();
+    let versions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["version"].as_str().unwrap())
+        .collect();
     assert_eq!(versions, ["1.1.0", "1.0.0"]);
     let archive = http
-        .get(format!("{base}/{}", entries[1]["urls"][0].as_str().unwrap()))
+        .get(format!(
+            "{base}/{}",
+            entries[1]["urls"][0].as_str().unwrap()
+        ))
         .send()
         .await
         .unwrap();
@@ -177,7 +267,17 @@ async fn the_charts_repository_serves_an_index_and_chart_archives() {
         }
     }
     let chart: Value = serde_saphyr::from_str(&chart_yaml).unwrap();
-    assert_eq!((chart["name"].as_str(), chart["version"].as_str()), (Some("hello"), Some("1.0.0")));
-    assert_eq!(http.get(format!("{base}/hello-9.9.9.tgz")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        (chart["name"].as_str(), chart["version"].as_str()),
+        (Some("hello"), Some("1.0.0"))
+    );
+    assert_eq!(
+        http.get(format!("{base}/hello-9.9.9.tgz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
     sim.handle.shutdown().await.unwrap();
 }

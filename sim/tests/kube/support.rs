@@ -461,7 +461,12 @@ impl Cluster {
             self.apply_object(&object).await;
         }
         for _ in 0..20 {
-            if self.kube("GET", "/apis/helm.cattle.io/v1", None).await.status == 200 {
+            if self
+                .kube("GET", "/apis/helm.cattle.io/v1", None)
+                .await
+                .status
+                == 200
+            {
                 return;
             }
             self.advance(1).await;
@@ -483,17 +488,25 @@ impl Cluster {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .find(|c| (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True");
+                .find(|c| {
+                    (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True"
+                });
             if let Some(c) = finished {
                 return c["type"] == "Complete";
             }
             self.advance(2).await;
         }
         let pods = self
-            .get(&format!("/api/v1/namespaces/kube-system/pods?labelSelector=job-name%3D{name}"))
+            .get(&format!(
+                "/api/v1/namespaces/kube-system/pods?labelSelector=job-name%3D{name}"
+            ))
             .await;
         let job = self
-            .kube("GET", &format!("/apis/batch/v1/namespaces/kube-system/jobs/{name}"), None)
+            .kube(
+                "GET",
+                &format!("/apis/batch/v1/namespaces/kube-system/jobs/{name}"),
+                None,
+            )
             .await;
         panic!("job {name} never finished: {:?}\n{pods}", job.body);
     }
@@ -527,7 +540,12 @@ impl Cluster {
             "cilium" => "https://helm.cilium.io/",
             _ => "https://charts.hetzner.cloud",
         };
-        if self.kube("GET", "/apis/helm.cattle.io/v1", None).await.status != 200 {
+        if self
+            .kube("GET", "/apis/helm.cattle.io/v1", None)
+            .await
+            .status
+            != 200
+        {
             self.deploy_helm_controller().await;
         }
         if chart == "hcloud-cloud-controller-manager" {
@@ -538,7 +556,10 @@ impl Cluster {
             "spec": {"chart": chart, "repo": repo, "targetNamespace": "kube-system", "backOffLimit": 2}}))
             .await;
         self.advance(1).await;
-        assert!(self.wait_job(&format!("helm-install-{chart}")).await, "{chart} did not install");
+        assert!(
+            self.wait_job(&format!("helm-install-{chart}")).await,
+            "{chart} did not install"
+        );
         // Its pods start.
         self.advance(5).await;
     }
@@ -566,7 +587,10 @@ impl Cluster {
                 "volumes": [{"name": "values", "secret": {"secretName": "hk8s-bootstrap-cilium-values"}}]}}}}))
             .await;
         self.advance(1).await;
-        assert!(self.wait_job("hk8s-bootstrap-cilium").await, "the Cilium bootstrap job failed");
+        assert!(
+            self.wait_job("hk8s-bootstrap-cilium").await,
+            "the Cilium bootstrap job failed"
+        );
         self.advance(5).await;
     }
 

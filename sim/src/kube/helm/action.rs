@@ -62,7 +62,11 @@ pub fn locate(
         return Err(format!(
             "failed to do request: Head \"https://{host}/v2/{}/manifests/{}\": dial tcp: lookup {host}: no such host",
             rest.split_once('/').map(|(_, p)| p).unwrap_or_default(),
-            if version.is_empty() { "latest" } else { version }
+            if version.is_empty() {
+                "latest"
+            } else {
+                version
+            }
         ));
     }
     if reference.starts_with("http://") || reference.starts_with("https://") {
@@ -148,13 +152,24 @@ struct Manifest {
     reference: ObjectRef,
 }
 
-fn manifests(store: &Store, objects: Vec<Value>, release: &str, namespace: &str) -> Result<Vec<Manifest>, String> {
+fn manifests(
+    store: &Store,
+    objects: Vec<Value>,
+    release: &str,
+    namespace: &str,
+) -> Result<Vec<Manifest>, String> {
     let mut out = Vec::new();
     for mut object in objects {
-        let api_version = object["apiVersion"].as_str().unwrap_or_default().to_string();
+        let api_version = object["apiVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let kind = object["kind"].as_str().unwrap_or_default().to_string();
         let (resource, namespaced) = resource_of(&api_version, &kind, store);
-        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if !crate::kube::crds::served(store, &api_version, &resource) {
             let ns = if namespaced { namespace } else { "" };
             return Err(format!(
@@ -162,15 +177,30 @@ fn manifests(store: &Store, objects: Vec<Value>, release: &str, namespace: &str)
             ));
         }
         let ns = if namespaced {
-            let ns = object["metadata"]["namespace"].as_str().unwrap_or(namespace).to_string();
+            let ns = object["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or(namespace)
+                .to_string();
             object["metadata"]["namespace"] = json!(ns);
             ns
         } else {
             String::new()
         };
-        crate::kube::store::set_path(&mut object, &["metadata", "labels", "app.kubernetes.io/managed-by"], json!("Helm"));
-        crate::kube::store::set_path(&mut object, &["metadata", "annotations", "meta.helm.sh/release-name"], json!(release));
-        crate::kube::store::set_path(&mut object, &["metadata", "annotations", "meta.helm.sh/release-namespace"], json!(namespace));
+        crate::kube::store::set_path(
+            &mut object,
+            &["metadata", "labels", "app.kubernetes.io/managed-by"],
+            json!("Helm"),
+        );
+        crate::kube::store::set_path(
+            &mut object,
+            &["metadata", "annotations", "meta.helm.sh/release-name"],
+            json!(release),
+        );
+        crate::kube::store::set_path(
+            &mut object,
+            &["metadata", "annotations", "meta.helm.sh/release-namespace"],
+            json!(namespace),
+        );
         out.push(Manifest {
             object,
             reference: (api_version, resource, ns, name),
@@ -183,7 +213,9 @@ fn manifests(store: &Store, objects: Vec<Value>, release: &str, namespace: &str)
 fn ownership(existing: &Value, release: &str, namespace: &str) -> Option<String> {
     let require = |map: &Value, key: &str, want: &str| match map[key].as_str() {
         None => Some(format!("missing key {key:?}: must be set to {want:?}")),
-        Some(v) if v != want => Some(format!("key {key:?} must equal {want:?}: current value is {v:?}")),
+        Some(v) if v != want => Some(format!(
+            "key {key:?} must equal {want:?}: current value is {v:?}"
+        )),
         Some(_) => None,
     };
     let meta = &existing["metadata"];
@@ -194,7 +226,11 @@ fn ownership(existing: &Value, release: &str, namespace: &str) -> Option<String>
     if let Some(e) = require(&meta["annotations"], "meta.helm.sh/release-name", release) {
         errors.push(format!("annotation validation error: {e}"));
     }
-    if let Some(e) = require(&meta["annotations"], "meta.helm.sh/release-namespace", namespace) {
+    if let Some(e) = require(
+        &meta["annotations"],
+        "meta.helm.sh/release-namespace",
+        namespace,
+    ) {
         errors.push(format!("annotation validation error: {e}"));
     }
     (!errors.is_empty()).then(|| format!("invalid ownership metadata; {}", errors.join("; ")))
@@ -262,13 +298,33 @@ pub fn install_or_upgrade(
     let rendered = (chart.render)(&render)?;
     // The chart's crds/ directory goes in first, only where missing.
     for crd in (chart.crds)() {
-        let name = crd["metadata"]["name"].as_str().unwrap_or_default().to_string();
-        if store.get("apiextensions.k8s.io/v1", "customresourcedefinitions", "", &name).is_none() {
-            store.put("apiextensions.k8s.io/v1", "customresourcedefinitions", crd, timestamp);
+        let name = crd["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if store
+            .get(
+                "apiextensions.k8s.io/v1",
+                "customresourcedefinitions",
+                "",
+                &name,
+            )
+            .is_none()
+        {
+            store.put(
+                "apiextensions.k8s.io/v1",
+                "customresourcedefinitions",
+                crd,
+                timestamp,
+            );
         }
     }
     let manifests = manifests(store, rendered, &request.release, &request.namespace)?;
-    let verb = if previous.is_some() { "update" } else { "install" };
+    let verb = if previous.is_some() {
+        "update"
+    } else {
+        "install"
+    };
     for m in &manifests {
         let (gv, resource, ns, name) = &m.reference;
         if let Some(existing) = store.get(gv, resource, ns, name)
@@ -297,7 +353,9 @@ pub fn install_or_upgrade(
         let mut object = m.object.clone();
         if let Some(existing) = store.get(gv, resource, ns, name) {
             object["status"] = existing["status"].clone();
-            if object["status"].is_null() && let Some(o) = object.as_object_mut() {
+            if object["status"].is_null()
+                && let Some(o) = object.as_object_mut()
+            {
                 o.remove("status");
             }
         }
@@ -323,15 +381,24 @@ pub fn install_or_upgrade(
         config: request.config.clone(),
         objects: made,
         labels: request.labels.clone(),
-        first_deployed: previous.map_or_else(|| timestamp.to_string(), |p| p.first_deployed.clone()),
+        first_deployed: previous
+            .map_or_else(|| timestamp.to_string(), |p| p.first_deployed.clone()),
         last_deployed: timestamp.to_string(),
-        description: if previous.is_some() { "Upgrade complete" } else { "Install complete" }.into(),
+        description: if previous.is_some() {
+            "Upgrade complete"
+        } else {
+            "Install complete"
+        }
+        .into(),
         manifest: manifest_text(&manifests, chart.name),
     };
     release::record(store, release, timestamp);
     let mut out = String::new();
     if previous.is_some() {
-        out.push_str(&format!("Release {:?} has been upgraded. Happy Helming!\n", request.release));
+        out.push_str(&format!(
+            "Release {:?} has been upgraded. Happy Helming!\n",
+            request.release
+        ));
     }
     out.push_str(&format!(
         "NAME: {}\nLAST DEPLOYED: {}\nNAMESPACE: {}\nSTATUS: deployed\nREVISION: {revision}\nTEST SUITE: None\n",
@@ -356,7 +423,9 @@ fn remove_object(store: &mut Store, reference: &ObjectRef) {
 /// `helm uninstall <name> --namespace <namespace>`: Helm's output, or its error.
 pub fn uninstall(store: &mut Store, namespace: &str, name: &str) -> Result<String, String> {
     let Some(current) = release::current(store, namespace, name) else {
-        return Err(format!("uninstall: Release not loaded: {name}: release: not found"));
+        return Err(format!(
+            "uninstall: Release not loaded: {name}: release: not found"
+        ));
     };
     for object in &current.objects {
         remove_object(store, object);
@@ -373,8 +442,14 @@ mod tests {
     fn locating_charts_fails_with_helms_words() {
         let own: SocketAddr = "127.0.0.1:8080".parse().unwrap();
         let repos: Repositories = vec![
-            ("hello".into(), repo_add("http://127.0.0.1:8080/charts", Some(own)).unwrap()),
-            ("ccm".into(), repo_add("https://charts.hetzner.cloud", Some(own)).unwrap()),
+            (
+                "hello".into(),
+                repo_add("http://127.0.0.1:8080/charts", Some(own)).unwrap(),
+            ),
+            (
+                "ccm".into(),
+                repo_add("https://charts.hetzner.cloud", Some(own)).unwrap(),
+            ),
         ];
         assert_eq!(
             repo_add("https://charts.example.org/", Some(own)).unwrap_err(),
@@ -382,7 +457,12 @@ mod tests {
         );
         let hello = locate("hello/hello", "1.0.0", &repos, Some(own)).unwrap();
         assert_eq!((hello.chart.name, hello.version), ("hello", "1.0.0"));
-        assert_eq!(locate("hello/hello", "", &repos, Some(own)).unwrap().version, "1.1.0");
+        assert_eq!(
+            locate("hello/hello", "", &repos, Some(own))
+                .unwrap()
+                .version,
+            "1.1.0"
+        );
         assert_eq!(
             locate("hello/nope", "1.0.0", &repos, Some(own)).unwrap_err(),
             "chart \"nope\" matching 1.0.0 not found in hello index. (try 'helm repo update'): no chart name found"
@@ -395,9 +475,19 @@ mod tests {
             locate("cilium", "", &repos, Some(own)).unwrap_err(),
             "non-absolute URLs should be in form of repo_name/path_to_chart, got: cilium"
         );
-        assert_eq!(locate("cilium/cilium", "", &repos, Some(own)).unwrap_err(), "repo cilium not found");
         assert_eq!(
-            locate("http://127.0.0.1:8080/charts/hello-1.0.0.tgz", "", &repos, Some(own)).unwrap().version,
+            locate("cilium/cilium", "", &repos, Some(own)).unwrap_err(),
+            "repo cilium not found"
+        );
+        assert_eq!(
+            locate(
+                "http://127.0.0.1:8080/charts/hello-1.0.0.tgz",
+                "",
+                &repos,
+                Some(own)
+            )
+            .unwrap()
+            .version,
             "1.0.0"
         );
         assert_eq!(

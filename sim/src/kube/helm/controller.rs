@@ -47,7 +47,11 @@ fn meta<'a>(obj: &'a Value, key: &str) -> &'a str {
 /// The running controller's configuration and its pod's uid, if a controller runs.
 pub fn running(store: &Store) -> Option<(Config, String)> {
     for deployment in store.items("apps/v1", "deployments") {
-        let is_controller = |c: &Value| c["image"].as_str().is_some_and(|i| i.contains("helm-controller"));
+        let is_controller = |c: &Value| {
+            c["image"]
+                .as_str()
+                .is_some_and(|i| i.contains("helm-controller"))
+        };
         let containers = deployment["spec"]["template"]["spec"]["containers"].as_array();
         if !containers.into_iter().flatten().any(is_controller) {
             continue;
@@ -62,7 +66,11 @@ pub fn running(store: &Store) -> Option<(Config, String)> {
                     &crate::kube::select::labels_of(p),
                 )
         })?;
-        let container = pod["spec"]["containers"].as_array()?.iter().find(|c| is_controller(c))?.clone();
+        let container = pod["spec"]["containers"]
+            .as_array()?
+            .iter()
+            .find(|c| is_controller(c))?
+            .clone();
         let env = env_of(&container);
         let args: Vec<String> = ["command", "args"]
             .iter()
@@ -73,10 +81,18 @@ pub fn running(store: &Store) -> Option<(Config, String)> {
             args.iter().enumerate().find_map(|(i, a)| {
                 a.strip_prefix(&format!("--{name}="))
                     .map(str::to_string)
-                    .or_else(|| (a == &format!("--{name}")).then(|| args.get(i + 1).cloned()).flatten())
+                    .or_else(|| {
+                        (a == &format!("--{name}"))
+                            .then(|| args.get(i + 1).cloned())
+                            .flatten()
+                    })
             })
         };
-        let setting = |name: &str, var: &str| flag(name).or_else(|| env.get(var).cloned()).filter(|v| !v.is_empty());
+        let setting = |name: &str, var: &str| {
+            flag(name)
+                .or_else(|| env.get(var).cloned())
+                .filter(|v| !v.is_empty())
+        };
         let job_tolerations = match setting("job-tolerations", "JOB_TOLERATIONS") {
             None => Vec::new(),
             Some(text) => serde_json::from_str::<Vec<Value>>(&text).ok()?,
@@ -86,7 +102,8 @@ pub fn running(store: &Store) -> Option<(Config, String)> {
             default_job_image: setting("default-job-image", "DEFAULT_JOB_IMAGE")
                 .unwrap_or_else(|| "rancher/klipper-helm:latest".into()),
             job_tolerations,
-            job_cluster_role: setting("job-cluster-role", "JOB_CLUSTER_ROLE").unwrap_or_else(|| "cluster-admin".into()),
+            job_cluster_role: setting("job-cluster-role", "JOB_CLUSTER_ROLE")
+                .unwrap_or_else(|| "cluster-admin".into()),
             namespace: setting("namespace", "NAMESPACE"),
         };
         return Some((config, meta(&pod, "uid").to_string()));
@@ -95,21 +112,36 @@ pub fn running(store: &Store) -> Option<(Config, String)> {
 }
 
 fn crd_document(text: &str) -> Option<Value> {
-    serde_saphyr::from_multiple::<Value>(text).ok()?.into_iter().find(|d| d.is_object())
+    serde_saphyr::from_multiple::<Value>(text)
+        .ok()?
+        .into_iter()
+        .find(|d| d.is_object())
 }
 
 /// Creates (or restores) helm-controller's CRDs, as it does when it starts.
 fn create_crds(store: &mut Store, timestamp: &str) {
     for text in [HELMCHARTS_CRD, HELMCHARTCONFIGS_CRD] {
-        let Some(mut crd) = crd_document(text) else { continue };
+        let Some(mut crd) = crd_document(text) else {
+            continue;
+        };
         let names = crd["spec"]["names"].clone();
         crd["status"] = json!({"acceptedNames": names, "storedVersions": ["v1"], "conditions": [
             {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": timestamp},
             {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": timestamp}]});
         let name = meta(&crd, "name").to_string();
-        let existing = store.get("apiextensions.k8s.io/v1", "customresourcedefinitions", "", &name);
+        let existing = store.get(
+            "apiextensions.k8s.io/v1",
+            "customresourcedefinitions",
+            "",
+            &name,
+        );
         if existing.is_none_or(|e| e["spec"] != crd["spec"]) {
-            store.put("apiextensions.k8s.io/v1", "customresourcedefinitions", crd, timestamp);
+            store.put(
+                "apiextensions.k8s.io/v1",
+                "customresourcedefinitions",
+                crd,
+                timestamp,
+            );
         }
     }
 }
@@ -131,7 +163,10 @@ fn latest_release(store: &Store, namespace: &str, name: &str) -> (u32, String, S
             let revision = labels["version"].as_str()?.parse::<u32>().ok()?;
             Some((
                 revision,
-                labels["helmcharts.helm.cattle.io/configHash"].as_str().unwrap_or_default().to_string(),
+                labels["helmcharts.helm.cattle.io/configHash"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 labels["status"].as_str().unwrap_or_default().to_string(),
             ))
         })
@@ -158,20 +193,45 @@ fn set_status(store: &mut Store, chart: &Value, job_name: &str, failed: bool, ti
 /// Replaces (or creates) the chart's Job and its related objects.
 fn apply(store: &mut Store, desired: &Desired, timestamp: &str) {
     for object in [&desired.values, &desired.content].into_iter().flatten() {
-        let resource = if object["kind"] == "Secret" { "secrets" } else { "configmaps" };
+        let resource = if object["kind"] == "Secret" {
+            "secrets"
+        } else {
+            "configmaps"
+        };
         put_if_changed(store, "v1", resource, object.clone(), timestamp);
     }
-    put_if_changed(store, "v1", "serviceaccounts", desired.account.clone(), timestamp);
-    put_if_changed(store, "rbac.authorization.k8s.io/v1", "clusterrolebindings", desired.binding.clone(), timestamp);
-    let (ns, name) = (meta(&desired.job, "namespace").to_string(), meta(&desired.job, "name").to_string());
+    put_if_changed(
+        store,
+        "v1",
+        "serviceaccounts",
+        desired.account.clone(),
+        timestamp,
+    );
+    put_if_changed(
+        store,
+        "rbac.authorization.k8s.io/v1",
+        "clusterrolebindings",
+        desired.binding.clone(),
+        timestamp,
+    );
+    let (ns, name) = (
+        meta(&desired.job, "namespace").to_string(),
+        meta(&desired.job, "name").to_string(),
+    );
     // Replacing a Job deletes it (its pods are collected with it) and creates it anew.
     store.remove("batch/v1", "jobs", &ns, &name);
     store.put("batch/v1", "jobs", desired.job.clone(), timestamp);
 }
 
 fn on_change(store: &mut Store, chart: &Value, config: &Config, tick: &Tick) {
-    let (ns, name) = (meta(chart, "namespace").to_string(), meta(chart, "name").to_string());
-    if !matches!(chart["spec"]["helmVersion"].as_str().unwrap_or_default(), "" | "v3") {
+    let (ns, name) = (
+        meta(chart, "namespace").to_string(),
+        meta(chart, "name").to_string(),
+    );
+    if !matches!(
+        chart["spec"]["helmVersion"].as_str().unwrap_or_default(),
+        "" | "v3"
+    ) {
         let mut updated = chart.clone();
         updated["status"] = json!({"conditions": [{"type": "JobCreated", "status": "False"},
             {"type": "Failed", "status": "True", "reason": "Unsupported version", "message": "Only Helm v3 charts are supported"}]});
@@ -179,14 +239,21 @@ fn on_change(store: &mut Store, chart: &Value, config: &Config, tick: &Tick) {
         return;
     }
     let mut chart = chart.clone();
-    let finalizers = chart["metadata"]["finalizers"].as_array().cloned().unwrap_or_default();
+    let finalizers = chart["metadata"]["finalizers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if !finalizers.iter().any(|f| f == FINALIZER) {
         let mut finalizers = finalizers;
         finalizers.push(json!(FINALIZER));
         chart["metadata"]["finalizers"] = Value::Array(finalizers);
         chart = store.put(GV, CHARTS, chart, &tick.timestamp);
     }
-    let target = chart["spec"]["targetNamespace"].as_str().filter(|t| !t.is_empty()).unwrap_or(&ns).to_string();
+    let target = chart["spec"]["targetNamespace"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .unwrap_or(&ns)
+        .to_string();
     let (revision, hash, status) = latest_release(store, &target, &name);
     let chart_config = store.get(GV, "helmchartconfigs", &ns, &name).cloned();
     let desired = jobspec::desired(&chart, chart_config.as_ref(), config, false, revision);
@@ -195,10 +262,13 @@ fn on_change(store: &mut Store, chart: &Value, config: &Config, tick: &Tick) {
     let replace = match &existing {
         None => true,
         Some(job) => {
-            let changed = jobspec::comparable_template(job) != jobspec::comparable_template(&desired.job)
+            let changed = jobspec::comparable_template(job)
+                != jobspec::comparable_template(&desired.job)
                 || job["spec"]["backoffLimit"] != desired.job["spec"]["backoffLimit"];
             match jobs::finished(job) {
-                Some(true) if config.checks_release_hash() => !(status == "deployed" && hash == desired.hash),
+                Some(true) if config.checks_release_hash() => {
+                    !(status == "deployed" && hash == desired.hash)
+                }
                 Some(_) => changed,
                 // A running Job is left alone, changed or not, until it finishes.
                 None => false,
@@ -215,15 +285,28 @@ fn on_change(store: &mut Store, chart: &Value, config: &Config, tick: &Tick) {
 }
 
 fn on_remove(store: &mut Store, chart: &Value, config: &Config, tick: &Tick) {
-    if !chart["metadata"]["finalizers"].as_array().is_some_and(|f| f.iter().any(|f| f == FINALIZER)) {
+    if !chart["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| f.iter().any(|f| f == FINALIZER))
+    {
         return;
     }
-    let (ns, name) = (meta(chart, "namespace").to_string(), meta(chart, "name").to_string());
-    let target = chart["spec"]["targetNamespace"].as_str().filter(|t| !t.is_empty()).unwrap_or(&ns).to_string();
+    let (ns, name) = (
+        meta(chart, "namespace").to_string(),
+        meta(chart, "name").to_string(),
+    );
+    let target = chart["spec"]["targetNamespace"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .unwrap_or(&ns)
+        .to_string();
     let (revision, _, _) = latest_release(store, &target, &name);
     let desired = jobspec::desired(chart, None, config, true, revision);
     let job_name = meta(&desired.job, "name").to_string();
-    match store.get("batch/v1", "jobs", &ns, &job_name).map(jobs::finished) {
+    match store
+        .get("batch/v1", "jobs", &ns, &job_name)
+        .map(jobs::finished)
+    {
         Some(Some(true)) => {
             for job in [format!("helm-install-{name}"), job_name] {
                 store.remove("batch/v1", "jobs", &ns, &job);
@@ -231,7 +314,12 @@ fn on_remove(store: &mut Store, chart: &Value, config: &Config, tick: &Tick) {
             store.remove("v1", "secrets", &ns, &format!("chart-values-{name}"));
             store.remove("v1", "configmaps", &ns, &format!("chart-content-{name}"));
             store.remove("v1", "serviceaccounts", &ns, &format!("helm-{name}"));
-            store.remove("rbac.authorization.k8s.io/v1", "clusterrolebindings", "", &format!("helm-{ns}-{name}"));
+            store.remove(
+                "rbac.authorization.k8s.io/v1",
+                "clusterrolebindings",
+                "",
+                &format!("helm-{ns}-{name}"),
+            );
             let mut updated = chart.clone();
             let remaining: Vec<Value> = chart["metadata"]["finalizers"]
                 .as_array()
@@ -267,11 +355,17 @@ pub fn reconcile(store: &mut Store, tick: &Tick) {
         return;
     }
     for chart in store.items(GV, CHARTS) {
-        if config.namespace.as_deref().is_some_and(|n| n != meta(&chart, "namespace")) {
+        if config
+            .namespace
+            .as_deref()
+            .is_some_and(|n| n != meta(&chart, "namespace"))
+        {
             continue;
         }
         let spec = &chart["spec"];
-        if spec["chart"].as_str().unwrap_or_default().is_empty() && spec["chartContent"].as_str().unwrap_or_default().is_empty() {
+        if spec["chart"].as_str().unwrap_or_default().is_empty()
+            && spec["chartContent"].as_str().unwrap_or_default().is_empty()
+        {
             continue;
         }
         let annotations = &chart["metadata"]["annotations"];
@@ -281,7 +375,11 @@ pub fn reconcile(store: &mut Store, tick: &Tick) {
         match annotations[MANAGED_BY].as_str() {
             None => {
                 let mut claimed = chart.clone();
-                crate::kube::store::set_path(&mut claimed, &["metadata", "annotations", MANAGED_BY], json!(CONTROLLER_NAME));
+                crate::kube::store::set_path(
+                    &mut claimed,
+                    &["metadata", "annotations", MANAGED_BY],
+                    json!(CONTROLLER_NAME),
+                );
                 store.put(GV, CHARTS, claimed, &tick.timestamp);
                 continue;
             }

@@ -33,9 +33,17 @@ pub fn image_version(image: &str) -> Version {
         .map(|(_, t)| t)
         .filter(|t| !t.contains('/'))
         .unwrap_or("latest");
-    let core = tag.trim_start_matches('v').split(['-', '+']).next().unwrap_or_default();
+    let core = tag
+        .trim_start_matches('v')
+        .split(['-', '+'])
+        .next()
+        .unwrap_or_default();
     let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
-    match (parts.next().flatten(), parts.next().flatten(), parts.next().flatten()) {
+    match (
+        parts.next().flatten(),
+        parts.next().flatten(),
+        parts.next().flatten(),
+    ) {
         (Some(a), Some(b), Some(c)) => (a, b, c),
         _ => (u64::MAX, 0, 0),
     }
@@ -78,7 +86,11 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn env(&self, key: &str) -> &str {
-        self.job.env.get(key).map(String::as_str).unwrap_or_default()
+        self.job
+            .env
+            .get(key)
+            .map(String::as_str)
+            .unwrap_or_default()
     }
 
     fn finish(self, exit_code: i32) -> Outcome {
@@ -147,17 +159,23 @@ pub fn run(store: &mut Store, job: &Job, own: Option<SocketAddr>, timestamp: &st
     let mut repositories: Repositories = Vec::new();
     if !delete {
         if chart.starts_with("http://") || chart.starts_with("https://") {
-            run.log.push_str("chart path is a url, skipping repo update\n");
+            run.log
+                .push_str("chart path is a url, skipping repo update\n");
         } else {
             if chart.starts_with("stable/") {
-                return run.fail(&action::repo_add("https://charts.helm.sh/stable/", own).err().unwrap_or_default());
+                return run.fail(
+                    &action::repo_add("https://charts.helm.sh/stable/", own)
+                        .err()
+                        .unwrap_or_default(),
+                );
             }
             let repo = run.env("REPO").to_string();
             if !repo.is_empty() {
                 let alias = name.split('/').next().unwrap_or_default().to_string();
                 match action::repo_add(&repo, own) {
                     Ok(repository) => {
-                        run.log.push_str(&format!("{alias:?} has been added to your repositories\n"));
+                        run.log
+                            .push_str(&format!("{alias:?} has been added to your repositories\n"));
                         run.log.push_str(&format!(
                             "Hang tight while we grab the latest from your chart repositories...\n...Successfully got an update from the {alias:?} chart repository\nUpdate Complete. ⎈Happy Helming!⎈\n"
                         ));
@@ -174,7 +192,9 @@ pub fn run(store: &mut Store, job: &Job, own: Option<SocketAddr>, timestamp: &st
     let expected = run.env("EXPECTED_RELEASE_REVISION").to_string();
     let check_revision = |run: &mut Run<'_>, revision: u32| -> bool {
         if newer && !expected.is_empty() && expected != revision.to_string() {
-            let message = format!("Current release revision {revision} does not match expected revision {expected}\n");
+            let message = format!(
+                "Current release revision {revision} does not match expected revision {expected}\n"
+            );
             run.term.push_str(&message);
             run.log.push_str(&message);
             return false;
@@ -183,7 +203,8 @@ pub fn run(store: &mut Store, job: &Job, own: Option<SocketAddr>, timestamp: &st
     };
     if delete {
         let Some(current) = current else {
-            run.term.push_str("No helm chart installed; nothing to delete\n");
+            run.term
+                .push_str("No helm chart installed; nothing to delete\n");
             return run.finish(0);
         };
         if !check_revision(&mut run, current.revision) {
@@ -209,8 +230,16 @@ pub fn run(store: &mut Store, job: &Job, own: Option<SocketAddr>, timestamp: &st
         .filter(|(n, _)| n.ends_with(".yaml"))
         .collect();
     files.sort_by(|a, b| a.0.cmp(&b.0));
-    let verb_error = |current: bool| if current { "UPGRADE FAILED" } else { "INSTALLATION FAILED" };
-    let upgrade = current.as_ref().is_some_and(|c| c.status == "deployed" || c.status == "superseded" || c.status == "pending-upgrade");
+    let verb_error = |current: bool| {
+        if current {
+            "UPGRADE FAILED"
+        } else {
+            "INSTALLATION FAILED"
+        }
+    };
+    let upgrade = current.as_ref().is_some_and(|c| {
+        c.status == "deployed" || c.status == "superseded" || c.status == "pending-upgrade"
+    });
     for (file, text) in files {
         match values::parse_file(&format!("/config/{file}"), text) {
             Ok(v) => values::merge(&mut config, &v),
@@ -222,42 +251,49 @@ pub fn run(store: &mut Store, job: &Job, own: Option<SocketAddr>, timestamp: &st
             return run.fail(&format!("{}: {e}", verb_error(upgrade)));
         }
     }
-    let namespace = args.namespace.clone().unwrap_or_else(|| job.pod_namespace.clone());
+    let namespace = args
+        .namespace
+        .clone()
+        .unwrap_or_else(|| job.pod_namespace.clone());
     let labels = if newer && !run.env("CONFIG_HASH").is_empty() {
-        vec![("helmcharts.helm.cattle.io/configHash".to_string(), run.env("CONFIG_HASH").to_string())]
+        vec![(
+            "helmcharts.helm.cattle.io/configHash".to_string(),
+            run.env("CONFIG_HASH").to_string(),
+        )]
     } else {
         Vec::new()
     };
-    let install = |run: &mut Run<'_>, store: &mut Store, previous: Option<&release::Release>| -> i32 {
-        let is_upgrade = previous.is_some();
-        run.action = Some(if is_upgrade { "upgrade" } else { "install" });
-        let prefix = verb_error(is_upgrade);
-        let located = match action::locate(&chart, &args.version, &repositories, own) {
-            Ok(l) => l,
-            Err(e) => {
-                run.log.push_str(&format!("Error: {prefix}: {e}\n"));
-                return 1;
+    let install =
+        |run: &mut Run<'_>, store: &mut Store, previous: Option<&release::Release>| -> i32 {
+            let is_upgrade = previous.is_some();
+            run.action = Some(if is_upgrade { "upgrade" } else { "install" });
+            let prefix = verb_error(is_upgrade);
+            let located = match action::locate(&chart, &args.version, &repositories, own) {
+                Ok(l) => l,
+                Err(e) => {
+                    run.log.push_str(&format!("Error: {prefix}: {e}\n"));
+                    return 1;
+                }
+            };
+            let request = Request {
+                release: name.clone(),
+                namespace: namespace.clone(),
+                create_namespace: args.create_namespace,
+                located,
+                config: config.clone(),
+                labels: labels.clone(),
+            };
+            match action::install_or_upgrade(store, &request, previous, timestamp) {
+                Ok(out) => {
+                    run.log.push_str(&out);
+                    0
+                }
+                Err(e) => {
+                    run.log.push_str(&format!("Error: {prefix}: {e}\n"));
+                    1
+                }
             }
         };
-        let request = Request {
-            release: name.clone(),
-            namespace: namespace.clone(),
-            create_namespace: args.create_namespace,
-            located,
-            config: config.clone(),
-            labels: labels.clone(),
-        };
-        match action::install_or_upgrade(store, &request, previous, timestamp) {
-            Ok(out) => {
-                run.log.push_str(&out);
-                0
-            }
-            Err(e) => {
-                run.log.push_str(&format!("Error: {prefix}: {e}\n"));
-                1
-            }
-        }
-    };
     let Some(current) = current else {
         run.term.push_str("Installing helm chart\n");
         let code = install(&mut run, store, None);
@@ -267,9 +303,16 @@ pub fn run(store: &mut Store, job: &Job, own: Option<SocketAddr>, timestamp: &st
         return run.finish(0);
     }
     let mut status = current.status.clone();
-    if matches!(status.as_str(), "pending-install" | "pending-upgrade" | "pending-rollback" | "superseded" | "uninstalling") {
-        run.log.push_str(&format!("Previous helm job was interrupted, updating status from {status} to failed\n"));
-        run.term.push_str(&format!("Resetting helm release status from '{status}' to 'failed'\n"));
+    if matches!(
+        status.as_str(),
+        "pending-install" | "pending-upgrade" | "pending-rollback" | "superseded" | "uninstalling"
+    ) {
+        run.log.push_str(&format!(
+            "Previous helm job was interrupted, updating status from {status} to failed\n"
+        ));
+        run.term.push_str(&format!(
+            "Resetting helm release status from '{status}' to 'failed'\n"
+        ));
         if matches!(status.as_str(), "pending-upgrade" | "superseded") {
             run.term.push_str("Retrying upgrade of helm chart\n");
             run.log.push_str(&format!("Retrying upgrade of {name}\n"));
@@ -290,7 +333,8 @@ pub fn run(store: &mut Store, job: &Job, own: Option<SocketAddr>, timestamp: &st
         p => p.to_string(),
     };
     if policy == "reinstall" {
-        run.term.push_str(&format!("Uninstalling {status} helm chart\n"));
+        run.term
+            .push_str(&format!("Uninstalling {status} helm chart\n"));
         match action::uninstall(store, &target, &name) {
             Ok(out) => run.log.push_str(&out),
             Err(e) => return run.fail(&e),
@@ -314,7 +358,12 @@ pub fn env_of(container: &Value) -> BTreeMap<String, String> {
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|e| Some((e["name"].as_str()?.to_string(), e["value"].as_str().unwrap_or_default().to_string())))
+        .filter_map(|e| {
+            Some((
+                e["name"].as_str()?.to_string(),
+                e["value"].as_str().unwrap_or_default().to_string(),
+            ))
+        })
         .collect()
 }
 
@@ -324,7 +373,10 @@ mod tests {
 
     #[test]
     fn image_versions() {
-        assert_eq!(image_version("rancher/klipper-helm:v0.9.10-build20251111"), (0, 9, 10));
+        assert_eq!(
+            image_version("rancher/klipper-helm:v0.9.10-build20251111"),
+            (0, 9, 10)
+        );
         assert_eq!(image_version("rancher/helm-controller:v0.17.7"), (0, 17, 7));
         assert_eq!(image_version("rancher/klipper-helm").0, u64::MAX);
         assert_eq!(image_version("registry:5000/klipper-helm").0, u64::MAX);

@@ -113,13 +113,19 @@ fn args(chart: &Value, delete: bool) -> Vec<String> {
     for (key, value) in spec["set"].as_object().into_iter().flatten() {
         let (text, typed) = match value {
             Value::Number(n) => (n.to_string(), true),
-            Value::String(s) => (s.clone(), matches!(s.to_lowercase().as_str(), "true" | "false" | "null")),
+            Value::String(s) => (
+                s.clone(),
+                matches!(s.to_lowercase().as_str(), "true" | "false" | "null"),
+            ),
             other => (other.to_string(), true),
         };
         if typed {
             args.extend(["--set".to_string(), format!("{key}={text}")]);
         } else {
-            args.extend(["--set-string".to_string(), format!("{key}={}", escape_commas(&text))]);
+            args.extend([
+                "--set-string".to_string(),
+                format!("{key}={}", escape_commas(&text)),
+            ]);
         }
     }
     args
@@ -145,17 +151,34 @@ fn yaml_text(value: &Value) -> String {
 
 /// The objects for `chart` (and its HelmChartConfig, if any); `delete` for the uninstall job.
 /// `revision` is the current release revision (0 when none).
-pub fn desired(chart: &Value, chart_config: Option<&Value>, config: &Config, delete: bool, revision: u32) -> Desired {
+pub fn desired(
+    chart: &Value,
+    chart_config: Option<&Value>,
+    config: &Config,
+    delete: bool,
+    revision: u32,
+) -> Desired {
     let (ns, name) = (meta(chart, "namespace"), meta(chart, "name"));
     let spec = &chart["spec"];
-    let image = match spec["jobImage"].as_str().map(str::trim).filter(|i| !i.is_empty()) {
+    let image = match spec["jobImage"]
+        .as_str()
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+    {
         Some(i) => i.to_string(),
         None => config.default_job_image.clone(),
     };
-    let target = spec["targetNamespace"].as_str().filter(|t| !t.is_empty()).unwrap_or(ns);
+    let target = spec["targetNamespace"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .unwrap_or(ns);
     let chart_ref = spec["chart"].as_str().unwrap_or_default();
     let repo = spec["repo"].as_str().unwrap_or_default();
-    let chart_env = if repo.is_empty() { chart_ref.to_string() } else { format!("{name}/{chart_ref}") };
+    let chart_env = if repo.is_empty() {
+        chart_ref.to_string()
+    } else {
+        format!("{name}/{chart_ref}")
+    };
     let text = |key: &str| spec[key].as_str().unwrap_or_default().to_string();
     let flag = |key: &str| (spec[key] == true).to_string();
     let driver = match spec["driver"].as_str() {
@@ -216,27 +239,51 @@ pub fn desired(chart: &Value, chart_config: Option<&Value>, config: &Config, del
             items.push(json!({"key": key, "path": path}));
         };
         if let Some(v) = spec["valuesContent"].as_str().filter(|v| !v.is_empty()) {
-            add("HelmChartValuesContent", "values-0-000-HelmChart-ValuesContent.yaml", v.to_string());
+            add(
+                "HelmChartValuesContent",
+                "values-0-000-HelmChart-ValuesContent.yaml",
+                v.to_string(),
+            );
         }
         if super::charts::truthy(&spec["values"]) {
-            add("HelmChartValues", "values-0-001-HelmChart-Values.yaml", yaml_text(&spec["values"]));
+            add(
+                "HelmChartValues",
+                "values-0-001-HelmChart-Values.yaml",
+                yaml_text(&spec["values"]),
+            );
         }
         if let Some(ca) = spec["repoCA"].as_str().filter(|v| !v.is_empty()) {
             add("RepoCA", "ca-file.pem", ca.to_string());
         }
         if let Some(cc) = chart_config {
-            if let Some(v) = cc["spec"]["valuesContent"].as_str().filter(|v| !v.is_empty()) {
-                add("HelmChartConfigValuesContent", "values-1-000-HelmChartConfig-ValuesContent.yaml", v.to_string());
+            if let Some(v) = cc["spec"]["valuesContent"]
+                .as_str()
+                .filter(|v| !v.is_empty())
+            {
+                add(
+                    "HelmChartConfigValuesContent",
+                    "values-1-000-HelmChartConfig-ValuesContent.yaml",
+                    v.to_string(),
+                );
             }
             if super::charts::truthy(&cc["spec"]["values"]) {
-                add("HelmChartConfigValues", "values-1-001-HelmChartConfig-Values.yaml", yaml_text(&cc["spec"]["values"]));
+                add(
+                    "HelmChartConfigValues",
+                    "values-1-001-HelmChartConfig-Values.yaml",
+                    yaml_text(&cc["spec"]["values"]),
+                );
             }
         }
         let secret_name = format!("chart-values-{name}");
         let mut sources = vec![json!({"secret": {"name": secret_name, "items": items}})];
         let mut index = 1;
         for extra in spec["valuesSecrets"].as_array().into_iter().flatten() {
-            let keys: Vec<&str> = extra["keys"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            let keys: Vec<&str> = extra["keys"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
             if keys.is_empty() || extra["name"] == secret_name.as_str() {
                 continue;
             }
@@ -249,22 +296,31 @@ pub fn desired(chart: &Value, chart_config: Option<&Value>, config: &Config, del
                 .collect();
             sources.push(json!({"secret": {"name": extra["name"], "items": items, "optional": extra["ignoreUpdates"] == true}}));
         }
-        volumes.push(json!({"name": "values", "projected": {"defaultMode": 420, "sources": sources}}));
+        volumes
+            .push(json!({"name": "values", "projected": {"defaultMode": 420, "sources": sources}}));
         mounts.push(json!({"name": "values", "mountPath": "/config"}));
-        values_secret = Some(json!({"apiVersion": "v1", "kind": "Secret", "type": "helmcharts.helm.cattle.io/values",
-            "metadata": {"name": secret_name, "namespace": ns}, "data": data}));
+        values_secret = Some(
+            json!({"apiVersion": "v1", "kind": "Secret", "type": "helmcharts.helm.cattle.io/values",
+            "metadata": {"name": secret_name, "namespace": ns}, "data": data}),
+        );
         let mut content_data = serde_json::Map::new();
         if let Some(c) = spec["chartContent"].as_str().filter(|c| !c.is_empty()) {
             content_data.insert(format!("{name}.tgz.base64"), json!(c));
         }
         let content_name = format!("chart-content-{name}");
-        volumes.push(json!({"name": "content", "configMap": {"name": content_name, "defaultMode": 420}}));
+        volumes.push(
+            json!({"name": "content", "configMap": {"name": content_name, "defaultMode": 420}}),
+        );
         mounts.push(json!({"name": "content", "mountPath": "/chart"}));
         content = Some(json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": content_name, "namespace": ns}, "data": content_data}));
     }
     let failure_policy = chart_config
-        .and_then(|c| c["spec"]["failurePolicy"].as_str().filter(|p| !p.is_empty()))
+        .and_then(|c| {
+            c["spec"]["failurePolicy"]
+                .as_str()
+                .filter(|p| !p.is_empty())
+        })
         .or_else(|| spec["failurePolicy"].as_str().filter(|p| !p.is_empty()))
         .unwrap_or("reinstall");
     env.push(json!({"name": "FAILURE_POLICY", "value": failure_policy}));
@@ -307,8 +363,13 @@ pub fn desired(chart: &Value, chart_config: Option<&Value>, config: &Config, del
             hasher.update(v.as_str().unwrap_or_default());
         }
     }
-    let hex: String = hasher.finalize().iter().map(|b| format!("{b:02X}")).collect();
-    template["metadata"]["annotations"]["helmcharts.helm.cattle.io/configHash"] = json!(format!("SHA256={hex}"));
+    let hex: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    template["metadata"]["annotations"]["helmcharts.helm.cattle.io/configHash"] =
+        json!(format!("SHA256={hex}"));
     if config.checks_release_hash() {
         if let Some(env) = template["spec"]["containers"][0]["env"].as_array_mut() {
             env.push(json!({"name": "EXPECTED_RELEASE_REVISION", "value": revision.to_string()}));
@@ -348,7 +409,11 @@ pub fn comparable_template(job: &Value) -> Value {
     if let Some(meta) = template["metadata"].as_object_mut() {
         meta.remove("labels");
     }
-    for c in template["spec"]["containers"].as_array_mut().into_iter().flatten() {
+    for c in template["spec"]["containers"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
         if let Some(env) = c["env"].as_array_mut() {
             env.retain(|e| e["name"] != "CONFIG_HASH" && e["name"] != "EXPECTED_RELEASE_REVISION");
         }
@@ -364,7 +429,9 @@ mod tests {
         Config {
             version: (0, 17, 7),
             default_job_image: "rancher/klipper-helm:v0.9.10-build20251111".into(),
-            job_tolerations: vec![json!({"key": "node.kubernetes.io/not-ready", "operator": "Exists"})],
+            job_tolerations: vec![
+                json!({"key": "node.kubernetes.io/not-ready", "operator": "Exists"}),
+            ],
             job_cluster_role: "cluster-admin".into(),
             namespace: None,
         }
@@ -379,8 +446,15 @@ mod tests {
         let d = desired(&chart, None, &config(), false, 0);
         let spec = &d.job["spec"]["template"]["spec"];
         let env: std::collections::BTreeMap<String, String> = spec["containers"][0]["env"]
-            .as_array().unwrap().iter()
-            .map(|e| (e["name"].as_str().unwrap().to_string(), e["value"].as_str().unwrap().to_string()))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().to_string(),
+                    e["value"].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
         assert_eq!(env["CHART"], "web/hello");
         assert_eq!(env["TARGET_NAMESPACE"], "apps");
@@ -389,26 +463,50 @@ mod tests {
         assert_eq!(env["CONFIG_HASH"].len(), 63);
         assert_eq!(
             spec["containers"][0]["args"],
-            json!(["install", "--namespace", "apps", "--create-namespace", "--version", "1.0.0",
-                   "--set-string", "a=x\\,y", "--set", "b=3", "--set", "c=true"])
+            json!([
+                "install",
+                "--namespace",
+                "apps",
+                "--create-namespace",
+                "--version",
+                "1.0.0",
+                "--set-string",
+                "a=x\\,y",
+                "--set",
+                "b=3",
+                "--set",
+                "c=true"
+            ])
         );
         assert_eq!(d.job["spec"]["backoffLimit"], 2);
         assert_eq!(spec["nodeSelector"], json!({"kubernetes.io/os": "linux"}));
         assert!(spec["hostNetwork"].is_null());
-        assert_eq!(spec["tolerations"][0]["key"], "node.kubernetes.io/not-ready");
+        assert_eq!(
+            spec["tolerations"][0]["key"],
+            "node.kubernetes.io/not-ready"
+        );
         let values = d.values.unwrap();
         assert_eq!(values["metadata"]["name"], "chart-values-web");
-        assert_eq!(values["data"]["HelmChartValuesContent"], base64_of("replicas: 2\n"));
+        assert_eq!(
+            values["data"]["HelmChartValuesContent"],
+            base64_of("replicas: 2\n")
+        );
         let mut boot = chart.clone();
         boot["spec"]["bootstrap"] = json!(true);
         let b = desired(&boot, None, &config(), false, 0);
         let bspec = &b.job["spec"]["template"]["spec"];
         assert_eq!(bspec["hostNetwork"], true);
-        assert_eq!(bspec["nodeSelector"]["node-role.kubernetes.io/control-plane"], "true");
+        assert_eq!(
+            bspec["nodeSelector"]["node-role.kubernetes.io/control-plane"],
+            "true"
+        );
         assert_ne!(b.hash, d.hash);
         let del = desired(&chart, None, &config(), true, 1);
         assert_eq!(del.job["metadata"]["name"], "helm-delete-web");
-        assert_eq!(del.job["spec"]["template"]["spec"]["containers"][0]["args"], json!(["delete"]));
+        assert_eq!(
+            del.job["spec"]["template"]["spec"]["containers"][0]["args"],
+            json!(["delete"])
+        );
         assert!(del.values.is_none());
         assert_eq!(go_duration("1h30m").as_deref(), Some("1h30m0s"));
     }

@@ -154,7 +154,9 @@ pub fn record(store: &mut Store, release: Release, timestamp: &str) {
         "data": {"release": base64_of(&encode(&release.document()))}});
     store.put("v1", "secrets", secret, timestamp);
     for mut old in history(store, &release.namespace, &release.name) {
-        if old["metadata"]["name"] != name.as_str() && old["metadata"]["labels"]["status"] == "deployed" {
+        if old["metadata"]["name"] != name.as_str()
+            && old["metadata"]["labels"]["status"] == "deployed"
+        {
             old["metadata"]["labels"]["status"] = json!("superseded");
             old["metadata"]["labels"]["modifiedAt"] = json!(epoch_seconds(timestamp));
             store.put("v1", "secrets", old, timestamp);
@@ -166,7 +168,10 @@ pub fn record(store: &mut Store, release: Release, timestamp: &str) {
             .and_then(|v| v.parse::<u32>().ok())
             .unwrap_or(0);
         if revision + HISTORY_MAX <= release.revision {
-            let secret_name = old["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            let secret_name = old["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             store.remove("v1", "secrets", &release.namespace, &secret_name);
         }
     }
@@ -192,7 +197,10 @@ fn history(store: &Store, namespace: &str, name: &str) -> Vec<Value> {
 /// Deletes every revision of a release (`helm uninstall` without `--keep-history`).
 pub fn forget(store: &mut Store, namespace: &str, name: &str) {
     for secret in history(store, namespace, name) {
-        let secret_name = secret["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let secret_name = secret["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         store.remove("v1", "secrets", namespace, &secret_name);
     }
     store
@@ -221,7 +229,12 @@ pub fn refresh(store: &mut Store) {
         let Some(release) = store.releases.get(&key) else {
             continue;
         };
-        match store.get("v1", "secrets", &key.0, &release.secret_name(release.revision)) {
+        match store.get(
+            "v1",
+            "secrets",
+            &key.0,
+            &release.secret_name(release.revision),
+        ) {
             None => {
                 store.releases.remove(&key);
             }
@@ -241,7 +254,11 @@ pub fn refresh(store: &mut Store) {
 
 /// The release of chart `chart` (deployed ones first), as the stand-ins see it.
 pub fn release(store: &Store, chart: &str) -> Option<ReleaseView> {
-    let mut found: Vec<&Release> = store.releases.values().filter(|r| r.chart == chart).collect();
+    let mut found: Vec<&Release> = store
+        .releases
+        .values()
+        .filter(|r| r.chart == chart)
+        .collect();
     found.sort_by_key(|r| r.status != "deployed");
     found.first().map(|r| r.view())
 }
@@ -285,10 +302,18 @@ mod tests {
         let mut store = Store::default();
         record(&mut store, release(1), "2026-01-01T00:00:00Z");
         record(&mut store, release(2), "2026-01-01T00:01:00Z");
-        let v1 = store.get("v1", "secrets", "apps", "sh.helm.release.v1.web.v1").unwrap();
+        let v1 = store
+            .get("v1", "secrets", "apps", "sh.helm.release.v1.web.v1")
+            .unwrap();
         assert_eq!(v1["metadata"]["labels"]["status"], "superseded");
-        let v2 = store.get("v1", "secrets", "apps", "sh.helm.release.v1.web.v2").unwrap().clone();
-        assert_eq!(v2["metadata"]["labels"]["helmcharts.helm.cattle.io/configHash"], "ABC");
+        let v2 = store
+            .get("v1", "secrets", "apps", "sh.helm.release.v1.web.v2")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            v2["metadata"]["labels"]["helmcharts.helm.cattle.io/configHash"],
+            "ABC"
+        );
         assert_eq!(v2["metadata"]["labels"]["modifiedAt"], "1767225660");
         use base64::Engine;
         let b64 = base64::engine::general_purpose::STANDARD;
@@ -296,9 +321,14 @@ mod tests {
         let gz = b64.decode(helm_text).unwrap();
         let mut json_text = String::new();
         use std::io::Read;
-        flate2::read::GzDecoder::new(gz.as_slice()).read_to_string(&mut json_text).unwrap();
+        flate2::read::GzDecoder::new(gz.as_slice())
+            .read_to_string(&mut json_text)
+            .unwrap();
         let doc: Value = serde_json::from_str(&json_text).unwrap();
-        assert_eq!((doc["version"].as_i64(), doc["info"]["status"].as_str()), (Some(2), Some("deployed")));
+        assert_eq!(
+            (doc["version"].as_i64(), doc["info"]["status"].as_str()),
+            (Some(2), Some("deployed"))
+        );
         assert_eq!(current(&store, "apps", "web").unwrap().revision, 2);
         store.remove("v1", "secrets", "apps", "sh.helm.release.v1.web.v2");
         refresh(&mut store);

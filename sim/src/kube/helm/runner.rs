@@ -41,7 +41,14 @@ fn is_helm_job_pod(store: &Store, pod: &Value) -> bool {
         && pod["spec"]["containers"][0]["image"]
             .as_str()
             .is_some_and(|i| i.contains("klipper-helm"))
-        && store.get("v1", "pods", meta_str(pod, "namespace"), meta_str(pod, "name")).is_some()
+        && store
+            .get(
+                "v1",
+                "pods",
+                meta_str(pod, "namespace"),
+                meta_str(pod, "name"),
+            )
+            .is_some()
 }
 
 /// The files the pod sees under `/config` (its volume mounted there: a Secret, a ConfigMap, or
@@ -66,12 +73,19 @@ fn config_files(store: &Store, pod: &Value) -> Vec<(String, String)> {
     };
     let mut sources: Vec<(&str, Value)> = Vec::new();
     if volume["secret"].is_object() {
-        sources.push(("secret", json!({"name": volume["secret"]["secretName"], "items": volume["secret"]["items"]})));
+        sources.push((
+            "secret",
+            json!({"name": volume["secret"]["secretName"], "items": volume["secret"]["items"]}),
+        ));
     }
     if volume["configMap"].is_object() {
         sources.push(("configMap", volume["configMap"].clone()));
     }
-    for s in volume["projected"]["sources"].as_array().into_iter().flatten() {
+    for s in volume["projected"]["sources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         for kind in ["secret", "configMap"] {
             if s[kind].is_object() {
                 sources.push((kind, s[kind].clone()));
@@ -81,8 +95,14 @@ fn config_files(store: &Store, pod: &Value) -> Vec<(String, String)> {
     let mut files = Vec::new();
     for (kind, source) in sources {
         let name = source["name"].as_str().unwrap_or_default();
-        let (resource, key) = if kind == "secret" { ("secrets", "data") } else { ("configmaps", "data") };
-        let Some(object) = store.get("v1", resource, ns, name) else { continue };
+        let (resource, key) = if kind == "secret" {
+            ("secrets", "data")
+        } else {
+            ("configmaps", "data")
+        };
+        let Some(object) = store.get("v1", resource, ns, name) else {
+            continue;
+        };
         let read = |k: &str| -> Option<String> {
             let raw = object[key][k].as_str()?;
             if kind == "secret" {
@@ -104,7 +124,12 @@ fn config_files(store: &Store, pod: &Value) -> Vec<(String, String)> {
                 }
             }
             _ => {
-                for k in object[key].as_object().into_iter().flatten().map(|(k, _)| k.clone()) {
+                for k in object[key]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| k.clone())
+                {
                     if let Some(text) = read(&k) {
                         files.push((k, text));
                     }
@@ -138,14 +163,18 @@ fn log_tail(log: &str) -> String {
 /// One pass: runs the due attempts and restarts the containers whose back-off is over.
 pub fn reconcile(store: &mut Store, tick: &Tick, own: Option<std::net::SocketAddr>) {
     let pods = store.items("v1", "pods");
-    store
-        .pod_logs
-        .retain(|(ns, name), _| pods.iter().any(|p| meta_str(p, "namespace") == ns && meta_str(p, "name") == name));
+    store.pod_logs.retain(|(ns, name), _| {
+        pods.iter()
+            .any(|p| meta_str(p, "namespace") == ns && meta_str(p, "name") == name)
+    });
     for pod in pods {
         if pod["status"]["phase"] != "Running" || !is_helm_job_pod(store, &pod) {
             continue;
         }
-        let (ns, name) = (meta_str(&pod, "namespace").to_string(), meta_str(&pod, "name").to_string());
+        let (ns, name) = (
+            meta_str(&pod, "namespace").to_string(),
+            meta_str(&pod, "name").to_string(),
+        );
         let status = &pod["status"]["containerStatuses"][0];
         let restarts = status["restartCount"].as_i64().unwrap_or(0);
         if status["state"]["waiting"].is_object() {
@@ -193,7 +222,11 @@ pub fn reconcile(store: &mut Store, tick: &Tick, own: Option<std::net::SocketAdd
         if let Some(action) = outcome.action {
             *store.helm_jobs.entry(action.to_string()).or_default() += 1;
         }
-        store.pod_logs.entry((ns.clone(), name.clone())).or_default().current = outcome.log.clone();
+        store
+            .pod_logs
+            .entry((ns.clone(), name.clone()))
+            .or_default()
+            .current = outcome.log.clone();
         let Some(mut updated) = store.get("v1", "pods", &ns, &name).cloned() else {
             continue;
         };
@@ -218,7 +251,11 @@ pub fn reconcile(store: &mut Store, tick: &Tick, own: Option<std::net::SocketAdd
         c["started"] = json!(false);
         if outcome.exit_code == 0 || !on_failure {
             c["state"] = json!({"terminated": terminated});
-            updated["status"]["phase"] = json!(if outcome.exit_code == 0 { "Succeeded" } else { "Failed" });
+            updated["status"]["phase"] = json!(if outcome.exit_code == 0 {
+                "Succeeded"
+            } else {
+                "Failed"
+            });
             updated["status"]["conditions"] = json!([
                 {"type": "PodReadyToStartContainers", "status": "False"},
                 {"type": "PodScheduled", "status": "True"},
@@ -230,7 +267,9 @@ pub fn reconcile(store: &mut Store, tick: &Tick, own: Option<std::net::SocketAdd
             c["lastState"] = json!({"terminated": terminated});
             c["state"] = json!({"waiting": {"reason": "CrashLoopBackOff",
                 "message": format!("back-off {}s restarting failed container=helm pod={name}_{ns}({})", delay.as_secs(), meta_str(&pod, "uid"))}});
-            store.timers.insert(format!("helm-restart/{ns}/{name}"), tick.now + delay);
+            store
+                .timers
+                .insert(format!("helm-restart/{ns}/{name}"), tick.now + delay);
         }
         store.put("v1", "pods", updated, &tick.timestamp);
     }
@@ -248,6 +287,9 @@ mod tests {
         assert_eq!(restart_delay(9), Duration::from_secs(300));
         let long: String = (0..100).map(|i| format!("line {i}\n")).collect();
         let tail = log_tail(&long);
-        assert!(tail.starts_with("line 20") && tail.ends_with("line 99"), "{tail}");
+        assert!(
+            tail.starts_with("line 20") && tail.ends_with("line 99"),
+            "{tail}"
+        );
     }
 }

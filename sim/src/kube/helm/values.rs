@@ -158,7 +158,11 @@ fn set_at(target: &mut Value, path: &str, value: Value) {
 }
 
 /// Applies one `--set` (`typed`) or `--set-string` argument to `values`.
-pub fn apply_set(values: &mut Value, argument: &str, typed_values: bool) -> Result<(), ValuesError> {
+pub fn apply_set(
+    values: &mut Value,
+    argument: &str,
+    typed_values: bool,
+) -> Result<(), ValuesError> {
     for assignment in split_assignments(argument) {
         let Some((path, raw)) = assignment.split_once('=') else {
             return Err(ValuesError::Set(assignment));

@@ -57,7 +57,10 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
     let chart_label = format!("{}-{}", CHART.name, r.version);
     let object_labels = super::with(
         &selector,
-        &labels(&[("app.kubernetes.io/managed-by", "Helm"), ("helm.sh/chart", &chart_label)]),
+        &labels(&[
+            ("app.kubernetes.io/managed-by", "Helm"),
+            ("helm.sh/chart", &chart_label),
+        ]),
     );
     let account = match r.str("rbac.serviceAccount.name") {
         "" => fullname.clone(),
@@ -70,7 +73,13 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
     if r.truthy("rbac.create") {
         objects.push(super::cluster_role(&fullname, &object_labels, json!([
             {"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list", "watch", "update"]}])));
-        objects.push(super::cluster_role_binding(&fullname, &fullname, &account, ns, &object_labels));
+        objects.push(super::cluster_role_binding(
+            &fullname,
+            &fullname,
+            &account,
+            ns,
+            &object_labels,
+        ));
     }
     if !(r.truthy("autoDiscovery.clusterName") || r.truthy("autoscalingGroups")) {
         return Ok(objects);
@@ -82,7 +91,9 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
     for group in super::list(r.get("autoscalingGroups")) {
         command.push(json!(format!(
             "--nodes={}:{}:{}",
-            group["minSize"], group["maxSize"], group["name"].as_str().unwrap_or_default()
+            group["minSize"],
+            group["maxSize"],
+            group["name"].as_str().unwrap_or_default()
         )));
     }
     for (k, v) in r.get("extraArgs").as_object().into_iter().flatten() {

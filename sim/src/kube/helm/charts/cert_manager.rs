@@ -55,7 +55,12 @@ startupapicheck:
 
 fn crds(keep: bool) -> Vec<Value> {
     [
-        ("cert-manager.io", "CertificateRequest", "certificaterequests", true),
+        (
+            "cert-manager.io",
+            "CertificateRequest",
+            "certificaterequests",
+            true,
+        ),
         ("cert-manager.io", "Certificate", "certificates", true),
         ("acme.cert-manager.io", "Challenge", "challenges", true),
         ("cert-manager.io", "ClusterIssuer", "clusterissuers", false),
@@ -83,9 +88,33 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
         objects.extend(crds(r.truthy("crds.keep")));
     }
     let parts = [
-        ("controller", fullname.clone(), "cert-manager", "replicaCount", "", 9402, "cert-manager-controller"),
-        ("cainjector", format!("{fullname}-cainjector"), "cainjector", "cainjector.replicaCount", "cainjector.", 0, "cert-manager-cainjector"),
-        ("webhook", format!("{fullname}-webhook"), "webhook", "webhook.replicaCount", "webhook.", 443, "cert-manager-webhook"),
+        (
+            "controller",
+            fullname.clone(),
+            "cert-manager",
+            "replicaCount",
+            "",
+            9402,
+            "cert-manager-controller",
+        ),
+        (
+            "cainjector",
+            format!("{fullname}-cainjector"),
+            "cainjector",
+            "cainjector.replicaCount",
+            "cainjector.",
+            0,
+            "cert-manager-cainjector",
+        ),
+        (
+            "webhook",
+            format!("{fullname}-webhook"),
+            "webhook",
+            "webhook.replicaCount",
+            "webhook.",
+            443,
+            "cert-manager-webhook",
+        ),
     ];
     for (component, name, app, replicas, prefix, port, image) in parts {
         if component == "cainjector" && !r.truthy("cainjector.enabled") {
@@ -109,16 +138,36 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
             "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [{"name": format!("cert-manager-{component}"),
                             "image": format!("quay.io/jetstack/{image}:{}", r.version)}]});
-        super::set_if(&mut spec, "nodeSelector", r.get(&format!("{prefix}nodeSelector")));
-        super::set_if(&mut spec, "tolerations", r.get(&format!("{prefix}tolerations")));
-        super::set_if(&mut spec, "priorityClassName", r.get("global.priorityClassName"));
+        super::set_if(
+            &mut spec,
+            "nodeSelector",
+            r.get(&format!("{prefix}nodeSelector")),
+        );
+        super::set_if(
+            &mut spec,
+            "tolerations",
+            r.get(&format!("{prefix}tolerations")),
+        );
+        super::set_if(
+            &mut spec,
+            "priorityClassName",
+            r.get("global.priorityClassName"),
+        );
         objects.push(super::service_account(&name, ns, &object_labels));
         if port != 0 {
             objects.push(super::service(&name, ns, &object_labels, &selector, "ClusterIP",
                 json!([{"name": if port == 443 { "https" } else { "tcp-prometheus-servicemonitor" }, "port": port, "protocol": "TCP"}])));
         }
         let pod_labels = super::with(&object_labels, r.get("podLabels"));
-        objects.push(super::deployment(&name, ns, &object_labels, r.get(replicas), &selector, &pod_labels, spec));
+        objects.push(super::deployment(
+            &name,
+            ns,
+            &object_labels,
+            r.get(replicas),
+            &selector,
+            &pod_labels,
+            spec,
+        ));
     }
     Ok(objects)
 }

@@ -88,7 +88,11 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
                "data": {"ipam": r.str("ipam.mode"), "kube-proxy-replacement": r.get("kubeProxyReplacement").to_string().trim_matches('"'),
                         "k8s-service-host": r.str("k8sServiceHost"), "k8s-service-port": r.get("k8sServicePort").to_string().trim_matches('"'),
                         "cgroup-root": r.str("cgroup.hostRoot")}}),
-        super::cluster_role("cilium", &none, json!([{"apiGroups": [""], "resources": ["nodes", "pods", "services", "endpoints", "namespaces"], "verbs": ["get", "list", "watch"]}])),
+        super::cluster_role(
+            "cilium",
+            &none,
+            json!([{"apiGroups": [""], "resources": ["nodes", "pods", "services", "endpoints", "namespaces"], "verbs": ["get", "list", "watch"]}]),
+        ),
         super::cluster_role_binding("cilium", "cilium", "cilium", ns, &none),
     ];
     let mut agent = json!({"serviceAccountName": "cilium", "hostNetwork": true,
@@ -148,8 +152,18 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
         super::set_if(&mut spec, "nodeSelector", r.get("operator.nodeSelector"));
         super::set_if(&mut spec, "affinity", r.get("operator.affinity"));
         objects.push(super::service_account("cilium-operator", ns, &none));
-        objects.push(super::cluster_role("cilium-operator", &none, json!([{"apiGroups": ["cilium.io"], "resources": ["*"], "verbs": ["*"]}])));
-        objects.push(super::cluster_role_binding("cilium-operator", "cilium-operator", "cilium-operator", ns, &none));
+        objects.push(super::cluster_role(
+            "cilium-operator",
+            &none,
+            json!([{"apiGroups": ["cilium.io"], "resources": ["*"], "verbs": ["*"]}]),
+        ));
+        objects.push(super::cluster_role_binding(
+            "cilium-operator",
+            "cilium-operator",
+            "cilium-operator",
+            ns,
+            &none,
+        ));
         objects.push(super::deployment(
             "cilium-operator",
             ns,

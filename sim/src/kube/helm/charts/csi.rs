@@ -186,7 +186,8 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
         ]),
         r.get("commonLabels"),
     );
-    let component = |c: &str| super::with(&standard, &labels(&[("app.kubernetes.io/component", c)]));
+    let component =
+        |c: &str| super::with(&standard, &labels(&[("app.kubernetes.io/component", c)]));
     let selector = |c: &str| {
         labels(&[
             ("app.kubernetes.io/name", &name),
@@ -209,7 +210,11 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
     };
     let mut objects = Vec::new();
     if r.truthy("serviceAccount.create") {
-        objects.push(super::service_account(&account, ns, &component("controller")));
+        objects.push(super::service_account(
+            &account,
+            ns,
+            &component("controller"),
+        ));
     }
     if r.truthy("controller.hcloudToken.value") {
         objects.push(json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
@@ -221,7 +226,13 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
         {"apiGroups": [""], "resources": ["persistentvolumes"], "verbs": ["get", "list", "watch", "update", "patch", "create", "delete"]},
         {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["get", "list", "watch", "update"]},
         {"apiGroups": ["storage.k8s.io"], "resources": ["volumeattachments", "storageclasses", "csinodes"], "verbs": ["get", "list", "watch", "update", "patch"]}])));
-    objects.push(super::cluster_role_binding(&controller_name, &controller_name, &account, ns, &component("controller")));
+    objects.push(super::cluster_role_binding(
+        &controller_name,
+        &controller_name,
+        &account,
+        ns,
+        &component("controller"),
+    ));
     let mut env = vec![
         json!({"name": "CSI_ENDPOINT", "value": "unix:///run/csi/socket"}),
         json!({"name": "ENABLE_METRICS", "value": r.truthy("metrics.enabled").to_string()}),
@@ -231,8 +242,15 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
     if r.truthy("controller.hcloudVolumeDefaultLocation") {
         env.push(json!({"name": "HCLOUD_VOLUME_DEFAULT_LOCATION", "value": r.str("controller.hcloudVolumeDefaultLocation")}));
     }
-    if let Some(extra) = r.get("controller.volumeExtraLabels").as_object().filter(|m| !m.is_empty()) {
-        let joined: Vec<String> = extra.iter().map(|(k, v)| format!("{k}={}", text(v))).collect();
+    if let Some(extra) = r
+        .get("controller.volumeExtraLabels")
+        .as_object()
+        .filter(|m| !m.is_empty())
+    {
+        let joined: Vec<String> = extra
+            .iter()
+            .map(|(k, v)| format!("{k}={}", text(v)))
+            .collect();
         env.push(json!({"name": "HCLOUD_VOLUME_EXTRA_LABELS", "value": joined.join(",")}));
     }
     env.extend(super::list(r.get("controller.extraEnvVars")));
@@ -245,13 +263,28 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
             {"name": "hcloud-csi-driver", "image": image("controller"), "args": ["-controller"], "env": env}],
         "volumes": [{"name": "socket-dir", "emptyDir": {}}]});
     super::set_if(&mut controller, "affinity", r.get("controller.affinity"));
-    super::set_if(&mut controller, "nodeSelector", r.get("controller.nodeSelector"));
-    super::set_if(&mut controller, "tolerations", r.get("controller.tolerations"));
-    super::set_if(&mut controller, "priorityClassName", r.get("controller.priorityClassName"));
+    super::set_if(
+        &mut controller,
+        "nodeSelector",
+        r.get("controller.nodeSelector"),
+    );
+    super::set_if(
+        &mut controller,
+        "tolerations",
+        r.get("controller.tolerations"),
+    );
+    super::set_if(
+        &mut controller,
+        "priorityClassName",
+        r.get("controller.priorityClassName"),
+    );
     let mut deployment = super::deployment(
         &controller_name,
         ns,
-        &super::with(&component("controller"), &labels(&[("app", "hcloud-csi-controller")])),
+        &super::with(
+            &component("controller"),
+            &labels(&[("app", "hcloud-csi-controller")]),
+        ),
         r.get("controller.replicaCount"),
         &selector("controller"),
         &super::with(&component("controller"), r.get("controller.podLabels")),
@@ -265,7 +298,9 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
             spec["minAvailable"] = r.get("controller.podDisruptionBudget.minAvailable").clone();
         }
         if r.truthy("controller.podDisruptionBudget.maxUnavailable") {
-            spec["maxUnavailable"] = r.get("controller.podDisruptionBudget.maxUnavailable").clone();
+            spec["maxUnavailable"] = r
+                .get("controller.podDisruptionBudget.maxUnavailable")
+                .clone();
         }
         objects.push(json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
             "metadata": super::meta(&controller_name, Some(ns), &component("controller")), "spec": spec}));
@@ -293,7 +328,11 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
     }
     super::set_if(&mut node, "affinity", r.get("node.affinity"));
     super::set_if(&mut node, "nodeSelector", r.get("node.nodeSelector"));
-    super::set_if(&mut node, "priorityClassName", r.get("node.priorityClassName"));
+    super::set_if(
+        &mut node,
+        "priorityClassName",
+        r.get("node.priorityClassName"),
+    );
     objects.push(super::daemon_set(
         &format!("{fullname}-node"),
         ns,
@@ -302,10 +341,12 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
         &super::with(&component("node"), r.get("node.podLabels")),
         node,
     ));
-    objects.push(json!({"apiVersion": "storage.k8s.io/v1", "kind": "CSIDriver",
+    objects.push(
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "CSIDriver",
         "metadata": {"name": "csi.hetzner.cloud"},
         "spec": {"attachRequired": true, "fsGroupPolicy": "File", "podInfoOnMount": true,
-                 "seLinuxMount": true, "volumeLifecycleModes": ["Persistent"]}}));
+                 "seLinuxMount": true, "volumeLifecycleModes": ["Persistent"]}}),
+    );
     Ok(objects)
 }
 
@@ -329,14 +370,26 @@ mod tests {
             values: &values,
         })
         .unwrap();
-        let classes: Vec<&Value> = objects.iter().filter(|o| o["kind"] == "StorageClass").collect();
+        let classes: Vec<&Value> = objects
+            .iter()
+            .filter(|o| o["kind"] == "StorageClass")
+            .collect();
         assert_eq!(classes.len(), 2);
-        assert_eq!(classes[0]["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"], "true");
-        assert_eq!(classes[1]["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"], "false");
+        assert_eq!(
+            classes[0]["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"],
+            "true"
+        );
+        assert_eq!(
+            classes[1]["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"],
+            "false"
+        );
         assert_eq!(classes[1]["provisioner"], "csi.hetzner.cloud");
         assert_eq!(classes[1]["volumeBindingMode"], "WaitForFirstConsumer");
         assert_eq!(classes[1]["reclaimPolicy"], "Retain");
-        assert_eq!(classes[1]["parameters"]["csi.storage.k8s.io/node-publish-secret-name"], "encryption-secret");
+        assert_eq!(
+            classes[1]["parameters"]["csi.storage.k8s.io/node-publish-secret-name"],
+            "encryption-secret"
+        );
         assert!(classes[0].get("parameters").is_none());
         let names: Vec<&str> = objects
             .iter()

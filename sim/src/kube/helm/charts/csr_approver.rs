@@ -105,8 +105,12 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
         env.push(json!({"name": "BYPASS_DNS_RESOLUTION", "value": "true"}));
     }
     env.extend(super::list(r.get("env")));
-    let mut args = vec![json!("-metrics-bind-address"), json!(format!(":{}", r.get("metrics.port"))),
-                        json!("-health-probe-bind-address"), json!(":8081")];
+    let mut args = vec![
+        json!("-metrics-bind-address"),
+        json!(format!(":{}", r.get("metrics.port"))),
+        json!("-health-probe-bind-address"),
+        json!(":8081"),
+    ];
     if r.truthy("leaderElection") {
         args.push(json!("-leader-election"));
     }
@@ -127,7 +131,13 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
     objects.push(super::cluster_role(&fullname, &object_labels, json!([
         {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests/approval"], "verbs": ["update"]}])));
-    objects.push(super::cluster_role_binding(&fullname, &fullname, &account, ns, &object_labels));
+    objects.push(super::cluster_role_binding(
+        &fullname,
+        &fullname,
+        &account,
+        ns,
+        &object_labels,
+    ));
     if r.truthy("metrics.enable") {
         objects.push(super::service(&fullname, ns, &object_labels, &selector, r.str("metrics.serviceType"),
             json!([{"name": "metrics", "port": r.get("metrics.port"), "targetPort": "metrics", "protocol": "TCP"}])));

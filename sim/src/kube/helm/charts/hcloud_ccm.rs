@@ -186,7 +186,9 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
         json!({"key": "node.kubernetes.io/not-ready", "effect": "NoExecute"}),
     ];
     tolerations.extend(super::list(r.get("additionalTolerations")));
-    let tag = r.str("image.tag").replace("{{ $.Chart.Version }}", r.version);
+    let tag = r
+        .str("image.tag")
+        .replace("{{ $.Chart.Version }}", r.version);
     let mut container = json!({"name": "hcloud-cloud-controller-manager",
         "securityContext": r.get("securityContext"), "args": args(r), "env": env(r),
         "image": format!("{}:{tag}", r.str("image.repository")),
@@ -206,9 +208,13 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
     let mut objects = vec![super::service_account(&name, ns, &none)];
     if r.truthy("rbac.create") {
         let role = format!("system:{name}");
-        objects.push(super::cluster_role(&role, &none, json!([
+        objects.push(super::cluster_role(
+            &role,
+            &none,
+            json!([
             {"apiGroups": [""], "resources": ["nodes"], "verbs": ["*"]},
-            {"apiGroups": [""], "resources": ["services/status"], "verbs": ["patch", "update"]}])));
+            {"apiGroups": [""], "resources": ["services/status"], "verbs": ["patch", "update"]}]),
+        ));
         objects.push(super::cluster_role_binding(
             &format!("system:{name}:restricted"),
             &role,
@@ -218,7 +224,14 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
         ));
     }
     if r.str("kind") == "DaemonSet" {
-        objects.push(super::daemon_set(&name, ns, &none, &selector, &pod_labels, spec));
+        objects.push(super::daemon_set(
+            &name,
+            ns,
+            &none,
+            &selector,
+            &pod_labels,
+            spec,
+        ));
     } else {
         super::set_if(&mut spec, "affinity", r.get("affinity"));
         let mut deployment = super::deployment(
@@ -263,15 +276,20 @@ mod tests {
         values["networking"]["enabled"] = json!(true);
         values["networking"]["clusterCIDR"] = json!("10.0.16.0/20");
         let networked = render(&values);
-        let deploy = networked.iter().find(|o| o["kind"] == "Deployment").unwrap();
+        let deploy = networked
+            .iter()
+            .find(|o| o["kind"] == "Deployment")
+            .unwrap();
         let spec = &deploy["spec"]["template"]["spec"];
         assert_eq!(spec["hostNetwork"], true);
         let args = spec["containers"][0]["args"].as_array().unwrap();
         assert!(args.contains(&json!("--cluster-cidr=10.0.16.0/20")));
         assert!(args.contains(&json!("--allow-untagged-cloud")));
         let env = spec["containers"][0]["env"].as_array().unwrap();
-        assert!(env.iter().any(|e| e["name"] == "HCLOUD_NETWORK"
-            && e["valueFrom"]["secretKeyRef"]["key"] == "network"));
+        assert!(
+            env.iter().any(|e| e["name"] == "HCLOUD_NETWORK"
+                && e["valueFrom"]["secretKeyRef"]["key"] == "network")
+        );
         assert_eq!(spec["tolerations"].as_array().unwrap().len(), 5);
     }
 }

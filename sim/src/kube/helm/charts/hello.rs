@@ -40,23 +40,32 @@ fn validate(values: &Value) -> Result<(), RenderError> {
             "- at '/replicas': got {}, want integer",
             type_name(r)
         )),
-        Some(r) if r.as_i64().is_some_and(|n| n < 0) => problems.push(format!(
-            "- at '/replicas': minimum: got {r}, want 0"
-        )),
+        Some(r) if r.as_i64().is_some_and(|n| n < 0) => {
+            problems.push(format!("- at '/replicas': minimum: got {r}, want 0"))
+        }
         Some(_) => {}
     }
     let image = &values["image"];
     if !image.is_null() && !image.is_object() {
-        problems.push(format!("- at '/image': got {}, want object", type_name(image)));
+        problems.push(format!(
+            "- at '/image': got {}, want object",
+            type_name(image)
+        ));
     }
     for key in ["repository", "tag"] {
         if let Some(v) = image.get(key).filter(|v| !v.is_string()) {
-            problems.push(format!("- at '/image/{key}': got {}, want string", type_name(v)));
+            problems.push(format!(
+                "- at '/image/{key}': got {}, want string",
+                type_name(v)
+            ));
         }
     }
     if let Some(args) = image.get("args") {
         match args.as_array() {
-            None => problems.push(format!("- at '/image/args': got {}, want array", type_name(args))),
+            None => problems.push(format!(
+                "- at '/image/args': got {}, want array",
+                type_name(args)
+            )),
             Some(list) => {
                 for (i, a) in list.iter().enumerate().filter(|(_, a)| !a.is_string()) {
                     problems.push(format!(
@@ -93,7 +102,10 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
         ("app.kubernetes.io/name", HELLO),
         ("app.kubernetes.io/instance", r.release),
     ]);
-    let pod_labels = super::with(&selector, &labels(&[("app.kubernetes.io/managed-by", "Helm")]));
+    let pod_labels = super::with(
+        &selector,
+        &labels(&[("app.kubernetes.io/managed-by", "Helm")]),
+    );
     let spec = json!({"containers": [{"name": "hello",
         "image": format!("{}:{tag}", r.str("image.repository")),
         "args": r.get("image.args"),
@@ -124,9 +136,17 @@ mod tests {
             "values don't meet the specifications of the schema(s) in the following chart(s):\nhello:\n- at '/replicas': got string, want integer\n"
         );
         bad["replicas"] = json!(-1);
-        assert!(validate(&bad).unwrap_err().contains("- at '/replicas': minimum: got -1, want 0"));
+        assert!(
+            validate(&bad)
+                .unwrap_err()
+                .contains("- at '/replicas': minimum: got -1, want 0")
+        );
         bad["replicas"] = json!(1.5);
-        assert!(validate(&bad).unwrap_err().contains("got number, want integer"));
+        assert!(
+            validate(&bad)
+                .unwrap_err()
+                .contains("got number, want integer")
+        );
         let rendered = render(&Render {
             release: "web",
             namespace: "apps",

@@ -100,8 +100,20 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
         objects.push(super::cluster_role("system:metrics-server", &object_labels, json!([
             {"apiGroups": [""], "resources": ["nodes/metrics"], "verbs": ["get"]},
             {"apiGroups": [""], "resources": ["pods", "nodes", "namespaces", "configmaps"], "verbs": ["get", "list", "watch"]}])));
-        objects.push(super::cluster_role_binding(&format!("system:{fullname}"), "system:metrics-server", &account, ns, &object_labels));
-        objects.push(super::cluster_role_binding(&format!("{fullname}:system:auth-delegator"), "system:auth-delegator", &account, ns, &object_labels));
+        objects.push(super::cluster_role_binding(
+            &format!("system:{fullname}"),
+            "system:metrics-server",
+            &account,
+            ns,
+            &object_labels,
+        ));
+        objects.push(super::cluster_role_binding(
+            &format!("{fullname}:system:auth-delegator"),
+            "system:auth-delegator",
+            &account,
+            ns,
+            &object_labels,
+        ));
     }
     objects.push(super::service(
         &fullname,

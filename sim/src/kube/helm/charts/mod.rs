@@ -80,7 +80,11 @@ impl Render<'_> {
 }
 
 fn trunc63(text: &str) -> String {
-    text.chars().take(63).collect::<String>().trim_end_matches('-').to_string()
+    text.chars()
+        .take(63)
+        .collect::<String>()
+        .trim_end_matches('-')
+        .to_string()
 }
 
 /// Helm's (Go template's) truthiness: false, 0, "", null, empty lists and maps are false.
@@ -363,7 +367,10 @@ mod tests {
         assert_eq!(find_version(ccm, "1.30.1").map(|v| v.0), Some("1.30.1"));
         assert!(find_version(ccm, "9.9.9").is_none());
         let cert_manager = charts(Repository::Known("https://charts.jetstack.io"))[0];
-        assert_eq!(find_version(cert_manager, "1.19.1").map(|v| v.0), Some("v1.19.1"));
+        assert_eq!(
+            find_version(cert_manager, "1.19.1").map(|v| v.0),
+            Some("v1.19.1")
+        );
         let render = Render {
             release: "hcloud-csi",
             namespace: "kube-system",
@@ -372,7 +379,10 @@ mod tests {
             values: &Value::Null,
         };
         assert_eq!(render.fullname("hcloud-csi"), "hcloud-csi");
-        let other = Render { release: "storage", ..render };
+        let other = Render {
+            release: "storage",
+            ..render
+        };
         assert_eq!(other.fullname("hcloud-csi"), "storage-hcloud-csi");
     }
 }

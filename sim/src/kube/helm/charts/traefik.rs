@@ -11,7 +11,11 @@ use super::{Chart, Render, RenderError, labels, yaml};
 /// The chart.
 pub static CHART: Chart = Chart {
     name: "traefik",
-    versions: &[("35.0.0", "v3.3.5"), ("36.2.0", "v3.4.1"), ("37.3.0", "v3.6.0")],
+    versions: &[
+        ("35.0.0", "v3.3.5"),
+        ("36.2.0", "v3.4.1"),
+        ("37.3.0", "v3.6.0"),
+    ],
     defaults: || yaml(DEFAULTS),
     validate: super::no_schema,
     render,
@@ -93,7 +97,10 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
     ]);
     let object_labels = super::with(
         &selector,
-        &labels(&[("helm.sh/chart", &chart_label), ("app.kubernetes.io/managed-by", "Helm")]),
+        &labels(&[
+            ("helm.sh/chart", &chart_label),
+            ("app.kubernetes.io/managed-by", "Helm"),
+        ]),
     );
     let tag = match r.str("image.tag") {
         "" => r.app_version,
@@ -101,9 +108,19 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
     };
     let mut objects = vec![
         super::service_account(&fullname, ns, &object_labels),
-        super::cluster_role(&format!("{fullname}-{ns}"), &object_labels, json!([
-            {"apiGroups": ["", "networking.k8s.io", "traefik.io"], "resources": ["*"], "verbs": ["get", "list", "watch"]}])),
-        super::cluster_role_binding(&format!("{fullname}-{ns}"), &format!("{fullname}-{ns}"), &fullname, ns, &object_labels),
+        super::cluster_role(
+            &format!("{fullname}-{ns}"),
+            &object_labels,
+            json!([
+            {"apiGroups": ["", "networking.k8s.io", "traefik.io"], "resources": ["*"], "verbs": ["get", "list", "watch"]}]),
+        ),
+        super::cluster_role_binding(
+            &format!("{fullname}-{ns}"),
+            &format!("{fullname}-{ns}"),
+            &fullname,
+            ns,
+            &object_labels,
+        ),
     ];
     let ports: Vec<(String, Value)> = r
         .get("ports")
@@ -128,7 +145,15 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
         let workload = if r.str("deployment.kind") == "DaemonSet" {
             super::daemon_set(&fullname, ns, &object_labels, &selector, &pod_labels, spec)
         } else {
-            super::deployment(&fullname, ns, &object_labels, r.get("deployment.replicas"), &selector, &pod_labels, spec)
+            super::deployment(
+                &fullname,
+                ns,
+                &object_labels,
+                r.get("deployment.replicas"),
+                &selector,
+                &pod_labels,
+                spec,
+            )
         };
         objects.push(workload);
     }
@@ -138,9 +163,19 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
             .filter(|(_, p)| p["expose"]["default"] == true)
             .map(|(n, p)| json!({"port": p["exposedPort"], "name": n, "targetPort": n, "protocol": "TCP"}))
             .collect();
-        let mut svc = super::service(&fullname, ns, &super::with(&object_labels, r.get("service.labels")),
-            &selector, r.str("service.type"), Value::Array(service_ports));
-        super::set_if(&mut svc["metadata"], "annotations", r.get("service.annotations"));
+        let mut svc = super::service(
+            &fullname,
+            ns,
+            &super::with(&object_labels, r.get("service.labels")),
+            &selector,
+            r.str("service.type"),
+            Value::Array(service_ports),
+        );
+        super::set_if(
+            &mut svc["metadata"],
+            "annotations",
+            r.get("service.annotations"),
+        );
         objects.push(svc);
     }
     if r.truthy("ingressClass.enabled") {
