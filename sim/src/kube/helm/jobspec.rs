@@ -370,11 +370,11 @@ pub fn desired(
         .collect();
     template["metadata"]["annotations"]["helmcharts.helm.cattle.io/configHash"] =
         json!(format!("SHA256={hex}"));
-    if config.checks_release_hash() {
-        if let Some(env) = template["spec"]["containers"][0]["env"].as_array_mut() {
-            env.push(json!({"name": "EXPECTED_RELEASE_REVISION", "value": revision.to_string()}));
-            env.push(json!({"name": "CONFIG_HASH", "value": &hex[..hex.len().min(63)]}));
-        }
+    if config.checks_release_hash()
+        && let Some(env) = template["spec"]["containers"][0]["env"].as_array_mut()
+    {
+        env.push(json!({"name": "EXPECTED_RELEASE_REVISION", "value": revision.to_string()}));
+        env.push(json!({"name": "CONFIG_HASH", "value": &hex[..hex.len().min(63)]}));
     }
     let owner = json!([{"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart", "name": name,
                         "uid": chart["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true}]);
