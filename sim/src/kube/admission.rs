@@ -1,4 +1,5 @@
-//! Pod Security admission as Talos configures it for every cluster (`cluster.apiServer.
+//! Pod admission: the ServiceAccount plugin (a pod's service account must exist) and Pod
+//! Security admission as Talos configures it for every cluster (`cluster.apiServer.
 //! admissionControl`: enforce `baseline`, `kube-system` exempt), with a namespace's
 //! `pod-security.kubernetes.io/enforce` label overriding the level. The sim checks the
 //! `baseline` controls that matter for the workloads it runs (host namespaces, privileged
@@ -52,8 +53,21 @@ fn quoted(names: &[String]) -> String {
         .join(", ")
 }
 
-/// Why the API server refuses to create pod `name` with `spec` in `namespace`, if it does.
+/// Why the API server refuses to create pod `name` with `spec` in `namespace`, if it does: the
+/// ServiceAccount admission plugin (the pod's `serviceAccountName` must exist; `default` always
+/// does, its controller makes it in every namespace), then Pod Security.
 pub fn refusal(store: &Store, namespace: &str, name: &str, spec: &Value) -> Option<String> {
+    if let Some(account) = spec["serviceAccountName"]
+        .as_str()
+        .filter(|a| !a.is_empty() && *a != "default")
+        && store
+            .get("v1", "serviceaccounts", namespace, account)
+            .is_none()
+    {
+        return Some(format!(
+            "pods {name:?} is forbidden: error looking up service account {namespace}/{account}: serviceaccount {account:?} not found"
+        ));
+    }
     let level = level(store, namespace);
     if level == "privileged" {
         return None;

@@ -96,6 +96,12 @@ impl Cluster {
                                     {"name": "JOB_CLUSTER_ROLE", "value": "cluster-admin"},
                                     {"name": "JOB_TOLERATIONS", "value": TOLERATIONS}]}]}}}});
         self.put("apps/v1", "deployments", deployment);
+        self.put(
+            "v1",
+            "serviceaccounts",
+            json!({"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": "helm-controller", "namespace": "kube-system"}}),
+        );
     }
 
     fn chart(&mut self, name: &str, spec: Value) {
