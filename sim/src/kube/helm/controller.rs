@@ -57,7 +57,7 @@ pub fn running(store: &Store) -> Option<(Config, String)> {
             continue;
         }
         let ns = meta(&deployment, "namespace");
-        let pod = store.items("v1", "pods").into_iter().find(|p| {
+        let Some(pod) = store.items("v1", "pods").into_iter().find(|p| {
             meta(p, "namespace") == ns
                 && p["status"]["phase"] == "Running"
                 && !p["metadata"]["deletionTimestamp"].is_string()
@@ -65,12 +65,18 @@ pub fn running(store: &Store) -> Option<(Config, String)> {
                     &deployment["spec"]["selector"],
                     &crate::kube::select::labels_of(p),
                 )
-        })?;
-        let container = pod["spec"]["containers"]
-            .as_array()?
-            .iter()
-            .find(|c| is_controller(c))?
-            .clone();
+        }) else {
+            continue;
+        };
+        let Some(container) = pod["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| is_controller(c))
+            .cloned()
+        else {
+            continue;
+        };
         let env = env_of(&container);
         let args: Vec<String> = ["command", "args"]
             .iter()
