@@ -50,6 +50,7 @@ async fn stats(State(app): State<AppState>) -> Json<Value> {
         "kube_requests": world.stats.kube_requests,
         "ccm_requests": world.stats.ccm_requests,
         "csi_requests": world.stats.csi_requests,
+        "helm_jobs": world.stats.helm_jobs,
         "faults_injected": world.faults.injected,
     }))
 }

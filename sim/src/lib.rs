@@ -8,6 +8,7 @@
 //! [`SimHandle::subscribe`].
 
 pub mod catalog;
+pub mod chartrepo;
 pub mod clock;
 pub mod control;
 pub mod faults;
@@ -237,6 +238,7 @@ pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
     };
     let app = axum::Router::new()
         .nest("/v1", hcloud::router(state.clone()))
+        .merge(chartrepo::router())
         .merge(control::router(state));
     let listener = TcpListener::bind(config.listen)
         .await
@@ -248,6 +250,7 @@ pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
         addr: config.listen,
         source,
     })?;
+    talos.set_http_addr(addr);
     let (stop, stopped) = oneshot::channel::<()>();
     // Without TCP_NODELAY, large list replies meet Nagle + delayed ACK and take ~40 ms each.
     let listener = listener.tap_io(|tcp| {

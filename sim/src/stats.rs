@@ -22,6 +22,9 @@ pub struct Stats {
     pub ccm_requests: BTreeMap<String, u64>,
     /// Hetzner API requests of the hcloud CSI driver stand-in, likewise.
     pub csi_requests: BTreeMap<String, u64>,
+    /// Helm actions run by klipper-helm job pods in every simulated cluster (`install`,
+    /// `upgrade`, `delete`).
+    pub helm_jobs: BTreeMap<String, u64>,
 }
 
 /// An in-cluster component that calls the Hetzner API with the project's token.

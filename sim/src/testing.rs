@@ -10,7 +10,9 @@
 //!   networks): the Hetzner objects of a cluster;
 //! - [`TestSim::hcloud`] / [`TestSim::state`]: the Hetzner API and `/_sim/state`, panicking with
 //!   the reply on failure (fixtures, not code under test);
-//! - [`TestSim::eventually`]: polls a condition while keeping the sim settling actions.
+//! - [`TestSim::eventually`]: polls a condition while keeping the sim settling actions;
+//! - [`helm_controller_objects`]: helm-controller as the provider deploys it, for tests that
+//!   apply HelmCharts themselves.
 //!
 //! Machine configurations are the caller's: the root crate's tests generate them with
 //! `hk8s::talos`, the sim's own use golden files.
@@ -25,6 +27,50 @@ use crate::{SimConfig, SimHandle, serve};
 
 /// The bearer token of every test sim.
 pub const TOKEN: &str = "hk8s-test-token";
+
+/// helm-controller's image in [`helm_controller_objects`].
+pub const HELM_CONTROLLER_IMAGE: &str = "rancher/helm-controller:v0.17.7";
+/// The job image [`helm_controller_objects`] gives helm-controller: klipper-helm v0.13+, which
+/// labels releases with the config hash helm-controller v0.17.4+ checks (with an older
+/// klipper-helm the controller runs its install jobs again and again, in the sim as for real).
+pub const KLIPPER_HELM_IMAGE: &str = "rancher/klipper-helm:v0.13.3-build20260727";
+
+/// The tolerations helm-controller and its jobs need before a CNI and the CCM run.
+pub fn bootstrap_tolerations() -> Value {
+    json!([{"key": "node.kubernetes.io/not-ready", "operator": "Exists"},
+           {"key": "node.cloudprovider.kubernetes.io/uninitialized", "operator": "Exists"},
+           {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"},
+           {"key": "CriticalAddonsOnly", "operator": "Exists"}])
+}
+
+/// helm-controller in `kube-system` as the provider deploys it on Talos (ServiceAccount,
+/// ClusterRoleBinding to `cluster-admin`, a Deployment on the host network with the bootstrap
+/// tolerations, KubePrism and [`KLIPPER_HELM_IMAGE`]), for tests that apply HelmCharts
+/// themselves: apply these first and wait until `GET /apis/helm.cattle.io/v1` answers.
+pub fn helm_controller_objects() -> Vec<Value> {
+    let tolerations = bootstrap_tolerations();
+    vec![
+        json!({"apiVersion": "v1", "kind": "ServiceAccount",
+               "metadata": {"name": "helm-controller", "namespace": "kube-system"}}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": "helm-controller"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+               "subjects": [{"kind": "ServiceAccount", "name": "helm-controller", "namespace": "kube-system"}]}),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "helm-controller", "namespace": "kube-system"},
+               "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "helm-controller"}},
+                        "template": {"metadata": {"labels": {"app": "helm-controller"}},
+                                     "spec": {"serviceAccountName": "helm-controller", "hostNetwork": true,
+                                              "tolerations": tolerations,
+                                              "containers": [{"name": "helm-controller", "image": HELM_CONTROLLER_IMAGE,
+                                                              "command": ["helm-controller"],
+                                                              "env": [{"name": "KUBERNETES_SERVICE_HOST", "value": "localhost"},
+                                                                      {"name": "KUBERNETES_SERVICE_PORT", "value": "7445"},
+                                                                      {"name": "DEFAULT_JOB_IMAGE", "value": KLIPPER_HELM_IMAGE},
+                                                                      {"name": "JOB_CLUSTER_ROLE", "value": "cluster-admin"},
+                                                                      {"name": "JOB_TOLERATIONS", "value": tolerations.to_string()}]}]}}}}),
+    ]
+}
 
 /// A server the test creates.
 #[derive(Debug, Clone, Default)]

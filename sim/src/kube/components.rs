@@ -2,7 +2,7 @@
 //! metrics-server and a kubelet serving-certificate approver) read from the cluster: whether
 //! their chart's release runs, with which values, and the Secrets their pods take settings from.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::store::Store;
 
@@ -18,33 +18,31 @@ pub struct ComponentView {
     pub values: Value,
 }
 
-/// The running release of the chart named `chart_name` (without repository prefix), if any.
-///
-/// Checks that a Helm release of that chart is `deployed` (or `uninstalling`, while its delete
-/// job still runs and the component's pods with it). Its values are the HelmChart's
-/// `spec.valuesContent` (YAML) with each `spec.set` entry (`a.b.c: value`) written over it.
+/// The running release of the chart named `chart_name`, if any: a release of that chart is
+/// `deployed` (or `uninstalling`, while its delete job still runs and the component's pods with
+/// it) and one of the Deployments, DaemonSets or StatefulSets it made has a ready pod (a
+/// component whose pods cannot schedule or start does nothing, as the real one would). Its
+/// values are the chart's defaults with the user's values coalesced over them, as helm renders
+/// them.
 pub fn running(store: &Store, chart_name: &str) -> Option<ComponentView> {
-    let ((chart_ns, chart_name_key), release) = store.releases.iter().find(|(_, r)| {
-        r.chart_name() == chart_name && (r.status == "deployed" || r.status == "uninstalling")
+    let release = store.releases.values().find(|r| {
+        r.chart == chart_name && (r.status == "deployed" || r.status == "uninstalling")
     })?;
-    let chart = store.get("helm.cattle.io/v1", "helmcharts", chart_ns, chart_name_key);
-    let mut values: Value = chart
-        .and_then(|c| c["spec"]["valuesContent"].as_str())
-        .and_then(|v| serde_saphyr::from_str(v).ok())
-        .filter(Value::is_object)
-        .unwrap_or_else(|| json!({}));
-    for (path, value) in chart
-        .and_then(|c| c["spec"]["set"].as_object())
-        .into_iter()
-        .flatten()
-    {
-        let keys: Vec<&str> = path.split('.').collect();
-        super::store::set_path(&mut values, &keys, value.clone());
-    }
-    Some(ComponentView {
-        namespace: release.target_namespace.clone(),
+    let pods_ready = release.objects.iter().any(|(gv, resource, ns, name)| {
+        let Some(object) = store.get(gv, resource, ns, name) else {
+            return false;
+        };
+        let ready = match resource.as_str() {
+            "deployments" | "statefulsets" => &object["status"]["readyReplicas"],
+            "daemonsets" => &object["status"]["numberReady"],
+            _ => return false,
+        };
+        ready.as_i64().unwrap_or(0) > 0
+    });
+    pods_ready.then(|| ComponentView {
+        namespace: release.namespace.clone(),
         release: release.name.clone(),
-        values,
+        values: release.values.clone(),
     })
 }
 
@@ -90,54 +88,55 @@ pub fn env_value(store: &Store, ns: &str, spec: &Value) -> Result<Option<String>
     }
 }
 
+/// For unit tests of the stand-ins: a deployed release of `chart` in kube-system with `values`
+/// (YAML) and one Deployment with a ready pod, as if helm had installed it and its pod ran.
+#[cfg(test)]
+pub fn install_running(store: &mut Store, chart: &str, values: &str) {
+    let values: Value = serde_saphyr::from_str(values).unwrap_or(Value::Null);
+    let values = if values.is_object() {
+        values
+    } else {
+        serde_json::json!({})
+    };
+    store.put(
+        "apps/v1",
+        "deployments",
+        serde_json::json!({"metadata": {"name": chart, "namespace": "kube-system"},
+                           "spec": {"replicas": 1}, "status": {"readyReplicas": 1}}),
+        "t0",
+    );
+    store.releases.insert(
+        ("kube-system".into(), chart.into()),
+        super::helm::Release {
+            name: chart.into(),
+            namespace: "kube-system".into(),
+            chart: chart.into(),
+            version: "1.0.0".into(),
+            app_version: "1.0.0".into(),
+            status: "deployed".into(),
+            revision: 1,
+            defaults: serde_json::json!({}),
+            values: values.clone(),
+            config: values,
+            objects: vec![(
+                "apps/v1".into(),
+                "deployments".into(),
+                "kube-system".into(),
+                chart.into(),
+            )],
+            labels: Vec::new(),
+            first_deployed: "t0".into(),
+            last_deployed: "t0".into(),
+            description: "Install complete".into(),
+            manifest: String::new(),
+        },
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kube::helm::Release;
-
-    fn store_with(chart: Value) -> Store {
-        let mut store = Store::default();
-        store.ensure_defaults("t0");
-        store.put("helm.cattle.io/v1", "helmcharts", chart, "t0");
-        store
-    }
-
-    fn release(status: &str) -> Release {
-        Release {
-            name: "ccm".into(),
-            target_namespace: "kube-system".into(),
-            chart: "hcloud-cloud-controller-manager".into(),
-            version: "1.35.0".into(),
-            status: status.into(),
-            revision: 1,
-            config_hash: String::new(),
-        }
-    }
-
-    #[test]
-    fn running_needs_a_deployed_release_and_reads_values_and_set() {
-        let chart = json!({"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
-            "metadata": {"name": "ccm", "namespace": "kube-system"},
-            "spec": {"chart": "hcloud-cloud-controller-manager",
-                     "valuesContent": "networking:\n  enabled: true\n  clusterCIDR: 10.244.0.0/16\n",
-                     "set": {"networking.enabled": "false", "env.A.value": "b"}}});
-        let mut store = store_with(chart);
-        store.releases.insert(
-            ("kube-system".into(), "ccm".into()),
-            release("pending-install"),
-        );
-        assert!(running(&store, "hcloud-cloud-controller-manager").is_none());
-        store
-            .releases
-            .insert(("kube-system".into(), "ccm".into()), release("deployed"));
-        let view = running(&store, "hcloud-cloud-controller-manager").unwrap();
-        assert_eq!(view.namespace, "kube-system");
-        assert_eq!(view.values["networking"]["enabled"], "false");
-        assert_eq!(view.values["networking"]["clusterCIDR"], "10.244.0.0/16");
-        assert_eq!(view.values["env"]["A"]["value"], "b");
-        assert!(running(&store, "hcloud-csi").is_none());
-    }
-
+    use serde_json::json;
     #[test]
     fn env_values_come_from_literals_or_secret_keys() {
         let mut store = Store::default();

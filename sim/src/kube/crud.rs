@@ -7,7 +7,7 @@
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::objects::{Target, patch_body, query_value};
@@ -66,6 +66,9 @@ pub fn handle(
     };
     match target.subresource.as_deref() {
         None | Some("status") => {}
+        Some("log") if resource == "pods" && gv == "v1" && *method == Method::GET => {
+            return pod_log(store, &ns, &name, query);
+        }
         Some("eviction") if resource == "pods" && gv == "v1" && *method == Method::POST => {
             let dry_run = query_value(query, "dryRun") == Some("All");
             return eviction::evict(store, &ns, &name, body, dry_run, timestamp);
@@ -121,6 +124,71 @@ pub fn handle(
             "unsupported method",
         ),
     }
+}
+
+/// `GET …/pods/{name}/log` (`container`, `previous`, `tailLines`): the output of the pod's
+/// container as the helm job runner recorded it (other containers print nothing in the sim).
+fn pod_log(store: &Store, ns: &str, name: &str, query: &[(String, String)]) -> Response {
+    let Some(pod) = store.get("v1", "pods", ns, name) else {
+        return super::not_found("v1", "pods", name);
+    };
+    let containers: Vec<&str> = pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    let container = match query_value(query, "container") {
+        Some(c) if containers.contains(&c) => c,
+        Some(c) => {
+            return bad_request(&format!("container {c} is not valid for pod {name}"));
+        }
+        None if containers.len() == 1 => containers[0],
+        None => {
+            return bad_request(&format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                containers.join(" ")
+            ));
+        }
+    };
+    let status = pod["status"]["containerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["name"] == container);
+    let log = store.pod_logs.get(&(ns.to_string(), name.to_string()));
+    let previous = query_value(query, "previous") == Some("true");
+    let text = if previous {
+        match log.and_then(|l| l.previous.clone()) {
+            Some(t) => t,
+            None => {
+                return bad_request(&format!(
+                    "previous terminated container {container:?} in pod {name:?} not found"
+                ));
+            }
+        }
+    } else {
+        if let Some(reason) = status.and_then(|s| s["state"]["waiting"]["reason"].as_str())
+            && log.is_none()
+        {
+            return bad_request(&format!(
+                "container {container:?} in pod {name:?} is waiting to start: {reason}"
+            ));
+        }
+        log.map(|l| l.current.clone()).unwrap_or_default()
+    };
+    let text = match query_value(query, "tailLines").and_then(|n| n.parse::<usize>().ok()) {
+        Some(n) => {
+            let lines: Vec<&str> = text.lines().collect();
+            let mut tail = lines[lines.len().saturating_sub(n)..].join("\n");
+            if !tail.is_empty() {
+                tail.push('\n');
+            }
+            tail
+        }
+        None => text,
+    };
+    (StatusCode::OK, [("content-type", "text/plain")], text).into_response()
 }
 
 /// A request body that is a JSON object whose `metadata`, if any, is an object (with `metadata`

@@ -328,28 +328,9 @@ pub fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kube::helm::Release;
 
     fn install(store: &mut Store, chart: &str, values: &str) {
-        store.put(
-            "helm.cattle.io/v1",
-            "helmcharts",
-            json!({"metadata": {"name": chart, "namespace": "kube-system"},
-                   "spec": {"chart": chart, "valuesContent": values}}),
-            "t0",
-        );
-        store.releases.insert(
-            ("kube-system".into(), chart.into()),
-            Release {
-                name: chart.into(),
-                target_namespace: "kube-system".into(),
-                chart: chart.into(),
-                version: "1.0.0".into(),
-                status: "deployed".into(),
-                revision: 1,
-                config_hash: String::new(),
-            },
-        );
+        crate::kube::components::install_running(store, chart, values);
     }
 
     fn kubelet(name: &str, serving_certificates: bool) -> Kubelet {

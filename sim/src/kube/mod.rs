@@ -6,14 +6,18 @@
 //! in, or Cilium once installed), and any other object kept in a [`store::Store`].
 
 pub mod accounting;
+pub mod admission;
 pub mod apply;
 pub mod capacity;
 pub mod ccm;
 pub mod components;
+pub mod crds;
 pub mod crud;
 pub mod csi;
+pub mod events;
 pub mod eviction;
 pub mod helm;
+pub mod jobs;
 pub mod metrics;
 pub mod nodes;
 pub mod objects;
@@ -231,11 +235,7 @@ fn dispatch(
     if let Some(gv) = group_version {
         return match objects::group_resources(&fleet, &ctx.cluster, &gv) {
             Some(list) => ok_json(StatusCode::OK, &list),
-            None => status(
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                &format!("the server could not find the requested resource ({path})"),
-            ),
+            None => ok_json(StatusCode::NOT_FOUND, &crds::not_served()),
         };
     }
     let Some(target) = objects::Target::parse(path) else {
@@ -259,6 +259,9 @@ fn dispatch(
     let Some(cluster) = fleet.clusters.get_mut(&ctx.cluster) else {
         return status(StatusCode::NOT_FOUND, "NotFound", "no cluster");
     };
+    if !crds::served(&cluster.kube, &target.group_version, &target.resource) {
+        return ok_json(StatusCode::NOT_FOUND, &crds::not_served());
+    }
     crud::handle(
         &mut cluster.kube,
         method,
@@ -333,7 +336,7 @@ pub fn state_json(fleet: &Fleet) -> Value {
                         "unschedulable": n["spec"]["unschedulable"].as_bool().unwrap_or(false),
                     })).collect::<Vec<_>>(),
                     "objects": c.kube.counts(),
-                    "helm_releases": c.kube.releases.iter().map(|((ns, _), r)| r.json(ns)).collect::<Vec<_>>(),
+                    "helm_releases": c.kube.releases.values().map(helm::Release::json).collect::<Vec<_>>(),
                     "ccm_load_balancers": ccm::load_balancers::state_json(&c.kube),
                     "ccm": ccm::state_json(&c.kube, components::running(&c.kube, ccm::CCM_CHART).is_some()),
                     "csi": csi::state_json(&c.kube),

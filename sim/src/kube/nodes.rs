@@ -21,7 +21,7 @@ use crate::talos::state::{Fleet, Node};
 /// Where a CNI runs in a cluster.
 enum Cni {
     /// On every node: Talos's flannel (deployed by the control planes when their configuration
-    /// keeps `cni` at flannel) or the `cilium` chart, both DaemonSets that tolerate every taint.
+    /// keeps `cni` at flannel), a DaemonSet that tolerates every taint.
     Everywhere,
     /// On the nodes where a pod of a DaemonSet named `cilium` runs.
     On(BTreeSet<String>),
@@ -46,7 +46,7 @@ fn cni(fleet: &Fleet, key: &str) -> Cni {
     let Some(cluster) = fleet.clusters.get(key) else {
         return Cni::On(BTreeSet::new());
     };
-    if flannel || super::helm::deployed(&cluster.kube, "cilium") {
+    if flannel {
         return Cni::Everywhere;
     }
     let daemon_sets: BTreeSet<String> = cluster

@@ -89,13 +89,21 @@ const KNOWN_RESOURCES: &[(&str, &str, &str, bool)] = &[
         "PodDisruptionBudget",
         true,
     ),
-    ("helm.cattle.io/v1", "helmcharts", "HelmChart", true),
+    ("v1", "events", "Event", true),
     (
-        "helm.cattle.io/v1",
-        "helmchartconfigs",
-        "HelmChartConfig",
-        true,
+        "apiextensions.k8s.io/v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        false,
     ),
+    (
+        "apiregistration.k8s.io/v1",
+        "apiservices",
+        "APIService",
+        false,
+    ),
+    ("storage.k8s.io/v1", "storageclasses", "StorageClass", false),
+    ("storage.k8s.io/v1", "csidrivers", "CSIDriver", false),
     ("rbac.authorization.k8s.io/v1", "roles", "Role", true),
     (
         "rbac.authorization.k8s.io/v1",
@@ -122,17 +130,24 @@ fn resource_json(name: &str, kind: &str, namespaced: bool) -> Value {
            "verbs": ["create", "delete", "get", "list", "patch", "update"]})
 }
 
-/// `/api/v1` and `/apis/<group>/<version>` discovery: the known resources of that group/version
-/// plus any other resource holding objects (kind and scope taken from a stored object). `None`
-/// for a group/version the sim has nothing of. The core group lists `pods/eviction` (policy/v1
+/// `/api/v1` and `/apis/<group>/<version>` discovery: the known resources of that group/version,
+/// the resources its CRDs define, plus any other resource of a built-in group holding objects
+/// (kind and scope taken from a stored object). `None` for a group/version the server does not
+/// serve (see [`super::crds`]) or has nothing of. The core group lists `pods/eviction` (policy/v1
 /// `Eviction`) as kubectl drain looks for it.
 pub fn group_resources(fleet: &Fleet, key: &str, group_version: &str) -> Option<Value> {
+    let store = &fleet.clusters.get(key)?.kube;
+    if !super::crds::group_version_served(store, group_version) {
+        return None;
+    }
     let mut resources: Vec<Value> = KNOWN_RESOURCES
         .iter()
         .filter(|(gv, ..)| *gv == group_version)
         .map(|(_, name, kind, namespaced)| resource_json(name, kind, *namespaced))
         .collect();
-    if let Some(c) = fleet.clusters.get(key) {
+    resources.extend(super::crds::discovery_entries(store, group_version));
+    let builtin = super::crds::BUILTIN_GROUPS.contains(&super::crds::group_of(group_version));
+    if let Some(c) = fleet.clusters.get(key).filter(|_| builtin) {
         for ((gv, resource), objects) in &c.kube.objects {
             let known = KNOWN_RESOURCES
                 .iter()
@@ -159,26 +174,47 @@ pub fn group_resources(fleet: &Fleet, key: &str, group_version: &str) -> Option<
     )
 }
 
-/// `/apis` discovery: well-known groups plus every group holding objects.
+/// `/apis` discovery: well-known groups, the groups of CRDs and APIServices, plus every served
+/// group holding objects.
 pub fn api_groups(fleet: &Fleet, key: &str) -> Value {
     let mut gvs: std::collections::BTreeSet<String> = [
         "apps/v1",
         "batch/v1",
         "policy/v1",
         "storage.k8s.io/v1",
-        "helm.cattle.io/v1",
         "rbac.authorization.k8s.io/v1",
+        "apiextensions.k8s.io/v1",
+        "apiregistration.k8s.io/v1",
+        "storage.k8s.io/v1",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
     if let Some(c) = fleet.clusters.get(key) {
         gvs.extend(
+            super::crds::custom_resources(&c.kube)
+                .into_iter()
+                .map(|r| r.group_version),
+        );
+        gvs.extend(
+            c.kube
+                .items("apiregistration.k8s.io/v1", "apiservices")
+                .iter()
+                .filter_map(|a| {
+                    Some(format!(
+                        "{}/{}",
+                        a["spec"]["group"].as_str()?,
+                        a["spec"]["version"].as_str()?
+                    ))
+                }),
+        );
+        gvs.extend(
             c.kube
                 .objects
                 .keys()
                 .map(|(gv, _)| gv.clone())
-                .filter(|gv| gv.contains('/')),
+                .filter(|gv| gv.contains('/'))
+                .filter(|gv| super::crds::group_version_served(&c.kube, gv)),
         );
     }
     let groups: Vec<Value> = gvs

@@ -1,10 +1,12 @@
-//! One reconcile pass over every cluster whose Kubernetes API serves: the helm-controller
-//! stand-in, the control planes' mirror pods, the workload controllers and scheduler, PodDisruptionBudget status, then the
-//! in-cluster components that call the Hetzner API (the CCM: planned under the fleet lock, carried
-//! out under the world lock, recorded under the fleet lock again: the two locks are never held
-//! together). Runs in the Talos loop and at the start of every Kubernetes API request, so that
-//! what is due is visible to the next request.
+//! One reconcile pass over every cluster whose Kubernetes API serves: the control planes' mirror
+//! pods, the workload controllers and scheduler, Kubernetes' volume handling, helm-controller and
+//! its job runner, PodDisruptionBudget status, then the in-cluster components that call the
+//! Hetzner API (the CCM and the CSI driver: planned under the fleet lock, carried out under the
+//! world lock, recorded under the fleet lock again: the two locks are never held together). Runs
+//! in the Talos loop and at the start of every Kubernetes API request, so that what is due is
+//! visible to the next request.
 
+use std::collections::BTreeMap;
 use std::sync::PoisonError;
 
 use super::workloads::Tick;
@@ -19,6 +21,8 @@ pub fn run(sim: &TalosSim) {
         job_delay: sim.duration("helm_job"),
         timestamp: sim.world_timestamp(),
     };
+    let own = sim.http_addr();
+    let mut helm_jobs: BTreeMap<String, u64> = BTreeMap::new();
     let (plans, csi_plans) = {
         let mut fleet = sim.lock();
         let keys: Vec<String> = fleet
@@ -32,7 +36,6 @@ pub fn run(sim: &TalosSim) {
         for key in keys {
             if let Some(cluster) = fleet.clusters.get_mut(&key) {
                 cluster.kube.ensure_defaults(&tick.timestamp);
-                helm::reconcile(&mut cluster.kube, &tick);
             }
             let node_objects = nodes::list(&fleet, &key);
             let control_planes: Vec<static_pods::ControlPlane> = fleet
@@ -63,6 +66,10 @@ pub fn run(sim: &TalosSim) {
             static_pods::reconcile(&mut cluster.kube, &control_planes, &tick);
             workloads::reconcile(&mut cluster.kube, &node_objects, &tick);
             storage::reconcile(&mut cluster.kube, &tick.timestamp);
+            helm::reconcile(&mut cluster.kube, &tick, own);
+            for (action, n) in std::mem::take(&mut cluster.kube.helm_jobs) {
+                *helm_jobs.entry(action).or_default() += n;
+            }
             eviction::refresh_status(&mut cluster.kube, &tick.timestamp);
             csi_plans.extend(csi::plan(&key, &mut cluster.kube, &node_objects, &servers));
             plans.extend(ccm::plan(
@@ -75,6 +82,12 @@ pub fn run(sim: &TalosSim) {
         }
         (plans, csi_plans)
     };
+    if !helm_jobs.is_empty() {
+        let mut world = sim.world.write().unwrap_or_else(PoisonError::into_inner);
+        for (action, n) in helm_jobs {
+            *world.stats.helm_jobs.entry(action).or_default() += n;
+        }
+    }
     if plans.is_empty() && csi_plans.is_empty() {
         return;
     }

@@ -1,8 +1,14 @@
-//! Which node a pod may run on, and which one it gets: a node is eligible when it is Ready,
-//! schedulable (not cordoned; DaemonSet pods ignore cordons, as in Kubernetes) and every
-//! `NoSchedule`/`NoExecute` taint is tolerated, and its labels match the pod's `nodeSelector`.
-//! Among eligible nodes the pod goes to the one with the fewest pods of the same owner, then the
-//! fewest pods, then the first by name: replicas spread round robin, deterministically.
+//! Which node a pod may run on, and which one it gets: a node is eligible when it is schedulable
+//! (not cordoned; DaemonSet pods ignore cordons, as in Kubernetes), every `NoSchedule`/`NoExecute`
+//! taint is tolerated (a node that is not Ready carries `node.kubernetes.io/not-ready`, so only
+//! pods tolerating it go there, as with Kubernetes' taint-based scheduling), its labels match the
+//! pod's `nodeSelector` and required node affinity, and no pod its required pod anti-affinity
+//! names runs in the same topology domain. Among eligible nodes the pod goes to the one with the
+//! fewest pods of the same owner, then the fewest pods, then the first by name: replicas spread
+//! round robin, deterministically.
+//!
+//! Whether a bound pod can start is the kubelet's business ([`kubelet_refusal`]): the kubelet must
+//! post status, and a pod that is not `hostNetwork` needs a pod network (a CNI) on its node.
 
 use serde_json::Value;
 
@@ -37,9 +43,6 @@ fn tolerates(toleration: &Value, taint: &Value) -> bool {
 
 /// Why a node refuses a pod, if it does (for the pod's `PodScheduled` message).
 pub fn refusal(node: &Value, pod_spec: &Value, daemon: bool) -> Option<String> {
-    if !is_ready(node) && !daemon {
-        return Some("node(s) were not ready".into());
-    }
     if node["spec"]["unschedulable"] == true && !daemon {
         return Some("node(s) were unschedulable".into());
     }
@@ -69,8 +72,125 @@ pub fn refusal(node: &Value, pod_spec: &Value, daemon: bool) -> Option<String> {
         .into_iter()
         .flatten()
         .all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str());
-    if !selector_ok {
+    if !selector_ok || !node_affinity_matches(&pod_spec["affinity"]["nodeAffinity"], &labels) {
         return Some("node(s) didn't match Pod's node affinity/selector".into());
+    }
+    None
+}
+
+/// `requiredDuringSchedulingIgnoredDuringExecution` of a node affinity: the terms are ORed, the
+/// expressions of a term ANDed (`In`, `NotIn`, `Exists`, `DoesNotExist`, `Gt`, `Lt`).
+fn node_affinity_matches(affinity: &Value, labels: &crate::labels::Labels) -> bool {
+    let Some(terms) =
+        affinity["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"].as_array()
+    else {
+        return true;
+    };
+    terms.iter().any(|term| {
+        term["matchExpressions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|e| {
+                let present = labels.get(e["key"].as_str().unwrap_or_default());
+                let values: Vec<&str> = e["values"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                let number = |v: Option<&String>| v.and_then(|v| v.parse::<i64>().ok());
+                let bound = values.first().and_then(|v| v.parse::<i64>().ok());
+                match e["operator"].as_str().unwrap_or_default() {
+                    "In" => present.is_some_and(|v| values.contains(&v.as_str())),
+                    "NotIn" => present.is_none_or(|v| !values.contains(&v.as_str())),
+                    "Exists" => present.is_some(),
+                    "DoesNotExist" => present.is_none(),
+                    "Gt" => number(present).zip(bound).is_some_and(|(v, b)| v > b),
+                    "Lt" => number(present).zip(bound).is_some_and(|(v, b)| v < b),
+                    _ => false,
+                }
+            })
+    })
+}
+
+/// Whether placing `pod` on `node` breaks its required pod anti-affinity: a pod matching one of
+/// the terms' selectors (in the term's namespaces, by default the pod's own) runs on a node with
+/// the same value of the term's `topologyKey`.
+fn breaks_anti_affinity(node: &Value, nodes: &[Value], pods: &[Value], pod: &Value) -> bool {
+    let Some(terms) = pod["spec"]["affinity"]["podAntiAffinity"]
+        ["requiredDuringSchedulingIgnoredDuringExecution"]
+        .as_array()
+    else {
+        return false;
+    };
+    let own_ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+    terms.iter().any(|term| {
+        let key = term["topologyKey"].as_str().unwrap_or_default();
+        let Some(domain) = labels_of(node).get(key).cloned() else {
+            return false;
+        };
+        let namespaces: Vec<&str> = term["namespaces"]
+            .as_array()
+            .map(|n| n.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_else(|| vec![own_ns]);
+        pods.iter()
+            .filter(|p| p["metadata"]["name"] != pod["metadata"]["name"])
+            .filter(|p| {
+                namespaces.contains(&p["metadata"]["namespace"].as_str().unwrap_or_default())
+            })
+            .filter(|p| !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")))
+            .filter(|p| {
+                super::select::selector_object_matches(&term["labelSelector"], &labels_of(p))
+            })
+            .filter_map(|p| p["spec"]["nodeName"].as_str())
+            .any(|other| {
+                nodes
+                    .iter()
+                    .find(|n| n["metadata"]["name"] == other)
+                    .is_some_and(|n| labels_of(n).get(key) == Some(&domain))
+            })
+    })
+}
+
+/// Whether the node's kubelet posts status (a node whose kubelet stopped reports `Unknown`).
+pub fn kubelet_up(node: &Value) -> bool {
+    node["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Ready")
+        .is_some_and(|c| c["status"] != "Unknown" && c["reason"] != "NodeStatusUnknown")
+}
+
+/// Whether a pod network (CNI) is up on the node: Ready, or not Ready for another reason than
+/// the runtime network (the kubelet's `NetworkReady=false` condition message).
+pub fn network_ready(node: &Value) -> bool {
+    is_ready(node)
+        || !node["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| {
+                c["type"] == "Ready"
+                    && c["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("NetworkReady=false"))
+            })
+}
+
+/// The kubelet's message for a container runtime without a pod network, as the pod's events
+/// show it (`NetworkNotReady`).
+pub const NETWORK_NOT_READY: &str = "network is not ready: container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized";
+
+/// Why the kubelet of `node` cannot start a pod bound to it, if it cannot: it does not run, or
+/// the pod needs a pod network the node does not have yet.
+pub fn kubelet_refusal(node: &Value, pod_spec: &Value) -> Option<&'static str> {
+    if !kubelet_up(node) {
+        return Some("kubelet stopped posting node status");
+    }
+    if pod_spec["hostNetwork"] != true && !network_ready(node) {
+        return Some(NETWORK_NOT_READY);
     }
     None
 }
@@ -99,9 +219,17 @@ pub fn pick(nodes: &[Value], pods: &[Value], pod: &Value) -> Result<String, Stri
             *reasons.entry(why).or_default() += 1;
             continue;
         }
+        if breaks_anti_affinity(node, nodes, pods, pod) {
+            *reasons
+                .entry("node(s) didn't match pod anti-affinity rules".into())
+                .or_default() += 1;
+            continue;
+        }
+        // Finished pods (a Job's) hold no resources on the node any more.
         let on_node: Vec<&Value> = pods
             .iter()
             .filter(|p| p["spec"]["nodeName"] == name.as_str())
+            .filter(|p| !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")))
             .collect();
         let same_owner = on_node
             .iter()
@@ -170,5 +298,61 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn node_affinity_and_pod_anti_affinity_narrow_the_nodes() {
+        let labelled = |name: &str, zone: &str| {
+            json!({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "zone": zone}},
+                   "spec": {"taints": []}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+        };
+        let nodes = [labelled("a", "1"), labelled("b", "1"), labelled("c", "2")];
+        let affine = json!({"metadata": {"name": "p", "namespace": "x"}, "spec": {"affinity": {"nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["1"]}]}]}}}}});
+        assert_eq!(pick(&nodes, &[], &affine), Ok("c".to_string()));
+        let operator = |name: &str, node: Option<&str>| {
+            let mut pod = json!({"metadata": {"name": name, "namespace": "x", "labels": {"app": "op"}},
+                "spec": {"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                    {"topologyKey": "zone", "labelSelector": {"matchLabels": {"app": "op"}}}]}}}});
+            if let Some(n) = node {
+                pod["spec"]["nodeName"] = json!(n);
+            }
+            pod
+        };
+        let running = [operator("op-1", Some("a"))];
+        assert_eq!(
+            pick(&nodes, &running, &operator("op-2", None)),
+            Ok("c".to_string())
+        );
+        let both = [operator("op-1", Some("a")), operator("op-2", Some("c"))];
+        let err = pick(&nodes, &both, &operator("op-3", None)).unwrap_err();
+        assert_eq!(
+            err,
+            "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules."
+        );
+    }
+
+    #[test]
+    fn the_kubelet_starts_host_network_pods_without_a_cni() {
+        let no_cni = json!({"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady",
+            "message": "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized"}]}});
+        let down = json!({"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "NodeStatusUnknown"}]}});
+        assert_eq!(
+            kubelet_refusal(&no_cni, &json!({})),
+            Some(NETWORK_NOT_READY)
+        );
+        assert_eq!(
+            kubelet_refusal(&no_cni, &json!({"hostNetwork": true})),
+            None
+        );
+        assert!(kubelet_refusal(&down, &json!({"hostNetwork": true})).is_some());
+        let tainted = node(
+            "n",
+            json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]),
+            false,
+        );
+        assert!(refusal(&tainted, &json!({}), false).is_some());
+        assert!(refusal(&tainted, &json!({"tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists"}]}), false).is_none());
     }
 }

@@ -26,12 +26,20 @@ pub struct Store {
     /// When something the controllers wait for is due (sim clock), by a key naming it (e.g.
     /// `pod/default/web-0`, `helm-install/kube-system/cilium`).
     pub timers: BTreeMap<String, Duration>,
-    /// Helm releases installed by the helm-controller stand-in, by HelmChart `(namespace, name)`.
+    /// The newest revision of every Helm release, by `(namespace, name)` (see
+    /// [`super::helm::release`]).
     pub releases: BTreeMap<(String, String), Release>,
     /// What the hcloud CCM stand-in did in this cluster (nodes initialised, load balancers).
     pub ccm: super::ccm::CcmState,
     /// What the hcloud CSI driver stand-in knows (nodes it registered on, failures).
     pub csi: super::csi::CsiState,
+    /// The uid of the helm-controller pod that created its CRDs (a new pod creates them again).
+    pub helm_controller_pod: Option<String>,
+    /// Container logs of pods the helm job runner ran, by pod `(namespace, name)`.
+    pub pod_logs: BTreeMap<(String, String), super::helm::PodLog>,
+    /// Helm actions run by job pods (`install`, `upgrade`, `delete`) not yet counted in
+    /// `/_sim/stats`.
+    pub helm_jobs: BTreeMap<String, u64>,
     next_version: u64,
     next_suffix: u64,
 }

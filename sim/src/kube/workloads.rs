@@ -41,17 +41,23 @@ const OWNER_KINDS: &[(&str, &str, &str)] = &[
     ("Job", "batch/v1", "jobs"),
 ];
 
-fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
+pub(super) fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
     obj["metadata"][field].as_str().unwrap_or_default()
 }
 
-fn owner_ref(owner: &Value, kind: &str) -> Value {
+pub(super) fn owner_ref(owner: &Value, kind: &str) -> Value {
     json!([{"apiVersion": owner["apiVersion"], "kind": kind, "name": owner["metadata"]["name"],
             "uid": owner["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true}])
 }
 
 /// Stores `obj` only when it differs from what is stored (so idle passes bump nothing).
-fn put_if_changed(store: &mut Store, gv: &str, resource: &str, obj: Value, timestamp: &str) {
+pub(super) fn put_if_changed(
+    store: &mut Store,
+    gv: &str,
+    resource: &str,
+    obj: Value,
+    timestamp: &str,
+) {
     let current = store.get(
         gv,
         resource,
@@ -70,8 +76,27 @@ pub fn reconcile(store: &mut Store, nodes: &[Value], tick: &Tick) {
     replica_sets(store, tick);
     stateful_sets(store, tick);
     daemon_sets(store, nodes, tick);
+    super::jobs::reconcile(store, tick);
     schedule(store, nodes, tick);
-    statuses(store, tick);
+    statuses(store, nodes, tick);
+}
+
+/// The Running pods of `namespace` whose labels match `label_selector` (Kubernetes selector
+/// syntax, e.g. `app.kubernetes.io/instance=cilium`): what the stand-ins of in-cluster
+/// components (CCM, CSI, metrics-server) check before they act. A selector that does not parse
+/// matches nothing.
+pub fn running_pods(store: &Store, namespace: &str, label_selector: &str) -> Vec<Value> {
+    let Ok(selector) = crate::labels::Selector::parse(label_selector) else {
+        return Vec::new();
+    };
+    store
+        .items("v1", "pods")
+        .into_iter()
+        .filter(|p| meta_str(p, "namespace") == namespace)
+        .filter(|p| p["status"]["phase"] == "Running")
+        .filter(|p| !p["metadata"]["deletionTimestamp"].is_string())
+        .filter(|p| selector.matches(&super::select::labels_of(p)))
+        .collect()
 }
 
 /// Removes objects whose controller owner is gone, and pods whose node is gone.
@@ -153,7 +178,7 @@ fn deployments(store: &mut Store, tick: &Tick) {
 }
 
 /// Live (not being deleted) pods owned by `owner_uid`.
-fn owned_pods(store: &Store, owner_uid: &str) -> Vec<Value> {
+pub(super) fn owned_pods(store: &Store, owner_uid: &str) -> Vec<Value> {
     store
         .items("v1", "pods")
         .into_iter()
@@ -162,25 +187,52 @@ fn owned_pods(store: &Store, owner_uid: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Creates a Pending pod from a template, due for scheduling after the delay.
-fn new_pod(
+/// Creates a Pending pod from a template, due for scheduling after the delay, unless Pod Security
+/// admission refuses it (then the owner gets a `FailedCreate` event, as its controller reports
+/// it); `extra_labels` are the labels the controller adds (e.g. a Job's `job-name`).
+pub(super) fn new_pod(
     store: &mut Store,
     owner: &Value,
     kind: &str,
     name: &str,
     node: Option<&str>,
+    extra_labels: &[(&str, &str)],
     tick: &Tick,
-) {
+) -> bool {
     let template = &owner["spec"]["template"];
     let ns = meta_str(owner, "namespace");
     let mut spec = template["spec"].clone();
+    if let Some(why) = super::admission::refusal(store, ns, name, &spec) {
+        let controller = match kind {
+            "DaemonSet" => "daemonset-controller",
+            "Job" => "job-controller",
+            "StatefulSet" => "statefulset-controller",
+            _ => "replicaset-controller",
+        };
+        let message = format!("Error creating: {why}");
+        let owner = owner.clone();
+        super::events::record(
+            store,
+            &owner,
+            true,
+            "FailedCreate",
+            &message,
+            super::events::Source::Controller(controller),
+            &tick.timestamp,
+        );
+        return false;
+    }
     let annotations = template["metadata"]["annotations"].clone();
     if let Some(node) = node {
         set_path(&mut spec, &["nodeName"], json!(node));
     }
+    let mut labels = template["metadata"]["labels"].clone();
+    for (k, v) in extra_labels {
+        set_path(&mut labels, &[k], json!(v));
+    }
     let mut pod = json!({
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": ns, "labels": template["metadata"]["labels"].clone(),
+        "metadata": {"name": name, "namespace": ns, "labels": labels,
                      "ownerReferences": owner_ref(owner, kind)},
         "spec": spec,
         "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": if node.is_some() { "True" } else { "False" }}]},
@@ -188,10 +240,12 @@ fn new_pod(
     if annotations.is_object() {
         pod["metadata"]["annotations"] = annotations;
     }
+    let ns = ns.to_string();
     store.put("v1", "pods", pod, &tick.timestamp);
     store
         .timers
         .insert(format!("pod/{ns}/{name}"), tick.now + tick.schedule_delay);
+    true
 }
 
 /// Deletes surplus pods: unscheduled ones first, then the newest.
@@ -228,7 +282,9 @@ fn replica_sets(store: &mut Store, tick: &Tick) {
                 meta_str(&rs, "name"),
                 store.suffix(meta_str(&rs, "uid"))
             );
-            new_pod(store, &rs, "ReplicaSet", &name, None, tick);
+            if !new_pod(store, &rs, "ReplicaSet", &name, None, &[], tick) {
+                break;
+            }
         }
     }
 }
@@ -255,14 +311,17 @@ fn stateful_sets(store: &mut Store, tick: &Tick) {
         }
         let present: BTreeSet<i64> = pods.iter().filter_map(ordinal).collect();
         for i in (0..want).filter(|i| !present.contains(i)).take(BURST) {
-            new_pod(
+            if !new_pod(
                 store,
                 &sts,
                 "StatefulSet",
                 &format!("{base}-{i}"),
                 None,
+                &[],
                 tick,
-            );
+            ) {
+                break;
+            }
         }
     }
 }
@@ -289,24 +348,151 @@ fn daemon_sets(store: &mut Store, nodes: &[Value], tick: &Tick) {
         }
         for node in eligible.into_iter().filter(|n| !covered.contains(*n)) {
             let name = format!("{}-{}", meta_str(&ds, "name"), store.suffix(node));
-            new_pod(store, &ds, "DaemonSet", &name, Some(node), tick);
+            if !new_pod(store, &ds, "DaemonSet", &name, Some(node), &[], tick) {
+                break;
+            }
         }
     }
 }
 
 fn ready_condition(ready: bool, timestamp: &str) -> Value {
-    json!([{"type": "PodScheduled", "status": "True"},
+    json!([{"type": "PodReadyToStartContainers", "status": "True"},
+           {"type": "PodScheduled", "status": "True"},
            {"type": "Initialized", "status": "True"},
            {"type": "ContainersReady", "status": if ready { "True" } else { "False" }},
            {"type": "Ready", "status": if ready { "True" } else { "False" }, "lastTransitionTime": timestamp}])
 }
 
-/// Binds due pods to nodes and keeps Running pods' readiness in step with their node.
+/// `status.containerStatuses` of a pod's containers, all in one `state`.
+fn container_statuses(pod: &Value, ready: bool, state: &Value) -> Value {
+    Value::Array(
+        pod["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                json!({"name": c["name"], "image": c["image"], "imageID": "", "ready": ready,
+                       "restartCount": 0, "started": state.get("running").is_some(), "state": state})
+            })
+            .collect(),
+    )
+}
+
+/// Whether every container of a Running pod runs (the job runner stops and restarts
+/// containers; other pods' containers run once started).
+fn containers_running(pod: &Value) -> bool {
+    pod["status"]["containerStatuses"]
+        .as_array()
+        .is_none_or(|cs| cs.iter().all(|c| c["state"]["running"].is_object()))
+}
+
+/// A Running pod is Ready while its containers run and its node's kubelet reports it: on a Ready
+/// node, or (for a `hostNetwork` pod) on any node whose kubelet runs, CNI or not.
+fn pod_ready(node: Option<&Value>, pod: &Value) -> bool {
+    let node_ok = node.is_some_and(|n| {
+        is_ready(n) || (pod["spec"]["hostNetwork"] == true && super::scheduler::kubelet_up(n))
+    });
+    node_ok && containers_running(pod)
+}
+
+/// Why the kubelet cannot mount a volume of the pod: a Secret or ConfigMap it names (not
+/// `optional`) is missing. The kubelet's `FailedMount` message.
+fn mount_refusal(store: &Store, pod: &Value) -> Option<String> {
+    let ns = meta_str(pod, "namespace");
+    let missing = |kind: &str, source: &Value| -> Option<String> {
+        let (resource, key) = if kind == "secret" {
+            (
+                "secrets",
+                if source["secretName"].is_string() {
+                    "secretName"
+                } else {
+                    "name"
+                },
+            )
+        } else {
+            ("configmaps", "name")
+        };
+        let name = source[key].as_str()?;
+        (source["optional"] != true && store.get("v1", resource, ns, name).is_none()).then(|| {
+            format!(
+                "{} {name:?} not found",
+                if kind == "secret" {
+                    "secret"
+                } else {
+                    "configmap"
+                }
+            )
+        })
+    };
+    for volume in pod["spec"]["volumes"].as_array().into_iter().flatten() {
+        let mut sources: Vec<(&str, &Value)> = Vec::new();
+        for kind in ["secret", "configMap"] {
+            if volume[kind].is_object() {
+                sources.push((kind, &volume[kind]));
+            }
+        }
+        for projected in volume["projected"]["sources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            for kind in ["secret", "configMap"] {
+                if projected[kind].is_object() {
+                    sources.push((kind, &projected[kind]));
+                }
+            }
+        }
+        for (kind, source) in sources {
+            if let Some(why) = missing(kind, source) {
+                return Some(format!(
+                    "MountVolume.SetUp failed for volume {:?} : {why}",
+                    volume["name"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Why the kubelet cannot create a container of the pod (`CreateContainerConfigError`): an env
+/// var reads a key of a Secret or ConfigMap (not `optional`) that does not exist.
+fn config_refusal(store: &Store, pod: &Value) -> Option<String> {
+    let ns = meta_str(pod, "namespace");
+    for container in pod["spec"]["containers"].as_array().into_iter().flatten() {
+        for env in container["env"].as_array().into_iter().flatten() {
+            for (kind, resource, label) in [
+                ("secretKeyRef", "secrets", "Secret"),
+                ("configMapKeyRef", "configmaps", "ConfigMap"),
+            ] {
+                let source = &env["valueFrom"][kind];
+                if !source.is_object() || source["optional"] == true {
+                    continue;
+                }
+                let (name, key) = (
+                    source["name"].as_str().unwrap_or_default(),
+                    source["key"].as_str().unwrap_or_default(),
+                );
+                match store.get("v1", resource, ns, name) {
+                    None => {
+                        return Some(format!("{} {name:?} not found", label.to_lowercase()));
+                    }
+                    Some(object) if object["data"].get(key).is_none() => {
+                        return Some(format!("couldn't find key {key} in {label} {ns}/{name}"));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Binds due pods to nodes; starts bound pods whose kubelet can start them (see
+/// [`super::scheduler::kubelet_refusal`] and [`mount_refusal`]; others stay Pending in
+/// `ContainerCreating`, with the kubelet's event); keeps Running pods' readiness in step with
+/// their node.
 fn schedule(store: &mut Store, nodes: &[Value], tick: &Tick) {
-    let ready_nodes: BTreeMap<&str, bool> = nodes
-        .iter()
-        .map(|n| (meta_str(n, "name"), is_ready(n)))
-        .collect();
+    let by_name: BTreeMap<&str, &Value> = nodes.iter().map(|n| (meta_str(n, "name"), n)).collect();
     for pod in store.items("v1", "pods") {
         let (ns, name) = (
             meta_str(&pod, "namespace").to_string(),
@@ -346,18 +532,69 @@ fn schedule(store: &mut Store, nodes: &[Value], tick: &Tick) {
                         }
                     },
                 };
-                let ready = ready_nodes.get(node.as_str()).copied().unwrap_or(false);
+                let Some(node_obj) = by_name.get(node.as_str()).copied() else {
+                    continue;
+                };
                 set_path(&mut updated, &["spec", "nodeName"], json!(node));
-                if super::storage::mount_refusal(store, &pod, &node).is_some() {
-                    updated["status"] = super::storage::container_creating(&pod);
-                    put_if_changed(store, "v1", "pods", updated, &tick.timestamp);
+                let network = super::scheduler::kubelet_refusal(node_obj, &pod["spec"]);
+                // Secrets/ConfigMaps the pod mounts, then its CSI volumes attached to this node.
+                let mount = if network.is_none() {
+                    mount_refusal(store, &pod)
+                        .or_else(|| super::storage::mount_refusal(store, &pod, &node))
+                } else {
+                    None
+                };
+                let container_config = if network.is_none() && mount.is_none() {
+                    config_refusal(store, &pod)
+                } else {
+                    None
+                };
+                if network.is_some() || mount.is_some() || container_config.is_some() {
+                    let waiting = match &container_config {
+                        Some(why) => {
+                            json!({"waiting": {"reason": "CreateContainerConfigError", "message": why}})
+                        }
+                        None => json!({"waiting": {"reason": "ContainerCreating"}}),
+                    };
+                    updated["status"] = json!({"phase": "Pending", "startTime": tick.timestamp,
+                        "conditions": [{"type": "PodReadyToStartContainers", "status": "False"},
+                                       {"type": "PodScheduled", "status": "True"},
+                                       {"type": "Initialized", "status": "True"},
+                                       {"type": "ContainersReady", "status": "False", "reason": "ContainersNotReady"},
+                                       {"type": "Ready", "status": "False", "reason": "ContainersNotReady"}],
+                        "containerStatuses": container_statuses(&pod, false, &waiting)});
+                    if pod["status"] != updated["status"] || pod["spec"] != updated["spec"] {
+                        let stored = store.put("v1", "pods", updated, &tick.timestamp);
+                        let event = match (network, mount) {
+                            (Some(why), _) if why == super::scheduler::NETWORK_NOT_READY => {
+                                Some(("NetworkNotReady", why.to_string()))
+                            }
+                            (_, Some(why)) => Some(("FailedMount", why)),
+                            _ => container_config.map(|why| ("Failed", format!("Error: {why}"))),
+                        };
+                        if let Some((reason, message)) = event {
+                            super::events::record(
+                                store,
+                                &stored,
+                                true,
+                                reason,
+                                &message,
+                                super::events::Source::Kubelet,
+                                &tick.timestamp,
+                            );
+                        }
+                    }
                     continue;
                 }
-                updated["status"] = json!({"phase": "Running", "startTime": tick.timestamp, "conditions": ready_condition(ready, &tick.timestamp)});
+                let running = json!({"running": {"startedAt": tick.timestamp}});
+                updated["status"] = json!({"phase": "Running", "startTime": tick.timestamp});
+                let ready = pod_ready(Some(node_obj), &updated);
+                updated["status"]["conditions"] = ready_condition(ready, &tick.timestamp);
+                updated["status"]["containerStatuses"] = container_statuses(&pod, ready, &running);
                 store.timers.remove(&timer);
             }
             (Some("Running"), Some(node)) => {
-                let ready = ready_nodes.get(node).copied().unwrap_or(false);
+                let ready = pod_ready(by_name.get(node).copied(), &pod);
                 let was_ready = super::eviction::is_healthy(&pod);
                 if ready == was_ready {
                     continue;
@@ -367,6 +604,13 @@ fn schedule(store: &mut Store, nodes: &[Value], tick: &Tick) {
                     &["status", "conditions"],
                     ready_condition(ready, &tick.timestamp),
                 );
+                for c in updated["status"]["containerStatuses"]
+                    .as_array_mut()
+                    .into_iter()
+                    .flatten()
+                {
+                    c["ready"] = json!(ready && c["state"]["running"].is_object());
+                }
             }
             _ => continue,
         }
@@ -374,8 +618,8 @@ fn schedule(store: &mut Store, nodes: &[Value], tick: &Tick) {
     }
 }
 
-/// Workload statuses from their pods.
-fn statuses(store: &mut Store, tick: &Tick) {
+/// Workload statuses from their pods (a DaemonSet's desired count from its eligible nodes).
+fn statuses(store: &mut Store, nodes: &[Value], tick: &Tick) {
     let count = |store: &Store, uid: &str| {
         let pods = owned_pods(store, uid);
         let ready = pods
@@ -393,8 +637,13 @@ fn statuses(store: &mut Store, tick: &Tick) {
             let (total, ready) = count(store, meta_str(&obj, "uid"));
             let generation = obj["metadata"]["generation"].clone();
             obj["status"] = if resource == "daemonsets" {
-                json!({"desiredNumberScheduled": total, "currentNumberScheduled": total, "numberReady": ready,
-                       "numberAvailable": ready, "updatedNumberScheduled": total, "numberMisscheduled": 0, "observedGeneration": generation})
+                let desired = nodes
+                    .iter()
+                    .filter(|n| refusal(n, &obj["spec"]["template"]["spec"], true).is_none())
+                    .count();
+                json!({"desiredNumberScheduled": desired, "currentNumberScheduled": total, "numberReady": ready,
+                       "numberAvailable": ready, "numberUnavailable": (desired as i64 - ready).max(0),
+                       "updatedNumberScheduled": total, "numberMisscheduled": 0, "observedGeneration": generation})
             } else {
                 json!({"replicas": total, "readyReplicas": ready, "availableReplicas": ready,
                        "currentReplicas": total, "updatedReplicas": total, "observedGeneration": generation})

@@ -130,6 +130,8 @@ pub struct TalosSim {
     listeners: Mutex<BTreeMap<i64, listeners::NodeListeners>>,
     block: Mutex<BlockClaim>,
     pub(crate) lb_forwarders: Mutex<BTreeMap<i64, crate::lbproxy::LbForwarders>>,
+    /// Where the sim's HTTP server (Hetzner API, `/charts`) listens, once bound.
+    http_addr: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for TalosSim {
@@ -163,6 +165,7 @@ impl TalosSim {
             listeners: Mutex::default(),
             block: Mutex::new(block),
             lb_forwarders: Mutex::default(),
+            http_addr: std::sync::OnceLock::new(),
         });
         let weak = Arc::downgrade(&sim);
         world
@@ -223,6 +226,16 @@ impl TalosSim {
     /// The fleet, locked. Never take the world lock while holding it.
     pub fn lock(&self) -> MutexGuard<'_, Fleet> {
         self.fleet.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records where the sim's HTTP server listens (the address of its chart repository).
+    pub fn set_http_addr(&self, addr: std::net::SocketAddr) {
+        let _ = self.http_addr.set(addr);
+    }
+
+    /// Where the sim's HTTP server listens, once bound.
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http_addr.get().copied()
     }
 
     /// Sim time.

@@ -14,12 +14,6 @@ use super::support::{CCM_VALUES, Cluster, Shape};
 const CHARTS: &str = "/apis/helm.cattle.io/v1/namespaces/kube-system/helmcharts";
 const UNINITIALIZED: &str = "node.cloudprovider.kubernetes.io/uninitialized";
 
-fn chart(name: &str) -> String {
-    format!(
-        "apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata:\n  name: {name}\n  namespace: kube-system\nspec:\n  chart: {name}\n  targetNamespace: kube-system\n"
-    )
-}
-
 fn ready(node: &Value) -> bool {
     node["status"]["conditions"][0]["status"] == "True"
 }
@@ -74,18 +68,18 @@ async fn cilium_and_ccm_charts_make_nodes_ready_and_serve_load_balancers() {
             .all(|n| has_taint(n, UNINITIALIZED) && n["spec"]["providerID"].is_null())
     );
 
-    // Cilium: Ready once its chart installed.
-    c.apply(&format!("{CHARTS}/cilium"), "hk8s", false, &chart("cilium"))
-        .await;
+    // Cilium: Ready once its agents run (installed by a bootstrap job on the host network, as
+    // helm-controller's own jobs have no pod network yet).
+    c.deploy_helm_controller().await;
     assert!(
         c.get("/api/v1/nodes").await["items"]
             .as_array()
             .unwrap()
             .iter()
             .all(|n| !ready(n)),
-        "not before the job ends"
+        "not before Cilium runs"
     );
-    c.advance(10).await;
+    c.bootstrap_cilium().await;
     assert!(
         c.get("/api/v1/nodes").await["items"]
             .as_array()
@@ -311,17 +305,8 @@ async fn cilium_and_ccm_charts_make_nodes_ready_and_serve_load_balancers() {
         .status,
         200
     );
-    c.advance(10).await;
-    assert_eq!(
-        c.kube(
-            "GET",
-            &format!("{CHARTS}/hcloud-cloud-controller-manager"),
-            None
-        )
-        .await
-        .status,
-        404
-    );
+    c.wait_gone(&format!("{CHARTS}/hcloud-cloud-controller-manager"))
+        .await;
     let node = &c.get("/api/v1/nodes").await["items"][0];
     assert!(
         node["spec"]["providerID"].is_string(),

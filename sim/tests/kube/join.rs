@@ -207,13 +207,14 @@ async fn a_node_is_ready_only_where_its_cni_runs() {
     assert_eq!(nodes["items"].as_array().unwrap().len(), 4);
     assert!(!nodes["items"].as_array().unwrap().iter().any(ready));
 
-    // A Cilium DaemonSet for amd64 only: its pods run on the x86 nodes, which become Ready; the
-    // arm node has no CNI pod and stays NotReady.
+    // A Cilium DaemonSet for amd64 only (on the host network, as Cilium's agent is: there is no
+    // pod network yet): its pods run on the x86 nodes, which become Ready; the arm node has no
+    // CNI pod and stays NotReady.
     let daemon_set = json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
         "metadata": {"name": "cilium", "namespace": "kube-system"},
         "spec": {"selector": {"matchLabels": {"k8s-app": "cilium"}},
                  "template": {"metadata": {"labels": {"k8s-app": "cilium"}},
-                              "spec": {"nodeSelector": {"kubernetes.io/arch": "amd64"},
+                              "spec": {"nodeSelector": {"kubernetes.io/arch": "amd64"}, "hostNetwork": true,
                                        "tolerations": [{"operator": "Exists"}],
                                        "containers": [{"name": "cilium-agent", "image": "quay.io/cilium/cilium"}]}}}});
     let created = c

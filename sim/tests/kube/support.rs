@@ -411,6 +411,18 @@ impl Cluster {
         send(req).await
     }
 
+    /// GET of a text reply (pod logs), which must succeed.
+    pub async fn text(&self, path: &str) -> String {
+        let reply = self
+            .kube
+            .get(format!("{}{path}", self.kube_base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status().as_u16(), 200, "GET {path}");
+        reply.text().await.unwrap()
+    }
+
     /// GET that must succeed.
     pub async fn get(&self, path: &str) -> Value {
         let reply = self.kube("GET", path, None).await;
@@ -418,28 +430,155 @@ impl Cluster {
         reply.body
     }
 
-    /// Installs (or upgrades) a chart through a HelmChart in kube-system with `values` (YAML,
-    /// `valuesContent`) and lets its install job finish.
+    /// Installs (or upgrades) a chart of the sim's catalog through a HelmChart in kube-system
+    /// with `values` (YAML, `valuesContent`), deploying helm-controller first when needed, and
+    /// lets its install job finish (whether it succeeded or not: the caller checks what it did).
     pub async fn install_chart_with(&self, chart: &str, values: &str) {
-        let mut yaml = format!(
-            "apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata:\n  name: {chart}\n  namespace: kube-system\nspec:\n  chart: {chart}\n  targetNamespace: kube-system\n"
-        );
-        if !values.is_empty() {
-            yaml.push_str("  valuesContent: |\n");
-            for line in values.lines() {
-                yaml.push_str(&format!("    {line}\n"));
-            }
+        let repo = match chart {
+            "cilium" => "https://helm.cilium.io/",
+            _ => "https://charts.hetzner.cloud",
+        };
+        if self
+            .kube("GET", "/apis/helm.cattle.io/v1", None)
+            .await
+            .status
+            != 200
+        {
+            self.deploy_helm_controller().await;
         }
-        let reply = self
-            .apply(
-                &format!("/apis/helm.cattle.io/v1/namespaces/kube-system/helmcharts/{chart}"),
-                "hk8s",
-                false,
-                &yaml,
+        self.apply_object(&serde_json::json!({"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
+            "metadata": {"name": chart, "namespace": "kube-system"},
+            "spec": {"chart": chart, "repo": repo, "targetNamespace": "kube-system", "backOffLimit": 2,
+                     "valuesContent": values}}))
+            .await;
+        self.advance(1).await;
+        self.wait_job(&format!("helm-install-{chart}")).await;
+        self.advance(5).await;
+    }
+
+    /// Server-side applies a JSON object (Namespaces, ServiceAccounts, Secrets, Deployments,
+    /// Jobs, ClusterRoleBindings, HelmCharts); the reply must be a success.
+    pub async fn apply_object(&self, object: &Value) -> Value {
+        let (gv, kind) = (
+            object["apiVersion"].as_str().unwrap(),
+            object["kind"].as_str().unwrap(),
+        );
+        let resource = format!("{}s", kind.to_lowercase());
+        let base = if gv == "v1" {
+            "/api/v1".to_string()
+        } else {
+            format!("/apis/{gv}")
+        };
+        let name = object["metadata"]["name"].as_str().unwrap();
+        let path = match object["metadata"]["namespace"].as_str() {
+            Some(ns) => format!("{base}/namespaces/{ns}/{resource}/{name}"),
+            None => format!("{base}/{resource}/{name}"),
+        };
+        let reply = self.apply(&path, "hk8s", true, &object.to_string()).await;
+        assert!(
+            reply.status == 200 || reply.status == 201,
+            "apply {path}: {} {:?}",
+            reply.status,
+            reply.body
+        );
+        reply.body
+    }
+
+    /// Deploys helm-controller as the provider does and waits until it created its CRDs.
+    pub async fn deploy_helm_controller(&self) {
+        for object in hk8s_sim::testing::helm_controller_objects() {
+            self.apply_object(&object).await;
+        }
+        for _ in 0..20 {
+            if self
+                .kube("GET", "/apis/helm.cattle.io/v1", None)
+                .await
+                .status
+                == 200
+            {
+                return;
+            }
+            self.advance(1).await;
+        }
+        panic!("helm-controller never created its CRDs");
+    }
+
+    /// Lets the sim run until Job `name` in kube-system has finished; its `Complete` condition.
+    pub async fn wait_job(&self, name: &str) -> bool {
+        for _ in 0..60 {
+            let reply = self
+                .kube(
+                    "GET",
+                    &format!("/apis/batch/v1/namespaces/kube-system/jobs/{name}"),
+                    None,
+                )
+                .await;
+            let finished = reply.body["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| {
+                    (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True"
+                });
+            if let Some(c) = finished {
+                return c["type"] == "Complete";
+            }
+            self.advance(2).await;
+        }
+        let pods = self
+            .get(&format!(
+                "/api/v1/namespaces/kube-system/pods?labelSelector=job-name%3D{name}"
+            ))
+            .await;
+        let job = self
+            .kube(
+                "GET",
+                &format!("/apis/batch/v1/namespaces/kube-system/jobs/{name}"),
+                None,
             )
             .await;
-        assert!(matches!(reply.status, 200 | 201), "{:?}", reply.body);
-        self.advance(10).await;
+        panic!("job {name} never finished: {:?}\n{pods}", job.body);
+    }
+
+    /// Lets the sim run until `path` answers 404.
+    pub async fn wait_gone(&self, path: &str) {
+        for _ in 0..60 {
+            if self.kube("GET", path, None).await.status == 404 {
+                return;
+            }
+            self.advance(2).await;
+        }
+        panic!("{path} never went away");
+    }
+
+    /// Installs Cilium as the provider does before any CNI runs: a one-shot klipper-helm Job on
+    /// the host network (helm-controller's own jobs cannot get a pod network yet).
+    pub async fn bootstrap_cilium(&self) {
+        let values = "ipam:\n  mode: kubernetes\nkubeProxyReplacement: true\nk8sServiceHost: localhost\nk8sServicePort: 7445\noperator:\n  replicas: 1\n";
+        self.apply_object(&serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "hk8s-bootstrap-cilium-values", "namespace": "kube-system"},
+            "data": {"values-01_HelmChart.yaml": pki::base64_of(values)}}))
+            .await;
+        self.apply_object(&serde_json::json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "hk8s-bootstrap-cilium", "namespace": "kube-system"},
+            "spec": {"backoffLimit": 3, "template": {"spec": {
+                "restartPolicy": "OnFailure", "hostNetwork": true, "serviceAccountName": "helm-controller",
+                "tolerations": hk8s_sim::testing::bootstrap_tolerations(),
+                "containers": [{"name": "helm", "image": hk8s_sim::testing::KLIPPER_HELM_IMAGE,
+                    "args": ["install", "--namespace", "kube-system", "--version", "1.18.4"],
+                    "env": [{"name": "NAME", "value": "cilium"}, {"name": "CHART", "value": "cilium/cilium"},
+                            {"name": "VERSION", "value": "1.18.4"}, {"name": "REPO", "value": "https://helm.cilium.io/"},
+                            {"name": "TARGET_NAMESPACE", "value": "kube-system"}, {"name": "CHART_NAMESPACE", "value": "kube-system"},
+                            {"name": "HELM_DRIVER", "value": "secret"}],
+                    "volumeMounts": [{"name": "values", "mountPath": "/config"}]}],
+                "volumes": [{"name": "values", "secret": {"secretName": "hk8s-bootstrap-cilium-values"}}]}}}}))
+            .await;
+        self.advance(1).await;
+        assert!(
+            self.wait_job("hk8s-bootstrap-cilium").await,
+            "the Cilium bootstrap job failed"
+        );
+        self.advance(5).await;
     }
 
     /// Creates or replaces Secret `kube-system/<name>` with `data` (base64-encoded here, as the

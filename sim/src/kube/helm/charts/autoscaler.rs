@@ -1,0 +1,133 @@
+//! `cluster-autoscaler` (`https://kubernetes.github.io/autoscaler`): the Deployment
+//! `<release>-<cloudProvider>-cluster-autoscaler` (rendered only when `autoDiscovery.clusterName`
+//! or `autoscalingGroups` names what to scale, as the chart's template does), its ServiceAccount
+//! and RBAC. `extraEnv`/`extraArgs` end up on the container.
+
+use serde_json::{Value, json};
+
+use super::{Chart, Render, RenderError, labels, yaml};
+
+/// The chart.
+pub static CHART: Chart = Chart {
+    name: "cluster-autoscaler",
+    versions: &[("9.59.0", "1.34.1")],
+    defaults: || yaml(DEFAULTS),
+    validate: super::no_schema,
+    render,
+    crds: super::no_crds,
+};
+
+const DEFAULTS: &str = r#"
+cloudProvider: aws
+autoDiscovery:
+  clusterName: ""
+autoscalingGroups: []
+extraArgs:
+  logtostderr: true
+  stderrthreshold: info
+  v: 4
+extraEnv: {}
+envFromSecret: ""
+image:
+  repository: registry.k8s.io/autoscaling/cluster-autoscaler
+  tag: v1.34.1
+replicaCount: 1
+nameOverride: ""
+fullnameOverride: ""
+nodeSelector: {}
+tolerations: []
+podLabels: {}
+rbac:
+  create: true
+  serviceAccount:
+    create: true
+    name: ""
+priorityClassName: system-cluster-critical
+"#;
+
+fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
+    let chart_name = format!("{}-{}", r.str("cloudProvider"), CHART.name);
+    let fullname = r.fullname(&chart_name);
+    let name = r.name(&chart_name);
+    let ns = r.namespace;
+    let selector = labels(&[
+        ("app.kubernetes.io/instance", r.release),
+        ("app.kubernetes.io/name", &name),
+    ]);
+    let chart_label = format!("{}-{}", CHART.name, r.version);
+    let object_labels = super::with(
+        &selector,
+        &labels(&[
+            ("app.kubernetes.io/managed-by", "Helm"),
+            ("helm.sh/chart", &chart_label),
+        ]),
+    );
+    let account = match r.str("rbac.serviceAccount.name") {
+        "" => fullname.clone(),
+        n => n.to_string(),
+    };
+    let mut objects = Vec::new();
+    if r.truthy("rbac.serviceAccount.create") {
+        objects.push(super::service_account(&account, ns, &object_labels));
+    }
+    if r.truthy("rbac.create") {
+        objects.push(super::cluster_role(&fullname, &object_labels, json!([
+            {"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list", "watch", "update"]}])));
+        objects.push(super::cluster_role_binding(
+            &fullname,
+            &fullname,
+            &account,
+            ns,
+            &object_labels,
+        ));
+    }
+    if !(r.truthy("autoDiscovery.clusterName") || r.truthy("autoscalingGroups")) {
+        return Ok(objects);
+    }
+    let mut command = vec![
+        json!("./cluster-autoscaler"),
+        json!(format!("--cloud-provider={}", r.str("cloudProvider"))),
+    ];
+    for group in super::list(r.get("autoscalingGroups")) {
+        command.push(json!(format!(
+            "--nodes={}:{}:{}",
+            group["minSize"],
+            group["maxSize"],
+            group["name"].as_str().unwrap_or_default()
+        )));
+    }
+    for (k, v) in r.get("extraArgs").as_object().into_iter().flatten() {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        command.push(json!(format!("--{k}={text}")));
+    }
+    let env: Vec<Value> = r
+        .get("extraEnv")
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| json!({"name": k, "value": v}))
+        .collect();
+    let mut container = json!({"name": name,
+        "image": format!("{}:{}", r.str("image.repository"), r.str("image.tag")),
+        "command": command, "env": env});
+    if r.truthy("envFromSecret") {
+        container["envFrom"] = json!([{"secretRef": {"name": r.str("envFromSecret")}}]);
+    }
+    let mut spec = json!({"serviceAccountName": account, "containers": [container]});
+    super::set_if(&mut spec, "priorityClassName", r.get("priorityClassName"));
+    super::set_if(&mut spec, "nodeSelector", r.get("nodeSelector"));
+    super::set_if(&mut spec, "tolerations", r.get("tolerations"));
+    objects.push(super::deployment(
+        &fullname,
+        ns,
+        &object_labels,
+        r.get("replicaCount"),
+        &selector,
+        &super::with(&selector, r.get("podLabels")),
+        spec,
+    ));
+    Ok(objects)
+}
