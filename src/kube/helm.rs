@@ -93,6 +93,28 @@ pub struct Release {
     pub revision: i64,
     /// `deployed`, `failed`, `pending-install`, `superseded`, …
     pub status: String,
+    /// helm-controller's hash of the HelmChart this revision was made for (label
+    /// `helmcharts.helm.cattle.io/configHash`, written by klipper-helm v0.13+).
+    pub config_hash: Option<String>,
+}
+
+/// The label klipper-helm puts on a release record with the job's `CONFIG_HASH`.
+pub const CONFIG_HASH_LABEL: &str = "helmcharts.helm.cattle.io/configHash";
+
+impl Release {
+    /// Whether this deployed revision is the one `job` (complete) was run for: helm-controller
+    /// gives its jobs the chart's hash (`CONFIG_HASH`) and re-runs a job whose release does not
+    /// carry it. A job without the variable (an older controller) is trusted.
+    pub fn carries(&self, job: &Value) -> bool {
+        let wanted = job["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["name"] == "CONFIG_HASH")
+            .and_then(|e| e["value"].as_str());
+        self.status == "deployed"
+            && wanted.is_none_or(|hash| self.config_hash.as_deref() == Some(hash))
+    }
 }
 
 /// What a HelmChart looks like now.
@@ -164,7 +186,8 @@ pub fn helm_error(log: &str) -> Option<String> {
 }
 
 impl KubeClient {
-    /// The plain-text log of a pod's container (its last `tail` lines).
+    /// The plain-text log of a pod's (only) container, its last `tail` lines; with `previous`,
+    /// the run before the container's last restart.
     ///
     /// # Errors
     /// Transport and API errors (404 when the pod is gone).
@@ -172,14 +195,14 @@ impl KubeClient {
         &self,
         namespace: &str,
         pod: &str,
-        container: Option<&str>,
+        previous: bool,
         tail: u32,
     ) -> Result<String> {
         let path = format!("/api/v1/namespaces/{namespace}/pods/{pod}/log");
         let tail = tail.to_string();
         let mut query = vec![("tailLines", tail.as_str())];
-        if let Some(container) = container {
-            query.push(("container", container));
+        if previous {
+            query.push(("previous", "true"));
         }
         let reply = self.send(Method::GET, &path, &query, None).await?;
         let reply = reply.success()?;
@@ -208,14 +231,49 @@ impl KubeClient {
                 Some(Release {
                     revision: labels["version"].as_str()?.parse().ok()?,
                     status: labels["status"].as_str().unwrap_or_default().to_owned(),
+                    config_hash: labels[CONFIG_HASH_LABEL].as_str().map(str::to_owned),
                 })
             })
             .max_by_key(|r| r.revision))
     }
 
-    /// Why a helm job failed, as helm said it (from its pods' logs), falling back to the job's
-    /// own condition.
-    async fn job_failure(&self, namespace: &str, job: &str, condition: String) -> String {
+    /// While a helm job retries, the error its failed run left in the log (its pods go once
+    /// the job fails, and their logs with them).
+    async fn remember_helm_error(
+        &self,
+        namespace: &str,
+        job: &str,
+        said: &std::sync::Mutex<Option<String>>,
+    ) {
+        // A run that failed shows as `status.failed` (restartPolicy Never) or as a restarted
+        // container (OnFailure, helm-controller's choice): either way its log holds the error.
+        if let Some(error) = self.helm_said(namespace, job).await {
+            *said
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error);
+        }
+    }
+
+    /// Why a helm job failed: helm's words from its pods' logs now or from an earlier run,
+    /// else the job's own condition.
+    async fn final_error(
+        &self,
+        namespace: &str,
+        job: &str,
+        condition: String,
+        said: std::sync::Mutex<Option<String>>,
+    ) -> String {
+        let earlier = said
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.helm_said(namespace, job)
+            .await
+            .or(earlier)
+            .unwrap_or(condition)
+    }
+
+    /// Helm's error in the logs of a job's pods (current run, then the one before a restart).
+    async fn helm_said(&self, namespace: &str, job: &str) -> Option<String> {
         let pods = self
             .list(
                 "v1",
@@ -229,13 +287,15 @@ impl KubeClient {
             let Some(name) = pod["metadata"]["name"].as_str() else {
                 continue;
             };
-            if let Ok(log) = self.pod_log(namespace, name, None, 40).await
-                && let Some(error) = helm_error(&log)
-            {
-                return error;
+            for previous in [false, true] {
+                if let Ok(log) = self.pod_log(namespace, name, previous, 40).await
+                    && let Some(error) = helm_error(&log)
+                {
+                    return Some(error);
+                }
             }
         }
-        condition
+        None
     }
 
     /// What keeps the install job's pod from running, if anything (e.g. the scheduler's
@@ -331,55 +391,52 @@ impl KubeClient {
         deadline: &Deadline,
     ) -> Result<Release> {
         let ns = spec.namespace.as_str();
+        let job = job_name(&spec.name);
         let what = format!("helm release {ns}/{} to be installed", spec.name);
+        let said = std::sync::Mutex::new(None);
         let outcome = poll_until(&what, deadline, || async {
-            let job = self
-                .get("batch/v1", "Job", Some(ns), &job_name(&spec.name))
-                .await?;
-            let current = job.filter(|j| {
-                stale_job.is_none_or(|stale| j["metadata"]["uid"].as_str() != Some(stale))
-            });
-            let Some(job) = current else {
+            let current = self
+                .get("batch/v1", "Job", Some(ns), &job)
+                .await?
+                .filter(|j| {
+                    stale_job.is_none_or(|stale| j["metadata"]["uid"].as_str() != Some(stale))
+                });
+            let Some(current) = current else {
                 return Ok(Poll::Pending(vec![format!(
-                    "helm-controller has not started job {ns}/{} yet (is helm-controller running?)",
-                    job_name(&spec.name)
+                    "helm-controller has not started job {ns}/{job} yet (is helm-controller running?)"
                 )]));
             };
-            match job_outcome(&job) {
-                Some(result) => Ok(Poll::Done(result)),
+            match job_outcome(&current) {
+                Some(Err(condition)) => Ok(Poll::Done(Err(condition))),
+                Some(Ok(())) => {
+                    let release = self.release(ns, &spec.name).await?;
+                    Ok(match release {
+                        Some(release) if release.carries(&current) => Poll::Done(Ok(release)),
+                        Some(release) => Poll::Pending(vec![format!(
+                            "job {ns}/{job} finished but revision {} ({}) is not of this configuration yet; helm-controller runs it again",
+                            release.revision, release.status
+                        )]),
+                        None => Poll::Pending(vec![format!(
+                            "job {ns}/{job} finished but no release record exists yet"
+                        )]),
+                    })
+                }
                 None => {
-                    let state = self
-                        .job_pod_state(ns, &job_name(&spec.name))
-                        .await
-                        .unwrap_or_default();
+                    self.remember_helm_error(ns, &job, &said).await;
+                    let state = self.job_pod_state(ns, &job).await.unwrap_or_default();
                     Ok(Poll::Pending(vec![format!(
-                        "job {ns}/{} runs{}{state}",
-                        job_name(&spec.name),
+                        "job {ns}/{job} runs{}{state}",
                         if state.is_empty() { "" } else { "; " }
                     )]))
                 }
             }
         })
         .await?;
-        if let Err(condition) = outcome {
-            let message = self.job_failure(ns, &job_name(&spec.name), condition).await;
-            return Err(Error::ChartFailed {
+        match outcome {
+            Ok(release) => Ok(release),
+            Err(condition) => Err(Error::ChartFailed {
                 release: format!("{ns}/{}", spec.name),
-                message,
-            });
-        }
-        match self.release(ns, &spec.name).await? {
-            Some(release) if release.status == "deployed" => Ok(release),
-            Some(release) => Err(Error::ChartFailed {
-                release: format!("{ns}/{}", spec.name),
-                message: format!(
-                    "the install job finished but revision {} is {}",
-                    release.revision, release.status
-                ),
-            }),
-            None => Err(Error::ChartFailed {
-                release: format!("{ns}/{}", spec.name),
-                message: "the install job finished but no release record exists".into(),
+                message: self.final_error(ns, &job, condition, said).await,
             }),
         }
     }
@@ -398,6 +455,7 @@ impl KubeClient {
         deadline: &Deadline,
     ) -> Result<()> {
         let what = format!("job {namespace}/{job} to install helm release {release}");
+        let said = std::sync::Mutex::new(None);
         let outcome = poll_until(&what, deadline, || async {
             let Some(current) = self.get("batch/v1", "Job", Some(namespace), job).await? else {
                 return Ok(Poll::Pending(vec![format!(
@@ -407,6 +465,7 @@ impl KubeClient {
             Ok(match job_outcome(&current) {
                 Some(result) => Poll::Done(result),
                 None => {
+                    self.remember_helm_error(namespace, job, &said).await;
                     let state = self.job_pod_state(namespace, job).await.unwrap_or_default();
                     Poll::Pending(vec![format!("job {namespace}/{job} runs; {state}")])
                 }
@@ -417,7 +476,7 @@ impl KubeClient {
             Ok(()) => Ok(()),
             Err(condition) => Err(Error::ChartFailed {
                 release: format!("{namespace}/{release}"),
-                message: self.job_failure(namespace, job, condition).await,
+                message: self.final_error(namespace, job, condition, said).await,
             }),
         }
     }
@@ -444,8 +503,9 @@ impl KubeClient {
         }))
     }
 
-    /// Waits until the release's Deployments, DaemonSets and StatefulSets (labelled
-    /// `app.kubernetes.io/instance=<release>` in `namespace`) have every replica ready.
+    /// Waits until the release's Deployments, DaemonSets and StatefulSets in `namespace` (those
+    /// helm annotated `meta.helm.sh/release-name: <release>`: charts label their objects as
+    /// they like, helm's annotation is on every one) have every replica ready.
     ///
     /// # Errors
     /// [`Error::Timeout`] naming each workload still short of ready replicas.
@@ -456,16 +516,15 @@ impl KubeClient {
         deadline: &Deadline,
     ) -> Result<()> {
         let what = format!("the workloads of helm release {namespace}/{release} to be ready");
-        let selector =
-            ListOptions::default().labels(format!("app.kubernetes.io/instance={release}"));
+        let all = ListOptions::default();
         poll_until(&what, deadline, || async {
             let mut pending = Vec::new();
             for kind in ["Deployment", "StatefulSet", "DaemonSet"] {
-                for object in self
-                    .list("apps/v1", kind, Some(namespace), &selector)
-                    .await?
-                {
-                    if let Some(short) = workload_short(kind, &object) {
+                let objects = self.list("apps/v1", kind, Some(namespace), &all).await?;
+                for object in objects.iter().filter(|o| {
+                    o["metadata"]["annotations"]["meta.helm.sh/release-name"] == release
+                }) {
+                    if let Some(short) = workload_short(kind, object) {
                         pending.push(short);
                     }
                 }

@@ -19,6 +19,9 @@ pub const RELEASE: &str = "cilium";
 pub const REPOSITORY: &str = "https://helm.cilium.io/";
 /// Chart name.
 pub const CHART: &str = "cilium";
+/// The chart as klipper-helm's entry script wants it without helm-controller: it adds `REPO`
+/// under the release's name, so the chart is `<release>/<chart>`.
+const REPO_CHART: &str = "cilium/cilium";
 /// Pinned chart version.
 pub const DEFAULT_VERSION: &str = "1.18.4";
 /// The bootstrap job.
@@ -53,7 +56,7 @@ pub fn bootstrap_objects(version: &str, values: &str) -> Vec<Value> {
             ("NAME", RELEASE),
             ("VERSION", version),
             ("REPO", REPOSITORY),
-            ("CHART", CHART),
+            ("CHART", REPO_CHART),
             ("HELM_DRIVER", "secret"),
             ("CHART_NAMESPACE", NAMESPACE),
             ("TARGET_NAMESPACE", NAMESPACE),

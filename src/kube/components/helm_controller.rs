@@ -10,8 +10,10 @@ use super::{NAMESPACE, bootstrap_tolerations, kubeprism_env, labels};
 
 /// The controller's image.
 pub const IMAGE: &str = "rancher/helm-controller:v0.17.7";
-/// The image of the jobs that run helm.
-pub const JOB_IMAGE: &str = "rancher/klipper-helm:v0.9.10-build20251111";
+/// The image of the jobs that run helm. klipper-helm v0.13+ labels each release with the
+/// controller's config hash; helm-controller v0.17.4+ runs a job again until its release carries
+/// that label, so an older job image would reinstall for ever.
+pub const JOB_IMAGE: &str = "rancher/klipper-helm:v0.13.3-build20260727";
 /// Name of the Deployment and its ServiceAccount.
 pub const NAME: &str = "helm-controller";
 

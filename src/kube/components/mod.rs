@@ -28,11 +28,13 @@ pub const KUBEPRISM_PORT: u16 = 7445;
 
 /// The taints of a node that has no CNI, no cloud controller, or is a control plane.
 pub fn bootstrap_tolerations() -> Value {
+    // Every effect: a node without a CNI is also tainted not-ready:NoExecute, which would evict
+    // the pods that are about to make it Ready.
     json!([
-        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoSchedule"},
-        {"key": "node.kubernetes.io/network-unavailable", "operator": "Exists", "effect": "NoSchedule"},
-        {"key": "node.cloudprovider.kubernetes.io/uninitialized", "operator": "Exists", "effect": "NoSchedule"},
-        {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "node.kubernetes.io/not-ready", "operator": "Exists"},
+        {"key": "node.kubernetes.io/network-unavailable", "operator": "Exists"},
+        {"key": "node.cloudprovider.kubernetes.io/uninitialized", "operator": "Exists"},
+        {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"},
         {"key": "CriticalAddonsOnly", "operator": "Exists"},
     ])
 }
