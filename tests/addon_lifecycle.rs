@@ -286,7 +286,7 @@ for n in sorted(client.CoreV1Api().list_node().items, key=lambda n: n.metadata.n
         assert_eq!(fields[2], "False", "{nodes}");
     }
     // A PVC of the default class bound to a Hetzner volume attached to the pod's node.
-    python::run(
+    if let Some(out) = python::run(
         &w,
         "import sys, time\nfrom kubernetes import client, config\nconfig.load_kube_config(sys.argv[1])\n\
 v1 = client.CoreV1Api()\n\
@@ -294,8 +294,9 @@ v1.create_namespaced_persistent_volume_claim('default', {'apiVersion': 'v1', 'ki
 v1.create_namespaced_pod('default', {'apiVersion': 'v1', 'kind': 'Pod', 'metadata': {'name': 'db'}, 'spec': {'containers': [{'name': 'db', 'image': 'postgres:17', 'volumeMounts': [{'name': 'data', 'mountPath': '/data'}]}], 'volumes': [{'name': 'data', 'persistentVolumeClaim': {'claimName': 'data'}}]}})\n\
 for _ in range(600):\n    p = v1.read_namespaced_pod('db', 'default')\n    if p.status.phase == 'Running':\n        break\n    time.sleep(0.2)\n\
 print(p.status.phase, v1.read_namespaced_persistent_volume_claim('data', 'default').status.phase)\n",
-    )
-    .map(|out| assert_eq!(out, "Running Bound"));
+    ) {
+        assert_eq!(out, "Running Bound");
+    }
     let volumes = world.list("/volumes?label_selector=hk8s.io/cluster%3Dstore", "volumes");
     assert_eq!(volumes.len(), 1, "{volumes:?}");
     let worker = world.list("/servers?name=store-web-1", "servers");

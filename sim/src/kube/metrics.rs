@@ -1,10 +1,10 @@
 //! The resource metrics API (`metrics.k8s.io/v1beta1`) that metrics-server serves through the
 //! aggregation layer, as `kubectl top` reads it.
 //!
-//! The APIService `v1beta1.metrics.k8s.io` exists while a stored object of that name exists or
-//! the `metrics-server` release runs (its chart creates it unless `apiService.create: false`);
-//! only then does discovery list the group (else its paths are 404 like any unknown group). It is
-//! available only while metrics-server can scrape at least one kubelet: a kubelet whose serving
+//! The group is served while the APIService `v1beta1.metrics.k8s.io` is stored (metrics-server's
+//! chart creates it unless `apiService.create: false`; discovery lists it from the APIService as
+//! it lists any aggregated group, see [`super::crds`]); without it its paths are 404 like any
+//! unknown group. It is available only while metrics-server can scrape at least one kubelet: a kubelet whose serving
 //! certificate the cluster CA signed (`rotate-server-certificates` on, and a serving-certificate
 //! approver release approved its request), or any kubelet serving its self-signed certificate
 //! when metrics-server runs with `--kubelet-insecure-tls`. A kubelet with rotation on but no
@@ -46,21 +46,12 @@ pub struct Kubelet {
     pub serving_certificates: bool,
 }
 
-/// Whether the APIService exists.
+/// Whether the APIService exists: the aggregator routes the group only then, whether or not
+/// metrics-server runs behind it.
 pub fn api_service_exists(store: &Store) -> bool {
     store
         .get("apiregistration.k8s.io/v1", "apiservices", "", API_SERVICE)
         .is_some()
-        || components::running(store, METRICS_CHART)
-            .is_some_and(|v| v.values["apiService"]["create"] != false)
-}
-
-/// The `/apis` entry of the group, while the APIService exists.
-pub fn api_group(store: &Store) -> Option<Value> {
-    api_service_exists(store).then(|| {
-        json!({"name": GROUP, "versions": [{"groupVersion": GV, "version": "v1beta1"}],
-               "preferredVersion": {"groupVersion": GV, "version": "v1beta1"}})
-    })
 }
 
 /// Whether a serving-certificate approver signs this node's request.
@@ -331,6 +322,18 @@ mod tests {
 
     fn install(store: &mut Store, chart: &str, values: &str) {
         crate::kube::components::install_running(store, chart, values);
+        if chart == METRICS_CHART {
+            // What the chart renders with `apiService.create` (its default).
+            store.put(
+                "apiregistration.k8s.io/v1",
+                "apiservices",
+                json!({"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+                       "metadata": {"name": API_SERVICE},
+                       "spec": {"group": GROUP, "version": "v1beta1",
+                                "service": {"name": "metrics-server", "namespace": "kube-system"}}}),
+                "t0",
+            );
+        }
     }
 
     fn kubelet(name: &str, serving_certificates: bool) -> Kubelet {
@@ -349,8 +352,10 @@ mod tests {
 
     #[test]
     fn no_api_service_no_group() {
-        let store = Store::default();
-        assert!(api_group(&store).is_none());
+        let mut store = Store::default();
+        store.ensure_defaults("t0");
+        crate::kube::components::install_running(&mut store, METRICS_CHART, "");
+        assert!(!crate::kube::crds::group_version_served(&store, GV));
         assert_eq!(
             get(
                 &store,
@@ -368,7 +373,7 @@ mod tests {
         install(&mut store, METRICS_CHART, "");
         let kubelets = [kubelet("prod-general-1", true)];
         let nodes = "/apis/metrics.k8s.io/v1beta1/nodes";
-        assert!(api_group(&store).is_some());
+        assert!(crate::kube::crds::group_version_served(&store, GV));
         assert_eq!(get(&store, &kubelets, nodes), Some(503), "no approver");
         install(&mut store, CSR_APPROVER, "providerRegex: ^prod-\n");
         assert_eq!(

@@ -194,17 +194,7 @@ fn dispatch(
             );
         }
         "/apis" => {
-            let mut groups = objects::api_groups(&fleet, &ctx.cluster);
-            if let (Some(list), Some(metrics)) = (
-                groups["groups"].as_array_mut(),
-                fleet
-                    .clusters
-                    .get(&ctx.cluster)
-                    .and_then(|c| metrics::api_group(&c.kube)),
-            ) {
-                list.push(metrics);
-            }
-            return ok_json(StatusCode::OK, &groups);
+            return ok_json(StatusCode::OK, &objects::api_groups(&fleet, &ctx.cluster));
         }
         _ => {}
     }

@@ -14,29 +14,22 @@ use super::support::{Cluster, Shape};
 const PODS: &str = "/api/v1/namespaces/default/pods";
 const CLAIMS: &str = "/api/v1/namespaces/default/persistentvolumeclaims";
 
-/// The chart's StorageClass, and a LUKS one as the provider's catalog entry renders it.
-async fn storage_classes(c: &Cluster) {
-    for (name, parameters) in [
-        ("hcloud-volumes", json!({})),
-        (
-            "hcloud-volumes-encrypted",
-            json!({"csi.storage.k8s.io/node-publish-secret-name": "encryption-secret",
-                   "csi.storage.k8s.io/node-publish-secret-namespace": "kube-system"}),
-        ),
-    ] {
-        let class = json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-            "metadata": {"name": name, "annotations": {"storageclass.kubernetes.io/is-default-class": (name == "hcloud-volumes").to_string()}},
-            "provisioner": "csi.hetzner.cloud", "volumeBindingMode": "WaitForFirstConsumer",
-            "allowVolumeExpansion": true, "reclaimPolicy": "Delete", "parameters": parameters});
-        let reply = c
-            .kube(
-                "POST",
-                "/apis/storage.k8s.io/v1/storageclasses",
-                Some(class),
-            )
-            .await;
-        assert_eq!(reply.status, 201, "{:?}", reply.body);
-    }
+/// The chart's values as the provider's catalog entry gives them: the chart's default
+/// StorageClass and a LUKS one (the chart creates both: a class created beforehand would make
+/// helm refuse to install over it), labels for the cluster's volumes; `token` holds the
+/// `controller.hcloudToken` lines, if any.
+fn csi_values(token: &str) -> String {
+    const CLASSES: &str = r#"storageClasses:
+  - name: hcloud-volumes
+    defaultStorageClass: true
+    reclaimPolicy: Delete
+  - name: hcloud-volumes-encrypted
+    reclaimPolicy: Delete
+    extraParameters:
+      csi.storage.k8s.io/node-publish-secret-name: encryption-secret
+      csi.storage.k8s.io/node-publish-secret-namespace: kube-system
+"#;
+    format!("controller:\n{token}  volumeExtraLabels:\n    cluster: prod\n{CLASSES}")
 }
 
 async fn claim_and_pod(c: &Cluster, name: &str, class: Option<&str>, size: &str) {
@@ -89,15 +82,16 @@ async fn claims_become_attached_hetzner_volumes_and_go_with_their_claims() {
     )
     .await;
     c.install_ccm().await;
-    storage_classes(&c).await;
     let (worker, worker_name) = c.servers[1].clone();
 
     // A token the API refuses: the driver provisions nothing.
     c.install_chart_with(
         "hcloud-csi",
-        "controller:\n  hcloudToken:\n    value: not-the-project-token\n  volumeExtraLabels:\n    cluster: prod\n",
+        &csi_values("  hcloudToken:\n    value: not-the-project-token\n"),
     )
     .await;
+    let classes = c.names("/apis/storage.k8s.io/v1/storageclasses").await;
+    assert_eq!(classes, ["hcloud-volumes", "hcloud-volumes-encrypted"]);
     claim_and_pod(&c, "db", None, "1Gi").await;
     c.advance(20).await;
     assert!(volumes(&c).await.is_empty());
@@ -123,11 +117,7 @@ async fn claims_become_attached_hetzner_volumes_and_go_with_their_claims() {
     );
 
     // The chart's default: Secret `hcloud` key `token`.
-    c.install_chart_with(
-        "hcloud-csi",
-        "controller:\n  volumeExtraLabels:\n    cluster: prod\n",
-    )
-    .await;
+    c.install_chart_with("hcloud-csi", &csi_values("")).await;
     until(&c, "the pod runs", async |c| {
         get(c, &format!("{PODS}/db")).await["status"]["phase"] == "Running"
     })

@@ -434,8 +434,11 @@ impl Cluster {
     /// with `values` (YAML, `valuesContent`), deploying helm-controller first when needed, and
     /// lets its install job finish (whether it succeeded or not: the caller checks what it did).
     pub async fn install_chart_with(&self, chart: &str, values: &str) {
+        // Each chart from its publisher's repository: helm finds no other chart there.
         let repo = match chart {
             "cilium" => "https://helm.cilium.io/",
+            "metrics-server" => "https://kubernetes-sigs.github.io/metrics-server/",
+            "kubelet-csr-approver" => "https://postfinance.github.io/kubelet-csr-approver",
             _ => "https://charts.hetzner.cloud",
         };
         if self
