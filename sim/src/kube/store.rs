@@ -105,6 +105,10 @@ impl Store {
             .as_str()
             .unwrap_or_default()
             .to_string();
+        let mut obj = obj;
+        if group_version == "v1" && resource == "secrets" {
+            fold_string_data(&mut obj);
+        }
         let previous = self.get(group_version, resource, &ns, &name).cloned();
         let stored = self.finish(obj, &ns, &name, timestamp, previous.as_ref());
         let key = (group_version.to_string(), resource.to_string());
@@ -321,5 +325,44 @@ mod tests {
         let mut doc = json!({"a": 1, "b": {"c": 2, "d": 3}});
         merge_patch(&mut doc, &json!({"a": null, "b": {"c": 5}, "e": [1]}));
         assert_eq!(doc, json!({"b": {"c": 5, "d": 3}, "e": [1]}));
+    }
+}
+
+/// A Secret's `stringData` is write-only, as the API server has it: each key is written into
+/// `data` (base64), over what `data` held, and `stringData` itself is never stored or served.
+pub fn fold_string_data(secret: &mut Value) {
+    use base64::Engine;
+    let Some(Value::Object(strings)) = secret.as_object_mut().and_then(|o| o.remove("stringData"))
+    else {
+        return;
+    };
+    if !secret["data"].is_object() {
+        secret["data"] = Value::Object(serde_json::Map::new());
+    }
+    for (key, value) in strings {
+        let text = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_string);
+        secret["data"][key] = Value::String(base64::engine::general_purpose::STANDARD.encode(text));
+    }
+}
+
+#[cfg(test)]
+mod string_data_tests {
+    use super::*;
+
+    #[test]
+    fn string_data_is_written_into_data() {
+        let mut store = Store::default();
+        let stored = store.put(
+            "v1",
+            "secrets",
+            serde_json::json!({"metadata": {"name": "hcloud", "namespace": "kube-system"},
+                               "data": {"a": "eA=="}, "stringData": {"token": "secret"}}),
+            "t0",
+        );
+        assert!(stored.get("stringData").is_none());
+        assert_eq!(stored["data"]["token"], "c2VjcmV0");
+        assert_eq!(stored["data"]["a"], "eA==");
     }
 }
