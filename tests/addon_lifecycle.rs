@@ -88,10 +88,16 @@ fn config(world: &World, name: &str, cluster_extra: &str, rest: &str) -> String 
 /// `namespace/name` → ready replicas of that Deployment ("absent" when it does not exist).
 fn deployment_ready(w: &Workdir, namespace: &str, name: &str) -> String {
     let script = format!(
-        "import sys\nfrom kubernetes import client, config\nfrom kubernetes.client.rest import ApiException\n\
-config.load_kube_config(sys.argv[1])\n\
-try:\n    d = client.AppsV1Api().read_namespaced_deployment('{name}', '{namespace}')\n    print(d.status.ready_replicas or 0)\n\
-except ApiException as e:\n    print('absent' if e.status == 404 else e.status)\n"
+        r#"import sys
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+config.load_kube_config(sys.argv[1])
+try:
+    d = client.AppsV1Api().read_namespaced_deployment('{name}', '{namespace}')
+    print(d.status.ready_replicas or 0)
+except ApiException as e:
+    print('absent' if e.status == 404 else e.status)
+"#
     );
     python::run(w, &script).unwrap_or_default()
 }
@@ -274,10 +280,13 @@ fn nodes_are_initialised_and_volumes_metrics_and_load_balancers_work() {
     // Every node initialised by the cloud controller: providerID, no uninitialized taint.
     let nodes = python::run(
         &w,
-        "import sys\nfrom kubernetes import client, config\nconfig.load_kube_config(sys.argv[1])\n\
-for n in sorted(client.CoreV1Api().list_node().items, key=lambda n: n.metadata.name):\n\
-    taints = [t.key for t in (n.spec.taints or [])]\n\
-    print(n.metadata.name, n.spec.provider_id, 'node.cloudprovider.kubernetes.io/uninitialized' in taints)\n",
+        r#"import sys
+from kubernetes import client, config
+config.load_kube_config(sys.argv[1])
+for n in sorted(client.CoreV1Api().list_node().items, key=lambda n: n.metadata.name):
+    taints = [t.key for t in (n.spec.taints or [])]
+    print(n.metadata.name, n.spec.provider_id, 'node.cloudprovider.kubernetes.io/uninitialized' in taints)
+"#,
     )
     .unwrap_or_default();
     for line in nodes.lines() {
@@ -288,12 +297,19 @@ for n in sorted(client.CoreV1Api().list_node().items, key=lambda n: n.metadata.n
     // A PVC of the default class bound to a Hetzner volume attached to the pod's node.
     if let Some(out) = python::run(
         &w,
-        "import sys, time\nfrom kubernetes import client, config\nconfig.load_kube_config(sys.argv[1])\n\
-v1 = client.CoreV1Api()\n\
-v1.create_namespaced_persistent_volume_claim('default', {'apiVersion': 'v1', 'kind': 'PersistentVolumeClaim', 'metadata': {'name': 'data'}, 'spec': {'accessModes': ['ReadWriteOnce'], 'resources': {'requests': {'storage': '10Gi'}}}})\n\
-v1.create_namespaced_pod('default', {'apiVersion': 'v1', 'kind': 'Pod', 'metadata': {'name': 'db'}, 'spec': {'containers': [{'name': 'db', 'image': 'postgres:17', 'volumeMounts': [{'name': 'data', 'mountPath': '/data'}]}], 'volumes': [{'name': 'data', 'persistentVolumeClaim': {'claimName': 'data'}}]}})\n\
-for _ in range(600):\n    p = v1.read_namespaced_pod('db', 'default')\n    if p.status.phase == 'Running':\n        break\n    time.sleep(0.2)\n\
-print(p.status.phase, v1.read_namespaced_persistent_volume_claim('data', 'default').status.phase)\n",
+        r#"import sys, time
+from kubernetes import client, config
+config.load_kube_config(sys.argv[1])
+v1 = client.CoreV1Api()
+v1.create_namespaced_persistent_volume_claim('default', {'apiVersion': 'v1', 'kind': 'PersistentVolumeClaim', 'metadata': {'name': 'data'}, 'spec': {'accessModes': ['ReadWriteOnce'], 'resources': {'requests': {'storage': '10Gi'}}}})
+v1.create_namespaced_pod('default', {'apiVersion': 'v1', 'kind': 'Pod', 'metadata': {'name': 'db'}, 'spec': {'containers': [{'name': 'db', 'image': 'postgres:17', 'volumeMounts': [{'name': 'data', 'mountPath': '/data'}]}], 'volumes': [{'name': 'data', 'persistentVolumeClaim': {'claimName': 'data'}}]}})
+for _ in range(600):
+    p = v1.read_namespaced_pod('db', 'default')
+    if p.status.phase == 'Running':
+        break
+    time.sleep(0.2)
+print(p.status.phase, v1.read_namespaced_persistent_volume_claim('data', 'default').status.phase)
+"#,
     ) {
         assert_eq!(out, "Running Bound");
     }

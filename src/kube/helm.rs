@@ -176,13 +176,17 @@ pub fn values_yaml(values: &Value) -> String {
     serde_saphyr::to_string(values).unwrap_or_else(|_| values.to_string())
 }
 
-/// The last `Error:` line of a helm job's log (helm prints its failure there), trimmed.
+/// Helm's failure in a job's log: from its last `Error:` line to the end (a schema error lists
+/// the offending values on the lines after it), lines trimmed and joined with "; ".
 pub fn helm_error(log: &str) -> Option<String> {
-    log.lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with("Error:") || l.contains(" Error: "))
-        .map(|l| l[l.find("Error:").unwrap_or(0)..].to_owned())
+    let lines: Vec<&str> = log.lines().map(str::trim).collect();
+    let start = lines
+        .iter()
+        .rposition(|l| l.starts_with("Error:") || l.contains(" Error: "))?;
+    let first = lines[start];
+    let mut parts = vec![&first[first.find("Error:").unwrap_or(0)..]];
+    parts.extend(lines[start + 1..].iter().filter(|l| !l.is_empty()));
+    Some(parts.join("; "))
 }
 
 impl KubeClient {
@@ -650,6 +654,11 @@ mod tests {
             "Error: INSTALLATION FAILED: chart \"nope\" not found in https://x repository"
         );
         assert!(helm_error("all good\n").is_none());
+        let schema = "Error: INSTALLATION FAILED: values don't meet the specifications of the schema(s) in the following chart(s):\nhello:\n- replicas: Invalid type. Expected: integer, given: string\n";
+        assert_eq!(
+            helm_error(schema).unwrap(),
+            "Error: INSTALLATION FAILED: values don't meet the specifications of the schema(s) in the following chart(s):; hello:; - replicas: Invalid type. Expected: integer, given: string"
+        );
     }
 
     #[test]

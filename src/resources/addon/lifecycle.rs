@@ -240,14 +240,21 @@ pub async fn read(
     let mut state = prior.clone();
     let wanted = addon.chart.object();
     let spec = &live.object["spec"];
-    if spec["version"] != wanted["spec"]["version"]
-        && let Some(version) = spec["version"].as_str()
-    {
-        state.set_at_path(&attr("version"), Value::from(version));
-    }
-    let same = |field: &str| spec[field] == wanted["spec"][field];
-    if !(same("valuesContent") && same("repo") && same("chart")) {
-        state.set_at_path(&attr("values"), Value::from(changed_outside(spec)));
+    let failed =
+        live.failure.is_some() || live.release.as_ref().is_some_and(|r| r.status == "failed");
+    // A change that failed to install stays what the configuration asks for: state keeps the
+    // last good values, so the plan shows the change again and the next apply retries it.
+    // Anything else that differs was changed outside Terraform and shows as drift.
+    if !failed {
+        if spec["version"] != wanted["spec"]["version"]
+            && let Some(version) = spec["version"].as_str()
+        {
+            state.set_at_path(&attr("version"), Value::from(version));
+        }
+        let same = |field: &str| spec[field] == wanted["spec"][field];
+        if !(same("valuesContent") && same("repo") && same("chart")) {
+            state.set_at_path(&attr("values"), Value::from(changed_outside(spec)));
+        }
     }
     let status = match (&live.failure, &live.release) {
         (Some(_), _) => "failed".to_owned(),
