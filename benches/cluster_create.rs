@@ -36,7 +36,10 @@ const TARGET_REFRESH_REQUESTS: u64 = 6;
 /// critical path = max(network, firewall, placement groups, load balancer)
 ///               + create_server + start_server          (all servers at once, start chained)
 ///               + talos_boot + talos_services           (apid up, then ready for bootstrap)
-///               + bootstrap, etcd join, /readyz, nodes Ready (immediate in the sim: 0)
+///               + bootstrap, etcd join, /readyz, nodes registered (immediate in the sim: 0)
+///               + pod_schedule (helm-controller's pod) + pod_schedule + helm_job (the cloud
+///                 controller's install job) + pod_schedule (its pod; it then initialises the
+///                 nodes at once)
 ///
 /// where network and placement groups are synchronous (0), the firewall is `set_firewall_rules`
 /// and the load balancer is `create_load_balancer` (network, services and targets are given in the
@@ -55,6 +58,15 @@ fn critical_path() -> Vec<Step> {
         Step {
             name: "Talos: boot + services",
             parallel: vec![vec!["talos_boot", "talos_services"]],
+        },
+        Step {
+            name: "in-cluster: helm-controller, the cloud controller's install job and pod",
+            parallel: vec![vec![
+                "pod_schedule",
+                "pod_schedule",
+                "helm_job",
+                "pod_schedule",
+            ]],
         },
     ]
 }

@@ -157,6 +157,25 @@ client.CustomObjectsApi().delete_namespaced_custom_object('helm.cattle.io', 'v1'
         apply(&w);
         assert_eq!(deployment_ready(&w, "apps", "hello"), "2");
         plan_is_empty(&w);
+
+        // Edited outside Terraform: the plan shows the values as they are now and puts them back.
+        python::run(
+            &w,
+            "import sys\nfrom kubernetes import client, config\nconfig.load_kube_config(sys.argv[1])\n\
+client.CustomObjectsApi().patch_namespaced_custom_object('helm.cattle.io', 'v1', 'apps', 'helmcharts', 'hello', {'spec': {'valuesContent': 'replicas: 3\\n'}})\n",
+        );
+        wait_for(
+            || deployment_ready(&w, "apps", "hello") == "3",
+            "hello scaled by hand",
+        );
+        let plan = plan_text(&w);
+        assert!(
+            plan.contains("changed outside Terraform") && plan.contains("1 to change"),
+            "{plan}"
+        );
+        apply(&w);
+        assert_eq!(deployment_ready(&w, "apps", "hello"), "2");
+        plan_is_empty(&w);
     }
 
     // State lost, imported: the first apply sets the connection and changes nothing in the
@@ -199,9 +218,9 @@ fn a_failing_chart_reports_helms_error_and_leaves_nothing() {
     let broken = r#"
 resource "hk8s_addon" "elsewhere" {
   cluster = hk8s_cluster.main.connection
-  name    = "podinfo"
-  version = "6.9.2"
-  chart   = { repository = "https://stefanprodan.github.io/podinfo", name = "podinfo" }
+  name    = "web"
+  version = "18.2.0"
+  chart   = { repository = "https://charts.bitnami.com/bitnami", name = "nginx" }
   timeout = "2m"
   depends_on = [hk8s_node_pool.web]
 }
@@ -210,7 +229,7 @@ resource "hk8s_addon" "elsewhere" {
     w.run_ok(&["init", "-no-color"]);
     let error = apply_fails(&w);
     assert!(
-        error.contains("Addon \"podinfo\" failed to install") && error.contains("failed to fetch"),
+        error.contains("Addon \"web\" failed to install") && error.contains("failed to fetch"),
         "{error}"
     );
     // Wrong values for the chart's schema: helm's validation message.
@@ -397,4 +416,23 @@ print(' '.join(x.metadata.labels['version'] for x in s))\n",
     python::assert_ready_nodes(&w, &[]);
     w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
     assert!(world.labelled("bare").is_empty());
+}
+
+#[test]
+fn the_addons_example_applies_as_written() {
+    let tf = newest();
+    let world = World::start(66, &["v1.13.9"], |_| {});
+    let w = Workdir::from_example(&tf, "examples/addons")
+        .env("HCLOUD_TOKEN", cluster::world::TOKEN)
+        .env("HCLOUD_ENDPOINT", &world.endpoint);
+    w.run_ok(&["init", "-no-color"]);
+    apply(&w);
+    plan_is_empty(&w);
+    w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(
+        world.labelled("addons").is_empty(),
+        "{:?}",
+        world.labelled("addons")
+    );
+    assert!(world.list("/load_balancers", "load_balancers").is_empty());
 }

@@ -506,6 +506,27 @@ pub(crate) fn validate_cases() -> Vec<Case> {
             r#"{ repository = "https://charts.hetzner.cloud", name = "hcloud-csi" }"#,
         ),
         case(
+            addon("addon_owned_by_cluster", &[("name", r#""cilium""#)]),
+            "Addon installed by the cluster",
+            "the cluster's `cilium` attribute",
+            r#""cilium""#,
+        ),
+        case(
+            addon("addon_needs_extensions", &[("name", r#""longhorn""#)]),
+            "Addon needs Talos system extensions",
+            "siderolabs/iscsi-tools and siderolabs/util-linux-tools",
+            r#""longhorn""#,
+        ),
+        case(
+            cluster(
+                "cilium_without_cilium",
+                &[("cilium", r#"{ values = "hubble:\n  enabled: true\n" }"#)],
+            ),
+            "Cilium settings without Cilium",
+            "remove `cilium` or set `cni = \"cilium\"`",
+            r#"{ values = "hubble:\n  enabled: true\n" }"#,
+        ),
+        case(
             addon("addon_values_list", &[("values", r#"yamlencode(["a"])"#)]),
             "Invalid values",
             "not a list",
@@ -534,12 +555,6 @@ pub(crate) fn plan_cases() -> Vec<Case> {
             "Pool does not fit the cluster's address plan",
             "room for 252 nodes",
             "400",
-        ),
-        case(
-            addon("addon_cni", &[("name", r#""cilium""#)]),
-            "Addon needs another CNI",
-            "cni = \"cilium\"",
-            r#""cilium""#,
         ),
     ]
 }

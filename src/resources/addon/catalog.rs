@@ -134,7 +134,7 @@ pub const CATALOG: &[Entry] = &[
         description: "Traefik ingress controller behind a Hetzner load balancer",
         repository: "https://traefik.github.io/charts",
         chart: "traefik",
-        default_version: "37.4.0",
+        default_version: "37.3.0",
         namespace: "traefik",
         availability: Availability::Installable,
     },
@@ -154,10 +154,13 @@ pub fn names() -> String {
         .join(", ")
 }
 
-/// Why `hk8s_addon` does not install `entry`, if it does not.
+/// Why `hk8s_addon` refuses `entry` at validate time, if it does: what the cluster owns or what
+/// its image cannot run. An entry that is [`Availability::NotYet`] validates and plans (so
+/// configurations written for the next version keep working) and is refused at apply
+/// ([`not_yet`]).
 pub fn refusal(entry: &Entry) -> Option<(&'static str, String)> {
     match entry.availability {
-        Availability::Installable => None,
+        Availability::Installable | Availability::NotYet(_) => None,
         Availability::OwnedByCluster(why) => Some((
             "Addon installed by the cluster",
             format!("{:?} is not an addon: {why}", entry.name),
@@ -172,10 +175,14 @@ pub fn refusal(entry: &Entry) -> Option<(&'static str, String)> {
                 extensions.join(" and ")
             ),
         )),
-        Availability::NotYet(why) => Some((
-            "Addon not available yet",
-            format!("{} cannot be installed yet: {why}", entry.name),
-        )),
+    }
+}
+
+/// What this version cannot install yet, and why.
+pub fn not_yet(entry: &Entry) -> Option<&'static str> {
+    match entry.availability {
+        Availability::NotYet(why) => Some(why),
+        _ => None,
     }
 }
 
@@ -208,8 +215,15 @@ mod tests {
             .collect();
         assert_eq!(
             installable,
-            ["hcloud-csi", "metrics-server", "cert-manager", "traefik"]
+            [
+                "hcloud-csi",
+                "cluster-autoscaler",
+                "metrics-server",
+                "cert-manager",
+                "traefik"
+            ]
         );
+        assert!(not_yet(find("cluster-autoscaler").unwrap()).is_some());
         let (_, why) = refusal(find("cilium").unwrap()).unwrap();
         assert!(why.contains("`cilium` attribute"));
         let (_, why) = refusal(find("longhorn").unwrap()).unwrap();

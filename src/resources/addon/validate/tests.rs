@@ -60,11 +60,6 @@ fn errors_name_their_attribute() {
             "Addon needs Talos system extensions",
         ),
         (
-            json!({ "name": "cluster-autoscaler" }),
-            "name",
-            "Addon not available yet",
-        ),
-        (
             json!({ "name": "hcloud-csi", "values": "- a\n- b\n" }),
             "values",
             "Invalid values",

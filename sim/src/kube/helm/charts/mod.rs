@@ -16,6 +16,7 @@ mod hcloud_ccm;
 mod hello;
 mod longhorn;
 mod metrics_server;
+mod podinfo;
 mod traefik;
 
 use serde_json::{Map, Value, json};
@@ -158,6 +159,7 @@ const KNOWN: &[(&str, &[&Chart])] = &[
     ("https://charts.jetstack.io", &[&cert_manager::CHART]),
     ("https://traefik.github.io/charts", &[&traefik::CHART]),
     ("https://charts.longhorn.io", &[&longhorn::CHART]),
+    ("https://stefanprodan.github.io/podinfo", &[&podinfo::CHART]),
     (
         "https://kubernetes.github.io/autoscaler",
         &[&autoscaler::CHART],
