@@ -1,7 +1,8 @@
 //! What the cluster installs once Kubernetes answers and its nodes registered, on every apply
 //! (server-side apply, so a newer provider upgrades it in place): helm-controller, Cilium when
-//! it is the CNI (then the nodes become Ready), and the hcloud cloud controller (then the nodes
-//! are initialised: provider id set, `uninitialized` taint gone).
+//! it is the CNI (then the nodes become Ready), then together the hcloud cloud controller (then
+//! the nodes are initialised: provider id set, `uninitialized` taint gone) and
+//! kubelet-csr-approver (Talos kubelets rotate serving certificates; someone must approve them).
 //!
 //! With `cni = "none"` nothing can get a pod network until the user installs a CNI: the
 //! controller's chart is applied but not awaited, and the apply says so.
