@@ -146,6 +146,28 @@ for r in rows:
     print("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 PY
 
+say "helm releases the cluster installed (kube-system HelmCharts) and node initialisation"
+"$python" - "$demo/kubeconfig" <<'PY'
+import sys
+from kubernetes import client, config
+
+config.load_kube_config(sys.argv[1])
+charts = client.CustomObjectsApi().list_namespaced_custom_object(
+    "helm.cattle.io", "v1", "kube-system", "helmcharts")["items"]
+secrets = client.CoreV1Api().list_namespaced_secret(
+    "kube-system", label_selector="owner=helm,status=deployed").items
+revision = {s.metadata.labels["name"]: s.metadata.labels["version"] for s in secrets}
+rows = [("RELEASE", "CHART", "VERSION", "REVISION")]
+for c in sorted(charts, key=lambda c: c["metadata"]["name"]):
+    name = c["metadata"]["name"]
+    rows.append((name, c["spec"]["chart"], c["spec"].get("version", ""), revision.get(name, "-")))
+widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+for r in rows:
+    print("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+for node in sorted(client.CoreV1Api().list_node().items, key=lambda n: n.metadata.name):
+    print(f"{node.metadata.name}: providerID {node.spec.provider_id or '<none>'}")
+PY
+
 if (( destroy_at_end )); then
   cd "$root"
   destroy
