@@ -7,24 +7,13 @@
 mod cluster;
 mod support;
 
-use cluster::hcl;
 use cluster::python;
 use cluster::world::World;
+use cluster::{hcl, plan_is_empty};
 use support::{Workdir, terraforms};
 
 fn newest() -> support::Terraform {
     terraforms().into_iter().next().expect("a Terraform CLI")
-}
-
-fn plan_is_empty(w: &Workdir) {
-    let out = w.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "plan not empty:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn plan_text(w: &Workdir) -> String {

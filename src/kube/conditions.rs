@@ -73,12 +73,8 @@ impl KubeClient {
     where
         C: Fn(&NodeInfo) -> Option<String> + Send + Sync,
     {
-        let what = format!("nodes {} to be {state}", names.join(", "));
-        poll_until(&what, deadline, || async {
-            let nodes = self.list_nodes().await?;
-            Ok(nodes_satisfy(names, nodes, true, &condition))
-        })
-        .await
+        self.wait_nodes_until(names, state, true, deadline, condition)
+            .await
     }
 
     /// Like [`KubeClient::wait_nodes`] without requiring `Ready`: every node in `names` is
@@ -97,10 +93,26 @@ impl KubeClient {
     where
         C: Fn(&NodeInfo) -> Option<String> + Send + Sync,
     {
+        self.wait_nodes_until(names, state, false, deadline, condition)
+            .await
+    }
+
+    /// The one polling loop of the node waits: one LIST per poll.
+    async fn wait_nodes_until<C>(
+        &self,
+        names: &[String],
+        state: &str,
+        require_ready: bool,
+        deadline: &Deadline,
+        condition: C,
+    ) -> Result<Vec<NodeInfo>>
+    where
+        C: Fn(&NodeInfo) -> Option<String> + Send + Sync,
+    {
         let what = format!("nodes {} to be {state}", names.join(", "));
         poll_until(&what, deadline, || async {
             let nodes = self.list_nodes().await?;
-            Ok(nodes_satisfy(names, nodes, false, &condition))
+            Ok(nodes_satisfy(names, nodes, require_ready, &condition))
         })
         .await
     }

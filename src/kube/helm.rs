@@ -276,17 +276,20 @@ impl KubeClient {
             .unwrap_or(condition)
     }
 
+    /// The pods of a job (Kubernetes labels them `job-name=<job>`).
+    async fn job_pods(&self, namespace: &str, job: &str) -> Result<Vec<Value>> {
+        self.list(
+            "v1",
+            "Pod",
+            Some(namespace),
+            &ListOptions::default().labels(format!("job-name={job}")),
+        )
+        .await
+    }
+
     /// Helm's error in the logs of a job's pods (current run, then the one before a restart).
     async fn helm_said(&self, namespace: &str, job: &str) -> Option<String> {
-        let pods = self
-            .list(
-                "v1",
-                "Pod",
-                Some(namespace),
-                &ListOptions::default().labels(format!("job-name={job}")),
-            )
-            .await
-            .unwrap_or_default();
+        let pods = self.job_pods(namespace, job).await.unwrap_or_default();
         for pod in pods.iter().rev() {
             let Some(name) = pod["metadata"]["name"].as_str() else {
                 continue;
@@ -305,15 +308,7 @@ impl KubeClient {
     /// What keeps the install job's pod from running, if anything (e.g. the scheduler's
     /// "0/3 nodes are available: …"), for timeout messages.
     async fn job_pod_state(&self, namespace: &str, job: &str) -> Option<String> {
-        let pods = self
-            .list(
-                "v1",
-                "Pod",
-                Some(namespace),
-                &ListOptions::default().labels(format!("job-name={job}")),
-            )
-            .await
-            .ok()?;
+        let pods = self.job_pods(namespace, job).await.ok()?;
         let pod = pods.last()?;
         let phase = pod["status"]["phase"].as_str().unwrap_or("Pending");
         let unscheduled = pod["status"]["conditions"]

@@ -104,3 +104,15 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// `terraform plan -detailed-exitcode` finds nothing to change.
+pub fn plan_is_empty(w: &crate::support::Workdir) {
+    let out = w.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "plan not empty:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -219,21 +219,28 @@ pub async fn read(
         return Ok(prior.clone());
     };
     let addon = release::build(prior, &cluster)?;
-    let deadline = deadline(data, READ_BUDGET, cancel);
     let kube = match connect(data, &cluster).await {
         Ok(kube) => kube,
         Err(_) => return Ok(prior.clone()),
     };
     let ns = addon.chart.namespace.as_str();
-    let live = match kube.chart_state(ns, &addon.chart.name).await {
-        Ok(live) => live,
-        Err(e) => {
-            // A cluster that cannot be reached keeps what state says; the plan stays usable.
-            tracing::info!(error = %e, "addon not refreshed: the cluster's API did not answer");
-            return Ok(prior.clone());
-        }
+    // A cluster that cannot be reached (or not within the budget) keeps what state says, so
+    // the plan stays usable.
+    let read = tokio::time::timeout(READ_BUDGET, kube.chart_state(ns, &addon.chart.name));
+    let live = tokio::select! {
+        read = read => match read {
+            Ok(Ok(live)) => live,
+            Ok(Err(e)) => {
+                tracing::info!(error = %e, "addon not refreshed: the cluster's API did not answer");
+                return Ok(prior.clone());
+            }
+            Err(_) => {
+                tracing::info!(budget = ?READ_BUDGET, "addon not refreshed: the cluster's API did not answer in time");
+                return Ok(prior.clone());
+            }
+        },
+        () = cancel.cancelled() => return Ok(prior.clone()),
     };
-    let _ = deadline;
     let Some(live) = live else {
         return Ok(Value::Null);
     };
