@@ -10,7 +10,7 @@
 //! change, the existing job is the one to judge (an unchanged failed chart stays failed).
 //!
 //! A job's `Failed` condition only says that retries ran out; helm's own error is in the pod's
-//! log, which the wait reads (the last `Error:` line) so users see "chart not found" or a values
+//! log, which the wait reads (from its last `Error:` line on) so users see "chart not found" or a values
 //! error rather than a timeout.
 
 use std::collections::BTreeMap;
