@@ -96,7 +96,7 @@ impl Client {
         Fut: Future<Output = Result<Pending<T>, Error>>,
     {
         match create().await {
-            Err(e) if e.code() == Some("uniqueness_error") => {
+            Err(e) if e.is_uniqueness() => {
                 match self.find_by_name::<T>(family, name).await? {
                     Some(existing) => self.adopt(family, name, selector, existing).await,
                     None => Err(e),

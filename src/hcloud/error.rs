@@ -137,6 +137,11 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         self.code() == Some("not_found")
     }
+
+    /// Whether the API refused a name (or key) that is already taken (`uniqueness_error`).
+    pub fn is_uniqueness(&self) -> bool {
+        self.code() == Some("uniqueness_error")
+    }
 }
 
 /// The code of Hetzner's "no capacity here" refusals, of requests and of actions.

@@ -26,6 +26,7 @@ pub mod placement_groups;
 pub mod pricing;
 pub mod protection;
 pub mod provision;
+pub mod rescue;
 pub mod retry;
 pub mod servers;
 pub mod volumes;

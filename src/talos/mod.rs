@@ -8,9 +8,11 @@
 //! - [`talosconfig`], [`kubeconfig`]: client credentials minted locally.
 //! - [`yaml`]: the ordered YAML value all of the above read and write.
 //! - [`apid`]: the Talos API (apid) gRPC client.
+//! - [`factory`]: the Image Factory (schematic ids, disk and installer image names).
 
 pub mod apid;
 pub mod config;
+pub mod factory;
 pub mod kubeconfig;
 pub mod ops;
 pub mod patch;

@@ -1,0 +1,94 @@
+//! Talos snapshots on Hetzner without local tools: found by label, and built when missing by
+//! writing the Image Factory's `hcloud-<arch>.raw.xz` onto a temporary server's disk from its
+//! rescue system, then snapshotting that disk (what `hcloud-upload-image` does).
+//!
+//! - [`build`]: one build, step by step, cleaning up after itself.
+//! - [`lock`]: one build per (version, schematic, architecture) across concurrent applies: the
+//!   temporary server's name is the lock, its heartbeat label says whether its builder lives.
+//! - [`ssh`]: the SSH client for the rescue system.
+//!
+//! Knows nothing of Terraform.
+
+pub mod build;
+pub mod lock;
+pub mod ssh;
+
+use std::fmt;
+
+use crate::hcloud::catalog::Architecture;
+use crate::hcloud::labels::{self, Labels, Selector};
+use crate::talos::factory::Arch;
+use crate::talos::version::TalosVersion;
+
+/// Label naming the CPU architecture of a snapshot (`amd64`, `arm64`).
+pub const ARCH_LABEL: &str = "hk8s.io/arch";
+/// Label marking the temporary objects of a build (value [`BUILD_ROLE`] of [`labels::ROLE`]).
+pub const BUILD_ROLE: &str = "image-build";
+
+/// What a snapshot holds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SnapshotKey {
+    /// Talos version.
+    pub version: TalosVersion,
+    /// Image Factory schematic id.
+    pub schematic: String,
+    /// CPU architecture.
+    pub architecture: Architecture,
+}
+
+impl SnapshotKey {
+    /// The factory's name for the architecture.
+    pub fn arch(&self) -> Arch {
+        match self.architecture {
+            Architecture::X86 => Arch::Amd64,
+            Architecture::Arm => Arch::Arm64,
+        }
+    }
+
+    /// The labels of the snapshot (and, with the build role, of the build's objects).
+    pub fn labels(&self) -> Labels {
+        [
+            (labels::TALOS_VERSION, self.version.to_string()),
+            (labels::SCHEMATIC, self.schematic.clone()),
+            (ARCH_LABEL, self.arch().as_str().to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// Selects the snapshots of this key.
+    pub fn snapshot_selector(&self) -> Selector {
+        Selector::from(&self.labels())
+    }
+
+    /// Selects the temporary objects of this key's build.
+    pub fn build_selector(&self) -> Selector {
+        let mut labels = self.labels();
+        labels.insert(labels::ROLE.to_owned(), BUILD_ROLE.to_owned());
+        Selector::from(&labels)
+    }
+
+    /// The build server's name, the same for every apply building this key: Hetzner refuses a
+    /// second server of that name, which makes it the lock.
+    pub fn build_name(&self) -> String {
+        format!(
+            "hk8s-image-{}-{}-{}",
+            self.version.to_string().replace('.', "-"),
+            &self.schematic[..self.schematic.len().min(12)],
+            self.arch().as_str()
+        )
+    }
+}
+
+impl fmt::Display for SnapshotKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Talos {} {} (schematic {})",
+            self.version,
+            self.arch().as_str(),
+            &self.schematic[..self.schematic.len().min(12)]
+        )
+    }
+}
