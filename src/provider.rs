@@ -73,6 +73,8 @@ pub struct ProviderData {
     pub hcloud_endpoint: String,
     /// From `poll_interval`, or [`DEFAULT_POLL_INTERVAL`].
     pub poll_interval: Duration,
+    /// From `image_factory_url`, `HK8S_IMAGE_FACTORY`, or the public Image Factory.
+    pub image_factory: crate::talos::factory::Factory,
     /// Hetzner's price list, fetched at most once per provider process, when a plan or apply
     /// first needs a cost estimate (`estimated_monthly_cost`).
     pub prices: crate::hcloud::pricing::PriceCache,
@@ -227,6 +229,20 @@ impl Provider for Hk8sProvider {
                         |s: &str| check_poll_interval(s).map(|_| ()),
                     )),
             )
+            .attribute(
+                Attribute::string("image_factory_url")
+                    .optional()
+                    .description(format!(
+                        "Talos Image Factory the provider takes schematic ids, disk images and installer images \
+                         from. Falls back to HK8S_IMAGE_FACTORY, then {}; point it at a mirror when nodes and \
+                         build servers cannot reach the public factory.",
+                        crate::talos::factory::DEFAULT_URL
+                    ))
+                    .validate(string_rule(
+                        "value must be an http(s):// URL with a host and no query",
+                        |s: &str| crate::talos::factory::Factory::new(s).map(drop).map_err(|e| e.to_string()),
+                    )),
+            )
     }
 
     async fn configure(&self, request: ConfigureRequest<'_>) -> Result<ProviderData, Diagnostics> {
@@ -257,8 +273,21 @@ impl Provider for Hk8sProvider {
                 DEFAULT_POLL_INTERVAL
             }),
         };
+        let factory_url = known_string(config, "image_factory_url")?
+            .or_else(|| self.env_var("HK8S_IMAGE_FACTORY"))
+            .unwrap_or_else(|| crate::talos::factory::DEFAULT_URL.to_owned());
+        let image_factory = crate::talos::factory::Factory::new(&factory_url).unwrap_or_else(|e| {
+            // The same check covers HK8S_IMAGE_FACTORY, which no schema validator sees.
+            diags.add_error_at(
+                AttributePath::root("image_factory_url"),
+                "Invalid Image Factory URL",
+                e.to_string(),
+            );
+            crate::talos::factory::Factory::default()
+        });
         diags.into_result()?;
         let data = ProviderData {
+            image_factory,
             hcloud_token,
             hcloud_endpoint: endpoint.trim_end_matches('/').to_owned(),
             poll_interval,
@@ -267,6 +296,7 @@ impl Provider for Hk8sProvider {
         tracing::debug!(
             endpoint = %data.hcloud_endpoint,
             token_set = data.hcloud_token.is_some(),
+            image_factory = data.image_factory.url(),
             poll_interval_ms = u64::try_from(data.poll_interval.as_millis()).unwrap_or(u64::MAX),
             terraform_version = request.terraform_version,
             "provider configured"

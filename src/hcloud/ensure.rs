@@ -96,12 +96,10 @@ impl Client {
         Fut: Future<Output = Result<Pending<T>, Error>>,
     {
         match create().await {
-            Err(e) if e.is_uniqueness() => {
-                match self.find_by_name::<T>(family, name).await? {
-                    Some(existing) => self.adopt(family, name, selector, existing).await,
-                    None => Err(e),
-                }
-            }
+            Err(e) if e.is_uniqueness() => match self.find_by_name::<T>(family, name).await? {
+                Some(existing) => self.adopt(family, name, selector, existing).await,
+                None => Err(e),
+            },
             other => other,
         }
     }

@@ -195,6 +195,7 @@ fn token_is_redacted_in_debug_output() {
         hcloud_token: Some(HcloudToken::new("super-secret")),
         hcloud_endpoint: DEFAULT_HCLOUD_ENDPOINT.to_owned(),
         poll_interval: DEFAULT_POLL_INTERVAL,
+        image_factory: crate::talos::factory::Factory::default(),
         prices: crate::hcloud::pricing::PriceCache::default(),
     };
     assert!(!format!("{data:?}").contains("super-secret"));

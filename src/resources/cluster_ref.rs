@@ -190,6 +190,11 @@ impl ClusterRef {
                     .get("image_selector")
                     .and_then(Value::as_str)
                     .map(str::to_owned),
+                schematic: connection
+                    .get("image_schematic")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                schematic_id: String::new(),
             },
             // Connections written before the field existed: the cluster's default.
             disk_encryption: connection

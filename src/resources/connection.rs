@@ -31,6 +31,7 @@ pub fn connection_type() -> Type {
         ("config_patches", Type::list(Type::String)),
         ("image_snapshot_ids", Type::map(Type::Number)),
         ("image_selector", Type::String),
+        ("image_schematic", Type::String),
         ("secrets", Type::String),
     ])
 }
@@ -39,12 +40,12 @@ pub fn connection_type() -> Type {
 pub const DESCRIPTION: &str = "cluster_id and name, location and network_zone, endpoint (Kubernetes \
     API URL) and talos_endpoint, network_id and firewall_id, talos_version and kubernetes_version, \
     network_cidr, node_subnet, pod_cidr and service_cidr, cni, disk_encryption, the cluster-wide config_patches, \
-    image_snapshot_ids and image_selector, and the Talos secrets bundle";
+    image_snapshot_ids, image_selector and image_schematic, and the Talos secrets bundle";
 
 /// Connection fields that mirror cluster attributes changed in place, with those attributes'
 /// paths: when one changes, the planned connection carries the new value (and dependents roll
 /// or reconfigure their nodes) while its identity stays.
-pub fn in_place_fields() -> [(&'static str, AttributePath); 6] {
+pub fn in_place_fields() -> [(&'static str, AttributePath); 7] {
     [
         ("disk_encryption", AttributePath::root("disk_encryption")),
         ("talos_version", AttributePath::root("talos_version")),
@@ -60,6 +61,10 @@ pub fn in_place_fields() -> [(&'static str, AttributePath); 6] {
         (
             "image_selector",
             AttributePath::root("image").attr("selector"),
+        ),
+        (
+            "image_schematic",
+            AttributePath::root("image").attr("schematic"),
         ),
     ]
 }

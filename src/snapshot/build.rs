@@ -211,7 +211,9 @@ impl Builder {
         };
         let stop = CancellationToken::new();
         lock::keep_alive(self.hcloud.clone(), server.clone(), stop.clone());
-        let result = self.write_and_snapshot(key, &server, &ssh_key, uploaded.id, &progress).await;
+        let result = self
+            .write_and_snapshot(key, &server, &ssh_key, uploaded.id, &progress)
+            .await;
         stop.cancel();
         // Cleanup runs whatever happened; its own failure is left to the next apply's sweep.
         if let Err(e) = self.hcloud.delete_servers(&[server.id]).await {
@@ -242,10 +244,11 @@ impl Builder {
         for server_type in types {
             let info = self.hcloud.server_type(server_type).await?;
             for location in &locations {
-                if info
-                    .as_ref()
-                    .is_some_and(|i| i.capacity_in(location).is_some_and(|c| !matches!(c, crate::hcloud::lookups::Capacity::Deprecated { .. })))
-                {
+                if info.as_ref().is_some_and(|i| {
+                    i.capacity_in(location).is_some_and(|c| {
+                        !matches!(c, crate::hcloud::lookups::Capacity::Deprecated { .. })
+                    })
+                }) {
                     continue;
                 }
                 let spec = RescueServerSpec {
@@ -261,7 +264,10 @@ impl Builder {
                         let id = pending.value.id;
                         if let Err(e) = self
                             .hcloud
-                            .wait_for_actions(&format!("create server {}", spec.name), pending.actions)
+                            .wait_for_actions(
+                                &format!("create server {}", spec.name),
+                                pending.actions,
+                            )
                             .await
                         {
                             let _ = self.hcloud.delete_servers(&[id]).await;
@@ -315,15 +321,18 @@ impl Builder {
             .map_err(api(Step::PowerOn))?;
 
         progress(Step::Ssh);
-        let ip: IpAddr = server
-            .public_ipv4()
-            .and_then(|ip| ip.parse().ok())
-            .ok_or((Step::Ssh, format!("server {} has no public IPv4", server.name)))?;
+        let ip: IpAddr = server.public_ipv4().and_then(|ip| ip.parse().ok()).ok_or((
+            Step::Ssh,
+            format!("server {} has no public IPv4", server.name),
+        ))?;
         let shell = self.login(SocketAddr::new(ip, 22), ssh_key).await?;
 
         progress(Step::WriteImage);
         // Discard is an optimisation (a sparse snapshot); dd overwrites what it cannot discard.
-        match shell.run("blkdiscard --force /dev/sda", COMMAND_LIMIT).await {
+        match shell
+            .run("blkdiscard --force /dev/sda", COMMAND_LIMIT)
+            .await
+        {
             Ok(out) if !out.success() => {
                 tracing::info!(stderr = %out.stderr, "blkdiscard failed; the image is written over the old data");
             }
@@ -346,7 +355,11 @@ impl Builder {
                 format!(
                     "downloading {url} onto /dev/sda exited with {}: {}",
                     out.status.map_or("no status".to_owned(), |s| s.to_string()),
-                    if out.stderr.is_empty() { "(no output)" } else { &out.stderr }
+                    if out.stderr.is_empty() {
+                        "(no output)"
+                    } else {
+                        &out.stderr
+                    }
                 ),
             ));
         }
@@ -405,7 +418,9 @@ impl Builder {
                     last = Some(e);
                 }
             }
-            deadline.sleep(self.hcloud.poll_interval().max(Duration::from_millis(200))).await;
+            deadline
+                .sleep(self.hcloud.poll_interval().max(Duration::from_millis(200)))
+                .await;
         }
     }
 
@@ -418,7 +433,10 @@ impl Builder {
                 .get_server(server.id)
                 .await
                 .map_err(|e| (Step::Shutdown, e.to_string()))?
-                .ok_or((Step::Shutdown, format!("server {} disappeared", server.name)))?;
+                .ok_or((
+                    Step::Shutdown,
+                    format!("server {} disappeared", server.name),
+                ))?;
             if now.status == ServerStatus::Off {
                 return Ok(());
             }

@@ -153,7 +153,11 @@ impl Factory {
     /// (same host and path as its URL).
     pub fn installer_image(&self, schematic: &str, version: &TalosVersion) -> String {
         let host = self.base.host_str().unwrap_or_default();
-        let port = self.base.port().map(|p| format!(":{p}")).unwrap_or_default();
+        let port = self
+            .base
+            .port()
+            .map(|p| format!(":{p}"))
+            .unwrap_or_default();
         let path = self.base.path().trim_end_matches('/');
         format!("{host}{port}{path}/installer/{schematic}:{version}")
     }

@@ -185,10 +185,15 @@ async fn ensure_infra(
     spec: &ClusterSpec,
 ) -> Result<(Infra, Vec<Action>, Image), Diagnostics> {
     let architecture = spec.control_plane.architecture;
-    let talos_version = spec.talos_version.to_string();
     let (ensured, image) = tokio::join!(
         infra::ensure(&op.hcloud, spec),
-        images::find_snapshot(&op.hcloud, &spec.image, &talos_version, architecture)
+        images::find_snapshot(
+            op,
+            &spec.image,
+            &spec.talos_version,
+            architecture,
+            &spec.location
+        )
     );
     let (mut infra, actions) = ensured.map_err(infra_failed)?;
     let (network_actions, infra_actions): (Vec<Action>, Vec<Action>) = actions

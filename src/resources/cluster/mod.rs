@@ -166,12 +166,13 @@ async fn apply(
     cancel: &tokio_util::sync::CancellationToken,
     warnings: &crate::tfplugin::framework::Warnings,
 ) -> Result<Value, Diagnostics> {
-    let spec = ClusterSpec::from_planned(planned)?;
+    let mut spec = ClusterSpec::from_planned(planned)?;
     let (name, budget, bootstrap) = match prior {
         None => ("create", spec.timeouts.create, Bootstrap::Allowed),
         Some(_) => ("update", spec.timeouts.update, Bootstrap::Forbidden),
     };
     let op = Operation::start(data, name, budget, cancel)?;
+    spec.image.resolve_schematic(&op.factory).await?;
     let (secrets, secrets_yaml) = pki::resolve(&spec, prior, prior.is_none())?;
     let (converged, _) = converge::converge(&op, &spec, &secrets, bootstrap)
         .await

@@ -216,13 +216,15 @@ struct Changed {
 }
 
 fn changed(prior: &Value, planned: &Value, path: &AttributePath) -> Option<Changed> {
-    let before = prior.at_path(path)?;
-    let after = planned.at_path(path)?;
+    // A nested attribute of an object that is null (e.g. `image` unset) reads as null.
+    let before = prior.at_path(path).unwrap_or(&Value::Null);
+    let after = planned.at_path(path).unwrap_or(&Value::Null);
     // After an import, null means a value being recorded, not a change of the nodes.
     if before == after || (before.is_null() && was_imported(prior)) {
         return None;
     }
     let show = |v: &Value| match v {
+        Value::String(s) if s.contains('\n') => format!("{:?}", s.trim()),
         Value::String(s) => s.clone(),
         Value::Unknown => "(known after apply)".to_owned(),
         Value::Null => "(unset)".to_owned(),
@@ -249,10 +251,14 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
     let node_names = nodes::node_names(prior);
     let all = nodes::describe(&node_names);
 
-    let upgrades: Vec<Changed> = [attr("talos_version"), attr("kubernetes_version")]
-        .iter()
-        .filter_map(|p| changed(prior, &planned, p))
-        .collect();
+    let upgrades: Vec<Changed> = [
+        attr("talos_version"),
+        attr("kubernetes_version"),
+        attr("image").attr("schematic"),
+    ]
+    .iter()
+    .filter_map(|p| changed(prior, &planned, p))
+    .collect();
     let replacements: Vec<Changed> = [
         control_plane("server_type"),
         control_plane("locations"),

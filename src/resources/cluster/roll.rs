@@ -20,8 +20,8 @@ use super::machine;
 use super::spec::ClusterSpec;
 use super::topology::Member;
 
-fn installer(spec: &ClusterSpec) -> String {
-    images::installer(&spec.image, &spec.talos_version)
+fn installer(op: &Operation, spec: &ClusterSpec) -> String {
+    images::installer(&spec.image, &op.factory, &spec.talos_version)
 }
 
 /// Rolls every member to the desired Talos version and configuration.
@@ -42,7 +42,7 @@ pub async fn roll(
         .filter_map(|m| address(m, infra.network.id))
         .map(|a| ControlPlane::new(a.name, a.ip))
         .collect();
-    let image = installer(spec);
+    let image = installer(op, spec);
     let kubelets = Kubelets(&clients.kube);
     let total = control_planes.len();
     for (done, node) in control_planes.iter().enumerate() {

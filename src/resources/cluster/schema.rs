@@ -215,15 +215,30 @@ fn image() -> Attribute {
             Attribute::string("selector").optional().description(
                 "Hetzner label selector choosing the snapshot, e.g. \"os=talos,version=v1.13.9\".",
             ),
+            Attribute::string("schematic")
+                .optional()
+                .description(
+                    "Image Factory schematic (YAML: `customization` with `systemExtensions.officialExtensions`, \
+                     `extraKernelArgs`, …). The provider posts it to the factory, builds snapshots of that \
+                     schematic and upgrades nodes with its installer; a change rolls every node, pools \
+                     included, onto it one at a time (a Talos upgrade with the new installer).",
+                )
+                .validate(v::string_check(
+                    "Invalid schematic",
+                    "value must be an Image Factory schematic: a YAML mapping with a `customization` key",
+                    crate::talos::factory::check_schematic,
+                )),
         ],
     )
     .optional()
     .description(
-        "Talos image to boot new servers from (default: the newest snapshot labelled \
-         hk8s.io/talos-version=<talos_version> and hk8s.io/schematic=<the default Image Factory \
-         schematic> for the server type's architecture; when none exists the apply stops with an \
-         error naming the labels it looked for). Affects servers created later; existing nodes are \
-         not replaced.",
+        "Talos image to boot new servers from. Default: the snapshot labelled \
+         hk8s.io/talos-version=<talos_version>, hk8s.io/schematic=<schematic id> and \
+         hk8s.io/arch=<amd64|arm64>, built by the provider when it does not exist yet (a \
+         temporary server writes the Image Factory's hcloud image to its disk in rescue mode; \
+         the snapshot is kept and shared by every cluster of the project). With `snapshot_ids` \
+         or `selector` the snapshots are yours and hk8s builds nothing. Changing ids or selector \
+         affects servers created later.",
     )
 }
 

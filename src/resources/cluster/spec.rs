@@ -303,6 +303,9 @@ impl ClusterSpec {
             image: ImageSpec {
                 snapshot_ids: image_ids,
                 selector: view::string(planned, &attr("image").attr("selector")).map(str::to_owned),
+                schematic: view::string(planned, &attr("image").attr("schematic"))
+                    .map(str::to_owned),
+                schematic_id: String::new(),
             },
             delete_protection: view::boolean(planned, &attr("delete_protection")).unwrap_or(false),
             disk_encryption: view::boolean(planned, &attr("disk_encryption")).unwrap_or(true),

@@ -114,6 +114,13 @@ pub fn connection_value(
                 .cloned()
                 .unwrap_or(Value::Null),
         ),
+        (
+            "image_schematic",
+            image
+                .and_then(|i| i.get("schematic"))
+                .cloned()
+                .unwrap_or(Value::Null),
+        ),
         ("secrets", Value::from(secrets_yaml)),
     ])
 }

@@ -158,6 +158,16 @@ fn check_image(config: &Value) -> Diagnostics {
             "give either `snapshot_ids` or `selector`, not both",
         );
     }
+    if view::known(config, &image.attr("schematic")).is_some()
+        && (ids.is_some() || selector.is_some())
+    {
+        return error_at(
+            &image.attr("schematic"),
+            "Conflicting image settings",
+            "`schematic` asks hk8s to build snapshots from the Image Factory; with `snapshot_ids` or \
+             `selector` the snapshots are yours. Give one or the other.",
+        );
+    }
     // The snapshot for the control plane's architecture must be there when ids are given.
     let arch = view::string(config, &control_plane("server_type"))
         .and_then(|t| catalog::server_type(t).ok())

@@ -341,6 +341,7 @@ fn data(prices: PriceList) -> ProviderData {
         hcloud_token: None,
         hcloud_endpoint: "http://127.0.0.1:9/v1".to_owned(),
         poll_interval: std::time::Duration::from_secs(1),
+        image_factory: crate::talos::factory::Factory::default(),
         prices: PriceCache::holding(prices),
     }
 }

@@ -1,16 +1,19 @@
 //! Which snapshot new servers boot from: the ids given per architecture, a label selector's
-//! newest match, or the snapshot labelled for the Talos version and the default schematic.
+//! newest match, or the snapshot of the Talos version and schematic, built when missing.
 
 use std::collections::BTreeMap;
 
+use crate::hcloud::Error;
 use crate::hcloud::catalog::Architecture;
-use crate::hcloud::labels::{self, Selector};
-use crate::hcloud::{Client, Error};
+use crate::snapshot::SnapshotKey;
+use crate::snapshot::build::{BuildError, Builder};
+use crate::talos::factory::Factory;
+use crate::talos::version::TalosVersion;
 
-/// The Image Factory schematic of the snapshots hk8s looks for by default (Talos with no system
-/// extensions; what `hk8s.io/schematic` holds on snapshots built for hk8s).
-pub const DEFAULT_SCHEMATIC: &str =
-    "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba";
+use super::Operation;
+use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
+
+pub use crate::talos::factory::DEFAULT_SCHEMATIC;
 
 /// Where new servers boot from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -19,49 +22,96 @@ pub struct ImageSpec {
     pub snapshot_ids: BTreeMap<Architecture, i64>,
     /// A label selector choosing the snapshot.
     pub selector: Option<String>,
+    /// The Image Factory schematic (YAML) the snapshots are built from; `None`: plain Talos.
+    pub schematic: Option<String>,
+    /// The schematic's id, once [`ImageSpec::resolve_schematic`] asked the factory (empty
+    /// before).
+    pub schematic_id: String,
 }
 
-/// The snapshot to boot `architecture` servers from: the configured id, the configured selector's
-/// newest match, or the newest snapshot labelled for this Talos version and the default schematic.
+impl ImageSpec {
+    /// Whether the user brings their own snapshots (ids or a selector): hk8s then builds nothing.
+    pub fn is_custom(&self) -> bool {
+        !self.snapshot_ids.is_empty() || self.selector.is_some()
+    }
+
+    /// Sets [`ImageSpec::schematic_id`]: the factory's id for the schematic (no request for
+    /// plain Talos).
+    ///
+    /// # Errors
+    /// The factory's refusal, at `image.schematic`.
+    pub async fn resolve_schematic(&mut self, factory: &Factory) -> Result<(), Diagnostics> {
+        let schematic = self.schematic.as_deref().unwrap_or_default();
+        self.schematic_id = factory.schematic_id(schematic).await.map_err(|e| {
+            Diagnostics::from(
+                Diagnostic::error("The Image Factory refused the schematic", e.to_string())
+                    .at(AttributePath::root("image").attr("schematic")),
+            )
+        })?;
+        Ok(())
+    }
+
+    fn schematic_id(&self) -> &str {
+        if self.schematic_id.is_empty() {
+            DEFAULT_SCHEMATIC
+        } else {
+            &self.schematic_id
+        }
+    }
+}
+
+/// The snapshot to boot `architecture` servers from: the configured id, the configured
+/// selector's newest match, or the snapshot of this Talos version and schematic, built when
+/// missing (the build server goes to `location` first).
 ///
 /// # Errors
-/// [`SnapshotMissing`] saying what was looked for; Hetzner errors.
+/// [`SnapshotError::Missing`] for a selector without a match; the build's failure.
 pub async fn find_snapshot(
-    client: &Client,
+    op: &Operation,
     image: &ImageSpec,
-    talos_version: &str,
+    talos_version: &TalosVersion,
     architecture: Architecture,
+    location: &str,
 ) -> Result<i64, SnapshotError> {
     if let Some(id) = image.snapshot_ids.get(&architecture) {
         return Ok(*id);
     }
-    let selector_text = match &image.selector {
-        Some(text) => text.clone(),
-        None => Selector::default()
-            .with(labels::TALOS_VERSION, talos_version)
-            .with(labels::SCHEMATIC, DEFAULT_SCHEMATIC)
-            .to_string(),
+    if let Some(selector) = &image.selector {
+        let found = op
+            .hcloud
+            .list_snapshots_matching(selector, architecture)
+            .await
+            .map_err(SnapshotError::Api)?;
+        return found
+            .iter()
+            .find(|image| image.is_available())
+            .map(|image| image.id)
+            .ok_or(SnapshotError::Missing(SnapshotMissing {
+                selector: selector.clone(),
+                architecture,
+            }));
+    }
+    let builder = Builder {
+        hcloud: op.hcloud.clone(),
+        factory: op.factory.clone(),
+        location: location.to_owned(),
     };
-    let found = client
-        .list_snapshots_matching(&selector_text, architecture)
-        .await
-        .map_err(SnapshotError::Api)?;
-    found
-        .iter()
-        .find(|image| image.is_available())
-        .map(|image| image.id)
-        .ok_or(SnapshotError::Missing(SnapshotMissing {
-            selector: selector_text,
-            architecture,
-        }))
+    let key = SnapshotKey {
+        version: talos_version.clone(),
+        schematic: image.schematic_id().to_owned(),
+        architecture,
+    };
+    builder.ensure(&key).await.map_err(SnapshotError::Build)
 }
 
-/// The installer image for Talos upgrades: the Image Factory installer of the schematic hk8s
-/// boots from by default; with a custom image (ids or selector), the upstream installer.
-pub fn installer(image: &ImageSpec, version: &crate::talos::version::TalosVersion) -> String {
-    let custom = !image.snapshot_ids.is_empty() || image.selector.is_some();
-    let schematic = (!custom).then_some(DEFAULT_SCHEMATIC);
-    crate::talos::ops::installer_image(schematic, version)
+/// The installer image for Talos upgrades: the Image Factory installer of the schematic the
+/// nodes boot; with snapshots the user brings (ids or selector), the upstream installer.
+pub fn installer(image: &ImageSpec, factory: &Factory, version: &TalosVersion) -> String {
+    if image.is_custom() {
+        crate::talos::ops::installer_image(None, version)
+    } else {
+        factory.installer_image(image.schematic_id(), version)
+    }
 }
 
 /// No snapshot matches.
@@ -78,9 +128,8 @@ pub struct SnapshotMissing {
 pub enum SnapshotError {
     /// None matches.
     #[error(
-        "no available {} Talos snapshot matches the labels {}; create one (for example with Talos's \
-         Image Factory hcloud image written to a server's disk in rescue mode, then a snapshot \
-         labelled that way) or set image.snapshot_ids / image.selector",
+        "no available {} snapshot matches image.selector {:?}; create one labelled that way, or \
+         remove image.selector to let hk8s build the Talos snapshot it needs",
         .0.architecture.kubernetes_name(),
         .0.selector
     )]
@@ -88,4 +137,7 @@ pub enum SnapshotError {
     /// The lookup failed.
     #[error(transparent)]
     Api(Error),
+    /// The snapshot could not be built.
+    #[error(transparent)]
+    Build(BuildError),
 }

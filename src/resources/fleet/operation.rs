@@ -27,6 +27,8 @@ pub struct Operation {
     /// The provider's Hetzner token, for what runs in the cluster on the project's behalf (the
     /// cloud controller) unless given its own.
     pub hcloud_token: crate::provider::HcloudToken,
+    /// Where Talos images come from.
+    pub factory: crate::talos::factory::Factory,
 }
 
 impl Operation {
@@ -59,6 +61,7 @@ impl Operation {
             name,
             poll_interval: data.poll_interval,
             hcloud_token: token.clone(),
+            factory: data.image_factory.clone(),
         })
     }
 

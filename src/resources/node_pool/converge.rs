@@ -311,10 +311,11 @@ async fn add_nodes(
         .await?;
         image = Some(
             images::find_snapshot(
-                &op.hcloud,
+                op,
                 &spec.cluster.image,
-                &spec.cluster.talos_version.to_string(),
+                &spec.cluster.talos_version,
                 spec.architecture,
+                &spec.cluster.location,
             )
             .await
             .map_err(|e| {
@@ -617,7 +618,11 @@ async fn roll(
     spec: &PoolSpec,
     nodes: &[PoolNode],
 ) -> Result<(), Diagnostics> {
-    let image = images::installer(&spec.cluster.image, &spec.cluster.talos_version);
+    let image = images::installer(
+        &spec.cluster.image,
+        &op.factory,
+        &spec.cluster.talos_version,
+    );
     let total = nodes.len();
     for (round, chunk) in nodes.chunks(spec.max_unavailable as usize).enumerate() {
         let done = round * spec.max_unavailable as usize;

@@ -59,12 +59,13 @@ async fn apply(
         }
         return Err(at_attribute);
     }
-    let spec = PoolSpec::from_planned(planned)?;
+    let mut spec = PoolSpec::from_planned(planned)?;
     let (name, budget) = match mode {
         Mode::Create => ("create", spec.timeouts.create),
         Mode::Update => ("update", spec.timeouts.update),
     };
     let op = Operation::start(data, name, budget, cancel)?;
+    spec.cluster.image.resolve_schematic(&op.factory).await?;
     let converged = converge::converge(&op, &spec, mode)
         .await
         .map_err(|d| within(name, &spec, d))?;

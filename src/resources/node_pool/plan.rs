@@ -215,6 +215,7 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
         (connection::field_path("talos_version"), had_cluster),
         (connection::field_path("kubernetes_version"), had_cluster),
         (connection::field_path("disk_encryption"), had_cluster),
+        (connection::field_path("image_schematic"), had_cluster),
     ]
     .iter()
     .filter(|(_, moves)| *moves)
@@ -227,7 +228,8 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
             diff(&connection::field_path("disk_encryption")).is_some() && had_cluster;
         let upgraded = had_cluster
             && (diff(&connection::field_path("talos_version")).is_some()
-                || diff(&connection::field_path("kubernetes_version")).is_some());
+                || diff(&connection::field_path("kubernetes_version")).is_some()
+                || diff(&connection::field_path("image_schematic")).is_some());
         // The nodes a replacement takes: those on another type or in a location no longer listed.
         let replaced: Vec<&str> = match prior.get("nodes") {
             Some(Value::List(items)) => items
