@@ -57,9 +57,13 @@ impl SnapshotKey {
         .collect()
     }
 
-    /// Selects the snapshots of this key.
+    /// Selects the snapshots of this key, with the list's `architecture` filter: the arch
+    /// label is not required, so snapshots labelled by hand with version and schematic (as
+    /// hk8s documented before it built them) keep matching.
     pub fn snapshot_selector(&self) -> Selector {
-        Selector::from(&self.labels())
+        Selector::default()
+            .with(labels::TALOS_VERSION, &self.version.to_string())
+            .with(labels::SCHEMATIC, &self.schematic)
     }
 
     /// Selects the temporary objects of this key's build.
