@@ -296,6 +296,12 @@ fn new_servers(
                 topology::DISK_ENCRYPTION_LABEL.to_owned(),
                 topology::disk_encryption_label(spec.disk_encryption).to_owned(),
             );
+            if let Some(schematic) = spec.image.server_schematic() {
+                labels.insert(
+                    crate::hcloud::labels::SCHEMATIC.to_owned(),
+                    schematic.to_owned(),
+                );
+            }
             let locations = &spec.control_plane.locations;
             let first = locations.iter().position(|l| l == location).unwrap_or(0);
             let placements = std::iter::once(location)

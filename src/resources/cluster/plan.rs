@@ -251,18 +251,15 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
     let node_names = nodes::node_names(prior);
     let all = nodes::describe(&node_names);
 
-    let upgrades: Vec<Changed> = [
-        attr("talos_version"),
-        attr("kubernetes_version"),
-        attr("image").attr("schematic"),
-    ]
-    .iter()
-    .filter_map(|p| changed(prior, &planned, p))
-    .collect();
+    let upgrades: Vec<Changed> = [attr("talos_version"), attr("kubernetes_version")]
+        .iter()
+        .filter_map(|p| changed(prior, &planned, p))
+        .collect();
     let replacements: Vec<Changed> = [
         control_plane("server_type"),
         control_plane("locations"),
         attr("disk_encryption"),
+        attr("image").attr("schematic"),
     ]
     .iter()
     .filter_map(|p| changed(prior, &planned, p))

@@ -220,8 +220,9 @@ fn image() -> Attribute {
                 .description(
                     "Image Factory schematic (YAML: `customization` with `systemExtensions.officialExtensions`, \
                      `extraKernelArgs`, …). The provider posts it to the factory, builds snapshots of that \
-                     schematic and upgrades nodes with its installer; a change rolls every node, pools \
-                     included, onto it one at a time (a Talos upgrade with the new installer).",
+                     schematic and upgrades nodes with its installer. A change replaces every node, pools \
+                     included, one at a time with a server booted from the new schematic's snapshot \
+                     (as a disk_encryption change does).",
                 )
                 .validate(v::string_check(
                     "Invalid schematic",

@@ -48,6 +48,7 @@ impl Member {
                 .locations
                 .contains(&self.server.location.name)
             && self.disk_encrypted() == spec.disk_encryption
+            && spec.image.is_current(&self.server.labels)
     }
 
     /// Whether the node's STATE and EPHEMERAL are encrypted, as its server's label records.

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::hcloud::Error;
 use crate::hcloud::catalog::Architecture;
+use crate::hcloud::labels;
 use crate::snapshot::SnapshotKey;
 use crate::snapshot::build::{BuildError, Builder};
 use crate::talos::factory::Factory;
@@ -49,6 +50,25 @@ impl ImageSpec {
             )
         })?;
         Ok(())
+    }
+
+    /// The schematic new servers boot, as their [`labels::SCHEMATIC`] label records it; `None`
+    /// for snapshots the user brings (hk8s cannot know what they hold).
+    pub fn server_schematic(&self) -> Option<&str> {
+        (!self.is_custom()).then(|| self.schematic_id())
+    }
+
+    /// Whether a server with `server_labels` runs the schematic this image wants. Servers
+    /// without the label predate it and were made from the default schematic; with snapshots
+    /// the user brings, every server is current (an id or selector change affects new servers
+    /// only).
+    pub fn is_current(&self, server_labels: &crate::hcloud::labels::Labels) -> bool {
+        self.server_schematic().is_none_or(|wanted| {
+            server_labels
+                .get(labels::SCHEMATIC)
+                .map_or(DEFAULT_SCHEMATIC, String::as_str)
+                == wanted
+        })
     }
 
     fn schematic_id(&self) -> &str {

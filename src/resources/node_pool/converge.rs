@@ -72,6 +72,7 @@ fn wanted(spec: &PoolSpec) -> Wanted<'_> {
         server_type: &spec.server_type,
         locations: &spec.locations,
         disk_encryption: spec.cluster.disk_encryption,
+        image: &spec.cluster.image,
     }
 }
 
@@ -337,6 +338,12 @@ async fn add_nodes(
                 DISK_ENCRYPTION_LABEL.to_owned(),
                 disk_encryption_label(spec.cluster.disk_encryption).to_owned(),
             );
+            if let Some(schematic) = spec.cluster.image.server_schematic() {
+                labels.insert(
+                    crate::hcloud::labels::SCHEMATIC.to_owned(),
+                    schematic.to_owned(),
+                );
+            }
             // Other locations are tried in order when Hetzner has no capacity in this one; the
             // server then joins a group of that location with room, if the pool has one.
             let fallback_group = |l: &str| {

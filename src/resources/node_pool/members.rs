@@ -64,6 +64,8 @@ pub struct Wanted<'a> {
     pub locations: &'a [String],
     /// Disk encryption.
     pub disk_encryption: bool,
+    /// The image (its schematic).
+    pub image: &'a crate::resources::fleet::image::ImageSpec,
 }
 
 impl PoolNode {
@@ -77,6 +79,7 @@ impl PoolNode {
         self.server.server_type.name == wanted.server_type
             && wanted.locations.contains(&self.server.location.name)
             && self.disk_encrypted() == wanted.disk_encryption
+            && wanted.image.is_current(&self.server.labels)
     }
 
     /// Whether the node's partitions are encrypted, as its server's label records.

@@ -224,12 +224,13 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
     if !rolling.is_empty() {
         let at_once =
             view::integer(&planned, &attr("update_strategy").attr("max_unavailable")).unwrap_or(1);
-        let replaced_all =
-            diff(&connection::field_path("disk_encryption")).is_some() && had_cluster;
+        // New disks (encryption) or a new snapshot (schematic): every node is replaced.
+        let replaced_all = had_cluster
+            && (diff(&connection::field_path("disk_encryption")).is_some()
+                || diff(&connection::field_path("image_schematic")).is_some());
         let upgraded = had_cluster
             && (diff(&connection::field_path("talos_version")).is_some()
-                || diff(&connection::field_path("kubernetes_version")).is_some()
-                || diff(&connection::field_path("image_schematic")).is_some());
+                || diff(&connection::field_path("kubernetes_version")).is_some());
         // The nodes a replacement takes: those on another type or in a location no longer listed.
         let replaced: Vec<&str> = match prior.get("nodes") {
             Some(Value::List(items)) => items

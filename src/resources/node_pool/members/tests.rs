@@ -26,11 +26,15 @@ fn pool(specs: &[(&str, &str)]) -> Vec<PoolNode> {
     nodes("prod", "web", servers)
 }
 
+static DEFAULT_IMAGE: std::sync::LazyLock<crate::resources::fleet::image::ImageSpec> =
+    std::sync::LazyLock::new(Default::default);
+
 fn wanted(locations: &[String]) -> Wanted<'_> {
     Wanted {
         server_type: "cx23",
         locations,
         disk_encryption: true,
+        image: &DEFAULT_IMAGE,
     }
 }
 
