@@ -4,5 +4,6 @@ terraform {
   }
 }
 
-# Every argument is optional: the token and endpoint fall back to HCLOUD_TOKEN and HCLOUD_ENDPOINT.
+# Every argument is optional: the token and endpoint fall back to HCLOUD_TOKEN and HCLOUD_ENDPOINT,
+# the Image Factory to HK8S_IMAGE_FACTORY, then https://factory.talos.dev.
 provider "hk8s" {}

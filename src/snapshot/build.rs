@@ -134,7 +134,7 @@ impl Builder {
             }
             if let Some(creating) = snapshots.iter().find(|i| i.status == "creating") {
                 tracing::info!(snapshot = creating.id, %key, elapsed_s = started.elapsed().as_secs(), "waiting for the snapshot being created");
-                deadline.sleep(self.hcloud.poll_interval()).await;
+                deadline.sleep(self.hcloud.poll_interval() * 5).await;
                 continue;
             }
             if !swept {
@@ -158,7 +158,9 @@ impl Builder {
                     continue;
                 }
                 tracing::info!(server = %other.name, %key, elapsed_s = started.elapsed().as_secs(), remaining_s = deadline.time_left().as_secs(), "another apply is building the snapshot; waiting for it");
-                deadline.sleep(lock::HEARTBEAT_EVERY).await;
+                // Two list requests a round: a tenth of the action polling rate keeps a
+                // five-minute wait near a hundred requests.
+                deadline.sleep(self.hcloud.poll_interval() * 10).await;
                 continue;
             }
             match self.build(key).await {
