@@ -59,9 +59,9 @@ pub enum Bootstrap {
     Forbidden,
 }
 
-/// The snapshot lookup's outcome, kept until a server must be created: an update of running
-/// nodes needs no snapshot.
-type Image = Result<i64, Diagnostics>;
+/// The snapshot, looked up (or built) when a server must be created: an update of running
+/// nodes needs none.
+type Image = images::SnapshotSource;
 
 fn lb_ip(infra: &Infra) -> Result<String, Diagnostics> {
     infra.public_ipv4().map(str::to_owned).ok_or_else(|| {
@@ -123,7 +123,7 @@ pub async fn converge(
     bootstrap: Bootstrap,
 ) -> Result<(Converged, Clients), Diagnostics> {
     let mut warnings = Vec::new();
-    let (mut infra, infra_actions, image) = ensure_infra(op, spec).await?;
+    let (mut infra, infra_actions, image) = ensure_infra(op, spec, bootstrap).await?;
     clear_foreign(op, spec, secrets, bootstrap).await?;
     let (mut members, new_names) = create_missing(
         op,
@@ -183,19 +183,24 @@ pub async fn converge(
 async fn ensure_infra(
     op: &Operation,
     spec: &ClusterSpec,
+    bootstrap: Bootstrap,
 ) -> Result<(Infra, Vec<Action>, Image), Diagnostics> {
-    let architecture = spec.control_plane.architecture;
-    let (ensured, image) = tokio::join!(
-        infra::ensure(&op.hcloud, spec),
-        images::find_snapshot(
-            op,
-            &spec.image,
-            &spec.talos_version,
-            architecture,
-            &spec.location
-        )
+    let image = images::SnapshotSource::new(
+        op,
+        &spec.image,
+        &spec.talos_version,
+        spec.control_plane.architecture,
+        &spec.location,
+        "the control plane",
     );
-    let (mut infra, actions) = ensured.map_err(infra_failed)?;
+    if bootstrap == Bootstrap::Allowed {
+        // A create makes servers: the snapshot (perhaps a build of several minutes) comes
+        // alongside the network and load balancer.
+        image.prefetch();
+    }
+    let (mut infra, actions) = infra::ensure(&op.hcloud, spec)
+        .await
+        .map_err(infra_failed)?;
     let (network_actions, infra_actions): (Vec<Action>, Vec<Action>) = actions
         .into_iter()
         .partition(|a| !a.resources.is_empty() && a.resources.iter().all(|r| r.kind == "network"));
@@ -208,7 +213,6 @@ async fn ensure_infra(
     )
     .await
     .map_err(infra_failed)?;
-    let image = image.map_err(|e| failed("No Talos image to boot the control plane from", &e));
     Ok((infra, infra_actions, image))
 }
 
@@ -378,7 +382,7 @@ async fn create_missing(
     let image = if new.is_empty() {
         None
     } else {
-        Some(image.clone()?)
+        Some(image.id().await?)
     };
     let done = servers::provision(
         op,
@@ -476,7 +480,7 @@ async fn replace_outdated(
                 what: "the replacement control-plane server",
                 kind: "a control-plane server",
                 network: infra.network.id,
-                image: Some(image.clone()?),
+                image: Some(image.id().await?),
                 power_on: Vec::new(),
                 alongside: Vec::new(),
                 locations_attribute: locations_attribute(),

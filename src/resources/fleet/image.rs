@@ -124,6 +124,63 @@ pub async fn find_snapshot(
     builder.ensure(&key).await.map_err(SnapshotError::Build)
 }
 
+/// The snapshot new servers need, looked up (and built) at most once per operation and only
+/// when asked for, or started early with [`SnapshotSource::prefetch`] when servers will surely
+/// be created: an update that creates no server never builds a snapshot.
+#[derive(Clone)]
+pub struct SnapshotSource {
+    find: futures::future::Shared<futures::future::BoxFuture<'static, Result<i64, String>>>,
+    what: String,
+}
+
+impl SnapshotSource {
+    /// The snapshot for `architecture` servers; `what` names them in errors.
+    pub fn new(
+        op: &Operation,
+        image: &ImageSpec,
+        talos_version: &TalosVersion,
+        architecture: Architecture,
+        location: &str,
+        what: impl Into<String>,
+    ) -> Self {
+        use futures::FutureExt as _;
+        let (op, image, version, location) = (
+            op.clone(),
+            image.clone(),
+            talos_version.clone(),
+            location.to_owned(),
+        );
+        let find = async move {
+            find_snapshot(&op, &image, &version, architecture, &location)
+                .await
+                .map_err(|e| {
+                    crate::resources::fleet::redact_blobs(&crate::resources::fleet::chain(&e))
+                })
+        }
+        .boxed()
+        .shared();
+        SnapshotSource {
+            find,
+            what: what.into(),
+        }
+    }
+
+    /// Starts the lookup (and build) now, in the background.
+    pub fn prefetch(&self) {
+        tokio::spawn(self.find.clone());
+    }
+
+    /// The snapshot id.
+    ///
+    /// # Errors
+    /// Why there is none, as a diagnostic.
+    pub async fn id(&self) -> Result<i64, Diagnostics> {
+        self.find.clone().await.map_err(|message| {
+            Diagnostic::error(format!("No Talos image to boot {}", self.what), message).into()
+        })
+    }
+}
+
 /// The installer image for Talos upgrades: the Image Factory installer of the schematic the
 /// nodes boot; with snapshots the user brings (ids or selector), the upstream installer.
 pub fn installer(image: &ImageSpec, factory: &Factory, version: &TalosVersion) -> String {
