@@ -43,6 +43,7 @@ locals {
     config_patches     = []
     image_snapshot_ids = null
     image_selector     = null
+    image_schematic    = null
     secrets            = "not used by plan-time checks"
   }
 }

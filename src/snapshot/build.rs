@@ -116,6 +116,8 @@ impl Builder {
         };
         let deadline = self.hcloud.deadline().clone();
         let started = Instant::now();
+        // Builds killed with their apply leave a server and a key that cost money; every
+        // apply about to create servers clears them (two list requests), found snapshot or not.
         let mut swept = false;
         loop {
             if deadline.is_expired() || deadline.is_cancelled() {
@@ -123,6 +125,15 @@ impl Builder {
                     Step::WaitForOther,
                     "the operation's time ran out".to_owned(),
                 ));
+            }
+            if !swept {
+                swept = true;
+                let deleted = lock::sweep(&self.hcloud)
+                    .await
+                    .map_err(|e| fail(Step::Lookup, e.to_string()))?;
+                if deleted > 0 {
+                    tracing::info!(deleted, "cleaned up after interrupted snapshot builds");
+                }
             }
             let snapshots = self
                 .hcloud
@@ -136,16 +147,6 @@ impl Builder {
                 tracing::info!(snapshot = creating.id, %key, elapsed_s = started.elapsed().as_secs(), "waiting for the snapshot being created");
                 deadline.sleep(self.hcloud.poll_interval() * 5).await;
                 continue;
-            }
-            if !swept {
-                // Only builds need the sweep: applies that find their snapshot pay nothing.
-                swept = true;
-                let deleted = lock::sweep(&self.hcloud)
-                    .await
-                    .map_err(|e| fail(Step::Lookup, e.to_string()))?;
-                if deleted > 0 {
-                    tracing::info!(deleted, "cleaned up after interrupted snapshot builds");
-                }
             }
             let builds = self
                 .hcloud

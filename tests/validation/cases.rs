@@ -416,6 +416,36 @@ pub(crate) fn validate_cases() -> Vec<Case> {
             "1",
         ),
         case(
+            cluster(
+                "schematic_not_yaml",
+                &[("image", r#"{ schematic = "customization: [" }"#)],
+            ),
+            "Invalid schematic",
+            "not valid YAML",
+            r#""customization: [""#,
+        ),
+        case(
+            cluster(
+                "schematic_unknown_key",
+                &[("image", r#"{ schematic = "customisation: {}" }"#)],
+            ),
+            "Invalid schematic",
+            "the Image Factory accepts customization and overlay",
+            r#""customisation: {}""#,
+        ),
+        case(
+            cluster(
+                "schematic_with_selector",
+                &[(
+                    "image",
+                    r#"{ selector = "os=talos", schematic = "customization: {}" }"#,
+                )],
+            ),
+            "Conflicting image settings",
+            "Give one or the other",
+            r#""customization: {}""#,
+        ),
+        case(
             cluster("secrets_garbage", &[("secrets", r#""cluster: {}""#)]),
             "Invalid secrets bundle",
             "not a talosctl secrets.yaml",

@@ -61,7 +61,7 @@ fn connection() -> Value {
         "network_id": 1, "firewall_id": 2, "talos_version": "v1.13.9", "kubernetes_version": "1.35.0",
         "network_cidr": "10.0.0.0/16", "node_subnet": "10.0.1.0/24", "pod_cidr": "10.244.0.0/16",
         "service_cidr": "10.96.0.0/12", "cni": "flannel", "disk_encryption": true, "config_patches": null,
-        "image_snapshot_ids": null, "image_selector": null, "secrets": "secrets.yaml"
+        "image_snapshot_ids": null, "image_selector": null, "image_schematic": null, "secrets": "secrets.yaml"
     })
 }
 

@@ -51,6 +51,9 @@ pub async fn delete_cluster(
         ..Removed::default()
     };
     client.delete_servers(&observed.server_ids).await?;
+    // Snapshot builds whose apply was killed (of any cluster: builds are shared); living builds
+    // keep their heartbeat fresh and are left alone.
+    crate::snapshot::lock::sweep(client).await?;
     // The CSI driver's volumes (labelled for the cluster by the hcloud-csi addon); deleting the
     // servers detached them.
     let volumes = client.list_volumes(&Selector::cluster(cluster)).await?;
