@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod chartrepo;
 pub mod clock;
 pub mod control;
+pub mod factory;
 pub mod faults;
 pub mod hcloud;
 pub mod kube;
@@ -145,6 +146,11 @@ impl SimHandle {
         format!("http://{}/v1", self.addr)
     }
 
+    /// `http://ADDR/factory`, the Image Factory stand-in (the value for `HK8S_IMAGE_FACTORY`).
+    pub fn image_factory_url(&self) -> String {
+        format!("http://{}{}", self.addr, factory::PATH)
+    }
+
     /// The shared world (for tests and later parts of the sim).
     pub fn world(&self) -> Arc<RwLock<World>> {
         self.world.clone()
@@ -239,6 +245,7 @@ pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
     let app = axum::Router::new()
         .nest("/v1", hcloud::router(state.clone()))
         .merge(chartrepo::router())
+        .merge(factory::router(state.clone()))
         .merge(control::router(state));
     let listener = TcpListener::bind(config.listen)
         .await
