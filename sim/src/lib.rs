@@ -21,6 +21,7 @@ pub mod lbproxy;
 pub mod netfilter;
 pub mod persist;
 pub mod ratelimit;
+pub mod rescue;
 pub mod stats;
 pub mod talos;
 #[cfg(feature = "test-support")]
@@ -76,6 +77,9 @@ pub struct SimConfig {
     /// `hk8s-sim` binary does). When false the block is claimed when the first node listens, and
     /// nodes of a sim that cannot claim it fail loudly (`listen_error`) instead.
     pub claim_ipv4_block_at_start: bool,
+    /// Where rescue systems' SSH servers listen on their server's public IPv4 (22, the real
+    /// port; a test knob only).
+    pub rescue_ssh_port: u16,
 }
 
 impl SimConfig {
@@ -95,6 +99,7 @@ impl SimConfig {
             talos_ports: talos::Ports::default(),
             public_ipv4_base: world::DEFAULT_FIRST_IPV4,
             claim_ipv4_block_at_start: false,
+            rescue_ssh_port: 22,
         }
     }
 }
@@ -222,6 +227,7 @@ pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
     let world = Arc::new(RwLock::new(world));
     let (talos, talos_loop) =
         talos::TalosSim::start(world.clone(), config.talos_ports, config.seed, block);
+    talos.rescue.set_port(config.rescue_ssh_port);
     {
         let weak = Arc::downgrade(&talos);
         world
@@ -234,6 +240,7 @@ pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
                     vec![
                         ("talos_nodes".to_string(), nodes),
                         ("kubernetes".to_string(), kube),
+                        ("rescue_systems".to_string(), t.rescue.state_json()),
                     ]
                 })
                 .unwrap_or_default()

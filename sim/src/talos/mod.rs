@@ -136,6 +136,8 @@ pub struct TalosSim {
     pub(crate) lb_forwarders: Mutex<BTreeMap<i64, crate::lbproxy::LbForwarders>>,
     /// Where the sim's HTTP server (Hetzner API, `/charts`) listens, once bound.
     http_addr: std::sync::OnceLock<std::net::SocketAddr>,
+    /// The rescue systems of servers booted into rescue.
+    pub rescue: crate::rescue::RescueSystems,
 }
 
 impl std::fmt::Debug for TalosSim {
@@ -170,6 +172,7 @@ impl TalosSim {
             block: Mutex::new(block),
             lb_forwarders: Mutex::default(),
             http_addr: std::sync::OnceLock::new(),
+            rescue: crate::rescue::RescueSystems::new(22),
         });
         let weak = Arc::downgrade(&sim);
         world
@@ -199,6 +202,7 @@ impl TalosSim {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+        self.rescue.close_all();
     }
 
     /// Claims this sim's public IPv4 block if not done yet (see [`BlockClaim`]).
@@ -256,6 +260,11 @@ impl TalosSim {
     /// `talos_services`).
     pub fn duration(&self, what: &str) -> Duration {
         self.latency.action_duration(what)
+    }
+
+    /// The time scale (`--time-scale`).
+    pub fn time_scale(&self) -> f64 {
+        self.latency.time_scale.max(0.0)
     }
 
     /// A duration scaled by the time scale (zero in instant mode).
@@ -427,6 +436,7 @@ impl TalosSim {
         listeners::apply(self, start_listening, stop_listening);
         crate::lbproxy::reconcile(self, lbs);
         crate::kube::reconcile::run(self);
+        crate::rescue::RescueSystems::reconcile(self);
     }
 
     /// Moves a node along its phases; `true` when it has just halted and its server must be
