@@ -51,6 +51,7 @@ async fn stats(State(app): State<AppState>) -> Json<Value> {
         "ccm_requests": world.stats.ccm_requests,
         "csi_requests": world.stats.csi_requests,
         "helm_jobs": world.stats.helm_jobs,
+        "factory_downloads": world.stats.factory_downloads,
         "faults_injected": world.faults.injected,
     }))
 }

@@ -6,6 +6,12 @@
 //! from the spec (or `--seed`), so the same request sequence sees the same faults on every run; a
 //! disabled location refuses every server create, as Hetzner does while a location is out of
 //! capacity (for weeks at a time), and draws nothing from the stream.
+//!
+//! Faults of the snapshot build path: `factory_download_error=p` (an Image Factory download
+//! answers 500 or breaks off mid-stream), `create_image_error=p` (a `create_image` action ends in
+//! `error` and its image is removed), `rescue_ssh_refused=SECONDS` (the rescue system's SSH server
+//! refuses connections for that many sim seconds, scaled by `--time-scale`, after each boot; draws
+//! nothing).
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -30,6 +36,13 @@ pub struct FaultSpec {
     /// Locations that refuse to create servers with 412 `resource_unavailable` "server location
     /// disabled" (what Hetzner answers while a location has no capacity).
     pub disabled_locations: Vec<String>,
+    /// Probability that an Image Factory download fails (500, or the stream breaks off).
+    pub factory_download_error: f64,
+    /// Probability that a `create_image` action fails.
+    pub create_image_error: f64,
+    /// Seconds (before `--time-scale`) during which the rescue SSH server refuses connections
+    /// after each rescue boot.
+    pub rescue_ssh_refused: f64,
 }
 
 /// Why a `--faults` spec was refused.
@@ -38,9 +51,10 @@ pub enum FaultSpecError {
     /// A term was not `name=value`.
     #[error("fault term {0:?} is not name=value")]
     Syntax(String),
-    /// The name is not one of 5xx, 429burst, locked, action_error, location_disabled, seed.
+    /// The name is not one of the known faults.
     #[error(
-        "unknown fault {0:?} (known: 5xx, 429burst, locked, action_error, location_disabled, seed)"
+        "unknown fault {0:?} (known: 5xx, 429burst, locked, action_error, location_disabled, \
+         factory_download_error, create_image_error, rescue_ssh_refused, seed)"
     )]
     Unknown(String),
     /// The probability is not a number in [0, 1] or the seed is not an integer.
@@ -80,6 +94,14 @@ impl std::str::FromStr for FaultSpec {
                 }
                 continue;
             }
+            if name == "rescue_ssh_refused" {
+                let seconds: f64 = value.parse().map_err(|_| bad())?;
+                if !(seconds.is_finite() && seconds >= 0.0) {
+                    return Err(bad());
+                }
+                out.rescue_ssh_refused = seconds;
+                continue;
+            }
             let p: f64 = value.parse().map_err(|_| bad())?;
             if !(0.0..=1.0).contains(&p) {
                 return Err(bad());
@@ -89,6 +111,8 @@ impl std::str::FromStr for FaultSpec {
                 "429burst" => out.rate_limit_burst = p,
                 "locked" => out.locked = p,
                 "action_error" => out.action_error = p,
+                "factory_download_error" => out.factory_download_error = p,
+                "create_image_error" => out.create_image_error = p,
                 _ => return Err(FaultSpecError::Unknown(name.into())),
             }
         }
@@ -166,6 +190,27 @@ impl FaultInjector {
         self.spec.disabled_locations.iter().any(|l| l == location)
     }
 
+    /// How an Image Factory download fails, if it does: `Some(true)` breaks the stream off,
+    /// `Some(false)` answers 500.
+    pub fn factory_download(&mut self) -> Option<bool> {
+        let hit = self.roll(self.spec.factory_download_error);
+        let mid_stream: bool = self.rng.random();
+        self.injected += u64::from(hit);
+        hit.then_some(mid_stream)
+    }
+
+    /// Whether a `create_image` action fails (on top of `action_error`).
+    pub fn fail_create_image(&mut self) -> bool {
+        let hit = self.roll(self.spec.create_image_error);
+        self.injected += u64::from(hit);
+        hit
+    }
+
+    /// How long the rescue SSH server refuses connections after a boot, in unscaled seconds.
+    pub fn rescue_ssh_refused(&self) -> f64 {
+        self.spec.rescue_ssh_refused
+    }
+
     /// Whether a new action will fail.
     pub fn fail_action(&mut self) -> bool {
         let hit = self.roll(self.spec.action_error);
@@ -213,6 +258,23 @@ mod tests {
             "location_disabled=".parse::<FaultSpec>(),
             Err(FaultSpecError::Value { .. })
         ));
+    }
+
+    #[test]
+    fn parses_the_snapshot_faults() {
+        let spec: FaultSpec =
+            "factory_download_error=0.5,create_image_error=1,rescue_ssh_refused=90"
+                .parse()
+                .unwrap();
+        assert_eq!(spec.factory_download_error, 0.5);
+        assert_eq!(spec.create_image_error, 1.0);
+        assert_eq!(spec.rescue_ssh_refused, 90.0);
+        assert!(matches!(
+            "rescue_ssh_refused=-1".parse::<FaultSpec>(),
+            Err(FaultSpecError::Value { .. })
+        ));
+        let mut f = FaultInjector::new(spec, 0);
+        assert!(f.fail_create_image());
     }
 
     #[test]

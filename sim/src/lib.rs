@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod chartrepo;
 pub mod clock;
 pub mod control;
+pub mod factory;
 pub mod faults;
 pub mod hcloud;
 pub mod kube;
@@ -20,6 +21,7 @@ pub mod lbproxy;
 pub mod netfilter;
 pub mod persist;
 pub mod ratelimit;
+pub mod rescue;
 pub mod stats;
 pub mod talos;
 #[cfg(feature = "test-support")]
@@ -75,6 +77,9 @@ pub struct SimConfig {
     /// `hk8s-sim` binary does). When false the block is claimed when the first node listens, and
     /// nodes of a sim that cannot claim it fail loudly (`listen_error`) instead.
     pub claim_ipv4_block_at_start: bool,
+    /// Where rescue systems' SSH servers listen on their server's public IPv4 (22, the real
+    /// port; a test knob only).
+    pub rescue_ssh_port: u16,
 }
 
 impl SimConfig {
@@ -94,6 +99,7 @@ impl SimConfig {
             talos_ports: talos::Ports::default(),
             public_ipv4_base: world::DEFAULT_FIRST_IPV4,
             claim_ipv4_block_at_start: false,
+            rescue_ssh_port: 22,
         }
     }
 }
@@ -143,6 +149,11 @@ impl SimHandle {
     /// `http://ADDR/v1`, the value for `HCLOUD_ENDPOINT`.
     pub fn endpoint(&self) -> String {
         format!("http://{}/v1", self.addr)
+    }
+
+    /// `http://ADDR/factory`, the Image Factory stand-in (the value for `HK8S_IMAGE_FACTORY`).
+    pub fn image_factory_url(&self) -> String {
+        format!("http://{}{}", self.addr, factory::PATH)
     }
 
     /// The shared world (for tests and later parts of the sim).
@@ -216,6 +227,7 @@ pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
     let world = Arc::new(RwLock::new(world));
     let (talos, talos_loop) =
         talos::TalosSim::start(world.clone(), config.talos_ports, config.seed, block);
+    talos.rescue.set_port(config.rescue_ssh_port);
     {
         let weak = Arc::downgrade(&talos);
         world
@@ -228,6 +240,7 @@ pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
                     vec![
                         ("talos_nodes".to_string(), nodes),
                         ("kubernetes".to_string(), kube),
+                        ("rescue_systems".to_string(), t.rescue.state_json()),
                     ]
                 })
                 .unwrap_or_default()
@@ -239,6 +252,7 @@ pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
     let app = axum::Router::new()
         .nest("/v1", hcloud::router(state.clone()))
         .merge(chartrepo::router())
+        .merge(factory::router(state.clone()))
         .merge(control::router(state));
     let listener = TcpListener::bind(config.listen)
         .await

@@ -70,6 +70,10 @@ struct ServeArgs {
     /// ports 50000 and 6443.
     #[arg(long, default_value_t = hk8s_sim::world::DEFAULT_FIRST_IPV4, value_parser = parse_loopback)]
     public_ipv4_base: std::net::Ipv4Addr,
+    /// Port the rescue systems' SSH servers listen on, on their server's 127.x.y.z (22 like
+    /// Hetzner's, which needs root or CAP_NET_BIND_SERVICE; a test knob, the provider uses 22).
+    #[arg(long, default_value_t = 22)]
+    rescue_ssh_port: u16,
 }
 
 fn parse_loopback(text: &str) -> Result<std::net::Ipv4Addr, String> {
@@ -113,6 +117,7 @@ async fn main() -> ExitCode {
     };
     config.public_ipv4_base = args.public_ipv4_base;
     config.claim_ipv4_block_at_start = true;
+    config.rescue_ssh_port = args.rescue_ssh_port;
     let handle = match serve(config).await {
         Ok(handle) => handle,
         Err(e) => {
@@ -123,6 +128,11 @@ async fn main() -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "export HCLOUD_ENDPOINT={}", handle.endpoint());
     let _ = writeln!(stdout, "export HCLOUD_TOKEN={}", args.token);
+    let _ = writeln!(
+        stdout,
+        "export HK8S_IMAGE_FACTORY={}",
+        handle.image_factory_url()
+    );
     let _ = stdout.flush();
     drop(stdout);
     wait_for_signal().await;

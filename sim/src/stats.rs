@@ -25,6 +25,8 @@ pub struct Stats {
     /// Helm actions run by klipper-helm job pods in every simulated cluster (`install`,
     /// `upgrade`, `delete`).
     pub helm_jobs: BTreeMap<String, u64>,
+    /// Image Factory downloads started (`hcloud-<arch>.raw.xz` answered 200).
+    pub factory_downloads: u64,
 }
 
 /// An in-cluster component that calls the Hetzner API with the project's token.

@@ -20,7 +20,7 @@ use super::request::{Body, Reply, created, ok};
 use super::servers::{IdOrName, find_server};
 use crate::catalog;
 use crate::labels::{Labels, validate_labels};
-use crate::world::{Effect, Image, ServerNet, World};
+use crate::world::{Effect, Image, RescueBoot, RescueSetup, ServerNet, World};
 
 /// Routes.
 pub fn routes() -> Router<AppState> {
@@ -89,8 +89,27 @@ fn power_action(app: &AppState, raw: &str, command: &str, during: &str, after: &
             .ok_or_else(|| ApiError::not_found("server", id))?;
         let before = server.status.clone();
         server.status = during.into();
+        boot_or_stop(server, command, &before);
         before
     };
+    let rescue_booting = world
+        .data
+        .servers
+        .get(&id)
+        .and_then(|s| s.in_rescue.as_ref())
+        .is_some_and(|r| r.boot == 0);
+    if rescue_booting {
+        // A fresh id per rescue boot: the SSH server of an earlier boot must not carry over.
+        let boot = world.next_id();
+        if let Some(r) = world
+            .data
+            .servers
+            .get_mut(&id)
+            .and_then(|s| s.in_rescue.as_mut())
+        {
+            r.boot = boot;
+        }
+    }
     let effect = Effect::ServerStatus {
         server: id,
         on_success: after.into(),
@@ -98,6 +117,23 @@ fn power_action(app: &AppState, raw: &str, command: &str, during: &str, after: &
     };
     let action = server_action(&mut world, id, command, effect);
     ok(action_reply(&world, action))
+}
+
+/// What a power action does to the rescue system: a boot (poweron from off, reboot, reset) starts
+/// the rescue system when rescue is enabled, which consumes it (Hetzner: rescue mode is disabled
+/// once booted into), and otherwise boots the disk; stopping ends the rescue system.
+fn boot_or_stop(server: &mut crate::world::Server, command: &str, before: &str) {
+    let boots = match command {
+        "start_server" => before == "off",
+        "reboot_server" | "reset_server" => true,
+        _ => false,
+    };
+    if boots {
+        server.in_rescue = server.rescue.take().map(|setup| RescueBoot { setup, boot: 0 });
+        server.rescue_enabled = false;
+    } else if matches!(command, "stop_server" | "shutdown_server") {
+        server.in_rescue = None;
+    }
 }
 
 fn root_password(world: &mut World) -> String {
@@ -132,10 +168,20 @@ async fn enable_rescue(
             format!("SSH key {missing} not found"),
         ));
     }
+    let public_keys = req
+        .ssh_keys
+        .iter()
+        .filter_map(|k| world.data.ssh_keys.get(k))
+        .map(|k| k.public_key.clone())
+        .collect();
+    let password = root_password(&mut world);
     if let Some(s) = world.data.servers.get_mut(&id) {
         s.rescue_enabled = true;
+        s.rescue = Some(RescueSetup {
+            public_keys,
+            root_password: password.clone(),
+        });
     }
-    let password = root_password(&mut world);
     let action = server_action(&mut world, id, "enable_rescue", Effect::None);
     ok(json!({"root_password": password, "action": action_json(&world, action)}))
 }
@@ -145,6 +191,7 @@ async fn disable_rescue(State(app): State<AppState>, Path(id): Path<String>) -> 
     let id = begin(&mut world, &id)?;
     if let Some(s) = world.data.servers.get_mut(&id) {
         s.rescue_enabled = false;
+        s.rescue = None;
     }
     let action = server_action(&mut world, id, "disable_rescue", Effect::None);
     ok(action_reply(&world, action))
@@ -197,6 +244,8 @@ async fn create_image(
         architecture: arch.into(),
         labels: req.labels,
         protect_delete: false,
+        // The snapshot holds what the disk holds; the labels the client sent decide nothing.
+        disk: server.disk.clone(),
     };
     world.data.images.insert(image_id, image);
     let action = world.create_action(
@@ -205,6 +254,11 @@ async fn create_image(
         Effect::ImageReady { image: image_id },
         Duration::ZERO,
     );
+    if world.faults.fail_create_image()
+        && let Some(a) = world.data.actions.get_mut(&action)
+    {
+        a.fails = true;
+    }
     let body = json!({"image": image_json(&world, &world.data.images[&image_id]), "action": action_json(&world, action)});
     created(body)
 }
@@ -244,9 +298,13 @@ async fn rebuild(
         })?
         .id;
     let previous = server.status.clone();
+    let disk = world.data.images[&image].disk.clone();
     if let Some(s) = world.data.servers.get_mut(&id) {
         s.image = Some(image);
         s.status = "rebuilding".into();
+        s.disk = disk;
+        s.disk_writes += 1;
+        s.in_rescue = None;
     }
     let on_success = if previous == "off" { "off" } else { "running" };
     let effect = Effect::ServerStatus {

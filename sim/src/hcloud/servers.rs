@@ -393,6 +393,13 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateServer>) -> R
         protect_rebuild: false,
         ssh_keys: ssh_keys.clone(),
         primary_disk_size: server_type.disk as i32,
+        disk: image
+            .and_then(|i| world.data.images.get(&i))
+            .map(|i| i.disk.clone())
+            .unwrap_or_default(),
+        disk_writes: 1,
+        rescue: None,
+        in_rescue: None,
     };
     for fw in &server.firewalls {
         if let Some(f) = world.data.firewalls.get_mut(fw) {

@@ -152,8 +152,26 @@ impl NodeApi {
         }
     }
 
-    /// Checks an installer image and schedules the reboot into its version.
-    pub(crate) fn start_upgrade(&self, node: &mut Node, image: &str) -> Result<(), Status> {
+    /// The schematic an installer image installs (see [`crate::factory::installer_schematic`]);
+    /// containerd's error for a factory installer of a schematic the factory does not know. Takes
+    /// the world lock: call it before locking the fleet.
+    pub(crate) fn installer_schematic(&self, image: &str) -> Result<Option<String>, Status> {
+        let world = self
+            .sim
+            .world
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        crate::factory::installer_schematic(&world, image).map_err(Status::unknown)
+    }
+
+    /// Checks an installer image and schedules the reboot into its version (and schematic, when
+    /// the sim knows which the image installs).
+    pub(crate) fn start_upgrade(
+        &self,
+        node: &mut Node,
+        image: &str,
+        schematic: Option<String>,
+    ) -> Result<(), Status> {
         let version = image
             .rsplit_once(':')
             .map(|(_, tag)| tag.to_string())
@@ -169,6 +187,7 @@ impl NodeApi {
             })?;
         }
         node.pending_version = Some(version);
+        node.pending_schematic = schematic;
         self.reboot(node);
         Ok(())
     }
@@ -621,9 +640,10 @@ impl MachineService for NodeApi {
     ) -> Result<Response<UpgradeResponse>, Status> {
         let id = self.target(&request, true)?;
         let image = request.get_ref().image.clone();
+        let schematic = self.installer_schematic(&image)?;
         let mut fleet = self.sim.lock();
         let node = Self::up_node(&mut fleet, id)?;
-        self.start_upgrade(node, &image)?;
+        self.start_upgrade(node, &image, schematic)?;
         let meta = Self::meta(node);
         Ok(Response::new(UpgradeResponse {
             messages: vec![Upgrade {

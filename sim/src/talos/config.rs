@@ -144,6 +144,10 @@ fn validator(version: &str) -> Result<&'static jsonschema::Validator, ConfigErro
     .ok_or_else(|| ConfigError::UnsupportedVersion(version.to_string()))
 }
 
+/// The Talos minors the sim has configuration schemas for (and the Image Factory stand-in
+/// serves images of).
+pub const SUPPORTED_MINORS: &[&str] = &["v1.12", "v1.13", "v1.14"];
+
 /// `v1.13.9` or `1.13.9` → `v1.13`.
 pub fn minor_of(version: &str) -> String {
     let v = version.trim_start_matches('v');

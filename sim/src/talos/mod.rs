@@ -115,7 +115,11 @@ struct ServerView {
     ipv4: Option<Ipv4Addr>,
     private_net: Vec<(i64, Ipv4Addr)>,
     user_data: Option<String>,
-    talos_version: Option<String>,
+    /// The Talos installation the server boots: its disk holds Talos for the server's
+    /// architecture (else nothing listens on 50000).
+    talos: Option<crate::world::TalosDisk>,
+    /// Which write of the disk that installation is (a rewritten disk boots a new node).
+    disk_writes: u64,
 }
 
 /// The Talos side of the sim, shared by the loop, the listeners and the Kubernetes API.
@@ -132,6 +136,8 @@ pub struct TalosSim {
     pub(crate) lb_forwarders: Mutex<BTreeMap<i64, crate::lbproxy::LbForwarders>>,
     /// Where the sim's HTTP server (Hetzner API, `/charts`) listens, once bound.
     http_addr: std::sync::OnceLock<std::net::SocketAddr>,
+    /// The rescue systems of servers booted into rescue.
+    pub rescue: crate::rescue::RescueSystems,
 }
 
 impl std::fmt::Debug for TalosSim {
@@ -166,6 +172,7 @@ impl TalosSim {
             block: Mutex::new(block),
             lb_forwarders: Mutex::default(),
             http_addr: std::sync::OnceLock::new(),
+            rescue: crate::rescue::RescueSystems::new(22),
         });
         let weak = Arc::downgrade(&sim);
         world
@@ -195,6 +202,7 @@ impl TalosSim {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+        self.rescue.close_all();
     }
 
     /// Claims this sim's public IPv4 block if not done yet (see [`BlockClaim`]).
@@ -254,6 +262,11 @@ impl TalosSim {
         self.latency.action_duration(what)
     }
 
+    /// The time scale (`--time-scale`).
+    pub fn time_scale(&self) -> f64 {
+        self.latency.time_scale.max(0.0)
+    }
+
     /// A duration scaled by the time scale (zero in instant mode).
     pub fn scaled(&self, d: Duration) -> Duration {
         match self.latency.mode {
@@ -307,14 +320,21 @@ impl TalosSim {
                 id: s.id,
                 name: s.name.clone(),
                 server_type: s.server_type.clone(),
-                running: s.status == "running",
+                // A server in the rescue system runs, but not its disk.
+                running: s.status == "running" && s.in_rescue.is_none(),
                 ipv4: s.ipv4,
                 private_net: s.private_net.iter().map(|n| (n.network, n.ip)).collect(),
                 user_data: s.user_data.clone(),
-                talos_version: s
-                    .image
-                    .and_then(|i| world.data.images.get(&i))
-                    .and_then(|i| i.labels.get(TALOS_VERSION_LABEL).cloned()),
+                talos: match &s.disk {
+                    crate::world::Disk::Talos(t)
+                        if crate::catalog::server_type(&s.server_type)
+                            .is_some_and(|st| st.arch.as_str() == t.hcloud_arch()) =>
+                    {
+                        Some(t.clone())
+                    }
+                    _ => None,
+                },
+                disk_writes: s.disk_writes,
             })
             .collect();
         (
@@ -336,6 +356,7 @@ impl TalosSim {
         let mut start_listening = Vec::new();
         let mut stop_listening = Vec::new();
         let mut powered_off = Vec::new();
+        let mut upgraded = Vec::new();
         {
             let mut fleet = self.lock();
             let present: std::collections::BTreeSet<i64> = servers.iter().map(|s| s.id).collect();
@@ -350,18 +371,37 @@ impl TalosSim {
                 stop_listening.push(id);
             }
             for view in &servers {
-                let (Some(ip), Some(version)) = (view.ipv4, view.talos_version.clone()) else {
+                let stale = fleet
+                    .nodes
+                    .get(&view.id)
+                    .is_some_and(|n| view.talos.is_none() || n.disk_writes != view.disk_writes);
+                if stale {
+                    // The disk was rewritten (or holds no Talos any more): that node is gone.
+                    fleet.nodes.remove(&view.id);
+                    stop_listening.push(view.id);
+                }
+                let (Some(ip), Some(disk)) = (view.ipv4, view.talos.clone()) else {
                     continue;
                 };
                 let node = fleet
                     .nodes
                     .entry(view.id)
-                    .or_insert_with(|| new_node(view, ip, version));
+                    .or_insert_with(|| new_node(view, ip, disk));
                 node.private_net = view.private_net.clone();
                 node.server_name = view.name.clone();
                 node.server_type = view.server_type.clone();
+                let schematic = node.schematic.clone();
+                let version = node.version.clone();
                 if self.advance(node, view, now) {
                     powered_off.push(view.id);
+                }
+                if (node.version != version || node.schematic != schematic)
+                    && let Some(mut disk) = view.talos.clone()
+                {
+                    // An upgrade installed another image on the disk.
+                    disk.version = node.version.clone();
+                    disk.schematic = node.schematic.clone();
+                    upgraded.push((view.id, disk));
                 }
                 if node.is_up() {
                     start_listening.push((view.id, ip));
@@ -376,8 +416,13 @@ impl TalosSim {
             tls::refresh(self, &mut fleet);
         }
         // Taken after the fleet lock is released (never hold both).
-        if !powered_off.is_empty() {
+        if !powered_off.is_empty() || !upgraded.is_empty() {
             let mut world = self.world.write().unwrap_or_else(PoisonError::into_inner);
+            for (id, disk) in upgraded {
+                if let Some(server) = world.data.servers.get_mut(&id) {
+                    server.disk = crate::world::Disk::Talos(disk);
+                }
+            }
             for id in powered_off {
                 // A halted guest turns its server off without a Hetzner action, as on the real
                 // platform; an action already on the server (e.g. a delete) carries on.
@@ -391,6 +436,7 @@ impl TalosSim {
         listeners::apply(self, start_listening, stop_listening);
         crate::lbproxy::reconcile(self, lbs);
         crate::kube::reconcile::run(self);
+        crate::rescue::RescueSystems::reconcile(self);
     }
 
     /// Moves a node along its phases; `true` when it has just halted and its server must be
@@ -432,6 +478,9 @@ impl TalosSim {
         if let Some(version) = node.pending_version.take() {
             node.version = version;
         }
+        if let Some(schematic) = node.pending_schematic.take() {
+            node.schematic = schematic;
+        }
         if let Some(staged) = node.staged.take() {
             node.config = Some(staged);
         }
@@ -464,11 +513,11 @@ impl TalosSim {
     }
 }
 
-fn new_node(view: &ServerView, ip: Ipv4Addr, version: String) -> Node {
-    let version = if version.starts_with('v') {
-        version
+fn new_node(view: &ServerView, ip: Ipv4Addr, disk: crate::world::TalosDisk) -> Node {
+    let version = if disk.version.starts_with('v') {
+        disk.version
     } else {
-        format!("v{version}")
+        format!("v{}", disk.version)
     };
     Node {
         server_id: view.id,
@@ -478,6 +527,9 @@ fn new_node(view: &ServerView, ip: Ipv4Addr, version: String) -> Node {
         private_net: view.private_net.clone(),
         version,
         pending_version: None,
+        schematic: disk.schematic,
+        pending_schematic: None,
+        disk_writes: view.disk_writes,
         phase: Phase::Down,
         config: None,
         staged: None,
@@ -512,9 +564,15 @@ mod tests {
                 .map(|(net, ip)| (*net, Ipv4Addr::from(*ip)))
                 .collect(),
             user_data: None,
-            talos_version: Some("v1.13.9".into()),
+            talos: None,
+            disk_writes: 1,
         };
-        new_node(&view, public.into(), "v1.13.9".into())
+        let disk = crate::world::TalosDisk {
+            version: "v1.13.9".into(),
+            schematic: crate::catalog::DEFAULT_TALOS_SCHEMATIC.into(),
+            arch: "amd64".into(),
+        };
+        new_node(&view, public.into(), disk)
     }
 
     #[test]

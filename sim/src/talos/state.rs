@@ -57,6 +57,12 @@ pub struct Node {
     pub version: String,
     /// Version it runs after the pending reboot.
     pub pending_version: Option<String>,
+    /// The Image Factory schematic it runs (from its disk; from the installer after an upgrade).
+    pub schematic: String,
+    /// Schematic it runs after the pending reboot (an upgrade's installer).
+    pub pending_schematic: Option<String>,
+    /// Which write of its server's disk it booted from.
+    pub disk_writes: u64,
     /// Phase.
     pub phase: Phase,
     /// Applied configuration (`None` = maintenance mode).
@@ -317,6 +323,7 @@ impl Fleet {
                         "ip": n.ip.to_string(),
                         "hostname": n.hostname(),
                         "version": n.version,
+                        "schematic": n.schematic,
                         "mode": n.mode(),
                         "role": n.config.as_ref().map(|c| c.role),
                         "config_hash": n.config.as_ref().map(|c| c.hash.clone()),

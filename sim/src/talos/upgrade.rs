@@ -31,6 +31,7 @@ impl ImageService for NodeApi {
                 "image reference {image:?} has no tag"
             )));
         }
+        self.installer_schematic(&image)?;
         let mut fleet = self.sim.lock();
         let node = NodeApi::up(&mut fleet, id)?;
         if !node.pulled_images.contains(&image) {
@@ -56,6 +57,7 @@ impl LifecycleService for NodeApi {
             .as_ref()
             .map(|s| s.image_name.clone())
             .unwrap_or_default();
+        let schematic = self.installer_schematic(&image)?;
         let mut fleet = self.sim.lock();
         let node = NodeApi::up(&mut fleet, id)?;
         if !node.pulled_images.contains(&image) {
@@ -63,7 +65,7 @@ impl LifecycleService for NodeApi {
                 "installer image {image:?} was not pulled on this node (ImageService.Pull first)"
             )));
         }
-        self.start_upgrade(node, &image)?;
+        self.start_upgrade(node, &image, schematic)?;
         let progress = |r| {
             Ok(LifecycleServiceUpgradeResponse {
                 progress: Some(LifecycleServiceInstallProgress { response: Some(r) }),

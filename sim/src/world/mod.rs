@@ -6,6 +6,7 @@
 //! creation/deletion is broadcast as a [`WorldEvent`] carrying the object's loopback address.
 
 pub mod actions;
+pub mod disk;
 pub mod hooks;
 pub mod records;
 mod seed;
@@ -93,6 +94,13 @@ pub struct Collections {
     pub next_ipv6: u32,
     /// Next MAC suffix.
     pub next_mac: u32,
+    /// Whether images and servers record their disks (false in state files written before the
+    /// disk model: [`World::restore`] derives them).
+    #[serde(default)]
+    pub disks_recorded: bool,
+    /// Schematics posted to the Image Factory stand-in: id → canonical YAML.
+    #[serde(default)]
+    pub factory_schematics: BTreeMap<String, String>,
 }
 
 /// Hetzner's deprecation of a catalog item (a server type in one location): when it was
@@ -214,6 +222,7 @@ impl World {
         self.data = Collections {
             next_id: 100_000,
             next_ipv4: u32::from(self.first_ipv4),
+            disks_recorded: true,
             ..Collections::default()
         };
         self.running.clear();
@@ -234,6 +243,9 @@ impl World {
             .map(|a| a.id)
             .collect();
         self.data = data;
+        if !self.data.disks_recorded {
+            seed::derive_disks(&mut self.data);
+        }
     }
 
     /// Talos versions given at start.

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::labels::Labels;
 
+pub use super::disk::{Disk, TalosDisk};
+
 /// A server.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Server {
@@ -48,6 +50,37 @@ pub struct Server {
     pub ssh_keys: Vec<i64>,
     /// Disk size in GB.
     pub primary_disk_size: i32,
+    /// What the system disk holds (decides what boots).
+    #[serde(default)]
+    pub disk: Disk,
+    /// How many times the disk was rewritten (create, rebuild, `dd`, `blkdiscard`): a Talos node
+    /// booted from an older write is gone with it.
+    #[serde(default)]
+    pub disk_writes: u64,
+    /// The rescue system armed for the next boot (`enable_rescue`), while `rescue_enabled`.
+    #[serde(default)]
+    pub rescue: Option<RescueSetup>,
+    /// The rescue system this server runs now (booted with rescue enabled), until it stops.
+    #[serde(default)]
+    pub in_rescue: Option<RescueBoot>,
+}
+
+/// What `enable_rescue` set up: who may log in to the rescue system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RescueSetup {
+    /// OpenSSH public keys of the SSH keys given (resolved when rescue was enabled).
+    pub public_keys: Vec<String>,
+    /// The root password `enable_rescue` returned.
+    pub root_password: String,
+}
+
+/// One boot of the rescue system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RescueBoot {
+    /// Who may log in.
+    pub setup: RescueSetup,
+    /// Distinguishes boots (a new id for every boot into rescue).
+    pub boot: i64,
 }
 
 /// One server's attachment to a network.
@@ -283,6 +316,9 @@ pub struct Image {
     pub labels: Labels,
     /// Delete protection.
     pub protect_delete: bool,
+    /// What the image holds (a server created from it gets this disk).
+    #[serde(default)]
+    pub disk: Disk,
 }
 
 /// A block storage volume.

@@ -1,7 +1,8 @@
 //! The images every fresh world starts with: the catalog's system images for both architectures and
 //! the Talos snapshots requested with `--talos-snapshots`.
 
-use super::{Image, World};
+use super::disk::{Disk, TalosDisk, talos_arch};
+use super::{Collections, Image, World};
 use crate::catalog::{DEFAULT_TALOS_SCHEMATIC, SYSTEM_IMAGES};
 
 /// Label holding the Talos version of a snapshot.
@@ -32,6 +33,7 @@ pub(super) fn seed_images(world: &mut World) {
                     architecture: arch.into(),
                     labels: Default::default(),
                     protect_delete: false,
+                    disk: Disk::System((*name).into()),
                 },
             );
         }
@@ -39,6 +41,11 @@ pub(super) fn seed_images(world: &mut World) {
     for version in world.talos_versions.clone() {
         for arch in ["x86", "arm"] {
             let id = world.next_id();
+            let disk = Disk::Talos(TalosDisk {
+                version: version.clone(),
+                schematic: DEFAULT_TALOS_SCHEMATIC.into(),
+                arch: talos_arch(arch).into(),
+            });
             let labels = [
                 (TALOS_VERSION_LABEL.to_string(), version.clone()),
                 (
@@ -65,10 +72,42 @@ pub(super) fn seed_images(world: &mut World) {
                     architecture: arch.into(),
                     labels,
                     protect_delete: false,
+                    disk,
                 },
             );
         }
     }
+}
+
+/// Disks for a state file written before the sim recorded them: system images hold their
+/// system, snapshots labelled with a Talos version hold that version (with the labelled
+/// schematic, else the default one) for their architecture, other snapshots hold nothing the sim
+/// knows; servers hold their image's disk.
+pub(super) fn derive_disks(data: &mut Collections) {
+    for image in data.images.values_mut() {
+        image.disk = if image.kind == "system" {
+            image.name.clone().map_or(Disk::Unknown, Disk::System)
+        } else if let Some(version) = image.labels.get(TALOS_VERSION_LABEL) {
+            Disk::Talos(TalosDisk {
+                version: version.clone(),
+                schematic: image
+                    .labels
+                    .get(TALOS_SCHEMATIC_LABEL)
+                    .cloned()
+                    .unwrap_or_else(|| DEFAULT_TALOS_SCHEMATIC.into()),
+                arch: talos_arch(&image.architecture).into(),
+            })
+        } else {
+            Disk::Unknown
+        };
+    }
+    for server in data.servers.values_mut() {
+        server.disk = server
+            .image
+            .and_then(|i| data.images.get(&i))
+            .map_or(Disk::Unknown, |i| i.disk.clone());
+    }
+    data.disks_recorded = true;
 }
 
 fn capitalize(s: &str) -> String {
