@@ -32,6 +32,8 @@ const SSH_WAIT: Duration = Duration::from_secs(5 * 60);
 const WRITE_LIMIT: Duration = Duration::from_secs(30 * 60);
 /// How long a short command may take.
 const COMMAND_LIMIT: Duration = Duration::from_secs(2 * 60);
+/// How long `shutdown now` is given to be sent and acknowledged (its session never ends cleanly).
+const SHUTDOWN_SEND: Duration = Duration::from_secs(5);
 /// How long the server may take to power off after `shutdown`.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(3 * 60);
 /// Locations tried after the preferred one (snapshots are usable in every location).
@@ -368,9 +370,9 @@ impl Builder {
         }
 
         progress(Step::Shutdown);
-        // The connection closes under the command: its result says nothing; the server's
-        // status does.
-        let _ = shell.run("shutdown now", COMMAND_LIMIT).await;
+        // The connection dies under the command (or hangs until TCP gives up): its result says
+        // nothing, the server's status does. A few seconds let the command reach the server.
+        let _ = shell.run("shutdown now", SHUTDOWN_SEND).await;
         shell.close().await;
         self.wait_off(server).await?;
 

@@ -17,6 +17,8 @@ pub struct World {
     handle: Option<hk8s_sim::SimHandle>,
     /// `http://127.0.0.1:PORT/v1`.
     pub endpoint: String,
+    /// The Image Factory stand-in, `http://127.0.0.1:PORT/factory`.
+    pub factory: String,
     base: String,
 }
 
@@ -44,6 +46,7 @@ impl World {
             .expect("sim starts");
         World {
             endpoint: handle.endpoint(),
+            factory: handle.image_factory_url(),
             base: format!("http://{}", handle.addr()),
             handle: Some(handle),
             runtime,
