@@ -190,6 +190,7 @@ impl ClusterRef {
                     .get("image_selector")
                     .and_then(Value::as_str)
                     .map(str::to_owned),
+                architectures: Vec::new(),
                 schematic: connection
                     .get("image_schematic")
                     .and_then(Value::as_str)

@@ -127,7 +127,12 @@ impl RescueSystems {
     /// server is off (or boots its disk) after the `shutdown_server` latency.
     fn go_down(sim: &TalosSim, server: i64, boot: i64, reboot: bool) {
         let at = sim.now() + sim.duration("shutdown_server");
-        if let Some(r) = sim.rescue.lock().get_mut(&server).filter(|r| r.boot == boot) {
+        if let Some(r) = sim
+            .rescue
+            .lock()
+            .get_mut(&server)
+            .filter(|r| r.boot == boot)
+        {
             r.stop_ssh();
             r.going_down.get_or_insert((at, reboot));
         }

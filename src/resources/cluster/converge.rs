@@ -123,7 +123,8 @@ pub async fn converge(
     bootstrap: Bootstrap,
 ) -> Result<(Converged, Clients), Diagnostics> {
     let mut warnings = Vec::new();
-    let (mut infra, infra_actions, image) = ensure_infra(op, spec, bootstrap).await?;
+    let (mut infra, infra_actions, Images { image, others }) =
+        ensure_infra(op, spec, bootstrap).await?;
     clear_foreign(op, spec, secrets, bootstrap).await?;
     let (mut members, new_names) = create_missing(
         op,
@@ -156,6 +157,9 @@ pub async fn converge(
     if bootstrap == Bootstrap::Forbidden {
         super::roll::roll(op, &clients, spec, secrets, &infra, &members).await?;
     }
+    for other in &others {
+        other.id().await?;
+    }
     mark_complete(op, &mut members).await?;
     let nodes = addresses(&members, infra.network.id)?;
     let versions = gates::wait_talos_api(
@@ -184,7 +188,7 @@ async fn ensure_infra(
     op: &Operation,
     spec: &ClusterSpec,
     bootstrap: Bootstrap,
-) -> Result<(Infra, Vec<Action>, Image), Diagnostics> {
+) -> Result<(Infra, Vec<Action>, Images), Diagnostics> {
     let image = images::SnapshotSource::new(
         op,
         &spec.image,
@@ -198,6 +202,7 @@ async fn ensure_infra(
         // alongside the network and load balancer.
         image.prefetch();
     }
+    let others = other_architectures(op, spec);
     let (mut infra, actions) = infra::ensure(&op.hcloud, spec)
         .await
         .map_err(infra_failed)?;
@@ -213,7 +218,40 @@ async fn ensure_infra(
     )
     .await
     .map_err(infra_failed)?;
-    Ok((infra, infra_actions, image))
+    Ok((infra, infra_actions, Images { image, others }))
+}
+
+/// The snapshots of `image.architectures` besides the control plane's, started now (they are
+/// for node pools of the cluster, and are awaited before the apply ends).
+fn other_architectures(op: &Operation, spec: &ClusterSpec) -> Vec<images::SnapshotSource> {
+    if spec.image.is_custom() {
+        return Vec::new();
+    }
+    let mut others = spec.image.architectures.clone();
+    others.sort();
+    others.dedup();
+    others
+        .into_iter()
+        .filter(|a| *a != spec.control_plane.architecture)
+        .map(|architecture| {
+            let source = images::SnapshotSource::new(
+                op,
+                &spec.image,
+                &spec.talos_version,
+                architecture,
+                &spec.location,
+                format!("{} node pools", architecture.kubernetes_name()),
+            );
+            source.prefetch();
+            source
+        })
+        .collect()
+}
+
+/// The control plane's snapshot and those of `image.architectures`.
+struct Images {
+    image: Image,
+    others: Vec<images::SnapshotSource>,
 }
 
 fn infra_failed(e: infra::InfraError) -> Diagnostics {

@@ -215,6 +215,15 @@ fn image() -> Attribute {
             Attribute::string("selector").optional().description(
                 "Hetzner label selector choosing the snapshot, e.g. \"os=talos,version=v1.13.9\".",
             ),
+            Attribute::list("architectures", Type::String)
+                .optional()
+                .description(
+                    "Architectures (\"amd64\", \"arm64\") whose snapshots the cluster makes sure of, \
+                     besides its control plane's: list your node pools' so that their snapshots are \
+                     built alongside the control plane's instead of at each pool's first apply. \
+                     Ignored with `snapshot_ids` or `selector`.",
+                )
+                .validate(architecture_names()),
             Attribute::string("schematic")
                 .optional()
                 .description(
@@ -358,6 +367,26 @@ fn snapshot_keys() -> impl Validator {
                     "Invalid architecture",
                     format!("{key:?} is not an architecture; use \"amd64\" or \"arm64\""),
                 ));
+            }
+        }
+        diags
+    })
+}
+
+fn architecture_names() -> impl Validator {
+    custom("values must be amd64 or arm64", |path, value| {
+        let mut diags = crate::tfplugin::diag::Diagnostics::new();
+        if let crate::tfplugin::value::Value::List(items) = value {
+            for (i, item) in items.iter().enumerate() {
+                if let Some(name) = item.as_str()
+                    && !matches!(name, "amd64" | "arm64")
+                {
+                    diags.extend(v::error_at(
+                        &path.index(i),
+                        "Invalid architecture",
+                        format!("{name:?} is not an architecture; use \"amd64\" or \"arm64\""),
+                    ));
+                }
             }
         }
         diags

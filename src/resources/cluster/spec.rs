@@ -305,6 +305,14 @@ impl ClusterSpec {
                 selector: view::string(planned, &attr("image").attr("selector")).map(str::to_owned),
                 schematic: view::string(planned, &attr("image").attr("schematic"))
                     .map(str::to_owned),
+                architectures: string_list(planned, &attr("image").attr("architectures"))
+                    .iter()
+                    .filter_map(|a| match a.as_str() {
+                        "amd64" => Some(Architecture::X86),
+                        "arm64" => Some(Architecture::Arm),
+                        _ => None,
+                    })
+                    .collect(),
                 schematic_id: String::new(),
             },
             delete_protection: view::boolean(planned, &attr("delete_protection")).unwrap_or(false),

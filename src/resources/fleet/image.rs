@@ -25,6 +25,8 @@ pub struct ImageSpec {
     pub selector: Option<String>,
     /// The Image Factory schematic (YAML) the snapshots are built from; `None`: plain Talos.
     pub schematic: Option<String>,
+    /// Architectures whose snapshots the cluster ensures besides its control plane's.
+    pub architectures: Vec<Architecture>,
     /// The schematic's id, once [`ImageSpec::resolve_schematic`] asked the factory (empty
     /// before).
     pub schematic_id: String,
