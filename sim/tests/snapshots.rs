@@ -27,11 +27,15 @@ impl russh::client::Handler for Trusting {
 
 fn new_key() -> PrivateKey {
     let seed: [u8; 32] = rand::random();
-    PrivateKey::from(russh::keys::ssh_key::private::Ed25519Keypair::from_seed(&seed))
+    PrivateKey::from(russh::keys::ssh_key::private::Ed25519Keypair::from_seed(
+        &seed,
+    ))
 }
 
 fn openssh(key: &PrivateKey) -> String {
-    key.public_key().to_openssh().expect("an OpenSSH public key")
+    key.public_key()
+        .to_openssh()
+        .expect("an OpenSSH public key")
 }
 
 /// What one `exec` gave: exit status (none when the connection closed without one), stdout,
@@ -48,15 +52,23 @@ enum Login<'a> {
     Password(&'a str),
 }
 
-async fn session(ip: Ipv4Addr, login: Login<'_>) -> Result<russh::client::Handle<Trusting>, String> {
+async fn session(
+    ip: Ipv4Addr,
+    login: Login<'_>,
+) -> Result<russh::client::Handle<Trusting>, String> {
     let config = Arc::new(russh::client::Config::default());
     let mut handle = russh::client::connect(config, (ip, 22), Trusting)
         .await
         .map_err(|e| format!("connect: {e}"))?;
     let auth = match login {
-        Login::Key(k) => handle
-            .authenticate_publickey("root", PrivateKeyWithHashAlg::new(Arc::new(k.clone()), None))
-            .await,
+        Login::Key(k) => {
+            handle
+                .authenticate_publickey(
+                    "root",
+                    PrivateKeyWithHashAlg::new(Arc::new(k.clone()), None),
+                )
+                .await
+        }
         Login::Password(p) => handle.authenticate_password("root", p).await,
     }
     .map_err(|e| format!("auth: {e}"))?;
@@ -67,8 +79,13 @@ async fn session(ip: Ipv4Addr, login: Login<'_>) -> Result<russh::client::Handle
 }
 
 async fn exec(ip: Ipv4Addr, key: &PrivateKey, command: &str) -> Exec {
-    let handle = session(ip, Login::Key(key)).await.expect("root logs in with the rescue key");
-    let mut channel = handle.channel_open_session().await.expect("a session channel");
+    let handle = session(ip, Login::Key(key))
+        .await
+        .expect("root logs in with the rescue key");
+    let mut channel = handle
+        .channel_open_session()
+        .await
+        .expect("a session channel");
     channel.exec(true, command).await.expect("exec");
     let mut out = Exec {
         status: None,
@@ -91,16 +108,27 @@ async fn exec(ip: Ipv4Addr, key: &PrivateKey, command: &str) -> Exec {
 
 /// A server of `server_type` from ubuntu-24.04, created off, booted into the rescue system with
 /// `key`; its id, address and root password once SSH answers.
-async fn rescue_server(sim: &TestSim, name: &str, server_type: &str, key: &PrivateKey) -> (i64, Ipv4Addr, String) {
+async fn rescue_server(
+    sim: &TestSim,
+    name: &str,
+    server_type: &str,
+    key: &PrivateKey,
+) -> (i64, Ipv4Addr, String) {
     let ssh_key = sim
-        .hcloud("POST", "/ssh_keys", Some(json!({"name": format!("{name}-key"), "public_key": openssh(key)})))
+        .hcloud(
+            "POST",
+            "/ssh_keys",
+            Some(json!({"name": format!("{name}-key"), "public_key": openssh(key)})),
+        )
         .await;
     let server = sim
         .hcloud(
             "POST",
             "/servers",
-            Some(json!({"name": name, "server_type": server_type, "image": "ubuntu-24.04",
-                        "location": "fsn1", "start_after_create": false})),
+            Some(
+                json!({"name": name, "server_type": server_type, "image": "ubuntu-24.04",
+                        "location": "fsn1", "start_after_create": false}),
+            ),
         )
         .await;
     let id = server["server"]["id"].as_i64().expect("a server id");
@@ -116,15 +144,25 @@ async fn rescue_server(sim: &TestSim, name: &str, server_type: &str, key: &Priva
             Some(json!({"type": "linux64", "ssh_keys": [ssh_key["ssh_key"]["id"]]})),
         )
         .await;
-    let password = rescue["root_password"].as_str().expect("a root password").to_string();
-    sim.hcloud("POST", &format!("/servers/{id}/actions/poweron"), None).await;
+    let password = rescue["root_password"]
+        .as_str()
+        .expect("a root password")
+        .to_string();
+    sim.hcloud("POST", &format!("/servers/{id}/actions/poweron"), None)
+        .await;
     wait_status(sim, id, "running").await;
     sim.eventually("the rescue SSH server", || async {
-        tokio::net::TcpStream::connect((ip, 22)).await.ok().map(|_| ())
+        tokio::net::TcpStream::connect((ip, 22))
+            .await
+            .ok()
+            .map(|_| ())
     })
     .await;
     let server = sim.hcloud("GET", &format!("/servers/{id}"), None).await;
-    assert_eq!(server["server"]["rescue_enabled"], false, "booting into rescue consumes it");
+    assert_eq!(
+        server["server"]["rescue_enabled"], false,
+        "booting into rescue consumes it"
+    );
     (id, ip, password)
 }
 
@@ -136,7 +174,13 @@ async fn wait_status(sim: &TestSim, id: i64, status: &str) {
     .await;
 }
 
-fn write_command(sim: &TestSim, schematic: &str, version: &str, arch: &str, pipefail: bool) -> String {
+fn write_command(
+    sim: &TestSim,
+    schematic: &str,
+    version: &str,
+    arch: &str,
+    pipefail: bool,
+) -> String {
     format!(
         "{}wget -q --timeout=5 --tries=3 -O - '{}/image/{schematic}/{version}/hcloud-{arch}.raw.xz' | xz -cd | dd of=/dev/sda bs=4M status=none && sync",
         if pipefail { "set -euo pipefail; " } else { "" },
@@ -147,7 +191,10 @@ fn write_command(sim: &TestSim, schematic: &str, version: &str, arch: &str, pipe
 /// Powers the rescue system off from inside and snapshots the disk with `labels`; the image id.
 async fn snapshot(sim: &TestSim, id: i64, ip: Ipv4Addr, key: &PrivateKey, labels: Value) -> i64 {
     let down = exec(ip, key, "shutdown now").await;
-    assert_eq!(down.status, None, "shutdown ends the session without an exit status");
+    assert_eq!(
+        down.status, None,
+        "shutdown ends the session without an exit status"
+    );
     wait_status(sim, id, "off").await;
     let reply = sim
         .hcloud(
@@ -188,7 +235,9 @@ async fn node(sim: &TestSim, server: i64) -> Option<Value> {
 
 async fn maintenance_node(sim: &TestSim, server: i64) -> Value {
     sim.eventually("a Talos node in maintenance mode", || async {
-        node(sim, server).await.filter(|n| n["mode"] == "maintenance")
+        node(sim, server)
+            .await
+            .filter(|n| n["mode"] == "maintenance")
     })
     .await
 }
@@ -200,22 +249,45 @@ async fn assert_no_node(sim: &TestSim, server: i64) {
         sim.hcloud("GET", "/servers", None).await;
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    assert_eq!(node(sim, server).await, None, "nothing boots from that disk");
+    assert_eq!(
+        node(sim, server).await,
+        None,
+        "nothing boots from that disk"
+    );
 }
 
 #[tokio::test]
 async fn a_snapshot_boots_what_was_written_whatever_its_labels_say() {
     let sim = TestSim::start(70, &[], |_| {}).await;
     let snapshots = sim.hcloud("GET", "/images?type=snapshot", None).await;
-    assert_eq!(snapshots["images"], json!([]), "no --talos-snapshots: no Talos snapshot at all");
+    assert_eq!(
+        snapshots["images"],
+        json!([]),
+        "no --talos-snapshots: no Talos snapshot at all"
+    );
     let key = new_key();
     let (id, ip, _) = rescue_server(&sim, "build-amd64", "cx23", &key).await;
-    let wrote = exec(ip, &key, &write_command(&sim, DEFAULT_TALOS_SCHEMATIC, "v1.13.9", "amd64", true)).await;
+    let wrote = exec(
+        ip,
+        &key,
+        &write_command(&sim, DEFAULT_TALOS_SCHEMATIC, "v1.13.9", "amd64", true),
+    )
+    .await;
     assert_eq!((wrote.status, wrote.stderr.as_str()), (Some(0), ""));
-    let image = snapshot(&sim, id, ip, &key, json!({"hk8s.io/talos-version": "v1.14.0"})).await;
+    let image = snapshot(
+        &sim,
+        id,
+        ip,
+        &key,
+        json!({"hk8s.io/talos-version": "v1.14.0"}),
+    )
+    .await;
     let server = boot(&sim, "node-1", image, "cx23").await;
     let node = maintenance_node(&sim, server).await;
-    assert_eq!(node["version"], "v1.13.9", "the label said v1.14.0, the disk holds v1.13.9");
+    assert_eq!(
+        node["version"], "v1.13.9",
+        "the label said v1.14.0, the disk holds v1.13.9"
+    );
     assert_eq!(node["schematic"], DEFAULT_TALOS_SCHEMATIC);
     assert_eq!(sim.stats().await["factory_downloads"], 1);
 }
@@ -231,28 +303,57 @@ async fn openssh_logs_in_with_the_key_and_a_wrong_key_is_refused() {
         .to_openssh(russh::keys::ssh_key::LineEnding::LF)
         .expect("an OpenSSH private key");
     std::fs::write(&path, pem.as_bytes()).expect("key written");
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("mode");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("mode");
     let ssh = |cmd: &str| {
         std::process::Command::new("ssh")
-            .args(["-i", path.to_str().unwrap_or_default(), "-o", "StrictHostKeyChecking=no",
-                   "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"])
+            .args([
+                "-i",
+                path.to_str().unwrap_or_default(),
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "LogLevel=ERROR",
+            ])
             .arg(format!("root@{ip}"))
             .arg(cmd)
             .output()
             .expect("ssh runs")
     };
     let uname = tokio::task::block_in_place(|| ssh("uname -m"));
-    assert_eq!((uname.status.code(), String::from_utf8_lossy(&uname.stdout).as_ref()), (Some(0), "aarch64\n"));
+    assert_eq!(
+        (
+            uname.status.code(),
+            String::from_utf8_lossy(&uname.stdout).as_ref()
+        ),
+        (Some(0), "aarch64\n")
+    );
     let unknown = tokio::task::block_in_place(|| ssh("fdisk -l /dev/sda"));
     assert_eq!(unknown.status.code(), Some(127));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("fdisk: command not found"));
     let other = new_key();
-    assert_eq!(session(ip, Login::Key(&other)).await.err().as_deref(), Some("authentication refused"));
-    assert_eq!(session(ip, Login::Password("wrong")).await.err().as_deref(), Some("authentication refused"));
-    assert!(session(ip, Login::Password(&password)).await.is_ok(), "the root password logs in");
+    assert_eq!(
+        session(ip, Login::Key(&other)).await.err().as_deref(),
+        Some("authentication refused")
+    );
+    assert_eq!(
+        session(ip, Login::Password("wrong")).await.err().as_deref(),
+        Some("authentication refused")
+    );
+    assert!(
+        session(ip, Login::Password(&password)).await.is_ok(),
+        "the root password logs in"
+    );
     let vda = exec(ip, &key, "dd of=/dev/vda bs=4M").await;
     assert_eq!(vda.status, Some(1));
-    assert_eq!(vda.stderr, "dd: failed to open '/dev/vda': No such file or directory\n");
+    assert_eq!(
+        vda.stderr,
+        "dd: failed to open '/dev/vda': No such file or directory\n"
+    );
 }
 
 #[tokio::test]
@@ -261,13 +362,37 @@ async fn without_pipefail_a_failed_download_leaves_an_empty_disk_that_boots_noth
     let key = new_key();
     let (id, ip, _) = rescue_server(&sim, "build-trap", "cx23", &key).await;
     // v1.99.9 is no version the factory serves: wget fails, xz reads nothing, dd writes nothing.
-    let failing = format!("blkdiscard -f /dev/sda && {}", write_command(&sim, DEFAULT_TALOS_SCHEMATIC, "v1.99.9", "amd64", false));
+    let failing = format!(
+        "blkdiscard -f /dev/sda && {}",
+        write_command(&sim, DEFAULT_TALOS_SCHEMATIC, "v1.99.9", "amd64", false)
+    );
     let trap = exec(ip, &key, &failing).await;
-    assert_eq!(trap.status, Some(0), "without pipefail the pipeline is dd's: {trap:?}");
+    assert_eq!(
+        trap.status,
+        Some(0),
+        "without pipefail the pipeline is dd's: {trap:?}"
+    );
     assert_eq!(trap.stderr, "xz: (stdin): File format not recognized\n");
-    let strict = exec(ip, &key, &write_command(&sim, DEFAULT_TALOS_SCHEMATIC, "v1.99.9", "amd64", true)).await;
-    assert_eq!(strict.status, Some(8), "with pipefail wget's server error shows: {strict:?}");
-    let image = snapshot(&sim, id, ip, &key, json!({"hk8s.io/talos-version": "v1.99.9"})).await;
+    let strict = exec(
+        ip,
+        &key,
+        &write_command(&sim, DEFAULT_TALOS_SCHEMATIC, "v1.99.9", "amd64", true),
+    )
+    .await;
+    // pipefail: the rightmost failure, xz's (wget's own is 8: see the fault test).
+    assert_eq!(
+        strict.status,
+        Some(1),
+        "with pipefail the pipeline fails: {strict:?}"
+    );
+    let image = snapshot(
+        &sim,
+        id,
+        ip,
+        &key,
+        json!({"hk8s.io/talos-version": "v1.99.9"}),
+    )
+    .await;
     let server = boot(&sim, "node-empty", image, "cx23").await;
     assert_no_node(&sim, server).await;
 }
@@ -286,7 +411,10 @@ async fn an_arm64_image_on_an_x86_server_boots_nothing_and_a_custom_schematic_bo
         .await
         .expect("JSON");
     let schematic = posted["id"].as_str().expect("an id").to_string();
-    assert_eq!(schematic, "613e1592b2da41ae5e265e8789429f22e121aab91cb4deb6bc3c0b6262961245");
+    assert_eq!(
+        schematic,
+        "613e1592b2da41ae5e265e8789429f22e121aab91cb4deb6bc3c0b6262961245"
+    );
     let unknown = http
         .post(format!("{}/schematics", sim.handle.image_factory_url()))
         .body("customization: {systemExtension: {}}")
@@ -296,29 +424,56 @@ async fn an_arm64_image_on_an_x86_server_boots_nothing_and_a_custom_schematic_bo
     assert_eq!(unknown.status(), 400);
     let key = new_key();
     let (id, ip, _) = rescue_server(&sim, "build-custom", "cx23", &key).await;
-    let wrote = exec(ip, &key, &write_command(&sim, &schematic, "v1.13.9", "arm64", true)).await;
+    let wrote = exec(
+        ip,
+        &key,
+        &write_command(&sim, &schematic, "v1.13.9", "arm64", true),
+    )
+    .await;
     assert_eq!(wrote.status, Some(0), "{wrote:?}");
     let image = snapshot(&sim, id, ip, &key, json!({})).await;
     // The server has an x86 type, so the snapshot is an x86 image holding arm64 Talos.
     let wrong = boot(&sim, "node-wrong-arch", image, "cx23").await;
     assert_no_node(&sim, wrong).await;
     // Written again for amd64, the custom schematic boots.
-    sim.hcloud("POST", &format!("/servers/{id}/actions/enable_rescue"), Some(json!({"type": "linux64"}))).await;
+    sim.hcloud(
+        "POST",
+        &format!("/servers/{id}/actions/enable_rescue"),
+        Some(json!({"type": "linux64"})),
+    )
+    .await;
     let rescue = sim.hcloud("GET", &format!("/servers/{id}"), None).await;
     assert_eq!(rescue["server"]["rescue_enabled"], true);
     let with_key = sim.hcloud("GET", "/ssh_keys", None).await["ssh_keys"][0]["id"].clone();
-    sim.hcloud("POST", &format!("/servers/{id}/actions/enable_rescue"), Some(json!({"type": "linux64", "ssh_keys": [with_key]}))).await;
-    sim.hcloud("POST", &format!("/servers/{id}/actions/poweron"), None).await;
+    sim.hcloud(
+        "POST",
+        &format!("/servers/{id}/actions/enable_rescue"),
+        Some(json!({"type": "linux64", "ssh_keys": [with_key]})),
+    )
+    .await;
+    sim.hcloud("POST", &format!("/servers/{id}/actions/poweron"), None)
+        .await;
     sim.eventually("the rescue SSH server again", || async {
-        tokio::net::TcpStream::connect((ip, 22)).await.ok().map(|_| ())
+        tokio::net::TcpStream::connect((ip, 22))
+            .await
+            .ok()
+            .map(|_| ())
     })
     .await;
-    let wrote = exec(ip, &key, &write_command(&sim, &schematic, "v1.13.9", "amd64", true)).await;
+    let wrote = exec(
+        ip,
+        &key,
+        &write_command(&sim, &schematic, "v1.13.9", "amd64", true),
+    )
+    .await;
     assert_eq!(wrote.status, Some(0), "{wrote:?}");
     let image = snapshot(&sim, id, ip, &key, json!({})).await;
     let server = boot(&sim, "node-custom", image, "cx23").await;
     let node = maintenance_node(&sim, server).await;
-    assert_eq!((node["version"].as_str(), node["schematic"].as_str()), (Some("v1.13.9"), Some(schematic.as_str())));
+    assert_eq!(
+        (node["version"].as_str(), node["schematic"].as_str()),
+        (Some("v1.13.9"), Some(schematic.as_str()))
+    );
 }
 
 #[tokio::test]
@@ -343,15 +498,48 @@ async fn faults_break_downloads_and_snapshots_and_delay_ssh() {
         clock.advance(Duration::from_secs(31));
     };
     let ((id, ip, _), ()) = tokio::join!(rescue_server(&sim, "build-faults", "cx23", &key), waiter);
-    let broken = exec(ip, &key, &write_command(&sim, DEFAULT_TALOS_SCHEMATIC, "v1.13.9", "amd64", true)).await;
-    assert!(matches!(broken.status, Some(4 | 8)), "every download fails: {broken:?}");
+    let url = format!(
+        "{}/image/{DEFAULT_TALOS_SCHEMATIC}/v1.13.9/hcloud-amd64.raw.xz",
+        sim.handle.image_factory_url()
+    );
+    for _ in 0..4 {
+        // 500 (wget: 8) or a broken stream (wget: 4 once its one try is used up).
+        let broken = exec(
+            ip,
+            &key,
+            &format!("set -o pipefail; wget -q --tries=1 -O - {url} | true"),
+        )
+        .await;
+        assert!(
+            matches!(broken.status, Some(4 | 8)),
+            "every download fails: {broken:?}"
+        );
+    }
+    let written = exec(
+        ip,
+        &key,
+        &write_command(&sim, DEFAULT_TALOS_SCHEMATIC, "v1.13.9", "amd64", true),
+    )
+    .await;
+    assert_eq!(
+        written.status,
+        Some(1),
+        "xz gets a broken stream or nothing: {written:?}"
+    );
     let down = exec(ip, &key, "poweroff").await;
     assert_eq!(down.status, None);
     wait_status(&sim, id, "off").await;
     let reply = sim
-        .hcloud("POST", &format!("/servers/{id}/actions/create_image"), Some(json!({"type": "snapshot"})))
+        .hcloud(
+            "POST",
+            &format!("/servers/{id}/actions/create_image"),
+            Some(json!({"type": "snapshot"})),
+        )
         .await;
-    let (image, action) = (reply["image"]["id"].as_i64(), reply["action"]["id"].as_i64());
+    let (image, action) = (
+        reply["image"]["id"].as_i64(),
+        reply["action"]["id"].as_i64(),
+    );
     let action = action.expect("an action id");
     let finished = sim
         .eventually("create_image to finish", || async {
@@ -360,6 +548,12 @@ async fn faults_break_downloads_and_snapshots_and_delay_ssh() {
         })
         .await;
     assert_eq!(finished["action"]["status"], "error");
-    let (status, _) = sim.try_hcloud("GET", &format!("/images/{}", image.unwrap_or_default()), None).await;
+    let (status, _) = sim
+        .try_hcloud(
+            "GET",
+            &format!("/images/{}", image.unwrap_or_default()),
+            None,
+        )
+        .await;
     assert_eq!(status, 404, "a failed create_image leaves no image");
 }

@@ -40,10 +40,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/factory/schematics", post(create_schematic))
         .route("/factory/schematics/{id}", get(get_schematic))
-        .route(
-            "/factory/image/{schematic}/{version}/{file}",
-            get(download),
-        )
+        .route("/factory/image/{schematic}/{version}/{file}", get(download))
         .with_state(state)
 }
 
@@ -59,7 +56,10 @@ fn text(status: StatusCode, message: &str) -> Response {
 
 async fn create_schematic(State(app): State<AppState>, body: Bytes) -> Response {
     let Ok(body) = std::str::from_utf8(&body) else {
-        return text(StatusCode::BAD_REQUEST, "yaml: invalid UTF-8 in the schematic");
+        return text(
+            StatusCode::BAD_REQUEST,
+            "yaml: invalid UTF-8 in the schematic",
+        );
     };
     let parsed = match Schematic::parse(body) {
         Ok(s) => s,
@@ -102,8 +102,10 @@ pub fn served_version(version: &str) -> Option<String> {
             .iter()
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
     let v = format!("v{bare}");
-    (numeric && crate::talos::config::SUPPORTED_MINORS.contains(&crate::talos::config::minor_of(&v).as_str()))
-        .then_some(v)
+    (numeric
+        && crate::talos::config::SUPPORTED_MINORS
+            .contains(&crate::talos::config::minor_of(&v).as_str()))
+    .then_some(v)
 }
 
 async fn download(

@@ -90,7 +90,11 @@ impl Schematic {
                         match k.as_str() {
                             "officialExtensions" => self.official_extensions = strings(v, text, k)?,
                             other => {
-                                return Err(unknown_field(text, other, "schematic.SystemExtensions"));
+                                return Err(unknown_field(
+                                    text,
+                                    other,
+                                    "schematic.SystemExtensions",
+                                ));
                             }
                         }
                     }
@@ -321,8 +325,7 @@ mod tests {
             Schematic::parse(iscsi).unwrap().id(),
             "613e1592b2da41ae5e265e8789429f22e121aab91cb4deb6bc3c0b6262961245"
         );
-        let qemu =
-            "customization: {systemExtensions: {officialExtensions: [siderolabs/qemu-guest-agent]}}";
+        let qemu = "customization: {systemExtensions: {officialExtensions: [siderolabs/qemu-guest-agent]}}";
         assert_eq!(
             Schematic::parse(qemu).unwrap().id(),
             "ce4c980550dd2ab1b17bbf2b08801c7eb59418eafe8f279833297925d67c7515"

@@ -129,7 +129,10 @@ fn boot_or_stop(server: &mut crate::world::Server, command: &str, before: &str) 
         _ => false,
     };
     if boots {
-        server.in_rescue = server.rescue.take().map(|setup| RescueBoot { setup, boot: 0 });
+        server.in_rescue = server
+            .rescue
+            .take()
+            .map(|setup| RescueBoot { setup, boot: 0 });
         server.rescue_enabled = false;
     } else if matches!(command, "stop_server" | "shutdown_server") {
         server.in_rescue = None;

@@ -122,7 +122,11 @@ impl Machine {
     }
 
     fn uname(&self, args: &[&str]) -> Ran {
-        let machine = if self.arch == "arm" { "aarch64" } else { "x86_64" };
+        let machine = if self.arch == "arm" {
+            "aarch64"
+        } else {
+            "x86_64"
+        };
         match args {
             [] | ["-s"] => ok("Linux\n"),
             ["-m"] => ok(format!("{machine}\n")),
@@ -152,9 +156,7 @@ impl Machine {
                 a if a.starts_with('-') => {
                     return fail(
                         1,
-                        format!(
-                            "blkdiscard: option {a} is not modelled by hk8s-sim\n"
-                        ),
+                        format!("blkdiscard: option {a} is not modelled by hk8s-sim\n"),
                     );
                 }
                 a => device = Some(a),
@@ -182,13 +184,21 @@ impl Machine {
         let mut block = 512usize;
         for arg in args {
             let Some((key, value)) = arg.split_once('=') else {
-                return fail(1, format!("dd: unrecognized operand '{arg}'\nTry 'dd --help' for more information.\n"));
+                return fail(
+                    1,
+                    format!(
+                        "dd: unrecognized operand '{arg}'\nTry 'dd --help' for more information.\n"
+                    ),
+                );
             };
             match key {
                 "of" => of = Some(value),
                 "if" if value == "/dev/stdin" || value == "-" => {}
                 "if" => {
-                    return fail(1, format!("dd: reading files ({value}) is not modelled by hk8s-sim\n"));
+                    return fail(
+                        1,
+                        format!("dd: reading files ({value}) is not modelled by hk8s-sim\n"),
+                    );
                 }
                 "bs" | "obs" | "ibs" => match parse_size(value) {
                     Some(n) if n > 0 => block = n,
@@ -197,20 +207,41 @@ impl Machine {
                 "status" => match value {
                     "none" => quiet = true,
                     "progress" | "noxfer" => {}
-                    _ => return fail(1, format!("dd: invalid status level: '{value}'\nTry 'dd --help' for more information.\n")),
+                    _ => {
+                        return fail(
+                            1,
+                            format!(
+                                "dd: invalid status level: '{value}'\nTry 'dd --help' for more information.\n"
+                            ),
+                        );
+                    }
                 },
                 "conv" | "oflag" | "iflag" => {
                     for flag in value.split(',') {
                         if !matches!(
                             flag,
-                            "sparse" | "fsync" | "fdatasync" | "notrunc" | "direct" | "sync"
-                                | "fullblock" | "dsync" | "noerror"
+                            "sparse"
+                                | "fsync"
+                                | "fdatasync"
+                                | "notrunc"
+                                | "direct"
+                                | "sync"
+                                | "fullblock"
+                                | "dsync"
+                                | "noerror"
                         ) {
                             return fail(1, format!("dd: invalid {key} flag: '{flag}'\n"));
                         }
                     }
                 }
-                _ => return fail(1, format!("dd: unrecognized operand '{arg}'\nTry 'dd --help' for more information.\n")),
+                _ => {
+                    return fail(
+                        1,
+                        format!(
+                            "dd: unrecognized operand '{arg}'\nTry 'dd --help' for more information.\n"
+                        ),
+                    );
+                }
             }
         }
         let bytes = stdin.len();
@@ -255,7 +286,10 @@ impl Machine {
 
     fn power(&self, command: &str, args: &[&str]) -> Ran {
         let accepted = match command {
-            "shutdown" => matches!(args, ["now"] | ["-h" | "-P" | "-r", "now"] | ["-h" | "-P" | "-r", "+0"] | ["+0"]),
+            "shutdown" => matches!(
+                args,
+                ["now"] | ["-h" | "-P" | "-r", "now"] | ["-h" | "-P" | "-r", "+0"] | ["+0"]
+            ),
             "poweroff" | "reboot" => args.is_empty() || args == ["-f"],
             _ => args == ["-p"],
         };
@@ -276,7 +310,9 @@ impl Machine {
 
 /// `4M`, `1M`, `64K`, `512`, `1MiB`-style sizes as dd reads them.
 fn parse_size(value: &str) -> Option<usize> {
-    let split = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
     let (digits, suffix) = value.split_at(split);
     let n: usize = digits.parse().ok()?;
     let factor = match suffix {
@@ -326,9 +362,7 @@ fn xz(args: &[&str], stdin: &[u8]) -> Ran {
     let mut out = Vec::new();
     match lzma_rs::xz_decompress(&mut &stdin[..], &mut out) {
         Ok(()) => ok(out),
-        Err(lzma_rs::error::Error::IoError(e))
-            if e.kind() == std::io::ErrorKind::UnexpectedEof =>
-        {
+        Err(lzma_rs::error::Error::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
             fail(1, "xz: (stdin): Unexpected end of input\n")
         }
         Err(_) => fail(1, "xz: (stdin): Compressed data is corrupt\n"),
@@ -360,7 +394,9 @@ fn wget_options(args: &[&str]) -> Result<WgetOptions, Ran> {
     let usage = |what: String| {
         fail(
             2,
-            format!("{what}\nUsage: wget [OPTION]... [URL]...\n\nTry `wget --help' for more options.\n"),
+            format!(
+                "{what}\nUsage: wget [OPTION]... [URL]...\n\nTry `wget --help' for more options.\n"
+            ),
         )
     };
     let mut urls = Vec::new();
@@ -387,7 +423,9 @@ fn wget_options(args: &[&str]) -> Result<WgetOptions, Ran> {
                 if v != "-" {
                     return Err(fail(
                         1,
-                        format!("wget: writing to a file ({v}) is not modelled by hk8s-sim (use -O -)\n"),
+                        format!(
+                            "wget: writing to a file ({v}) is not modelled by hk8s-sim (use -O -)\n"
+                        ),
                     ));
                 }
                 o.to_stdout = true;
@@ -397,7 +435,12 @@ fn wget_options(args: &[&str]) -> Result<WgetOptions, Ran> {
                 o.timeout = match seconds(v.clone()) {
                     Some(0.0) => Duration::from_secs(900),
                     Some(s) => Duration::from_secs_f64(s),
-                    None => return Err(fail(2, format!("wget: --timeout: Invalid time period '{v}'\n"))),
+                    None => {
+                        return Err(fail(
+                            2,
+                            format!("wget: --timeout: Invalid time period '{v}'\n"),
+                        ));
+                    }
                 };
             }
             "-t" | "--tries" => {
@@ -407,7 +450,9 @@ fn wget_options(args: &[&str]) -> Result<WgetOptions, Ran> {
                     Ok(0) => 20,
                     Ok(n) => n,
                     Err(_) if v == "inf" => 20,
-                    Err(_) => return Err(fail(2, format!("wget: --tries: Invalid number '{v}'\n"))),
+                    Err(_) => {
+                        return Err(fail(2, format!("wget: --tries: Invalid number '{v}'\n")));
+                    }
                 };
             }
             "-w" | "--wait" | "--waitretry" => {
@@ -439,10 +484,7 @@ fn wget_options(args: &[&str]) -> Result<WgetOptions, Ran> {
             o.url = url.clone();
             Ok(o)
         }
-        _ => Err(fail(
-            1,
-            "wget: several URLs are not modelled by hk8s-sim\n",
-        )),
+        _ => Err(fail(1, "wget: several URLs are not modelled by hk8s-sim\n")),
     }
 }
 
@@ -470,7 +512,10 @@ async fn wget(args: &[&str]) -> Ran {
     let mut log = String::new();
     let mut stdout: Vec<u8> = Vec::new();
     let Some((scheme_ok, host, port, path)) = parse_url(&o.url) else {
-        return fail(1, format!("{}: Invalid URL {}: Unsupported scheme\n", o.url, o.url));
+        return fail(
+            1,
+            format!("{}: Invalid URL {}: Unsupported scheme\n", o.url, o.url),
+        );
     };
     let _ = scheme_ok;
     let mut attempt = 0;
@@ -488,9 +533,7 @@ async fn wget(args: &[&str]) -> Ran {
                 return finish(&o, log, stdout, 4);
             }
             Fetch::NoConnection(why) => {
-                log.push_str(&format!(
-                    "Connecting to {host}:{port}... failed: {why}.\n"
-                ));
+                log.push_str(&format!("Connecting to {host}:{port}... failed: {why}.\n"));
                 if retry && o.retry_connrefused {
                     log.push_str("Retrying.\n\n");
                     continue;
@@ -508,7 +551,9 @@ async fn wget(args: &[&str]) -> Ran {
                     "Connecting to {host}:{port}... connected.\nHTTP request sent, awaiting response... {status} {reason}\n"
                 ));
                 if !(200..300).contains(&status) {
-                    log.push_str(&format!("2026-01-01 00:00:00 ERROR {status}: {reason}.\n\n"));
+                    log.push_str(&format!(
+                        "2026-01-01 00:00:00 ERROR {status}: {reason}.\n\n"
+                    ));
                     if retry && o.retry_on_http_error.contains(&status) {
                         continue;
                     }
@@ -544,7 +589,11 @@ fn finish(o: &WgetOptions, log: String, stdout: Vec<u8>, status: u32) -> Ran {
     Ran {
         output: Output {
             stdout,
-            stderr: if o.quiet { Vec::new() } else { log.into_bytes() },
+            stderr: if o.quiet {
+                Vec::new()
+            } else {
+                log.into_bytes()
+            },
             status,
         },
         down: false,
@@ -576,7 +625,13 @@ fn parse_url(url: &str) -> Option<(bool, String, u16, String)> {
 
 /// One GET from the sim's process: only loopback addresses are reachable (the sim has no
 /// outside network), names other than `localhost` do not resolve.
-async fn fetch(host: &str, port: u16, path: &str, range: Option<usize>, timeout: Duration) -> Fetch {
+async fn fetch(
+    host: &str,
+    port: u16,
+    path: &str,
+    range: Option<usize>,
+    timeout: Duration,
+) -> Fetch {
     let ip: IpAddr = match host {
         "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
         h => match h.trim_matches(['[', ']']).parse() {
@@ -587,7 +642,10 @@ async fn fetch(host: &str, port: u16, path: &str, range: Option<usize>, timeout:
     if !ip.is_loopback() {
         return Fetch::NoConnection("Network is unreachable".into());
     }
-    let connect = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(SocketAddr::new(ip, port)));
+    let connect = tokio::time::timeout(
+        timeout,
+        tokio::net::TcpStream::connect(SocketAddr::new(ip, port)),
+    );
     let mut stream = match connect.await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
@@ -699,8 +757,20 @@ mod tests {
     #[test]
     fn wget_needs_output_to_stdout_and_a_url() {
         assert!(wget_options(&["-q", "-O", "-", "http://127.0.0.1:1/x"]).is_ok());
-        assert_eq!(wget_options(&["-q", "http://127.0.0.1:1/x"]).unwrap_err().output.status, 1);
-        assert_eq!(wget_options(&["--bogus", "-O-", "u"]).unwrap_err().output.status, 2);
+        assert_eq!(
+            wget_options(&["-q", "http://127.0.0.1:1/x"])
+                .unwrap_err()
+                .output
+                .status,
+            1
+        );
+        assert_eq!(
+            wget_options(&["--bogus", "-O-", "u"])
+                .unwrap_err()
+                .output
+                .status,
+            2
+        );
         assert_eq!(parse_size("4M"), Some(4 << 20));
     }
 }

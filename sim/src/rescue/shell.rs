@@ -390,10 +390,8 @@ impl Shell {
                         Err(arg) => Ran {
                             output: Output {
                                 stdout: Vec::new(),
-                                stderr: format!(
-                                    "bash: exit: {arg}: numeric argument required\n"
-                                )
-                                .into_bytes(),
+                                stderr: format!("bash: exit: {arg}: numeric argument required\n")
+                                    .into_bytes(),
                                 status: 2,
                             },
                             down: false,
@@ -414,7 +412,12 @@ impl Shell {
             }
         }
         let status = if self.options.pipefail {
-            statuses.iter().rev().copied().find(|s| *s != 0).unwrap_or(0)
+            statuses
+                .iter()
+                .rev()
+                .copied()
+                .find(|s| *s != 0)
+                .unwrap_or(0)
         } else {
             statuses.last().copied().unwrap_or(0)
         };

@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use russh::server::{Auth, ChannelOpenHandle, Handle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::server::{
+    Auth, ChannelOpenHandle, Handle, Msg, PublicKeyOffer, Session, VerifiedPublicKey,
+};
 use russh::{Channel, ChannelId};
 use tokio::sync::mpsc;
 
@@ -67,7 +69,9 @@ impl russh::server::Handler for Connection {
     type Error = russh::Error;
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
-        Ok(verdict(user == "root" && password == self.setup.root_password))
+        Ok(verdict(
+            user == "root" && password == self.setup.root_password,
+        ))
     }
 
     async fn auth_publickey_offered(
@@ -75,7 +79,9 @@ impl russh::server::Handler for Connection {
         user: &str,
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
-        Ok(verdict(user == "root" && self.key_allowed(offer.public_key)))
+        Ok(verdict(
+            user == "root" && self.key_allowed(offer.public_key),
+        ))
     }
 
     async fn auth_publickey(
@@ -144,7 +150,9 @@ impl russh::server::Handler for Connection {
                     send(&handle, channel, out).await;
                     match ending {
                         Some(Ending::Down) => return,
-                        Some(Ending::Exit(status)) => return finish(&handle, channel, status).await,
+                        Some(Ending::Exit(status)) => {
+                            return finish(&handle, channel, status).await;
+                        }
                         None => {}
                     }
                 }
@@ -206,5 +214,7 @@ pub fn config(host_key: russh::keys::PrivateKey) -> Arc<russh::server::Config> {
 /// A fresh ed25519 host key (one per sim start, as a rescue system gets one per boot).
 pub fn host_key() -> russh::keys::PrivateKey {
     let seed: [u8; 32] = rand::random();
-    russh::keys::PrivateKey::from(russh::keys::ssh_key::private::Ed25519Keypair::from_seed(&seed))
+    russh::keys::PrivateKey::from(russh::keys::ssh_key::private::Ed25519Keypair::from_seed(
+        &seed,
+    ))
 }
