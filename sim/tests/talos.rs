@@ -375,9 +375,43 @@ async fn upgrade_reports_the_new_version_and_reset_reboots_into_the_user_data() 
         "v1.13.10"
     );
 
-    // The 1.13+ path: pull the installer, then LifecycleService.Upgrade from it.
-    let installer = "ghcr.io/siderolabs/installer:v1.13.11".to_string();
+    assert_eq!(
+        sim.state().await["talos_nodes"][0]["schematic"],
+        hk8s_sim::catalog::DEFAULT_TALOS_SCHEMATIC
+    );
+
+    // The 1.13+ path: pull the installer, then LifecycleService.Upgrade from it. The installer
+    // of a schematic posted to the sim's Image Factory; one it never saw does not exist.
+    let posted: Value = sim
+        .http
+        .client
+        .post(format!("{}/schematics", sim.handle.image_factory_url()))
+        .body("customization: {systemExtensions: {officialExtensions: [siderolabs/qemu-guest-agent]}}")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schematic = posted["id"].as_str().unwrap().to_string();
+    let factory = sim.handle.image_factory_url().replace("http://", "");
+    let installer = format!("{factory}/installer/{schematic}:v1.13.11");
     let channel_to = || channel(sim.apid(ip), admin_tls("os:admin"), None);
+    let unknown = format!("factory.talos.dev/installer/{}:v1.13.11", "ab".repeat(32));
+    let missing = ImageServiceClient::new(channel_to().await.unwrap())
+        .pull(ImageServicePullRequest {
+            containerd: None,
+            image_ref: unknown.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        missing
+            .message()
+            .starts_with(&format!("failed to pull image {unknown:?}"))
+            && missing.message().ends_with("not found"),
+        "{missing:?}"
+    );
     let mut lifecycle = LifecycleServiceClient::new(channel_to().await.unwrap());
     let source = Some(InstallArtifactsSource {
         image_name: installer.clone(),
@@ -424,6 +458,7 @@ async fn upgrade_reports_the_new_version_and_reset_reboots_into_the_user_data() 
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert_eq!(reported, "v1.13.11");
+    assert_eq!(sim.state().await["talos_nodes"][0]["schematic"], schematic);
 
     admin.bootstrap(BootstrapRequest::default()).await.unwrap();
     let last_member = admin

@@ -245,7 +245,7 @@ impl Machine {
             }
         }
         let bytes = stdin.len();
-        let (full, partial) = (bytes / block, usize::from(bytes % block != 0));
+        let (full, partial) = (bytes / block, usize::from(!bytes.is_multiple_of(block)));
         let report = if quiet {
             String::new()
         } else {

@@ -47,7 +47,7 @@ struct Running {
     setup: RescueSetup,
     ssh_at: Duration,
     listener: Option<JoinHandle<()>>,
-    sessions: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    sessions: Arc<Mutex<Vec<russh::server::Handle>>>,
     error: Option<String>,
     /// Going down: (when the server is off, reboot instead of power off).
     going_down: Option<(Duration, bool)>,
@@ -58,13 +58,26 @@ impl Running {
         if let Some(l) = self.listener.take() {
             l.abort();
         }
-        for s in self
+        let sessions: Vec<_> = self
             .sessions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .drain(..)
-        {
-            s.abort();
+            .collect();
+        // The machine going down closes every connection (russh runs each session in its own
+        // task, so it is told to disconnect).
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            for session in sessions {
+                runtime.spawn(async move {
+                    let _ = session
+                        .disconnect(
+                            russh::Disconnect::ByApplication,
+                            "the system is going down".into(),
+                            String::new(),
+                        )
+                        .await;
+                });
+            }
         }
     }
 }
@@ -252,7 +265,7 @@ fn listen(
     config: Arc<russh::server::Config>,
     machine: Machine,
     setup: RescueSetup,
-    sessions: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    sessions: Arc<Mutex<Vec<russh::server::Handle>>>,
 ) -> std::io::Result<JoinHandle<()>> {
     let std_listener = std::net::TcpListener::bind((ip, port))?;
     std_listener.set_nonblocking(true)?;
@@ -265,17 +278,19 @@ fn listen(
             let _ = stream.set_nodelay(true);
             let handler = ssh::Connection::new(machine.clone(), setup.clone());
             let config = config.clone();
-            let task = tokio::spawn(async move {
+            let sessions = sessions.clone();
+            tokio::spawn(async move {
                 match russh::server::run_stream(config, stream, handler).await {
                     Ok(session) => {
+                        sessions
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .push(session.handle());
                         let _ = session.await;
                     }
                     Err(e) => tracing::debug!("rescue SSH handshake failed: {e}"),
                 }
             });
-            let mut sessions = sessions.lock().unwrap_or_else(PoisonError::into_inner);
-            sessions.retain(|s| !s.is_finished());
-            sessions.push(task);
         }
     }))
 }
