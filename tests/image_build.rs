@@ -240,9 +240,21 @@ fn missing_snapshots_are_built_once_and_shared() {
 #[test]
 fn concurrent_applies_build_each_snapshot_once() {
     let Some(tf) = newest() else { return };
-    let world = World::start(76, &[], |_| {});
+    // The rescue systems refuse SSH for their first 20 s (sim time scaled): the builder retries.
+    let world = World::start(76, &[], |c| {
+        c.faults = "rescue_ssh_refused=2000".parse().expect("fault spec");
+    });
     let a = Workdir::new(&tf, &config(&world, "one", "cx33", "", ""));
-    let b = Workdir::new(&tf, &config(&world, "two", "cx33", "", ""));
+    let b = Workdir::new(
+        &tf,
+        &config(
+            &world,
+            "two",
+            "cx33",
+            "  image = { keep_snapshots = false }\n",
+            "",
+        ),
+    );
     let mut first = a.spawn(&["apply", "-auto-approve", "-no-color"]);
     let mut second = b.spawn(&["apply", "-auto-approve", "-no-color"]);
     assert!(first.wait().expect("terraform runs").success());
@@ -254,7 +266,65 @@ fn concurrent_applies_build_each_snapshot_once() {
     plan_is_empty(&a);
     plan_is_empty(&b);
     a.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert_eq!(snapshots(&world).len(), 1, "kept by default");
     b.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(
+        snapshots(&world).is_empty(),
+        "image.keep_snapshots = false deletes what no server boots from"
+    );
+}
+
+/// A build that fails deletes its server and key, leaves no image, and says which step failed.
+#[test]
+fn failed_builds_name_the_step_and_leave_nothing() {
+    let Some(tf) = newest() else { return };
+    for (block, fault, step, detail) in [
+        (
+            79,
+            "create_image_error=1",
+            "failed at step \"snapshot the disk\"",
+            "create_image",
+        ),
+        (
+            80,
+            "factory_download_error=1",
+            "failed at step \"write the Image Factory image to the disk\"",
+            "hcloud-amd64.raw.xz",
+        ),
+    ] {
+        let world = World::start(block, &[], |c| {
+            c.faults = fault.parse().expect("fault spec");
+        });
+        let w = Workdir::new(&tf, &config(&world, "failing", "cx33", "", ""));
+        let out = w.run(&["apply", "-auto-approve", "-no-color"]);
+        // Terraform wraps diagnostics in a box: words only.
+        let stderr = String::from_utf8_lossy(&out.stderr)
+            .replace('│', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(!out.status.success(), "{fault}: the apply fails");
+        assert!(
+            stderr.contains(step) && stderr.contains(detail),
+            "{fault}: {stderr}"
+        );
+        assert!(
+            build_leftovers(&world).is_empty(),
+            "{fault}: {:?}",
+            build_leftovers(&world)
+        );
+        assert!(snapshots(&world).is_empty(), "{fault}: no image is left");
+        assert!(
+            world
+                .list(
+                    "/servers?label_selector=hk8s.io/cluster%3Dfailing",
+                    "servers"
+                )
+                .is_empty(),
+            "{fault}: no control plane was created without an image"
+        );
+        w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    }
 }
 
 /// An apply killed while its build server runs: the next apply deletes that server and key once

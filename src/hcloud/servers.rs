@@ -297,6 +297,12 @@ impl Client {
             .await
     }
 
+    /// Every server of the project (all pages).
+    pub async fn list_every_server(&self) -> Result<Vec<Server>, Error> {
+        self.list_all(SERVERS.path, SERVERS.key, &ListFilter::all())
+            .await
+    }
+
     async fn server_action(
         &self,
         id: i64,

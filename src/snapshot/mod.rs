@@ -13,6 +13,42 @@ pub mod build;
 pub mod lock;
 pub mod ssh;
 
+/// Deletes the snapshots hk8s built (they carry [`ARCH_LABEL`]) of `version` and `schematic`,
+/// in both architectures, that no server of the project boots from. Returns the ids deleted and
+/// the ids kept because a server still uses them.
+///
+/// # Errors
+/// Hetzner errors.
+pub async fn delete_unused(
+    client: &crate::hcloud::Client,
+    version: &TalosVersion,
+    schematic: &str,
+) -> Result<(Vec<i64>, Vec<i64>), crate::hcloud::Error> {
+    let selector = format!(
+        "{}={version},{}={schematic},{ARCH_LABEL}",
+        labels::TALOS_VERSION,
+        labels::SCHEMATIC
+    );
+    let (x86, arm, servers) = tokio::try_join!(
+        client.list_snapshots_matching(&selector, Architecture::X86),
+        client.list_snapshots_matching(&selector, Architecture::Arm),
+        client.list_every_server(),
+    )?;
+    let in_use: std::collections::BTreeSet<i64> = servers
+        .iter()
+        .filter_map(|s| s.image.as_ref().map(|i| i.id))
+        .collect();
+    let (kept, unused): (Vec<i64>, Vec<i64>) = x86
+        .iter()
+        .chain(&arm)
+        .map(|i| i.id)
+        .partition(|id| in_use.contains(id));
+    for id in &unused {
+        client.delete_image(*id).await?;
+    }
+    Ok((unused, kept))
+}
+
 use std::fmt;
 
 use crate::hcloud::catalog::Architecture;

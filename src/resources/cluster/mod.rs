@@ -139,7 +139,7 @@ impl Resource<ProviderData> for Cluster {
             .await
             .map_err(|e| failed(format!("Deleting cluster {name:?} did not finish"), &e))?;
         tracing::info!(cluster = name, ?removed, "cluster deleted");
-        Ok(())
+        delete_snapshots(&op, prior).await
     }
 
     async fn import(&self, request: ImportRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
@@ -155,6 +155,35 @@ impl Resource<ProviderData> for Cluster {
         }
         Ok(state)
     }
+}
+
+/// With `image.keep_snapshots = false`, the snapshots hk8s built for the cluster's Talos version
+/// and schematic, unless another server still boots from them (then a log line says so).
+async fn delete_snapshots(op: &Operation, prior: &Value) -> Result<(), Diagnostics> {
+    let image = AttributePath::root("image");
+    if view::boolean(prior, &image.attr("keep_snapshots")) != Some(false) {
+        return Ok(());
+    }
+    let Some(version) = view::string(prior, &AttributePath::root("talos_version"))
+        .and_then(|v| v.parse::<crate::talos::version::TalosVersion>().ok())
+    else {
+        return Ok(());
+    };
+    let schematic = view::string(prior, &image.attr("schematic")).unwrap_or_default();
+    let id = op
+        .factory
+        .schematic_id(schematic)
+        .await
+        .map_err(|e| failed("Cannot name the cluster's snapshots to delete", &e))?;
+    let (deleted, kept) = crate::snapshot::delete_unused(&op.hcloud, &version, &id)
+        .await
+        .map_err(|e| failed("Deleting the cluster's Talos snapshots did not finish", &e))?;
+    tracing::info!(
+        ?deleted,
+        ?kept,
+        "Talos snapshots deleted (image.keep_snapshots = false); kept ones still boot other servers"
+    );
+    Ok(())
 }
 
 /// Create (`prior` is `None`: etcd may be bootstrapped, new secrets minted unless given) or

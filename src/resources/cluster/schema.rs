@@ -224,6 +224,14 @@ fn image() -> Attribute {
                      Ignored with `snapshot_ids` or `selector`.",
                 )
                 .validate(architecture_names()),
+            Attribute::bool("keep_snapshots")
+                .optional()
+                .description(
+                    "Whether destroying the cluster keeps the Talos snapshots hk8s built for its \
+                     version and schematic (default true: they are shared by every cluster of the \
+                     project, and the next cluster starts without building). false deletes them, \
+                     except those another server still boots from.",
+                ),
             Attribute::string("schematic")
                 .optional()
                 .description(
