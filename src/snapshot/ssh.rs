@@ -156,9 +156,12 @@ impl Shell {
         limit: Duration,
     ) -> Result<Self, SshError> {
         let connect_error = |reason: String| SshError::Connect { addr, reason };
+        // Writing the image is minutes of silence on the channel: no inactivity timeout (each
+        // command has its own limit), but keepalives that notice a server gone away.
         let config = Arc::new(client::Config {
-            inactivity_timeout: Some(Duration::from_secs(60)),
+            inactivity_timeout: None,
             keepalive_interval: Some(Duration::from_secs(15)),
+            keepalive_max: 8,
             ..Default::default()
         });
         let login = async {

@@ -201,7 +201,9 @@ async fn apply(
         Some(_) => ("update", spec.timeouts.update, Bootstrap::Forbidden),
     };
     let op = Operation::start(data, name, budget, cancel)?;
-    spec.image.resolve_schematic(&op.factory).await?;
+    spec.image
+        .resolve_schematic(&op.factory, AttributePath::root("image").attr("schematic"))
+        .await?;
     let (secrets, secrets_yaml) = pki::resolve(&spec, prior, prior.is_none())?;
     let (converged, _) = converge::converge(&op, &spec, &secrets, bootstrap)
         .await

@@ -42,13 +42,16 @@ impl ImageSpec {
     /// plain Talos).
     ///
     /// # Errors
-    /// The factory's refusal, at `image.schematic`.
-    pub async fn resolve_schematic(&mut self, factory: &Factory) -> Result<(), Diagnostics> {
+    /// The factory's refusal, at `at` (where the schematic was configured).
+    pub async fn resolve_schematic(
+        &mut self,
+        factory: &Factory,
+        at: AttributePath,
+    ) -> Result<(), Diagnostics> {
         let schematic = self.schematic.as_deref().unwrap_or_default();
         self.schematic_id = factory.schematic_id(schematic).await.map_err(|e| {
             Diagnostics::from(
-                Diagnostic::error("The Image Factory refused the schematic", e.to_string())
-                    .at(AttributePath::root("image").attr("schematic")),
+                Diagnostic::error("The Image Factory refused the schematic", e.to_string()).at(at),
             )
         })?;
         Ok(())

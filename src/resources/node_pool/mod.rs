@@ -65,7 +65,10 @@ async fn apply(
         Mode::Update => ("update", spec.timeouts.update),
     };
     let op = Operation::start(data, name, budget, cancel)?;
-    spec.cluster.image.resolve_schematic(&op.factory).await?;
+    spec.cluster
+        .image
+        .resolve_schematic(&op.factory, AttributePath::root("cluster"))
+        .await?;
     let converged = converge::converge(&op, &spec, mode)
         .await
         .map_err(|d| within(name, &spec, d))?;
