@@ -374,8 +374,9 @@ fn a_killed_build_is_cleaned_up_and_redone() {
     assert!(world.labelled("killed").is_empty());
 }
 
-/// A schematic with an extension gets its own snapshot and installer; changing it replaces the
-/// nodes with servers booted from the new schematic's snapshot.
+/// A schematic with an extension gets its own snapshot and installer, for the control plane and
+/// a pool alike; changing it replaces every node with one booted from the new schematic's
+/// snapshot.
 #[test]
 fn a_custom_schematic_gets_its_own_snapshots_installer_and_roll() {
     let Some(tf) = newest() else { return };
@@ -386,7 +387,7 @@ fn a_custom_schematic_gets_its_own_snapshots_installer_and_roll() {
             "custom",
             "cx33",
             &format!("  image = {{ schematic = {schematic:?} }}\n"),
-            "",
+            &pool("web", "cx23"),
         )
     };
     let w = Workdir::new(&tf, &with_schematic(SCHEMATIC_ISCSI));
@@ -396,16 +397,23 @@ fn a_custom_schematic_gets_its_own_snapshots_installer_and_roll() {
     let (arch, iscsi) = &keys[0];
     assert_eq!(arch, "amd64");
     assert_ne!(iscsi, hk8s::talos::factory::DEFAULT_SCHEMATIC);
+    let both = |schematic: &str| {
+        vec![
+            ("custom-cp-1".to_owned(), schematic.to_owned()),
+            ("custom-web-1".to_owned(), schematic.to_owned()),
+        ]
+    };
     assert_eq!(
         node_schematics(&world),
-        [("custom-cp-1".to_owned(), iscsi.clone())],
-        "the node runs the image written from the schematic"
+        both(iscsi),
+        "the control plane and the pool run the image written from the schematic"
     );
-    let server = &world.list(
+    for server in world.list(
         "/servers?label_selector=hk8s.io/cluster%3Dcustom",
         "servers",
-    )[0];
-    assert_eq!(server["labels"]["hk8s.io/schematic"], iscsi.as_str());
+    ) {
+        assert_eq!(server["labels"]["hk8s.io/schematic"], iscsi.as_str());
+    }
     plan_is_empty(&w);
 
     // A patch upgrade goes through the schematic's installer: the node keeps its extension.
@@ -413,8 +421,8 @@ fn a_custom_schematic_gets_its_own_snapshots_installer_and_roll() {
     w.run_ok(&["apply", "-auto-approve", "-no-color"]);
     assert_eq!(
         node_schematics(&world),
-        [("custom-cp-1".to_owned(), iscsi.clone())],
-        "upgraded with the schematic's installer"
+        both(iscsi),
+        "both upgraded with the schematic's installer"
     );
     plan_is_empty(&w);
 
@@ -432,11 +440,28 @@ fn a_custom_schematic_gets_its_own_snapshots_installer_and_roll() {
                 .is_some_and(|t| t.contains("custom-cp-1"))),
         "{warnings:?}"
     );
+    assert!(
+        warnings.iter().any(|d| d["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("node pool"))
+            && d["detail"]
+                .as_str()
+                .is_some_and(|t| t.contains("custom-web-1 will be replaced"))),
+        "{warnings:?}"
+    );
     w.run_ok(&["apply", "-auto-approve", "-no-color"]);
     let nodes = node_schematics(&world);
-    assert_eq!(nodes.len(), 1, "{nodes:?}");
-    assert_ne!(nodes[0].0, "custom-cp-1", "the node was replaced");
-    assert_ne!(&nodes[0].1, iscsi, "the new node runs the new schematic");
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    assert!(
+        nodes
+            .iter()
+            .all(|(name, _)| name != "custom-cp-1" && name != "custom-web-1"),
+        "every node was replaced: {nodes:?}"
+    );
+    assert!(
+        nodes.iter().all(|(_, s)| s == &nodes[0].1 && s != iscsi),
+        "the new nodes run the new schematic: {nodes:?}"
+    );
     // The upgrade created no server, so it built nothing: v1.13.9 with iscsi-tools (the first
     // node), v1.13.10 with util-linux-tools (its replacement).
     let mut built: Vec<(String, String)> = snapshots(&world)
