@@ -102,8 +102,8 @@ async fn pending_pods_add_pool_servers_up_to_max_and_idle_ones_go_down_to_min() 
     assert_eq!(
         running_web(&c).await,
         3,
-        "{}",
-        c.state().await["kubernetes"][0]["autoscaler"]
+        "{}\n{}\n{}",
+        c.state().await["kubernetes"][0]["helm_releases"], c.state().await["kubernetes"][0]["autoscaler"], c.get("/api/v1/namespaces/kube-system/pods?labelSelector=app.kubernetes.io%2Finstance%3Dcluster-autoscaler").await["items"][0]["status"]
     );
     let servers = auto_servers(&c).await;
     assert_eq!(servers.len(), 2, "never beyond max");
