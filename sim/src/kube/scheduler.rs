@@ -247,6 +247,10 @@ pub fn allocatable(node: &Value) -> (f64, f64) {
 /// Why the node's free resources cannot take the pod (`Insufficient cpu`), given the pods bound
 /// to it (finished ones excluded by the caller).
 pub fn insufficient(node: &Value, on_node: &[&Value], pod_spec: &Value) -> Option<String> {
+    // A node that reports no allocatable (no known server type) is not sized: nothing to count.
+    if !node["status"]["allocatable"].is_object() {
+        return None;
+    }
     let (cpu, memory) = allocatable(node);
     let used = on_node
         .iter()
@@ -288,7 +292,8 @@ pub fn pick(nodes: &[Value], pods: &[Value], pod: &Value) -> Result<String, Stri
             .iter()
             .filter(|p| p["spec"]["nodeName"] == name.as_str())
             .filter(|p| {
-                p["metadata"]["name"] != pod["metadata"]["name"]
+                pod["metadata"]["name"].is_null()
+                    || p["metadata"]["name"] != pod["metadata"]["name"]
                     || p["metadata"]["namespace"] != pod["metadata"]["namespace"]
             })
             .filter(|p| !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")))
