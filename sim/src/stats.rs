@@ -22,6 +22,12 @@ pub struct Stats {
     pub ccm_requests: BTreeMap<String, u64>,
     /// Hetzner API requests of the hcloud CSI driver stand-in, likewise.
     pub csi_requests: BTreeMap<String, u64>,
+    /// Hetzner API requests of the cluster-autoscaler stand-in, likewise.
+    pub autoscaler_requests: BTreeMap<String, u64>,
+    /// Servers the cluster-autoscaler stand-in created (one per server).
+    pub autoscaler_scale_ups: u64,
+    /// Nodes the cluster-autoscaler stand-in removed (one per server deleted).
+    pub autoscaler_scale_downs: u64,
     /// Helm actions run by klipper-helm job pods in every simulated cluster (`install`,
     /// `upgrade`, `delete`).
     pub helm_jobs: BTreeMap<String, u64>,
@@ -36,6 +42,8 @@ pub enum Component {
     Ccm,
     /// The hcloud CSI driver.
     Csi,
+    /// The cluster-autoscaler with its Hetzner cloud provider.
+    Autoscaler,
 }
 
 impl Stats {
@@ -50,6 +58,7 @@ impl Stats {
         let counts = match component {
             Component::Ccm => &mut self.ccm_requests,
             Component::Csi => &mut self.csi_requests,
+            Component::Autoscaler => &mut self.autoscaler_requests,
         };
         *counts.entry(route.to_string()).or_default() += 1;
         if refused {

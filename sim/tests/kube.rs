@@ -8,6 +8,7 @@ mod kube {
     pub mod support;
 
     mod apply;
+    mod autoscaler;
     mod ccm;
     mod csi;
     mod drain;

@@ -228,7 +228,21 @@ fn resolve_location(
 
 async fn create(State(app): State<AppState>, Body(req): Body<CreateServer>) -> Reply {
     let mut world = app.write();
-    let world = &mut *world;
+    created(create_server(&mut world, req)?)
+}
+
+/// `POST /servers` for the in-cluster components that create servers (the cluster-autoscaler):
+/// the request body as JSON, the 201 body, or the API's error.
+pub fn create_server_json(world: &mut World, body: Value) -> Result<Value, ApiError> {
+    let req: CreateServer =
+        serde_json::from_value(body).map_err(|e| ApiError::InvalidInputMessage {
+            message: e.to_string(),
+            field: "body".into(),
+        })?;
+    create_server(world, req)
+}
+
+fn create_server(world: &mut World, req: CreateServer) -> Result<Value, ApiError> {
     let mut fields = FieldErrors::default();
     fields.require("name", &req.name);
     fields.require("server_type", &req.server_type);
@@ -430,7 +444,7 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateServer>) -> R
     }
     let root_password = ssh_keys.is_empty().then(|| format!("sim-{id:x}-root"));
     let server_value = server_json(world, &world.data.servers[&id]);
-    created(json!({
+    Ok(json!({
         "server": server_value,
         "action": action_json(world, create_action),
         "next_actions": next_actions.iter().map(|a| action_json(world, *a)).collect::<Vec<_>>(),
@@ -490,6 +504,15 @@ async fn update(
 async fn delete(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
     let mut world = app.write();
     let id = find_server(&world, &id)?.id;
+    ok(delete_server(&mut world, id)?)
+}
+
+/// `DELETE /servers/{id}` (for in-cluster components): refused while protected or locked; the
+/// answer's body.
+pub fn delete_server(world: &mut World, id: i64) -> Result<Value, ApiError> {
+    if !world.data.servers.contains_key(&id) {
+        return Err(ApiError::not_found("server", id));
+    }
     if world.data.servers[&id].protect_delete {
         return Err(ApiError::Protected(format!(
             "server {id} is delete protected"
@@ -523,7 +546,7 @@ async fn delete(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
         Effect::None,
         Duration::ZERO,
     );
-    ok(json!({"action": action_json(&world, action)}))
+    Ok(json!({"action": action_json(world, action)}))
 }
 
 /// Servers matching a label selector (for firewall and load balancer targets).

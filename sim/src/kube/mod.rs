@@ -8,6 +8,7 @@
 pub mod accounting;
 pub mod admission;
 pub mod apply;
+pub mod autoscaler;
 pub mod capacity;
 pub mod ccm;
 pub mod components;
@@ -330,6 +331,7 @@ pub fn state_json(fleet: &Fleet) -> Value {
                     "ccm_load_balancers": ccm::load_balancers::state_json(&c.kube),
                     "ccm": ccm::state_json(&c.kube, components::running(&c.kube, ccm::CCM_CHART).is_some()),
                     "csi": csi::state_json(&c.kube),
+                    "autoscaler": autoscaler::state_json(&c.kube),
                 })
             })
             .collect(),

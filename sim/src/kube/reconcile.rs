@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::PoisonError;
 
 use super::workloads::Tick;
-use super::{ccm, csi, eviction, helm, nodes, static_pods, storage, workloads};
+use super::{autoscaler, ccm, csi, eviction, helm, nodes, static_pods, storage, workloads};
 use crate::talos::TalosSim;
 
 /// Runs every controller once.
@@ -23,7 +23,7 @@ pub fn run(sim: &TalosSim) {
     };
     let own = sim.http_addr();
     let mut helm_jobs: BTreeMap<String, u64> = BTreeMap::new();
-    let (plans, csi_plans) = {
+    let (plans, csi_plans, scale_plans) = {
         let mut fleet = sim.lock();
         let keys: Vec<String> = fleet
             .clusters
@@ -33,6 +33,7 @@ pub fn run(sim: &TalosSim) {
             .collect();
         let mut plans = Vec::new();
         let mut csi_plans = Vec::new();
+        let mut scale_plans = Vec::new();
         for key in keys {
             if let Some(cluster) = fleet.clusters.get_mut(&key) {
                 cluster.kube.ensure_defaults(&tick.timestamp);
@@ -79,8 +80,15 @@ pub fn run(sim: &TalosSim) {
                 tick.now,
                 &tick.timestamp,
             ));
+            scale_plans.extend(autoscaler::plan(
+                &key,
+                &mut cluster.kube,
+                &node_objects,
+                tick.now,
+                &tick.timestamp,
+            ));
         }
-        (plans, csi_plans)
+        (plans, csi_plans, scale_plans)
     };
     if !helm_jobs.is_empty() {
         let mut world = sim.world.write().unwrap_or_else(PoisonError::into_inner);
@@ -88,10 +96,10 @@ pub fn run(sim: &TalosSim) {
             *world.stats.helm_jobs.entry(action).or_default() += n;
         }
     }
-    if plans.is_empty() && csi_plans.is_empty() {
+    if plans.is_empty() && csi_plans.is_empty() && scale_plans.is_empty() {
         return;
     }
-    let (outcomes, csi_outcomes) = {
+    let (outcomes, csi_outcomes, scale_outcomes) = {
         let mut world = sim.world.write().unwrap_or_else(PoisonError::into_inner);
         world.settle_actions();
         let outcomes: Vec<ccm::Outcome> = plans
@@ -102,7 +110,11 @@ pub fn run(sim: &TalosSim) {
             .into_iter()
             .map(|plan| csi::carry_out(&mut world, plan))
             .collect();
-        (outcomes, csi_outcomes)
+        let scale_outcomes: Vec<autoscaler::Outcome> = scale_plans
+            .into_iter()
+            .map(|plan| autoscaler::carry_out(&mut world, plan))
+            .collect();
+        (outcomes, csi_outcomes, scale_outcomes)
     };
     let mut fleet = sim.lock();
     for outcome in outcomes {
@@ -113,6 +125,11 @@ pub fn run(sim: &TalosSim) {
     for outcome in csi_outcomes {
         if let Some(cluster) = fleet.clusters.get_mut(&outcome.cluster) {
             csi::record(&mut cluster.kube, outcome, &tick.timestamp);
+        }
+    }
+    for outcome in scale_outcomes {
+        if let Some(cluster) = fleet.clusters.get_mut(&outcome.cluster) {
+            autoscaler::record(&mut cluster.kube, outcome, &tick.timestamp);
         }
     }
 }

@@ -3,7 +3,9 @@
 //! taint is tolerated (a node that is not Ready carries `node.kubernetes.io/not-ready`, so only
 //! pods tolerating it go there, as with Kubernetes' taint-based scheduling), its labels match the
 //! pod's `nodeSelector` and required node affinity, and no pod its required pod anti-affinity
-//! names runs in the same topology domain. Among eligible nodes the pod goes to the one with the
+//! names runs in the same topology domain, and the CPU and memory the pod requests fit in the
+//! node's allocatable next to the requests of the pods already bound there (`Insufficient cpu`,
+//! `Insufficient memory`, as the scheduler's NodeResourcesFit plugin says). Among eligible nodes the pod goes to the one with the
 //! fewest pods of the same owner, then the fewest pods, then the first by name: replicas spread
 //! round robin, deterministically.
 //!
@@ -205,6 +207,66 @@ pub fn controller_uid(obj: &Value) -> Option<&str> {
         .as_str()
 }
 
+/// A quantity field in base units (`"500m"` → 0.5), 0 when absent or malformed.
+fn quantity(value: &Value) -> f64 {
+    match value {
+        Value::String(s) => super::quantity::parse(s).unwrap_or(0.0),
+        Value::Number(n) => n.as_f64().unwrap_or(0.0),
+        _ => 0.0,
+    }
+}
+
+/// CPU (cores) and memory (bytes) a pod spec requests, as the scheduler counts them: the sum over
+/// its containers, or the largest init container's when that is more.
+pub fn pod_requests(spec: &Value) -> (f64, f64) {
+    let of = |key: &str| -> Vec<(f64, f64)> {
+        spec[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                let r = &c["resources"]["requests"];
+                (quantity(&r["cpu"]), quantity(&r["memory"]))
+            })
+            .collect()
+    };
+    let sum = of("containers")
+        .into_iter()
+        .fold((0.0, 0.0), |a, c| (a.0 + c.0, a.1 + c.1));
+    of("initContainers")
+        .into_iter()
+        .fold(sum, |a, c| (a.0.max(c.0), a.1.max(c.1)))
+}
+
+/// A node's allocatable CPU (cores) and memory (bytes).
+pub fn allocatable(node: &Value) -> (f64, f64) {
+    let a = &node["status"]["allocatable"];
+    (quantity(&a["cpu"]), quantity(&a["memory"]))
+}
+
+/// Why the node's free resources cannot take the pod (`Insufficient cpu`), given the pods bound
+/// to it (finished ones excluded by the caller).
+pub fn insufficient(node: &Value, on_node: &[&Value], pod_spec: &Value) -> Option<String> {
+    // A node that reports no allocatable (no known server type) is not sized: nothing to count.
+    if !node["status"]["allocatable"].is_object() {
+        return None;
+    }
+    let (cpu, memory) = allocatable(node);
+    let used = on_node
+        .iter()
+        .map(|p| pod_requests(&p["spec"]))
+        .fold((0.0, 0.0), |a, r| (a.0 + r.0, a.1 + r.1));
+    let (want_cpu, want_memory) = pod_requests(pod_spec);
+    // A millicore / a byte of slack absorbs the float sums of decimal quantities.
+    if want_cpu > 0.0 && used.0 + want_cpu > cpu + 1e-4 {
+        return Some("Insufficient cpu".into());
+    }
+    if want_memory > 0.0 && used.1 + want_memory > memory + 0.5 {
+        return Some("Insufficient memory".into());
+    }
+    None
+}
+
 /// Picks a node for a pod, or explains why none fits (`0/3 nodes are available: …`).
 pub fn pick(nodes: &[Value], pods: &[Value], pod: &Value) -> Result<String, String> {
     let owner = controller_uid(pod);
@@ -229,8 +291,17 @@ pub fn pick(nodes: &[Value], pods: &[Value], pod: &Value) -> Result<String, Stri
         let on_node: Vec<&Value> = pods
             .iter()
             .filter(|p| p["spec"]["nodeName"] == name.as_str())
+            .filter(|p| {
+                pod["metadata"]["name"].is_null()
+                    || p["metadata"]["name"] != pod["metadata"]["name"]
+                    || p["metadata"]["namespace"] != pod["metadata"]["namespace"]
+            })
             .filter(|p| !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")))
             .collect();
+        if let Some(why) = insufficient(node, &on_node, &pod["spec"]) {
+            *reasons.entry(why).or_default() += 1;
+            continue;
+        }
         let same_owner = on_node
             .iter()
             .filter(|p| owner.is_some() && controller_uid(p) == owner)

@@ -32,6 +32,8 @@ pub struct Store {
     /// What the hcloud CCM stand-in did in this cluster (nodes initialised, load balancers).
     pub ccm: super::ccm::CcmState,
     /// What the hcloud CSI driver stand-in knows (nodes it registered on, failures).
+    /// The cluster-autoscaler stand-in.
+    pub autoscaler: super::autoscaler::AutoscalerState,
     pub csi: super::csi::CsiState,
     /// The uid of the helm-controller pod that created its CRDs (a new pod creates them again).
     pub helm_controller_pod: Option<String>,

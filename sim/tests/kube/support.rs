@@ -439,6 +439,7 @@ impl Cluster {
             "cilium" => "https://helm.cilium.io/",
             "metrics-server" => "https://kubernetes-sigs.github.io/metrics-server/",
             "kubelet-csr-approver" => "https://postfinance.github.io/kubelet-csr-approver",
+            "cluster-autoscaler" => "https://kubernetes.github.io/autoscaler",
             _ => "https://charts.hetzner.cloud",
         };
         if self

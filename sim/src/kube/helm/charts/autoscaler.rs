@@ -27,6 +27,7 @@ extraArgs:
   stderrthreshold: info
   v: 4
 extraEnv: {}
+extraEnvSecrets: {}
 envFromSecret: ""
 image:
   repository: registry.k8s.io/autoscaling/cluster-autoscaler
@@ -88,28 +89,48 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
         json!("./cluster-autoscaler"),
         json!(format!("--cloud-provider={}", r.str("cloudProvider"))),
     ];
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
     for group in super::list(r.get("autoscalingGroups")) {
-        command.push(json!(format!(
-            "--nodes={}:{}:{}",
-            group["minSize"],
-            group["maxSize"],
-            group["name"].as_str().unwrap_or_default()
-        )));
+        // The chart's hetzner branch names the server type and location of each group too.
+        let nodes = if r.str("cloudProvider") == "hetzner" {
+            format!(
+                "--nodes={}:{}:{}:{}:{}",
+                group["minSize"],
+                group["maxSize"],
+                text(&group["instanceType"]),
+                text(&group["region"]),
+                text(&group["name"])
+            )
+        } else {
+            format!(
+                "--nodes={}:{}:{}",
+                group["minSize"],
+                group["maxSize"],
+                text(&group["name"])
+            )
+        };
+        command.push(json!(nodes));
     }
     for (k, v) in r.get("extraArgs").as_object().into_iter().flatten() {
-        let text = match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        command.push(json!(format!("--{k}={text}")));
+        command.push(json!(format!("--{k}={}", text(v))));
     }
-    let env: Vec<Value> = r
+    let mut env: Vec<Value> = r
         .get("extraEnv")
         .as_object()
         .into_iter()
         .flatten()
         .map(|(k, v)| json!({"name": k, "value": v}))
         .collect();
+    // `extraEnvSecrets: {NAME: {name, key}}`; the Secret's name defaults to the fullname.
+    for (k, v) in r.get("extraEnvSecrets").as_object().into_iter().flatten() {
+        let secret = v["name"].as_str().unwrap_or(&fullname).to_string();
+        env.push(
+            json!({"name": k, "valueFrom": {"secretKeyRef": {"name": secret, "key": v["key"]}}}),
+        );
+    }
     let mut container = json!({"name": name,
         "image": format!("{}:{}", r.str("image.repository"), r.str("image.tag")),
         "command": command, "env": env});
