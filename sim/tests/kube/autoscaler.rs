@@ -25,7 +25,7 @@ fn values(c: &Cluster, image: i64, user_data: &str, token_key: &str) -> String {
         "nodeConfigs": {"auto": {"cloudInit": user_data, "serverLabels": {"team": "web"}}}});
     let encoded = base64::engine::general_purpose::STANDARD.encode(config.to_string());
     format!(
-        "cloudProvider: hetzner\nautoscalingGroups:\n  - name: auto\n    minSize: 0\n    maxSize: 2\n    instanceType: cx23\n    region: fsn1\nextraArgs:\n  scale-down-unneeded-time: 2m\n  scale-down-delay-after-add: 2m\nextraEnv:\n  HCLOUD_CLUSTER_CONFIG: {encoded}\n  HCLOUD_NETWORK: \"{}\"\nextraEnvSecrets:\n  HCLOUD_TOKEN:\n    name: hcloud\n    key: {token_key}\n",
+        "cloudProvider: hetzner\ntolerations:\n  - operator: Exists\nautoscalingGroups:\n  - name: auto\n    minSize: 0\n    maxSize: 2\n    instanceType: cx23\n    region: fsn1\nextraArgs:\n  scale-down-unneeded-time: 2m\n  scale-down-delay-after-add: 2m\nextraEnv:\n  HCLOUD_CLUSTER_CONFIG: {encoded}\n  HCLOUD_NETWORK: \"{}\"\nextraEnvSecrets:\n  HCLOUD_TOKEN:\n    name: hcloud\n    key: {token_key}\n",
         c.network
     )
 }
@@ -73,17 +73,21 @@ async fn autoscaler_log(c: &Cluster) -> String {
 
 #[tokio::test]
 async fn pending_pods_add_pool_servers_up_to_max_and_idle_ones_go_down_to_min() {
+    // As on Hetzner: Cilium and the cloud controller run, so nodes (the autoscaler's too) are
+    // Ready and initialised, and pods can land on them.
     let c = Cluster::start(
         Ipv4Addr::new(127, 81, 0, 1),
         Shape {
             workers: 1,
-            flannel: true,
+            flannel: false,
         },
     )
     .await;
+    c.deploy_helm_controller().await;
+    c.bootstrap_cilium().await;
+    c.install_ccm().await;
+    c.advance(30).await;
     let image = c.sim.talos_image("v1.13.9").await;
-    c.secret("hcloud", &[("token", hk8s_sim::testing::TOKEN)])
-        .await;
     let user_data = pool_user_data();
     c.install_chart_with(
         "cluster-autoscaler",
@@ -102,8 +106,18 @@ async fn pending_pods_add_pool_servers_up_to_max_and_idle_ones_go_down_to_min() 
     assert_eq!(
         running_web(&c).await,
         3,
-        "{}\n{}\n{}",
-        c.state().await["kubernetes"][0]["helm_releases"], c.state().await["kubernetes"][0]["autoscaler"], c.get("/api/v1/namespaces/kube-system/pods?labelSelector=app.kubernetes.io%2Finstance%3Dcluster-autoscaler").await["items"][0]["status"]
+        "{}\n{}",
+        c.state().await["kubernetes"][0]["autoscaler"],
+        c.get("/api/v1/nodes").await["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| format!(
+                "{} {} {}",
+                n["metadata"]["name"], n["spec"]["taints"], n["status"]["conditions"]
+            ))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     let servers = auto_servers(&c).await;
     assert_eq!(servers.len(), 2, "never beyond max");

@@ -239,7 +239,7 @@ fn pod_of(store: &Store, view: &components::ComponentView) -> Option<(String, St
 
 /// hcloud-go's error text: `message (code)`.
 fn api_error(e: &crate::hcloud::error::ApiError) -> String {
-    format!("{} ({})", e.to_string(), e.code())
+    format!("{} ({})", e, e.code())
 }
 
 /// One request of the autoscaler: rate limit and token. `Err` is hcloud-go's error text.
