@@ -121,6 +121,7 @@ impl Builder {
         // Builds killed with their apply leave a server and a key that cost money; every
         // apply about to create servers clears them (two list requests), found snapshot or not.
         let mut swept = false;
+        let mut living_builds: Option<Vec<crate::hcloud::servers::Server>> = None;
         loop {
             if deadline.is_expired() || deadline.is_cancelled() {
                 return Err(fail(
@@ -130,13 +131,28 @@ impl Builder {
             }
             if !swept {
                 swept = true;
-                let deleted = lock::sweep(&self.hcloud)
+                let found = lock::sweep(&self.hcloud)
                     .await
                     .map_err(|e| fail(Step::Lookup, e.to_string()))?;
-                if deleted > 0 {
-                    tracing::info!(deleted, "cleaned up after interrupted snapshot builds");
+                if found.deleted > 0 {
+                    tracing::info!(
+                        deleted = found.deleted,
+                        "cleaned up after interrupted snapshot builds"
+                    );
                 }
+                living_builds = Some(found.living_of(&key.labels()));
             }
+            // Builds first, snapshots second: a builder deletes its server only once the
+            // snapshot is available, so a build that ends between the two lists still shows
+            // up here, as its snapshot.
+            let builds = match living_builds.take() {
+                Some(builds) => builds,
+                None => self
+                    .hcloud
+                    .list_servers(&key.build_selector())
+                    .await
+                    .map_err(|e| fail(Step::Lookup, e.to_string()))?,
+            };
             let snapshots = self
                 .hcloud
                 .list_snapshots(&key.snapshot_selector(), key.architecture)
@@ -150,11 +166,6 @@ impl Builder {
                 deadline.sleep(self.hcloud.poll_interval() * 5).await;
                 continue;
             }
-            let builds = self
-                .hcloud
-                .list_servers(&key.build_selector())
-                .await
-                .map_err(|e| fail(Step::Lookup, e.to_string()))?;
             if let Some(other) = builds.first() {
                 if lock::is_stale(&other.labels) {
                     swept = false;

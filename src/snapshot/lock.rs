@@ -64,13 +64,32 @@ pub fn keep_alive(client: Client, server: Server, stop: CancellationToken) {
     });
 }
 
+/// What [`sweep`] found.
+#[derive(Debug, Default)]
+pub struct Swept {
+    /// Objects deleted.
+    pub deleted: usize,
+    /// Build servers whose builder lives.
+    pub living: Vec<Server>,
+}
+
+impl Swept {
+    /// The living build servers of the builds selected by `labels` (a key's build labels).
+    pub fn living_of(&self, labels: &Labels) -> Vec<Server> {
+        self.living
+            .iter()
+            .filter(|s| same_build(&s.labels, labels))
+            .cloned()
+            .collect()
+    }
+}
+
 /// Deletes the build servers and keys of builds that died (any key): servers whose heartbeat is
-/// stale, and keys that are stale and have no living server of their key. Returns how many
-/// objects were deleted.
+/// stale, and keys that are stale and have no living server of their key.
 ///
 /// # Errors
 /// Hetzner errors.
-pub async fn sweep(client: &Client) -> Result<usize, Error> {
+pub async fn sweep(client: &Client) -> Result<Swept, Error> {
     let selector = any_build();
     let (servers, keys) = tokio::try_join!(
         client.list_servers(&selector),
@@ -90,7 +109,10 @@ pub async fn sweep(client: &Client) -> Result<usize, Error> {
     for key in &dead_keys {
         client.delete_ssh_key(key.id).await?;
     }
-    Ok(dead.len() + dead_keys.len())
+    Ok(Swept {
+        deleted: dead.len() + dead_keys.len(),
+        living: living.into_iter().cloned().collect(),
+    })
 }
 
 /// Whether two objects belong to builds of the same snapshot key.
