@@ -8,6 +8,7 @@
 //! the node-local KubePrism endpoint (`localhost:7445`) instead of the `kubernetes` Service,
 //! which nothing routes yet.
 
+pub mod autoscaler;
 pub mod ccm;
 pub mod cilium;
 pub mod csr_approver;

@@ -114,8 +114,15 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
         };
         command.push(json!(nodes));
     }
+    // As the chart: "everything after the first _ is ignored", so one map can carry a flag
+    // several times (`nodes_web`, `nodes_batch`); a null value is a flag without one.
     for (k, v) in r.get("extraArgs").as_object().into_iter().flatten() {
-        command.push(json!(format!("--{k}={}", text(v))));
+        let flag = k.split('_').next().unwrap_or(k);
+        command.push(if v.is_null() {
+            json!(format!("--{flag}"))
+        } else {
+            json!(format!("--{flag}={}", text(v)))
+        });
     }
     let mut env: Vec<Value> = r
         .get("extraEnv")
