@@ -356,13 +356,7 @@ fn apply_killed_midway_converges_on_rerun_without_duplicates() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let group = format!("-{}", child.id());
-    let killed = std::process::Command::new("kill")
-        .args(["-KILL", "--", &group])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-    let _ = child.wait();
+    Workdir::kill(&mut child);
     assert!(
         !world.labelled("kill").is_empty(),
         "the killed apply made objects"

@@ -348,13 +348,7 @@ fn a_killed_build_is_cleaned_up_and_redone() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let group = format!("-{}", child.id());
-    let killed = std::process::Command::new("kill")
-        .args(["-KILL", "--", &group])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-    let _ = child.wait();
+    Workdir::kill(&mut child);
     let left = build_leftovers(&world);
     assert!(
         left.iter()

@@ -416,13 +416,7 @@ fn scale_up_killed_midway_converges_without_duplicates() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let group = format!("-{}", child.id());
-    let killed = std::process::Command::new("kill")
-        .args(["-KILL", "--", &group])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-    let _ = child.wait();
+    Workdir::kill(&mut child);
 
     w.run_ok(&["apply", "-auto-approve", "-no-color"]);
     assert_eq!(

@@ -9,7 +9,7 @@ use super::client::{ApiRequest, Client};
 use super::error::Error;
 use super::labels::{Labels, Selector};
 use super::list::ListFilter;
-use super::servers::Server;
+use super::servers::{CreateReply, Server};
 
 /// An SSH key as the API reports it (the public half only).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -45,14 +45,6 @@ pub struct RescueServerSpec {
 #[derive(Deserialize)]
 struct SshKeyReply {
     ssh_key: SshKey,
-}
-
-#[derive(Deserialize)]
-struct CreateReply {
-    server: Server,
-    action: Action,
-    #[serde(default)]
-    next_actions: Vec<Action>,
 }
 
 #[derive(Deserialize)]

@@ -240,12 +240,13 @@ struct ServerReply {
     server: Server,
 }
 
+/// `POST /servers`'s reply.
 #[derive(Deserialize)]
-struct CreateReply {
-    server: Server,
-    action: Action,
+pub(super) struct CreateReply {
+    pub(super) server: Server,
+    pub(super) action: Action,
     #[serde(default)]
-    next_actions: Vec<Action>,
+    pub(super) next_actions: Vec<Action>,
 }
 
 #[derive(Deserialize)]

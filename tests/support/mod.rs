@@ -206,6 +206,18 @@ impl Workdir {
             .unwrap_or_else(|e| panic!("starting {} {args:?}: {e}", self.terraform.label))
     }
 
+    /// Kills a command started with [`Workdir::spawn`] with SIGKILL, Terraform and its provider
+    /// together (its process group), and reaps it.
+    pub fn kill(child: &mut std::process::Child) {
+        let group = format!("-{}", child.id());
+        let killed = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        let _ = child.wait();
+    }
+
     /// Runs a command and panics with its output unless it succeeds.
     pub fn run_ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
