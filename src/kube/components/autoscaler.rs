@@ -6,14 +6,16 @@
 //!   labels and taints, server labels, placement group). It holds machine configurations, so it
 //!   is a Secret; the autoscaler reads it through the chart's `extraEnvSecrets`;
 //! - the `HelmChartConfig` [`RELEASE`] (helm-controller's overlay for a HelmChart another owner
-//!   applies, here the `cluster-autoscaler` add-on) with the chart's `autoscalingGroups` (one
-//!   `--nodes=min:max:type:location:name` each; the chart renders its Deployment only when they
-//!   are given) and a pod annotation carrying the configuration's hash, so that the autoscaler
-//!   restarts with a changed configuration. One writer assembles every group of the cluster.
+//!   applies, here the `cluster-autoscaler` add-on, which gives the token) with the chart's
+//!   `autoscalingGroups` (one `--nodes=min:max:type:location:name` each; the chart renders its
+//!   Deployment only when they are given) and a pod annotation carrying the configuration's
+//!   hash, so that the autoscaler restarts with a changed configuration. One writer assembles
+//!   every group of the cluster.
 
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{NAMESPACE, labels};
@@ -28,7 +30,7 @@ pub const CONFIG_ENV: &str = "HCLOUD_CLUSTER_CONFIG";
 pub const CONFIG_HASH_ANNOTATION: &str = "hk8s.io/autoscaler-config";
 
 /// A Kubernetes taint as the autoscaler's node template carries it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Taint {
     /// Key.
     pub key: String,
@@ -39,7 +41,7 @@ pub struct Taint {
 }
 
 /// One autoscaled pool as a node group of the autoscaler.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeGroup {
     /// Group name, unique in the Hetzner project (`<cluster>-<pool>`): the autoscaler names its
     /// servers `<name>-<hex>` and finds them by the label `hcloud/node-group=<name>`.
@@ -119,9 +121,10 @@ pub fn config_secret(config: &Value) -> Value {
            "stringData": {CONFIG_ENV: encoded}})
 }
 
-/// The `HelmChartConfig` overlay: the node groups, the token and configuration from
-/// their Secrets, and the configuration's hash on the pod (a changed configuration restarts it).
-pub fn chart_config(config: &Value, groups: &[NodeGroup], token_secret: (&str, &str)) -> Value {
+/// The `HelmChartConfig` overlay: the node groups, the configuration from its Secret, and the
+/// configuration's hash on the pod (a changed configuration restarts it). The token is the
+/// add-on's (its values), so a user's own token Secret is never overridden here.
+pub fn chart_config(config: &Value, groups: &[NodeGroup]) -> Value {
     let autoscaling_groups: Vec<Value> = groups
         .iter()
         .map(|g| {
@@ -138,7 +141,6 @@ pub fn chart_config(config: &Value, groups: &[NodeGroup], token_secret: (&str, &
         "cloudProvider": "hetzner",
         "autoscalingGroups": autoscaling_groups,
         "extraEnvSecrets": {
-            "HCLOUD_TOKEN": {"name": token_secret.0, "key": token_secret.1},
             CONFIG_ENV: {"name": CONFIG_SECRET, "key": CONFIG_ENV},
         },
         "podAnnotations": {CONFIG_HASH_ANNOTATION: hash},
@@ -146,6 +148,33 @@ pub fn chart_config(config: &Value, groups: &[NodeGroup], token_secret: (&str, &
     json!({"apiVersion": "helm.cattle.io/v1", "kind": "HelmChartConfig",
            "metadata": {"name": RELEASE, "namespace": NAMESPACE, "labels": labels(RELEASE)},
            "spec": {"valuesContent": serde_json::to_string_pretty(&values).unwrap_or_default()}})
+}
+
+/// How often the autoscaler looks at pending pods and its servers. Each scan lists the
+/// project's servers, so the default 10 s would spend 360 of the project's 3600 requests an hour;
+/// 30 s spends 120 and still reacts within a minute.
+pub const SCAN_INTERVAL: &str = "30s";
+
+/// The chart values the `cluster-autoscaler` add-on derives from the cluster: the Hetzner
+/// provider, the token from `token_secret` (`name`, `key`), servers attached to the cluster
+/// network, modest polling ([`SCAN_INTERVAL`]), groups raised to their `min` without waiting for
+/// pods, and the pod on control planes (it must run while an autoscaled pool has no node, and it
+/// would otherwise keep the node it runs on from ever scaling down).
+pub fn addon_values(network_id: i64, token_secret: (&str, &str)) -> Value {
+    json!({
+        "cloudProvider": "hetzner",
+        "extraEnvSecrets": {"HCLOUD_TOKEN": {"name": token_secret.0, "key": token_secret.1}},
+        "extraEnv": {"HCLOUD_NETWORK": network_id.to_string()},
+        "extraArgs": {
+            "scan-interval": SCAN_INTERVAL,
+            "enforce-node-group-min-size": true,
+        },
+        "nodeSelector": {"node-role.kubernetes.io/control-plane": ""},
+        "tolerations": [
+            {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"},
+            {"key": "CriticalAddonsOnly", "operator": "Exists"},
+        ],
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -207,7 +236,7 @@ mod tests {
         let images = BTreeMap::new();
         let groups = [group("prod-web"), group("prod-batch")];
         let config = cluster_config(&images, &groups);
-        let overlay = chart_config(&config, &groups, ("hcloud", "token"));
+        let overlay = chart_config(&config, &groups);
         let values: Value =
             serde_json::from_str(overlay["spec"]["valuesContent"].as_str().unwrap()).unwrap();
         assert_eq!(
@@ -215,14 +244,15 @@ mod tests {
             json!({"name": "prod-web", "minSize": 0, "maxSize": 4, "instanceType": "cx23", "region": "fsn1"})
         );
         assert_eq!(values["autoscalingGroups"][1]["name"], "prod-batch");
-        assert_eq!(values["extraEnvSecrets"]["HCLOUD_TOKEN"]["name"], "hcloud");
+        assert_eq!(
+            values["extraEnvSecrets"][CONFIG_ENV]["name"],
+            CONFIG_SECRET,
+            "the token is the add-on's"
+        );
+        assert!(values["extraEnvSecrets"]["HCLOUD_TOKEN"].is_null());
         let hash = values["podAnnotations"][CONFIG_HASH_ANNOTATION].clone();
         let values_of = |groups: &[NodeGroup]| -> Value {
-            let overlay = chart_config(
-                &cluster_config(&images, groups),
-                groups,
-                ("hcloud", "token"),
-            );
+            let overlay = chart_config(&cluster_config(&images, groups), groups);
             serde_json::from_str(overlay["spec"]["valuesContent"].as_str().unwrap()).unwrap()
         };
         // A size change is a new flag (the Deployment changes by itself), not a new config.

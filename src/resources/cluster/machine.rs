@@ -41,7 +41,7 @@ pub fn control_plane_config(
 ) -> Result<MachineConfig, MachineError> {
     let node = NodeInput {
         role: MachineRole::ControlPlane,
-        hostname: hostname.to_owned(),
+        hostname: Some(hostname.to_owned()),
         labels: spec.control_plane.labels.clone(),
         taints: spec.control_plane.taints.clone(),
         cert_sans: Vec::new(),

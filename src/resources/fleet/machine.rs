@@ -48,7 +48,7 @@ pub fn generate(
     node: &NodeInput,
     patch_lists: &[(&'static str, &[String])],
 ) -> Result<MachineConfig, MachineError> {
-    let hostname = node.hostname.as_str();
+    let hostname = node.hostname.as_deref().unwrap_or("(named by Hetzner)");
     let mut machine =
         config::generate(secrets, cluster, node).map_err(|source| MachineError::Generate {
             node: hostname.to_owned(),

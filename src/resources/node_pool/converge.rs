@@ -140,7 +140,7 @@ pub async fn converge(
     .await?;
     let firewall_actions = cover_with_firewall(op, spec).await?;
     let mut nodes = list_nodes(op, spec).await?;
-    let missing = (spec.node_count as usize).saturating_sub(nodes.len());
+    let missing = spec.size.missing(nodes.len());
     let power_on: Vec<Server> = nodes
         .iter()
         .filter(|n| n.is_off())
@@ -551,10 +551,9 @@ async fn replace_outdated(
             return Ok(());
         }
         let current = nodes.iter().filter(|n| n.is_current(&wanted)).count();
-        // Only surge up to the configured size: a pool also shrinking needs fewer new nodes.
-        let surge = outdated
-            .len()
-            .min((spec.node_count as usize).saturating_sub(current));
+        // Only surge up to the configured size: a pool also shrinking needs fewer new nodes. An
+        // autoscaled pool does not surge: the autoscaler brings new nodes when pods need them.
+        let surge = outdated.len().min(spec.size.missing(current));
         tracing::info!(
             old = %outdated.iter().map(PoolNode::name).collect::<Vec<_>>().join(", "),
             surge,
@@ -585,7 +584,7 @@ async fn scale_down(
 ) -> Result<(), Diagnostics> {
     let wanted = wanted(spec);
     loop {
-        let leaving: Vec<PoolNode> = members::to_remove(&wanted, nodes, spec.node_count as usize)
+        let leaving: Vec<PoolNode> = members::to_remove(&wanted, nodes, spec.size.most())
             .into_iter()
             .take(spec.max_unavailable as usize)
             .cloned()

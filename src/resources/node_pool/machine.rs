@@ -16,7 +16,9 @@ use super::spec::PoolSpec;
 pub fn worker_config(spec: &PoolSpec, hostname: &str) -> Result<MachineConfig, MachineError> {
     let node = NodeInput {
         role: MachineRole::Worker,
-        hostname: hostname.to_owned(),
+        // The autoscaler names its servers and boots them all from one configuration: Talos
+        // takes the hostname from Hetzner's metadata (the server name).
+        hostname: (!spec.size.is_autoscaled()).then(|| hostname.to_owned()),
         labels: spec.labels.clone(),
         taints: spec.taints.clone(),
         cert_sans: Vec::new(),

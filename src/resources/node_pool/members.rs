@@ -7,6 +7,10 @@
 //! server type, location or disk encryption the configuration no longer asks for is *outdated*
 //! and is replaced, surge first.
 //!
+//! An autoscaled pool is the cluster-autoscaler's node group `<cluster>-<pool>`
+//! ([`node_group_name`]): it names its servers `<cluster>-<pool>-<hex>` and labels them
+//! [`NODE_GROUP_LABEL`]; they carry the pool's labels too, so they are members with number 0.
+//!
 //! Placement groups are spread groups per pool and location, named
 //! `<cluster>-<pool>-<location>-<k>`, each holding at most [`MAX_SERVERS_PER_GROUP`] servers
 //! (Hetzner's limit): 11 nodes in one location need two groups.
@@ -22,6 +26,15 @@ use crate::resources::fleet::removal::LEAVING_LABEL;
 /// Label recording how the server's STATE and EPHEMERAL partitions are encrypted (`luks2` or
 /// `none`), set when the server is created; the same label as control planes carry.
 pub const DISK_ENCRYPTION_LABEL: &str = "hk8s.io/disk-encryption";
+/// Label the cluster-autoscaler's Hetzner provider puts on the servers of a node group.
+pub const NODE_GROUP_LABEL: &str = "hcloud/node-group";
+
+/// The cluster-autoscaler node group of an autoscaled pool (unique in the project, as cluster
+/// names are).
+pub fn node_group_name(cluster: &str, pool: &str) -> String {
+    format!("{cluster}-{pool}")
+}
+
 /// Label naming the location a placement group serves.
 pub const LOCATION_LABEL: &str = "hk8s.io/location";
 
@@ -49,7 +62,7 @@ pub fn pool_selector(cluster: &str, pool: &str) -> Selector {
 /// A pool server with its number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolNode {
-    /// The `n` in `<cluster>-<pool>-<n>`.
+    /// The `n` in `<cluster>-<pool>-<n>`; 0 for a server the cluster-autoscaler made.
     pub index: u32,
     /// The server.
     pub server: Server,
@@ -115,16 +128,23 @@ pub fn index_of(cluster: &str, pool: &str, name: &str) -> Option<u32> {
     (index > 0 && pool_server_name(cluster, pool, index) == name).then_some(index)
 }
 
-/// The pool's servers as nodes, by number; servers being deleted are left out.
+/// The pool's servers as nodes, by number, the autoscaler's after them by name; servers being
+/// deleted are left out.
 pub fn nodes(cluster: &str, pool: &str, servers: Vec<Server>) -> Vec<PoolNode> {
+    let group = node_group_name(cluster, pool);
     let mut nodes: Vec<PoolNode> = servers
         .into_iter()
         .filter(|s| s.status != ServerStatus::Deleting)
         .filter_map(|server| {
+            if server.labels.get(NODE_GROUP_LABEL) == Some(&group) {
+                return Some(PoolNode { index: 0, server });
+            }
             index_of(cluster, pool, &server.name).map(|index| PoolNode { index, server })
         })
         .collect();
-    nodes.sort_by_key(|n| n.index);
+    nodes.sort_by(|a, b| {
+        (a.index == 0, a.index, &a.server.name).cmp(&(b.index == 0, b.index, &b.server.name))
+    });
     nodes
 }
 

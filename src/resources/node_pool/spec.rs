@@ -23,6 +23,43 @@ pub const DEFAULT_TIMEOUTS: Timeouts = Timeouts {
     delete: Duration::from_secs(30 * 60),
 };
 
+/// A pool's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    /// `node_count` nodes, made and removed by the provider.
+    Fixed(u32),
+    /// Sized by the cluster-autoscaler between `min` and `max`; the provider only removes nodes
+    /// above `max`.
+    Autoscaled {
+        /// Fewest nodes.
+        min: u32,
+        /// Most nodes.
+        max: u32,
+    },
+}
+
+impl Size {
+    /// Nodes the provider adds to reach the size, for a pool of `current` nodes.
+    pub fn missing(self, current: usize) -> usize {
+        match self {
+            Size::Fixed(n) => (n as usize).saturating_sub(current),
+            Size::Autoscaled { .. } => 0,
+        }
+    }
+
+    /// Most nodes the provider keeps.
+    pub fn most(self) -> usize {
+        match self {
+            Size::Fixed(n) | Size::Autoscaled { max: n, .. } => n as usize,
+        }
+    }
+
+    /// Whether the cluster-autoscaler sizes the pool.
+    pub fn is_autoscaled(self) -> bool {
+        matches!(self, Size::Autoscaled { .. })
+    }
+}
+
 /// The whole desired pool.
 #[derive(Debug, Clone)]
 pub struct PoolSpec {
@@ -34,8 +71,8 @@ pub struct PoolSpec {
     pub server_type: String,
     /// Its architecture (decides the snapshot).
     pub architecture: Architecture,
-    /// Number of nodes.
-    pub node_count: u32,
+    /// How many nodes, or who decides.
+    pub size: Size,
     /// Locations, nodes spread round robin over them.
     pub locations: Vec<String>,
     /// Kubernetes node labels.
@@ -95,9 +132,24 @@ impl PoolSpec {
         let architecture = catalog::server_type(&server_type)
             .map_err(|e| unexpected(&attr("server_type"), e))?
             .architecture;
-        let node_count = view::integer(planned, &attr("node_count"))
-            .and_then(|n| u32::try_from(n).ok())
-            .ok_or_else(|| unexpected(&attr("node_count"), "not a known count"))?;
+        let bound = |name: &str| {
+            let path = attr("autoscaling").attr(name);
+            view::integer(planned, &path)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| unexpected(&path, "not a known count"))
+        };
+        let size = if view::known(planned, &attr("autoscaling")).is_some_and(|a| !a.is_null()) {
+            Size::Autoscaled {
+                min: bound("min")?,
+                max: bound("max")?,
+            }
+        } else {
+            Size::Fixed(
+                view::integer(planned, &attr("node_count"))
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| unexpected(&attr("node_count"), "not a known count"))?,
+            )
+        };
         let mut locations = strings(planned, &attr("locations"));
         if locations.is_empty() {
             locations.push(cluster.location.clone());
@@ -129,7 +181,7 @@ impl PoolSpec {
             name,
             server_type,
             architecture,
-            node_count,
+            size,
             locations,
             labels,
             taints,

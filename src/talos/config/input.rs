@@ -75,8 +75,10 @@ impl MachineRole {
 pub struct NodeInput {
     /// Control plane or worker.
     pub role: MachineRole,
-    /// Hostname (the Hetzner server name), a DNS label.
-    pub hostname: String,
+    /// Hostname (the Hetzner server name), a DNS label; `None` leaves it to the platform (Talos
+    /// takes the name Hetzner's metadata gives the server), for servers named by someone else
+    /// (the cluster-autoscaler) from one configuration.
+    pub hostname: Option<String>,
     /// Kubernetes node labels.
     pub labels: BTreeMap<String, String>,
     /// Kubernetes node taints.
@@ -193,7 +195,9 @@ impl NodeInput {
     /// # Errors
     /// [`Error::InvalidInput`] naming the field.
     pub fn validate(&self) -> Result<(), Error> {
-        check_dns_label("node.hostname", &self.hostname)?;
+        if let Some(hostname) = &self.hostname {
+            check_dns_label("node.hostname", hostname)?;
+        }
         for key in self.labels.keys() {
             if key.is_empty() || key.len() > 317 || key.contains(char::is_whitespace) {
                 return Err(invalid("node.labels", format!("invalid label key {key:?}")));

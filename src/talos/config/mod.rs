@@ -177,7 +177,7 @@ pub fn generate(
         api_server_cert_sans: cert_sans,
         cni: cluster.cni,
         allow_scheduling_on_control_planes: cluster.allow_workloads_on_control_plane,
-        hostname: Some(&node.hostname),
+        hostname: node.hostname.as_deref(),
         node_subnet: Some(cluster.node_subnet.to_string()),
         private_interface: Some(&cluster.private_interface),
         external_cloud_provider: true,

@@ -32,7 +32,7 @@ fn config(contract: VersionContract, role: MachineRole) -> MachineConfig {
     };
     let node = NodeInput {
         role,
-        hostname: "prod-cp-1".into(),
+        hostname: Some("prod-cp-1".into()),
         labels: BTreeMap::new(),
         taints: Vec::new(),
         cert_sans: Vec::new(),

@@ -10,6 +10,7 @@
 //!   the node config's labels and taints, the group's labels) takes them; servers the group
 //!   already has that did not become Ready nodes yet count as such templates. Servers named
 //!   `<group>-<hex of a random int63>` are created through `POST /servers`, never beyond `max`.
+//!   With `--enforce-node-group-min-size`, groups below `min` grow to it first.
 //! - scale down ([`plan_scale_down`]): a Ready node of a group whose requests (DaemonSet and mirror
 //!   pods not counted) are below `--scale-down-utilization-threshold` of its allocatable and whose
 //!   pods can move (owned by a controller, no `emptyDir`/`hostPath` volumes, not in kube-system

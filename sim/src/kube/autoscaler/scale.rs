@@ -192,6 +192,19 @@ pub fn plan_scale_up(
     members: &BTreeMap<String, Vec<Member>>,
 ) -> Vec<(usize, usize)> {
     let s = &plan.setup;
+    // `--enforce-node-group-min-size`: groups below `min` grow to it first, pods or not.
+    let mut new: BTreeMap<usize, usize> = BTreeMap::new();
+    if s.enforce_min_size {
+        for (i, g) in s.groups.iter().enumerate() {
+            let current = members.get(&g.name).map_or(0, Vec::len);
+            if current < g.min {
+                new.insert(i, g.min - current);
+            }
+        }
+        if !new.is_empty() {
+            return new.into_iter().collect();
+        }
+    }
     let pending: Vec<&Value> = plan.pods.iter().filter(|p| unschedulable(p)).collect();
     if pending.is_empty() {
         return Vec::new();
@@ -208,7 +221,6 @@ pub fn plan_scale_up(
             }
         }
     }
-    let mut new: BTreeMap<usize, usize> = BTreeMap::new();
     for pod in pending {
         let fits = |t: &Value, placed: &[Value]| {
             let refs: Vec<&Value> = placed.iter().collect();

@@ -87,6 +87,8 @@ pub struct Setup {
     pub threshold: f64,
     /// `--scale-down-enabled` (true).
     pub scale_down: bool,
+    /// `--enforce-node-group-min-size` (false): groups below `min` grow to it with no pod asking.
+    pub enforce_min_size: bool,
     /// The autoscaler's pod `(namespace, name)`, whose log tells what it does.
     pub pod: Option<(String, String)>,
 }
@@ -221,6 +223,18 @@ fn flag(args: &[String], name: &str) -> Option<String> {
         .find_map(|a| a.strip_prefix(&prefix).map(str::to_string))
 }
 
+/// A Go boolean flag: `--name` alone or `--name=true`.
+fn bare_or_true(args: &[String], name: &str) -> bool {
+    let bare = format!("--{name}");
+    args.iter().rev().find_map(|a| {
+        if *a == bare {
+            Some(true)
+        } else {
+            a.strip_prefix(&format!("{bare}=")).map(|v| matches!(v, "1" | "t" | "T" | "true" | "TRUE" | "True"))
+        }
+    }) == Some(true)
+}
+
 fn duration_flag(args: &[String], name: &str, default: Duration) -> Result<Duration, String> {
     match flag(args, name) {
         None => Ok(default),
@@ -351,6 +365,7 @@ pub fn read(store: &Store, view: &ComponentView) -> Result<Setup, String> {
         )?,
         threshold,
         scale_down: flag(&args, "scale-down-enabled").is_none_or(|v| v != "false"),
+        enforce_min_size: bare_or_true(&args, "enforce-node-group-min-size"),
         pod,
     })
 }

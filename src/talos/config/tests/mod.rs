@@ -56,7 +56,7 @@ pub(super) fn node(role: MachineRole) -> NodeInput {
     };
     NodeInput {
         role,
-        hostname: hostname.into(),
+        hostname: Some(hostname.into()),
         labels: BTreeMap::from([("hk8s.io/pool".to_owned(), "general".to_owned())]),
         taints: vec![Taint {
             key: "dedicated".into(),

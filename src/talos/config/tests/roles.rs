@@ -236,7 +236,7 @@ fn invalid_inputs_name_the_field() {
     let err = generate(&secrets, &input, &node(MachineRole::Worker)).unwrap_err();
     assert!(err.to_string().contains("endpoint"), "{err}");
     let mut worker = node(MachineRole::Worker);
-    worker.hostname = "Bad_Name".into();
+    worker.hostname = Some("Bad_Name".into());
     let err = generate(
         &secrets,
         &cluster(VersionContract::V1_13, Cni::Flannel),
@@ -405,4 +405,30 @@ fn disk_encryption_off_writes_no_encryption() {
         }
         assert!(!config.to_yaml().unwrap().contains("luks2"), "{contract}");
     }
+}
+
+#[test]
+fn without_a_hostname_the_platform_names_the_node() {
+    let secrets = fixture_secrets();
+    let mut worker = node(MachineRole::Worker);
+    worker.hostname = None;
+    let config = generate(
+        &secrets,
+        &cluster(VersionContract::V1_13, Cni::Flannel),
+        &worker,
+    )
+    .unwrap();
+    let docs = config.documents();
+    let hostname = find(docs, "HostnameConfig").unwrap();
+    // `auto` has the lowest priority: Hetzner's metadata (the server name) wins.
+    assert_eq!(hostname.get_path(&["hostname"]), None);
+    assert_eq!(
+        hostname.get_path(&["auto"]),
+        Some(&Node::String("stable".into()))
+    );
+    assert_eq!(
+        docs[0].get_path(&["machine", "network", "hostname"]),
+        None,
+        "no v1alpha1 hostname either"
+    );
 }
