@@ -272,6 +272,11 @@ impl Error {
         }
     }
 
+    /// Whether the API does not serve the kind (its CRD is not installed).
+    pub fn is_unknown_kind(&self) -> bool {
+        matches!(self, Error::UnknownKind { .. })
+    }
+
     /// Whether the API answered 404 `NotFound`.
     pub fn is_not_found(&self) -> bool {
         self.status().is_some_and(|s| s.code == 404)

@@ -537,6 +537,64 @@ impl KubeClient {
         .await
     }
 
+    /// Waits until no workload of the release runs a container with an argument ending in
+    /// `suffix` and every one is rolled out (every replica updated and ready): the release runs
+    /// without that setting, and no pod that had it is left.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] naming the workloads still running the argument or rolling out.
+    pub async fn wait_release_without_arg(
+        &self,
+        namespace: &str,
+        release: &str,
+        suffix: &str,
+        deadline: &Deadline,
+    ) -> Result<()> {
+        let what = format!(
+            "the workloads of helm release {namespace}/{release} to run without an argument ending in {suffix:?}"
+        );
+        let all = ListOptions::default();
+        poll_until(&what, deadline, || async {
+            let mut pending = Vec::new();
+            let objects = self
+                .list("apps/v1", "Deployment", Some(namespace), &all)
+                .await?;
+            for object in objects.iter().filter(|o| {
+                o["metadata"]["annotations"]["meta.helm.sh/release-name"] == release
+            }) {
+                let name = object["metadata"]["name"].as_str().unwrap_or("?");
+                let containers = object["spec"]["template"]["spec"]["containers"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let carries = containers.iter().any(|c| {
+                    ["command", "args"].iter().any(|k| {
+                        c[*k].as_array().is_some_and(|args| {
+                            args.iter()
+                                .any(|a| a.as_str().is_some_and(|a| a.ends_with(suffix)))
+                        })
+                    })
+                });
+                let status = &object["status"];
+                let replicas = status["replicas"].as_i64().unwrap_or(0);
+                let updated = status["updatedReplicas"].as_i64().unwrap_or(0);
+                if carries {
+                    pending.push(format!("{name} still has it"));
+                } else if replicas > updated {
+                    pending.push(format!("{name}: {updated} of {replicas} pods updated"));
+                } else if let Some(short) = workload_short("Deployment", object) {
+                    pending.push(short);
+                }
+            }
+            Ok(if pending.is_empty() {
+                Poll::Done(())
+            } else {
+                Poll::Pending(pending)
+            })
+        })
+        .await
+    }
+
     /// Deletes the HelmChart and waits until it is gone (helm-controller runs `helm uninstall`
     /// in a `helm-delete-<name>` job and then drops its finalizer). Absent counts as done.
     ///

@@ -20,7 +20,6 @@ pub mod protection;
 #[cfg(test)]
 mod test_support;
 pub mod timeouts;
-pub mod unavailable;
 pub mod validators;
 
 #[cfg(test)]

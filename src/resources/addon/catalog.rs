@@ -16,8 +16,6 @@ pub enum Availability {
     OwnedByCluster(&'static str),
     /// It needs Talos system extensions the cluster's image does not carry.
     NeedsExtensions(&'static [&'static str]),
-    /// It comes with a feature this version does not have; the text says which.
-    NotYet(&'static str),
 }
 
 /// One catalog entry.
@@ -69,10 +67,7 @@ pub const CATALOG: &[Entry] = &[
         chart: "cluster-autoscaler",
         default_version: "9.59.0",
         namespace: "kube-system",
-        availability: Availability::NotYet(
-            "the cluster-autoscaler is configured from node pools' `autoscaling`, which this version \
-             cannot apply yet",
-        ),
+        availability: Availability::Installable,
     },
     Entry {
         name: "metrics-server",
@@ -155,12 +150,10 @@ pub fn names() -> String {
 }
 
 /// Why `hk8s_addon` refuses `entry` at validate time, if it does: what the cluster owns or what
-/// its image cannot run. An entry that is [`Availability::NotYet`] validates and plans (so
-/// configurations written for the next version keep working) and is refused at apply
-/// ([`not_yet`]).
+/// its image cannot run.
 pub fn refusal(entry: &Entry) -> Option<(&'static str, String)> {
     match entry.availability {
-        Availability::Installable | Availability::NotYet(_) => None,
+        Availability::Installable => None,
         Availability::OwnedByCluster(why) => Some((
             "Addon installed by the cluster",
             format!("{:?} is not an addon: {why}", entry.name),
@@ -175,14 +168,6 @@ pub fn refusal(entry: &Entry) -> Option<(&'static str, String)> {
                 extensions.join(" and ")
             ),
         )),
-    }
-}
-
-/// What this version cannot install yet, and why.
-pub fn not_yet(entry: &Entry) -> Option<&'static str> {
-    match entry.availability {
-        Availability::NotYet(why) => Some(why),
-        _ => None,
     }
 }
 
@@ -223,7 +208,6 @@ mod tests {
                 "traefik"
             ]
         );
-        assert!(not_yet(find("cluster-autoscaler").unwrap()).is_some());
         let (_, why) = refusal(find("cilium").unwrap()).unwrap();
         assert!(why.contains("`cilium` attribute"));
         let (_, why) = refusal(find("longhorn").unwrap()).unwrap();

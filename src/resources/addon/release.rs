@@ -17,6 +17,8 @@ use crate::tfplugin::value::Value;
 
 /// The hcloud-csi catalog name.
 pub const CSI: &str = "hcloud-csi";
+/// The cluster-autoscaler catalog name; its node groups come from autoscaled pools.
+pub const AUTOSCALER: &str = crate::kube::components::autoscaler::RELEASE;
 /// The Secret holding the LUKS passphrase of the encrypted storage class.
 pub const CSI_ENCRYPTION_SECRET: &str = "hcloud-csi-encryption";
 /// Label the CSI driver puts on the volumes it creates (with the cluster name), so a cluster's
@@ -34,8 +36,8 @@ pub struct AddonRelease {
     pub chart: ChartSpec,
     /// Objects applied before the chart.
     pub prerequisites: Vec<Json>,
-    /// Whether hcloud-csi needs the token Secret `hcloud` (created when the cluster's cloud
-    /// controller did not).
+    /// Whether the addon (hcloud-csi, cluster-autoscaler) needs the token Secret `hcloud`
+    /// (created when the cluster's cloud controller did not).
     pub needs_hcloud_secret: bool,
     /// Wait for the install and the workloads.
     pub wait: bool,
@@ -63,6 +65,10 @@ fn derived_values(name: &str, cluster: &ClusterRef) -> Json {
             "controller": {"volumeExtraLabels": {VOLUME_CLUSTER_LABEL: cluster.name}},
         }),
         "cert-manager" => json!({"crds": {"enabled": true}}),
+        AUTOSCALER => crate::kube::components::autoscaler::addon_values(
+            cluster.network_id,
+            (crate::kube::components::ccm::SECRET, "token"),
+        ),
         _ => json!({}),
     }
 }
@@ -132,7 +138,7 @@ pub fn build(value: &Value, cluster: &ClusterRef) -> Result<AddonRelease, Diagno
             labels: Default::default(),
         },
         prerequisites,
-        needs_hcloud_secret: name == CSI,
+        needs_hcloud_secret: name == CSI || name == AUTOSCALER,
         wait: view::boolean(value, &attr("wait")).unwrap_or(true),
         timeout,
     })

@@ -3,15 +3,20 @@
 //! step looks at what is before acting, so a rerun continues where the last run stopped.
 //!
 //! The steps, in order:
-//! 1. the cluster firewall covers the pool's servers (label selector of the cluster);
+//! 1. the cluster firewall covers the pool's servers (label selector of the cluster); an
+//!    autoscaled pool publishes its node group to the cluster-autoscaler ([`super::autoscaling`]),
+//!    so servers it makes from now on boot the current configuration;
 //! 2. servers that are off are powered on, missing ones created together (smallest free
-//!    numbers, spread round robin over `locations`, placement groups of at most 10);
+//!    numbers, spread round robin over `locations`, placement groups of at most 10); an
+//!    autoscaled pool has no missing servers: the autoscaler makes them;
 //! 3. every node's Talos API answers and its Kubernetes node is Ready with the pool's labels
 //!    and taints;
 //! 4. outdated nodes (server type, location, disk encryption) are replaced, surge first:
-//!    `max_unavailable` new nodes are Ready before as many old ones drain and go;
-//! 5. extra nodes leave, highest numbers first, `max_unavailable` at a time: cordon, drain
-//!    (eviction API), graceful Talos reset, Kubernetes node and server deleted;
+//!    `max_unavailable` new nodes are Ready before as many old ones drain and go (an autoscaled
+//!    pool's go without a surge: the autoscaler replaces them when their pods ask for room);
+//! 5. extra nodes (an autoscaled pool: above `max`) leave, highest numbers first,
+//!    `max_unavailable` at a time: cordon, drain (eviction API), graceful Talos reset,
+//!    Kubernetes node and server deleted;
 //! 6. (updates) the Talos version, machine configuration and Kubernetes version of each node,
 //!    `max_unavailable` at a time, each gated on readiness;
 //! 7. placement groups left empty are deleted, and Hetzner's delete protection follows
@@ -37,6 +42,7 @@ use crate::resources::fleet::{Clients, Operation, failed, failure};
 use crate::talos::ops::{self, ChangeMode, RebootPolicy};
 use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
 
+use super::autoscaling;
 use super::machine;
 use super::members::{
     self, DISK_ENCRYPTION_LABEL, GroupChoice, LOCATION_LABEL, PoolNode, Wanted,
@@ -139,6 +145,12 @@ pub async fn converge(
     )
     .await?;
     let firewall_actions = cover_with_firewall(op, spec).await?;
+    if spec.size.is_autoscaled() {
+        autoscaling::publish(op, &clients.kube, spec).await?;
+    } else {
+        // A pool that was autoscaled: the autoscaler stops making its servers.
+        autoscaling::withdraw(op, &clients.kube, &spec.cluster.name, &spec.name).await?;
+    }
     let mut nodes = list_nodes(op, spec).await?;
     let missing = spec.size.missing(nodes.len());
     let power_on: Vec<Server> = nodes
@@ -774,10 +786,19 @@ async fn roll_node(
     Ok(())
 }
 
-/// Step 7: placement groups of the pool with no server left go.
+/// Step 7: placement groups of the pool with no server left go (an autoscaled pool keeps the
+/// one its node group names).
 async fn remove_empty_groups(op: &Operation, spec: &PoolSpec) -> Result<(), Diagnostics> {
+    let kept = spec.size.is_autoscaled().then(|| {
+        members::placement_group_name(
+            &spec.cluster.name,
+            &spec.name,
+            spec.locations.first().map_or("", String::as_str),
+            1,
+        )
+    });
     for group in pool_groups(op, spec).await? {
-        if group.servers.is_empty() {
+        if group.servers.is_empty() && kept.as_ref() != Some(&group.name) {
             op.hcloud
                 .delete_placement_group(group.id)
                 .await

@@ -17,6 +17,7 @@ use crate::resources::fleet::{Clients, Operation, failed};
 use crate::tfplugin::diag::{AttributePath, Diagnostics};
 use crate::tfplugin::value::Value;
 
+use super::autoscaling;
 use super::converge::address;
 use super::members::{PoolNode, pool_selector};
 use super::schema::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_UNAVAILABLE};
@@ -47,10 +48,35 @@ pub async fn delete(op: &Operation, prior: &Value) -> Result<(), Diagnostics> {
     let Some((cluster_name, pool)) = state::pool_names(prior) else {
         return Ok(());
     };
-    let nodes = state::pool_servers(op, &cluster_name, &pool).await?;
     let cluster = view::known(prior, &AttributePath::root("cluster"))
         .filter(|c| !c.is_null())
         .and_then(|c| ClusterRef::from_connection(c).ok());
+    if let Some(cluster) = &cluster {
+        // First, so the autoscaler makes no server while the pool's are deleted; the servers
+        // are listed after it runs without the pool.
+        let withdrawn = match Clients::connect(
+            &cluster.secrets,
+            &cluster.endpoint_ip,
+            &cluster.name,
+            op.poll_interval,
+        )
+        .await
+        {
+            Ok(clients) => autoscaling::withdraw(op, &clients.kube, &cluster_name, &pool).await,
+            Err(e) => Err(e),
+        };
+        let autoscaled = prior
+            .get("autoscaling")
+            .is_some_and(|a| a.is_known() && !a.is_null());
+        match withdrawn {
+            Ok(()) => {}
+            Err(e) if autoscaled => return Err(e),
+            Err(e) => {
+                tracing::info!(?e, "a fixed-size pool's autoscaler group not checked");
+            }
+        }
+    }
+    let nodes = state::pool_servers(op, &cluster_name, &pool).await?;
     match (&cluster, nodes.is_empty()) {
         (Some(cluster), false) => remove_all(op, cluster, prior, &nodes, &pool).await?,
         (None, false) => {

@@ -3,6 +3,7 @@
 //! it back and exposes drift, delete drains and removes it, import rebuilds state from the
 //! servers labelled for it ([`state`]).
 
+mod autoscaling;
 mod capacity;
 mod converge;
 mod delete;
@@ -46,19 +47,6 @@ async fn apply(
     cancel: &tokio_util::sync::CancellationToken,
     warnings: &crate::tfplugin::framework::Warnings,
 ) -> Result<Value, Diagnostics> {
-    if planned.get("autoscaling").is_some_and(|a| !a.is_null()) {
-        // Building the pool at `min` with no autoscaler would be silently different from what
-        // the configuration says.
-        let unavailable = crate::resources::unavailable::not_available(
-            TYPE_NAME,
-            "Applying a node pool with `autoscaling` (the cluster-autoscaler integration)",
-        );
-        let mut at_attribute = Diagnostics::new();
-        for d in unavailable.iter() {
-            at_attribute.push(d.clone().at(AttributePath::root("autoscaling")));
-        }
-        return Err(at_attribute);
-    }
     let mut spec = PoolSpec::from_planned(planned)?;
     let (name, budget) = match mode {
         Mode::Create => ("create", spec.timeouts.create),
@@ -104,6 +92,12 @@ impl Resource<ProviderData> for NodePool {
         let capacity =
             capacity::warnings(request.data, request.cancel, request.prior, &change.planned).await;
         for warning in capacity {
+            change.diagnostics.push(warning);
+        }
+        if !change.planned.is_null()
+            && let Some(warning) =
+                autoscaling::missing_autoscaler(request.data, request.cancel, &change.planned).await
+        {
             change.diagnostics.push(warning);
         }
         Ok(cost::plan(

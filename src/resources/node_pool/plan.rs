@@ -144,13 +144,21 @@ fn plan_derived_values(config: &Value, prior: &Value, change: &mut PlannedChange
                     .set_at_path(&attr("node_count"), Value::from(1));
             }
             Some(_) if prior.is_null() => {
-                // The autoscaler starts from `min`; until the first refresh that is the size.
-                let min = view::integer(config, &attr("autoscaling").attr("min"));
-                change
-                    .planned
-                    .set_at_path(&attr("node_count"), min.map_or(Value::Unknown, Value::from));
+                // The autoscaler decides, from the moment the pool exists.
+                change.planned.set_at_path(&attr("node_count"), Value::Unknown);
             }
-            Some(_) => {} // keep the refreshed size
+            Some(_) => {
+                // Refresh reports what the autoscaler made, so an unchanged pool plans nothing.
+                // An update reports the size it ends with: the autoscaler may act meanwhile.
+                let mut others = change.planned.clone();
+                for field in ["node_count", "nodes"] {
+                    others.set_at_path(&attr(field), prior.get(field).cloned().unwrap_or(Value::Null));
+                }
+                if &others != prior {
+                    change.set_unknown(&attr("node_count"));
+                    change.set_unknown(&attr("nodes"));
+                }
+            }
         }
     }
 }

@@ -31,6 +31,21 @@ pub fn check(config: &Value) -> Diagnostics {
             format!("min ({min}) is greater than max ({max}); min must be at most max"),
         ));
     }
+    if view::known(config, &autoscaling).is_some_and(|a| !a.is_null()) {
+        let locations = view::strings(config, &AttributePath::root("locations"));
+        if locations.len() > 1 {
+            diags.extend(error_at(
+                &AttributePath::root("locations"),
+                "An autoscaled pool has one location",
+                format!(
+                    "the cluster-autoscaler's Hetzner node groups each create servers in one \
+                     location, and an autoscaled pool is one node group; give one location (got \
+                     {}), and make one autoscaled pool per location to spread nodes",
+                    locations.len()
+                ),
+            ));
+        }
+    }
     diags
 }
 

@@ -63,7 +63,7 @@ fn create_plans_known_derived_values() {
 }
 
 #[test]
-fn count_defaults_to_one_and_autoscaling_starts_at_min() {
+fn count_defaults_to_one_and_the_autoscaler_decides_an_autoscaled_size() {
     let mut config = config_json();
     config["node_count"] = json!(null);
     assert_eq!(
@@ -71,10 +71,18 @@ fn count_defaults_to_one_and_autoscaling_starts_at_min() {
         &Value::from(1)
     );
     config["autoscaling"] = json!({ "min": 2, "max": 5 });
-    assert_eq!(
-        at(&plan(config, None).unwrap().planned, "node_count"),
-        &Value::from(2)
-    );
+    assert!(!at(&plan(config.clone(), None).unwrap().planned, "node_count").is_known());
+    // Refreshed with what the autoscaler made: no change planned.
+    let mut prior = prior_json();
+    prior["node_count"] = json!(3);
+    prior["autoscaling"] = json!({ "min": 2, "max": 5 });
+    let change = plan(config.clone(), Some(prior.clone())).unwrap();
+    assert_eq!(change.planned, value_of(&schema(), prior.clone()));
+    // Changing the bounds leaves the size to the apply.
+    config["autoscaling"] = json!({ "min": 2, "max": 6 });
+    let change = plan(config, Some(prior)).unwrap();
+    assert!(!at(&change.planned, "node_count").is_known());
+    assert!(!at(&change.planned, "nodes").is_known());
 }
 
 #[test]

@@ -64,6 +64,11 @@ fn errors_name_their_attribute() {
             "Invalid autoscaling maximum",
         ),
         (
+            json!({ "node_count": null, "autoscaling": { "min": 0, "max": 3 }, "locations": ["fsn1", "nbg1"] }),
+            "locations",
+            "An autoscaled pool has one location",
+        ),
+        (
             json!({ "labels": { "team": "a b" } }),
             "labels[\"team\"]",
             "Invalid label value",
