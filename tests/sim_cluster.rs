@@ -91,7 +91,7 @@ async fn whole_cluster_lifecycle_runs_offline() {
     ] {
         let node = NodeInput {
             role,
-            hostname: name.into(),
+            hostname: Some(name.into()),
             labels: BTreeMap::new(),
             taints: vec![],
             cert_sans: vec![],
@@ -165,7 +165,7 @@ async fn whole_cluster_lifecycle_runs_offline() {
         &cluster,
         &NodeInput {
             role: MachineRole::Worker,
-            hostname: "prod-worker-1".into(),
+            hostname: Some("prod-worker-1".into()),
             labels: BTreeMap::new(),
             taints: vec![],
             cert_sans: vec![],

@@ -559,9 +559,10 @@ impl KubeClient {
             let objects = self
                 .list("apps/v1", "Deployment", Some(namespace), &all)
                 .await?;
-            for object in objects.iter().filter(|o| {
-                o["metadata"]["annotations"]["meta.helm.sh/release-name"] == release
-            }) {
+            for object in objects
+                .iter()
+                .filter(|o| o["metadata"]["annotations"]["meta.helm.sh/release-name"] == release)
+            {
                 let name = object["metadata"]["name"].as_str().unwrap_or("?");
                 let containers = object["spec"]["template"]["spec"]["containers"]
                     .as_array()

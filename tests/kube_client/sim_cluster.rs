@@ -94,7 +94,7 @@ pub async fn start(
         let hostname = format!("{name}-{short}-{index}");
         let node = NodeInput {
             role,
-            hostname: hostname.clone(),
+            hostname: Some(hostname.clone()),
             labels: BTreeMap::from([("example.com/pool".to_string(), short.to_string())]),
             taints: if role == MachineRole::Worker {
                 vec![Taint {

@@ -325,7 +325,7 @@ impl Cluster {
 fn node_input(name: &str, role: MachineRole, labels: BTreeMap<String, String>) -> NodeInput {
     NodeInput {
         role,
-        hostname: name.into(),
+        hostname: Some(name.into()),
         labels,
         taints: vec![],
         cert_sans: vec![],

@@ -245,8 +245,7 @@ mod tests {
         );
         assert_eq!(values["autoscalingGroups"][1]["name"], "prod-batch");
         assert_eq!(
-            values["extraEnvSecrets"][CONFIG_ENV]["name"],
-            CONFIG_SECRET,
+            values["extraEnvSecrets"][CONFIG_ENV]["name"], CONFIG_SECRET,
             "the token is the add-on's"
         );
         assert!(values["extraEnvSecrets"]["HCLOUD_TOKEN"].is_null());

@@ -86,7 +86,11 @@ async fn node_group(
     })?;
     let arch = spec.architecture.kubernetes_name().to_owned();
     let placement_group = if max as usize <= MAX_SERVERS_PER_GROUP {
-        Some(ensure_placement_group(op, spec, &location).await?.to_string())
+        Some(
+            ensure_placement_group(op, spec, &location)
+                .await?
+                .to_string(),
+        )
     } else {
         // A spread group holds at most 10 servers and a node group names one group.
         None
@@ -96,8 +100,9 @@ async fn node_group(
     let user_data = config
         .to_user_data()
         .map_err(|e| failed("Cannot encode the autoscaler's machine configuration", &e))?;
-    let mut server_labels: BTreeMap<String, String> =
-        pool_labels(&spec.cluster.name, &spec.name).into_iter().collect();
+    let mut server_labels: BTreeMap<String, String> = pool_labels(&spec.cluster.name, &spec.name)
+        .into_iter()
+        .collect();
     server_labels.insert(
         DISK_ENCRYPTION_LABEL.to_owned(),
         disk_encryption_label(spec.cluster.disk_encryption).to_owned(),
@@ -163,7 +168,11 @@ async fn ensure_placement_group(
 ///
 /// # Errors
 /// Hetzner and Kubernetes errors, named.
-pub async fn publish(op: &Operation, kube: &KubeClient, spec: &PoolSpec) -> Result<(), Diagnostics> {
+pub async fn publish(
+    op: &Operation,
+    kube: &KubeClient,
+    spec: &PoolSpec,
+) -> Result<(), Diagnostics> {
     let (group, images) = node_group(op, spec).await?;
     tracing::info!(group = %group.name, min = group.min, max = group.max, "publishing the pool's autoscaler node group");
     let record = serde_json::to_string(&GroupRecord {
@@ -255,7 +264,9 @@ async fn assemble(kube: &KubeClient) -> Result<(), Diagnostics> {
                 format!(
                     "{}@{}",
                     s["metadata"]["name"].as_str().unwrap_or_default(),
-                    s["metadata"]["resourceVersion"].as_str().unwrap_or_default()
+                    s["metadata"]["resourceVersion"]
+                        .as_str()
+                        .unwrap_or_default()
                 )
             })
             .collect();
@@ -304,9 +315,11 @@ async fn assemble(kube: &KubeClient) -> Result<(), Diagnostics> {
                 component::config_secret(&config),
                 component::chart_config(&config, &groups),
             ] {
-                kube.apply(&object, FIELD_MANAGER, true).await.map_err(|e| {
-                    kube_failure("Cannot write the cluster-autoscaler's configuration", &e)
-                })?;
+                kube.apply(&object, FIELD_MANAGER, true)
+                    .await
+                    .map_err(|e| {
+                        kube_failure("Cannot write the cluster-autoscaler's configuration", &e)
+                    })?;
             }
         }
         let again = list().await?;
@@ -333,7 +346,8 @@ pub async fn missing_autoscaler(
     use crate::resources::config_view as view;
     use crate::tfplugin::diag::{AttributePath, Diagnostic};
     view::known(planned, &AttributePath::root("autoscaling")).filter(|a| !a.is_null())?;
-    let connection = view::known(planned, &AttributePath::root("cluster")).filter(|c| !c.is_null())?;
+    let connection =
+        view::known(planned, &AttributePath::root("cluster")).filter(|c| !c.is_null())?;
     let cluster = crate::resources::cluster_ref::ClusterRef::from_connection(connection).ok()?;
     let lookup = async {
         let clients = crate::resources::fleet::Clients::connect(

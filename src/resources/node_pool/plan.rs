@@ -145,14 +145,19 @@ fn plan_derived_values(config: &Value, prior: &Value, change: &mut PlannedChange
             }
             Some(_) if prior.is_null() => {
                 // The autoscaler decides, from the moment the pool exists.
-                change.planned.set_at_path(&attr("node_count"), Value::Unknown);
+                change
+                    .planned
+                    .set_at_path(&attr("node_count"), Value::Unknown);
             }
             Some(_) => {
                 // Refresh reports what the autoscaler made, so an unchanged pool plans nothing.
                 // An update reports the size it ends with: the autoscaler may act meanwhile.
                 let mut others = change.planned.clone();
                 for field in ["node_count", "nodes"] {
-                    others.set_at_path(&attr(field), prior.get(field).cloned().unwrap_or(Value::Null));
+                    others.set_at_path(
+                        &attr(field),
+                        prior.get(field).cloned().unwrap_or(Value::Null),
+                    );
                 }
                 if &others != prior {
                     change.set_unknown(&attr("node_count"));

@@ -230,7 +230,8 @@ fn bare_or_true(args: &[String], name: &str) -> bool {
         if *a == bare {
             Some(true)
         } else {
-            a.strip_prefix(&format!("{bare}=")).map(|v| matches!(v, "1" | "t" | "T" | "true" | "TRUE" | "True"))
+            a.strip_prefix(&format!("{bare}="))
+                .map(|v| matches!(v, "1" | "t" | "T" | "true" | "TRUE" | "True"))
         }
     }) == Some(true)
 }

@@ -126,18 +126,37 @@ fn existing_groups_with_room_are_filled_before_new_ones_are_made() {
 fn the_autoscalers_servers_are_members_after_the_numbered_ones() {
     let group = node_group_name("prod", "web");
     let servers = vec![
-        server("prod-web-7fa3c2", "fsn1", "cx23", &[(NODE_GROUP_LABEL, &group)]),
+        server(
+            "prod-web-7fa3c2",
+            "fsn1",
+            "cx23",
+            &[(NODE_GROUP_LABEL, &group)],
+        ),
         server("prod-web-2", "fsn1", "cx23", &[]),
         // Digits only, as a random hex can be: the label decides, not the name.
-        server("prod-web-123456", "fsn1", "cx23", &[(NODE_GROUP_LABEL, &group)]),
+        server(
+            "prod-web-123456",
+            "fsn1",
+            "cx23",
+            &[(NODE_GROUP_LABEL, &group)],
+        ),
         // Another group's server that happens to carry the pool's labels is not one.
-        server("prod-web-ab12", "fsn1", "cx23", &[(NODE_GROUP_LABEL, "prod-webx")]),
+        server(
+            "prod-web-ab12",
+            "fsn1",
+            "cx23",
+            &[(NODE_GROUP_LABEL, "prod-webx")],
+        ),
     ];
     let nodes = nodes("prod", "web", servers);
     let names: Vec<(&str, u32)> = nodes.iter().map(|n| (n.name(), n.index)).collect();
     assert_eq!(
         names,
-        vec![("prod-web-2", 2), ("prod-web-123456", 0), ("prod-web-7fa3c2", 0)]
+        vec![
+            ("prod-web-2", 2),
+            ("prod-web-123456", 0),
+            ("prod-web-7fa3c2", 0)
+        ]
     );
     assert_eq!(free_indices(&nodes, 2), vec![1, 3]);
 }
