@@ -24,7 +24,7 @@ resource "hk8s_cluster" "main" {
 resource "hk8s_node_pool" "elastic" {
   cluster     = hk8s_cluster.main.connection
   name        = "elastic"
-  server_type = "cpx31"
+  server_type = "cx33"
 
   autoscaling = {
     min = 1

@@ -85,6 +85,7 @@ pub fn run(sim: &TalosSim) {
                 &mut cluster.kube,
                 &node_objects,
                 tick.now,
+                sim.time_scale(),
                 &tick.timestamp,
             ));
         }

@@ -3,7 +3,7 @@
 //! ([`setup`]) lets it start as the real one does: otherwise it does nothing, and its pod's log
 //! and `/_sim/state` (`kubernetes[].autoscaler`) say why.
 //!
-//! Every `--scan-interval` (sim clock) it lists the project's servers (`GET /servers`: its node
+//! Every `--scan-interval` (times the sim's time scale, as its other durations) it lists the project's servers (`GET /servers`: its node
 //! groups are the servers labelled `hcloud/node-group=<group>`), then:
 //! - scale up ([`plan_scale_up`]): pods the scheduler left `Unschedulable` are packed onto template
 //!   nodes of the first group (in `--nodes` order) whose template (the server type's allocatable,
@@ -165,12 +165,15 @@ fn append_log(
     }
 }
 
-/// The scan due in one cluster, or `None` (release not running, not due, or cannot start).
+/// The scan due in one cluster, or `None` (release not running, not due, or cannot start). The
+/// autoscaler's own durations (scan interval, unneeded time, delay after a scale-up) run
+/// `time_scale` times as long, as every duration the sim models does.
 pub fn plan(
     cluster: &str,
     store: &mut Store,
     nodes: &[Value],
     now: Duration,
+    time_scale: f64,
     timestamp: &str,
 ) -> Option<Plan> {
     let Some(view) = components::running(store, CHART) else {
@@ -184,7 +187,7 @@ pub fn plan(
         return None;
     }
     let setup = match setup::read(store, &view) {
-        Ok(s) => s,
+        Ok(s) => s.scaled(time_scale),
         Err(why) => {
             store.autoscaler.next_scan = now + Duration::from_secs(10);
             if store.autoscaler.error.as_ref() != Some(&why) {

@@ -94,6 +94,16 @@ pub struct Setup {
 }
 
 impl Setup {
+    /// The same with its durations multiplied by the sim's time scale.
+    #[must_use]
+    pub fn scaled(mut self, time_scale: f64) -> Self {
+        let factor = time_scale.max(0.0);
+        self.scan_interval = self.scan_interval.mul_f64(factor);
+        self.unneeded_time = self.unneeded_time.mul_f64(factor);
+        self.delay_after_add = self.delay_after_add.mul_f64(factor);
+        self
+    }
+
     /// What a restart depends on: a changed configuration is a new process.
     pub fn fingerprint(&self) -> String {
         format!(
