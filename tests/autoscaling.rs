@@ -166,6 +166,18 @@ v1 = client.CoreV1Api()\n\
     .unwrap_or_default()
 }
 
+/// The arguments of the autoscaler's Deployment (what the chart rendered from the groups).
+fn autoscaler_args(w: &Workdir) -> String {
+    python::run(
+        w,
+        &format!(
+            "{KUBE}ds = client.AppsV1Api().list_namespaced_deployment('kube-system').items\n\
+print(' '.join(a for d in ds for c in d.spec.template.spec.containers for a in (c.command or []) + (c.args or [])))\n"
+        ),
+    )
+    .unwrap_or_default()
+}
+
 /// The autoscaler's Hetzner configuration as the provider wrote it (`HCLOUD_CLUSTER_CONFIG`).
 fn cluster_config(w: &Workdir) -> Value {
     let encoded = python::run(
@@ -280,6 +292,11 @@ fn an_autoscaled_pool_grows_upgrades_shrinks_and_leaves_nothing() {
     );
     apply(&w);
     plan_is_empty(&w);
+    wait_for(
+        &world,
+        || autoscaler_args(&w).contains("--nodes=0:5:cx23:fsn1:grow-burst"),
+        "the autoscaler running with max 5",
+    );
 
     // A Talos upgrade rolls the autoscaler's nodes, and its new servers boot the new snapshot.
     w.write_main(&config(&world, "v1.13.10", 5, AUTOSCALER));
