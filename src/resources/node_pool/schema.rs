@@ -79,8 +79,11 @@ pub fn schema() -> Schema {
             .optional()
             .description(
                 "Let the Kubernetes cluster-autoscaler (Hetzner provider, configured by this pool; \
-                 install the cluster-autoscaler addon) size the pool between `min` and `max`. \
-                 Conflicts with `node_count`.",
+                 install the `cluster-autoscaler` addon to run it) size the pool between `min` and \
+                 `max`. `node_count` and `nodes` then report what refresh finds, so plans stay \
+                 empty while the autoscaler works. An autoscaled pool has one location. Changing \
+                 `min`/`max` updates the autoscaler's configuration in place. Conflicts with \
+                 `node_count`.",
             ),
         )
         .attribute(
