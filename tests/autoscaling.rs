@@ -89,6 +89,21 @@ fn burst_versions(w: &Workdir) -> String {
     versions.join(" ")
 }
 
+/// The cluster, the fixed pool and the add-on, without the autoscaled pool.
+fn without_pool(world: &World) -> String {
+    format!(
+        r#"{cluster}{base}
+resource "hk8s_addon" "autoscaler" {{
+  cluster = hk8s_cluster.main.connection
+  name    = "cluster-autoscaler"
+  timeout = "2m"
+}}
+"#,
+        cluster = hcl::cluster(&world.endpoint, "grow", 1, "v1.13.10", "1.35.0", ""),
+        base = hcl::pool("base", "cx23", 1, ""),
+    )
+}
+
 /// The servers the autoscaler made for the pool (its node group's label).
 fn group_servers(world: &World) -> Vec<Value> {
     world.list(
@@ -323,12 +338,37 @@ fn an_autoscaled_pool_grows_upgrades_shrinks_and_leaves_nothing() {
     w.run_ok(&["apply", "-refresh-only", "-auto-approve", "-no-color"]);
     assert_eq!(burst_state(&w)["node_count"], 0);
 
-    // Grown again, then destroyed: nothing is left, the autoscaler's servers included.
+    // Grown again, then the pool removed while the autoscaler runs with pods pending: its
+    // servers go and no new one is made for the pool.
     burst(&w, 3);
     wait_for(
         &world,
         || !group_servers(&world).is_empty(),
         "the pool growing again",
+    );
+    w.write_main(&without_pool(&world));
+    apply(&w);
+    assert!(group_servers(&world).is_empty());
+    // No autoscaled pool is left, so the chart renders no autoscaler at all; pods still wait,
+    // and in ten of its scan intervals nothing is made for the pool.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(
+        group_servers(&world).is_empty(),
+        "a server was made for a removed pool"
+    );
+    assert_eq!(
+        world.state()["kubernetes"][0]["autoscaler"]["enabled"],
+        false
+    );
+    assert!(burst_pods(&w).1 > 0, "pods still wait for room");
+
+    // Grown again, then destroyed: nothing is left, the autoscaler's servers included.
+    w.write_main(&config(&world, "v1.13.10", 5, AUTOSCALER));
+    apply(&w);
+    wait_for(
+        &world,
+        || !group_servers(&world).is_empty(),
+        "the pool growing once more",
     );
     w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
     assert!(

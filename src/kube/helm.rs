@@ -537,9 +537,9 @@ impl KubeClient {
         .await
     }
 
-    /// Waits until no workload of the release runs a container with an argument ending in
-    /// `suffix` and every one is rolled out (every replica updated and ready): the release runs
-    /// without that setting, and no pod that had it is left.
+    /// Waits until no Deployment of the release runs a container with an argument ending in
+    /// `suffix` and no pod of an older template is left: the setting is gone from every process
+    /// (new pods need not be ready: a process that cannot start does not act either).
     ///
     /// # Errors
     /// [`Error::Timeout`] naming the workloads still running the argument or rolling out.
@@ -551,7 +551,7 @@ impl KubeClient {
         deadline: &Deadline,
     ) -> Result<()> {
         let what = format!(
-            "the workloads of helm release {namespace}/{release} to run without an argument ending in {suffix:?}"
+            "the Deployments of helm release {namespace}/{release} to run without an argument ending in {suffix:?}"
         );
         let all = ListOptions::default();
         poll_until(&what, deadline, || async {
@@ -579,12 +579,14 @@ impl KubeClient {
                 let status = &object["status"];
                 let replicas = status["replicas"].as_i64().unwrap_or(0);
                 let updated = status["updatedReplicas"].as_i64().unwrap_or(0);
+                let observed = status["observedGeneration"].as_i64().unwrap_or(0);
+                let generation = object["metadata"]["generation"].as_i64().unwrap_or(0);
                 if carries {
                     pending.push(format!("{name} still has it"));
-                } else if replicas > updated {
-                    pending.push(format!("{name}: {updated} of {replicas} pods updated"));
-                } else if let Some(short) = workload_short("Deployment", object) {
-                    pending.push(short);
+                } else if observed < generation || replicas > updated {
+                    pending.push(format!(
+                        "{name}: {updated} of {replicas} pods updated, pods with the old template remain"
+                    ));
                 }
             }
             Ok(if pending.is_empty() {

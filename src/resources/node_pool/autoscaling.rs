@@ -11,10 +11,12 @@
 //! through helm-controller's HelmChartConfig overlay.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value as Json, json};
+use tokio_util::sync::CancellationToken;
 
 use crate::hcloud::labels::SCHEMATIC;
 use crate::hcloud::placement_groups::MAX_SERVERS_PER_GROUP;
@@ -23,9 +25,13 @@ use crate::kube::components::autoscaler::{
 };
 use crate::kube::components::{FIELD_MANAGER, NAMESPACE, labels};
 use crate::kube::{KubeClient, ListOptions};
+use crate::provider::ProviderData;
+use crate::resources::cluster_ref::ClusterRef;
+use crate::resources::config_view as view;
 use crate::resources::fleet::image as images;
-use crate::resources::fleet::{Operation, failed, failure};
-use crate::tfplugin::diag::Diagnostics;
+use crate::resources::fleet::{Clients, Operation, failed, failure};
+use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
+use crate::tfplugin::value::Value;
 
 use super::machine;
 use super::members::{
@@ -49,10 +55,6 @@ struct GroupRecord {
 
 fn group_secret_name(spec: &PoolSpec) -> String {
     format!("hk8s-autoscaler-{}", spec.name)
-}
-
-fn kube_failure(what: &str, e: &crate::kube::Error) -> Diagnostics {
-    failed(what.to_owned(), e)
 }
 
 /// The pool as a node group: its snapshot, placement group and machine configuration.
@@ -95,6 +97,7 @@ async fn node_group(
         // A spread group holds at most 10 servers and a node group names one group.
         None
     };
+    // The hostname is left to Hetzner's metadata for autoscaled pools (see `machine`).
     let config = machine::worker_config(spec, "")
         .map_err(|e| failed("Cannot build the autoscaler's machine configuration", &e))?;
     let user_data = config
@@ -187,7 +190,7 @@ pub async fn publish(
         "stringData": {GROUP_KEY: record}});
     kube.apply(&secret, FIELD_MANAGER, true)
         .await
-        .map_err(|e| kube_failure("Cannot write the pool's autoscaler node group", &e))?;
+        .map_err(|e| failed("Cannot write the pool's autoscaler node group", &e))?;
     assemble(kube).await
 }
 
@@ -211,7 +214,7 @@ pub async fn withdraw(
             &ListOptions::default().labels(format!("{GROUP_LABEL}={group}")),
         )
         .await
-        .map_err(|e| kube_failure("Cannot list the pool's autoscaler node group", &e))?;
+        .map_err(|e| failed("Cannot list the pool's autoscaler node group", &e))?;
     if secrets.is_empty() {
         return Ok(());
     }
@@ -220,7 +223,7 @@ pub async fn withdraw(
         if let Some(name) = secret["metadata"]["name"].as_str() {
             kube.delete("v1", "Secret", Some(NAMESPACE), name, None)
                 .await
-                .map_err(|e| kube_failure("Cannot delete the pool's autoscaler node group", &e))?;
+                .map_err(|e| failed("Cannot delete the pool's autoscaler node group", &e))?;
         }
     }
     assemble(kube).await?;
@@ -228,14 +231,14 @@ pub async fn withdraw(
     kube.wait_release_without_arg(NAMESPACE, RELEASE, &flag_suffix, &op.deadline)
         .await
         .map_err(|e| {
-            kube_failure(
+            failed(
                 "The cluster-autoscaler did not restart without the pool's node group",
                 &e,
             )
         })
 }
 
-fn decode_record(secret: &serde_json::Value) -> Option<GroupRecord> {
+fn decode_record(secret: &Json) -> Option<GroupRecord> {
     let encoded = secret["data"][GROUP_KEY].as_str()?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(encoded)
@@ -255,9 +258,9 @@ async fn assemble(kube: &KubeClient) -> Result<(), Diagnostics> {
             &ListOptions::default().labels(GROUP_LABEL),
         )
         .await
-        .map_err(|e| kube_failure("Cannot list the autoscaler node groups", &e))
+        .map_err(|e| failed("Cannot list the autoscaler node groups", &e))
     };
-    let versions = |secrets: &[serde_json::Value]| -> Vec<String> {
+    let versions = |secrets: &[Json]| -> Vec<String> {
         let mut v: Vec<String> = secrets
             .iter()
             .map(|s| {
@@ -302,10 +305,7 @@ async fn assemble(kube: &KubeClient) -> Result<(), Diagnostics> {
                     Ok(_) => {}
                     Err(e) if e.is_unknown_kind() => {}
                     Err(e) => {
-                        return Err(kube_failure(
-                            "Cannot remove the autoscaler's configuration",
-                            &e,
-                        ));
+                        return Err(failed("Cannot remove the autoscaler's configuration", &e));
                     }
                 }
             }
@@ -318,7 +318,7 @@ async fn assemble(kube: &KubeClient) -> Result<(), Diagnostics> {
                 kube.apply(&object, FIELD_MANAGER, true)
                     .await
                     .map_err(|e| {
-                        kube_failure("Cannot write the cluster-autoscaler's configuration", &e)
+                        failed("Cannot write the cluster-autoscaler's configuration", &e)
                     })?;
             }
         }
@@ -332,25 +332,23 @@ async fn assemble(kube: &KubeClient) -> Result<(), Diagnostics> {
 }
 
 /// How long a plan may spend asking the cluster whether the autoscaler is installed.
-const PLAN_LOOKUP_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
+const PLAN_LOOKUP_BUDGET: Duration = Duration::from_secs(20);
 
 /// The plan-time warning for an autoscaled pool whose cluster runs no cluster-autoscaler (its
 /// HelmChart is absent): the pool would never grow. `None` when it is installed, when the
 /// pool is not autoscaled, or when the cluster cannot be asked (not created yet, unreachable:
 /// logged only).
 pub async fn missing_autoscaler(
-    data: &crate::provider::ProviderData,
-    cancel: &tokio_util::sync::CancellationToken,
-    planned: &crate::tfplugin::value::Value,
-) -> Option<crate::tfplugin::diag::Diagnostic> {
-    use crate::resources::config_view as view;
-    use crate::tfplugin::diag::{AttributePath, Diagnostic};
+    data: &ProviderData,
+    cancel: &CancellationToken,
+    planned: &Value,
+) -> Option<Diagnostic> {
     view::known(planned, &AttributePath::root("autoscaling")).filter(|a| !a.is_null())?;
     let connection =
         view::known(planned, &AttributePath::root("cluster")).filter(|c| !c.is_null())?;
-    let cluster = crate::resources::cluster_ref::ClusterRef::from_connection(connection).ok()?;
+    let cluster = ClusterRef::from_connection(connection).ok()?;
     let lookup = async {
-        let clients = crate::resources::fleet::Clients::connect(
+        let clients = Clients::connect(
             &cluster.secrets,
             &cluster.endpoint_ip,
             &cluster.name,
