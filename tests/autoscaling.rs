@@ -284,6 +284,8 @@ fn an_autoscaled_pool_grows_upgrades_shrinks_and_leaves_nothing() {
         assert_eq!(server["labels"]["hk8s.io/pool"], "burst");
         assert_eq!(server["image"]["id"], snapshot_of(&world, "v1.13.9"));
     }
+    // The cluster firewall covers them (it applies by the cluster label they carry).
+    cluster::assert_no_public_inbound(&world, "grow");
     let (_, _, nodes) = burst_pods(&w);
     assert!(
         nodes.iter().any(|n| n.starts_with("grow-burst-")),

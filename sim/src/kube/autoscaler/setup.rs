@@ -396,6 +396,32 @@ mod tests {
     }
 
     #[test]
+    fn boolean_flags_are_bare_or_valued_and_the_last_wins() {
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+        let flag = "enforce-node-group-min-size";
+        assert!(bare_or_true(
+            &args(&["--enforce-node-group-min-size"]),
+            flag
+        ));
+        assert!(bare_or_true(
+            &args(&["--enforce-node-group-min-size=true"]),
+            flag
+        ));
+        assert!(!bare_or_true(
+            &args(&["--enforce-node-group-min-size=false"]),
+            flag
+        ));
+        assert!(!bare_or_true(&args(&["--scan-interval=10s"]), flag));
+        assert!(!bare_or_true(
+            &args(&[
+                "--enforce-node-group-min-size",
+                "--enforce-node-group-min-size=false"
+            ]),
+            flag
+        ));
+    }
+
+    #[test]
     fn node_group_specs_need_five_parts_and_ordered_sizes() {
         assert_eq!(
             parse_group("1:3:cx22:fsn1:pool").map(|g| (
