@@ -20,12 +20,20 @@ fn attr(name: &str) -> AttributePath {
     AttributePath::root(name)
 }
 
-/// Whether the plan orders servers: a create with nodes, more nodes, or another type or list of
-/// locations.
+/// Whether the plan orders servers: a create with nodes (or autoscaled), more nodes, autoscaling
+/// turned on, or another type or list of locations.
 fn orders_servers(prior: &Value, planned: &Value) -> bool {
     let count = |v: &Value| view::integer(v, &attr("node_count")).unwrap_or(0);
+    // An autoscaled pool orders whenever the autoscaler wants: its type must be orderable too.
+    let autoscaled = |v: &Value| {
+        v.get("autoscaling")
+            .is_some_and(|a| a.is_known() && !a.is_null())
+    };
     if prior.is_null() {
-        return count(planned) > 0;
+        return count(planned) > 0 || autoscaled(planned);
+    }
+    if autoscaled(planned) && !autoscaled(prior) {
+        return true;
     }
     count(planned) > count(prior)
         || prior.get("server_type") != planned.get("server_type")
@@ -78,7 +86,13 @@ pub async fn warnings(
     }
     let mut out = Vec::new();
     let usable = locations.len() - not_offered.len() - unavailable.len();
-    let tail = if usable == 0 {
+    let autoscaled = planned
+        .get("autoscaling")
+        .is_some_and(|a| a.is_known() && !a.is_null());
+    let tail = if autoscaled && usable == 0 {
+        "The cluster-autoscaler's server creations will fail there (and the pool will not grow) \
+         unless capacity returns; choose another server_type or location."
+    } else if usable == 0 {
         "No listed location can take new servers of this type now: the apply will fail unless \
          capacity returns; add locations of the network zone or choose another server_type."
     } else {
@@ -118,4 +132,38 @@ pub async fn warnings(
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(node_count: Value, autoscaling: Value, server_type: &str) -> Value {
+        Value::object([
+            ("node_count", node_count),
+            ("autoscaling", autoscaling),
+            ("server_type", Value::from(server_type)),
+            ("locations", Value::List(vec![Value::from("fsn1")])),
+        ])
+    }
+
+    #[test]
+    fn autoscaled_pools_order_servers_like_growing_ones() {
+        let bounds = Value::object([("min", Value::from(0)), ("max", Value::from(4))]);
+        let fixed = pool(Value::from(2), Value::Null, "cx23");
+        let empty = pool(Value::from(0), Value::Null, "cx23");
+        let autoscaled = pool(Value::Unknown, bounds.clone(), "cx23");
+        assert!(orders_servers(&Value::Null, &fixed));
+        assert!(!orders_servers(&Value::Null, &empty));
+        assert!(
+            orders_servers(&Value::Null, &autoscaled),
+            "the autoscaler orders"
+        );
+        assert!(orders_servers(&empty, &autoscaled), "autoscaling turned on");
+        let refreshed = pool(Value::from(3), bounds, "cx23");
+        assert!(
+            !orders_servers(&refreshed, &refreshed),
+            "an unchanged autoscaled pool asks nothing at plan time"
+        );
+    }
 }
