@@ -537,22 +537,25 @@ impl KubeClient {
         .await
     }
 
-    /// Waits until no Deployment of the release runs a container with an argument ending in
-    /// `suffix` and no pod of an older template is left: the setting is gone from every process
-    /// (new pods need not be ready: a process that cannot start does not act either).
+    /// Waits until every Deployment of the release has a pod template `settled` accepts (it
+    /// returns what is still missing, or `None`) and no pod of an older template is left: every
+    /// process of the release runs that template. No Deployment at all counts as done (the
+    /// release is not installed, or renders none).
     ///
     /// # Errors
-    /// [`Error::Timeout`] naming the workloads still running the argument or rolling out.
-    pub async fn wait_release_without_arg(
+    /// [`Error::Timeout`] naming the Deployments still short of it.
+    pub async fn wait_release_template<F>(
         &self,
         namespace: &str,
         release: &str,
-        suffix: &str,
+        what: &str,
         deadline: &Deadline,
-    ) -> Result<()> {
-        let what = format!(
-            "the Deployments of helm release {namespace}/{release} to run without an argument ending in {suffix:?}"
-        );
+        settled: F,
+    ) -> Result<()>
+    where
+        F: Fn(&Value) -> Option<String>,
+    {
+        let what = format!("the Deployments of helm release {namespace}/{release} to run {what}");
         let all = ListOptions::default();
         poll_until(&what, deadline, || async {
             let mut pending = Vec::new();
@@ -564,28 +567,17 @@ impl KubeClient {
                 .filter(|o| o["metadata"]["annotations"]["meta.helm.sh/release-name"] == release)
             {
                 let name = object["metadata"]["name"].as_str().unwrap_or("?");
-                let containers = object["spec"]["template"]["spec"]["containers"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                let carries = containers.iter().any(|c| {
-                    ["command", "args"].iter().any(|k| {
-                        c[*k].as_array().is_some_and(|args| {
-                            args.iter()
-                                .any(|a| a.as_str().is_some_and(|a| a.ends_with(suffix)))
-                        })
-                    })
-                });
                 let status = &object["status"];
-                let replicas = status["replicas"].as_i64().unwrap_or(0);
-                let updated = status["updatedReplicas"].as_i64().unwrap_or(0);
-                let observed = status["observedGeneration"].as_i64().unwrap_or(0);
-                let generation = object["metadata"]["generation"].as_i64().unwrap_or(0);
-                if carries {
-                    pending.push(format!("{name} still has it"));
+                let int = |v: &Value| v.as_i64().unwrap_or(0);
+                let replicas = int(&status["replicas"]);
+                let updated = int(&status["updatedReplicas"]);
+                let observed = int(&status["observedGeneration"]);
+                let generation = int(&object["metadata"]["generation"]);
+                if let Some(missing) = settled(&object["spec"]["template"]) {
+                    pending.push(format!("{name}: {missing}"));
                 } else if observed < generation || replicas > updated {
                     pending.push(format!(
-                        "{name}: {updated} of {replicas} pods updated, pods with the old template remain"
+                        "{name}: {updated} of {replicas} pods run the new template"
                     ));
                 }
             }

@@ -132,11 +132,7 @@ pub fn chart_config(config: &Value, groups: &[NodeGroup]) -> Value {
                    "instanceType": g.server_type, "region": g.location})
         })
         .collect();
-    let hash = hex(aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        config.to_string().as_bytes(),
-    )
-    .as_ref());
+    let hash = config_hash(config);
     let values = json!({
         "cloudProvider": "hetzner",
         "autoscalingGroups": autoscaling_groups,
@@ -169,12 +165,23 @@ pub fn addon_values(network_id: i64, token_secret: (&str, &str)) -> Value {
             "scan-interval": SCAN_INTERVAL,
             "enforce-node-group-min-size": true,
         },
+        // One process at a time: the old one stops before the new one starts, so no server is
+        // made from a configuration that was replaced.
+        "updateStrategy": {"type": "Recreate"},
         "nodeSelector": {"node-role.kubernetes.io/control-plane": ""},
         "tolerations": [
             {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"},
             {"key": "CriticalAddonsOnly", "operator": "Exists"},
         ],
     })
+}
+
+/// The configuration's hash, as the pod annotation [`CONFIG_HASH_ANNOTATION`] carries it.
+pub fn config_hash(config: &Value) -> String {
+    hex(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, config.to_string().as_bytes())
+            .as_ref(),
+    )
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -35,8 +35,8 @@ use crate::tfplugin::value::Value;
 
 use super::machine;
 use super::members::{
-    DISK_ENCRYPTION_LABEL, LOCATION_LABEL, disk_encryption_label, node_group_name,
-    placement_group_name, pool_labels, pool_selector,
+    DISK_ENCRYPTION_LABEL, LOCATION_LABEL, NODE_GROUP_LABEL, disk_encryption_label,
+    node_group_name, placement_group_name, pool_labels, pool_selector,
 };
 use super::spec::{PoolSpec, Size};
 
@@ -116,14 +116,10 @@ async fn node_group(
     let taints = spec
         .taints
         .iter()
-        .map(|t| {
-            let text = t.talos_value();
-            let (value, effect) = text.rsplit_once(':').unwrap_or(("", text.as_str()));
-            Taint {
-                key: t.key.clone(),
-                value: value.to_owned(),
-                effect: effect.to_owned(),
-            }
+        .map(|t| Taint {
+            key: t.key.clone(),
+            value: t.value.clone().unwrap_or_default(),
+            effect: t.effect.as_str().to_owned(),
         })
         .collect();
     let group = NodeGroup {
@@ -167,35 +163,132 @@ async fn ensure_placement_group(
     Ok(made.value.id)
 }
 
-/// Writes the pool's node group and reassembles the autoscaler's configuration.
+/// How long an apply waits for the autoscaler to restart with a new configuration before it
+/// goes on with a warning (the next apply brings stragglers up to date).
+const RESTART_BUDGET: Duration = Duration::from_secs(5 * 60);
+
+/// Writes the pool's node group, reassembles the autoscaler's configuration and waits (at most
+/// [`RESTART_BUDGET`]) until the autoscaler runs it, so servers it makes from then on boot the
+/// pool's current configuration. Returns a warning when it did not restart in time.
 ///
 /// # Errors
-/// Hetzner and Kubernetes errors, named.
+/// Hetzner and Kubernetes errors, named; a node group name another cluster's servers use.
 pub async fn publish(
     op: &Operation,
     kube: &KubeClient,
     spec: &PoolSpec,
-) -> Result<(), Diagnostics> {
+) -> Result<Option<Diagnostic>, Diagnostics> {
     let (group, images) = node_group(op, spec).await?;
+    check_group_is_ours(op, spec, &group.name).await?;
     tracing::info!(group = %group.name, min = group.min, max = group.max, "publishing the pool's autoscaler node group");
-    let record = serde_json::to_string(&GroupRecord {
-        group: group.clone(),
-        images,
-    })
-    .map_err(|e| failed("Cannot encode the pool's node group", &e))?;
+    let record = GroupRecord { group, images };
+    let encoded = serde_json::to_string(&record)
+        .map_err(|e| failed("Cannot encode the pool's node group", &e))?;
     let mut secret_labels = labels(RELEASE);
-    secret_labels[GROUP_LABEL] = json!(group.name);
+    secret_labels[GROUP_LABEL] = json!(record.group.name);
     let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
         "metadata": {"name": group_secret_name(spec), "namespace": NAMESPACE, "labels": secret_labels},
-        "stringData": {GROUP_KEY: record}});
+        "stringData": {GROUP_KEY: encoded}});
     kube.apply(&secret, FIELD_MANAGER, true)
         .await
         .map_err(|e| failed("Cannot write the pool's autoscaler node group", &e))?;
-    assemble(kube).await
+    let Some(hash) = assemble(kube, Some(&record), None).await? else {
+        return Ok(None);
+    };
+    let flag = format!("--nodes={}", record.group.nodes_flag());
+    let budget = op.deadline.limited_to(RESTART_BUDGET);
+    let running = kube
+        .wait_release_template(
+            NAMESPACE,
+            RELEASE,
+            "the pool's current node group",
+            &budget,
+            |template| {
+                let annotated = template["metadata"]["annotations"]
+                    [component::CONFIG_HASH_ANNOTATION]
+                    == hash.as_str();
+                let flagged = container_args(template).iter().any(|a| *a == flag);
+                (!(annotated && flagged)).then(|| "an older configuration".to_owned())
+            },
+        )
+        .await;
+    match running {
+        Ok(()) => Ok(None),
+        Err(e) if budget.is_expired() && !op.deadline.is_expired() => {
+            Ok(Some(Diagnostic::warning(
+                "The cluster-autoscaler did not restart with the new configuration",
+                format!(
+                    "The pool's node group was written, but the cluster-autoscaler did not run it within \
+                 {}s ({e}). Servers it makes meanwhile boot the previous configuration; the next \
+                 apply brings them up to date. Check the cluster-autoscaler add-on's pods.",
+                    RESTART_BUDGET.as_secs()
+                ),
+            )))
+        }
+        Err(e) => Err(failed(
+            "Waiting for the cluster-autoscaler to run the pool's configuration failed",
+            &e,
+        )),
+    }
 }
 
-/// Removes the pool's node group from the autoscaler's configuration, if it has one, and waits
-/// until the autoscaler runs without it, so that it makes no more servers for the pool.
+/// Every argument of a pod template's containers (command and args).
+fn container_args(template: &Json) -> Vec<&str> {
+    template["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| {
+            ["command", "args"]
+                .into_iter()
+                .flat_map(move |k| c[k].as_array().into_iter().flatten())
+        })
+        .filter_map(Json::as_str)
+        .collect()
+}
+
+/// The node group name `<cluster>-<pool>` can be another cluster's (`prod` + `web-batch` and
+/// `prod-web` + `batch`): its autoscaler would count this pool's servers as its own. Refused
+/// when servers of the group belong to another cluster or pool.
+async fn check_group_is_ours(
+    op: &Operation,
+    spec: &PoolSpec,
+    group: &str,
+) -> Result<(), Diagnostics> {
+    let selector = crate::hcloud::labels::Selector::default().with(NODE_GROUP_LABEL, group);
+    let servers = op
+        .hcloud
+        .list_servers(&selector)
+        .await
+        .map_err(|e| failed("Cannot list the node group's servers", &e))?;
+    let foreign: Vec<&str> = servers
+        .iter()
+        .filter(|s| {
+            s.labels.get(crate::hcloud::labels::CLUSTER) != Some(&spec.cluster.name)
+                || s.labels.get(crate::hcloud::labels::POOL) != Some(&spec.name)
+        })
+        .map(|s| s.name.as_str())
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    Err(Diagnostic::error(
+        "Autoscaler node group name already in use",
+        format!(
+            "The cluster-autoscaler node group of this pool is named {group:?} (cluster name, \
+             \"-\", pool name), and servers of another cluster or pool already carry that group \
+             ({}). Rename this pool (or the cluster) so that the two names differ.",
+            foreign.join(", ")
+        ),
+    )
+    .at(AttributePath::root("name"))
+    .into())
+}
+
+/// Removes the pool's node group from the autoscaler's configuration, if it is there, and waits
+/// until no autoscaler process runs with it, so that none makes more servers for the pool.
+/// Safe to repeat: the configuration is rewritten before the group's Secret goes, and the wait
+/// runs every time.
 ///
 /// # Errors
 /// Kubernetes errors, or the autoscaler not restarting within the operation's deadline.
@@ -215,27 +308,59 @@ pub async fn withdraw(
         )
         .await
         .map_err(|e| failed("Cannot list the pool's autoscaler node group", &e))?;
-    if secrets.is_empty() {
-        return Ok(());
-    }
-    tracing::info!(%group, "withdrawing the pool's autoscaler node group");
-    for secret in &secrets {
-        if let Some(name) = secret["metadata"]["name"].as_str() {
-            kube.delete("v1", "Secret", Some(NAMESPACE), name, None)
-                .await
-                .map_err(|e| failed("Cannot delete the pool's autoscaler node group", &e))?;
+    let flag_suffix = format!(":{group}");
+    let configured = match kube
+        .get(
+            "helm.cattle.io/v1",
+            "HelmChartConfig",
+            Some(NAMESPACE),
+            RELEASE,
+        )
+        .await
+    {
+        Ok(found) => found.is_some_and(|c| {
+            c["spec"]["valuesContent"]
+                .as_str()
+                .is_some_and(|v| v.contains(&format!("\"{group}\"")))
+        }),
+        Err(e) if e.is_unknown_kind() => false,
+        Err(e) => {
+            return Err(failed(
+                "Cannot read the cluster-autoscaler's configuration",
+                &e,
+            ));
+        }
+    };
+    if !secrets.is_empty() || configured {
+        tracing::info!(%group, "withdrawing the pool's autoscaler node group");
+        assemble(kube, None, Some(&group)).await?;
+        for secret in &secrets {
+            if let Some(name) = secret["metadata"]["name"].as_str() {
+                kube.delete("v1", "Secret", Some(NAMESPACE), name, None)
+                    .await
+                    .map_err(|e| failed("Cannot delete the pool's autoscaler node group", &e))?;
+            }
         }
     }
-    assemble(kube).await?;
-    let flag_suffix = format!(":{group}");
-    kube.wait_release_without_arg(NAMESPACE, RELEASE, &flag_suffix, &op.deadline)
-        .await
-        .map_err(|e| {
-            failed(
-                "The cluster-autoscaler did not restart without the pool's node group",
-                &e,
-            )
-        })
+    kube.wait_release_template(
+        NAMESPACE,
+        RELEASE,
+        "without the pool's node group",
+        &op.deadline,
+        |template| {
+            container_args(template)
+                .iter()
+                .any(|a| a.ends_with(&flag_suffix))
+                .then(|| format!("still runs node group {group}"))
+        },
+    )
+    .await
+    .map_err(|e| {
+        failed(
+            "The cluster-autoscaler did not restart without the pool's node group",
+            &e,
+        )
+    })
 }
 
 fn decode_record(secret: &Json) -> Option<GroupRecord> {
@@ -247,9 +372,19 @@ fn decode_record(secret: &Json) -> Option<GroupRecord> {
 }
 
 /// Rebuilds the configuration Secret and the HelmChartConfig from every group Secret of the
-/// cluster (deletes both when none is left). Pools applying at once may interleave: the
-/// assembly is repeated until the groups it saw are still the groups there are.
-async fn assemble(kube: &KubeClient) -> Result<(), Diagnostics> {
+/// cluster, with `own` (the applying pool's record: its snapshots win, as they are the ones it
+/// just resolved) and without `without` (a group being withdrawn); deletes both when no group is
+/// left. Returns the configuration's hash, `None` when there is no group. Pools applying at
+/// once may interleave: the assembly is repeated until the groups it saw are still the groups
+/// there are.
+///
+/// # Errors
+/// Kubernetes errors, or group Secrets that keep changing.
+async fn assemble(
+    kube: &KubeClient,
+    own: Option<&GroupRecord>,
+    without: Option<&str>,
+) -> Result<Option<String>, Diagnostics> {
     let list = || async {
         kube.list(
             "v1",
@@ -278,13 +413,11 @@ async fn assemble(kube: &KubeClient) -> Result<(), Diagnostics> {
     };
     let mut secrets = list().await?;
     for _ in 0..5 {
-        let mut groups = Vec::new();
-        let mut images = BTreeMap::new();
+        let mut records: BTreeMap<String, GroupRecord> = BTreeMap::new();
         for secret in &secrets {
             match decode_record(secret) {
                 Some(record) => {
-                    images.extend(record.images);
-                    groups.push(record.group);
+                    records.insert(record.group.name.clone(), record);
                 }
                 None => tracing::warn!(
                     secret = secret["metadata"]["name"].as_str().unwrap_or_default(),
@@ -292,8 +425,21 @@ async fn assemble(kube: &KubeClient) -> Result<(), Diagnostics> {
                 ),
             }
         }
-        groups.sort_by(|a, b| a.name.cmp(&b.name));
-        if groups.is_empty() {
+        if let Some(own) = own {
+            records.insert(own.group.name.clone(), own.clone());
+        }
+        if let Some(without) = without {
+            records.remove(without);
+        }
+        let mut images = BTreeMap::new();
+        for record in records.values() {
+            images.extend(record.images.clone());
+        }
+        if let Some(own) = own {
+            images.extend(own.images.clone());
+        }
+        let groups: Vec<NodeGroup> = records.into_values().map(|r| r.group).collect();
+        let hash = if groups.is_empty() {
             for (api_version, kind, name) in [
                 ("helm.cattle.io/v1", "HelmChartConfig", RELEASE),
                 ("v1", "Secret", CONFIG_SECRET),
@@ -309,6 +455,7 @@ async fn assemble(kube: &KubeClient) -> Result<(), Diagnostics> {
                     }
                 }
             }
+            None
         } else {
             let config = component::cluster_config(&images, &groups);
             for object in [
@@ -321,14 +468,19 @@ async fn assemble(kube: &KubeClient) -> Result<(), Diagnostics> {
                         failed("Cannot write the cluster-autoscaler's configuration", &e)
                     })?;
             }
-        }
+            Some(component::config_hash(&config))
+        };
         let again = list().await?;
         if versions(&again) == versions(&secrets) {
-            return Ok(());
+            return Ok(hash);
         }
         secrets = again;
     }
-    Ok(())
+    Err(failure(
+        "The autoscaler node groups kept changing",
+        "other applies rewrote the cluster's autoscaler node groups five times while this one \
+         assembled them; apply again",
+    ))
 }
 
 /// How long a plan may spend asking the cluster whether the autoscaler is installed.

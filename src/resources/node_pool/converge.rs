@@ -79,6 +79,7 @@ fn wanted(spec: &PoolSpec) -> Wanted<'_> {
         locations: &spec.locations,
         disk_encryption: spec.cluster.disk_encryption,
         image: &spec.cluster.image,
+        autoscaled: spec.size.is_autoscaled(),
     }
 }
 
@@ -146,7 +147,9 @@ pub async fn converge(
     .await?;
     let firewall_actions = cover_with_firewall(op, spec).await?;
     if spec.size.is_autoscaled() {
-        autoscaling::publish(op, &clients.kube, spec).await?;
+        if let Some(warning) = autoscaling::publish(op, &clients.kube, spec).await? {
+            warnings.push(warning);
+        }
     } else {
         // A pool that was autoscaled: the autoscaler stops making its servers.
         autoscaling::withdraw(op, &clients.kube, &spec.cluster.name, &spec.name).await?;
@@ -189,6 +192,10 @@ pub async fn converge(
     scale_down(op, &clients, spec, &mut nodes).await?;
     if mode == Mode::Update {
         roll(op, &clients, spec, &nodes).await?;
+        if spec.size.is_autoscaled() {
+            // The autoscaler may have added or removed nodes during the roll.
+            nodes = list_nodes(op, spec).await?;
+        }
         wait_ready(
             op,
             &clients,
@@ -199,8 +206,10 @@ pub async fn converge(
         .await?;
     }
     remove_empty_groups(op, spec).await?;
+    // The autoscaler's servers stay deletable: it removes them when they are unneeded.
     let servers: Vec<(Protectable, bool)> = nodes
         .iter()
+        .filter(|n| n.index > 0)
         .map(|n| (Protectable::Server(n.server.id), n.server.protection.delete))
         .collect();
     op.hcloud
@@ -644,6 +653,16 @@ async fn roll(
     let total = nodes.len();
     for (round, chunk) in nodes.chunks(spec.max_unavailable as usize).enumerate() {
         let done = round * spec.max_unavailable as usize;
+        // The autoscaler removes nodes it no longer needs, also while a roll runs.
+        let present = if spec.size.is_autoscaled() {
+            list_nodes(op, spec).await?
+        } else {
+            nodes.to_vec()
+        };
+        let chunk: Vec<&PoolNode> = chunk
+            .iter()
+            .filter(|n| present.iter().any(|p| p.server.id == n.server.id))
+            .collect();
         let results = futures::future::join_all(
             chunk
                 .iter()

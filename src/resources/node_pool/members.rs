@@ -79,6 +79,8 @@ pub struct Wanted<'a> {
     pub disk_encryption: bool,
     /// The image (its schematic).
     pub image: &'a crate::resources::fleet::image::ImageSpec,
+    /// Whether the autoscaler owns the pool: numbered servers (from before) are handed over.
+    pub autoscaled: bool,
 }
 
 impl PoolNode {
@@ -93,6 +95,7 @@ impl PoolNode {
             && wanted.locations.contains(&self.server.location.name)
             && self.disk_encrypted() == wanted.disk_encryption
             && wanted.image.is_current(&self.server.labels)
+            && !(wanted.autoscaled && self.index > 0)
     }
 
     /// Whether the node's partitions are encrypted, as its server's label records.

@@ -54,6 +54,21 @@ pub fn check_against_cluster(config: &Value) -> Diagnostics {
         &view::strings(config, &attr("config_patches")),
         connection::string(cluster, "talos_version"),
     ));
+    let locations = view::strings(config, &attr("locations"));
+    if view::known(config, &attr("autoscaling")).is_some_and(|a| !a.is_null())
+        && locations.len() > 1
+    {
+        diags.extend(error_at(
+            &attr("locations"),
+            "An autoscaled pool has one location",
+            format!(
+                "an autoscaled pool is one cluster-autoscaler node group, which creates servers in \
+                 one location; give one location (got {}), and make one autoscaled pool per \
+                 location to spread nodes",
+                locations.len()
+            ),
+        ));
+    }
     let parse =
         |field, role| connection::string(cluster, field).and_then(|t| cidr::parse(role, t).ok());
     let plan = AddressPlan {
@@ -350,6 +365,22 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
             format!(
                 "node_count: {before} → {after}. {} will be created and join the cluster.",
                 added.join(", ")
+            ),
+        ));
+    }
+    let autoscaled = |v: &Value| {
+        v.get("autoscaling")
+            .is_some_and(|a| a.is_known() && !a.is_null())
+    };
+    if autoscaled(&planned) && !autoscaled(prior) && !names.is_empty() {
+        change.diagnostics.push(Diagnostic::warning(
+            "The pool is handed to the cluster-autoscaler",
+            format!(
+                "autoscaling is turned on: {all} will be drained and deleted {} at a time; the \
+                 autoscaler makes the pool's nodes from now on (at least `min`, more when pods \
+                 wait for room).",
+                view::integer(&planned, &attr("update_strategy").attr("max_unavailable"))
+                    .unwrap_or(1)
             ),
         ));
     }

@@ -109,14 +109,21 @@ pub enum TaintEffect {
     NoExecute,
 }
 
-impl Taint {
-    /// Talos's taint value syntax: `value:Effect`, or `Effect` without a value.
-    pub fn talos_value(&self) -> String {
-        let effect = match self.effect {
+impl TaintEffect {
+    /// The name Kubernetes uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
             TaintEffect::NoSchedule => "NoSchedule",
             TaintEffect::PreferNoSchedule => "PreferNoSchedule",
             TaintEffect::NoExecute => "NoExecute",
-        };
+        }
+    }
+}
+
+impl Taint {
+    /// Talos's taint value syntax: `value:Effect`, or `Effect` without a value.
+    pub fn talos_value(&self) -> String {
+        let effect = self.effect.as_str();
         match &self.value {
             Some(value) => format!("{value}:{effect}"),
             None => effect.to_owned(),

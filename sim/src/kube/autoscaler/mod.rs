@@ -66,6 +66,9 @@ pub struct AutoscalerState {
     pub groups: Vec<(String, usize, usize, usize)>,
     /// The last scale-up or scale-down.
     pub last_decision: Option<String>,
+    /// The running pod `(namespace, name)` and the configuration it started with: a container
+    /// reads its environment (Secrets included) once, at start.
+    pub process: Option<((String, String), setup::Setup)>,
 }
 
 /// One scan's inputs, taken under the fleet lock.
@@ -187,7 +190,7 @@ pub fn plan(
         return None;
     }
     let setup = match setup::read(store, &view) {
-        Ok(s) => s.scaled(time_scale),
+        Ok(s) => started_with(store, s.scaled(time_scale)),
         Err(why) => {
             store.autoscaler.next_scan = now + Duration::from_secs(10);
             if store.autoscaler.error.as_ref() != Some(&why) {
@@ -218,6 +221,24 @@ pub fn plan(
         setup,
         now,
     })
+}
+
+/// The configuration the running pod started with: what `read` found now when the pod is new
+/// (or its process failed to start and is restarted), else what it found when that pod started (Secrets changed since do not reach it until the pod
+/// is replaced, as with a real container's environment).
+fn started_with(store: &mut Store, now: setup::Setup) -> setup::Setup {
+    // A process that failed to start exits and the kubelet restarts it: it reads again.
+    let running = store.autoscaler.started.is_some();
+    if let (Some((pod, kept)), Some(current)) = (&store.autoscaler.process, &now.pod)
+        && pod == current
+        && running
+    {
+        return kept.clone();
+    }
+    if let Some(pod) = &now.pod {
+        store.autoscaler.process = Some((pod.clone(), now.clone()));
+    }
+    now
 }
 
 /// The Running pod of the release's Deployment, for its log.

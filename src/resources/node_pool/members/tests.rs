@@ -35,6 +35,7 @@ fn wanted(locations: &[String]) -> Wanted<'_> {
         locations,
         disk_encryption: true,
         image: &DEFAULT_IMAGE,
+        autoscaled: false,
     }
 }
 

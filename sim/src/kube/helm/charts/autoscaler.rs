@@ -1,7 +1,8 @@
 //! `cluster-autoscaler` (`https://kubernetes.github.io/autoscaler`): the Deployment
 //! `<release>-<cloudProvider>-cluster-autoscaler` (rendered only when `autoDiscovery.clusterName`
 //! or `autoscalingGroups` names what to scale, as the chart's template does), its ServiceAccount
-//! and RBAC. `extraEnv`/`extraArgs` end up on the container.
+//! and RBAC. `extraEnv`/`extraArgs` end up on the container, `podAnnotations` on the pod
+//! template, `updateStrategy` as the Deployment's strategy.
 
 use serde_json::{Value, json};
 
@@ -38,6 +39,8 @@ fullnameOverride: ""
 nodeSelector: {}
 tolerations: []
 podLabels: {}
+podAnnotations: {}
+updateStrategy: {}
 rbac:
   create: true
   serviceAccount:
@@ -148,7 +151,7 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
     super::set_if(&mut spec, "priorityClassName", r.get("priorityClassName"));
     super::set_if(&mut spec, "nodeSelector", r.get("nodeSelector"));
     super::set_if(&mut spec, "tolerations", r.get("tolerations"));
-    objects.push(super::deployment(
+    let mut deployment = super::deployment(
         &fullname,
         ns,
         &object_labels,
@@ -156,6 +159,15 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
         &selector,
         &super::with(&selector, r.get("podLabels")),
         spec,
-    ));
+    );
+    // As the chart's template: `updateStrategy` as the Deployment's strategy, `podAnnotations`
+    // on the pod template (a changed annotation rolls the pods).
+    super::set_if(&mut deployment["spec"], "strategy", r.get("updateStrategy"));
+    super::set_if(
+        &mut deployment["spec"]["template"]["metadata"],
+        "annotations",
+        r.get("podAnnotations"),
+    );
+    objects.push(deployment);
     Ok(objects)
 }
