@@ -19,4 +19,5 @@ mod kube {
     mod nodes;
     mod python;
     mod routing;
+    mod semantics;
 }

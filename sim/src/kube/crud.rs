@@ -26,6 +26,9 @@ pub fn handle(
     timestamp: &str,
 ) -> Response {
     let ns = target.namespace.clone().unwrap_or_default();
+    // Server-side dry run (`kubectl diff`, `--dry-run=server`): everything is checked and the
+    // answer is what would be stored, but nothing is.
+    let dry_run = query_value(query, "dryRun") == Some("All");
     if !ns.is_empty() && !store.has_namespace(&ns) && *method != Method::GET {
         return super::not_found("v1", "namespaces", &ns);
     }
@@ -52,10 +55,12 @@ pub fn handle(
                     );
                 }
                 set_namespace(&mut obj, &ns);
-                ok_json(
-                    StatusCode::CREATED,
-                    &store.put(gv, resource, obj, timestamp),
-                )
+                let stored = if dry_run {
+                    store.preview(gv, resource, obj, timestamp)
+                } else {
+                    store.put(gv, resource, obj, timestamp)
+                };
+                ok_json(StatusCode::CREATED, &stored)
             }
             _ => status(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -70,7 +75,6 @@ pub fn handle(
             return pod_log(store, &ns, &name, query);
         }
         Some("eviction") if resource == "pods" && gv == "v1" && *method == Method::POST => {
-            let dry_run = query_value(query, "dryRun") == Some("All");
             return eviction::evict(store, &ns, &name, body, dry_run, timestamp);
         }
         Some(other) => {
@@ -89,6 +93,25 @@ pub fn handle(
             let Some(mut obj) = existing else {
                 return not_found();
             };
+            if gv == "v1"
+                && resource == "namespaces"
+                && PROTECTED_NAMESPACES.contains(&name.as_str())
+            {
+                return status(
+                    StatusCode::FORBIDDEN,
+                    "Forbidden",
+                    &format!(
+                        "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+                    ),
+                );
+            }
+            if dry_run {
+                return ok_json(StatusCode::OK, &obj);
+            }
+            if gv == "v1" && resource == "namespaces" {
+                // The namespace controller deletes what it holds, then the namespace goes.
+                store.remove_namespace_contents(&name);
+            }
             let has_finalizers = obj["metadata"]["finalizers"]
                 .as_array()
                 .is_some_and(|f| !f.is_empty());
@@ -108,15 +131,27 @@ pub fn handle(
             };
             obj["metadata"]["name"] = json!(name);
             set_namespace(&mut obj, &ns);
-            let code = if existing.is_some() {
-                StatusCode::OK
-            } else {
-                StatusCode::CREATED
+            // Built-in kinds and custom resources are not created by an update.
+            let Some(existing) = existing else {
+                return not_found();
             };
-            ok_json(code, &store.put(gv, resource, obj, timestamp))
+            let expected = obj["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or_default();
+            if !expected.is_empty()
+                && Some(expected) != existing["metadata"]["resourceVersion"].as_str()
+            {
+                return conflict(gv, resource, &name);
+            }
+            let stored = if dry_run {
+                store.preview(gv, resource, obj, timestamp)
+            } else {
+                store.put(gv, resource, obj, timestamp)
+            };
+            ok_json(StatusCode::OK, &stored)
         }
         Method::PATCH => patch(
-            store, target, &ns, &name, existing, query, headers, body, timestamp,
+            store, target, &ns, &name, existing, query, headers, body, timestamp, dry_run,
         ),
         _ => status(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -193,6 +228,24 @@ fn pod_log(store: &Store, ns: &str, name: &str, query: &[(String, String)]) -> R
 
 /// A request body that is a JSON object whose `metadata`, if any, is an object (with `metadata`
 /// added when missing), so that later field writes cannot fail.
+/// Namespaces Kubernetes refuses to delete.
+const PROTECTED_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
+
+/// A failed `resourceVersion` precondition, in the API server's words.
+fn conflict(group_version: &str, resource: &str, name: &str) -> Response {
+    let qualified = match group_version.split_once('/') {
+        Some((group, _)) => format!("{resource}.{group}"),
+        None => resource.to_string(),
+    };
+    status(
+        StatusCode::CONFLICT,
+        "Conflict",
+        &format!(
+            "Operation cannot be fulfilled on {qualified} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+        ),
+    )
+}
+
 fn object_body(body: &Bytes) -> Option<Value> {
     let mut obj = serde_json::from_slice::<Value>(body).ok()?;
     well_formed(&mut obj).then_some(obj)
@@ -261,8 +314,16 @@ fn patch(
     headers: &HeaderMap,
     body: &Bytes,
     timestamp: &str,
+    dry_run: bool,
 ) -> Response {
     let (gv, resource) = (target.group_version.as_str(), target.resource.as_str());
+    let store_or_preview = |store: &mut Store, obj: Value| {
+        if dry_run {
+            store.preview(gv, resource, obj, timestamp)
+        } else {
+            store.put(gv, resource, obj, timestamp)
+        }
+    };
     let is_apply = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -288,7 +349,7 @@ fn patch(
         }
         obj["metadata"]["name"] = json!(name);
         set_namespace(&mut obj, ns);
-        return ok_json(code, &store.put(gv, resource, obj, timestamp));
+        return ok_json(code, &store_or_preview(store, obj));
     }
     let Some(manager) = query_value(query, "fieldManager").filter(|m| !m.is_empty()) else {
         return bad_request("PATCH with server-side apply requires the fieldManager parameter");
@@ -304,7 +365,7 @@ fn patch(
             }
             obj["metadata"]["name"] = json!(name);
             set_namespace(&mut obj, ns);
-            ok_json(code, &store.put(gv, resource, obj, timestamp))
+            ok_json(code, &store_or_preview(store, obj))
         }
         Err(conflicts) => {
             let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",

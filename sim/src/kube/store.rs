@@ -131,6 +131,47 @@ impl Store {
         stored
     }
 
+    /// What `put` would store, without storing it (server-side dry run: `dryRun=All`). The
+    /// resource version counter is not advanced, as a dry run persists nothing.
+    pub fn preview(
+        &self,
+        group_version: &str,
+        resource: &str,
+        obj: Value,
+        timestamp: &str,
+    ) -> Value {
+        let ns = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let mut obj = obj;
+        if group_version == "v1" && resource == "secrets" {
+            fold_string_data(&mut obj);
+        }
+        let previous = self.get(group_version, resource, &ns, &name);
+        // The version a dry run answers is the stored one (nothing was written).
+        let rv = previous
+            .and_then(|p| p["metadata"]["resourceVersion"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        with_server_metadata(obj, &ns, &name, timestamp, previous, &rv)
+    }
+
+    /// Removes every namespaced object of `ns` (a namespace's deletion removes its contents).
+    pub fn remove_namespace_contents(&mut self, ns: &str) -> usize {
+        let mut removed = 0;
+        for objects in self.objects.values_mut() {
+            let before = objects.len();
+            objects.retain(|(object_ns, _), _| object_ns != ns);
+            removed += before - objects.len();
+        }
+        removed
+    }
+
     /// Removes an object at once (no finalizers considered).
     pub fn remove(
         &mut self,
@@ -147,46 +188,14 @@ impl Store {
     /// Fills the server-managed metadata of an object being stored.
     pub fn finish(
         &mut self,
-        mut obj: Value,
+        obj: Value,
         ns: &str,
         name: &str,
         timestamp: &str,
         previous: Option<&Value>,
     ) -> Value {
         let rv = self.bump();
-        if !obj["metadata"].is_object() {
-            obj["metadata"] = json!({});
-        }
-        let generation = match previous {
-            None => 1,
-            Some(p) => {
-                let old = p["metadata"]["generation"].as_i64().unwrap_or(1);
-                if p.get("spec") != obj.get("spec") {
-                    old + 1
-                } else {
-                    old
-                }
-            }
-        };
-        let meta = &mut obj["metadata"];
-        meta["name"] = json!(name);
-        if !ns.is_empty() {
-            meta["namespace"] = json!(ns);
-        }
-        meta["resourceVersion"] = json!(rv);
-        meta["generation"] = json!(generation);
-        meta["uid"] = previous
-            .map(|p| p["metadata"]["uid"].clone())
-            .unwrap_or_else(|| json!(uid(name, &rv)));
-        meta["creationTimestamp"] = previous
-            .map(|p| p["metadata"]["creationTimestamp"].clone())
-            .unwrap_or_else(|| json!(timestamp));
-        if let Some(deleting) = previous.map(|p| &p["metadata"]["deletionTimestamp"])
-            && deleting.is_string()
-        {
-            meta["deletionTimestamp"] = deleting.clone();
-        }
-        obj
+        with_server_metadata(obj, ns, name, timestamp, previous, &rv)
     }
 
     /// Forgets a Node (after a reset).
@@ -309,6 +318,52 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
         }
         other => *target = other.clone(),
     }
+}
+
+/// The server-managed metadata of an object stored at resource version `rv`: name, namespace,
+/// version, generation (bumped when `spec` changes), uid and creation time kept from
+/// `previous`, a deletion in progress kept.
+fn with_server_metadata(
+    mut obj: Value,
+    ns: &str,
+    name: &str,
+    timestamp: &str,
+    previous: Option<&Value>,
+    rv: &str,
+) -> Value {
+    if !obj["metadata"].is_object() {
+        obj["metadata"] = json!({});
+    }
+    let generation = match previous {
+        None => 1,
+        Some(p) => {
+            let old = p["metadata"]["generation"].as_i64().unwrap_or(1);
+            if p.get("spec") != obj.get("spec") {
+                old + 1
+            } else {
+                old
+            }
+        }
+    };
+    let meta = &mut obj["metadata"];
+    meta["name"] = json!(name);
+    if !ns.is_empty() {
+        meta["namespace"] = json!(ns);
+    }
+    meta["resourceVersion"] = json!(rv);
+    meta["generation"] = json!(generation);
+    meta["uid"] = previous
+        .map(|p| p["metadata"]["uid"].clone())
+        .unwrap_or_else(|| json!(uid(name, rv)));
+    meta["creationTimestamp"] = previous
+        .map(|p| p["metadata"]["creationTimestamp"].clone())
+        .unwrap_or_else(|| json!(timestamp));
+    if let Some(deleting) = previous.map(|p| &p["metadata"]["deletionTimestamp"])
+        && deleting.is_string()
+    {
+        meta["deletionTimestamp"] = deleting.clone();
+    }
+    obj
 }
 
 #[cfg(test)]

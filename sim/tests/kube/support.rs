@@ -600,13 +600,23 @@ impl Cluster {
             .collect();
         let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": name, "namespace": "kube-system"}, "type": "Opaque", "data": encoded});
-        let reply = self
+        // As a client must: create, and replace when it exists (an update does not create).
+        let mut reply = self
             .kube(
-                "PUT",
-                &format!("/api/v1/namespaces/kube-system/secrets/{name}"),
-                Some(secret),
+                "POST",
+                "/api/v1/namespaces/kube-system/secrets",
+                Some(secret.clone()),
             )
             .await;
+        if reply.status == 409 {
+            reply = self
+                .kube(
+                    "PUT",
+                    &format!("/api/v1/namespaces/kube-system/secrets/{name}"),
+                    Some(secret),
+                )
+                .await;
+        }
         assert!(matches!(reply.status, 200 | 201), "{:?}", reply.body);
     }
 
