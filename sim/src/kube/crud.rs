@@ -29,6 +29,13 @@ pub fn handle(
     // Server-side dry run (`kubectl diff`, `--dry-run=server`): everything is checked and the
     // answer is what would be stored, but nothing is.
     let dry_run = query_value(query, "dryRun") == Some("All");
+    // Bodies the sim cannot read are refused as an API server refuses a media type it does not
+    // accept; client-go (kubectl) then sends JSON instead of protobuf.
+    if matches!(*method, Method::POST | Method::PUT)
+        && let Some(refusal) = unreadable_media_type(headers)
+    {
+        return refusal;
+    }
     if !ns.is_empty() && !store.has_namespace(&ns) && *method != Method::GET {
         return super::not_found("v1", "namespaces", &ns);
     }
@@ -228,6 +235,26 @@ fn pod_log(store: &Store, ns: &str, name: &str, query: &[(String, String)]) -> R
 
 /// A request body that is a JSON object whose `metadata`, if any, is an object (with `metadata`
 /// added when missing), so that later field writes cannot fail.
+/// A 415 for request bodies in a format the sim does not read (protobuf, CBOR).
+fn unreadable_media_type(headers: &HeaderMap) -> Option<Response> {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let readable = content_type.is_empty()
+        || content_type.starts_with("application/json")
+        || content_type.starts_with("*/*");
+    (!readable).then(|| {
+        status(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            &format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json (hk8s-sim does not read {content_type})"
+            ),
+        )
+    })
+}
+
 /// Namespaces Kubernetes refuses to delete.
 const PROTECTED_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
 

@@ -1,6 +1,7 @@
 //! What clients rely on beyond plain CRUD, answered as the API server does: server-side dry run
 //! (`dryRun=All`, what `kubectl diff` and `--dry-run=server` send) stores nothing, an update
-//! with a stale `resourceVersion` conflicts, an update does not create, the namespaces
+//! with a stale `resourceVersion` conflicts, an update does not create, bodies in a format the
+//! sim does not read (protobuf) are a 415, the namespaces
 //! Kubernetes keeps cannot be deleted, and deleting a namespace removes what it holds.
 
 use std::net::Ipv4Addr;
@@ -89,6 +90,25 @@ async fn dry_runs_store_nothing_and_preconditions_hold() {
         ),
         "{:?}",
         stale.body
+    );
+
+    // A protobuf body (what kubectl sends for built-in kinds) is refused with 415, naming what
+    // the sim reads; nothing is created.
+    let protobuf = c
+        .kube_raw(
+            "POST",
+            CMS,
+            "application/vnd.kubernetes.protobuf",
+            b"k8s\0\n\x0f\n\x02v1\x12\tConfigMap".to_vec(),
+        )
+        .await;
+    assert_eq!(protobuf.status, 415, "{:?}", protobuf.body);
+    assert_eq!(protobuf.body["reason"], "UnsupportedMediaType");
+    assert!(
+        protobuf.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("accepted media types include: application/json")
     );
 
     // An update does not create.

@@ -398,6 +398,22 @@ impl Cluster {
         send(req).await
     }
 
+    /// A request with a raw body of `content_type` (what a client that is not JSON sends).
+    pub async fn kube_raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
+        let req = self
+            .kube
+            .request(method.parse().unwrap(), format!("{}{path}", self.kube_base))
+            .header("content-type", content_type)
+            .body(body);
+        send(req).await
+    }
+
     /// Server-side apply of a YAML document.
     pub async fn apply(&self, path: &str, manager: &str, force: bool, yaml: &str) -> Reply {
         let req = self
