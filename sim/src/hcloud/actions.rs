@@ -84,7 +84,15 @@ fn ensure_exists(world: &World, kind: &str, id: i64) -> Result<(), ApiError> {
     }
 }
 
+/// `GET /actions` needs `?id=` since Hetzner removed listing arbitrary actions on 2025-01-30;
+/// without it the real API answers `deprecated_api_endpoint`.
 async fn list_all(State(app): State<AppState>, RawQuery(q): RawQuery) -> Reply {
+    if ListQuery::parse(q.as_deref())?.all("id").is_empty() {
+        return Err(ApiError::Removed {
+            message: "API functionality was removed".into(),
+            announcement: "https://docs.hetzner.cloud/changelog#2025-01-30-listing-arbitrary-actions-in-the-actions-list-endpoint-is-removed",
+        });
+    }
     list(&app, q.as_deref(), |_| true)
 }
 
