@@ -75,6 +75,7 @@ fn ensure_exists(world: &World, kind: &str, id: i64) -> Result<(), ApiError> {
         "load_balancer" => world.data.load_balancers.contains_key(&id),
         "image" => world.data.images.contains_key(&id),
         "volume" => world.data.volumes.contains_key(&id),
+        "primary_ip" => world.data.primary_ips.contains_key(&id),
         _ => true,
     };
     if exists {

@@ -15,6 +15,8 @@ pub mod network_actions;
 pub mod networks;
 pub mod placement_groups;
 pub mod pricing;
+pub mod primary_ip_actions;
+pub mod primary_ips;
 pub mod rename;
 pub mod request;
 pub mod server_actions;
@@ -55,6 +57,9 @@ pub fn router(state: AppState) -> Router {
         .merge(load_balancer_actions::routes())
         .merge(placement_groups::routes())
         .merge(pricing::routes())
+        .merge(primary_ips::routes())
+        .merge(primary_ip_actions::routes())
+        .merge(actions::family_routes("primary_ips", "primary_ip"))
         .merge(images::routes())
         .merge(ssh_keys::routes())
         .merge(volumes::routes())

@@ -84,6 +84,9 @@ pub struct Collections {
     /// Volumes by id (absent from state files written before volumes existed).
     #[serde(default)]
     pub volumes: BTreeMap<i64, Volume>,
+    /// Primary IPs by id.
+    #[serde(default)]
+    pub primary_ips: BTreeMap<i64, PrimaryIp>,
     /// Actions by id.
     pub actions: BTreeMap<i64, Action>,
     /// Next object id.

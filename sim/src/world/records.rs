@@ -1,6 +1,7 @@
 //! The objects of the simulated Hetzner project, as stored (ids instead of nested objects).
 //! They serialize for `--state-file`; the API modules render them into Hetzner's wire shapes.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
@@ -344,6 +345,36 @@ pub struct Volume {
     pub created: String,
     /// Delete protection.
     pub protect_delete: bool,
+}
+
+/// A primary IP: the public IPv4 address or IPv6 /64 a server's `public_net` refers to. Servers
+/// get one per enabled family at create; it outlives its server when `auto_delete` is off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PrimaryIp {
+    /// Id (what `public_net.ipv4.id`/`ipv6.id` of its server say).
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// `ipv4` or `ipv6`.
+    pub family: String,
+    /// The address (`127.x.y.z`) or network (`2001:db8:…::/64`).
+    pub ip: String,
+    /// Location name (assignable only to servers there).
+    pub location: String,
+    /// The server it is assigned to.
+    pub assignee: Option<i64>,
+    /// Deleted with its server.
+    pub auto_delete: bool,
+    /// Labels.
+    pub labels: Labels,
+    /// Delete protection.
+    pub protect_delete: bool,
+    /// Reverse DNS entries set with `change_dns_ptr` (address to name); an IPv4 without one
+    /// has Hetzner's default `static.….clients.your-server.de`.
+    #[serde(default)]
+    pub dns_ptr: BTreeMap<String, String>,
+    /// Creation time.
+    pub created: String,
 }
 
 /// An SSH key.
