@@ -4,13 +4,16 @@
 //! faults, and settling the actions whose time has come.
 
 pub mod actions;
+pub mod backups;
 pub mod catalog;
 pub mod error;
 pub mod firewalls;
 pub mod images;
+pub mod isos;
 pub mod list;
 pub mod load_balancer_actions;
 pub mod load_balancers;
+pub mod metrics;
 pub mod network_actions;
 pub mod networks;
 pub mod placement_groups;
@@ -63,6 +66,9 @@ pub fn router(state: AppState) -> Router {
         .merge(images::routes())
         .merge(ssh_keys::routes())
         .merge(volumes::routes())
+        .merge(isos::routes())
+        .merge(metrics::routes())
+        .merge(backups::routes())
         .fallback(unmodelled)
         // Hetzner answers a method a path does not take with its JSON `not_found`, never an
         // empty 405 (clients then decode the error as they decode every other).
@@ -71,12 +77,30 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Families of the real Hetzner Cloud API that hk8s-sim does not model (or only partly): a
+/// request under them is refused saying so, rather than as if the API had no such endpoint.
+const UNMODELLED_FAMILIES: &[&str] = &[
+    "floating_ips",
+    "certificates",
+    "storage_boxes",
+    "storage_box_types",
+    "zones",
+];
+
 /// Hetzner's `not_found` for a path or method the API does not have, or the sim does not model.
 async fn unmodelled(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
-    ApiError::NotFound(format!(
-        "{method} {}: no such endpoint (or one hk8s-sim does not model)",
-        uri.path()
-    ))
+    let path = uri.path();
+    let path = path.strip_prefix("/v1").unwrap_or(path);
+    let family = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    let is_metrics = path.ends_with("/metrics");
+    let is_action = path.contains("/actions/");
+    if UNMODELLED_FAMILIES.contains(&family) || is_metrics || is_action {
+        ApiError::unmodelled(format!("{method} {path}"))
+    } else {
+        ApiError::NotFound(format!(
+            "{method} {path}: no such endpoint (or one hk8s-sim does not model)"
+        ))
+    }
 }
 
 async fn gatekeeper(

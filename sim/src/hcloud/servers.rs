@@ -145,10 +145,10 @@ pub fn server_json(world: &World, s: &Server) -> Value {
         "datacenter": datacenter_json(location),
         "location": location_json(location),
         "image": image,
-        "iso": null,
+        "iso": s.iso.and_then(super::isos::iso_json),
         "rescue_enabled": s.rescue_enabled,
         "locked": world.has_running_action("server", s.id),
-        "backup_window": null,
+        "backup_window": s.backup_window,
         "outgoing_traffic": 0,
         "ingoing_traffic": 0,
         "included_traffic": 21_990_232_555_520i64,
@@ -484,6 +484,8 @@ fn create_server(world: &mut World, req: CreateServer) -> Result<Value, ApiError
         disk_writes: 1,
         rescue: None,
         in_rescue: None,
+        iso: None,
+        backup_window: None,
     };
     for fw in &server.firewalls {
         if let Some(f) = world.data.firewalls.get_mut(fw) {

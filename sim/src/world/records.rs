@@ -64,6 +64,12 @@ pub struct Server {
     /// The rescue system this server runs now (booted with rescue enabled), until it stops.
     #[serde(default)]
     pub in_rescue: Option<RescueBoot>,
+    /// The ISO attached to the server's virtual drive (`attach_iso`).
+    #[serde(default)]
+    pub iso: Option<i64>,
+    /// The daily backup window (`22-02`) while backups are enabled.
+    #[serde(default)]
+    pub backup_window: Option<String>,
 }
 
 /// What `enable_rescue` set up: who may log in to the rescue system.
