@@ -276,11 +276,9 @@ async fn unknown_resources_and_unmodelled_families_fail_with_clear_messages() {
     assert!(missing.contains("server not found: nope"), "{missing}");
     let missing = cli.fails(&["primary-ip", "describe", "424242"]).await;
     assert!(missing.contains("Primary IP not found"), "{missing}");
-    for family in ["floating-ip", "certificate"] {
-        let refused = cli.fails(&[family, "list"]).await;
-        assert!(refused.contains("not modelled by hk8s-sim"), "{refused}");
-        assert!(refused.contains("(not_found)"), "{refused}");
-    }
+    let refused = cli.fails(&["certificate", "list"]).await;
+    assert!(refused.contains("not modelled by hk8s-sim"), "{refused}");
+    assert!(refused.contains("(not_found)"), "{refused}");
     cli.stop().await;
 }
 
@@ -350,6 +348,81 @@ async fn a_primary_ip_moves_between_powered_off_servers_with_its_reverse_dns() {
     assert_eq!(kept["assignee_id"], Value::Null);
     assert_eq!(kept["ip"], "127.87.0.1");
     cli.ok(&["primary-ip", "delete", &ip_id]).await;
+    cli.stop().await;
+}
+
+#[tokio::test]
+async fn a_floating_ip_moves_within_its_network_zone_and_outlives_its_server() {
+    let Some(cli) = Cli::start(Ipv4Addr::new(127, 88, 1, 1), Clock::real()).await else {
+        return;
+    };
+    cli.ok(&[
+        "server",
+        "create",
+        "--name",
+        "edge",
+        "--type",
+        "cx23",
+        "--image",
+        "debian-12",
+        "--location",
+        "fsn1",
+    ])
+    .await;
+    cli.ok(&[
+        "floating-ip",
+        "create",
+        "--type",
+        "ipv4",
+        "--home-location",
+        "nbg1",
+        "--name",
+        "vip",
+    ])
+    .await;
+    let vip = cli.json(&["floating-ip", "describe", "vip"]).await;
+    let address = vip["ip"].as_str().unwrap().to_string();
+    cli.ok(&["floating-ip", "assign", "vip", "edge"]).await;
+    cli.ok(&[
+        "floating-ip",
+        "set-rdns",
+        "vip",
+        "--ip",
+        &address,
+        "--hostname",
+        "vip.example.com",
+    ])
+    .await;
+    let table = cli.ok(&["floating-ip", "list"]).await;
+    let line = row(&table, &vip["id"].as_i64().unwrap().to_string());
+    for column in ["vip", "nbg1", "edge", "vip.example.com"] {
+        assert!(line.contains(column), "{column} missing in {line}");
+    }
+    let server = cli.json(&["server", "describe", "edge"]).await;
+    assert_eq!(server["public_net"]["floating_ips"][0], vip["id"]);
+
+    // Another network zone cannot take it.
+    cli.ok(&[
+        "floating-ip",
+        "create",
+        "--type",
+        "ipv4",
+        "--home-location",
+        "ash",
+        "--name",
+        "far",
+    ])
+    .await;
+    let far = cli.fails(&["floating-ip", "assign", "far", "edge"]).await;
+    assert!(far.contains("invalid input in field 'server'"), "{far}");
+
+    cli.ok(&["server", "delete", "edge"]).await;
+    let kept = cli.json(&["floating-ip", "describe", "vip"]).await;
+    assert_eq!(kept["server"], Value::Null);
+    cli.ok(&["floating-ip", "enable-protection", "vip", "delete"])
+        .await;
+    let protected = cli.fails(&["floating-ip", "delete", "vip"]).await;
+    assert!(protected.contains("(protected)"), "{protected}");
     cli.stop().await;
 }
 

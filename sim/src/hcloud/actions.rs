@@ -76,6 +76,7 @@ fn ensure_exists(world: &World, kind: &str, id: i64) -> Result<(), ApiError> {
         "image" => world.data.images.contains_key(&id),
         "volume" => world.data.volumes.contains_key(&id),
         "primary_ip" => world.data.primary_ips.contains_key(&id),
+        "floating_ip" => world.data.floating_ips.contains_key(&id),
         _ => true,
     };
     if exists {

@@ -8,6 +8,7 @@ pub mod backups;
 pub mod catalog;
 pub mod error;
 pub mod firewalls;
+pub mod floating_ips;
 pub mod images;
 pub mod isos;
 pub mod list;
@@ -67,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ssh_keys::routes())
         .merge(volumes::routes())
         .merge(isos::routes())
+        .merge(floating_ips::routes())
         .merge(metrics::routes())
         .merge(backups::routes())
         .fallback(unmodelled)
@@ -80,7 +82,6 @@ pub fn router(state: AppState) -> Router {
 /// Families of the real Hetzner Cloud API that hk8s-sim does not model (or only partly): a
 /// request under them is refused saying so, rather than as if the API had no such endpoint.
 const UNMODELLED_FAMILIES: &[&str] = &[
-    "floating_ips",
     "certificates",
     "storage_boxes",
     "storage_box_types",

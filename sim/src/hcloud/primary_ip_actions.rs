@@ -109,9 +109,11 @@ async fn unassign(State(app): State<AppState>, Path(id): Path<String>) -> Reply 
 /// `{ip, dns_ptr}`: `dns_ptr` null resets the entry to Hetzner's default.
 #[derive(Debug, Deserialize)]
 pub struct DnsPtrBody {
-    ip: Option<String>,
+    /// The address whose entry changes.
+    pub ip: Option<String>,
+    /// The new name, or null to reset.
     #[serde(default)]
-    dns_ptr: Option<String>,
+    pub dns_ptr: Option<String>,
 }
 
 /// Sets (or with `dns_ptr` null resets) the reverse DNS entry of `req.ip`, which must be the
@@ -123,29 +125,41 @@ pub fn set_dns_ptr(world: &mut World, id: i64, req: DnsPtrBody) -> Result<(), Ap
     let Some(p) = world.data.primary_ips.get_mut(&id) else {
         return Err(ApiError::not_found("primary_ip", id));
     };
-    let belongs = if p.family == "ipv4" {
-        ip == p.ip
-    } else {
-        let net: Option<Ipv6Net> = p.ip.parse().ok();
-        let addr: Option<Ipv6Addr> = ip.parse().ok();
-        net.zip(addr).is_some_and(|(n, a)| n.contains(&a))
-    };
-    if !belongs {
+    if !address_belongs(&p.family, &p.ip, &ip) {
         return Err(ApiError::field(
             "ip",
             format!("{ip} does not belong to primary IP {id}"),
         ));
     }
-    if req
-        .dns_ptr
+    apply_dns_ptr(&mut p.dns_ptr, ip, req.dns_ptr)
+}
+
+/// Whether `ip` is the IPv4 `owned` or an address of the IPv6 network `owned`.
+pub fn address_belongs(family: &str, owned: &str, ip: &str) -> bool {
+    if family == "ipv4" {
+        ip == owned
+    } else {
+        let net: Option<Ipv6Net> = owned.parse().ok();
+        let addr: Option<Ipv6Addr> = ip.parse().ok();
+        net.zip(addr).is_some_and(|(n, a)| n.contains(&a))
+    }
+}
+
+/// Sets (a hostname) or resets (`None`) the reverse DNS entry of `ip` in `entries`.
+pub fn apply_dns_ptr(
+    entries: &mut std::collections::BTreeMap<String, String>,
+    ip: String,
+    dns_ptr: Option<String>,
+) -> Result<(), ApiError> {
+    if dns_ptr
         .as_deref()
         .is_some_and(|d| d.is_empty() || d.len() > 255 || d.contains(char::is_whitespace))
     {
         return Err(ApiError::field("dns_ptr", "Not a valid hostname."));
     }
-    match req.dns_ptr {
-        Some(name) => p.dns_ptr.insert(ip, name),
-        None => p.dns_ptr.remove(&ip),
+    match dns_ptr {
+        Some(name) => entries.insert(ip, name),
+        None => entries.remove(&ip),
     };
     Ok(())
 }

@@ -133,7 +133,7 @@ pub fn server_json(world: &World, s: &Server) -> Value {
                 json!({"id": primary.map_or(s.id, |p| p.id), "ip": net, "blocked": false,
                     "dns_ptr": primary.map(PrimaryIp::dns_ptr_json).unwrap_or_default()})
             }),
-            "floating_ips": [],
+            "floating_ips": super::floating_ips::of_server(world, s.id),
             "firewalls": firewalls,
         },
         "private_net": s.private_net.iter().map(|n| json!({
@@ -609,6 +609,7 @@ pub fn delete_server(world: &mut World, id: i64) -> Result<Value, ApiError> {
         }
     }
     super::primary_ips::release_server(world, id);
+    super::floating_ips::release_server(world, id);
     world.emit(WorldEvent::ServerDeleted {
         id,
         ipv4: server.ipv4,

@@ -87,6 +87,9 @@ pub struct Collections {
     /// Primary IPs by id.
     #[serde(default)]
     pub primary_ips: BTreeMap<i64, PrimaryIp>,
+    /// Floating IPs by id.
+    #[serde(default)]
+    pub floating_ips: BTreeMap<i64, FloatingIp>,
     /// Actions by id.
     pub actions: BTreeMap<i64, Action>,
     /// Next object id.

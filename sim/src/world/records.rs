@@ -383,6 +383,35 @@ pub struct PrimaryIp {
     pub created: String,
 }
 
+/// A floating IP: an address (IPv4) or /64 (IPv6) that moves between servers of its network
+/// zone while they run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FloatingIp {
+    /// Id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Free text, or none.
+    pub description: Option<String>,
+    /// `ipv4` or `ipv6`.
+    pub family: String,
+    /// The address or network.
+    pub ip: String,
+    /// Home location name.
+    pub home_location: String,
+    /// The server it is assigned to.
+    pub server: Option<i64>,
+    /// Labels.
+    pub labels: Labels,
+    /// Delete protection.
+    pub protect_delete: bool,
+    /// Reverse DNS entries (address to name).
+    #[serde(default)]
+    pub dns_ptr: BTreeMap<String, String>,
+    /// Creation time.
+    pub created: String,
+}
+
 /// An SSH key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SshKey {
