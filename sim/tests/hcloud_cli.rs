@@ -276,7 +276,18 @@ async fn unknown_resources_and_unmodelled_families_fail_with_clear_messages() {
     assert!(missing.contains("server not found: nope"), "{missing}");
     let missing = cli.fails(&["primary-ip", "describe", "424242"]).await;
     assert!(missing.contains("Primary IP not found"), "{missing}");
-    let refused = cli.fails(&["certificate", "list"]).await;
+    let refused = cli
+        .fails(&[
+            "certificate",
+            "create",
+            "--name",
+            "managed",
+            "--type",
+            "managed",
+            "--domain",
+            "example.com",
+        ])
+        .await;
     assert!(refused.contains("not modelled by hk8s-sim"), "{refused}");
     assert!(refused.contains("(not_found)"), "{refused}");
     cli.stop().await;
@@ -423,6 +434,114 @@ async fn a_floating_ip_moves_within_its_network_zone_and_outlives_its_server() {
         .await;
     let protected = cli.fails(&["floating-ip", "delete", "vip"]).await;
     assert!(protected.contains("(protected)"), "{protected}");
+    cli.stop().await;
+}
+
+#[tokio::test]
+async fn an_uploaded_certificate_serves_an_https_service_and_stays_while_used() {
+    let Some(cli) = Cli::start(Ipv4Addr::new(127, 88, 2, 1), Clock::real()).await else {
+        return;
+    };
+    let generated = rcgen::generate_simple_self_signed(vec!["shop.example.com".to_string()])
+        .expect("self-signed certificate");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, generated.cert.pem()).unwrap();
+    std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+    let other = rcgen::KeyPair::generate().unwrap();
+    let wrong_key = dir.path().join("wrong.pem");
+    std::fs::write(&wrong_key, other.serialize_pem()).unwrap();
+    let (cert, key, wrong_key) = (
+        cert.to_str().unwrap(),
+        key.to_str().unwrap(),
+        wrong_key.to_str().unwrap(),
+    );
+
+    let mismatch = cli
+        .fails(&[
+            "certificate",
+            "create",
+            "--name",
+            "shop",
+            "--cert-file",
+            cert,
+            "--key-file",
+            wrong_key,
+        ])
+        .await;
+    assert!(mismatch.contains("private_key"), "{mismatch}");
+    cli.ok(&[
+        "certificate",
+        "create",
+        "--name",
+        "shop",
+        "--cert-file",
+        cert,
+        "--key-file",
+        key,
+    ])
+    .await;
+    let shop = cli.json(&["certificate", "describe", "shop"]).await;
+    assert_eq!(shop["domain_names"][0], "shop.example.com");
+    assert_eq!(shop["type"], "uploaded");
+    let id = shop["id"].as_i64().unwrap().to_string();
+
+    cli.ok(&[
+        "load-balancer",
+        "create",
+        "--name",
+        "lb",
+        "--type",
+        "lb11",
+        "--location",
+        "fsn1",
+    ])
+    .await;
+    let unknown = cli
+        .fails(&[
+            "load-balancer",
+            "add-service",
+            "lb",
+            "--protocol",
+            "https",
+            "--http-certificates",
+            "424242",
+        ])
+        .await;
+    assert!(
+        unknown.contains("certificate with ID '424242' not found"),
+        "{unknown}"
+    );
+    cli.ok(&[
+        "load-balancer",
+        "add-service",
+        "lb",
+        "--protocol",
+        "https",
+        "--http-certificates",
+        &id,
+    ])
+    .await;
+    let used = cli.json(&["certificate", "describe", "shop"]).await;
+    assert_eq!(used["used_by"][0]["type"], "load_balancer");
+    let in_use = cli.fails(&["certificate", "delete", "shop"]).await;
+    assert!(in_use.contains("resource_in_use"), "{in_use}");
+    let metrics = cli
+        .fails(&[
+            "load-balancer",
+            "metrics",
+            "lb",
+            "--type",
+            "open_connections",
+            "--start",
+            "2026-01-01T00:00:00Z",
+            "--end",
+            "2026-01-01T01:00:00Z",
+        ])
+        .await;
+    assert!(metrics.contains("not modelled by hk8s-sim"), "{metrics}");
+    cli.ok(&["load-balancer", "delete", "lb"]).await;
+    cli.ok(&["certificate", "delete", "shop"]).await;
     cli.stop().await;
 }
 

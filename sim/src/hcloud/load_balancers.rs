@@ -219,9 +219,6 @@ pub fn build_service(
         fields.add("health_check.protocol", "Must be one of: tcp, http.");
     }
     fields.finish()?;
-    if let Some(certificates) = req.http.as_ref().and_then(|h| h.get("certificates")) {
-        ensure_certificates_exist(certificates)?;
-    }
     let http = req.http.clone().or(base.and_then(|b| b.http.clone()));
     Ok(LbService {
         http: if protocol == "tcp" {
@@ -238,19 +235,6 @@ pub fn build_service(
             .unwrap_or(false),
         health_check,
     })
-}
-
-/// A service may only name certificates that exist. hk8s-sim does not model certificates
-/// (`POST /certificates` is refused), so no id can exist and every one named is `not_found`.
-fn ensure_certificates_exist(certificates: &Value) -> Result<(), ApiError> {
-    let Some(ids) = certificates.as_array() else {
-        return Err(ApiError::field("http.certificates", "Not a valid list."));
-    };
-    match ids.first() {
-        None => Ok(()),
-        Some(Value::Number(id)) => Err(ApiError::not_found("certificate", id)),
-        Some(_) => Err(ApiError::field("http.certificates", "Not a valid integer.")),
-    }
 }
 
 /// Fills the defaults Hetzner reports for an HTTP health check.
@@ -491,6 +475,7 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateLb>) -> Reply
     }
     let mut services: Vec<LbService> = Vec::new();
     for s in &req.services {
+        super::certificates::ensure_certificates_exist(&world, s.http.as_ref())?;
         let service = build_service(s, None)?;
         if services
             .iter()

@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod backups;
 pub mod catalog;
+pub mod certificates;
 pub mod error;
 pub mod firewalls;
 pub mod floating_ips;
@@ -69,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(volumes::routes())
         .merge(isos::routes())
         .merge(floating_ips::routes())
+        .merge(certificates::routes())
         .merge(metrics::routes())
         .merge(backups::routes())
         .fallback(unmodelled)
@@ -81,12 +83,7 @@ pub fn router(state: AppState) -> Router {
 
 /// Families of the real Hetzner Cloud API that hk8s-sim does not model (or only partly): a
 /// request under them is refused saying so, rather than as if the API had no such endpoint.
-const UNMODELLED_FAMILIES: &[&str] = &[
-    "certificates",
-    "storage_boxes",
-    "storage_box_types",
-    "zones",
-];
+const UNMODELLED_FAMILIES: &[&str] = &["storage_boxes", "storage_box_types", "zones"];
 
 /// Hetzner's `not_found` for a path or method the API does not have, or the sim does not model.
 async fn unmodelled(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {

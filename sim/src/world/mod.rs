@@ -90,6 +90,9 @@ pub struct Collections {
     /// Floating IPs by id.
     #[serde(default)]
     pub floating_ips: BTreeMap<i64, FloatingIp>,
+    /// Uploaded certificates by id.
+    #[serde(default)]
+    pub certificates: BTreeMap<i64, Certificate>,
     /// Actions by id.
     pub actions: BTreeMap<i64, Action>,
     /// Next object id.

@@ -412,6 +412,29 @@ pub struct FloatingIp {
     pub created: String,
 }
 
+/// An uploaded TLS certificate (what load balancer https services name).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Certificate {
+    /// Id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Labels.
+    pub labels: Labels,
+    /// The PEM as uploaded.
+    pub certificate: String,
+    /// Creation time.
+    pub created: String,
+    /// Validity start (from the certificate).
+    pub not_valid_before: String,
+    /// Validity end.
+    pub not_valid_after: String,
+    /// DNS names of its subject alternative names (or common name).
+    pub domain_names: Vec<String>,
+    /// SHA-256 fingerprint of the DER, `aa:bb:…`.
+    pub fingerprint: String,
+}
+
 /// An SSH key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SshKey {
