@@ -526,20 +526,40 @@ async fn an_uploaded_certificate_serves_an_https_service_and_stays_while_used() 
     assert_eq!(used["used_by"][0]["type"], "load_balancer");
     let in_use = cli.fails(&["certificate", "delete", "shop"]).await;
     assert!(in_use.contains("resource_in_use"), "{in_use}");
+    let lb = cli.json(&["load-balancer", "describe", "lb"]).await;
+    let created = lb["created"].as_str().unwrap().replace("+00:00", "Z");
     let metrics = cli
+        .json(&[
+            "load-balancer",
+            "metrics",
+            "lb",
+            "--type",
+            "bandwidth",
+            "--start",
+            &created,
+            "--end",
+            "2099-01-01T00:00:00Z",
+        ])
+        .await;
+    let text = metrics.to_string();
+    assert!(
+        text.contains("bandwidth.in") && text.contains("bandwidth.out"),
+        "{text}"
+    );
+    let bad = cli
         .fails(&[
             "load-balancer",
             "metrics",
             "lb",
             "--type",
-            "open_connections",
+            "cpu",
             "--start",
-            "2026-01-01T00:00:00Z",
+            &created,
             "--end",
-            "2026-01-01T01:00:00Z",
+            "2099-01-01T00:00:00Z",
         ])
         .await;
-    assert!(metrics.contains("not modelled by hk8s-sim"), "{metrics}");
+    assert!(bad.contains("invalid input in field 'type'"), "{bad}");
     cli.ok(&["load-balancer", "delete", "lb"]).await;
     cli.ok(&["certificate", "delete", "shop"]).await;
     cli.stop().await;

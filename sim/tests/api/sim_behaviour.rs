@@ -478,7 +478,10 @@ async fn unknown_endpoints_and_methods_answer_hetzners_not_found() {
     for (method, path) in [
         (reqwest::Method::GET, "/zones"),
         (reqwest::Method::POST, "/servers/1/actions/request_console"),
-        (reqwest::Method::GET, "/load_balancers/1/metrics"),
+        (
+            reqwest::Method::POST,
+            "/load_balancers/1/actions/change_dns_ptr",
+        ),
         (reqwest::Method::PATCH, "/servers"),
         (reqwest::Method::DELETE, "/server_types"),
     ] {
