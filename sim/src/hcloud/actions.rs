@@ -75,6 +75,8 @@ fn ensure_exists(world: &World, kind: &str, id: i64) -> Result<(), ApiError> {
         "load_balancer" => world.data.load_balancers.contains_key(&id),
         "image" => world.data.images.contains_key(&id),
         "volume" => world.data.volumes.contains_key(&id),
+        "primary_ip" => world.data.primary_ips.contains_key(&id),
+        "floating_ip" => world.data.floating_ips.contains_key(&id),
         _ => true,
     };
     if exists {
@@ -84,7 +86,15 @@ fn ensure_exists(world: &World, kind: &str, id: i64) -> Result<(), ApiError> {
     }
 }
 
+/// `GET /actions` needs `?id=` since Hetzner removed listing arbitrary actions on 2025-01-30;
+/// without it the real API answers `deprecated_api_endpoint`.
 async fn list_all(State(app): State<AppState>, RawQuery(q): RawQuery) -> Reply {
+    if ListQuery::parse(q.as_deref())?.all("id").is_empty() {
+        return Err(ApiError::Removed {
+            message: "API functionality was removed".into(),
+            announcement: "https://docs.hetzner.cloud/changelog#2025-01-30-listing-arbitrary-actions-in-the-actions-list-endpoint-is-removed",
+        });
+    }
     list(&app, q.as_deref(), |_| true)
 }
 

@@ -71,6 +71,15 @@ pub enum ApiError {
     /// 429 `rate_limit_exceeded`.
     #[error("limit of requests per hour reached")]
     RateLimited,
+    /// 410 `deprecated_api_endpoint`: functionality Hetzner removed from the API; the details
+    /// link the changelog announcement (hcloud-go decodes `details.announcement`).
+    #[error("{message}")]
+    Removed {
+        /// Human message.
+        message: String,
+        /// URL of the changelog entry announcing the removal.
+        announcement: &'static str,
+    },
     /// 5xx injected by the fault model (`unavailable` 503 or `service_error` 500).
     #[error("{message}")]
     Injected5xx {
@@ -89,6 +98,12 @@ impl ApiError {
         ApiError::InvalidInput {
             fields: vec![(name.to_string(), vec![message.into()])],
         }
+    }
+
+    /// `not_found` for something hk8s-sim does not model: says so, so a user's CI failing on it
+    /// knows the real API may well serve it.
+    pub fn unmodelled(what: impl std::fmt::Display) -> Self {
+        ApiError::NotFound(format!("{what} is not modelled by hk8s-sim"))
     }
 
     /// `not_found` for a resource kind and id.
@@ -112,6 +127,7 @@ impl ApiError {
             ApiError::ResourceUnavailable(_) => "resource_unavailable",
             ApiError::Coded { code, .. } => code,
             ApiError::RateLimited => "rate_limit_exceeded",
+            ApiError::Removed { .. } => "deprecated_api_endpoint",
             ApiError::Injected5xx { code, .. } => code,
         }
     }
@@ -132,6 +148,7 @@ impl ApiError {
             }
             ApiError::Coded { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Removed { .. } => StatusCode::GONE,
             ApiError::Injected5xx { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
             }
@@ -147,6 +164,7 @@ impl ApiError {
                 json!({"fields": [{"name": field, "messages": [message]}]})
             }
             ApiError::Uniqueness { field } => json!({"fields": [{"name": field}]}),
+            ApiError::Removed { announcement, .. } => json!({"announcement": announcement}),
             _ => json!({}),
         }
     }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::actions::action_reply;
+use super::certificates::ensure_certificates_exist;
 use super::error::ApiError;
 use super::load_balancers::{ServiceRequest, TargetRequest, build_service, build_target, find_lb};
 use super::networks::{allocate_private_ip, find_network};
@@ -104,6 +105,7 @@ async fn add_service(
 ) -> Reply {
     let mut world = app.write();
     let id = begin(&mut world, &id)?;
+    ensure_certificates_exist(&world, req.http.as_ref())?;
     let service = build_service(&req, None)?;
     let lb = lb_mut(&mut world, id)?;
     if lb
@@ -137,6 +139,7 @@ async fn update_service(
     let port = req
         .listen_port
         .ok_or_else(|| ApiError::field("listen_port", "Missing data for required field."))?;
+    ensure_certificates_exist(&world, req.http.as_ref())?;
     let lb = lb_mut(&mut world, id)?;
     let index = lb
         .services

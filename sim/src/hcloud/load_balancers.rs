@@ -96,7 +96,7 @@ pub fn load_balancer_json(world: &World, lb: &LoadBalancer) -> Value {
         "id": lb.id, "name": lb.name, "created": lb.created, "labels": lb.labels,
         "public_net": {
             "enabled": lb.public_enabled,
-            "ipv4": {"ip": lb.ipv4.to_string(), "dns_ptr": format!("static.{}.clients.your-server.de", lb.ipv4)},
+            "ipv4": {"ip": lb.ipv4.to_string(), "dns_ptr": super::primary_ips::default_ipv4_ptr(lb.ipv4)},
             "ipv6": {"ip": lb.ipv6, "dns_ptr": format!("static.{}.clients.your-server.de", lb.id)},
         },
         "private_net": lb.private_net.iter().map(|(n, ip)| json!({"network": n, "ip": ip.to_string()})).collect::<Vec<_>>(),
@@ -475,6 +475,7 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateLb>) -> Reply
     }
     let mut services: Vec<LbService> = Vec::new();
     for s in &req.services {
+        super::certificates::ensure_certificates_exist(&world, s.http.as_ref())?;
         let service = build_service(s, None)?;
         if services
             .iter()

@@ -4,17 +4,24 @@
 //! faults, and settling the actions whose time has come.
 
 pub mod actions;
+pub mod backups;
 pub mod catalog;
+pub mod certificates;
 pub mod error;
 pub mod firewalls;
+pub mod floating_ips;
 pub mod images;
+pub mod isos;
 pub mod list;
 pub mod load_balancer_actions;
 pub mod load_balancers;
+pub mod metrics;
 pub mod network_actions;
 pub mod networks;
 pub mod placement_groups;
 pub mod pricing;
+pub mod primary_ip_actions;
+pub mod primary_ips;
 pub mod rename;
 pub mod request;
 pub mod server_actions;
@@ -55,9 +62,17 @@ pub fn router(state: AppState) -> Router {
         .merge(load_balancer_actions::routes())
         .merge(placement_groups::routes())
         .merge(pricing::routes())
+        .merge(primary_ips::routes())
+        .merge(primary_ip_actions::routes())
+        .merge(actions::family_routes("primary_ips", "primary_ip"))
         .merge(images::routes())
         .merge(ssh_keys::routes())
         .merge(volumes::routes())
+        .merge(isos::routes())
+        .merge(floating_ips::routes())
+        .merge(certificates::routes())
+        .merge(metrics::routes())
+        .merge(backups::routes())
         .fallback(unmodelled)
         // Hetzner answers a method a path does not take with its JSON `not_found`, never an
         // empty 405 (clients then decode the error as they decode every other).
@@ -66,12 +81,24 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Families of the real Hetzner Cloud API that hk8s-sim does not model (or only partly): a
+/// request under them is refused saying so, rather than as if the API had no such endpoint.
+const UNMODELLED_FAMILIES: &[&str] = &["storage_boxes", "storage_box_types", "zones"];
+
 /// Hetzner's `not_found` for a path or method the API does not have, or the sim does not model.
 async fn unmodelled(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
-    ApiError::NotFound(format!(
-        "{method} {}: no such endpoint (or one hk8s-sim does not model)",
-        uri.path()
-    ))
+    let path = uri.path();
+    let path = path.strip_prefix("/v1").unwrap_or(path);
+    let family = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    let is_metrics = path.ends_with("/metrics");
+    let is_action = path.contains("/actions/");
+    if UNMODELLED_FAMILIES.contains(&family) || is_metrics || is_action {
+        ApiError::unmodelled(format!("{method} {path}"))
+    } else {
+        ApiError::NotFound(format!(
+            "{method} {path}: no such endpoint (or one hk8s-sim does not model)"
+        ))
+    }
 }
 
 async fn gatekeeper(

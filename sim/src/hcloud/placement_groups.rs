@@ -159,9 +159,12 @@ async fn delete(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
         .values()
         .any(|s| s.placement_group == Some(id))
     {
-        return Err(ApiError::Conflict(format!(
-            "placement group {id} still has servers"
-        )));
+        // Not `conflict`: clients retry that code (hcloud-go for minutes); a group that holds
+        // servers stays in use until they leave it, which retrying does not change.
+        return Err(ApiError::Coded {
+            code: "resource_in_use",
+            message: format!("placement group {id} is in use by servers"),
+        });
     }
     world.data.placement_groups.remove(&id);
     no_content()

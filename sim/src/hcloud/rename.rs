@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use crate::labels::{Labels, validate_labels};
-use crate::world::{Firewall, LoadBalancer, Network, PlacementGroup, SshKey, Volume};
+use crate::world::{Certificate, Firewall, LoadBalancer, Network, PlacementGroup, SshKey, Volume};
 
 /// `{ "name"?: string, "labels"?: {..} }`.
 #[derive(Debug, Deserialize)]
@@ -40,6 +40,7 @@ macro_rules! renamable {
     )*};
 }
 renamable!(
+    Certificate,
     Firewall,
     LoadBalancer,
     Network,

@@ -70,17 +70,50 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         if !value.is_object() {
             return Err(ApiError::Json("request body must be a JSON object".into()));
         }
-        serde_json::from_value(value).map(Body).map_err(|e| {
-            let message = e.to_string();
-            let field = message
-                .split('`')
-                .nth(1)
-                .filter(|_| message.starts_with("missing field") || message.starts_with("unknown"))
-                .unwrap_or("body")
-                .to_string();
-            ApiError::field(&field, message)
-        })
+        serde_path_to_error::deserialize(value)
+            .map(Body)
+            .map_err(|e| invalid_field(&e))
     }
+}
+
+/// Hetzner's `invalid_input` for a body that does not fit: `details.fields` names the field by its
+/// dotted path (`health_check.port`) with a message in Hetzner's words.
+fn invalid_field(error: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let message = error.inner().to_string();
+    let mut path = error.path().to_string();
+    // serde reports a missing field at its parent; Hetzner names the field itself.
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    if let Some(field) = missing {
+        path = if path == "." {
+            field.to_string()
+        } else {
+            format!("{path}.{field}")
+        };
+    }
+    let text = if missing.is_some() {
+        "Missing data for required field.".to_string()
+    } else if message.starts_with("unknown field") {
+        "Unknown field.".to_string()
+    } else if message.contains("expected i64") || message.contains("expected i32") {
+        "Not a valid integer.".to_string()
+    } else if message.contains("expected a boolean") {
+        "Not a valid boolean.".to_string()
+    } else if message.contains("expected a string") {
+        "Not a valid string.".to_string()
+    } else if message.contains("expected a sequence") {
+        "Not a valid list.".to_string()
+    } else {
+        // Strip serde's " at line 1 column 7" position, which means nothing to an API user.
+        message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_string()
+    };
+    let field = if path == "." { "body".into() } else { path };
+    ApiError::field(&field, text)
 }
 
 impl World {

@@ -359,14 +359,16 @@ async fn change_type(
     let upgrade_disk = req
         .upgrade_disk
         .ok_or_else(|| ApiError::field("upgrade_disk", "Missing data for required field."))?;
-    if !upgrade_disk
-        && old_type.is_some_and(|t| t.disk > new_type.disk)
-        && f64::from(server.primary_disk_size) > new_type.disk
-    {
-        return Err(ApiError::field(
-            "server_type",
-            "the new type's disk is smaller than the server's disk",
-        ));
+    // A disk never shrinks: whether or not the disk is upgraded, a type whose disk is smaller
+    // than the server's current disk does not fit (hcloud-go's `invalid_server_type`).
+    if f64::from(server.primary_disk_size) > new_type.disk {
+        return Err(ApiError::Coded {
+            code: "invalid_server_type",
+            message: format!(
+                "server type {} does not fit: its disk ({} GB) is smaller than the server's disk ({} GB), which cannot shrink",
+                new_type.name, new_type.disk, server.primary_disk_size
+            ),
+        });
     }
     let location = catalog::location(&server.location);
     if location.is_some_and(|l| !new_type.available_in(l)) {

@@ -17,10 +17,11 @@ use super::images::{find_image, image_json};
 use super::list::{ListQuery, named_key};
 use super::networks::allocate_private_ip;
 use super::placement_groups::{MAX_SERVERS_PER_GROUP, placement_group_json};
+use super::primary_ips::{default_ipv4_ptr, of_server};
 use super::request::{Body, Reply, created, ok, parse_id};
 use crate::catalog::{self, LOCATIONS};
 use crate::labels::{Labels, Selector, validate_labels};
-use crate::world::{Effect, Server, ServerNet, World, WorldEvent};
+use crate::world::{Effect, PrimaryIp, Server, ServerNet, World, WorldEvent};
 
 /// What Hetzner answers when the image is built for the other architecture than the server
 /// type (a `cax` type with an x86 snapshot, or the reverse).
@@ -59,6 +60,44 @@ pub fn valid_hostname(name: &str) -> bool {
         })
 }
 
+/// An existing primary IP named in `public_net` at create: it must exist, be unassigned, of the
+/// right family and in the server's location (hcloud-go's codes for each).
+fn given_primary_ip(
+    world: &World,
+    id: Option<i64>,
+    family: &str,
+    location: &str,
+) -> Result<Option<i64>, ApiError> {
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    let p = world
+        .data
+        .primary_ips
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("primary_ip", id))?;
+    let refusal = |code, message: String| Err(ApiError::Coded { code, message });
+    if p.family != family {
+        return refusal(
+            "primary_ip_version_mismatch",
+            format!("primary IP {id} is an {} address", p.family),
+        );
+    }
+    if p.assignee.is_some() {
+        return refusal(
+            "primary_ip_assigned",
+            format!("primary IP {id} is already assigned to a server"),
+        );
+    }
+    if p.location != location {
+        return refusal(
+            "primary_ip_datacenter_mismatch",
+            format!("primary IP {id} is in {}, not {location}", p.location),
+        );
+    }
+    Ok(Some(id))
+}
+
 /// A server in wire shape.
 pub fn server_json(world: &World, s: &Server) -> Value {
     let location = catalog::location(&s.location).unwrap_or(&LOCATIONS[0]);
@@ -84,10 +123,17 @@ pub fn server_json(world: &World, s: &Server) -> Value {
         "status": s.status,
         "created": s.created,
         "public_net": {
-            "ipv4": s.ipv4.map(|ip| json!({"id": s.id, "ip": ip.to_string(), "blocked": false,
-                "dns_ptr": format!("static.{ip}.clients.your-server.de")})),
-            "ipv6": s.ipv6.as_ref().map(|net| json!({"id": s.id, "ip": net, "blocked": false, "dns_ptr": []})),
-            "floating_ips": [],
+            "ipv4": s.ipv4.map(|ip| {
+                let primary = of_server(world, s.id, "ipv4");
+                json!({"id": primary.map_or(s.id, |p| p.id), "ip": ip.to_string(), "blocked": false,
+                    "dns_ptr": primary.and_then(PrimaryIp::ipv4_ptr).unwrap_or_else(|| default_ipv4_ptr(ip))})
+            }),
+            "ipv6": s.ipv6.as_ref().map(|net| {
+                let primary = of_server(world, s.id, "ipv6");
+                json!({"id": primary.map_or(s.id, |p| p.id), "ip": net, "blocked": false,
+                    "dns_ptr": primary.map(PrimaryIp::dns_ptr_json).unwrap_or_default()})
+            }),
+            "floating_ips": super::floating_ips::of_server(world, s.id),
             "firewalls": firewalls,
         },
         "private_net": s.private_net.iter().map(|n| json!({
@@ -99,10 +145,10 @@ pub fn server_json(world: &World, s: &Server) -> Value {
         "datacenter": datacenter_json(location),
         "location": location_json(location),
         "image": image,
-        "iso": null,
+        "iso": s.iso.and_then(super::isos::iso_json),
         "rescue_enabled": s.rescue_enabled,
         "locked": world.has_running_action("server", s.id),
-        "backup_window": null,
+        "backup_window": s.backup_window,
         "outgoing_traffic": 0,
         "ingoing_traffic": 0,
         "included_traffic": 21_990_232_555_520i64,
@@ -176,6 +222,9 @@ struct FirewallRef {
 struct PublicNet {
     enable_ipv4: Option<bool>,
     enable_ipv6: Option<bool>,
+    /// An existing primary IP to use instead of a new one.
+    ipv4: Option<i64>,
+    ipv6: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -369,6 +418,9 @@ fn create_server(world: &mut World, req: CreateServer) -> Result<Value, ApiError
     {
         return Err(super::placement_groups::group_full(pg));
     }
+    let public = req.public_net.unwrap_or_default();
+    let given_ipv4 = given_primary_ip(world, public.ipv4, "ipv4", location.name)?;
+    let given_ipv6 = given_primary_ip(world, public.ipv6, "ipv6", location.name)?;
     let id = world.next_id();
     let mut private_net = Vec::new();
     for network in &req.networks {
@@ -380,7 +432,31 @@ fn create_server(world: &mut World, req: CreateServer) -> Result<Value, ApiError
             mac_address: world.alloc_mac(),
         });
     }
-    let public = req.public_net.unwrap_or_default();
+    let mut addresses = [None, None];
+    for (slot, (family, enabled, given)) in [
+        ("ipv4", public.enable_ipv4, given_ipv4),
+        ("ipv6", public.enable_ipv6, given_ipv6),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let primary_ip = match given {
+            Some(existing) => Some(existing),
+            None if enabled.unwrap_or(true) => Some(super::primary_ips::allocate(
+                world,
+                None,
+                family,
+                location.name,
+                Some(id),
+            )),
+            None => None,
+        };
+        if let Some(p) = primary_ip.and_then(|p| world.data.primary_ips.get_mut(&p)) {
+            p.assignee = Some(id);
+            addresses[slot] = Some(p.ip.clone());
+        }
+    }
+    let [ipv4, ipv6] = addresses;
     let server = Server {
         id,
         name,
@@ -391,14 +467,8 @@ fn create_server(world: &mut World, req: CreateServer) -> Result<Value, ApiError
         image,
         labels: req.labels,
         user_data: req.user_data,
-        ipv4: public
-            .enable_ipv4
-            .unwrap_or(true)
-            .then(|| world.alloc_ipv4()),
-        ipv6: public
-            .enable_ipv6
-            .unwrap_or(true)
-            .then(|| world.alloc_ipv6_net()),
+        ipv4: ipv4.and_then(|ip| ip.parse().ok()),
+        ipv6,
         private_net,
         placement_group: req.placement_group,
         firewalls: req.firewalls.iter().map(|f| f.firewall).collect(),
@@ -414,6 +484,8 @@ fn create_server(world: &mut World, req: CreateServer) -> Result<Value, ApiError
         disk_writes: 1,
         rescue: None,
         in_rescue: None,
+        iso: None,
+        backup_window: None,
     };
     for fw in &server.firewalls {
         if let Some(f) = world.data.firewalls.get_mut(fw) {
@@ -536,6 +608,8 @@ pub fn delete_server(world: &mut World, id: i64) -> Result<Value, ApiError> {
             volume.server = None;
         }
     }
+    super::primary_ips::release_server(world, id);
+    super::floating_ips::release_server(world, id);
     world.emit(WorldEvent::ServerDeleted {
         id,
         ipv4: server.ipv4,

@@ -84,6 +84,15 @@ pub struct Collections {
     /// Volumes by id (absent from state files written before volumes existed).
     #[serde(default)]
     pub volumes: BTreeMap<i64, Volume>,
+    /// Primary IPs by id.
+    #[serde(default)]
+    pub primary_ips: BTreeMap<i64, PrimaryIp>,
+    /// Floating IPs by id.
+    #[serde(default)]
+    pub floating_ips: BTreeMap<i64, FloatingIp>,
+    /// Uploaded certificates by id.
+    #[serde(default)]
+    pub certificates: BTreeMap<i64, Certificate>,
     /// Actions by id.
     pub actions: BTreeMap<i64, Action>,
     /// Next object id.

@@ -1,6 +1,7 @@
 //! The objects of the simulated Hetzner project, as stored (ids instead of nested objects).
 //! They serialize for `--state-file`; the API modules render them into Hetzner's wire shapes.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,12 @@ pub struct Server {
     /// The rescue system this server runs now (booted with rescue enabled), until it stops.
     #[serde(default)]
     pub in_rescue: Option<RescueBoot>,
+    /// The ISO attached to the server's virtual drive (`attach_iso`).
+    #[serde(default)]
+    pub iso: Option<i64>,
+    /// The daily backup window (`22-02`) while backups are enabled.
+    #[serde(default)]
+    pub backup_window: Option<String>,
 }
 
 /// What `enable_rescue` set up: who may log in to the rescue system.
@@ -344,6 +351,88 @@ pub struct Volume {
     pub created: String,
     /// Delete protection.
     pub protect_delete: bool,
+}
+
+/// A primary IP: the public IPv4 address or IPv6 /64 a server's `public_net` refers to. Servers
+/// get one per enabled family at create; it outlives its server when `auto_delete` is off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PrimaryIp {
+    /// Id (what `public_net.ipv4.id`/`ipv6.id` of its server say).
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// `ipv4` or `ipv6`.
+    pub family: String,
+    /// The address (`127.x.y.z`) or network (`2001:db8:…::/64`).
+    pub ip: String,
+    /// Location name (assignable only to servers there).
+    pub location: String,
+    /// The server it is assigned to.
+    pub assignee: Option<i64>,
+    /// Deleted with its server.
+    pub auto_delete: bool,
+    /// Labels.
+    pub labels: Labels,
+    /// Delete protection.
+    pub protect_delete: bool,
+    /// Reverse DNS entries set with `change_dns_ptr` (address to name); an IPv4 without one
+    /// has Hetzner's default `static.….clients.your-server.de`.
+    #[serde(default)]
+    pub dns_ptr: BTreeMap<String, String>,
+    /// Creation time.
+    pub created: String,
+}
+
+/// A floating IP: an address (IPv4) or /64 (IPv6) that moves between servers of its network
+/// zone while they run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FloatingIp {
+    /// Id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Free text, or none.
+    pub description: Option<String>,
+    /// `ipv4` or `ipv6`.
+    pub family: String,
+    /// The address or network.
+    pub ip: String,
+    /// Home location name.
+    pub home_location: String,
+    /// The server it is assigned to.
+    pub server: Option<i64>,
+    /// Labels.
+    pub labels: Labels,
+    /// Delete protection.
+    pub protect_delete: bool,
+    /// Reverse DNS entries (address to name).
+    #[serde(default)]
+    pub dns_ptr: BTreeMap<String, String>,
+    /// Creation time.
+    pub created: String,
+}
+
+/// An uploaded TLS certificate (what load balancer https services name).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Certificate {
+    /// Id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Labels.
+    pub labels: Labels,
+    /// The PEM as uploaded.
+    pub certificate: String,
+    /// Creation time.
+    pub created: String,
+    /// Validity start (from the certificate).
+    pub not_valid_before: String,
+    /// Validity end.
+    pub not_valid_after: String,
+    /// DNS names of its subject alternative names (or common name).
+    pub domain_names: Vec<String>,
+    /// SHA-256 fingerprint of the DER, `aa:bb:…`.
+    pub fingerprint: String,
 }
 
 /// An SSH key.

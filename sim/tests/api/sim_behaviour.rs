@@ -476,7 +476,12 @@ fn label_selectors_over_the_api_match_a_reference_matcher() {
 async fn unknown_endpoints_and_methods_answer_hetzners_not_found() {
     let sim = start().await;
     for (method, path) in [
-        (reqwest::Method::GET, "/floating_ips"),
+        (reqwest::Method::GET, "/zones"),
+        (reqwest::Method::POST, "/servers/1/actions/request_console"),
+        (
+            reqwest::Method::POST,
+            "/load_balancers/1/actions/change_dns_ptr",
+        ),
         (reqwest::Method::PATCH, "/servers"),
         (reqwest::Method::DELETE, "/server_types"),
     ] {
@@ -495,6 +500,10 @@ async fn unknown_endpoints_and_methods_answer_hetzners_not_found() {
             "{method} {path}: {body}"
         );
         let message = body["error"]["message"].as_str().unwrap_or_default();
-        assert!(message.contains("hk8s-sim does not model"), "{message}");
+        assert!(
+            message.contains("hk8s-sim does not model")
+                || message.contains("is not modelled by hk8s-sim"),
+            "{message}"
+        );
     }
 }
