@@ -185,7 +185,8 @@ fn node_json(node: &Node, facts: &NodeFacts) -> Option<Value> {
     Some(json!({
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": name, "uid": uid(&name, &node.server_id.to_string()), "resourceVersion": "1", "labels": labels, "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "metadata": {"name": name, "uid": uid(&name, &node.server_id.to_string()), "resourceVersion": "1", "labels": labels,
+            "creationTimestamp": node.kube_registered_at.as_deref().unwrap_or_default()},
         "spec": spec,
         "status": status,
     }))

@@ -412,7 +412,7 @@ impl TalosSim {
             let live: std::collections::BTreeSet<String> =
                 fleet.nodes.values().filter_map(Node::cluster_key).collect();
             fleet.clusters.retain(|key, _| live.contains(key));
-            fleet.join_members(reach.as_ref());
+            fleet.join_members(reach.as_ref(), &self.world_timestamp());
             tls::refresh(self, &mut fleet);
         }
         // Taken after the fleet lock is released (never hold both).
@@ -537,6 +537,7 @@ fn new_node(view: &ServerView, ip: Ipv4Addr, disk: crate::world::TalosDisk) -> N
         listen_error: None,
         etcd_left: false,
         kube_registered: false,
+        kube_registered_at: None,
         kubelet_error: None,
         boots: 0,
         node_deleted_in_boot: None,

@@ -78,6 +78,8 @@ pub struct Node {
     pub etcd_left: bool,
     /// Whether its kubelet registered a Node object that still exists.
     pub kube_registered: bool,
+    /// When it registered (the Node's `creationTimestamp`, RFC 3339).
+    pub kube_registered_at: Option<String>,
     /// Why its kubelet cannot join the cluster (see [`super::join`]), while it cannot.
     pub kubelet_error: Option<String>,
     /// Boots so far (each boot starts the kubelet afresh).
@@ -235,7 +237,7 @@ impl Fleet {
     /// and registers the Node of every up, configured node whose kubelet can join its cluster
     /// (`reach`: what the Hetzner world lets kubelets dial; without it, when nobody was waiting
     /// as the world was read, registration waits for the next pass).
-    pub fn join_members(&mut self, reach: Option<&super::join::Reach>) {
+    pub fn join_members(&mut self, reach: Option<&super::join::Reach>, timestamp: &str) {
         let joining: Vec<(String, i64)> = self
             .nodes
             .values()
@@ -264,6 +266,9 @@ impl Fleet {
         for (id, error) in up_in_cluster {
             if let Some(n) = self.nodes.get_mut(&id) {
                 n.kube_registered = error.is_none();
+                if n.kube_registered {
+                    n.kube_registered_at = Some(timestamp.to_string());
+                }
                 n.kubelet_error = error;
             }
         }

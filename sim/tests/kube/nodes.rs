@@ -55,6 +55,22 @@ async fn nodes_report_their_server_type_and_a_pod_cidr_each() {
         arm_node["metadata"]["labels"]["kubernetes.io/arch"],
         "arm64"
     );
+    // A Node is created when its kubelet registers (what `kubectl get nodes` shows as AGE): the
+    // worker booted later than the control plane, and neither before the sim started.
+    let created = |node: &serde_json::Value| {
+        let text = node["metadata"]["creationTimestamp"]
+            .as_str()
+            .unwrap_or_default();
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|e| panic!("creationTimestamp {text:?}: {e}"))
+    };
+    let started = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    assert!(
+        created(&cp) > started,
+        "{}",
+        cp["metadata"]["creationTimestamp"]
+    );
+    assert!(created(&arm_node) >= created(&cp));
     assert_eq!(arm_node["status"]["nodeInfo"]["architecture"], "arm64");
     // cax21: 4 cores, 8 GB, 80 GB disk.
     assert_eq!(arm_node["status"]["capacity"]["cpu"], "4");
