@@ -17,7 +17,7 @@ use super::error::{ApiError, FieldErrors};
 use super::list::{ListQuery, named_key};
 use super::primary_ip_actions::{DnsPtrBody, address_belongs, apply_dns_ptr};
 use super::primary_ips::default_ipv4_ptr;
-use super::request::{Body, Reply, created, no_content, ok, parse_id};
+use super::request::{Body, DeleteProtection, Reply, created, no_content, ok, parse_id};
 use crate::catalog::{self, LOCATIONS};
 use crate::labels::{Labels, validate_labels};
 use crate::world::{Effect, FloatingIp, World};
@@ -352,21 +352,14 @@ async fn change_dns_ptr(
     ok(action_reply(&world, action))
 }
 
-#[derive(Debug, Deserialize)]
-struct ProtectionBody {
-    delete: Option<bool>,
-}
-
 async fn change_protection(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    Body(req): Body<ProtectionBody>,
+    Body(req): Body<DeleteProtection>,
 ) -> Reply {
     let mut world = app.write();
     let id = find(&world, &id)?;
-    let delete = req
-        .delete
-        .ok_or_else(|| ApiError::field("delete", "Missing data for required field."))?;
+    let delete = req.required()?;
     world.ensure_unlocked("floating_ip", id)?;
     if let Some(f) = world.data.floating_ips.get_mut(&id) {
         f.protect_delete = delete;

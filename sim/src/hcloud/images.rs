@@ -12,7 +12,7 @@ use super::AppState;
 use super::actions::{action_reply, family_routes};
 use super::error::{ApiError, FieldErrors};
 use super::list::{ListQuery, SortKey};
-use super::request::{Body, Reply, no_content, ok, parse_id};
+use super::request::{Body, DeleteProtection, Reply, no_content, ok, parse_id};
 use crate::labels::{Labels, validate_labels};
 use crate::world::{Effect, Image, World};
 
@@ -173,15 +173,10 @@ async fn delete(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
     no_content()
 }
 
-#[derive(Debug, Deserialize)]
-struct Protection {
-    delete: Option<bool>,
-}
-
 async fn change_protection(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    Body(req): Body<Protection>,
+    Body(req): Body<DeleteProtection>,
 ) -> Reply {
     let mut world = app.write();
     let id = find(&world, &id)?;

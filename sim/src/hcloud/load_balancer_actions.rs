@@ -15,7 +15,7 @@ use super::certificates::ensure_certificates_exist;
 use super::error::ApiError;
 use super::load_balancers::{ServiceRequest, TargetRequest, build_service, build_target, find_lb};
 use super::networks::{allocate_private_ip, find_network};
-use super::request::{Body, Reply, ok};
+use super::request::{Body, DeleteProtection, Reply, ok};
 use super::servers::IdOrName;
 use crate::catalog;
 use crate::world::{Effect, LoadBalancer, World, WorldEvent};
@@ -362,15 +362,10 @@ async fn change_algorithm(
     finish(&mut world, id, "change_algorithm", &[])
 }
 
-#[derive(Debug, Deserialize)]
-struct ProtectionBody {
-    delete: Option<bool>,
-}
-
 async fn change_protection(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    Body(req): Body<ProtectionBody>,
+    Body(req): Body<DeleteProtection>,
 ) -> Reply {
     let mut world = app.write();
     let id = begin(&mut world, &id)?;

@@ -15,7 +15,7 @@ use super::error::{ApiError, FieldErrors};
 use super::networks::{
     SubnetRequest, build_route, build_subnet, find_network, overlaps, parse_private_range,
 };
-use super::request::{Body, Reply, ok};
+use super::request::{Body, DeleteProtection, Reply, ok};
 use crate::world::{Effect, World};
 
 /// Routes.
@@ -219,15 +219,10 @@ async fn change_ip_range(
     finish(&mut world, id, "change_ip_range")
 }
 
-#[derive(Debug, Deserialize)]
-struct Protection {
-    delete: Option<bool>,
-}
-
 async fn change_protection(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    Body(req): Body<Protection>,
+    Body(req): Body<DeleteProtection>,
 ) -> Reply {
     let mut world = app.write();
     let id = begin(&mut world, &id)?;

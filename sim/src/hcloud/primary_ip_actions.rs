@@ -16,7 +16,7 @@ use super::error::{ApiError, FieldErrors};
 use super::primary_ips::{
     assign as assign_ip, check_assignable, find, of_server, set_server_address,
 };
-use super::request::{Body, Reply, ok};
+use super::request::{Body, DeleteProtection, Reply, ok};
 use super::servers::find_server;
 use crate::world::{Effect, PrimaryIp, World};
 
@@ -211,21 +211,14 @@ async fn change_server_dns_ptr(
     ok(action_reply(&world, action))
 }
 
-#[derive(Debug, Deserialize)]
-struct ProtectionBody {
-    delete: Option<bool>,
-}
-
 async fn change_protection(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    Body(req): Body<ProtectionBody>,
+    Body(req): Body<DeleteProtection>,
 ) -> Reply {
     let mut world = app.write();
     let id = find(&world, &id)?;
-    let delete = req
-        .delete
-        .ok_or_else(|| ApiError::field("delete", "Missing data for required field."))?;
+    let delete = req.required()?;
     world.ensure_unlocked("primary_ip", id)?;
     if let Some(p) = world.data.primary_ips.get_mut(&id) {
         p.protect_delete = delete;

@@ -50,6 +50,24 @@ impl AppState {
     }
 }
 
+/// The body of every `change_protection` action that only knows `delete`.
+#[derive(Debug, serde::Deserialize)]
+pub struct DeleteProtection {
+    /// Whether the object is protected from deletion; absent leaves it as it is.
+    pub delete: Option<bool>,
+}
+
+impl DeleteProtection {
+    /// `delete`, for the resources whose action requires it.
+    ///
+    /// # Errors
+    /// Hetzner's `invalid_input` on `delete` when it is missing.
+    pub fn required(&self) -> Result<bool, ApiError> {
+        self.delete
+            .ok_or_else(|| ApiError::field("delete", "Missing data for required field."))
+    }
+}
+
 /// A JSON request body deserialized into `T`. A body that is not a JSON object is answered with
 /// `json_error`; one that does not fit `T` with `invalid_input` naming the field when serde says which.
 #[derive(Debug)]

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::actions::action_reply;
 use super::error::{ApiError, FieldErrors};
-use super::request::{Body, Reply, ok};
+use super::request::{Body, DeleteProtection, Reply, ok};
 use super::volumes::{check_size, find_volume, same_location};
 use crate::world::{Effect, World};
 
@@ -180,15 +180,10 @@ async fn resize(
     ok(action_reply(&world, action))
 }
 
-#[derive(Debug, Deserialize)]
-struct ProtectionBody {
-    delete: Option<bool>,
-}
-
 async fn change_protection(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    Body(req): Body<ProtectionBody>,
+    Body(req): Body<DeleteProtection>,
 ) -> Reply {
     let mut world = app.write();
     let id = find_volume(&world, &id)?;
