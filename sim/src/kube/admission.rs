@@ -160,7 +160,7 @@ mod tests {
     #[test]
     fn baseline_refuses_privileged_pods_outside_exempt_or_privileged_namespaces() {
         let mut store = Store::default();
-        store.ensure_defaults("t");
+        store.ensure_defaults("t", None);
         let spec = json!({"hostNetwork": true, "containers": [{"name": "manager", "securityContext": {"privileged": true}}],
                           "volumes": [{"name": "dev", "hostPath": {"path": "/dev"}}]});
         assert!(refusal(&store, "kube-system", "p", &spec).is_none());

@@ -140,7 +140,7 @@ mod tests {
     #[test]
     fn env_values_come_from_literals_or_secret_keys() {
         let mut store = Store::default();
-        store.ensure_defaults("t0");
+        store.ensure_defaults("t0", None);
         store.put(
             "v1",
             "secrets",

@@ -62,12 +62,10 @@ pub fn handle(
                     );
                 }
                 set_namespace(&mut obj, &ns);
-                let stored = if dry_run {
-                    store.preview(gv, resource, obj, timestamp)
-                } else {
-                    store.put(gv, resource, obj, timestamp)
-                };
-                ok_json(StatusCode::CREATED, &stored)
+                match write(store, dry_run, gv, resource, obj, timestamp) {
+                    Ok(stored) => ok_json(StatusCode::CREATED, &stored),
+                    Err(refused) => refused,
+                }
             }
             _ => status(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -150,12 +148,10 @@ pub fn handle(
             {
                 return conflict(gv, resource, &name);
             }
-            let stored = if dry_run {
-                store.preview(gv, resource, obj, timestamp)
-            } else {
-                store.put(gv, resource, obj, timestamp)
-            };
-            ok_json(StatusCode::OK, &stored)
+            match write(store, dry_run, gv, resource, obj, timestamp) {
+                Ok(stored) => ok_json(StatusCode::OK, &stored),
+                Err(refused) => refused,
+            }
         }
         Method::PATCH => patch(
             store, target, &ns, &name, existing, query, headers, body, timestamp, dry_run,
@@ -259,6 +255,34 @@ fn unreadable_media_type(headers: &HeaderMap) -> Option<Response> {
 const PROTECTED_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
 
 /// A failed `resourceVersion` precondition, in the API server's words.
+/// Stores `obj` (or, for a dry run, answers what would be stored) unless the API server would
+/// refuse it (typed decoding, Service allocation: see [`super::defaults`]).
+// The error is the finished HTTP reply.
+#[allow(clippy::result_large_err)]
+fn write(
+    store: &mut Store,
+    dry_run: bool,
+    gv: &str,
+    resource: &str,
+    obj: Value,
+    timestamp: &str,
+) -> Result<Value, Response> {
+    let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+    let previous = store.get(gv, resource, ns, name);
+    if let Some((code, reason, message)) =
+        super::defaults::refusal(store, gv, resource, &obj, previous)
+    {
+        let code = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
+        return Err(status(code, reason, &message));
+    }
+    Ok(if dry_run {
+        store.preview(gv, resource, obj, timestamp)
+    } else {
+        store.put(gv, resource, obj, timestamp)
+    })
+}
+
 fn conflict(group_version: &str, resource: &str, name: &str) -> Response {
     let qualified = match group_version.split_once('/') {
         Some((group, _)) => format!("{resource}.{group}"),
@@ -344,12 +368,13 @@ fn patch(
     dry_run: bool,
 ) -> Response {
     let (gv, resource) = (target.group_version.as_str(), target.resource.as_str());
+    let code = if existing.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     let store_or_preview = |store: &mut Store, obj: Value| {
-        if dry_run {
-            store.preview(gv, resource, obj, timestamp)
-        } else {
-            store.put(gv, resource, obj, timestamp)
-        }
+        write(store, dry_run, gv, resource, obj, timestamp).map(|stored| ok_json(code, &stored))
     };
     let is_apply = headers
         .get("content-type")
@@ -358,11 +383,6 @@ fn patch(
     let patch = match patch_body(headers, body) {
         Ok(p) => p,
         Err(r) => return *r,
-    };
-    let code = if existing.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
     };
     if !is_apply {
         let Some(mut obj) = existing else {
@@ -376,7 +396,7 @@ fn patch(
         }
         obj["metadata"]["name"] = json!(name);
         set_namespace(&mut obj, ns);
-        return ok_json(code, &store_or_preview(store, obj));
+        return store_or_preview(store, obj).unwrap_or_else(|refused| refused);
     }
     let Some(manager) = query_value(query, "fieldManager").filter(|m| !m.is_empty()) else {
         return bad_request("PATCH with server-side apply requires the fieldManager parameter");
@@ -392,7 +412,7 @@ fn patch(
             }
             obj["metadata"]["name"] = json!(name);
             set_namespace(&mut obj, ns);
-            ok_json(code, &store_or_preview(store, obj))
+            store_or_preview(store, obj).unwrap_or_else(|refused| refused)
         }
         Err(conflicts) => {
             let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",

@@ -428,7 +428,7 @@ mod tests {
     /// Three web pods (the ready ones Running and Ready) and a budget `spec` over them.
     fn store(ready: [bool; 3], spec: Value) -> Store {
         let mut store = Store::default();
-        store.ensure_defaults(T);
+        store.ensure_defaults(T, None);
         for (i, ready) in ready.iter().enumerate() {
             store.put("v1", "pods", pod(&format!("web-{i}"), "Running", *ready), T);
         }

@@ -353,7 +353,7 @@ mod tests {
     #[test]
     fn no_api_service_no_group() {
         let mut store = Store::default();
-        store.ensure_defaults("t0");
+        store.ensure_defaults("t0", None);
         crate::kube::components::install_running(&mut store, METRICS_CHART, "");
         assert!(!crate::kube::crds::group_version_served(&store, GV));
         assert_eq!(
@@ -369,7 +369,7 @@ mod tests {
     #[test]
     fn rotated_certificates_need_an_approver() {
         let mut store = Store::default();
-        store.ensure_defaults("t0");
+        store.ensure_defaults("t0", None);
         install(&mut store, METRICS_CHART, "");
         let kubelets = [kubelet("prod-general-1", true)];
         let nodes = "/apis/metrics.k8s.io/v1beta1/nodes";
@@ -402,7 +402,7 @@ mod tests {
     #[test]
     fn self_signed_kubelets_need_insecure_tls() {
         let mut store = Store::default();
-        store.ensure_defaults("t0");
+        store.ensure_defaults("t0", None);
         install(&mut store, METRICS_CHART, "");
         let kubelets = [kubelet("w1", false)];
         let nodes = "/apis/metrics.k8s.io/v1beta1/nodes";

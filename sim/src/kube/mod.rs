@@ -15,6 +15,7 @@ pub mod components;
 pub mod crds;
 pub mod crud;
 pub mod csi;
+pub mod defaults;
 pub mod events;
 pub mod eviction;
 pub mod helm;
@@ -183,8 +184,9 @@ fn dispatch(
         );
     }
     let timestamp = ctx.sim.world_timestamp();
+    let ca = root_ca(&fleet, &ctx.cluster);
     if let Some(cluster) = fleet.clusters.get_mut(&ctx.cluster) {
-        cluster.kube.ensure_defaults(&timestamp);
+        cluster.kube.ensure_defaults(&timestamp, ca.as_deref());
     }
     match path {
         "/version" => return ok_json(StatusCode::OK, &version_json(&fleet, &ctx.cluster)),
@@ -262,6 +264,14 @@ fn dispatch(
         body,
         &timestamp,
     )
+}
+
+/// The cluster's Kubernetes CA certificate (PEM), from its nodes' machine configurations.
+pub fn root_ca(fleet: &Fleet, key: &str) -> Option<String> {
+    fleet
+        .cluster_nodes(key)
+        .find_map(|n| n.config.as_ref().map(|c| c.kube_ca_crt.clone()))
+        .filter(|ca| !ca.is_empty())
 }
 
 /// The cluster's kubelets as metrics-server sees them.

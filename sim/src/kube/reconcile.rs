@@ -35,8 +35,9 @@ pub fn run(sim: &TalosSim) {
         let mut csi_plans = Vec::new();
         let mut scale_plans = Vec::new();
         for key in keys {
+            let ca = super::root_ca(&fleet, &key);
             if let Some(cluster) = fleet.clusters.get_mut(&key) {
-                cluster.kube.ensure_defaults(&tick.timestamp);
+                cluster.kube.ensure_defaults(&tick.timestamp, ca.as_deref());
             }
             let node_objects = nodes::list(&fleet, &key);
             let control_planes: Vec<static_pods::ControlPlane> = fleet

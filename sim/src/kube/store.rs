@@ -11,6 +11,10 @@ use serde_json::{Value, json};
 
 use super::helm::Release;
 
+/// The ConfigMap kube-controller-manager publishes the cluster CA in, in every namespace.
+pub const ROOT_CA_CONFIG_MAP: &str = "kube-root-ca.crt";
+const ROOT_CA_DESCRIPTION: &str = "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.";
+
 /// Where an object lives: `(group/version, resource)`, e.g. `("v1", "secrets")`.
 pub type ResourceKey = (String, String);
 
@@ -31,9 +35,9 @@ pub struct Store {
     pub releases: BTreeMap<(String, String), Release>,
     /// What the hcloud CCM stand-in did in this cluster (nodes initialised, load balancers).
     pub ccm: super::ccm::CcmState,
-    /// What the hcloud CSI driver stand-in knows (nodes it registered on, failures).
     /// The cluster-autoscaler stand-in.
     pub autoscaler: super::autoscaler::AutoscalerState,
+    /// What the hcloud CSI driver stand-in knows (nodes it registered on, failures).
     pub csi: super::csi::CsiState,
     /// The uid of the helm-controller pod that created its CRDs (a new pod creates them again).
     pub helm_controller_pod: Option<String>,
@@ -112,6 +116,7 @@ impl Store {
             fold_string_data(&mut obj);
         }
         let previous = self.get(group_version, resource, &ns, &name).cloned();
+        super::defaults::fill(self, group_version, resource, &mut obj, previous.as_ref());
         let stored = self.finish(obj, &ns, &name, timestamp, previous.as_ref());
         let key = (group_version.to_string(), resource.to_string());
         let released = stored["metadata"]["deletionTimestamp"].is_string()
@@ -153,6 +158,7 @@ impl Store {
             fold_string_data(&mut obj);
         }
         let previous = self.get(group_version, resource, &ns, &name);
+        super::defaults::fill(self, group_version, resource, &mut obj, previous);
         // The version a dry run answers is the stored one (nothing was written).
         let rv = previous
             .and_then(|p| p["metadata"]["resourceVersion"].as_str())
@@ -205,27 +211,52 @@ impl Store {
         self.pod_cidrs.release(name);
     }
 
-    /// The namespaces every cluster starts with.
-    pub fn ensure_defaults(&mut self, timestamp: &str) {
+    /// What the control plane keeps in place: the namespaces every cluster starts with, the
+    /// API server's own Service `default/kubernetes`, and in every namespace the `default`
+    /// ServiceAccount (serviceaccounts controller) and the `kube-root-ca.crt` ConfigMap with the
+    /// cluster's CA (root-ca-cert-publisher), put back when deleted as their controllers do.
+    pub fn ensure_defaults(&mut self, timestamp: &str, root_ca: Option<&str>) {
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-            let key = ("v1".to_string(), "namespaces".to_string());
-            if self
-                .objects
-                .get(&key)
-                .is_some_and(|m| m.contains_key(&(String::new(), ns.to_string())))
-            {
-                continue;
+            if !self.has_namespace(ns) {
+                let namespace =
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+                self.put("v1", "namespaces", namespace, timestamp);
             }
-            let rv = self.bump();
-            let obj = json!({
-                "apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": ns, "uid": uid(ns, &rv), "resourceVersion": rv, "creationTimestamp": timestamp},
-                "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"},
-            });
-            self.objects
-                .entry(key)
-                .or_default()
-                .insert((String::new(), ns.to_string()), obj);
+        }
+        if self
+            .get("v1", "services", "default", "kubernetes")
+            .is_none()
+        {
+            let service = json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "kubernetes", "namespace": "default",
+                    "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                "spec": {"clusterIP": "10.96.0.1", "ports": [
+                    {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}});
+            self.put("v1", "services", service, timestamp);
+        }
+        let namespaces: Vec<String> = self
+            .items("v1", "namespaces")
+            .iter()
+            .filter(|n| n["metadata"]["deletionTimestamp"].is_null())
+            .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string))
+            .collect();
+        for ns in namespaces {
+            if self.get("v1", "serviceaccounts", &ns, "default").is_none() {
+                let account = json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                    "metadata": {"name": "default", "namespace": ns}});
+                self.put("v1", "serviceaccounts", account, timestamp);
+            }
+            let Some(ca) = root_ca else { continue };
+            let published = self
+                .get("v1", "configmaps", &ns, ROOT_CA_CONFIG_MAP)
+                .is_some_and(|cm| cm["data"]["ca.crt"] == ca);
+            if !published {
+                let config_map = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": ROOT_CA_CONFIG_MAP, "namespace": ns,
+                        "annotations": {"kubernetes.io/description": ROOT_CA_DESCRIPTION}},
+                    "data": {"ca.crt": ca}});
+                self.put("v1", "configmaps", config_map, timestamp);
+            }
         }
     }
 

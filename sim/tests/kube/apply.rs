@@ -99,14 +99,15 @@ async fn server_side_apply_tracks_field_owners() {
         ["settings", "unrelated"]
     );
     assert_eq!(
-        c.names("/api/v1/namespaces/default/configmaps?fieldSelector=metadata.name%21%3Dsettings")
+        c.names("/api/v1/namespaces/default/configmaps?fieldSelector=metadata.name%21%3Dsettings,metadata.name%21%3Dkube-root-ca.crt")
             .await,
         ["unrelated"]
     );
-    assert!(
+    // kube-system holds only what the control plane publishes in every namespace.
+    assert_eq!(
         c.names("/api/v1/configmaps?fieldSelector=metadata.namespace%3Dkube-system")
-            .await
-            .is_empty()
+            .await,
+        ["kube-root-ca.crt"]
     );
     assert_eq!(
         c.kube("GET", "/api/v1/configmaps?fieldSelector=nonsense", None)
@@ -181,7 +182,8 @@ async fn server_side_apply_tracks_field_owners() {
     assert_eq!(kube["cluster"], "prod");
     assert_eq!(kube["nodes"][0]["name"], "prod-cp-1");
     assert_eq!(kube["nodes"][0]["ready"], true);
-    assert_eq!(kube["objects"]["ConfigMap"], 2);
+    // The two of the test and `kube-root-ca.crt` in each of the four namespaces.
+    assert_eq!(kube["objects"]["ConfigMap"], 6);
     assert_eq!(kube["objects"]["Namespace"], 4);
     assert_eq!(kube["helm_releases"], json!([]));
     assert_eq!(kube["ccm_load_balancers"], json!([]));

@@ -175,3 +175,114 @@ async fn namespaces_kubernetes_keeps_stay_and_others_take_their_contents_along()
         .count();
     assert_eq!(left, 0, "the namespace's objects went with it");
 }
+
+#[tokio::test]
+async fn objects_get_the_api_servers_defaults_and_typing() {
+    let c = Cluster::start(
+        Ipv4Addr::new(127, 58, 0, 1),
+        Shape {
+            workers: 0,
+            flannel: true,
+        },
+    )
+    .await;
+
+    // Every namespace has its `default` ServiceAccount and the cluster CA, a new one at once.
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}});
+    let created = c.kube("POST", "/api/v1/namespaces", Some(ns)).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(
+        created.body["metadata"]["labels"]["kubernetes.io/metadata.name"],
+        "team"
+    );
+    for ns in ["default", "kube-system", "team"] {
+        let account = c
+            .kube(
+                "GET",
+                &format!("/api/v1/namespaces/{ns}/serviceaccounts/default"),
+                None,
+            )
+            .await;
+        assert_eq!(account.status, 200, "{ns}: {:?}", account.body);
+        let ca = c
+            .get(&format!(
+                "/api/v1/namespaces/{ns}/configmaps/kube-root-ca.crt"
+            ))
+            .await;
+        let pem = ca["data"]["ca.crt"].as_str().unwrap_or_default();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{ns}: {ca}");
+    }
+    // The publisher puts it back when it is deleted.
+    let path = "/api/v1/namespaces/team/configmaps/kube-root-ca.crt";
+    assert_eq!(c.kube("DELETE", path, None).await.status, 200);
+    assert_eq!(c.kube("GET", path, None).await.status, 200);
+
+    // The API server's own Service, then a Service of the user's: a cluster IP from the
+    // Service CIDR, TCP, targetPort = port.
+    let api = c
+        .get("/api/v1/namespaces/default/services/kubernetes")
+        .await;
+    assert_eq!(api["spec"]["clusterIP"], "10.96.0.1");
+    let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}});
+    let svcs = "/api/v1/namespaces/default/services";
+    let web = c.kube("POST", svcs, Some(svc)).await;
+    assert_eq!(web.status, 201, "{:?}", web.body);
+    let ip = web.body["spec"]["clusterIP"].as_str().unwrap_or_default();
+    assert!(ip.starts_with("10.96.") && ip != "10.96.0.1", "{ip}");
+    assert_eq!(web.body["spec"]["clusterIPs"], json!([ip]));
+    assert_eq!(web.body["spec"]["type"], "ClusterIP");
+    assert_eq!(
+        web.body["spec"]["ports"][0],
+        json!({"port": 80, "protocol": "TCP", "targetPort": 80})
+    );
+    // A second Service asking for the same address is refused as the allocator refuses it.
+    let clash = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "clash"},
+        "spec": {"clusterIP": ip, "ports": [{"port": 81}]}});
+    let refused = c.kube("POST", svcs, Some(clash)).await;
+    assert_eq!(
+        (refused.status, &refused.body["reason"]),
+        (422, &json!("Invalid"))
+    );
+    assert!(
+        refused.body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("provided IP is already allocated"),
+        "{:?}",
+        refused.body
+    );
+
+    // A Deployment without a strategy rolls 25%/25%, its containers pull as the tag says.
+    let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}});
+    let stored = c
+        .kube(
+            "POST",
+            "/apis/apps/v1/namespaces/default/deployments",
+            Some(deploy),
+        )
+        .await;
+    assert_eq!(stored.status, 201, "{:?}", stored.body);
+    assert_eq!(stored.body["spec"]["replicas"], 1);
+    assert_eq!(
+        stored.body["spec"]["strategy"]["rollingUpdate"],
+        json!({"maxSurge": "25%", "maxUnavailable": "25%"})
+    );
+    let pod = &stored.body["spec"]["template"]["spec"];
+    assert_eq!(pod["containers"][0]["imagePullPolicy"], "IfNotPresent");
+    assert_eq!(pod["restartPolicy"], "Always");
+
+    // ConfigMap values are strings: the API server's decoder refuses a number.
+    let typed = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "port"},
+        "data": {"port": 8080}});
+    let refused = c.kube("POST", CMS, Some(typed)).await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(
+        refused.body["message"],
+        "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: json: cannot unmarshal number into Go struct field ConfigMap.data of type string"
+    );
+    c.stop().await;
+}

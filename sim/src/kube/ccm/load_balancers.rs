@@ -10,7 +10,7 @@
 //!   (`neither … nor … set`) and the Service stays pending;
 //! - attached to the CCM's network (`HCLOUD_NETWORK`) when one is configured;
 //! - one `tcp` service per Service port (`listen_port` = port, `destination_port` = the port's
-//!   `nodePort`, allocated from 30000 when missing);
+//!   `nodePort`, which the API server allocated, see [`crate::kube::defaults`]);
 //! - targets: one `server` target per initialised node not labelled
 //!   `node.kubernetes.io/exclude-from-external-load-balancers` (Talos puts that label on control
 //!   planes), on its private IP when `load-balancer.hetzner.cloud/use-private-ip` (or
@@ -117,36 +117,8 @@ pub fn default_name(uid: &str) -> String {
     name
 }
 
-/// Gives the LoadBalancer Service ports node ports (30000 upwards, skipping used ones).
-fn assign_node_ports(store: &mut Store, timestamp: &str) {
-    let services = store.items("v1", "services");
-    let mut used: BTreeSet<i64> = services
-        .iter()
-        .flat_map(|s| s["spec"]["ports"].as_array().cloned().unwrap_or_default())
-        .filter_map(|p| p["nodePort"].as_i64())
-        .collect();
-    for mut svc in services {
-        if svc["spec"]["type"] != "LoadBalancer" {
-            continue;
-        }
-        let mut changed = false;
-        for port in svc["spec"]["ports"].as_array_mut().into_iter().flatten() {
-            if port.is_object() && port["nodePort"].is_null() {
-                let next = (30000..32768).find(|p| !used.contains(p)).unwrap_or(30000);
-                used.insert(next);
-                port["nodePort"] = json!(next);
-                changed = true;
-            }
-        }
-        if changed {
-            store.put("v1", "services", svc, timestamp);
-        }
-    }
-}
-
 /// The ops for one cluster; `targets` are the servers of the nodes balancers may target.
 pub fn plan(store: &mut Store, targets: &[i64], timestamp: &str) -> Vec<LbOp> {
-    assign_node_ports(store, timestamp);
     let mut ops = Vec::new();
     let mut wanted = BTreeSet::new();
     for svc in store.items("v1", "services") {

@@ -153,7 +153,7 @@ mod tests {
 
     fn store(secret: Value) -> Store {
         let mut store = Store::default();
-        store.ensure_defaults("t0");
+        store.ensure_defaults("t0", None);
         store.put("v1", "secrets", secret, "t0");
         store
     }

@@ -265,11 +265,14 @@ fn on_change(store: &mut Store, chart: &Value, config: &Config, tick: &Tick) {
     let desired = jobspec::desired(&chart, chart_config.as_ref(), config, false, revision);
     let job_name = meta(&desired.job, "name").to_string();
     let existing = store.get("batch/v1", "jobs", &ns, &job_name).cloned();
+    // The stored Job went through the API server's defaulting; what it is compared with must too.
+    let mut wanted = desired.job.clone();
+    crate::kube::defaults::fill(store, "batch/v1", "jobs", &mut wanted, None);
     let replace = match &existing {
         None => true,
         Some(job) => {
             let changed = jobspec::comparable_template(job)
-                != jobspec::comparable_template(&desired.job)
+                != jobspec::comparable_template(&wanted)
                 || job["spec"]["backoffLimit"] != desired.job["spec"]["backoffLimit"];
             match jobs::finished(job) {
                 Some(true) if config.checks_release_hash() => {

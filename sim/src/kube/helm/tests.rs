@@ -46,7 +46,7 @@ struct Cluster {
 impl Cluster {
     fn new(nodes: Vec<Value>) -> Cluster {
         let mut store = Store::default();
-        store.ensure_defaults("2026-01-01T00:00:00Z");
+        store.ensure_defaults("2026-01-01T00:00:00Z", None);
         Cluster {
             store,
             nodes,
