@@ -113,6 +113,8 @@ async fn kubectl_creates_the_common_kinds_and_reads_them_back() {
         },
     )
     .await;
+    // The configs use an external cloud provider: nodes are tainted until the CCM runs.
+    c.install_ccm().await;
     let k = Kubectl::new(&c);
     eprintln!("{}", k.ok(&["version", "--client"]).await);
 
@@ -300,8 +302,42 @@ async fn kubectl_creates_the_common_kinds_and_reads_them_back() {
         .collect();
     names.sort_unstable();
     assert_eq!(names, ["prod-cp-1", "prod-general-1"]);
+    // The scheduler and the kubelet act as the (manual) clock moves.
+    c.advance(60).await;
     let pods = k.json(&["get", "pods", "-A"]).await;
-    assert!(pods["items"].is_array(), "{pods}");
+    let on_worker = |pods: &Value| -> Vec<String> {
+        pods["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["metadata"]["namespace"] == "team-a")
+            .filter(|p| p["spec"]["nodeName"] == "prod-general-1")
+            .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    let web_pods = on_worker(&pods);
+    assert!(
+        !web_pods.is_empty(),
+        "the deployment's pods run on the worker: {pods}"
+    );
+
+    // A drain evicts through `pods/{name}/eviction` (an Eviction body, protobuf from kubectl 1.32).
+    let drained = k
+        .ok(&[
+            "drain",
+            "prod-general-1",
+            "--ignore-daemonsets",
+            "--delete-emptydir-data",
+            "--timeout=60s",
+        ])
+        .await;
+    assert!(drained.contains("node/prod-general-1 drained"), "{drained}");
+    let node = k.json(&["get", "node", "prod-general-1"]).await;
+    assert_eq!(node["spec"]["unschedulable"], true);
+    let pods = k.json(&["get", "pods", "-A"]).await;
+    for pod in &web_pods {
+        assert!(!on_worker(&pods).contains(pod), "{pod} outlived the drain");
+    }
 
     assert_eq!(
         k.ok(&in_team(&["delete", "configmap", "settings"]))
