@@ -331,7 +331,15 @@ async fn kubectl_creates_the_common_kinds_and_reads_them_back() {
             "--timeout=60s",
         ])
         .await;
-    assert!(drained.contains("node/prod-general-1 drained"), "{drained}");
+    // The last line says "drained" (kubectl 1.32) or "evicted" (1.20).
+    let last = drained.lines().last().unwrap_or_default();
+    assert!(
+        ["node/prod-general-1 drained", "node/prod-general-1 evicted"].contains(&last),
+        "{drained}"
+    );
+    for pod in &web_pods {
+        assert!(drained.contains(&format!("pod/{pod} evicted")), "{drained}");
+    }
     let node = k.json(&["get", "node", "prod-general-1"]).await;
     assert_eq!(node["spec"]["unschedulable"], true);
     let pods = k.json(&["get", "pods", "-A"]).await;
