@@ -39,6 +39,14 @@ const KUBERNETES_GROUPS: &[&str] = &[
     "autoscaling/v1",
     "autoscaling/v2",
     "discovery/v1",
+    // Bodies kubectl sends besides objects: `create token` (TokenRequest), `auth can-i`
+    // (SelfSubjectAccessReview), `certificate approve` (CertificateSigningRequest).
+    "authentication/v1",
+    "authorization/v1",
+    "certificates/v1",
+    "events/v1",
+    "node/v1",
+    "admissionregistration/v1",
 ];
 
 fn kubernetes_descriptors() {

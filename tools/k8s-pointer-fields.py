@@ -18,7 +18,8 @@ import sys
 
 API_GROUPS = ["core/v1", "apps/v1", "batch/v1", "rbac/v1", "networking/v1", "policy/v1",
               "scheduling/v1", "coordination/v1", "storage/v1", "autoscaling/v1",
-              "autoscaling/v2", "discovery/v1", "scheduling/v1alpha3"]
+              "autoscaling/v2", "discovery/v1", "scheduling/v1alpha3", "authentication/v1",
+              "authorization/v1", "certificates/v1", "events/v1", "node/v1", "admissionregistration/v1"]
 MACHINERY = ["pkg/apis/meta/v1", "pkg/runtime", "pkg/util/intstr", "pkg/api/resource"]
 
 STRUCT = re.compile(r"^type (\w+) struct \{")

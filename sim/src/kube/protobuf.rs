@@ -795,6 +795,9 @@ mod tests {
             ("discovery.k8s.io/v1", "EndpointSlice"),
             ("coordination.k8s.io/v1", "Lease"),
             ("scheduling.k8s.io/v1", "PriorityClass"),
+            ("authorization.k8s.io/v1", "SelfSubjectAccessReview"),
+            ("authentication.k8s.io/v1", "TokenRequest"),
+            ("certificates.k8s.io/v1", "CertificateSigningRequest"),
         ] {
             assert!(
                 POOL.get_message_by_name(&message_name(api_version, kind))
