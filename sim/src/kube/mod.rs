@@ -191,7 +191,7 @@ fn dispatch(
     }
     let converted = match protobuf::read_body(headers, body) {
         Ok(converted) => converted,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let (headers, body) = converted.as_ref().map_or((headers, body), |(h, b)| (h, b));
     let timestamp = ctx.sim.world_timestamp();

@@ -415,7 +415,7 @@ pub fn not_acceptable(headers: &HeaderMap) -> Option<Response> {
 pub fn read_body(
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<Option<(HeaderMap, Bytes)>, Response> {
+) -> Result<Option<(HeaderMap, Bytes)>, Box<Response>> {
     let content_type = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -429,18 +429,18 @@ pub fn read_body(
             headers.insert("content-type", HeaderValue::from_static("application/json"));
             Ok(Some((headers, Bytes::from(json.to_string()))))
         }
-        Err(e) if e.unsupported() => Err(super::status(
+        Err(e) if e.unsupported() => Err(Box::new(super::status(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UnsupportedMediaType",
             &format!(
                 "the body of the request was in an unknown format - accepted media types include: application/json, {MEDIA_TYPE} (hk8s-sim: {e})"
             ),
-        )),
-        Err(e) => Err(super::status(
+        ))),
+        Err(e) => Err(Box::new(super::status(
             StatusCode::BAD_REQUEST,
             "BadRequest",
             &e.to_string(),
-        )),
+        ))),
     }
 }
 
