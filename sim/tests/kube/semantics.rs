@@ -1,7 +1,7 @@
 //! What clients rely on beyond plain CRUD, answered as the API server does: server-side dry run
 //! (`dryRun=All`, what `kubectl diff` and `--dry-run=server` send) stores nothing, an update
 //! with a stale `resourceVersion` conflicts, an update does not create, bodies in a format the
-//! sim does not read (protobuf) are a 415, the namespaces
+//! sim does not read (CBOR) are a 415, protobuf bodies are read, the namespaces
 //! Kubernetes keeps cannot be deleted, and deleting a namespace removes what it holds.
 
 use std::net::Ipv4Addr;
@@ -92,8 +92,23 @@ async fn dry_runs_store_nothing_and_preconditions_hold() {
         stale.body
     );
 
-    // A protobuf body (what kubectl sends for built-in kinds) is refused with 415, naming what
-    // the sim reads; nothing is created.
+    // A CBOR body (client-go can send it) is refused with 415, naming what the sim reads;
+    // nothing is created.
+    let cbor = c
+        .kube_raw(
+            "POST",
+            CMS,
+            "application/cbor",
+            b"\xd9\xd9\xf7\xa1\x64kind\x69ConfigMap".to_vec(),
+        )
+        .await;
+    assert_eq!(cbor.status, 415, "{:?}", cbor.body);
+    assert_eq!(cbor.body["reason"], "UnsupportedMediaType");
+    assert!(cbor.body["message"].as_str().unwrap().contains(
+        "accepted media types include: application/json, application/vnd.kubernetes.protobuf"
+    ));
+    // A protobuf body (what kubectl sends for built-in kinds) is read like its JSON: this one
+    // (a `runtime.Unknown` with only its type) is a ConfigMap without a name.
     let protobuf = c
         .kube_raw(
             "POST",
@@ -102,14 +117,8 @@ async fn dry_runs_store_nothing_and_preconditions_hold() {
             b"k8s\0\n\x0f\n\x02v1\x12\tConfigMap".to_vec(),
         )
         .await;
-    assert_eq!(protobuf.status, 415, "{:?}", protobuf.body);
-    assert_eq!(protobuf.body["reason"], "UnsupportedMediaType");
-    assert!(
-        protobuf.body["message"]
-            .as_str()
-            .unwrap()
-            .contains("accepted media types include: application/json")
-    );
+    assert_eq!(protobuf.status, 422, "{:?}", protobuf.body);
+    assert_eq!(protobuf.body["message"], "metadata.name: Required value");
 
     // An update does not create.
     let missing = c
