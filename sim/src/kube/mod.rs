@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod nodes;
 pub mod objects;
+pub mod openapi;
 pub mod podcidr;
 pub mod quantity;
 pub mod reconcile;
@@ -199,6 +200,12 @@ fn dispatch(
         }
         _ => {}
     }
+    if path.starts_with("/openapi/") {
+        let served = openapi_served(&fleet, &ctx.cluster);
+        if let Some(reply) = openapi::handle(path, query, headers, &served) {
+            return reply;
+        }
+    }
     if path.trim_matches('/').starts_with("apis/metrics.k8s.io") {
         let kubelets = kubelets(&fleet, &ctx.cluster);
         let served = fleet
@@ -262,6 +269,20 @@ fn dispatch(
         body,
         &timestamp,
     )
+}
+
+/// The group/versions `/apis` lists for the cluster, and the core `v1`.
+fn openapi_served(fleet: &Fleet, key: &str) -> std::collections::BTreeSet<String> {
+    let groups = objects::api_groups(fleet, key);
+    let mut served: std::collections::BTreeSet<String> = groups["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|g| g["versions"].as_array().cloned().unwrap_or_default())
+        .filter_map(|v| v["groupVersion"].as_str().map(str::to_string))
+        .collect();
+    served.insert("v1".into());
+    served
 }
 
 /// The cluster's kubelets as metrics-server sees them.
