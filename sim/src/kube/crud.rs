@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::objects::{Target, patch_body, query_value};
 use super::select::ListFilter;
-use super::store::{Store, merge_patch};
+use super::store::Store;
 use super::{apply, eviction, ok_json, status};
 
 /// Handles one request for a stored resource of one cluster.
@@ -355,20 +355,19 @@ fn patch(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("application/apply-patch"));
-    let patch = match patch_body(headers, body) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
     let code = if existing.is_some() {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
     if !is_apply {
-        let Some(mut obj) = existing else {
+        let Some(existing) = existing else {
             return super::not_found(gv, resource, name);
         };
-        merge_patch(&mut obj, &patch);
+        let mut obj = match super::patching::patched(gv, &existing, headers, body) {
+            Ok(o) => o,
+            Err(r) => return r,
+        };
         if !well_formed(&mut obj) {
             return bad_request(
                 "the patched object must stay a JSON object with an object metadata",
@@ -378,6 +377,10 @@ fn patch(
         set_namespace(&mut obj, ns);
         return ok_json(code, &store_or_preview(store, obj));
     }
+    let patch = match patch_body(headers, body) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
     let Some(manager) = query_value(query, "fieldManager").filter(|m| !m.is_empty()) else {
         return bad_request("PATCH with server-side apply requires the fieldManager parameter");
     };

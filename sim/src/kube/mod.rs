@@ -19,15 +19,18 @@ pub mod events;
 pub mod eviction;
 pub mod helm;
 pub mod jobs;
+pub mod jsonpatch;
 pub mod metrics;
 pub mod nodes;
 pub mod objects;
 pub mod openapi;
+pub mod patching;
 pub mod podcidr;
 pub mod quantity;
 pub mod reconcile;
 pub mod scheduler;
 pub mod select;
+pub mod smp;
 pub mod static_pods;
 pub mod storage;
 pub mod store;
@@ -243,16 +246,72 @@ fn dispatch(
             &format!("the server could not find the requested resource ({path})"),
         );
     };
+    let warnings =
+        match field_validation(&fleet, &ctx.cluster, method, &target, query, headers, body) {
+            Ok(w) => w,
+            Err(refusal) => return refusal,
+        };
+    let mut response = serve_object(
+        ctx, &mut fleet, method, &target, query, headers, body, &timestamp,
+    );
+    for warning in warnings {
+        if let Ok(v) = warning.parse() {
+            response.headers_mut().append("warning", v);
+        }
+    }
+    response
+}
+
+/// [`openapi::validate::request`] for a request on a stored object.
+fn field_validation(
+    fleet: &Fleet,
+    key: &str,
+    method: &Method,
+    target: &objects::Target,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Vec<String>, Response> {
+    let existing_kind = target.name.as_ref().and_then(|name| {
+        if target.group_version == "v1" && target.resource == "nodes" {
+            return Some("Node".to_string());
+        }
+        let ns = target.namespace.as_deref().unwrap_or_default();
+        fleet
+            .clusters
+            .get(key)?
+            .kube
+            .get(&target.group_version, &target.resource, ns, name)?["kind"]
+            .as_str()
+            .map(str::to_string)
+    });
+    // Subresources (status, eviction) have bodies of other kinds.
+    if target.subresource.is_some() {
+        return Ok(Vec::new());
+    }
+    openapi::validate::request(
+        method,
+        &target.group_version,
+        existing_kind.as_deref(),
+        query,
+        headers,
+        body,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn serve_object(
+    ctx: &Ctx,
+    fleet: &mut Fleet,
+    method: &Method,
+    target: &objects::Target,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    body: &Bytes,
+    timestamp: &str,
+) -> Response {
     if target.group_version == "v1" && target.resource == "nodes" {
-        return nodes::handle(
-            &mut fleet,
-            &ctx.cluster,
-            method,
-            &target,
-            query,
-            headers,
-            body,
-        );
+        return nodes::handle(fleet, &ctx.cluster, method, target, query, headers, body);
     }
     let Some(cluster) = fleet.clusters.get_mut(&ctx.cluster) else {
         return status(StatusCode::NOT_FOUND, "NotFound", "no cluster");
@@ -263,11 +322,11 @@ fn dispatch(
     crud::handle(
         &mut cluster.kube,
         method,
-        &target,
+        target,
         query,
         headers,
         body,
-        &timestamp,
+        timestamp,
     )
 }
 

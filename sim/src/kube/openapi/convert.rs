@@ -232,9 +232,9 @@ pub fn schema(v2: &Value) -> Value {
                     .collect(),
             ),
             "items" | "additionalItems" | "additionalProperties" if v.is_object() => schema(v),
-            "items" | "allOf" | "anyOf" | "oneOf" if v.is_array() => Value::Array(
-                v.as_array().into_iter().flatten().map(schema).collect(),
-            ),
+            "items" | "allOf" | "anyOf" | "oneOf" if v.is_array() => {
+                Value::Array(v.as_array().into_iter().flatten().map(schema).collect())
+            }
             _ => v.clone(),
         };
         out.insert(k.clone(), converted);
@@ -282,7 +282,10 @@ mod tests {
             .filter_map(|p| p["name"].as_str())
             .collect();
         assert!(names.contains(&"fieldValidation"), "{names:?}");
-        assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "Deployment");
+        assert_eq!(
+            patch["x-kubernetes-group-version-kind"]["kind"],
+            "Deployment"
+        );
         let schemas = doc["components"]["schemas"].as_object().unwrap();
         assert!(schemas.contains_key("io.k8s.api.apps.v1.Deployment"));
         assert!(schemas.contains_key("io.k8s.api.core.v1.PodSpec"));

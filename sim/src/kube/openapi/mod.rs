@@ -74,7 +74,9 @@ pub fn spec() -> &'static Spec {
 impl Spec {
     /// The definition of a kind (`apps/v1`, `Deployment`), if built in.
     pub fn definition(&self, group_version: &str, kind: &str) -> Option<&Value> {
-        let (group, version) = group_version.rsplit_once('/').unwrap_or(("", group_version));
+        let (group, version) = group_version
+            .rsplit_once('/')
+            .unwrap_or(("", group_version));
         let name = self
             .by_gvk
             .get(&(group.into(), version.into(), kind.into()))?;
@@ -158,12 +160,7 @@ pub fn handle(
         if !accepts_json(accept) {
             return Some(not_acceptable(accept));
         }
-        return Some(content(
-            headers,
-            spec.v2_bytes.clone(),
-            &spec.v2_etag,
-            None,
-        ));
+        return Some(content(headers, spec.v2_bytes.clone(), &spec.v2_etag, None));
     }
     let published: BTreeSet<String> = served
         .iter()
@@ -186,12 +183,7 @@ pub fn handle(
             .collect();
         let body = serde_json::to_vec(&json!({"paths": paths})).unwrap_or_default();
         return Some(
-            (
-                StatusCode::OK,
-                [("content-type", "application/json")],
-                body,
-            )
-                .into_response(),
+            (StatusCode::OK, [("content-type", "application/json")], body).into_response(),
         );
     }
     let key = path.strip_prefix("/openapi/v3/")?;
@@ -219,7 +211,10 @@ pub fn handle(
         return Some(
             (
                 StatusCode::MOVED_PERMANENTLY,
-                [("location", location.as_str()), ("etag", &format!("\"{etag}\""))],
+                [
+                    ("location", location.as_str()),
+                    ("etag", &format!("\"{etag}\"")),
+                ],
             )
                 .into_response(),
         );

@@ -44,5 +44,7 @@ pub fn declares_fields(doc: &Value, schema: &Value) -> bool {
     let s = resolve(doc, schema);
     s["properties"].is_object()
         && s["x-kubernetes-preserve-unknown-fields"] != true
-        && !s.get("additionalProperties").is_some_and(|a| a != &Value::Bool(false))
+        && !s
+            .get("additionalProperties")
+            .is_some_and(|a| a != &Value::Bool(false))
 }
