@@ -34,6 +34,7 @@ pub mod smp;
 pub mod static_pods;
 pub mod storage;
 pub mod store;
+pub mod tables;
 pub mod workloads;
 
 use std::sync::Arc;
@@ -136,12 +137,52 @@ async fn handle(State(ctx): State<Ctx>, request: Request) -> Response {
     // Controllers catch up first, so that whatever is due shows in this reply.
     reconcile::run(&ctx.sim);
     let response = dispatch(&ctx, &parts.method, &path, &query, &parts.headers, &body);
+    let response = as_table(&ctx, &parts.method, &query, &parts.headers, response).await;
     // Controllers react to a write at once (as they do within milliseconds in a real cluster),
     // so that what a write starts is timed from the write, not from the next pass of the loop.
     if parts.method != Method::GET {
         reconcile::run(&ctx.sim);
     }
     response
+}
+
+/// A successful read turned into the Table the client asked for (`kubectl get`).
+async fn as_table(
+    ctx: &Ctx,
+    method: &Method,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    response: Response,
+) -> Response {
+    let accept = headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let watch = matches!(objects::query_value(query, "watch"), Some("true" | "1"));
+    if *method != Method::GET
+        || watch
+        || response.status() != StatusCode::OK
+        || !tables::wants_table(accept)
+    {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let table = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|reply| {
+            tables::table(
+                &reply,
+                objects::query_value(query, "includeObject"),
+                &ctx.sim.world_timestamp(),
+            )
+        });
+    match table {
+        Some(t) => ok_json(StatusCode::OK, &t),
+        None => Response::from_parts(parts, axum::body::Body::from(bytes)),
+    }
 }
 
 fn dispatch(
