@@ -15,6 +15,7 @@ pub mod components;
 pub mod crds;
 pub mod crud;
 pub mod csi;
+pub mod discovery;
 pub mod events;
 pub mod eviction;
 pub mod helm;
@@ -35,6 +36,7 @@ pub mod static_pods;
 pub mod storage;
 pub mod store;
 pub mod tables;
+pub mod unmodelled;
 pub mod workloads;
 
 use std::sync::Arc;
@@ -287,6 +289,9 @@ fn dispatch(
             &format!("the server could not find the requested resource ({path})"),
         );
     };
+    if let Some(refusal) = unmodelled::refusal(&target) {
+        return refusal;
+    }
     let warnings =
         match field_validation(&fleet, &ctx.cluster, method, &target, query, headers, body) {
             Ok(w) => w,

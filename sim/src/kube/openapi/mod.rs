@@ -89,6 +89,31 @@ impl Spec {
         self.group_versions().contains(&v3_key(group_version))
     }
 
+    /// Whether Kubernetes 1.36 has `resource` (and `subresource`) in a group/version: a path
+    /// `/apis/<g>/<v>/[namespaces/{namespace}/]<resource>[/{name}/<subresource>]`.
+    pub fn has_resource(
+        &self,
+        group_version: &str,
+        resource: &str,
+        subresource: Option<&str>,
+    ) -> bool {
+        let prefix = format!("/{}/", v3_key(group_version));
+        self.v2["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(path, _)| path.strip_prefix(&prefix))
+            .any(|rest| {
+                let rest = rest.strip_prefix("namespaces/{namespace}/").unwrap_or(rest);
+                let segments: Vec<&str> = rest.split('/').collect();
+                match (segments.as_slice(), subresource) {
+                    ([r, ..], None) => *r == resource,
+                    ([r, _, s], Some(sub)) => *r == resource && *s == sub,
+                    _ => false,
+                }
+            })
+    }
+
     /// The v3 document keys (`api/v1`, `apis/apps/v1`, …) the document has paths for.
     fn group_versions(&self) -> BTreeSet<String> {
         self.v2["paths"]
