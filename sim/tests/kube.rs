@@ -17,6 +17,7 @@ mod kube {
     mod join;
     mod metrics;
     mod nodes;
+    mod openapi;
     mod python;
     mod routing;
     mod semantics;

@@ -71,15 +71,16 @@ pub fn patched(
     }
 }
 
-/// apimachinery's `NewGenericServerResponse(422, …)`: a generic message, the cause in details.
+/// The API server's answer to a JSON patch that does not apply:
+/// `NewGenericServerResponse(422, …, isUnexpectedResponse=false)`, whose generic message drops
+/// the library's words (so does a real server; the sim logs them).
 fn unprocessable(cause: &str) -> Response {
+    tracing::debug!(cause, "JSON patch does not apply");
     ok_json(
         StatusCode::UNPROCESSABLE_ENTITY,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
             "message": "the server rejected our request due to an error in our request",
-            "reason": "Invalid",
-            "details": {"causes": [{"reason": "UnexpectedServerResponse", "message": cause}]},
-            "code": 422}),
+            "reason": "Invalid", "details": {}, "code": 422}),
     )
 }
 
