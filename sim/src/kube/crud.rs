@@ -1,6 +1,7 @@
 //! Reads and writes of stored objects of any group/version/resource: GET, LIST (with
-//! `labelSelector` / `fieldSelector`), POST, PUT, PATCH (JSON merge; strategic merge applied as a
-//! merge patch; server-side apply with field ownership, see [`super::apply`]) and DELETE
+//! `labelSelector` / `fieldSelector`), POST, PUT, PATCH (JSON merge, strategic merge and JSON
+//! patch, see [`super::patching`]; server-side apply with field ownership, see [`super::apply`])
+//! and DELETE
 //! (objects with finalizers get `deletionTimestamp` and stay until their finalizers are removed).
 //! The `status` subresource reads and writes the object itself; `pods/{name}/eviction` goes to
 //! [`super::eviction`].

@@ -309,6 +309,8 @@ fn dispatch(
 }
 
 /// [`openapi::validate::request`] for a request on a stored object.
+// The error is the finished HTTP reply.
+#[allow(clippy::result_large_err)]
 fn field_validation(
     fleet: &Fleet,
     key: &str,

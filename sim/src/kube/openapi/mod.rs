@@ -30,9 +30,12 @@ pub struct Spec {
     v2_etag: String,
     /// Definition name by `(group, version, kind)` (`x-kubernetes-group-version-kind`).
     by_gvk: BTreeMap<(String, String, String), String>,
-    /// The v3 documents built so far, by path (`apis/apps/v1`): bytes and hash.
-    v3: Mutex<BTreeMap<String, Arc<(Vec<u8>, String)>>>,
+    /// The v3 documents built so far, by path (`apis/apps/v1`).
+    v3: Mutex<BTreeMap<String, Arc<V3Document>>>,
 }
+
+/// A v3 document as served: its bytes and their hash.
+type V3Document = (Vec<u8>, String);
 
 /// The document (decompressed and parsed on first use).
 pub fn spec() -> &'static Spec {
@@ -125,7 +128,7 @@ impl Spec {
     }
 
     /// The v3 document of one key, built on first use.
-    fn v3(&self, key: &str) -> Arc<(Vec<u8>, String)> {
+    fn v3(&self, key: &str) -> Arc<V3Document> {
         let mut cache = self.v3.lock().unwrap_or_else(|e| e.into_inner());
         cache
             .entry(key.to_string())
@@ -187,10 +190,11 @@ pub fn handle(
         }
         return Some(content(headers, spec.v2_bytes.clone(), &spec.v2_etag, None));
     }
+    let known = spec.group_versions();
     let published: BTreeSet<String> = served
         .iter()
         .map(|gv| v3_key(gv))
-        .filter(|k| spec.group_versions().contains(k))
+        .filter(|k| known.contains(k))
         .collect();
     if path == "/openapi/v3" {
         if !accepts_json(accept) {
@@ -327,6 +331,66 @@ mod tests {
         assert!(spec.serves_group_version("apps/v1"));
         assert!(!spec.serves_group_version("apps/v7"));
         assert!(!spec.serves_group_version("example.com/v1"));
+    }
+
+    fn get(path: &str, query: &[(&str, &str)], headers: &[(&str, &str)]) -> Response {
+        let query: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        let served: BTreeSet<String> = ["v1", "apps/v1"].iter().map(|s| s.to_string()).collect();
+        handle(path, &query, &map, &served).unwrap()
+    }
+
+    fn header<'a>(r: &'a Response, name: &str) -> &'a str {
+        r.headers().get(name).unwrap().to_str().unwrap()
+    }
+
+    #[test]
+    fn v3_documents_follow_kube_openapis_hash_and_etag_rules() {
+        let root = get("/openapi/v3", &[], &[]);
+        assert_eq!(root.status(), StatusCode::OK);
+        let key = "apis/apps/v1";
+        let (_, etag) = &*spec().v3(key);
+        let doc = get(&format!("/openapi/v3/{key}"), &[("hash", etag)], &[]);
+        assert_eq!(doc.status(), StatusCode::OK);
+        assert_eq!(header(&doc, "etag"), format!("\"{etag}\""));
+        assert_eq!(header(&doc, "cache-control"), "public, immutable");
+        let stale = get(&format!("/openapi/v3/{key}"), &[("hash", "0BAD")], &[]);
+        assert_eq!(stale.status(), StatusCode::MOVED_PERMANENTLY);
+        assert_eq!(
+            header(&stale, "location"),
+            format!("/openapi/v3/{key}?hash={etag}")
+        );
+        let cached = get(
+            &format!("/openapi/v3/{key}"),
+            &[],
+            &[("if-none-match", &format!("\"{etag}\""))],
+        );
+        assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(
+            get("/openapi/v3/apis/batch/v1", &[], &[]).status(),
+            StatusCode::NOT_FOUND
+        );
+        let proto = get(
+            "/openapi/v2",
+            &[],
+            &[(
+                "accept",
+                "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+            )],
+        );
+        assert_eq!(proto.status(), StatusCode::NOT_ACCEPTABLE);
+        let v2 = get("/openapi/v2", &[], &[("accept", "application/json")]);
+        assert_eq!(v2.status(), StatusCode::OK);
+        assert_eq!(header(&v2, "etag"), format!("\"{}\"", spec().v2_etag));
     }
 
     #[test]

@@ -93,49 +93,11 @@ pub fn strict_message(fields: &[String]) -> String {
     format!("strict decoding error: {}", list.join(", "))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn names_undeclared_fields_with_their_paths() {
-        let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "w", "labels": {"any": "x"}},
-            "spec": {"replicas": 1, "foo": 1, "selector": {"matchLabels": {"a": "b"}},
-                "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [
-                    {"name": "c", "image": "i", "env": [{"name": "A", "value": "1"}]},
-                    {"name": "d", "image": "i", "imagePullPolice": "Always"}]}}}});
-        assert_eq!(
-            unknown_fields("apps/v1", "Deployment", &d),
-            vec![
-                "spec.foo".to_string(),
-                "spec.template.spec.containers[1].imagePullPolice".to_string()
-            ]
-        );
-    }
-
-    #[test]
-    fn free_form_maps_and_directives_are_not_unknown() {
-        let cm = json!({"data": {"anything": "x"}, "metadata": {"annotations": {"k": "v"}}});
-        assert!(unknown_fields("v1", "ConfigMap", &cm).is_empty());
-        let patch = json!({"spec": {"template": {"spec": {"$setElementOrder/containers": [{"name": "c"}], "containers": [{"name": "c", "$patch": "delete"}]}}}});
-        assert!(unknown_fields("apps/v1", "Deployment", &patch).is_empty());
-        assert!(unknown_fields("example.com/v1", "Widget", &json!({"x": 1})).is_empty());
-    }
-
-    #[test]
-    fn strict_message_lists_every_field() {
-        assert_eq!(
-            strict_message(&["spec.a".into(), "spec.b".into()]),
-            "strict decoding error: unknown field \"spec.a\", unknown field \"spec.b\""
-        );
-        assert!(Directive::parse(Some("Loose")).is_err());
-    }
-}
-
 /// Field validation of one write request: `Ok` with the `Warning` header values to add, or the
 /// 400 reply of a `Strict` request with unknown fields. `existing_kind` is the kind of the object
 /// a PATCH targets (patch bodies do not say it). JSON patches are not checked here.
+// The error is the finished HTTP reply.
+#[allow(clippy::result_large_err)]
 pub fn request(
     method: &axum::http::Method,
     group_version: &str,
@@ -212,4 +174,44 @@ pub fn request(
         )
     };
     Err(bad_request(&message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_undeclared_fields_with_their_paths() {
+        let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "w", "labels": {"any": "x"}},
+            "spec": {"replicas": 1, "foo": 1, "selector": {"matchLabels": {"a": "b"}},
+                "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [
+                    {"name": "c", "image": "i", "env": [{"name": "A", "value": "1"}]},
+                    {"name": "d", "image": "i", "imagePullPolice": "Always"}]}}}});
+        assert_eq!(
+            unknown_fields("apps/v1", "Deployment", &d),
+            vec![
+                "spec.foo".to_string(),
+                "spec.template.spec.containers[1].imagePullPolice".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn free_form_maps_and_directives_are_not_unknown() {
+        let cm = json!({"data": {"anything": "x"}, "metadata": {"annotations": {"k": "v"}}});
+        assert!(unknown_fields("v1", "ConfigMap", &cm).is_empty());
+        let patch = json!({"spec": {"template": {"spec": {"$setElementOrder/containers": [{"name": "c"}], "containers": [{"name": "c", "$patch": "delete"}]}}}});
+        assert!(unknown_fields("apps/v1", "Deployment", &patch).is_empty());
+        assert!(unknown_fields("example.com/v1", "Widget", &json!({"x": 1})).is_empty());
+    }
+
+    #[test]
+    fn strict_message_lists_every_field() {
+        assert_eq!(
+            strict_message(&["spec.a".into(), "spec.b".into()]),
+            "strict decoding error: unknown field \"spec.a\", unknown field \"spec.b\""
+        );
+        assert!(Directive::parse(Some("Loose")).is_err());
+    }
 }
