@@ -18,6 +18,7 @@ mod kube {
     mod kubectl;
     mod metrics;
     mod nodes;
+    mod openapi;
     mod python;
     mod routing;
     mod semantics;

@@ -1,6 +1,7 @@
 //! Reads and writes of stored objects of any group/version/resource: GET, LIST (with
-//! `labelSelector` / `fieldSelector`), POST, PUT, PATCH (JSON merge; strategic merge applied as a
-//! merge patch; server-side apply with field ownership, see [`super::apply`]) and DELETE
+//! `labelSelector` / `fieldSelector`), POST, PUT, PATCH (JSON merge, strategic merge and JSON
+//! patch, see [`super::patching`]; server-side apply with field ownership, see [`super::apply`])
+//! and DELETE
 //! (objects with finalizers get `deletionTimestamp` and stay until their finalizers are removed).
 //! The `status` subresource reads and writes the object itself; `pods/{name}/eviction` goes to
 //! [`super::eviction`].
@@ -12,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::objects::{Target, patch_body, query_value};
 use super::select::ListFilter;
-use super::store::{Store, merge_patch};
+use super::store::Store;
 use super::{apply, eviction, ok_json, status};
 
 /// Handles one request for a stored resource of one cluster.
@@ -380,15 +381,14 @@ fn patch(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("application/apply-patch"));
-    let patch = match patch_body(headers, body) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
     if !is_apply {
-        let Some(mut obj) = existing else {
+        let Some(existing) = existing else {
             return super::not_found(gv, resource, name);
         };
-        merge_patch(&mut obj, &patch);
+        let mut obj = match super::patching::patched(gv, &existing, headers, body) {
+            Ok(o) => o,
+            Err(r) => return r,
+        };
         if !well_formed(&mut obj) {
             return bad_request(
                 "the patched object must stay a JSON object with an object metadata",
@@ -398,6 +398,10 @@ fn patch(
         set_namespace(&mut obj, ns);
         return store_or_preview(store, obj).unwrap_or_else(|refused| refused);
     }
+    let patch = match patch_body(headers, body) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
     let Some(manager) = query_value(query, "fieldManager").filter(|m| !m.is_empty()) else {
         return bad_request("PATCH with server-side apply requires the fieldManager parameter");
     };

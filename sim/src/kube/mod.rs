@@ -16,22 +16,29 @@ pub mod crds;
 pub mod crud;
 pub mod csi;
 pub mod defaults;
+pub mod discovery;
 pub mod events;
 pub mod eviction;
 pub mod helm;
 pub mod jobs;
+pub mod jsonpatch;
 pub mod metrics;
 pub mod nodes;
 pub mod objects;
+pub mod openapi;
+pub mod patching;
 pub mod podcidr;
 pub mod protobuf;
 pub mod quantity;
 pub mod reconcile;
 pub mod scheduler;
 pub mod select;
+pub mod smp;
 pub mod static_pods;
 pub mod storage;
 pub mod store;
+pub mod tables;
+pub mod unmodelled;
 pub mod workloads;
 
 use std::sync::Arc;
@@ -134,12 +141,52 @@ async fn handle(State(ctx): State<Ctx>, request: Request) -> Response {
     // Controllers catch up first, so that whatever is due shows in this reply.
     reconcile::run(&ctx.sim);
     let response = dispatch(&ctx, &parts.method, &path, &query, &parts.headers, &body);
+    let response = as_table(&ctx, &parts.method, &query, &parts.headers, response).await;
     // Controllers react to a write at once (as they do within milliseconds in a real cluster),
     // so that what a write starts is timed from the write, not from the next pass of the loop.
     if parts.method != Method::GET {
         reconcile::run(&ctx.sim);
     }
     response
+}
+
+/// A successful read turned into the Table the client asked for (`kubectl get`).
+async fn as_table(
+    ctx: &Ctx,
+    method: &Method,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    response: Response,
+) -> Response {
+    let accept = headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let watch = matches!(objects::query_value(query, "watch"), Some("true" | "1"));
+    if *method != Method::GET
+        || watch
+        || response.status() != StatusCode::OK
+        || !tables::wants_table(accept)
+    {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let table = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|reply| {
+            tables::table(
+                &reply,
+                objects::query_value(query, "includeObject"),
+                &ctx.sim.world_timestamp(),
+            )
+        });
+    match table {
+        Some(t) => ok_json(StatusCode::OK, &t),
+        None => Response::from_parts(parts, axum::body::Body::from(bytes)),
+    }
 }
 
 fn dispatch(
@@ -213,6 +260,12 @@ fn dispatch(
         }
         _ => {}
     }
+    if path.starts_with("/openapi/") {
+        let served = openapi_served(&fleet, &ctx.cluster);
+        if let Some(reply) = openapi::handle(path, query, headers, &served) {
+            return reply;
+        }
+    }
     if path.trim_matches('/').starts_with("apis/metrics.k8s.io") {
         let kubelets = kubelets(&fleet, &ctx.cluster);
         let served = fleet
@@ -250,16 +303,77 @@ fn dispatch(
             &format!("the server could not find the requested resource ({path})"),
         );
     };
+    if let Some(refusal) = unmodelled::refusal(&target) {
+        return refusal;
+    }
+    let warnings =
+        match field_validation(&fleet, &ctx.cluster, method, &target, query, headers, body) {
+            Ok(w) => w,
+            Err(refusal) => return refusal,
+        };
+    let mut response = serve_object(
+        ctx, &mut fleet, method, &target, query, headers, body, &timestamp,
+    );
+    for warning in warnings {
+        if let Ok(v) = warning.parse() {
+            response.headers_mut().append("warning", v);
+        }
+    }
+    response
+}
+
+/// [`openapi::validate::request`] for a request on a stored object.
+// The error is the finished HTTP reply.
+#[allow(clippy::result_large_err)]
+fn field_validation(
+    fleet: &Fleet,
+    key: &str,
+    method: &Method,
+    target: &objects::Target,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Vec<String>, Response> {
+    let existing_kind = target.name.as_ref().and_then(|name| {
+        if target.group_version == "v1" && target.resource == "nodes" {
+            return Some("Node".to_string());
+        }
+        let ns = target.namespace.as_deref().unwrap_or_default();
+        fleet
+            .clusters
+            .get(key)?
+            .kube
+            .get(&target.group_version, &target.resource, ns, name)?["kind"]
+            .as_str()
+            .map(str::to_string)
+    });
+    // Subresources (status, eviction) have bodies of other kinds.
+    if target.subresource.is_some() {
+        return Ok(Vec::new());
+    }
+    openapi::validate::request(
+        method,
+        &target.group_version,
+        existing_kind.as_deref(),
+        query,
+        headers,
+        body,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn serve_object(
+    ctx: &Ctx,
+    fleet: &mut Fleet,
+    method: &Method,
+    target: &objects::Target,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    body: &Bytes,
+    timestamp: &str,
+) -> Response {
     if target.group_version == "v1" && target.resource == "nodes" {
-        return nodes::handle(
-            &mut fleet,
-            &ctx.cluster,
-            method,
-            &target,
-            query,
-            headers,
-            body,
-        );
+        return nodes::handle(fleet, &ctx.cluster, method, target, query, headers, body);
     }
     let Some(cluster) = fleet.clusters.get_mut(&ctx.cluster) else {
         return status(StatusCode::NOT_FOUND, "NotFound", "no cluster");
@@ -270,11 +384,11 @@ fn dispatch(
     crud::handle(
         &mut cluster.kube,
         method,
-        &target,
+        target,
         query,
         headers,
         body,
-        &timestamp,
+        timestamp,
     )
 }
 
@@ -284,6 +398,20 @@ pub fn root_ca(fleet: &Fleet, key: &str) -> Option<String> {
         .cluster_nodes(key)
         .find_map(|n| n.config.as_ref().map(|c| c.kube_ca_crt.clone()))
         .filter(|ca| !ca.is_empty())
+}
+
+/// The group/versions `/apis` lists for the cluster, and the core `v1`.
+fn openapi_served(fleet: &Fleet, key: &str) -> std::collections::BTreeSet<String> {
+    let groups = objects::api_groups(fleet, key);
+    let mut served: std::collections::BTreeSet<String> = groups["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|g| g["versions"].as_array().cloned().unwrap_or_default())
+        .filter_map(|v| v["groupVersion"].as_str().map(str::to_string))
+        .collect();
+    served.insert("v1".into());
+    served
 }
 
 /// The cluster's kubelets as metrics-server sees them.

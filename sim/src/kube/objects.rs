@@ -169,6 +169,7 @@ pub fn group_resources(fleet: &Fleet, key: &str, group_version: &str) -> Option<
             "version": "v1", "kind": "Eviction", "verbs": ["create"]}));
         resources.push(json!({"name": "pods/status", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get", "patch", "update"]}));
     }
+    super::discovery::decorate(group_version, &mut resources);
     Some(
         json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}),
     )

@@ -1,6 +1,6 @@
 //! The objects of one cluster's Kubernetes API: any group/version/resource, namespaced or not,
 //! with uid, resourceVersion and creationTimestamp kept like the API server does, JSON merge
-//! patches (used for merge, strategic-merge and server-side apply bodies) and the field managers
+//! patches (used for merge patches, node patches and server-side apply) and the field managers
 //! that applied them. Nodes are not stored here: they are derived from the Talos nodes, and only
 //! the changes made through the API (cordon, labels) and deletions are kept.
 
