@@ -344,9 +344,9 @@ fn list(store: &Store, target: &Target, query: &[(String, String)]) -> Response 
         })
         .filter(|o| filter.matches(o))
         .collect();
-    let kind = items
-        .first()
-        .and_then(|i| i["kind"].as_str())
+    // An empty list still names its kind (client-go decodes `DeploymentList`, not `List`).
+    let kind = super::objects::known_kind(&target.group_version, &target.resource)
+        .or_else(|| items.first().and_then(|i| i["kind"].as_str()))
         .map(|k| format!("{k}List"))
         .unwrap_or_else(|| "List".into());
     ok_json(

@@ -31,6 +31,7 @@ pub mod podcidr;
 pub mod protobuf;
 pub mod quantity;
 pub mod reconcile;
+pub mod reviews;
 pub mod scheduler;
 pub mod select;
 pub mod smp;
@@ -180,7 +181,7 @@ async fn as_table(
             tables::table(
                 &reply,
                 objects::query_value(query, "includeObject"),
-                &ctx.sim.world_timestamp(),
+                &ctx.sim.kube_timestamp(),
             )
         });
     match table {
@@ -242,7 +243,7 @@ fn dispatch(
         Err(refusal) => return *refusal,
     };
     let (headers, body) = converted.as_ref().map_or((headers, body), |(h, b)| (h, b));
-    let timestamp = ctx.sim.world_timestamp();
+    let timestamp = ctx.sim.kube_timestamp();
     let ca = root_ca(&fleet, &ctx.cluster);
     if let Some(cluster) = fleet.clusters.get_mut(&ctx.cluster) {
         cluster.kube.ensure_defaults(&timestamp, ca.as_deref());
@@ -305,6 +306,10 @@ fn dispatch(
     };
     if let Some(refusal) = unmodelled::refusal(&target) {
         return refusal;
+    }
+    let review = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+    if let Some(reply) = reviews::handle(&target, method, user, &review) {
+        return reply;
     }
     let warnings =
         match field_validation(&fleet, &ctx.cluster, method, &target, query, headers, body) {

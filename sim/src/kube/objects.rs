@@ -55,6 +55,14 @@ impl Target {
     }
 }
 
+/// The kind of a resource the sim knows by name, e.g. `Deployment` for `("apps/v1", "deployments")`.
+pub fn known_kind(group_version: &str, resource: &str) -> Option<&'static str> {
+    KNOWN_RESOURCES
+        .iter()
+        .find(|(gv, plural, _, _)| *gv == group_version && *plural == resource)
+        .map(|(_, _, kind, _)| *kind)
+}
+
 /// Resources the sim knows by name: `(group/version, plural, kind, namespaced)`.
 const KNOWN_RESOURCES: &[(&str, &str, &str, bool)] = &[
     ("v1", "nodes", "Node", false),

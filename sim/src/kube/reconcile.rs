@@ -19,7 +19,7 @@ pub fn run(sim: &TalosSim) {
         now: sim.now(),
         schedule_delay: sim.duration("pod_schedule"),
         job_delay: sim.duration("helm_job"),
-        timestamp: sim.world_timestamp(),
+        timestamp: sim.kube_timestamp(),
     };
     let own = sim.http_addr();
     let mut helm_jobs: BTreeMap<String, u64> = BTreeMap::new();

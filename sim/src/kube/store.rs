@@ -351,6 +351,24 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
+/// Whether the API server keeps `metadata.generation` for a kind: workloads, policies, custom
+/// resources and Pods do; the other core kinds (ConfigMap, Secret, Namespace, Service, …), RBAC,
+/// storage and coordination objects have none.
+fn tracks_generation(api_version: &str, kind: &str) -> bool {
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    match group {
+        "" => kind == "Pod",
+        "rbac.authorization.k8s.io"
+        | "storage.k8s.io"
+        | "coordination.k8s.io"
+        | "events.k8s.io"
+        | "discovery.k8s.io"
+        | "scheduling.k8s.io"
+        | "apiregistration.k8s.io" => false,
+        _ => true,
+    }
+}
+
 /// The server-managed metadata of an object stored at resource version `rv`: name, namespace,
 /// version, generation (bumped when `spec` changes), uid and creation time kept from
 /// `previous`, a deletion in progress kept.
@@ -365,6 +383,8 @@ fn with_server_metadata(
     if !obj["metadata"].is_object() {
         obj["metadata"] = json!({});
     }
+    let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_string();
+    let kind = obj["kind"].as_str().unwrap_or_default().to_string();
     let generation = match previous {
         None => 1,
         Some(p) => {
@@ -382,7 +402,9 @@ fn with_server_metadata(
         meta["namespace"] = json!(ns);
     }
     meta["resourceVersion"] = json!(rv);
-    meta["generation"] = json!(generation);
+    if tracks_generation(&api_version, &kind) {
+        meta["generation"] = json!(generation);
+    }
     meta["uid"] = previous
         .map(|p| p["metadata"]["uid"].clone())
         .unwrap_or_else(|| json!(uid(name, rv)));

@@ -256,6 +256,12 @@ impl TalosSim {
         self.clock.timestamp()
     }
 
+    /// Wall time as the Kubernetes API writes it (RFC 3339 in UTC with `Z`, whole seconds:
+    /// `metav1.Time`), where Hetzner writes `+00:00`.
+    pub fn kube_timestamp(&self) -> String {
+        kube_time(&self.world_timestamp())
+    }
+
     /// How long a Talos operation takes under the latency model (`talos_boot`, `talos_reboot`,
     /// `talos_services`).
     pub fn duration(&self, what: &str) -> Duration {
@@ -412,7 +418,7 @@ impl TalosSim {
             let live: std::collections::BTreeSet<String> =
                 fleet.nodes.values().filter_map(Node::cluster_key).collect();
             fleet.clusters.retain(|key, _| live.contains(key));
-            fleet.join_members(reach.as_ref(), &self.world_timestamp());
+            fleet.join_members(reach.as_ref(), &self.kube_timestamp());
             tls::refresh(self, &mut fleet);
         }
         // Taken after the fleet lock is released (never hold both).
@@ -608,5 +614,13 @@ mod tests {
             "public IPs route anywhere"
         );
         assert_eq!(reached(1, [10, 0, 1, 9]), None);
+    }
+}
+
+/// A `+00:00` RFC 3339 time in the Kubernetes API's `Z` form.
+pub fn kube_time(timestamp: &str) -> String {
+    match timestamp.strip_suffix("+00:00") {
+        Some(utc) => format!("{utc}Z"),
+        None => timestamp.to_string(),
     }
 }
