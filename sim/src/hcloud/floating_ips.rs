@@ -311,7 +311,7 @@ async fn assign(
         f.server = Some(server);
     }
     let action = floating_ip_action(&mut world, id, Some(server), "assign_floating_ip");
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }
 
 async fn unassign(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
@@ -324,7 +324,7 @@ async fn unassign(State(app): State<AppState>, Path(id): Path<String>) -> Reply 
         .get_mut(&id)
         .and_then(|f| f.server.take());
     let action = floating_ip_action(&mut world, id, server, "unassign_floating_ip");
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }
 
 async fn change_dns_ptr(
@@ -349,7 +349,7 @@ async fn change_dns_ptr(
     }
     apply_dns_ptr(&mut f.dns_ptr, ip, req.dns_ptr)?;
     let action = floating_ip_action(&mut world, id, None, "change_dns_ptr");
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }
 
 async fn change_protection(
@@ -365,5 +365,5 @@ async fn change_protection(
         f.protect_delete = delete;
     }
     let action = floating_ip_action(&mut world, id, None, "change_protection");
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }

@@ -1,4 +1,5 @@
-//! OpenAPI 3.0 schema objects to JSON Schema (draft 4, which they are a dialect of). The one
+//! OpenAPI 3.0 schema objects to JSON Schema (draft 4, which they are a dialect of; like
+//! hcloud-go, draft 4 takes `40.0` for a number, not an integer). The one
 //! difference that matters for checking responses is `nullable: true`: JSON Schema has no such
 //! keyword and would reject every `null` the description allows.
 
@@ -6,7 +7,8 @@ use serde_json::{Value, json};
 
 /// Rewrites `schema` and every schema under it in place: `{type: T, nullable: true}` becomes
 /// `{type: [T, "null"]}` (with `null` added to an `enum`), and a nullable schema without a
-/// `type` (`allOf`/`$ref` to a component) becomes `anyOf: [{type: null}, schema]`.
+/// `type` (`allOf`/`$ref` to a component) becomes `anyOf: [{type: null}, schema]` (the
+/// checker reports a failing non-null value where `schema` fails, see `Spec::validate`).
 pub fn schema(schema: &mut Value) {
     let Value::Object(map) = schema else {
         return;

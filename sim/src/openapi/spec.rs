@@ -179,14 +179,15 @@ impl Spec {
     }
 
     /// Validates `body` against `schema` (the response `key` of operation `index`, or of no
-    /// operation), compiling the validator on first use: (JSON pointer, message) per violation.
+    /// operation), compiling the validator on first use: (JSON pointer, message, offending
+    /// value) per violation.
     pub fn validate(
         &'static self,
         index: Option<usize>,
         key: &str,
         schema: &Value,
         body: &Value,
-    ) -> Vec<(String, String)> {
+    ) -> Vec<(String, String, Value)> {
         let validator = {
             let mut cache = self
                 .validators
@@ -198,11 +199,18 @@ impl Spec {
                 .clone()
         };
         match validator.as_ref() {
-            Ok(validator) => validator
-                .iter_errors(body)
-                .map(|e| (e.instance_path().to_string(), e.to_string()))
-                .collect(),
-            Err(e) => vec![(String::new(), format!("schema does not compile: {e}"))],
+            Ok(validator) => {
+                let mut found = Vec::new();
+                for error in validator.iter_errors(body) {
+                    flatten(&error, &mut found);
+                }
+                found
+            }
+            Err(e) => vec![(
+                String::new(),
+                format!("schema does not compile: {e}"),
+                Value::Null,
+            )],
         }
     }
 
@@ -235,6 +243,34 @@ fn absolute_refs(schema: &mut Value) {
         Value::Array(list) => list.iter_mut().for_each(absolute_refs),
         _ => {}
     }
+}
+
+/// One error as (pointer, message, value); a nullable object that is not `null` but fails its
+/// schema (`anyOf: [{type: null}, schema]`) as the errors of `schema`, so that the report
+/// names the field at fault rather than "not valid under any of the schemas".
+fn flatten(error: &jsonschema::ValidationError<'_>, found: &mut Vec<(String, String, Value)>) {
+    use jsonschema::error::{TypeKind, ValidationErrorKind};
+    let at = error.instance_path().to_string();
+    if let ValidationErrorKind::AnyOf { context } = error.kind()
+        && !error.instance().is_null()
+    {
+        let null_branch = |branch: &Vec<jsonschema::ValidationError<'static>>| {
+            matches!(branch.as_slice(), [only]
+                if only.instance_path().to_string() == at
+                    && matches!(only.kind(), ValidationErrorKind::Type {
+                        kind: TypeKind::Single(jsonschema::JsonType::Null)
+                    }))
+        };
+        if context.len() == 2 && context.iter().any(null_branch) {
+            for branch in context.iter().filter(|b| !null_branch(b)) {
+                for inner in branch {
+                    flatten(inner, found);
+                }
+            }
+            return;
+        }
+    }
+    found.push((at, error.to_string(), error.instance().clone().into_owned()));
 }
 
 fn segments(template: &str) -> Vec<Segment> {
