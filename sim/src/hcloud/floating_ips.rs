@@ -227,10 +227,12 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateFloatingIp>) 
     let action = req
         .server
         .map(|server| floating_ip_action(&mut world, id, Some(server), "assign_floating_ip"));
-    let action = action.map_or(Value::Null, |a| action_json(&world, a));
-    created(
-        json!({"floating_ip": floating_ip_json(&world.data.floating_ips[&id]), "action": action}),
-    )
+    // `action` is optional but not nullable in Hetzner's description: absent without a server.
+    let mut body = json!({"floating_ip": floating_ip_json(&world.data.floating_ips[&id])});
+    if let Some(action) = action {
+        body["action"] = action_json(&world, action);
+    }
+    created(body)
 }
 
 #[derive(Debug, Deserialize)]
