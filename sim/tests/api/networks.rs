@@ -347,8 +347,8 @@ async fn deleting_a_network_detaches_its_servers_and_load_balancers() {
     .unwrap()
     .server
     .unwrap();
-    let networks: Vec<i64> = server.private_net.iter().map(|p| p.network).collect();
-    assert_eq!(networks, [kept.id]);
+    let networks: Vec<Option<i64>> = server.private_net.iter().map(|p| p.network).collect();
+    assert_eq!(networks, [Some(kept.id)]);
     let lb: serde_json::Value = client
         .get(url(&format!("/load_balancers/{lb_id}")))
         .bearer_auth(TOKEN)
