@@ -75,7 +75,8 @@ mod tests {
 
     #[test]
     fn nullable_compositions_become_any_of_null() {
-        let mut s = json!({"type": "array", "items": {"allOf": [{"$ref": "#/x"}], "nullable": true}});
+        let mut s =
+            json!({"type": "array", "items": {"allOf": [{"$ref": "#/x"}], "nullable": true}});
         schema(&mut s);
         assert_eq!(
             s["items"],

@@ -35,7 +35,7 @@ pub async fn check_responses(
     let status = parts.status.as_u16();
     let checked = bytes.clone();
     // Validation is CPU work: off the async workers.
-    let _ = tokio::task::spawn_blocking(move || checker.check(&method, &path, status, &checked))
-        .await;
+    let _ =
+        tokio::task::spawn_blocking(move || checker.check(&method, &path, status, &checked)).await;
     Response::from_parts(parts, Body::from(bytes))
 }

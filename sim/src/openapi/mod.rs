@@ -199,7 +199,8 @@ mod tests {
     fn a_faithful_error_passes_and_a_float_integer_does_not() {
         let error = br#"{"error": {"code": "not_found", "message": "server 7 not found", "details": null}}"#;
         assert_eq!(examine("GET", "/servers/7", 404, error), Vec::new());
-        let ssh_key = br#"{"ssh_key": {"id": 1.0, "name": "k", "fingerprint": "f", "public_key": "p",
+        let ssh_key =
+            br#"{"ssh_key": {"id": 1.0, "name": "k", "fingerprint": "f", "public_key": "p",
             "labels": {}, "created": "2024-01-01T00:00:00+00:00"}}"#;
         let found = examine("GET", "/ssh_keys/1", 200, ssh_key);
         assert_eq!(found.len(), 1, "{found:?}");
@@ -217,18 +218,26 @@ mod tests {
         };
         let ok = iso("null");
         assert_eq!(examine("GET", "/isos/1", 200, ok.as_bytes()), Vec::new());
-        let ok = iso(r#"{"announced": "2024-01-01T00:00:00+00:00", "unavailable_after": "2024-04-01T00:00:00+00:00"}"#);
+        let ok = iso(
+            r#"{"announced": "2024-01-01T00:00:00+00:00", "unavailable_after": "2024-04-01T00:00:00+00:00"}"#,
+        );
         assert_eq!(examine("GET", "/isos/1", 200, ok.as_bytes()), Vec::new());
         let bad = iso(r#"{"announced": "2024-01-01T00:00:00+00:00", "unavailable_after": 5}"#);
         let found = examine("GET", "/isos/1", 200, bad.as_bytes());
         let pointers: Vec<&str> = found.iter().map(|v| v.pointer.as_str()).collect();
-        assert_eq!(pointers, ["/iso/deprecation/unavailable_after"], "{found:?}");
+        assert_eq!(
+            pointers,
+            ["/iso/deprecation/unavailable_after"],
+            "{found:?}"
+        );
     }
 
     #[test]
     fn literal_segments_win_over_parameters() {
         let spec = Spec::get().expect("the vendored description loads");
-        let (_, op) = spec.operation("GET", "/servers/actions").expect("an operation");
+        let (_, op) = spec
+            .operation("GET", "/servers/actions")
+            .expect("an operation");
         assert_eq!(op.template, "/servers/actions");
         let (_, op) = spec.operation("GET", "/servers/42").expect("an operation");
         assert_eq!(op.template, "/servers/{id}");

@@ -256,10 +256,10 @@ fn flatten(error: &jsonschema::ValidationError<'_>, found: &mut Vec<(String, Str
     {
         let null_branch = |branch: &Vec<jsonschema::ValidationError<'static>>| {
             matches!(branch.as_slice(), [only]
-                if only.instance_path().to_string() == at
-                    && matches!(only.kind(), ValidationErrorKind::Type {
-                        kind: TypeKind::Single(jsonschema::JsonType::Null)
-                    }))
+            if only.instance_path().to_string() == at
+                && matches!(only.kind(), ValidationErrorKind::Type {
+                    kind: TypeKind::Single(jsonschema::JsonType::Null)
+                }))
         };
         if context.len() == 2 && context.iter().any(null_branch) {
             for branch in context.iter().filter(|b| !null_branch(b)) {

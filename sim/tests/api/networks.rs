@@ -321,8 +321,10 @@ async fn deleting_a_network_detaches_its_servers_and_load_balancers() {
     let lb: serde_json::Value = client
         .post(url("/load_balancers"))
         .bearer_auth(TOKEN)
-        .json(&serde_json::json!({"name": "lb", "load_balancer_type": "lb11", "location": "fsn1",
-                                  "network": doomed.id}))
+        .json(
+            &serde_json::json!({"name": "lb", "load_balancer_type": "lb11", "location": "fsn1",
+                                  "network": doomed.id}),
+        )
         .send()
         .await
         .unwrap()
