@@ -53,8 +53,14 @@ pub struct Spec {
     /// `error_response`, for answers to paths the description does not have (`not_found`).
     error_schema: Option<Value>,
     registry: Registry<'static>,
-    validators: Mutex<HashMap<(Option<usize>, String), Arc<Result<Validator, String>>>>,
+    validators: Mutex<HashMap<ResponseKey, Arc<Compiled>>>,
 }
+
+/// A response schema: (operation index, or none for errors on unknown paths; status key).
+type ResponseKey = (Option<usize>, String);
+
+/// A compiled validator, or why the schema does not compile.
+type Compiled = Result<Validator, String>;
 
 /// How a response is described.
 pub enum Described<'a> {
