@@ -1,5 +1,7 @@
 //! The sim's own endpoints under `/_sim` (no auth, no rate limit, never faulted):
-//! `GET /_sim/stats`, `GET /_sim/state`, `POST /_sim/reset`, and
+//! `GET /_sim/stats`, `GET /_sim/state`, `POST /_sim/reset`, `GET /_sim/openapi` (what the
+//! response checker found: `{"enabled", "total", "violations": [{method, path, operation,
+//! status, pointer, message}]}`), and
 //! `POST /_sim/load_balancers/{id}/pin` (`{"server": <id>}` or `{"server": null}`), which sends
 //! every new connection to that load balancer to one server while the server is a healthy
 //! target: the worst case of round robin, so that tests can reproduce what a client meets when
@@ -33,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/_sim/stats", get(stats))
         .route("/_sim/state", get(state_dump))
         .route("/_sim/reset", post(reset))
+        .route("/_sim/openapi", get(openapi_violations))
         .route("/_sim/load_balancers/{id}/pin", post(pin))
         .route(
             "/_sim/server_types/{name}/locations/{location}/deprecation",
@@ -91,6 +94,17 @@ async fn state_dump(State(app): State<AppState>) -> Json<Value> {
         state[name] = value;
     }
     Json(state)
+}
+
+async fn openapi_violations(State(app): State<AppState>) -> Json<Value> {
+    Json(match &app.openapi {
+        Some(checker) => json!({
+            "enabled": true,
+            "total": checker.total(),
+            "violations": checker.violations(),
+        }),
+        None => json!({"enabled": false, "total": 0, "violations": []}),
+    })
 }
 
 async fn reset(State(app): State<AppState>) -> impl IntoResponse {

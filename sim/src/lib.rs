@@ -19,6 +19,7 @@ pub mod labels;
 pub mod latency;
 pub mod lbproxy;
 pub mod netfilter;
+pub mod openapi;
 pub mod persist;
 pub mod ratelimit;
 pub mod rescue;
@@ -80,10 +81,14 @@ pub struct SimConfig {
     /// Where rescue systems' SSH servers listen on their server's public IPv4 (22, the real
     /// port; a test knob only).
     pub rescue_ssh_port: u16,
+    /// Validate every Hetzner API response against the vendored OpenAPI description
+    /// ([`openapi`]); `new` takes it from `HK8S_SIM_CHECK_OPENAPI`.
+    pub check_openapi: bool,
 }
 
 impl SimConfig {
-    /// Defaults for tests: loopback port 0, instant latency, no faults, 3600 requests/hour.
+    /// Defaults for tests: loopback port 0, instant latency, no faults, 3600 requests/hour, the
+    /// response checker as `HK8S_SIM_CHECK_OPENAPI` says.
     pub fn new(token: impl Into<String>) -> Self {
         SimConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -100,6 +105,7 @@ impl SimConfig {
             public_ipv4_base: world::DEFAULT_FIRST_IPV4,
             claim_ipv4_block_at_start: false,
             rescue_ssh_port: 22,
+            check_openapi: openapi::enabled_by_env(),
         }
     }
 }
@@ -138,6 +144,7 @@ pub struct SimHandle {
     state_file: Option<PathBuf>,
     talos: Arc<talos::TalosSim>,
     talos_loop: JoinHandle<()>,
+    openapi: Option<Arc<openapi::Checker>>,
 }
 
 impl SimHandle {
@@ -164,6 +171,11 @@ impl SimHandle {
     /// The Talos nodes and Kubernetes clusters.
     pub fn talos(&self) -> Arc<talos::TalosSim> {
         self.talos.clone()
+    }
+
+    /// The response checker, when the sim runs with one (`check_openapi`).
+    pub fn openapi(&self) -> Option<Arc<openapi::Checker>> {
+        self.openapi.clone()
     }
 
     /// Receives world events (server started/stopped/deleted, load balancer changes).
@@ -246,11 +258,22 @@ pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
                 .unwrap_or_default()
         });
     }
+    let checker = config
+        .check_openapi
+        .then(|| Arc::new(openapi::Checker::new()));
     let state = hcloud::AppState {
         world: world.clone(),
+        openapi: checker.clone(),
     };
+    let mut api = hcloud::router(state.clone());
+    if let Some(checker) = &checker {
+        api = api.layer(axum::middleware::from_fn_with_state(
+            checker.clone(),
+            openapi::check_responses,
+        ));
+    }
     let app = axum::Router::new()
-        .nest("/v1", hcloud::router(state.clone()))
+        .nest("/v1", api)
         .merge(chartrepo::router())
         .merge(factory::router(state.clone()))
         .merge(control::router(state));
@@ -303,5 +326,6 @@ pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
         state_file: config.state_file,
         talos,
         talos_loop,
+        openapi: checker,
     })
 }

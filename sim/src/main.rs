@@ -74,6 +74,10 @@ struct ServeArgs {
     /// Hetzner's, which needs root or CAP_NET_BIND_SERVICE; a test knob, the provider uses 22).
     #[arg(long, default_value_t = 22)]
     rescue_ssh_port: u16,
+    /// Validate every Hetzner API response against Hetzner's OpenAPI description; violations are
+    /// logged at WARN and listed at `GET /_sim/openapi` (also on with HK8S_SIM_CHECK_OPENAPI=1).
+    #[arg(long)]
+    check_openapi: bool,
 }
 
 fn parse_loopback(text: &str) -> Result<std::net::Ipv4Addr, String> {
@@ -118,6 +122,7 @@ async fn main() -> ExitCode {
     config.public_ipv4_base = args.public_ipv4_base;
     config.claim_ipv4_block_at_start = true;
     config.rescue_ssh_port = args.rescue_ssh_port;
+    config.check_openapi |= args.check_openapi;
     let handle = match serve(config).await {
         Ok(handle) => handle,
         Err(e) => {

@@ -12,18 +12,72 @@
 //!   the reply on failure (fixtures, not code under test);
 //! - [`TestSim::eventually`]: polls a condition while keeping the sim settling actions;
 //! - [`helm_controller_objects`]: helm-controller as the provider deploys it, for tests that
-//!   apply HelmCharts themselves.
+//!   apply HelmCharts themselves;
+//! - [`OpenApiGuard`]: every test sim checks its Hetzner API responses against the OpenAPI
+//!   description ([`crate::openapi`]), and the test fails when the sim goes away after serving
+//!   a response that does not match it (tests that start sims with [`serve`] directly hold one
+//!   too).
 //!
 //! Machine configurations are the caller's: the root crate's tests generate them with
 //! `hk8s::talos`, the sim's own use golden files.
 
 use std::future::Future;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::openapi::Checker;
 use crate::{SimConfig, SimHandle, serve};
+
+/// Fails the test (panics when dropped) when the sim it watches served a Hetzner API response
+/// that does not match the OpenAPI description. Unless the test is already failing: a second
+/// panic would abort and hide the first.
+#[derive(Debug)]
+pub struct OpenApiGuard {
+    checker: Option<Arc<Checker>>,
+}
+
+impl OpenApiGuard {
+    /// Watches `handle`'s checker (a sim started without `check_openapi` has none: nothing to
+    /// check).
+    pub fn new(handle: &SimHandle) -> Self {
+        OpenApiGuard {
+            checker: handle.openapi(),
+        }
+    }
+
+    /// Panics listing the violations found so far, if any.
+    ///
+    /// # Panics
+    /// When a response did not match the description.
+    pub fn assert_clean(&self) {
+        let Some(checker) = &self.checker else {
+            return;
+        };
+        let violations = checker.violations();
+        if violations.is_empty() {
+            return;
+        }
+        let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
+        panic!(
+            "{} Hetzner API response(s) of the sim do not match the OpenAPI description \
+             (sim/openapi; fix the sim, or allow-list a documented difference in \
+             sim/src/openapi/allow.rs):\n{}",
+            checker.total(),
+            list.join("\n")
+        );
+    }
+}
+
+impl Drop for OpenApiGuard {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.assert_clean();
+        }
+    }
+}
 
 /// The bearer token of every test sim.
 pub const TOKEN: &str = "hk8s-test-token";
@@ -103,11 +157,15 @@ pub struct TestSim {
     /// The sim (shut it down at the end of the test to save a state file; dropping is fine).
     pub handle: SimHandle,
     http: reqwest::Client,
+    /// Declared last: dropped after the handle, so it sees every response.
+    openapi: OpenApiGuard,
 }
 
 impl TestSim {
     /// Starts a sim whose public IPv4s start at `127.<block>.0.1`, with snapshots of
-    /// `talos_versions`, after `adjust` changed the configuration (latency, clock, ports).
+    /// `talos_versions` and the response checker on, after `adjust` changed the configuration
+    /// (latency, clock, ports). The test fails when the sim is dropped after a response that
+    /// does not match the OpenAPI description.
     ///
     /// # Panics
     /// When the sim does not start (e.g. another sim holds the block).
@@ -119,12 +177,23 @@ impl TestSim {
         let mut config = SimConfig::new(TOKEN);
         config.talos_versions = talos_versions.iter().map(ToString::to_string).collect();
         config.public_ipv4_base = Ipv4Addr::new(127, block, 0, 1);
+        config.check_openapi = true;
         adjust(&mut config);
         let handle = serve(config).await.expect("the test sim starts");
         TestSim {
+            openapi: OpenApiGuard::new(&handle),
             handle,
             http: reqwest::Client::new(),
         }
+    }
+
+    /// Panics when a Hetzner API response so far did not match the OpenAPI description (also
+    /// checked when the sim is dropped).
+    ///
+    /// # Panics
+    /// Listing the violations.
+    pub fn assert_openapi_clean(&self) {
+        self.openapi.assert_clean();
     }
 
     /// `method path` on the Hetzner API: (status, JSON body or Null).

@@ -9,6 +9,7 @@ mod api {
     mod images_and_keys;
     mod load_balancers;
     mod networks;
+    mod openapi;
     mod pools;
     mod server_actions;
     mod servers;

@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use hk8s_sim::clock::Clock;
+use hk8s_sim::testing::OpenApiGuard;
 use hk8s_sim::{SimConfig, SimHandle, serve};
 use serde_json::Value;
 
@@ -36,6 +37,8 @@ fn have_cli() -> bool {
 /// A sim and the CLI pointed at it.
 struct Cli {
     sim: SimHandle,
+    /// Fails the test when a response did not match the OpenAPI description (dropped last).
+    _openapi: OpenApiGuard,
 }
 
 /// What one CLI run printed.
@@ -53,8 +56,10 @@ impl Cli {
         let mut config = SimConfig::new(TOKEN);
         config.public_ipv4_base = base;
         config.clock = clock;
+        config.check_openapi = true;
         let sim = serve(config).await.expect("sim starts");
-        Some(Cli { sim })
+        let _openapi = OpenApiGuard::new(&sim);
+        Some(Cli { sim, _openapi })
     }
 
     /// Runs `hcloud args…` off the runtime (the sim keeps serving meanwhile).

@@ -9,7 +9,7 @@ use axum::routing::post;
 
 use super::AppState;
 use super::actions::action_reply;
-use super::request::{Reply, ok};
+use super::request::{Reply, created};
 use super::servers::find_server;
 use crate::world::Effect;
 
@@ -42,5 +42,5 @@ async fn set(
         s.backup_window = window.map(str::to_string);
     }
     let action = world.create_action(command, &[(id, "server")], Effect::None, Duration::ZERO);
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }

@@ -356,7 +356,7 @@ async fn apply(
     }
     fw.applied_to.extend(targets.iter().cloned());
     let actions = apply_actions(&mut world, id, &targets, "apply_firewall");
-    ok(json!({"actions": actions.iter().map(|a| action_json(&world, *a)).collect::<Vec<_>>()}))
+    created(json!({"actions": actions.iter().map(|a| action_json(&world, *a)).collect::<Vec<_>>()}))
 }
 
 async fn remove(
@@ -388,7 +388,7 @@ async fn remove(
         }
     }
     let actions = apply_actions(&mut world, id, &targets, "remove_firewall");
-    ok(json!({"actions": actions.iter().map(|a| action_json(&world, *a)).collect::<Vec<_>>()}))
+    created(json!({"actions": actions.iter().map(|a| action_json(&world, *a)).collect::<Vec<_>>()}))
 }
 
 #[derive(Debug, Deserialize)]
@@ -428,5 +428,5 @@ async fn set_rules(
         .filter(|t| matches!(t, FirewallTarget::Server(_)))
         .collect();
     actions.extend(apply_actions(&mut world, id, &servers, "apply_firewall"));
-    ok(json!({"actions": actions.iter().map(|a| action_json(&world, *a)).collect::<Vec<_>>()}))
+    created(json!({"actions": actions.iter().map(|a| action_json(&world, *a)).collect::<Vec<_>>()}))
 }

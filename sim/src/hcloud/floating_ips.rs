@@ -227,10 +227,12 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreateFloatingIp>) 
     let action = req
         .server
         .map(|server| floating_ip_action(&mut world, id, Some(server), "assign_floating_ip"));
-    let action = action.map_or(Value::Null, |a| action_json(&world, a));
-    created(
-        json!({"floating_ip": floating_ip_json(&world.data.floating_ips[&id]), "action": action}),
-    )
+    // `action` is optional but not nullable in Hetzner's description: absent without a server.
+    let mut body = json!({"floating_ip": floating_ip_json(&world.data.floating_ips[&id])});
+    if let Some(action) = action {
+        body["action"] = action_json(&world, action);
+    }
+    created(body)
 }
 
 #[derive(Debug, Deserialize)]
@@ -311,7 +313,7 @@ async fn assign(
         f.server = Some(server);
     }
     let action = floating_ip_action(&mut world, id, Some(server), "assign_floating_ip");
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }
 
 async fn unassign(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
@@ -324,7 +326,7 @@ async fn unassign(State(app): State<AppState>, Path(id): Path<String>) -> Reply 
         .get_mut(&id)
         .and_then(|f| f.server.take());
     let action = floating_ip_action(&mut world, id, server, "unassign_floating_ip");
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }
 
 async fn change_dns_ptr(
@@ -349,7 +351,7 @@ async fn change_dns_ptr(
     }
     apply_dns_ptr(&mut f.dns_ptr, ip, req.dns_ptr)?;
     let action = floating_ip_action(&mut world, id, None, "change_dns_ptr");
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }
 
 async fn change_protection(
@@ -365,5 +367,5 @@ async fn change_protection(
         f.protect_delete = delete;
     }
     let action = floating_ip_action(&mut world, id, None, "change_protection");
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }

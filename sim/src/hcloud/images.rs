@@ -12,7 +12,7 @@ use super::AppState;
 use super::actions::{action_reply, family_routes};
 use super::error::{ApiError, FieldErrors};
 use super::list::{ListQuery, SortKey};
-use super::request::{Body, DeleteProtection, Reply, no_content, ok, parse_id};
+use super::request::{Body, DeleteProtection, Reply, created, no_content, ok, parse_id};
 use crate::labels::{Labels, validate_labels};
 use crate::world::{Effect, Image, World};
 
@@ -190,5 +190,5 @@ async fn change_protection(
         Effect::None,
         Default::default(),
     );
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }

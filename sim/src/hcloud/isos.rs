@@ -13,7 +13,7 @@ use super::AppState;
 use super::actions::action_reply;
 use super::error::ApiError;
 use super::list::{ListQuery, SortKey};
-use super::request::{Body, Reply, ok, parse_id};
+use super::request::{Body, Reply, created, ok, parse_id};
 use super::servers::{IdOrName, find_server};
 use crate::catalog::{self, Arch};
 use crate::world::Effect;
@@ -138,7 +138,7 @@ async fn attach(
         Effect::None,
         Duration::ZERO,
     );
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }
 
 async fn detach(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
@@ -154,5 +154,5 @@ async fn detach(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
         Effect::None,
         Duration::ZERO,
     );
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }

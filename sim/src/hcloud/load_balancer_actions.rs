@@ -15,7 +15,7 @@ use super::certificates::ensure_certificates_exist;
 use super::error::ApiError;
 use super::load_balancers::{ServiceRequest, TargetRequest, build_service, build_target, find_lb};
 use super::networks::{allocate_private_ip, find_network};
-use super::request::{Body, DeleteProtection, Reply, ok};
+use super::request::{Body, DeleteProtection, Reply, created};
 use super::servers::IdOrName;
 use crate::catalog;
 use crate::world::{Effect, LoadBalancer, World, WorldEvent};
@@ -91,7 +91,7 @@ fn finish(world: &mut World, id: i64, command: &str, extra: &[(i64, &str)]) -> R
         world.emit(WorldEvent::LoadBalancerChanged { id, ipv4: lb.ipv4 });
     }
     let action = world.create_action(command, &resources, Effect::None, Duration::ZERO);
-    ok(action_reply(world, action))
+    created(action_reply(world, action))
 }
 
 fn max_of(lb: &LoadBalancer) -> (i64, i64) {

@@ -110,15 +110,24 @@ pub fn load_balancer_json(world: &World, lb: &LoadBalancer) -> Value {
     })
 }
 
+/// A service in wire shape. `http` (of the service and of its health check) is absent, not
+/// `null`, when the protocol has none: Hetzner's description makes both optional objects.
 fn service_json(s: &LbService) -> Value {
-    json!({
+    let mut health_check = json!({
+        "protocol": s.health_check.protocol, "port": s.health_check.port, "interval": s.health_check.interval,
+        "timeout": s.health_check.timeout, "retries": s.health_check.retries,
+    });
+    if let Some(http) = &s.health_check.http {
+        health_check["http"] = json!(http);
+    }
+    let mut service = json!({
         "protocol": s.protocol, "listen_port": s.listen_port, "destination_port": s.destination_port,
-        "proxyprotocol": s.proxyprotocol, "http": s.http,
-        "health_check": {
-            "protocol": s.health_check.protocol, "port": s.health_check.port, "interval": s.health_check.interval,
-            "timeout": s.health_check.timeout, "retries": s.health_check.retries, "http": s.health_check.http,
-        },
-    })
+        "proxyprotocol": s.proxyprotocol, "health_check": health_check,
+    });
+    if let Some(http) = &s.http {
+        service["http"] = json!(http);
+    }
+    service
 }
 
 /// A service as sent by clients (all optional so that update_service can merge).

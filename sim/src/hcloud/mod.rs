@@ -47,6 +47,8 @@ use error::ApiError;
 pub struct AppState {
     /// The simulated project.
     pub world: Arc<RwLock<World>>,
+    /// The response checker, when the sim runs with one (served at `/_sim/openapi`).
+    pub openapi: Option<Arc<crate::openapi::Checker>>,
 }
 
 /// The `/v1` router with its middleware.

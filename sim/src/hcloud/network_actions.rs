@@ -15,7 +15,7 @@ use super::error::{ApiError, FieldErrors};
 use super::networks::{
     SubnetRequest, build_route, build_subnet, find_network, overlaps, parse_private_range,
 };
-use super::request::{Body, DeleteProtection, Reply, ok};
+use super::request::{Body, DeleteProtection, Reply, created};
 use crate::world::{Effect, World};
 
 /// Routes.
@@ -43,7 +43,7 @@ fn begin(world: &mut World, raw: &str) -> Result<i64, ApiError> {
 
 fn finish(world: &mut World, id: i64, command: &str) -> Reply {
     let action = world.create_action(command, &[(id, "network")], Effect::None, Duration::ZERO);
-    ok(action_reply(world, action))
+    created(action_reply(world, action))
 }
 
 async fn add_subnet(

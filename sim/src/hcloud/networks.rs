@@ -363,6 +363,8 @@ async fn update(
     ok(json!({"network": network_json(&world, &world.data.networks[&id])}))
 }
 
+/// `DELETE /networks/{id}`: "Attached resources will be detached automatically" (Hetzner's
+/// description of the operation): servers and load balancers lose their interface in it.
 async fn delete(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
     let mut world = app.write();
     let id = find_network(&world, &id)?;
@@ -371,27 +373,13 @@ async fn delete(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
             "network {id} is delete protected"
         )));
     }
-    let servers = world
-        .data
-        .servers
-        .values()
-        .filter(|s| s.private_net.iter().any(|p| p.network == id))
-        .count();
-    let lbs = world
-        .data
-        .load_balancers
-        .values()
-        .filter(|lb| lb.private_net.iter().any(|(n, _)| *n == id))
-        .count();
-    if servers + lbs > 0 {
-        return Err(ApiError::Coded {
-            code: "resource_in_use",
-            message: format!(
-                "network {id} still has {servers} server(s) and {lbs} load balancer(s) attached"
-            ),
-        });
-    }
     world.ensure_unlocked("network", id)?;
+    for server in world.data.servers.values_mut() {
+        server.private_net.retain(|p| p.network != id);
+    }
+    for lb in world.data.load_balancers.values_mut() {
+        lb.private_net.retain(|(n, _)| *n != id);
+    }
     world.data.networks.remove(&id);
     no_content()
 }

@@ -16,7 +16,7 @@ use super::error::{ApiError, FieldErrors};
 use super::primary_ips::{
     assign as assign_ip, check_assignable, find, of_server, set_server_address,
 };
-use super::request::{Body, DeleteProtection, Reply, ok};
+use super::request::{Body, DeleteProtection, Reply, created};
 use super::servers::find_server;
 use crate::world::{Effect, PrimaryIp, World};
 
@@ -70,7 +70,7 @@ async fn assign(
     check_assignable(&world, id, server)?;
     assign_ip(&mut world, id, server);
     let action = primary_ip_action(&mut world, id, Some(server), "assign_primary_ip");
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }
 
 /// Takes `p` off `server`, which must be powered off (its address goes with it).
@@ -103,7 +103,7 @@ async fn unassign(State(app): State<AppState>, Path(id): Path<String>) -> Reply 
     };
     unassign_from(&mut world, &p, server)?;
     let action = primary_ip_action(&mut world, id, Some(server), "unassign_primary_ip");
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }
 
 /// `{ip, dns_ptr}`: `dns_ptr` null resets the entry to Hetzner's default.
@@ -174,7 +174,7 @@ async fn change_dns_ptr(
     world.ensure_unlocked("primary_ip", id)?;
     set_dns_ptr(&mut world, id, req)?;
     let action = primary_ip_action(&mut world, id, None, "change_dns_ptr");
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }
 
 /// A server's reverse DNS lives on its primary IPs: the one whose address (or /64) holds `ip`.
@@ -208,7 +208,7 @@ async fn change_server_dns_ptr(
         Effect::None,
         Duration::ZERO,
     );
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }
 
 async fn change_protection(
@@ -224,5 +224,5 @@ async fn change_protection(
         p.protect_delete = delete;
     }
     let action = primary_ip_action(&mut world, id, None, "change_protection");
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }

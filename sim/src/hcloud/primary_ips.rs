@@ -303,8 +303,12 @@ async fn create(State(app): State<AppState>, Body(req): Body<CreatePrimaryIp>) -
             std::time::Duration::ZERO,
         )
     });
-    let action = action.map_or(Value::Null, |a| action_json(&world, a));
-    created(json!({"primary_ip": primary_ip_json(&world.data.primary_ips[&id]), "action": action}))
+    // `action` is optional but not nullable in Hetzner's description: absent without an assignee.
+    let mut body = json!({"primary_ip": primary_ip_json(&world.data.primary_ips[&id])});
+    if let Some(action) = action {
+        body["action"] = action_json(&world, action);
+    }
+    created(body)
 }
 
 #[derive(Debug, Deserialize)]

@@ -16,7 +16,7 @@ use super::error::ApiError;
 use super::images::{find_image, image_json};
 use super::networks::{allocate_private_ip, find_network};
 use super::placement_groups::MAX_SERVERS_PER_GROUP;
-use super::request::{Body, Reply, created, ok};
+use super::request::{Body, Reply, created};
 use super::servers::{IdOrName, find_server};
 use crate::catalog;
 use crate::labels::{Labels, validate_labels};
@@ -116,7 +116,7 @@ fn power_action(app: &AppState, raw: &str, command: &str, during: &str, after: &
         on_error: before,
     };
     let action = server_action(&mut world, id, command, effect);
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }
 
 /// What a power action does to the rescue system: a boot (poweron from off, reboot, reset) starts
@@ -186,7 +186,7 @@ async fn enable_rescue(
         });
     }
     let action = server_action(&mut world, id, "enable_rescue", Effect::None);
-    ok(json!({"root_password": password, "action": action_json(&world, action)}))
+    created(json!({"root_password": password, "action": action_json(&world, action)}))
 }
 
 async fn disable_rescue(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
@@ -197,7 +197,7 @@ async fn disable_rescue(State(app): State<AppState>, Path(id): Path<String>) -> 
         s.rescue = None;
     }
     let action = server_action(&mut world, id, "disable_rescue", Effect::None);
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }
 
 #[derive(Debug, Deserialize)]
@@ -317,7 +317,7 @@ async fn rebuild(
     };
     let action = server_action(&mut world, id, "rebuild_server", effect);
     let password = root_password(&mut world);
-    ok(json!({"action": action_json(&world, action), "root_password": password}))
+    created(json!({"action": action_json(&world, action), "root_password": password}))
 }
 
 #[derive(Debug, Deserialize)]
@@ -389,7 +389,7 @@ async fn change_type(
         on_error: "off".into(),
     };
     let action = server_action(&mut world, id, "change_server_type", effect);
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }
 
 #[derive(Debug, Deserialize)]
@@ -450,7 +450,7 @@ async fn attach_to_network(
         Effect::None,
         Duration::ZERO,
     );
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }
 
 async fn detach_from_network(
@@ -481,7 +481,7 @@ async fn detach_from_network(
         Effect::None,
         Duration::ZERO,
     );
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }
 
 #[derive(Debug, Deserialize)]
@@ -534,7 +534,7 @@ async fn add_to_placement_group(
         Effect::None,
         Duration::ZERO,
     );
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }
 
 async fn remove_from_placement_group(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
@@ -557,7 +557,7 @@ async fn remove_from_placement_group(State(app): State<AppState>, Path(id): Path
         Effect::None,
         Duration::ZERO,
     );
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }
 
 #[derive(Debug, Deserialize)]
@@ -588,5 +588,5 @@ async fn change_protection(
         }
     }
     let action = server_action(&mut world, id, "change_protection", Effect::None);
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }

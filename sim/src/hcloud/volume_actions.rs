@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::actions::action_reply;
 use super::error::{ApiError, FieldErrors};
-use super::request::{Body, DeleteProtection, Reply, ok};
+use super::request::{Body, DeleteProtection, Reply, created};
 use super::volumes::{check_size, find_volume, same_location};
 use crate::world::{Effect, World};
 
@@ -130,14 +130,14 @@ async fn attach(
         .server
         .ok_or_else(|| ApiError::field("server", "Missing data for required field."))?;
     let action = attach_volume(&mut world, id, server)?;
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }
 
 async fn detach(State(app): State<AppState>, Path(id): Path<String>) -> Reply {
     let mut world = app.write();
     let id = find_volume(&world, &id)?;
     let action = detach_volume(&mut world, id)?;
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,7 +177,7 @@ async fn resize(
         Effect::None,
         Duration::ZERO,
     );
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }
 
 async fn change_protection(
@@ -197,5 +197,5 @@ async fn change_protection(
         Effect::None,
         Duration::ZERO,
     );
-    ok(action_reply(&world, action))
+    created(action_reply(&world, action))
 }

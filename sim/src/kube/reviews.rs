@@ -123,10 +123,9 @@ mod tests {
         assert_eq!(reply["status"]["userInfo"]["username"], "admin");
 
         let t = target("tokenreviews", "authentication.k8s.io/v1");
-        let (_, reply) = body(
-            handle(&t, &Method::POST, &admin, &json!({"spec": {"token": "x"}})).unwrap(),
-        )
-        .await;
+        let (_, reply) =
+            body(handle(&t, &Method::POST, &admin, &json!({"spec": {"token": "x"}})).unwrap())
+                .await;
         assert_eq!(reply["status"]["authenticated"], false);
 
         let t = target("selfsubjectaccessreviews", "authorization.k8s.io/v1");

@@ -219,7 +219,7 @@ async fn subnet_route_and_range_actions() {
 }
 
 #[tokio::test]
-async fn networks_in_use_or_protected_cannot_be_deleted() {
+async fn busy_subnets_and_protected_networks_cannot_be_deleted() {
     let sim = start().await;
     let net = network(&sim, "busy").await;
     let server = running_server(&sim.cfg, "member").await;
@@ -242,12 +242,6 @@ async fn networks_in_use_or_protected_cannot_be_deleted() {
         .network
         .unwrap();
     assert_eq!(got.servers, [server.id]);
-    let (status, err) =
-        api_error(delete_network(&sim.cfg, DeleteNetworkParams { id: net.id }).await);
-    assert_eq!(
-        (status, err["code"].as_str()),
-        (422, Some("resource_in_use"))
-    );
     let busy_subnet = delete_subnet_from_network(
         &sim.cfg,
         DeleteSubnetFromNetworkParams {
@@ -296,4 +290,81 @@ async fn networks_in_use_or_protected_cannot_be_deleted() {
         api_error(get_network(&sim.cfg, GetNetworkParams { id: other.id }).await).0,
         404
     );
+}
+
+/// "Deletes a Network. Attached resources will be detached automatically." (Hetzner's
+/// description of `DELETE /networks/{id}`): a network with a server and a load balancer in it
+/// goes, and both lose their interface in it while keeping their others.
+#[tokio::test]
+async fn deleting_a_network_detaches_its_servers_and_load_balancers() {
+    let sim = start().await;
+    let doomed = network(&sim, "doomed").await;
+    let kept = network(&sim, "kept").await;
+    let server = running_server(&sim.cfg, "member").await;
+    for net in [doomed.id, kept.id] {
+        let attach = attach_server_to_network(
+            &sim.cfg,
+            AttachServerToNetworkParams {
+                id: server.id,
+                attach_server_to_network_request: models::AttachServerToNetworkRequest {
+                    network: net,
+                    ..Default::default()
+                },
+            },
+        )
+        .await
+        .unwrap();
+        wait_action(&sim.cfg, attach.action.id).await;
+    }
+    let client = &sim.cfg.client;
+    let url = |path: &str| format!("{}{path}", sim.endpoint());
+    let lb: serde_json::Value = client
+        .post(url("/load_balancers"))
+        .bearer_auth(TOKEN)
+        .json(
+            &serde_json::json!({"name": "lb", "load_balancer_type": "lb11", "location": "fsn1",
+                                  "network": doomed.id}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lb_id = lb["load_balancer"]["id"].as_i64().expect("a load balancer");
+    assert_eq!(lb["load_balancer"]["private_net"][0]["network"], doomed.id);
+
+    delete_network(&sim.cfg, DeleteNetworkParams { id: doomed.id })
+        .await
+        .expect("a network with attached resources is deleted");
+    assert_eq!(
+        api_error(get_network(&sim.cfg, GetNetworkParams { id: doomed.id }).await).0,
+        404
+    );
+    let server = hcloud::apis::servers_api::get_server(
+        &sim.cfg,
+        hcloud::apis::servers_api::GetServerParams { id: server.id },
+    )
+    .await
+    .unwrap()
+    .server
+    .unwrap();
+    let networks: Vec<Option<i64>> = server.private_net.iter().map(|p| p.network).collect();
+    assert_eq!(networks, [Some(kept.id)]);
+    let lb: serde_json::Value = client
+        .get(url(&format!("/load_balancers/{lb_id}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(lb["load_balancer"]["private_net"], serde_json::json!([]));
+    let kept = get_network(&sim.cfg, GetNetworkParams { id: kept.id })
+        .await
+        .unwrap()
+        .network
+        .unwrap();
+    assert_eq!(kept.servers, [server.id]);
 }

@@ -507,3 +507,29 @@ async fn unknown_endpoints_and_methods_answer_hetzners_not_found() {
         );
     }
 }
+
+/// Every test sim checks its answers against Hetzner's OpenAPI description; `/_sim/openapi`
+/// says so and lists nothing after a round of creates, actions, errors and deletes.
+#[tokio::test]
+async fn responses_are_checked_against_the_openapi_description() {
+    let sim = start().await;
+    let created = create_server_labelled(&sim.cfg, "checked", &[("team", "a")]).await;
+    wait_action(&sim.cfg, created.action.id).await;
+    let id = created.server.id;
+    let action = power_off_server(&sim.cfg, PowerOffServerParams { id })
+        .await
+        .expect("poweroff");
+    wait_action(&sim.cfg, action.action.id).await;
+    let missing = get_server(&sim.cfg, GetServerParams { id: id + 1000 }).await;
+    assert_eq!(api_error(missing).0, 404);
+    delete_server(&sim.cfg, DeleteServerParams { id })
+        .await
+        .expect("delete");
+    let (status, _) = raw_get(&sim, "/no_such_family").await;
+    assert_eq!(status, 404);
+    let report = sim.sim_json("/_sim/openapi").await;
+    assert_eq!(report["enabled"], true, "{report}");
+    assert_eq!(report["total"], 0, "{report}");
+    assert_eq!(report["violations"], serde_json::json!([]), "{report}");
+    sim.openapi.assert_clean();
+}

@@ -6,6 +6,7 @@ use hcloud::apis::actions_api::{GetActionParams, get_action};
 use hcloud::apis::configuration::Configuration;
 use hcloud::apis::servers_api::{CreateServerParams, create_server};
 use hcloud::models;
+use hk8s_sim::testing::OpenApiGuard;
 use hk8s_sim::{SimConfig, SimHandle, serve};
 
 /// Token every test uses.
@@ -15,6 +16,8 @@ pub const TOKEN: &str = "test-token";
 pub struct Sim {
     pub handle: SimHandle,
     pub cfg: Configuration,
+    /// Fails the test when a response did not match the OpenAPI description (dropped last).
+    pub openapi: OpenApiGuard,
 }
 
 impl Sim {
@@ -63,13 +66,19 @@ pub async fn start_realistic() -> Sim {
     .await
 }
 
-/// Starts a sim after adjusting its configuration.
+/// Starts a sim with the response checker on, after adjusting its configuration.
 pub async fn start_with(adjust: impl FnOnce(&mut SimConfig)) -> Sim {
     let mut config = SimConfig::new(TOKEN);
+    config.check_openapi = true;
     adjust(&mut config);
     let handle = serve(config).await.expect("sim starts");
     let cfg = client_config(&handle.endpoint(), TOKEN);
-    Sim { handle, cfg }
+    let openapi = OpenApiGuard::new(&handle);
+    Sim {
+        handle,
+        cfg,
+        openapi,
+    }
 }
 
 /// A `hcloud` configuration pointing at `endpoint`.

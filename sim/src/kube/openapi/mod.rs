@@ -1,4 +1,4 @@
-//! The official OpenAPI document of Kubernetes 1.36 (vendored under `sim/openapi/`), served as
+//! The official OpenAPI document of Kubernetes 1.36 (vendored under `sim/openapi/kubernetes/`), served as
 //! the API server serves it: `/openapi/v2` (JSON) and `/openapi/v3` (root and one document per
 //! group/version, converted from v2), with the ETag and `?hash=` handling of kube-openapi's
 //! handlers. The same document gives the strategic-merge-patch keys ([`schema`]) and the field
@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha512};
 
-const VENDORED: &[u8] = include_bytes!("../../../openapi/swagger-v1.36.json.gz");
+const VENDORED: &[u8] = include_bytes!("../../../openapi/kubernetes/swagger-v1.36.json.gz");
 
 /// The OpenAPI v2 media type client-go asks for (`discovery.OpenAPISchema`).
 const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2";
