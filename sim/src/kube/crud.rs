@@ -374,9 +374,11 @@ fn patch(
     } else {
         StatusCode::CREATED
     };
-    let store_or_preview = |store: &mut Store, obj: Value| {
-        write(store, dry_run, gv, resource, obj, timestamp).map(|stored| ok_json(code, &stored))
-    };
+    let store_or_preview =
+        |store: &mut Store, obj: Value| match write(store, dry_run, gv, resource, obj, timestamp) {
+            Ok(stored) => ok_json(code, &stored),
+            Err(refused) => refused,
+        };
     let is_apply = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -396,7 +398,7 @@ fn patch(
         }
         obj["metadata"]["name"] = json!(name);
         set_namespace(&mut obj, ns);
-        return store_or_preview(store, obj).unwrap_or_else(|refused| refused);
+        return store_or_preview(store, obj);
     }
     let patch = match patch_body(headers, body) {
         Ok(p) => p,
@@ -416,7 +418,7 @@ fn patch(
             }
             obj["metadata"]["name"] = json!(name);
             set_namespace(&mut obj, ns);
-            store_or_preview(store, obj).unwrap_or_else(|refused| refused)
+            store_or_preview(store, obj)
         }
         Err(conflicts) => {
             let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",

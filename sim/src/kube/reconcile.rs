@@ -74,13 +74,7 @@ pub fn run(sim: &TalosSim) {
             }
             eviction::refresh_status(&mut cluster.kube, &tick.timestamp);
             csi_plans.extend(csi::plan(&key, &mut cluster.kube, &node_objects, &servers));
-            plans.extend(ccm::plan(
-                &key,
-                &mut cluster.kube,
-                &node_objects,
-                tick.now,
-                &tick.timestamp,
-            ));
+            plans.extend(ccm::plan(&key, &mut cluster.kube, &node_objects, tick.now));
             scale_plans.extend(autoscaler::plan(
                 &key,
                 &mut cluster.kube,

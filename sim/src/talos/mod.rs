@@ -555,6 +555,14 @@ fn new_node(view: &ServerView, ip: Ipv4Addr, disk: crate::world::TalosDisk) -> N
     }
 }
 
+/// A `+00:00` RFC 3339 time in the Kubernetes API's `Z` form.
+pub fn kube_time(timestamp: &str) -> String {
+    match timestamp.strip_suffix("+00:00") {
+        Some(utc) => format!("{utc}Z"),
+        None => timestamp.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -614,13 +622,5 @@ mod tests {
             "public IPs route anywhere"
         );
         assert_eq!(reached(1, [10, 0, 1, 9]), None);
-    }
-}
-
-/// A `+00:00` RFC 3339 time in the Kubernetes API's `Z` form.
-pub fn kube_time(timestamp: &str) -> String {
-    match timestamp.strip_suffix("+00:00") {
-        Some(utc) => format!("{utc}Z"),
-        None => timestamp.to_string(),
     }
 }

@@ -118,7 +118,7 @@ pub fn default_name(uid: &str) -> String {
 }
 
 /// The ops for one cluster; `targets` are the servers of the nodes balancers may target.
-pub fn plan(store: &mut Store, targets: &[i64], timestamp: &str) -> Vec<LbOp> {
+pub fn plan(store: &mut Store, targets: &[i64]) -> Vec<LbOp> {
     let mut ops = Vec::new();
     let mut wanted = BTreeSet::new();
     for svc in store.items("v1", "services") {

@@ -122,13 +122,7 @@ fn back_off(failures: u32) -> Duration {
 
 /// The plan for one cluster, or `None` while the CCM's release does not run. `nodes` are the
 /// cluster's Node objects.
-pub fn plan(
-    cluster: &str,
-    store: &mut Store,
-    nodes: &[Value],
-    now: Duration,
-    timestamp: &str,
-) -> Option<Plan> {
+pub fn plan(cluster: &str, store: &mut Store, nodes: &[Value], now: Duration) -> Option<Plan> {
     let Some(view) = components::running(store, CCM_CHART) else {
         // Without its pod the process is gone: a later release starts afresh.
         store.ccm.attempt = None;
@@ -163,7 +157,7 @@ pub fn plan(
         .filter_map(|n| n.init.as_ref().map(|i| i.server_id))
         .collect();
     let lb_ops = match &setup {
-        Ok(s) if s.lb.enabled => load_balancers::plan(store, &targets, timestamp),
+        Ok(s) if s.lb.enabled => load_balancers::plan(store, &targets),
         _ => Vec::new(),
     };
     Some(Plan {
