@@ -11,12 +11,14 @@ pub mod apply;
 pub mod autoscaler;
 pub mod capacity;
 pub mod ccm;
+pub mod changes;
 pub mod components;
 pub mod crds;
 pub mod crud;
 pub mod csi;
 pub mod events;
 pub mod eviction;
+pub mod heartbeat;
 pub mod helm;
 pub mod jobs;
 pub mod metrics;
@@ -30,6 +32,7 @@ pub mod select;
 pub mod static_pods;
 pub mod storage;
 pub mod store;
+pub mod watch;
 pub mod workloads;
 
 use std::sync::Arc;
@@ -229,6 +232,11 @@ fn dispatch(
             None => ok_json(StatusCode::NOT_FOUND, &crds::not_served()),
         };
     }
+    // A watch is a GET of the collection (or object) it watches.
+    let watched = (*method == Method::GET)
+        .then(|| watch::route(path, query))
+        .flatten();
+    let path = watched.as_deref().unwrap_or(path);
     let Some(target) = objects::Target::parse(path) else {
         return status(
             StatusCode::NOT_FOUND,
@@ -236,6 +244,9 @@ fn dispatch(
             &format!("the server could not find the requested resource ({path})"),
         );
     };
+    if watched.is_some() {
+        return watch::start(ctx, &fleet, &target, query);
+    }
     if target.group_version == "v1" && target.resource == "nodes" {
         return nodes::handle(
             &mut fleet,
