@@ -20,4 +20,5 @@ mod kube {
     mod python;
     mod routing;
     mod semantics;
+    mod watch;
 }
