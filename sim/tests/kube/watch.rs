@@ -299,6 +299,45 @@ async fn timeouts_end_watches_bookmarks_carry_the_version_and_old_versions_expir
     c.stop().await;
 }
 
+#[tokio::test]
+async fn a_pod_watch_sees_the_pod_become_ready_with_no_other_kubernetes_request() {
+    let c = small_cluster(Ipv4Addr::new(127, 92, 64, 1), 0).await;
+    let pods = "/api/v1/namespaces/default/pods";
+    let from = rv(&c.get(pods).await);
+    // What `kubectl wait --for=condition=Ready pod/web` asks for.
+    let mut watch = Watch::open(
+        &c,
+        &format!("{pods}?watch=true&fieldSelector=metadata.name%3Dweb&resourceVersion={from}&allowWatchBookmarks=true"),
+    )
+    .await;
+    // Tolerating every taint: no CCM initialises the nodes of this cluster.
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+        "spec": {"containers": [{"name": "app", "image": "nginx"}],
+                 "tolerations": [{"operator": "Exists"}]}});
+    assert_eq!(c.kube("POST", pods, Some(pod)).await.status, 201);
+    assert_eq!(watch.next_named().await, ("ADDED".into(), "web".into()));
+    // Only the clock moves (and a Hetzner request): the sim's own loop runs the controllers.
+    for _ in 0..4 {
+        c.advance(5).await;
+    }
+    let mut became_ready = false;
+    for _ in 0..10 {
+        let event = watch.next().await.expect("a pod event");
+        assert_eq!(event["type"], "MODIFIED", "{event}");
+        let conditions = event["object"]["status"]["conditions"].as_array().cloned();
+        if conditions
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        {
+            became_ready = true;
+            break;
+        }
+    }
+    assert!(became_ready, "the watch sees the pod become Ready");
+    c.stop().await;
+}
+
 fn ready(node: &Value) -> (String, String, String) {
     let condition = node["status"]["conditions"]
         .as_array()
