@@ -187,8 +187,9 @@ pub fn start(ctx: &Ctx, fleet: &Fleet, target: &Target, query: &[(String, String
         Ok(f) => f,
         Err(e) => return bad_request(&e.to_string()),
     };
+    // 0 is no timeout of the client's: the server's own applies, as for an absent one.
     let timeout = match query_value(query, "timeoutSeconds") {
-        None | Some("") => DEFAULT_TIMEOUT,
+        None | Some("" | "0") => DEFAULT_TIMEOUT,
         Some(t) => match t.parse::<u64>() {
             Ok(s) => Duration::from_secs(s),
             Err(_) => {
