@@ -22,4 +22,5 @@ mod kube {
     mod python;
     mod routing;
     mod semantics;
+    mod watch;
 }

@@ -11,6 +11,7 @@ pub mod apply;
 pub mod autoscaler;
 pub mod capacity;
 pub mod ccm;
+pub mod changes;
 pub mod components;
 pub mod crds;
 pub mod crud;
@@ -19,6 +20,7 @@ pub mod defaults;
 pub mod discovery;
 pub mod events;
 pub mod eviction;
+pub mod heartbeat;
 pub mod helm;
 pub mod jobs;
 pub mod jsonpatch;
@@ -40,6 +42,7 @@ pub mod storage;
 pub mod store;
 pub mod tables;
 pub mod unmodelled;
+pub mod watch;
 pub mod workloads;
 
 use std::sync::Arc;
@@ -142,7 +145,7 @@ async fn handle(State(ctx): State<Ctx>, request: Request) -> Response {
     // Controllers catch up first, so that whatever is due shows in this reply.
     reconcile::run(&ctx.sim);
     let response = dispatch(&ctx, &parts.method, &path, &query, &parts.headers, &body);
-    let response = as_table(&ctx, &parts.method, &query, &parts.headers, response).await;
+    let response = as_table(&ctx, &parts.method, &path, &query, &parts.headers, response).await;
     // Controllers react to a write at once (as they do within milliseconds in a real cluster),
     // so that what a write starts is timed from the write, not from the next pass of the loop.
     if parts.method != Method::GET {
@@ -155,6 +158,7 @@ async fn handle(State(ctx): State<Ctx>, request: Request) -> Response {
 async fn as_table(
     ctx: &Ctx,
     method: &Method,
+    path: &str,
     query: &[(String, String)],
     headers: &HeaderMap,
     response: Response,
@@ -163,7 +167,10 @@ async fn as_table(
         .get("accept")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let watch = matches!(objects::query_value(query, "watch"), Some("true" | "1"));
+    // A watch streams until it ends: its events are not turned into tables (kubectl prints
+    // them with its default NAME/AGE columns).
+    let watch = matches!(objects::query_value(query, "watch"), Some("true" | "1"))
+        || watch::route(path, query).is_some();
     if *method != Method::GET
         || watch
         || response.status() != StatusCode::OK
@@ -297,6 +304,11 @@ fn dispatch(
             None => ok_json(StatusCode::NOT_FOUND, &crds::not_served()),
         };
     }
+    // A watch is a GET of the collection (or object) it watches.
+    let watched = (*method == Method::GET)
+        .then(|| watch::route(path, query))
+        .flatten();
+    let path = watched.as_deref().unwrap_or(path);
     let Some(target) = objects::Target::parse(path) else {
         return status(
             StatusCode::NOT_FOUND,
@@ -306,6 +318,9 @@ fn dispatch(
     };
     if let Some(refusal) = unmodelled::refusal(&target) {
         return refusal;
+    }
+    if watched.is_some() {
+        return watch::start(ctx, &fleet, &target, query);
     }
     let review = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
     if let Some(reply) = reviews::handle(&target, method, user, &review) {

@@ -83,6 +83,8 @@ struct NodeFacts<'a> {
     csi_location: Option<&'a String>,
     /// Its pod CIDR block, once node IPAM gave it one.
     pod_cidr: Option<ipnet::Ipv4Net>,
+    /// What its kubelet last reported (heartbeat and Ready transition times).
+    report: Option<&'a super::heartbeat::Report>,
 }
 
 /// A Node object.
@@ -115,6 +117,19 @@ fn node_json(node: &Node, facts: &NodeFacts) -> Option<Value> {
         })
         .collect();
     let ready = node.is_up() && facts.cni;
+    // A node whose kubelet stopped posting is marked Unknown by the node lifecycle controller.
+    let ready_status = match (node.is_up(), ready) {
+        (false, _) => "Unknown",
+        (true, true) => "True",
+        (true, false) => "False",
+    };
+    let registered = node.kube_registered_at.clone().unwrap_or_default();
+    let heartbeat = facts
+        .report
+        .map_or(registered.as_str(), |r| r.heartbeat.as_str());
+    let transition = facts
+        .report
+        .map_or(registered.as_str(), |r| r.transition.as_str());
     let (reason, message) = if !node.is_up() {
         ("NodeStatusUnknown", "Kubelet stopped posting node status.")
     } else if !facts.cni {
@@ -156,8 +171,8 @@ fn node_json(node: &Node, facts: &NodeFacts) -> Option<Value> {
         t.push(json!({"key": UNINITIALIZED_TAINT, "value": "true", "effect": "NoSchedule"}));
     }
     let mut status = json!({
-        "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }, "reason": reason, "message": message,
-            "lastHeartbeatTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+        "conditions": [{"type": "Ready", "status": ready_status, "reason": reason, "message": message,
+            "lastHeartbeatTime": heartbeat, "lastTransitionTime": transition}],
         "addresses": addresses,
         "nodeInfo": {
             "osImage": format!("Talos ({})", node.version),
@@ -185,15 +200,34 @@ fn node_json(node: &Node, facts: &NodeFacts) -> Option<Value> {
     Some(json!({
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": name, "uid": uid(&name, &node.server_id.to_string()), "resourceVersion": "1", "labels": labels,
+        "metadata": {"name": name, "uid": uid(&name, &node.server_id.to_string()), "labels": labels,
             "creationTimestamp": node.kube_registered_at.as_deref().unwrap_or_default()},
         "spec": spec,
         "status": status,
     }))
 }
 
-/// The cluster's Node objects, by name (as the API server lists them).
+/// The cluster's Node objects, by name (as the API server lists them), each at the
+/// resourceVersion it was last seen to change at (see [`super::heartbeat`]).
 pub fn list(fleet: &Fleet, key: &str) -> Vec<Value> {
+    let Some(cluster) = fleet.clusters.get(key) else {
+        return Vec::new();
+    };
+    let mut nodes = derive(fleet, key);
+    for node in &mut nodes {
+        let name = node["metadata"]["name"].as_str().unwrap_or_default();
+        let rv = cluster
+            .kube
+            .node_tracker
+            .version(name)
+            .map_or_else(|| cluster.kube.version(), |v| v.to_string());
+        node["metadata"]["resourceVersion"] = json!(rv);
+    }
+    nodes
+}
+
+/// The cluster's Node objects as they are now, without their resourceVersion.
+pub fn derive(fleet: &Fleet, key: &str) -> Vec<Value> {
     let Some(cluster) = fleet.clusters.get(key) else {
         return Vec::new();
     };
@@ -207,6 +241,7 @@ pub fn list(fleet: &Fleet, key: &str) -> Vec<Value> {
                 ccm: cluster.kube.ccm.nodes.get(&n.hostname()),
                 csi_location: cluster.kube.csi.nodes.get(&n.hostname()),
                 pod_cidr: cluster.kube.pod_cidrs.get(&n.hostname()),
+                report: cluster.kube.node_tracker.report(&n.hostname()),
             };
             node_json(n, &facts)
         })
@@ -248,6 +283,10 @@ pub fn handle(
     body: &Bytes,
 ) -> Response {
     let nodes = list(fleet, key);
+    let version = fleet
+        .clusters
+        .get(key)
+        .map_or_else(|| "1".to_string(), |c| c.kube.version());
     let Some(name) = &target.name else {
         let filter = match super::select::ListFilter::parse(
             super::objects::query_value(query, "labelSelector"),
@@ -260,7 +299,7 @@ pub fn handle(
         return match *method {
             Method::GET => ok_json(
                 StatusCode::OK,
-                &json!({"apiVersion": "v1", "kind": "NodeList", "metadata": {"resourceVersion": "1"}, "items": items}),
+                &json!({"apiVersion": "v1", "kind": "NodeList", "metadata": {"resourceVersion": version}, "items": items}),
             ),
             _ => status(
                 StatusCode::METHOD_NOT_ALLOWED,

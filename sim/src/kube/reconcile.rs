@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::sync::PoisonError;
 
 use super::workloads::Tick;
-use super::{autoscaler, ccm, csi, eviction, helm, nodes, static_pods, storage, workloads};
+use super::{
+    autoscaler, ccm, csi, eviction, heartbeat, helm, nodes, static_pods, storage, workloads,
+};
 use crate::talos::TalosSim;
 
 /// Runs every controller once.
@@ -83,6 +85,8 @@ pub fn run(sim: &TalosSim) {
                 sim.time_scale(),
                 &tick.timestamp,
             ));
+            // Last, so that the Nodes' versions take in what the controllers changed.
+            heartbeat::observe(&mut fleet, &key, tick.now, &tick.timestamp);
         }
         (plans, csi_plans, scale_plans)
     };

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::changes::{Change, EventType};
 use super::helm::Release;
 
 /// The ConfigMap kube-controller-manager publishes the cluster CA in, in every namespace.
@@ -46,6 +47,10 @@ pub struct Store {
     /// Helm actions run by job pods (`install`, `upgrade`, `delete`) not yet counted in
     /// `/_sim/stats`.
     pub helm_jobs: BTreeMap<String, u64>,
+    /// The history watches are served from.
+    pub changes: super::changes::ChangeLog,
+    /// What the kubelets last reported of their Nodes, and the Node objects as last served.
+    pub node_tracker: super::heartbeat::NodeTracker,
     next_version: u64,
     next_suffix: u64,
 }
@@ -117,23 +122,65 @@ impl Store {
         }
         let previous = self.get(group_version, resource, &ns, &name).cloned();
         super::defaults::fill(self, group_version, resource, &mut obj, previous.as_ref());
+        // An update that changes nothing is not written, as the API server skips it: no new
+        // resourceVersion, no watch event (controllers rewrite unchanged objects every pass).
+        if let Some(previous) = &previous {
+            let rv = previous["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or_default();
+            if with_server_metadata(obj.clone(), &ns, &name, timestamp, Some(previous), rv)
+                == *previous
+            {
+                return previous.clone();
+            }
+        }
         let stored = self.finish(obj, &ns, &name, timestamp, previous.as_ref());
         let key = (group_version.to_string(), resource.to_string());
         let released = stored["metadata"]["deletionTimestamp"].is_string()
             && stored["metadata"]["finalizers"]
                 .as_array()
                 .is_none_or(Vec::is_empty);
-        if released {
+        let event = if released {
             if let Some(m) = self.objects.get_mut(&key) {
                 m.remove(&(ns, name));
             }
+            EventType::Deleted
         } else {
             self.objects
-                .entry(key)
+                .entry(key.clone())
                 .or_default()
                 .insert((ns, name), stored.clone());
-        }
+            if previous.is_some() {
+                EventType::Modified
+            } else {
+                EventType::Added
+            }
+        };
+        self.changes.record(Change {
+            rv: self.next_version,
+            event,
+            resource: key,
+            object: stored.clone(),
+            previous,
+        });
         stored
+    }
+
+    /// Records the removal of an object at a new resourceVersion (the version its DELETED
+    /// event carries).
+    fn record_removal(&mut self, key: ResourceKey, mut obj: Value) -> Value {
+        let rv = self.bump();
+        if obj["metadata"].is_object() {
+            obj["metadata"]["resourceVersion"] = json!(rv);
+        }
+        self.changes.record(Change {
+            rv: self.next_version,
+            event: EventType::Deleted,
+            resource: key,
+            object: obj.clone(),
+            previous: None,
+        });
+        obj
     }
 
     /// What `put` would store, without storing it (server-side dry run: `dryRun=All`). The
@@ -169,13 +216,24 @@ impl Store {
 
     /// Removes every namespaced object of `ns` (a namespace's deletion removes its contents).
     pub fn remove_namespace_contents(&mut self, ns: &str) -> usize {
-        let mut removed = 0;
-        for objects in self.objects.values_mut() {
-            let before = objects.len();
-            objects.retain(|(object_ns, _), _| object_ns != ns);
-            removed += before - objects.len();
+        let mut removed = Vec::new();
+        for (key, objects) in &mut self.objects {
+            let names: Vec<(String, String)> = objects
+                .keys()
+                .filter(|(object_ns, _)| object_ns == ns)
+                .cloned()
+                .collect();
+            for name in names {
+                if let Some(obj) = objects.remove(&name) {
+                    removed.push((key.clone(), obj));
+                }
+            }
         }
-        removed
+        let count = removed.len();
+        for (key, obj) in removed {
+            self.record_removal(key, obj);
+        }
+        count
     }
 
     /// Removes an object at once (no finalizers considered).
@@ -186,9 +244,12 @@ impl Store {
         ns: &str,
         name: &str,
     ) -> Option<Value> {
-        self.objects
-            .get_mut(&(group_version.to_string(), resource.to_string()))
-            .and_then(|m| m.remove(&(ns.to_string(), name.to_string())))
+        let key = (group_version.to_string(), resource.to_string());
+        let removed = self
+            .objects
+            .get_mut(&key)
+            .and_then(|m| m.remove(&(ns.to_string(), name.to_string())))?;
+        Some(self.record_removal(key, removed))
     }
 
     /// Fills the server-managed metadata of an object being stored.

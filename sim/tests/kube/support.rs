@@ -439,6 +439,15 @@ impl Cluster {
         reply.text().await.unwrap()
     }
 
+    /// A GET whose reply is read as it streams (a watch); its status is the caller's to check.
+    pub async fn stream(&self, path: &str) -> reqwest::Response {
+        self.kube
+            .get(format!("{}{path}", self.kube_base))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// GET that must succeed.
     pub async fn get(&self, path: &str) -> Value {
         let reply = self.kube("GET", path, None).await;
