@@ -53,6 +53,39 @@ pub fn fill(
     if !obj.is_object() {
         return;
     }
+    let had_spec = obj.get("spec").is_some();
+    fill_kind(store, group_version, resource, obj, previous);
+    // Indexing a missing key mutably writes a `null` there; the API server's typed decoding
+    // has no nulls in a spec (a null is the zero value, which is left out).
+    if let Some(map) = obj.as_object_mut() {
+        if !had_spec && map.get("spec").is_some_and(Value::is_null) {
+            map.remove("spec");
+        }
+        if let Some(spec) = map.get_mut("spec") {
+            prune_nulls(spec);
+        }
+    }
+}
+
+/// Removes the members whose value is `null` from every object in `value`.
+fn prune_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(prune_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(prune_nulls),
+        _ => {}
+    }
+}
+
+fn fill_kind(
+    store: &Store,
+    group_version: &str,
+    resource: &str,
+    obj: &mut Value,
+    previous: Option<&Value>,
+) {
     match (group_version, resource) {
         ("v1", "namespaces") => namespace(obj),
         ("v1", "services") => service(store, obj, previous),
@@ -508,6 +541,9 @@ mod tests {
             "/dev/termination-log"
         );
         assert_eq!(pod["volumes"][0]["configMap"]["defaultMode"], 420);
+        // Nothing the manifest left out comes back as `null`.
+        assert!(!d.to_string().contains("null"), "{d}");
+        assert!(pod["containers"][1].get("ports").is_none());
     }
 
     #[test]

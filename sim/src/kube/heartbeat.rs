@@ -123,12 +123,14 @@ fn name_of(node: &Value) -> String {
         .to_string()
 }
 
-/// A `MicroTime` (`2026-01-01T00:00:00.000000Z`) from a sim timestamp.
+/// A `MicroTime` (`2026-01-01T00:00:00.000000Z`) from a Kubernetes timestamp (`…Z`, whole
+/// seconds; a Hetzner-style `+00:00` one is taken too).
 fn micro_time(timestamp: &str) -> String {
-    match timestamp.strip_suffix("+00:00") {
-        Some(base) => format!("{base}.000000Z"),
-        None => timestamp.to_string(),
-    }
+    let utc = timestamp
+        .strip_suffix("+00:00")
+        .or_else(|| timestamp.strip_suffix('Z'))
+        .unwrap_or(timestamp);
+    format!("{utc}.000000Z")
 }
 
 /// Posts what the kubelets of cluster `key` post by now, renews their leases, and records every
@@ -296,6 +298,10 @@ mod tests {
     fn micro_time_has_microseconds_and_z() {
         assert_eq!(
             micro_time("2026-01-01T10:00:00+00:00"),
+            "2026-01-01T10:00:00.000000Z"
+        );
+        assert_eq!(
+            micro_time("2026-01-01T10:00:00Z"),
             "2026-01-01T10:00:00.000000Z"
         );
     }

@@ -264,8 +264,8 @@ async fn kubectl_apply_set_image_and_json_patch_keep_what_others_added() {
     );
     assert_eq!(containers[0]["ports"][0]["containerPort"], 80);
     assert_eq!(
-        containers[1],
-        json!({"name": "sidecar", "image": "envoy:1.30"})
+        (&containers[1]["name"], &containers[1]["image"]),
+        (&json!("sidecar"), &json!("envoy:1.30"))
     );
 
     k.ok(&["set", "image", "deployment/web", "sidecar=envoy:1.31"])
