@@ -387,7 +387,7 @@ fn patch(
         let Some(existing) = existing else {
             return super::not_found(gv, resource, name);
         };
-        let mut obj = match super::patching::patched(gv, &existing, headers, body) {
+        let mut obj = match super::patching::patched(gv, resource, &existing, headers, body) {
             Ok(o) => o,
             Err(r) => return r,
         };

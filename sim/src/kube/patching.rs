@@ -17,6 +17,7 @@ use super::{ok_json, status};
 #[allow(clippy::result_large_err)]
 pub fn patched(
     group_version: &str,
+    resource: &str,
     existing: &Value,
     headers: &HeaderMap,
     body: &[u8],
@@ -26,7 +27,11 @@ pub fn patched(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let media = content_type.split(';').next().unwrap_or_default().trim();
-    let kind = existing["kind"].as_str().unwrap_or_default();
+    // Objects the sim's controllers stored may lack `kind`; the resource names it then.
+    let kind = existing["kind"]
+        .as_str()
+        .or_else(|| super::objects::known_kind(group_version, resource))
+        .unwrap_or_default();
     let schema = smp::schema_for(group_version, kind);
     let parse = || {
         serde_json::from_slice::<Value>(body).map_err(|e| {
