@@ -12,7 +12,7 @@ use hk8s_sim::talos::proto::machine::image_service_client::ImageServiceClient;
 use hk8s_sim::talos::proto::machine::lifecycle_service_client::LifecycleServiceClient;
 use hk8s_sim::talos::proto::machine::machine_service_client::MachineServiceClient;
 use hk8s_sim::talos::proto::machine::{
-    ApplyConfigurationRequest, BootstrapRequest, ResetRequest, UpgradeRequest,
+    ApplyConfigurationRequest, BootstrapRequest, RebootRequest, ResetRequest, UpgradeRequest,
 };
 use hk8s_sim::talos::proto::machine::{
     ImageServicePullRequest, InstallArtifactsSource, LifecycleServiceUpgradeRequest,
@@ -443,6 +443,13 @@ async fn upgrade_reports_the_new_version_and_reset_reboots_into_the_user_data() 
         .unwrap()
         .into_inner();
     while progress.message().await.unwrap().is_some() {}
+    // Installed, not running: the new version boots at the reboot the client asks for next.
+    let running = admin.version(()).await.unwrap().into_inner();
+    assert_eq!(
+        running.messages[0].version.as_ref().unwrap().tag,
+        "v1.13.10"
+    );
+    admin.reboot(RebootRequest::default()).await.unwrap();
     let mut admin = wait_up(&sim, ip, admin_tls("os:admin")).await;
     let mut reported = String::new();
     for _ in 0..200 {

@@ -164,13 +164,14 @@ impl NodeApi {
         crate::factory::installer_schematic(&world, image).map_err(Status::unknown)
     }
 
-    /// Checks an installer image and schedules the reboot into its version (and schematic, when
-    /// the sim knows which the image installs).
+    /// Checks an installer image and installs it: the node's next boot runs its version (and
+    /// schematic, when the sim knows which the image installs); `reboot` starts that boot now.
     pub(crate) fn start_upgrade(
         &self,
         node: &mut Node,
         image: &str,
         schematic: Option<String>,
+        reboot: bool,
     ) -> Result<(), Status> {
         let version = image
             .rsplit_once(':')
@@ -188,7 +189,9 @@ impl NodeApi {
         }
         node.pending_version = Some(version);
         node.pending_schematic = schematic;
-        self.reboot(node);
+        if reboot {
+            self.reboot(node);
+        }
         Ok(())
     }
 
@@ -643,7 +646,8 @@ impl MachineService for NodeApi {
         let schematic = self.installer_schematic(&image)?;
         let mut fleet = self.sim.lock();
         let node = Self::up_node(&mut fleet, id)?;
-        self.start_upgrade(node, &image, schematic)?;
+        // MachineService.Upgrade reboots by itself once the image is installed.
+        self.start_upgrade(node, &image, schematic, true)?;
         let meta = Self::meta(node);
         Ok(Response::new(UpgradeResponse {
             messages: vec![Upgrade {
@@ -665,7 +669,7 @@ impl MachineService for NodeApi {
             .get_mut(&id)
             .ok_or_else(|| Status::unavailable("node is gone"))?;
         let meta = Self::meta(node);
-        // After LifecycleService.Upgrade the node is already on its way down: one reboot.
+        // A node already on its way down (MachineService.Upgrade) reboots once.
         if !matches!(node.phase, Phase::Rebooting { .. }) {
             let node = Self::up_node(&mut fleet, id)?;
             self.reboot(node);

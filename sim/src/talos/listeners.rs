@@ -9,6 +9,7 @@ use std::sync::{Arc, PoisonError};
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulConnection;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -33,9 +34,9 @@ impl Drop for NodeListeners {
 }
 
 /// Opens the sockets of nodes that are up and have none yet, and closes those of deleted servers.
-/// Sockets stay open while a node reboots or its server is off (connections are then closed at
-/// once, see [`serve_apid`]): re-binding the same address while the old socket is still being torn
-/// down would fail.
+/// Sockets stay open while a node reboots or its server is off (its connections are closed at
+/// once, see [`until_boot_ends`]): re-binding the same address while the old socket is still being
+/// torn down would fail.
 ///
 /// A node whose address cannot be bound (another sim on the same block) does not serve at all:
 /// the error is logged and shown as its `listen_error` in `/_sim/state`, naming
@@ -128,10 +129,13 @@ async fn accept_loop(sim: Arc<TalosSim>, server_id: i64, nominal: u16, listener:
 
 /// Serves one apid connection to a node.
 pub async fn serve_apid(sim: Arc<TalosSim>, server_id: i64, stream: TcpStream) {
-    let (tls, maintenance) = {
-        let fleet = sim.lock();
-        match fleet.nodes.get(&server_id).filter(|n| n.is_up()) {
-            Some(n) => (n.tls.clone(), n.config.is_none()),
+    let (tls, maintenance, life) = {
+        let mut fleet = sim.lock();
+        let Some(life) = fleet.boot_life(server_id) else {
+            return;
+        };
+        match fleet.nodes.get(&server_id) {
+            Some(n) => (n.tls.clone(), n.config.is_none(), life),
             None => return,
         }
     };
@@ -168,16 +172,46 @@ pub async fn serve_apid(sim: Arc<TalosSim>, server_id: i64, stream: TcpStream) {
     .prepare();
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http2().max_frame_size(1 << 20);
-    let _ = builder
-        .http2_only()
-        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(routes))
-        .await;
+    let builder = builder.http2_only();
+    let serving = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(routes));
+    until_boot_ends(life, serving).await;
+}
+
+/// How long a connection of a node that shuts down (reboot, reset, upgrade) may take to finish
+/// the calls in flight once told to close; watches are cut off after it.
+const GRACEFUL_CLOSE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Serves a connection until the node's boot ends, then closes it: gracefully when Talos shuts
+/// the node down (replies in flight are sent, then GOAWAY), at once when the server was deleted
+/// or powered off. Without this, a connection a client or load balancer keeps open would go on
+/// answering for a node that no longer exists.
+async fn until_boot_ends<C: GracefulConnection>(
+    mut life: tokio::sync::watch::Receiver<bool>,
+    connection: C,
+) {
+    let mut connection = std::pin::pin!(connection);
+    let graceful = tokio::select! {
+        _ = connection.as_mut() => return,
+        graceful = async {
+            match life.changed().await {
+                Ok(()) => *life.borrow(),
+                Err(_) => false,
+            }
+        } => graceful,
+    };
+    if graceful {
+        connection.as_mut().graceful_shutdown();
+        let _ = tokio::time::timeout(GRACEFUL_CLOSE, connection).await;
+    }
 }
 
 /// Serves one Kubernetes API connection to a control plane.
 pub async fn serve_kube(sim: Arc<TalosSim>, server_id: i64, stream: TcpStream) {
-    let (tls, key) = {
+    let (tls, key, life) = {
         let mut fleet = sim.lock();
+        let Some(life) = fleet.boot_life(server_id) else {
+            return;
+        };
         let Some(node) = fleet
             .nodes
             .get(&server_id)
@@ -191,7 +225,7 @@ pub async fn serve_kube(sim: Arc<TalosSim>, server_id: i64, stream: TcpStream) {
         if !fleet.clusters.get(&key).is_some_and(|c| c.bootstrapped) {
             return;
         }
-        (super::tls::kube_tls(&mut fleet, &key), key)
+        (super::tls::kube_tls(&mut fleet, &key), key, life)
     };
     let Some(tls) = tls else { return };
     let Ok(stream) = TlsAcceptor::from(tls).accept(stream).await else {
@@ -211,7 +245,7 @@ pub async fn serve_kube(sim: Arc<TalosSim>, server_id: i64, stream: TcpStream) {
         cluster: key,
         user,
     });
-    let _ = Builder::new(TokioExecutor::new())
-        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router))
-        .await;
+    let builder = Builder::new(TokioExecutor::new());
+    let serving = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router));
+    until_boot_ends(life, serving).await;
 }

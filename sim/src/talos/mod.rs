@@ -419,6 +419,7 @@ impl TalosSim {
                 fleet.nodes.values().filter_map(Node::cluster_key).collect();
             fleet.clusters.retain(|key, _| live.contains(key));
             fleet.join_members(reach.as_ref(), &self.kube_timestamp());
+            fleet.end_finished_boots();
             tls::refresh(self, &mut fleet);
         }
         // Taken after the fleet lock is released (never hold both).

@@ -166,6 +166,15 @@ pub struct Cluster {
     pub kube: crate::kube::store::Store,
 }
 
+/// One boot of a node, as its open connections see it. Sending `true` closes them gracefully
+/// (Talos shutting the node down for a reboot, reset or upgrade); dropping the sender closes them
+/// at once (server deleted or powered off: the machine just stops).
+#[derive(Debug)]
+struct BootLife {
+    boots: u64,
+    ended: tokio::sync::watch::Sender<bool>,
+}
+
 /// All nodes and clusters.
 #[derive(Debug)]
 pub struct Fleet {
@@ -174,6 +183,8 @@ pub struct Fleet {
     /// Clusters by key.
     pub clusters: BTreeMap<String, Cluster>,
     rng: ChaCha8Rng,
+    /// The boots of nodes that have open connections, by server id.
+    boot_lives: BTreeMap<i64, BootLife>,
 }
 
 impl Fleet {
@@ -183,7 +194,41 @@ impl Fleet {
             nodes: BTreeMap::new(),
             clusters: BTreeMap::new(),
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x7a105),
+            boot_lives: BTreeMap::new(),
         }
+    }
+
+    /// What a connection to node `id` waits on to learn that the node's current boot ended
+    /// (see [`BootLife`]); `None` when the node is not up.
+    pub fn boot_life(&mut self, id: i64) -> Option<tokio::sync::watch::Receiver<bool>> {
+        let boots = self.nodes.get(&id).filter(|n| n.is_up())?.boots;
+        let fresh = || BootLife {
+            boots,
+            ended: tokio::sync::watch::Sender::new(false),
+        };
+        let life = self.boot_lives.entry(id).or_insert_with(fresh);
+        if life.boots != boots {
+            *life = fresh();
+        }
+        Some(life.ended.subscribe())
+    }
+
+    /// Closes the connections of boots that ended: gracefully for nodes Talos took down
+    /// (rebooting, halting, or already booted again), at once for servers deleted or off.
+    pub fn end_finished_boots(&mut self) {
+        let nodes = &self.nodes;
+        self.boot_lives.retain(|id, life| {
+            let Some(node) = nodes.get(id) else {
+                return false;
+            };
+            let shut_down = node.boots != life.boots
+                || matches!(node.phase, Phase::Rebooting { .. } | Phase::Halting { .. });
+            if shut_down {
+                life.ended.send_replace(true);
+                return false;
+            }
+            node.is_up()
+        });
     }
 
     /// A new etcd member id.

@@ -1,6 +1,7 @@
 //! The Talos 1.13+ upgrade path: `ImageService.Pull` of the installer image, then
-//! `LifecycleService.Upgrade` from it (the image must have been pulled on that node). The node
-//! reboots after the latency model's `talos_reboot` and then reports the image's version.
+//! `LifecycleService.Upgrade` from it (the image must have been pulled on that node), then
+//! `MachineService.Reboot`. The installed version boots at that reboot (after the latency model's
+//! `talos_reboot`); until then the node reports the version it runs.
 
 use std::pin::Pin;
 
@@ -65,7 +66,9 @@ impl LifecycleService for NodeApi {
                 "installer image {image:?} was not pulled on this node (ImageService.Pull first)"
             )));
         }
-        self.start_upgrade(node, &image, schematic)?;
+        // LifecycleService.Upgrade only installs: the new version boots at the next Reboot,
+        // which `talosctl upgrade` (1.13+) sends once the installer reported success.
+        self.start_upgrade(node, &image, schematic, false)?;
         let progress = |r| {
             Ok(LifecycleServiceUpgradeResponse {
                 progress: Some(LifecycleServiceInstallProgress { response: Some(r) }),

@@ -60,6 +60,21 @@ impl Rpc {
         }
     }
 
+    /// Whether sending the call again after its connection broke mid-call cannot do anything
+    /// twice: reads, and the pull of an image (pulled once, found the second time). Writes are
+    /// not repeated blindly: the first may have been carried out before the connection broke.
+    #[must_use]
+    pub fn safe_to_repeat(self) -> bool {
+        matches!(
+            self,
+            Self::Version
+                | Self::EtcdMemberList
+                | Self::Kubeconfig
+                | Self::ResourceGet
+                | Self::ImagePull
+        )
+    }
+
     /// How long a call may take, retries included, unless the caller says otherwise.
     ///
     /// Quick reads get 30 s; calls that make Talos do work (validate and apply a config, leave
@@ -330,6 +345,16 @@ impl Error {
         matches!(self, Self::Status { status, .. }
             if status.code() == tonic::Code::Unavailable
                 && status.message().contains("certificate signed by unknown authority"))
+    }
+
+    /// Whether the connection broke while the call was in flight (the node behind it rebooted
+    /// or vanished, or a load balancer's target did): tonic reports that as `Unknown` carrying
+    /// the transport error, not as a status the server sent.
+    #[must_use]
+    pub fn is_broken_connection(&self) -> bool {
+        matches!(self, Self::Status { status, .. }
+            if status.code() == tonic::Code::Unknown
+                && std::error::Error::source(status).is_some())
     }
 
     /// This error as [`Error::NotInCluster`], when it says the node is not part of the cluster.

@@ -272,7 +272,10 @@ impl Node {
             |remaining| {
                 attempt(remaining).map_err(|err| {
                     let err = self.with_tls_cause(err);
-                    if err.is_foreign_node() || err.is_forwarding_refused() {
+                    if err.is_foreign_node()
+                        || err.is_forwarding_refused()
+                        || err.is_broken_connection()
+                    {
                         self.client.reconnect();
                     }
                     err

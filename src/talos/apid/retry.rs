@@ -77,6 +77,14 @@ fn classify(err: &Error, deadline_passed: bool) -> Verdict {
     if err.is_foreign_node() || err.is_forwarding_refused() {
         return Verdict::Reroute;
     }
+    if err.is_broken_connection() {
+        // The caller has reconnected; a new connection may reach the node again (or, through a
+        // load balancer, another node that forwards).
+        return match err {
+            Error::Status { rpc, .. } if rpc.safe_to_repeat() => Verdict::Retry,
+            _ => Verdict::Fatal,
+        };
+    }
     let code = match err {
         Error::Status { status, .. } | Error::Cancelled { status, .. } => status.code(),
         Error::Node { code, .. } => *code,
@@ -221,6 +229,35 @@ mod tests {
         assert_eq!(
             classify(&status(tonic::Code::Unavailable), false),
             Verdict::Retry
+        );
+    }
+
+    #[test]
+    fn a_broken_connection_repeats_reads_but_not_writes() {
+        let broken = |rpc| Error::Status {
+            rpc,
+            target: target(),
+            status: tonic::Status::from_error(Box::new(std::io::Error::from(
+                std::io::ErrorKind::ConnectionReset,
+            ))),
+        };
+        for rpc in [Rpc::Version, Rpc::EtcdMemberList, Rpc::ImagePull] {
+            assert!(broken(rpc).is_broken_connection());
+            assert_eq!(classify(&broken(rpc), false), Verdict::Retry, "{rpc}");
+        }
+        for rpc in [
+            Rpc::Reboot,
+            Rpc::Reset,
+            Rpc::Bootstrap,
+            Rpc::LifecycleUpgrade,
+        ] {
+            assert_eq!(classify(&broken(rpc), false), Verdict::Fatal, "{rpc}");
+        }
+        // An Unknown the server sent is an answer, not a broken connection.
+        assert!(!status(tonic::Code::Unknown).is_broken_connection());
+        assert_eq!(
+            classify(&status(tonic::Code::Unknown), false),
+            Verdict::Fatal
         );
     }
 
