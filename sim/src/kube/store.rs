@@ -89,6 +89,15 @@ impl Store {
             .and_then(|m| m.get(&(ns.to_string(), name.to_string())))
     }
 
+    /// Every object of a resource (all namespaces), borrowed: for controllers that look at many
+    /// objects and keep few (cloning them all on every pass made each pass cost milliseconds).
+    pub fn iter(&self, group_version: &str, resource: &str) -> impl Iterator<Item = &Value> {
+        self.objects
+            .get(&(group_version.to_string(), resource.to_string()))
+            .into_iter()
+            .flat_map(|m| m.values())
+    }
+
     /// Every object of a resource (all namespaces), cloned.
     pub fn items(&self, group_version: &str, resource: &str) -> Vec<Value> {
         self.objects

@@ -90,12 +90,12 @@ pub fn running_pods(store: &Store, namespace: &str, label_selector: &str) -> Vec
         return Vec::new();
     };
     store
-        .items("v1", "pods")
-        .into_iter()
+        .iter("v1", "pods")
         .filter(|p| meta_str(p, "namespace") == namespace)
         .filter(|p| p["status"]["phase"] == "Running")
         .filter(|p| !p["metadata"]["deletionTimestamp"].is_string())
         .filter(|p| selector.matches(&super::select::labels_of(p)))
+        .cloned()
         .collect()
 }
 
@@ -103,8 +103,8 @@ pub fn running_pods(store: &Store, namespace: &str, label_selector: &str) -> Vec
 fn collect_garbage(store: &mut Store, nodes: &[Value]) {
     let owners: BTreeSet<String> = OWNER_KINDS
         .iter()
-        .flat_map(|(_, gv, r)| store.items(gv, r))
-        .map(|o| meta_str(&o, "uid").to_string())
+        .flat_map(|(_, gv, r)| store.iter(gv, r))
+        .map(|o| meta_str(o, "uid").to_string())
         .collect();
     let node_names: BTreeSet<&str> = nodes.iter().map(|n| meta_str(n, "name")).collect();
     for (gv, resource) in [
@@ -180,10 +180,10 @@ fn deployments(store: &mut Store, tick: &Tick) {
 /// Live (not being deleted) pods owned by `owner_uid`.
 pub(super) fn owned_pods(store: &Store, owner_uid: &str) -> Vec<Value> {
     store
-        .items("v1", "pods")
-        .into_iter()
+        .iter("v1", "pods")
         .filter(|p| controller_uid(p) == Some(owner_uid))
         .filter(|p| !p["metadata"]["deletionTimestamp"].is_string())
+        .cloned()
         .collect()
 }
 
@@ -621,12 +621,14 @@ fn schedule(store: &mut Store, nodes: &[Value], tick: &Tick) {
 /// Workload statuses from their pods (a DaemonSet's desired count from its eligible nodes).
 fn statuses(store: &mut Store, nodes: &[Value], tick: &Tick) {
     let count = |store: &Store, uid: &str| {
-        let pods = owned_pods(store, uid);
-        let ready = pods
-            .iter()
-            .filter(|p| super::eviction::is_healthy(p))
-            .count() as i64;
-        (pods.len() as i64, ready)
+        let pods = || {
+            store
+                .iter("v1", "pods")
+                .filter(|p| controller_uid(p) == Some(uid))
+                .filter(|p| !p["metadata"]["deletionTimestamp"].is_string())
+        };
+        let ready = pods().filter(|p| super::eviction::is_healthy(p)).count() as i64;
+        (pods().count() as i64, ready)
     };
     for (gv, resource) in [
         ("apps/v1", "replicasets"),
@@ -654,9 +656,9 @@ fn statuses(store: &mut Store, nodes: &[Value], tick: &Tick) {
     for mut deploy in store.items("apps/v1", "deployments") {
         let deploy_uid = meta_str(&deploy, "uid").to_string();
         let (mut total, mut ready) = (0, 0);
-        for rs in store.items("apps/v1", "replicasets") {
-            if controller_uid(&rs) == Some(deploy_uid.as_str()) {
-                let (t, r) = count(store, meta_str(&rs, "uid"));
+        for rs in store.iter("apps/v1", "replicasets") {
+            if controller_uid(rs) == Some(deploy_uid.as_str()) {
+                let (t, r) = count(store, meta_str(rs, "uid"));
                 total += t;
                 ready += r;
             }

@@ -122,6 +122,9 @@ struct ServerView {
     disk_writes: u64,
 }
 
+/// The pause between two passes of the reconcile loop ([`TalosSim::tick`]).
+const TICK_PAUSE: Duration = Duration::from_millis(25);
+
 /// The Talos side of the sim, shared by the loop, the listeners and the Kubernetes API.
 pub struct TalosSim {
     fleet: Mutex<Fleet>,
@@ -183,9 +186,11 @@ impl TalosSim {
         });
         let looping = sim.clone();
         let task = tokio::spawn(async move {
-            let mut interval = tokio::time::interval(Duration::from_millis(25));
+            // A fixed pause between passes, not a fixed rate: a pass that takes longer than the
+            // period (many objects, a slow machine) must not turn the loop into a busy one that
+            // starves the API requests waiting for the same lock.
             loop {
-                interval.tick().await;
+                tokio::time::sleep(TICK_PAUSE).await;
                 looping.tick();
             }
         });

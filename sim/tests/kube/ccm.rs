@@ -175,6 +175,44 @@ async fn cilium_and_ccm_charts_make_nodes_ready_and_serve_load_balancers() {
         "{ccm}"
     );
 
+    // A route removed behind the CCM's back comes back at the route controller's next period
+    // (10 s), not at every pass of the sim: with the clock stopped, however long the sim runs,
+    // the CCM spends no more of the project's rate limit.
+    let route = &network["routes"][0];
+    // Until the network's running actions (the CCM's add_route) finish, it is locked.
+    for _ in 0..20 {
+        let running = c
+            .hcloud(
+                "GET",
+                &format!("/networks/{}/actions?status=running", c.network),
+                None,
+            )
+            .await;
+        if running["actions"].as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        c.advance(5).await;
+    }
+    c.hcloud(
+        "POST",
+        &format!("/networks/{}/actions/delete_route", c.network),
+        Some(route.clone()),
+    )
+    .await;
+    let before = c.sim.stats().await["ccm_requests"].clone();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let idle = c.sim.stats().await["ccm_requests"].clone();
+    assert!(
+        idle["GET /networks/{id}"].as_u64() <= before["GET /networks/{id}"].as_u64().map(|n| n + 1),
+        "{before} then {idle}"
+    );
+    c.advance(10).await;
+    let restored = c
+        .hcloud("GET", &format!("/networks/{}", c.network), None)
+        .await["network"]["routes"]
+        .clone();
+    assert!(restored.as_array().unwrap().contains(route), "{restored}");
+
     // A LoadBalancer Service becomes a Hetzner load balancer named and labelled like the CCM's.
     let created = c
         .kube(

@@ -18,7 +18,7 @@ pub mod node_init;
 pub mod routes;
 pub mod setup;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use ipnet::Ipv4Net;
@@ -53,7 +53,19 @@ pub struct CcmState {
     pub load_balancers: BTreeMap<String, CcmLoadBalancer>,
     /// Why a Service has no balancer, by `namespace/name`.
     pub service_errors: BTreeMap<String, String>,
+    /// When the route controller runs next (sim clock).
+    pub routes_due: Duration,
+    /// Nodes the node controller tried and could not initialise (no server of that name yet),
+    /// and when it tries them again (sim clock).
+    pub init_retry: (BTreeSet<String>, Duration),
 }
+
+/// How often Kubernetes' route controller reconciles (`--route-reconciliation-period`).
+const ROUTE_PERIOD: Duration = Duration::from_secs(10);
+
+/// How long the node controller waits before it looks again for the server of a node it could
+/// not initialise (its work queue's back-off, simplified to a constant).
+const NODE_INIT_RETRY: Duration = Duration::from_secs(5);
 
 /// One node as the CCM sees it.
 #[derive(Debug, Clone)]
@@ -81,6 +93,10 @@ pub struct Plan {
     pub nodes: Vec<NodeRef>,
     /// Service controller work.
     pub lb_ops: Vec<load_balancers::LbOp>,
+    /// Whether the route controller's period has come round.
+    pub routes_due: bool,
+    /// Whether uninitialised nodes are tried now (new ones at once, failed ones after a pause).
+    pub init_due: bool,
     /// Sim time of the plan.
     pub now: Duration,
 }
@@ -107,6 +123,10 @@ pub struct Outcome {
     pub initialized: Vec<(String, CcmNode)>,
     /// Service controller results.
     pub lbs: Vec<load_balancers::LbOutcome>,
+    /// Whether the route controller ran.
+    pub routes_ran: bool,
+    /// Nodes the node controller tried and could not initialise, when it tried any.
+    pub init_failed: Option<BTreeSet<String>>,
     /// Sim time of the plan.
     pub now: Duration,
 }
@@ -160,12 +180,19 @@ pub fn plan(cluster: &str, store: &mut Store, nodes: &[Value], now: Duration) ->
         Ok(s) if s.lb.enabled => load_balancers::plan(store, &targets),
         _ => Vec::new(),
     };
+    let (tried, retry_at) = &store.ccm.init_retry;
+    let init_due = now >= *retry_at
+        || node_refs
+            .iter()
+            .any(|n| n.init.is_none() && !tried.contains(&n.name));
     Some(Plan {
         cluster: cluster.to_string(),
         setup,
         mode,
         nodes: node_refs,
         lb_ops,
+        routes_due: now >= store.ccm.routes_due,
+        init_due,
         now,
     })
 }
@@ -216,6 +243,8 @@ pub fn carry_out(world: &mut World, plan: Plan) -> Outcome {
         attempt: None,
         initialized: Vec::new(),
         lbs: Vec::new(),
+        routes_ran: false,
+        init_failed: None,
         now: plan.now,
     };
     let setup = match plan.setup {
@@ -245,8 +274,16 @@ pub fn carry_out(world: &mut World, plan: Plan) -> Outcome {
         .filter(|n| n.init.is_none())
         .map(|n| n.name.clone())
         .collect();
-    outcome.initialized = node_init::initialize(world, network, &pending);
-    if let (Some(network), Some(cluster_cidr)) = (network, setup.routes) {
+    if plan.init_due && !pending.is_empty() {
+        outcome.initialized = node_init::initialize(world, network, &pending);
+        let failed = pending
+            .into_iter()
+            .filter(|name| !outcome.initialized.iter().any(|(n, _)| n == name))
+            .collect();
+        outcome.init_failed = Some(failed);
+    }
+    if let (true, Some(network), Some(cluster_cidr)) = (plan.routes_due, network, setup.routes) {
+        outcome.routes_ran = true;
         let targets: Vec<routes::RouteTarget> = plan
             .nodes
             .iter()
@@ -288,6 +325,12 @@ pub fn record(store: &mut Store, outcome: Outcome, timestamp: &str) {
     }
     if !is_running(&store.ccm) {
         return;
+    }
+    if outcome.routes_ran {
+        store.ccm.routes_due = outcome.now + ROUTE_PERIOD;
+    }
+    if let Some(failed) = outcome.init_failed {
+        store.ccm.init_retry = (failed, outcome.now + NODE_INIT_RETRY);
     }
     store.ccm.nodes.extend(outcome.initialized);
     load_balancers::record(store, outcome.lbs, timestamp);
