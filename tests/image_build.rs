@@ -414,7 +414,10 @@ fn a_custom_schematic_gets_its_own_snapshots_installer_and_roll() {
         "/servers?label_selector=hk8s.io/cluster%3Dcustom",
         "servers",
     ) {
-        assert_eq!(server["labels"]["hk8s.io/schematic"], label_of(iscsi).as_str());
+        assert_eq!(
+            server["labels"]["hk8s.io/schematic"],
+            label_of(iscsi).as_str()
+        );
     }
     plan_is_empty(&w);
 

@@ -21,18 +21,16 @@ pub struct Allowed {
 }
 
 /// The documented differences.
-pub const ALLOWED: &[Allowed] = &[
-    Allowed {
-        method: "DELETE",
-        template: "/load_balancers/{id}",
-        status: Some(200),
-        pointer: "",
-        value: |_| true,
-        reason: "the description gives 204 without a body, but the official Python client \
+pub const ALLOWED: &[Allowed] = &[Allowed {
+    method: "DELETE",
+    template: "/load_balancers/{id}",
+    status: Some(200),
+    pointer: "",
+    value: |_| true,
+    reason: "the description gives 204 without a body, but the official Python client \
                  (hcloud 2.27, `LoadBalancersClient.delete`) reads `response[\"action\"]`: the \
                  API answers 200 with the delete_load_balancer action",
-    },
-];
+}];
 
 /// The entry that covers a violation at `pointer` (offending `value`) of `method template`
 /// answered with `status`, if any.
