@@ -82,6 +82,11 @@ fn snapshots(world: &World) -> Vec<Value> {
     world.list("/images?type=snapshot", "images")
 }
 
+/// The `hk8s.io/schematic` label value of a schematic id.
+fn label_of(schematic: &str) -> String {
+    hk8s::hcloud::labels::schematic_value(schematic)
+}
+
 /// (arch label, schematic label) of every snapshot, sorted.
 fn snapshot_keys(world: &World) -> Vec<(String, String)> {
     let mut keys: Vec<(String, String)> = snapshots(world)
@@ -189,7 +194,7 @@ fn missing_snapshots_are_built_once_and_shared() {
         ),
     );
     first.run_ok(&["apply", "-auto-approve", "-no-color"]);
-    let default = hk8s::talos::factory::DEFAULT_SCHEMATIC.to_owned();
+    let default = label_of(hk8s::talos::factory::DEFAULT_SCHEMATIC);
     assert_eq!(
         snapshot_keys(&world),
         [
@@ -261,7 +266,7 @@ fn concurrent_applies_build_each_snapshot_once() {
     let mut second = b.spawn(&["apply", "-auto-approve", "-no-color"]);
     assert!(first.wait().expect("terraform runs").success());
     assert!(second.wait().expect("terraform runs").success());
-    let default = hk8s::talos::factory::DEFAULT_SCHEMATIC.to_owned();
+    let default = label_of(hk8s::talos::factory::DEFAULT_SCHEMATIC);
     assert_eq!(snapshot_keys(&world), [("amd64".to_owned(), default)]);
     assert_eq!(downloads(&world), 1, "one build for both applies");
     assert!(build_leftovers(&world).is_empty());
@@ -388,8 +393,11 @@ fn a_custom_schematic_gets_its_own_snapshots_installer_and_roll() {
     w.run_ok(&["apply", "-auto-approve", "-no-color"]);
     let keys = snapshot_keys(&world);
     assert_eq!(keys.len(), 1, "{keys:?}");
-    let (arch, iscsi) = &keys[0];
+    let (arch, iscsi_label) = &keys[0];
     assert_eq!(arch, "amd64");
+    // The label holds the id's first 63 characters (Hetzner's longest label value).
+    let iscsi = &node_schematics(&world)[0].1.clone();
+    assert_eq!(&label_of(iscsi), iscsi_label);
     assert_ne!(iscsi, hk8s::talos::factory::DEFAULT_SCHEMATIC);
     let both = |schematic: &str| {
         vec![
@@ -406,7 +414,10 @@ fn a_custom_schematic_gets_its_own_snapshots_installer_and_roll() {
         "/servers?label_selector=hk8s.io/cluster%3Dcustom",
         "servers",
     ) {
-        assert_eq!(server["labels"]["hk8s.io/schematic"], iscsi.as_str());
+        assert_eq!(
+            server["labels"]["hk8s.io/schematic"],
+            label_of(iscsi).as_str()
+        );
     }
     plan_is_empty(&w);
 
@@ -477,8 +488,8 @@ fn a_custom_schematic_gets_its_own_snapshots_installer_and_roll() {
     assert_eq!(
         built,
         [
-            ("v1.13.10".to_owned(), nodes[0].1.clone()),
-            ("v1.13.9".to_owned(), iscsi.clone())
+            ("v1.13.10".to_owned(), label_of(&nodes[0].1)),
+            ("v1.13.9".to_owned(), label_of(iscsi))
         ]
     );
     plan_is_empty(&w);

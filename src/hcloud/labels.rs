@@ -17,8 +17,26 @@ pub const ROLE: &str = "hk8s.io/role";
 pub const POOL: &str = "hk8s.io/pool";
 /// Label of a Talos snapshot: its Talos version.
 pub const TALOS_VERSION: &str = "hk8s.io/talos-version";
-/// Label of a Talos snapshot: its Image Factory schematic id.
+/// Label of a Talos snapshot (and of servers made from it): its Image Factory schematic id, as
+/// [`schematic_value`] writes it.
 pub const SCHEMATIC: &str = "hk8s.io/schematic";
+
+/// Longest label value Hetzner documents ("63 characters or less"; its published OpenAPI
+/// description says the same, even though hcloud-go's own check lets 64 through).
+pub const MAX_VALUE_LEN: usize = 63;
+
+/// The [`SCHEMATIC`] label value of a schematic id. Image Factory ids are 64 hex digits, one more
+/// than a Hetzner label value holds, so the label keeps the first 63 (252 bits: two schematics
+/// never share them in practice). Every lookup compares through [`schematic_matches`].
+pub fn schematic_value(id: &str) -> String {
+    id.chars().take(MAX_VALUE_LEN).collect()
+}
+
+/// Whether a [`SCHEMATIC`] label value names schematic `id`: its [`schematic_value`], or the
+/// whole id (labels written by hand, or by hk8s before it shortened them).
+pub fn schematic_matches(label: &str, id: &str) -> bool {
+    label == id || label == schematic_value(id)
+}
 
 /// Labels of a Hetzner object (sorted, so requests and comparisons are deterministic).
 pub type Labels = BTreeMap<String, String>;
@@ -120,6 +138,18 @@ impl fmt::Display for Selector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schematic_labels_fit_hetzners_value_length() {
+        let id = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba";
+        let value = schematic_value(id);
+        assert_eq!(value.len(), MAX_VALUE_LEN);
+        assert!(id.starts_with(&value));
+        assert!(schematic_matches(&value, id));
+        assert!(schematic_matches(id, id));
+        assert!(!schematic_matches(&value[..62], id));
+        assert_eq!(schematic_value("short"), "short");
+    }
 
     #[test]
     fn builds_sorted_selectors_and_matching_labels() {

@@ -25,9 +25,10 @@ pub async fn delete_unused(
     schematic: &str,
 ) -> Result<(Vec<i64>, Vec<i64>), crate::hcloud::Error> {
     let selector = format!(
-        "{}={version},{}={schematic},{ARCH_LABEL}",
+        "{}={version},{}={},{ARCH_LABEL}",
         labels::TALOS_VERSION,
-        labels::SCHEMATIC
+        labels::SCHEMATIC,
+        labels::schematic_value(schematic)
     );
     let (x86, arm, servers) = tokio::try_join!(
         client.list_snapshots_matching(&selector, Architecture::X86),
@@ -85,7 +86,7 @@ impl SnapshotKey {
     pub fn labels(&self) -> Labels {
         [
             (labels::TALOS_VERSION, self.version.to_string()),
-            (labels::SCHEMATIC, self.schematic.clone()),
+            (labels::SCHEMATIC, labels::schematic_value(&self.schematic)),
             (ARCH_LABEL, self.arch().as_str().to_owned()),
         ]
         .into_iter()
@@ -99,7 +100,7 @@ impl SnapshotKey {
     pub fn snapshot_selector(&self) -> Selector {
         Selector::default()
             .with(labels::TALOS_VERSION, &self.version.to_string())
-            .with(labels::SCHEMATIC, &self.schematic)
+            .with(labels::SCHEMATIC, &labels::schematic_value(&self.schematic))
     }
 
     /// Selects the temporary objects of this key's build.

@@ -10,6 +10,12 @@ pub const TALOS_VERSION_LABEL: &str = "hk8s.io/talos-version";
 /// Label holding the Image Factory schematic of a snapshot.
 pub const TALOS_SCHEMATIC_LABEL: &str = "hk8s.io/schematic";
 
+/// The [`TALOS_SCHEMATIC_LABEL`] value hk8s writes for a schematic id: its first 63 characters
+/// (a Hetzner label value holds at most 63; an Image Factory id has 64).
+pub fn schematic_label_value(id: &str) -> String {
+    id.chars().take(crate::labels::MAX_NAME_LEN).collect()
+}
+
 pub(super) fn seed_images(world: &mut World) {
     let created = world.clock.timestamp();
     let mut id = 0;
@@ -50,7 +56,7 @@ pub(super) fn seed_images(world: &mut World) {
                 (TALOS_VERSION_LABEL.to_string(), version.clone()),
                 (
                     TALOS_SCHEMATIC_LABEL.to_string(),
-                    DEFAULT_TALOS_SCHEMATIC.to_string(),
+                    schematic_label_value(DEFAULT_TALOS_SCHEMATIC),
                 ),
             ]
             .into_iter()
@@ -93,6 +99,7 @@ pub(super) fn derive_disks(data: &mut Collections) {
                 schematic: image
                     .labels
                     .get(TALOS_SCHEMATIC_LABEL)
+                    .filter(|label| !DEFAULT_TALOS_SCHEMATIC.starts_with(label.as_str()))
                     .cloned()
                     .unwrap_or_else(|| DEFAULT_TALOS_SCHEMATIC.into()),
                 arch: talos_arch(&image.architecture).into(),

@@ -38,7 +38,7 @@ async fn system_images_and_talos_snapshots() {
     );
 
     let talos = list_images(&sim.cfg, ListImagesParams {
-        label_selector: Some("hk8s.io/talos-version=v1.13.9,hk8s.io/schematic=376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba".into()),
+        label_selector: Some("hk8s.io/talos-version=v1.13.9,hk8s.io/schematic=376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4b".into()),
         ..Default::default()
     })
     .await

@@ -87,7 +87,7 @@ def test_catalog(client):
     assert [t.name for t in client.load_balancer_types.get_all()] == ["lb11", "lb21", "lb31"]
     debian_arm = client.images.get_by_name_and_architecture("debian-12", "arm")
     assert debian_arm.architecture == "arm" and debian_arm.type == "system"
-    talos = client.images.get_all(label_selector=f"hk8s.io/talos-version={TALOS},hk8s.io/schematic={SCHEMATIC}")
+    talos = client.images.get_all(label_selector=f"hk8s.io/talos-version={TALOS},hk8s.io/schematic={SCHEMATIC[:63]}")
     assert sorted(i.architecture for i in talos) == ["arm", "x86"]
 
 

@@ -341,7 +341,7 @@ fn new_servers(
             if let Some(schematic) = spec.image.server_schematic() {
                 labels.insert(
                     crate::hcloud::labels::SCHEMATIC.to_owned(),
-                    schematic.to_owned(),
+                    crate::hcloud::labels::schematic_value(schematic),
                 );
             }
             let locations = &spec.control_plane.locations;

@@ -251,7 +251,7 @@ fn image() -> Attribute {
     .optional()
     .description(
         "Talos image to boot new servers from. Default: the snapshot labelled \
-         hk8s.io/talos-version=<talos_version>, hk8s.io/schematic=<schematic id> and \
+         hk8s.io/talos-version=<talos_version>, hk8s.io/schematic=<the schematic id's first 63 characters> and \
          hk8s.io/arch=<amd64|arm64>, built by the provider when it does not exist yet (a \
          temporary server writes the Image Factory's hcloud image to its disk in rescue mode; \
          the snapshot is kept and shared by every cluster of the project). With `snapshot_ids` \

@@ -69,10 +69,10 @@ impl ImageSpec {
     /// only).
     pub fn is_current(&self, server_labels: &crate::hcloud::labels::Labels) -> bool {
         self.server_schematic().is_none_or(|wanted| {
-            server_labels
+            let label = server_labels
                 .get(labels::SCHEMATIC)
-                .map_or(DEFAULT_SCHEMATIC, String::as_str)
-                == wanted
+                .map_or(DEFAULT_SCHEMATIC, String::as_str);
+            labels::schematic_matches(label, wanted)
         })
     }
 

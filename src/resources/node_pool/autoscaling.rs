@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::hcloud::labels::SCHEMATIC;
+use crate::hcloud::labels::{SCHEMATIC, schematic_value};
 use crate::hcloud::placement_groups::MAX_SERVERS_PER_GROUP;
 use crate::kube::components::autoscaler::{
     self as component, CONFIG_SECRET, NodeGroup, RELEASE, Taint,
@@ -111,7 +111,7 @@ async fn node_group(
         disk_encryption_label(spec.cluster.disk_encryption).to_owned(),
     );
     if let Some(schematic) = spec.cluster.image.server_schematic() {
-        server_labels.insert(SCHEMATIC.to_owned(), schematic.to_owned());
+        server_labels.insert(SCHEMATIC.to_owned(), schematic_value(schematic));
     }
     let taints = spec
         .taints

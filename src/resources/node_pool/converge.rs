@@ -362,7 +362,7 @@ async fn add_nodes(
             if let Some(schematic) = spec.cluster.image.server_schematic() {
                 labels.insert(
                     crate::hcloud::labels::SCHEMATIC.to_owned(),
-                    schematic.to_owned(),
+                    crate::hcloud::labels::schematic_value(schematic),
                 );
             }
             // Other locations are tried in order when Hetzner has no capacity in this one; the
