@@ -247,18 +247,18 @@ def test_full_lifecycle_of_every_resource_kind(client):
     # Listing by label finds everything; then delete in reverse order.
     assert [l.name for l in client.load_balancers.get_all(label_selector="hk8s.io/cluster=py")] == ["py-lb"]
     assert [f.name for f in client.firewalls.get_all(label_selector="hk8s.io/cluster=py")] == ["py-fw"]
-    with pytest.raises(APIException) as excinfo:
-        network.delete()
-    assert excinfo.value.code == "resource_in_use"
+    # Deleting a network detaches what is attached to it ("Attached resources will be detached
+    # automatically").
+    assert network.delete()
+    assert client.load_balancers.get_by_id(lb.id).private_net == []
+    assert all(s.private_net == [] for s in client.servers.get_all(label_selector="hk8s.io/cluster=py"))
 
-    wait_all([lb.detach_from_network(network)])
     wait_all([lb.delete().action])
     for s in client.servers.get_all(label_selector="hk8s.io/cluster=py"):
         wait_all([s.delete()])
     wait_all(firewall.remove_from_resources([FirewallResource(type="label_selector", label_selector=FirewallResourceLabelSelector(selector="hk8s.io/cluster=py"))]))
     assert firewall.delete()
     assert pg.delete()
-    assert network.delete()
     assert key.delete()
     assert client.images.get_by_id(image.id).delete()
     for kind in (client.servers, client.networks, client.firewalls, client.load_balancers, client.placement_groups, client.ssh_keys):
