@@ -580,9 +580,11 @@ fn scale_down_completes_while_the_load_balancer_routes_to_the_leaving_node() {
     );
     let lb_id = lb[0]["id"].as_i64().unwrap();
     world.pin_load_balancer(lb_id, Some(leaving_id));
-    // The sim's forwarders pick the pin up on their next reconcile pass (every 25 ms).
+    // The sim's forwarders pick the pin up on their next reconcile pass (25 ms apart, each
+    // taking longer on a loaded machine).
     let mut answered = String::new();
-    for _ in 0..100 {
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < give_up {
         answered = node_behind_load_balancer(&world, &w);
         if answered == leaving {
             break;
