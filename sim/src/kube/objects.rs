@@ -110,7 +110,6 @@ const KNOWN_RESOURCES: &[(&str, &str, &str, bool)] = &[
         "APIService",
         false,
     ),
-    ("storage.k8s.io/v1", "storageclasses", "StorageClass", false),
     ("storage.k8s.io/v1", "csidrivers", "CSIDriver", false),
     ("rbac.authorization.k8s.io/v1", "roles", "Role", true),
     (
@@ -194,7 +193,6 @@ pub fn api_groups(fleet: &Fleet, key: &str) -> Value {
         "rbac.authorization.k8s.io/v1",
         "apiextensions.k8s.io/v1",
         "apiregistration.k8s.io/v1",
-        "storage.k8s.io/v1",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -278,4 +276,18 @@ pub(crate) fn query_value<'a>(query: &'a [(String, String)], key: &str) -> Optio
         .iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_lists_each_known_resource_once() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (gv, plural, kind, _) in KNOWN_RESOURCES {
+            assert!(seen.insert((gv, plural)), "{gv} {plural} is listed twice");
+            assert_eq!(known_kind(gv, plural), Some(*kind));
+        }
+    }
 }

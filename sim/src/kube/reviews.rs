@@ -47,7 +47,6 @@ pub fn handle(target: &Target, method: &Method, user: &User, body: &Value) -> Op
             .as_array()
             .is_some_and(|g| g.iter().any(|g| g == MASTERS))
     };
-    let is_master = user.groups.iter().any(|g| g == MASTERS);
     let decision = |allowed: bool| {
         if allowed {
             json!({"allowed": true})
@@ -56,7 +55,9 @@ pub fn handle(target: &Target, method: &Method, user: &User, body: &Value) -> Op
         }
     };
     let status_of = match kind {
-        "SelfSubjectAccessReview" => decision(is_master),
+        // Only members of system:masters get this far (the dispatcher refuses everyone else
+        // before any handler), and they may do anything.
+        "SelfSubjectAccessReview" => decision(true),
         "SubjectAccessReview" | "LocalSubjectAccessReview" => {
             decision(masters(&body["spec"]["groups"]))
         }
