@@ -78,6 +78,10 @@ pub struct ProviderData {
     /// Hetzner's price list, fetched at most once per provider process, when a plan or apply
     /// first needs a cost estimate (`estimated_monthly_cost`).
     pub prices: crate::hcloud::pricing::PriceCache,
+    /// The project's hourly request budget as this provider process sees it, shared by every
+    /// operation's client; keeps `hcloud_rate_limit_reserve` requests for the cluster's own
+    /// Hetzner clients.
+    pub request_budget: Arc<crate::hcloud::budget::RequestBudget>,
 }
 
 impl ProviderData {
@@ -93,6 +97,9 @@ impl ProviderData {
         })
     }
 }
+
+/// The largest `hcloud_rate_limit_reserve` accepted (Hetzner's limits are in the thousands).
+const MAX_RATE_LIMIT_RESERVE: i64 = 1_000_000;
 
 /// Reads an environment variable (injectable for tests).
 type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -230,6 +237,23 @@ impl Provider for Hk8sProvider {
                     )),
             )
             .attribute(
+                Attribute::number("hcloud_rate_limit_reserve")
+                    .optional()
+                    .description(format!(
+                        "Requests of the Hetzner project's hourly budget (RateLimit-Limit, 3600 by default) the provider \
+                         leaves for the cloud controller, CSI driver and cluster autoscaler, which spend the same budget. \
+                         When the next request would leave fewer, the provider waits for the budget to refill and logs \
+                         how long at INFO. Default {}% of the limit; 0 spends it all; at most {}% is held back.",
+                        crate::hcloud::budget::DEFAULT_RESERVE_PERCENT,
+                        crate::hcloud::budget::MAX_RESERVE_PERCENT,
+                    ))
+                    .validate(crate::resources::validators::whole_number(
+                        "Invalid rate-limit reserve",
+                        0,
+                        MAX_RATE_LIMIT_RESERVE,
+                    )),
+            )
+            .attribute(
                 Attribute::string("image_factory_url")
                     .optional()
                     .description(format!(
@@ -273,6 +297,13 @@ impl Provider for Hk8sProvider {
                 DEFAULT_POLL_INTERVAL
             }),
         };
+        let reserve = match config.get("hcloud_rate_limit_reserve") {
+            Some(value) => value
+                .as_number()
+                .and_then(|n| n.to_i64())
+                .and_then(|n| u64::try_from(n).ok()),
+            None => None,
+        };
         let factory_url = known_string(config, "image_factory_url")?
             .or_else(|| self.env_var("HK8S_IMAGE_FACTORY"))
             .unwrap_or_else(|| crate::talos::factory::DEFAULT_URL.to_owned());
@@ -292,6 +323,7 @@ impl Provider for Hk8sProvider {
             hcloud_endpoint: endpoint.trim_end_matches('/').to_owned(),
             poll_interval,
             prices: crate::hcloud::pricing::PriceCache::default(),
+            request_budget: Arc::new(crate::hcloud::budget::RequestBudget::new(reserve)),
         };
         tracing::debug!(
             endpoint = %data.hcloud_endpoint,

@@ -52,10 +52,11 @@ fn single_node_lifecycle(tf: &support::Terraform, block: u8) {
         tf,
         &hcl::cluster(&world.endpoint, "solo", 1, "v1.13.9", "1.35.0", ""),
     )
-    .env("TF_LOG_PROVIDER", "DEBUG")
+    .env("TF_LOG_PROVIDER", "TRACE")
     .env("TF_LOG_PATH", &log.path().display().to_string());
     w.run_ok(&["apply", "-auto-approve", "-no-color"]);
-    // The provider's own log at DEBUG holds no key material and no token of the cluster.
+    // The provider's own log at TRACE holds no key material, no token of the cluster and not
+    // the Hetzner token.
     let logged = std::fs::read_to_string(log.path()).unwrap();
     assert!(
         logged.contains("waiting for Hetzner actions"),
@@ -67,7 +68,7 @@ fn single_node_lifecycle(tf: &support::Terraform, block: u8) {
         .as_str()
         .unwrap()
         .to_owned();
-    for needle in ["PRIVATE KEY", "LS0tLS1CRUdJTi"] {
+    for needle in ["PRIVATE KEY", "LS0tLS1CRUdJTi", cluster::world::TOKEN] {
         assert!(!logged.contains(needle), "the log holds {needle}");
     }
     let tokens: Vec<&str> = secrets

@@ -7,6 +7,8 @@ mod fixture;
 #[path = "hcloud_api/support.rs"]
 mod support;
 
+#[path = "hcloud_api/budget.rs"]
+mod budget;
 #[path = "hcloud_api/deadlines.rs"]
 mod deadlines;
 #[path = "hcloud_api/faults.rs"]

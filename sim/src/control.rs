@@ -50,6 +50,7 @@ async fn stats(State(app): State<AppState>) -> Json<Value> {
         "total": world.stats.total,
         "requests": world.stats.requests,
         "rate_limited": world.stats.rate_limited,
+        "rate_limit_lowest_remaining": world.rate_limit.lowest_remaining(),
         "kube_requests": world.stats.kube_requests,
         "ccm_requests": world.stats.ccm_requests,
         "csi_requests": world.stats.csi_requests,

@@ -68,6 +68,9 @@ pub struct SimConfig {
     pub talos_versions: Vec<String>,
     /// Requests per hour before 429.
     pub rate_limit_per_hour: u32,
+    /// How long the rate-limit bucket takes to refill completely: an hour, as at Hetzner; tests
+    /// shorten it to watch a bucket empty and refill in seconds.
+    pub rate_limit_period: std::time::Duration,
     /// The clock (tests may pass [`Clock::manual`]).
     pub clock: Clock,
     /// Where Talos nodes and load balancers listen (apid, Kubernetes API) on their loopback IPs.
@@ -100,6 +103,7 @@ impl SimConfig {
             state_file: None,
             talos_versions: Vec::new(),
             rate_limit_per_hour: DEFAULT_RATE_LIMIT_PER_HOUR,
+            rate_limit_period: std::time::Duration::from_secs(3600),
             clock: Clock::real(),
             talos_ports: talos::Ports::default(),
             public_ipv4_base: world::DEFAULT_FIRST_IPV4,
@@ -218,6 +222,7 @@ pub async fn serve(config: SimConfig) -> Result<SimHandle, SimError> {
         faults: config.faults.clone(),
         seed: config.seed,
         rate_limit_per_hour: config.rate_limit_per_hour,
+        rate_limit_period: config.rate_limit_period,
         talos_versions: config.talos_versions.clone(),
         first_ipv4: config.public_ipv4_base,
         token: config.token.clone(),

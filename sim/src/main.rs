@@ -59,6 +59,10 @@ struct ServeArgs {
     /// Requests per hour before 429 rate_limit_exceeded.
     #[arg(long, default_value_t = hk8s_sim::DEFAULT_RATE_LIMIT_PER_HOUR)]
     rate_limit: u32,
+    /// Seconds the rate-limit bucket takes to refill completely (3600 at Hetzner; shorter values
+    /// let tests watch a bucket empty and refill).
+    #[arg(long, default_value_t = 3600)]
+    rate_limit_period: u64,
     /// Port Talos nodes serve apid on (and load balancers forward 50000 to), on their 127.x.y.z.
     #[arg(long, default_value_t = hk8s_sim::talos::APID_PORT)]
     talos_port: u16,
@@ -115,6 +119,7 @@ async fn main() -> ExitCode {
         .filter(|v| !v.is_empty())
         .collect();
     config.rate_limit_per_hour = args.rate_limit;
+    config.rate_limit_period = std::time::Duration::from_secs(args.rate_limit_period);
     config.talos_ports = hk8s_sim::talos::Ports {
         apid: args.talos_port,
         kube: args.kube_port,

@@ -14,6 +14,7 @@ use http::{HeaderValue, Method};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
+use super::budget::RequestBudget;
 use super::error::{Error, api_error};
 use super::retry::{Deadline, RateLimit, RetryPolicy, RetryReason, classify, unix_now};
 
@@ -62,6 +63,9 @@ pub struct ClientConfig {
     /// poll interval is its unit of waiting (1 s by default, the same as the policy's), and a
     /// shorter one, as tests against hk8s-sim's scaled-down latency use, shortens retries too.
     pub retry: RetryPolicy,
+    /// The share of the project's hourly request budget this client may spend; clients built
+    /// with the same `Arc` (one provider process) share one estimate of the bucket.
+    pub budget: Arc<RequestBudget>,
 }
 
 impl ClientConfig {
@@ -75,6 +79,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(10),
             poll_interval: Duration::from_millis(500),
             retry: RetryPolicy::default(),
+            budget: Arc::new(RequestBudget::new(None)),
         }
     }
 
@@ -103,6 +108,7 @@ struct Inner {
     poll_interval: Duration,
     requests: AtomicU64,
     retries: AtomicU64,
+    budget: Arc<RequestBudget>,
 }
 
 /// A Hetzner Cloud API client. Cheap to clone; clones share the connection pool and counters.
@@ -218,6 +224,7 @@ impl Client {
                 poll_interval: config.poll_interval,
                 requests: AtomicU64::new(0),
                 retries: AtomicU64::new(0),
+                budget: config.budget,
             }),
             deadline: Deadline::none(),
         })
@@ -282,6 +289,7 @@ impl Client {
                     what: format!("sending {what}"),
                 });
             }
+            self.spend_budget(&what, started).await?;
             let result = tokio::select! {
                 result = self.send_once(request, attempt) => result,
                 () = self.deadline.cancelled() => {
@@ -333,6 +341,51 @@ impl Client {
         }
     }
 
+    /// Waits, when the next request would leave less of the project's hourly budget than the
+    /// reserve (see [`RequestBudget`]), until the bucket has refilled that far.
+    async fn spend_budget(&self, what: &str, started: Instant) -> Result<(), Error> {
+        let Some(pause) = self.inner.budget.take(Instant::now()) else {
+            return Ok(());
+        };
+        let wait_ms = u64::try_from(pause.wait.as_millis()).unwrap_or(u64::MAX);
+        if pause.wait >= Duration::from_secs(1) {
+            tracing::info!(
+                request = %what,
+                wait_ms,
+                remaining = pause.remaining,
+                limit = pause.limit,
+                reserve = pause.reserve,
+                "waiting for Hetzner's hourly request budget to refill: {} of {} requests left, {} kept for the cloud controller, CSI driver and autoscaler",
+                pause.remaining,
+                pause.limit,
+                pause.reserve,
+            );
+        } else {
+            tracing::debug!(request = %what, wait_ms, "spacing requests to keep the rate-limit reserve");
+        }
+        if self.deadline.remaining().is_some_and(|left| pause.wait >= left) {
+            return Err(Error::Timeout {
+                what: what.to_string(),
+                pending: vec![format!(
+                    "{what}: waiting {}s for the hourly request budget ({} of {} left, {} reserved; lower hcloud_rate_limit_reserve to spend more of it)",
+                    pause.wait.as_secs(),
+                    pause.remaining,
+                    pause.limit,
+                    pause.reserve
+                )],
+                elapsed: started.elapsed(),
+                last_error: None,
+            });
+        }
+        if self.deadline.sleep(pause.wait).await {
+            Ok(())
+        } else {
+            Err(Error::Cancelled {
+                what: format!("waiting for the request budget before {what}"),
+            })
+        }
+    }
+
     /// One HTTP exchange: the body of a success reply, or the parsed error and the rate-limit
     /// headers that came with it.
     async fn send_once(
@@ -370,6 +423,9 @@ impl Client {
         let response = builder.send().await.map_err(transport)?;
         let status = response.status();
         let rate_limit = RateLimit::from_headers(response.headers());
+        self.inner
+            .budget
+            .observe(&rate_limit, Instant::now(), unix_now());
         let body = response.bytes().await.map_err(transport)?;
         tracing::debug!(
             request = %what,

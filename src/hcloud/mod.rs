@@ -9,6 +9,7 @@
 //! the price list and prices servers, load balancers and IPs per location. Errors are [`Error`].
 
 pub mod actions;
+pub mod budget;
 pub mod catalog;
 pub mod cidr;
 pub mod client;

@@ -197,6 +197,7 @@ fn token_is_redacted_in_debug_output() {
         poll_interval: DEFAULT_POLL_INTERVAL,
         image_factory: crate::talos::factory::Factory::default(),
         prices: crate::hcloud::pricing::PriceCache::default(),
+        request_budget: std::sync::Arc::default(),
     };
     assert!(!format!("{data:?}").contains("super-secret"));
 }

@@ -13,6 +13,7 @@ mod seed;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -168,6 +169,8 @@ pub struct WorldOptions {
     pub seed: u64,
     /// Requests per hour.
     pub rate_limit_per_hour: u32,
+    /// How long the rate-limit bucket takes to refill completely (an hour at Hetzner).
+    pub rate_limit_period: Duration,
     /// Talos versions to pre-create snapshots for.
     pub talos_versions: Vec<String>,
     /// First public IPv4 handed out; sims running side by side use different blocks so that their
@@ -185,7 +188,8 @@ impl World {
             data: Collections::default(),
             running: BTreeSet::new(),
             faults: FaultInjector::new(options.faults.clone(), options.seed),
-            rate_limit: TokenBucket::new(options.rate_limit_per_hour, clock.elapsed()),
+            rate_limit: TokenBucket::new(options.rate_limit_per_hour, clock.elapsed())
+                .with_period(options.rate_limit_period),
             stats: Stats::default(),
             clock,
             latency: options.latency,

@@ -343,6 +343,7 @@ fn data(prices: PriceList) -> ProviderData {
         poll_interval: std::time::Duration::from_secs(1),
         image_factory: crate::talos::factory::Factory::default(),
         prices: PriceCache::holding(prices),
+        request_budget: std::sync::Arc::default(),
     }
 }
 

@@ -46,6 +46,7 @@ impl Operation {
         let mut config =
             ClientConfig::new(Token::new(token.expose())).endpoint(data.hcloud_endpoint.clone());
         config.poll_interval = data.poll_interval;
+        config.budget = data.request_budget.clone();
         let deadline = Deadline::after(budget)
             .with_cancel(cancel.clone())
             .with_poll_interval(data.poll_interval)
