@@ -46,9 +46,8 @@ impl TokenBucket {
 
     fn refill(&mut self, now: Duration) {
         let elapsed = now.saturating_sub(self.last).as_secs_f64();
-        self.tokens = (self.tokens
-            + elapsed * f64::from(self.limit) / self.period.as_secs_f64())
-        .min(f64::from(self.limit));
+        self.tokens = (self.tokens + elapsed * f64::from(self.limit) / self.period.as_secs_f64())
+            .min(f64::from(self.limit));
         self.last = now;
     }
 

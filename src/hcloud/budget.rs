@@ -102,10 +102,7 @@ impl RequestBudget {
             }
             _ => hourly,
         };
-        let mut estimate = self
-            .estimate
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut estimate = self.estimate.lock().unwrap_or_else(PoisonError::into_inner);
         // Requests already counted against the estimate may still be in flight: never raise
         // the estimate above what it says now, only lower it to what the server saw.
         let tokens = match *estimate {
@@ -124,10 +121,7 @@ impl RequestBudget {
     /// that the reserve stays in the bucket, if at all. Concurrent callers are spaced one
     /// refill interval apart.
     pub fn take(&self, now: Instant) -> Option<Pause> {
-        let mut guard = self
-            .estimate
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut guard = self.estimate.lock().unwrap_or_else(PoisonError::into_inner);
         let estimate = guard.as_mut()?;
         let reserve = self.reserve_for(estimate.limit);
         let floor = reserve as f64 + 1.0;
@@ -153,7 +147,11 @@ impl RequestBudget {
         estimate.at = ready;
         Some(Pause {
             wait: ready - now,
-            remaining: if from > now { 0 } else { tokens.max(0.0) as u64 },
+            remaining: if from > now {
+                0
+            } else {
+                tokens.max(0.0) as u64
+            },
             limit: estimate.limit,
             reserve,
         })
@@ -182,7 +180,10 @@ mod tests {
             assert_eq!(budget.take(now), None);
         }
         let pause = budget.take(now).expect("the reserve is reached");
-        assert_eq!((pause.limit, pause.reserve, pause.remaining), (3600, 360, 360));
+        assert_eq!(
+            (pause.limit, pause.reserve, pause.remaining),
+            (3600, 360, 360)
+        );
         // Hetzner's rate: one request a second.
         assert_eq!(pause.wait, Duration::from_secs(1));
     }

@@ -363,7 +363,11 @@ impl Client {
         } else {
             tracing::debug!(request = %what, wait_ms, "spacing requests to keep the rate-limit reserve");
         }
-        if self.deadline.remaining().is_some_and(|left| pause.wait >= left) {
+        if self
+            .deadline
+            .remaining()
+            .is_some_and(|left| pause.wait >= left)
+        {
             return Err(Error::Timeout {
                 what: what.to_string(),
                 pending: vec![format!(

@@ -50,7 +50,8 @@ async fn a_wait_longer_than_the_deadline_fails_at_once_and_says_why() {
         panic!("{err:?}")
     };
     assert!(
-        pending[0].contains("hourly request budget") && pending[0].contains("hcloud_rate_limit_reserve"),
+        pending[0].contains("hourly request budget")
+            && pending[0].contains("hcloud_rate_limit_reserve"),
         "{pending:?}"
     );
     // The request that could only have met a 429 was never sent.
