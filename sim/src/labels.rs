@@ -322,4 +322,20 @@ mod tests {
         assert!(validate_value(crate::catalog::DEFAULT_TALOS_SCHEMATIC).is_err());
         assert!(validate_value("-a").is_err());
     }
+
+    proptest::proptest! {
+        /// Selectors come from users and from other programs' query strings: whatever they hold
+        /// is parsed or refused, never a panic; what parses matches without one too.
+        #[test]
+        fn arbitrary_selectors_parse_or_are_refused_without_panicking(
+            text in "\\PC{0,80}",
+            near in "[a-z0-9=!,()/ .-]{0,40}( in | notin )?[a-z0-9(), !=-]{0,30}",
+        ) {
+            for input in [text.as_str(), near.as_str()] {
+                if let Ok(selector) = Selector::parse(input) {
+                    let _ = selector.matches(&labels(&[("app", "web"), ("tier", "")]));
+                }
+            }
+        }
+    }
 }

@@ -389,6 +389,19 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Machine configurations and patches come from users: any text is parsed or refused
+        /// with an error, never a panic.
+        #[test]
+        fn arbitrary_text_parses_or_is_refused_without_panicking(
+            text in "\\PC{0,200}",
+            yamlish in "([a-z]{1,4}: ?|- |\\{|\\}|\\[|\\]|&a |\\*a|!!str |'|\"|\n  |\n|---\n|#|: ){0,40}",
+        ) {
+            let _ = parse_documents(&text);
+            let _ = parse_documents(&yamlish);
+            let _ = crate::talos::secrets::SecretsBundle::from_yaml(&text);
+            let _ = crate::talos::secrets::SecretsBundle::from_yaml(&yamlish);
+        }
+
         #[test]
         fn any_document_round_trips(map in proptest::collection::vec(("[a-z][a-zA-Z0-9./-]{0,10}", node()), 0..6)) {
             let document = Node::Map(map.into_iter().collect());

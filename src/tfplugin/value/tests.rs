@@ -503,3 +503,61 @@ fn paths_navigate_values() {
         Value::Null
     ));
 }
+
+// ---- hostile input: whatever arrives on the wire is refused, never a panic or a huge allocation ----
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn msgpack_decoding_of_arbitrary_bytes_never_panics(
+        bytes in proptest::collection::vec(any::<u8>(), 0..256),
+        ty in arb_type(),
+    ) {
+        let _ = decode_msgpack(&bytes, &ty);
+    }
+
+    #[test]
+    fn msgpack_decoding_of_damaged_values_never_panics(
+        (ty, value) in arb_typed_value(),
+        damage in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let mut bytes = encode_msgpack(&value, &ty).unwrap();
+        for (at, byte) in damage {
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+        }
+        let _ = decode_msgpack(&bytes, &ty);
+    }
+
+    #[test]
+    fn json_decoding_of_arbitrary_text_never_panics(text in "\\PC{0,200}", ty in arb_type()) {
+        let _ = decode_json(text.as_bytes(), &ty);
+        let _ = decode_json_lenient(text.as_bytes(), &ty);
+        let _ = Type::from_json_bytes(text.as_bytes());
+    }
+}
+
+#[test]
+fn msgpack_length_prefixes_claiming_gigabytes_are_refused_without_allocating_them() {
+    // array32, map32, str32 and bin32 each announcing 4 GiB that never follow.
+    for marker in [0xdd_u8, 0xdf, 0xdb, 0xc6] {
+        let bytes = [marker, 0xff, 0xff, 0xff, 0xff];
+        for ty in [
+            Type::Dynamic,
+            Type::String,
+            Type::list(Type::String),
+            Type::map(Type::String),
+        ] {
+            assert!(decode_msgpack(&bytes, &ty).is_err(), "{marker:#x} as {ty:?}");
+        }
+    }
+}
+
+#[test]
+fn deeply_nested_msgpack_is_refused_without_exhausting_the_stack() {
+    // 100 000 nested one-element arrays around a nil.
+    let mut bytes = vec![0x91_u8; 100_000];
+    bytes.push(0xc0);
+    assert!(decode_msgpack(&bytes, &Type::Dynamic).is_err());
+}
