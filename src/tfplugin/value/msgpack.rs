@@ -13,11 +13,17 @@ use crate::tfplugin::diag::AttributePath;
 /// The unknown value: fixext1 with extension type 0 (the payload is ignored by readers).
 const UNKNOWN: [u8; 3] = [0xd4, 0x00, 0x00];
 
+/// How deeply a value may nest. Terraform's values nest as deep as the schema (a handful of
+/// levels) or, for dynamic values such as Helm values, as deep as a user writes them; decoding
+/// recurses, so a hostile message nested thousands deep must be refused before it exhausts a
+/// worker thread's stack (rmpv's own limit of 1024 is too deep for that in debug builds).
+const MAX_NESTING: usize = 128;
+
 /// Decodes a msgpack `DynamicValue` of type `ty`.
 pub fn decode_msgpack(bytes: &[u8], ty: &Type) -> Result<Value, ValueError> {
     let mut reader = bytes;
-    let wire =
-        rmpv::decode::read_value(&mut reader).map_err(|e| malformed(&AttributePath::empty(), e))?;
+    let wire = rmpv::decode::read_value_with_max_depth(&mut reader, MAX_NESTING)
+        .map_err(|e| malformed(&AttributePath::empty(), e))?;
     if !reader.is_empty() {
         return Err(malformed(
             &AttributePath::empty(),

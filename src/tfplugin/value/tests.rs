@@ -549,15 +549,33 @@ fn msgpack_length_prefixes_claiming_gigabytes_are_refused_without_allocating_the
             Type::list(Type::String),
             Type::map(Type::String),
         ] {
-            assert!(decode_msgpack(&bytes, &ty).is_err(), "{marker:#x} as {ty:?}");
+            assert!(
+                decode_msgpack(&bytes, &ty).is_err(),
+                "{marker:#x} as {ty:?}"
+            );
         }
     }
 }
 
 #[test]
 fn deeply_nested_msgpack_is_refused_without_exhausting_the_stack() {
-    // 100 000 nested one-element arrays around a nil.
-    let mut bytes = vec![0x91_u8; 100_000];
-    bytes.push(0xc0);
-    assert!(decode_msgpack(&bytes, &Type::Dynamic).is_err());
+    // One-element arrays nested around a nil, deeper than any Terraform value.
+    for depth in [1_000, 100_000] {
+        let mut bytes = vec![0x91_u8; depth];
+        bytes.push(0xc0);
+        assert!(decode_msgpack(&bytes, &Type::Dynamic).is_err(), "{depth}");
+        let json = format!("{}null{}", "[".repeat(depth), "]".repeat(depth));
+        assert!(
+            decode_json(json.as_bytes(), &Type::Dynamic).is_err(),
+            "{depth}"
+        );
+    }
+    // What real configurations nest (Helm values a few dozen levels deep) still decodes.
+    let (mut ty, mut value) = (Type::String, Value::String("deep".into()));
+    for _ in 0..60 {
+        ty = Type::list(ty);
+        value = Value::List(vec![value]);
+    }
+    let bytes = encode_msgpack(&value, &ty).unwrap();
+    assert_eq!(decode_msgpack(&bytes, &ty).unwrap(), value);
 }
