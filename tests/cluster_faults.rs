@@ -248,3 +248,45 @@ fn a_step_that_keeps_failing_fails_the_apply_naming_it_and_the_error() {
         1
     );
 }
+
+/// A project whose hourly request budget is smaller than a create needs: the provider spaces its
+/// requests to keep its reserve in the bucket for the cluster's own Hetzner clients (the CCM
+/// runs and spends the same bucket), says at INFO that it waits, and the first apply completes
+/// with no more than a handful of 429s.
+#[test]
+fn a_create_needing_more_requests_than_the_bucket_holds_waits_for_the_refill() {
+    let Some(tf) = terraforms().into_iter().next() else {
+        return;
+    };
+    // A bucket of 10 (a single-node create needs about 20 requests), full again 10 s after it
+    // was empty: one request a second.
+    let world = World::start(33, &["v1.13.9"], |c| {
+        c.rate_limit_per_hour = 10;
+        c.rate_limit_period = std::time::Duration::from_secs(10);
+    });
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let w = Workdir::new(
+        &tf,
+        &hcl::cluster(&world.endpoint, "budget", 1, "v1.13.9", "1.35.0", ""),
+    )
+    .env("TF_LOG_PROVIDER", "INFO")
+    .env("TF_LOG_PATH", &log.path().display().to_string());
+    let applied = w.run(&["apply", "-auto-approve", "-no-color"]);
+    assert!(applied.status.success(), "{}", text(&applied));
+    let stats = world.stats();
+    eprintln!("stats {stats}");
+    let total = stats["total"].as_u64().unwrap();
+    assert!(total > 10, "the create needed only {total} requests");
+    let rate_limited = stats["rate_limited"].as_u64().unwrap();
+    assert!(
+        rate_limited <= 3,
+        "{rate_limited} requests met 429: {stats}"
+    );
+    let logged = std::fs::read_to_string(log.path()).unwrap();
+    assert!(
+        logged.contains("waiting for Hetzner's hourly request budget to refill"),
+        "the wait is logged at INFO"
+    );
+    let plan = w.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+}

@@ -27,7 +27,14 @@ pub struct RequestBudget {
     /// Requests to leave in the bucket; `None` = [`DEFAULT_RESERVE_PERCENT`] of the limit.
     reserve: Option<u64>,
     estimate: Mutex<Option<Estimate>>,
+    /// When a wait was last announced at INFO (see [`Pause::announce`]).
+    announced: Mutex<Option<Instant>>,
 }
+
+/// How often waits are announced at INFO while requests are being spaced: the first wait and
+/// then one every this long, so a long paced stretch says what it is doing without a line per
+/// request.
+const ANNOUNCE_EVERY: Duration = Duration::from_secs(10);
 
 /// The bucket as last seen, moved forward by the refill rate.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +65,8 @@ pub struct Pause {
     pub limit: u64,
     /// Requests kept for the other clients of the project.
     pub reserve: u64,
+    /// Whether to say so at INFO (the first wait of a stretch, then every ten seconds).
+    pub announce: bool,
 }
 
 impl Default for RequestBudget {
@@ -73,6 +82,7 @@ impl RequestBudget {
         RequestBudget {
             reserve,
             estimate: Mutex::new(None),
+            announced: Mutex::new(None),
         }
     }
 
@@ -139,6 +149,7 @@ impl RequestBudget {
                 remaining: 0,
                 limit: estimate.limit,
                 reserve,
+                announce: self.announce(now),
             });
         }
         let ready = from + Duration::from_secs_f64((floor - tokens) / estimate.refill_per_second);
@@ -154,7 +165,21 @@ impl RequestBudget {
             },
             limit: estimate.limit,
             reserve,
+            announce: self.announce(now),
         })
+    }
+
+    /// Whether a wait at `now` is announced at INFO.
+    fn announce(&self, now: Instant) -> bool {
+        let mut last = self
+            .announced
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let due = last.is_none_or(|at| now.saturating_duration_since(at) >= ANNOUNCE_EVERY);
+        if due {
+            *last = Some(now);
+        }
+        due
     }
 }
 
@@ -202,6 +227,19 @@ mod tests {
             assert_eq!(budget.take(later), None);
         }
         assert_eq!(budget.take(later).unwrap().wait, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_stretch_of_waits_is_announced_once_then_every_ten_seconds() {
+        let budget = RequestBudget::new(Some(0));
+        let now = Instant::now();
+        budget.observe(&headers(3600, 0, 3600), now, 0);
+        let announced: Vec<bool> = (0..5).map(|_| budget.take(now).unwrap().announce).collect();
+        assert_eq!(announced, [true, false, false, false, false]);
+        // Ten seconds on, once the refilled requests are spent, the next wait is announced.
+        let later = now + Duration::from_secs(10);
+        let pause = (0..10).find_map(|_| budget.take(later)).unwrap();
+        assert!(pause.announce);
     }
 
     #[test]

@@ -348,14 +348,15 @@ impl Client {
             return Ok(());
         };
         let wait_ms = u64::try_from(pause.wait.as_millis()).unwrap_or(u64::MAX);
-        if pause.wait >= Duration::from_secs(1) {
+        if pause.announce {
             tracing::info!(
                 request = %what,
                 wait_ms,
                 remaining = pause.remaining,
                 limit = pause.limit,
                 reserve = pause.reserve,
-                "waiting for Hetzner's hourly request budget to refill: {} of {} requests left, {} kept for the cloud controller, CSI driver and autoscaler",
+                "waiting for Hetzner's hourly request budget to refill ({} ms before this request, more may follow): {} of {} requests left, {} kept for the cloud controller, CSI driver and autoscaler",
+                wait_ms,
                 pause.remaining,
                 pause.limit,
                 pause.reserve,
