@@ -34,8 +34,8 @@ impl Drop for NodeListeners {
 }
 
 /// Opens the sockets of nodes that are up and have none yet, and closes those of deleted servers.
-/// Sockets stay open while a node reboots or its server is off (its connections are closed at
-/// once, see [`until_boot_ends`]): re-binding the same address while the old socket is still being
+/// Sockets stay open while a node reboots or its server is off (its connections end with its
+/// boot, see [`until_boot_ends`]): re-binding the same address while the old socket is still being
 /// torn down would fail.
 ///
 /// A node whose address cannot be bound (another sim on the same block) does not serve at all:
