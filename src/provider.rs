@@ -12,7 +12,7 @@ use crate::tfplugin::diag::{AttributePath, Diagnostic, Diagnostics};
 use crate::tfplugin::framework::{
     ConfigureRequest, DataSourceHandle, EphemeralResourceHandle, Provider, ResourceHandle,
 };
-use crate::tfplugin::schema::{Attribute, Schema, string_rule};
+use crate::tfplugin::schema::{Attribute, Schema, Validator, string_rule};
 use crate::tfplugin::value::Value;
 
 /// The provider's registry address.
@@ -100,6 +100,15 @@ impl ProviderData {
 
 /// The largest `hcloud_rate_limit_reserve` accepted (Hetzner's limits are in the thousands).
 const MAX_RATE_LIMIT_RESERVE: i64 = 1_000_000;
+
+/// What `hcloud_rate_limit_reserve` accepts, checked at validate and again at configure.
+fn reserve_rule() -> impl Validator {
+    crate::resources::validators::whole_number(
+        "Invalid rate-limit reserve",
+        0,
+        MAX_RATE_LIMIT_RESERVE,
+    )
+}
 
 /// Reads an environment variable (injectable for tests).
 type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -247,11 +256,7 @@ impl Provider for Hk8sProvider {
                         crate::hcloud::budget::DEFAULT_RESERVE_PERCENT,
                         crate::hcloud::budget::MAX_RESERVE_PERCENT,
                     ))
-                    .validate(crate::resources::validators::whole_number(
-                        "Invalid rate-limit reserve",
-                        0,
-                        MAX_RATE_LIMIT_RESERVE,
-                    )),
+                    .validate(reserve_rule()),
             )
             .attribute(
                 Attribute::string("image_factory_url")
@@ -297,12 +302,18 @@ impl Provider for Hk8sProvider {
                 DEFAULT_POLL_INTERVAL
             }),
         };
+        // A value from a variable is first known here: the schema's rule did not see it.
         let reserve = match config.get("hcloud_rate_limit_reserve") {
-            Some(value) => value
-                .as_number()
-                .and_then(|n| n.to_i64())
-                .and_then(|n| u64::try_from(n).ok()),
-            None => None,
+            Some(value @ Value::Number(n)) => {
+                let problems = reserve_rule()
+                    .validate(&AttributePath::root("hcloud_rate_limit_reserve"), value);
+                let valid = problems.is_empty();
+                diags.extend(problems);
+                n.to_i64()
+                    .filter(|_| valid)
+                    .and_then(|n| u64::try_from(n).ok())
+            }
+            _ => None,
         };
         let factory_url = known_string(config, "image_factory_url")?
             .or_else(|| self.env_var("HK8S_IMAGE_FACTORY"))

@@ -105,6 +105,35 @@ fn validate_errors(p: &Hk8sProvider, config: &Value) -> Vec<(String, String)> {
 }
 
 #[tokio::test]
+async fn rate_limit_reserve_must_be_a_whole_number_at_validate_and_configure() {
+    let p = provider(&[]);
+    for bad in ["-1", "2.5", "1000001"] {
+        let number = Value::Number(bad.parse().unwrap());
+        let block = config(&[("hcloud_rate_limit_reserve", number)]);
+        let errors = validate_errors(&p, &block);
+        assert_eq!(errors.len(), 1, "{bad}: {errors:?}");
+        assert_eq!(errors[0].0, "hcloud_rate_limit_reserve", "{bad}");
+        // A value from a variable reaches configure without validation: refused there too.
+        let err = configure(&p, &block).await.unwrap_err();
+        let diag = err.iter().next().unwrap();
+        assert_eq!(
+            diag.path.as_ref().unwrap().to_string(),
+            "hcloud_rate_limit_reserve"
+        );
+        assert!(
+            diag.detail.contains("whole number from 0"),
+            "{}",
+            diag.detail
+        );
+    }
+    for good in [0_i64, 300] {
+        let block = config(&[("hcloud_rate_limit_reserve", Value::from(good))]);
+        assert!(validate_errors(&p, &block).is_empty(), "{good}");
+        assert!(configure(&p, &block).await.is_ok(), "{good}");
+    }
+}
+
+#[tokio::test]
 async fn poll_interval_below_the_floor_is_refused_at_validate_and_configure() {
     let p = provider(&[]);
     for bad in ["0s", "1ms", "99ms", "0.05s"] {
