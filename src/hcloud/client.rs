@@ -347,23 +347,7 @@ impl Client {
         let Some(pause) = self.inner.budget.take(Instant::now()) else {
             return Ok(());
         };
-        let wait_ms = u64::try_from(pause.wait.as_millis()).unwrap_or(u64::MAX);
-        if pause.announce {
-            tracing::info!(
-                request = %what,
-                wait_ms,
-                remaining = pause.remaining,
-                limit = pause.limit,
-                reserve = pause.reserve,
-                "waiting for Hetzner's hourly request budget to refill ({} ms before this request, more may follow): {} of {} requests left, {} kept for the cloud controller, CSI driver and autoscaler",
-                wait_ms,
-                pause.remaining,
-                pause.limit,
-                pause.reserve,
-            );
-        } else {
-            tracing::debug!(request = %what, wait_ms, "spacing requests to keep the rate-limit reserve");
-        }
+        // A wait past the deadline is refused before it is announced as if it would happen.
         if self
             .deadline
             .remaining()
@@ -381,6 +365,23 @@ impl Client {
                 elapsed: started.elapsed(),
                 last_error: None,
             });
+        }
+        let wait_ms = u64::try_from(pause.wait.as_millis()).unwrap_or(u64::MAX);
+        if pause.announce {
+            tracing::info!(
+                request = %what,
+                wait_ms,
+                remaining = pause.remaining,
+                limit = pause.limit,
+                reserve = pause.reserve,
+                "waiting for Hetzner's hourly request budget to refill ({} ms before this request, more may follow): {} of {} requests left, {} kept for the cloud controller, CSI driver and autoscaler",
+                wait_ms,
+                pause.remaining,
+                pause.limit,
+                pause.reserve,
+            );
+        } else {
+            tracing::debug!(request = %what, wait_ms, "spacing requests to keep the rate-limit reserve");
         }
         if self.deadline.sleep(pause.wait).await {
             Ok(())
