@@ -21,8 +21,14 @@
 //!   PersistentVolume.
 //!
 //! Every Hetzner API call it makes is counted under `csi_requests` in `/_sim/stats`.
+//!
+//! Like the sidecars' work queues (`--retry-interval-start` 1 s, `--retry-interval-max` 5 min),
+//! an item that did not succeed (a refused call, a volume attached elsewhere, an action still
+//! running) is tried again after an exponential back-off on the sim clock, not on every pass of
+//! the sim's loop, so a stuck attachment does not drain the project's rate limit.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -55,6 +61,47 @@ pub struct CsiState {
     pub nodes: BTreeMap<String, String>,
     /// Why a claim has no volume (the provisioner's `ProvisioningFailed`), by `namespace/name`.
     pub claim_errors: BTreeMap<String, String>,
+    /// Items that failed, by [`Item`] key: how often in a row, and when they are due again.
+    pub retries: BTreeMap<String, Retry>,
+}
+
+/// The work-queue state of one item that failed.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Retry {
+    /// Failures in a row.
+    pub failures: u32,
+    /// Sim time when it is tried again.
+    pub due: Duration,
+}
+
+/// The sidecars' default `--retry-interval-start`.
+const RETRY_START: Duration = Duration::from_secs(1);
+/// The sidecars' default `--retry-interval-max`.
+const RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// The back-off after `failures` failures in a row: 1 s, 2 s, 4 s, … at most 5 minutes.
+fn back_off(failures: u32) -> Duration {
+    RETRY_START
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(RETRY_MAX)
+}
+
+/// Work-queue keys of the driver's items.
+struct Item;
+
+impl Item {
+    fn provision(claim: &(String, String)) -> String {
+        format!("provision/{}/{}", claim.0, claim.1)
+    }
+    fn attach(a: &Attachment) -> String {
+        format!("attach/{}", a.name)
+    }
+    fn detach(a: &Attachment) -> String {
+        format!("detach/{}", a.name)
+    }
+    fn delete(pv: &str) -> String {
+        format!("delete/{pv}")
+    }
 }
 
 /// The driver's configuration.
@@ -153,6 +200,8 @@ pub struct Plan {
     pub detach: Vec<Attachment>,
     /// `(PV name, volume id)` to delete.
     pub delete: Vec<(String, i64)>,
+    /// Sim time of the pass.
+    pub now: Duration,
 }
 
 /// One thing the driver did.
@@ -190,6 +239,10 @@ pub struct Outcome {
     pub error: Option<String>,
     /// What it did.
     pub done: Vec<Done>,
+    /// Every item it tried ([`Item`] key) and whether it succeeded.
+    pub attempts: Vec<(String, bool)>,
+    /// Sim time of the pass.
+    pub now: Duration,
 }
 
 /// Size in GB of a claim's request: GiB rounded up, at least the driver's minimum.
@@ -269,12 +322,14 @@ fn provision_of(
 }
 
 /// The plan for one cluster, or `None` while the driver's release does not run. `nodes` are the
-/// Node objects, `servers` each node's server id.
+/// Node objects, `servers` each node's server id; items backing off after a failure wait until
+/// they are due at `now`.
 pub fn plan(
     cluster: &str,
     store: &mut Store,
     nodes: &[Value],
     servers: &BTreeMap<String, i64>,
+    now: Duration,
 ) -> Option<Plan> {
     let Some(view) = components::running(store, CSI_CHART) else {
         store.csi.running = false;
@@ -299,6 +354,7 @@ pub fn plan(
         detach: Vec::new(),
         delete: Vec::new(),
         setup,
+        now,
     };
     let Ok(setup) = &plan.setup else {
         return Some(plan);
@@ -361,6 +417,20 @@ pub fn plan(
             plan.delete.push((name.to_string(), id));
         }
     }
+    // Forget the back-off of items that are gone (claim bound, attachment deleted).
+    let live: std::collections::BTreeSet<String> = (plan.provision.iter())
+        .map(|p| Item::provision(&p.claim))
+        .chain(plan.attach.iter().map(Item::attach))
+        .chain(plan.detach.iter().map(Item::detach))
+        .chain(plan.delete.iter().map(|(pv, _)| Item::delete(pv)))
+        .collect();
+    store.csi.retries.retain(|key, _| live.contains(key));
+    let retries = &store.csi.retries;
+    let due = |key: String| retries.get(&key).is_none_or(|r| r.due <= now);
+    plan.provision.retain(|p| due(Item::provision(&p.claim)));
+    plan.attach.retain(|a| due(Item::attach(a)));
+    plan.detach.retain(|a| due(Item::detach(a)));
+    plan.delete.retain(|(pv, _)| due(Item::delete(pv)));
     Some(plan)
 }
 
@@ -515,6 +585,8 @@ pub fn carry_out(world: &mut World, plan: Plan) -> Outcome {
         cluster: plan.cluster,
         error: None,
         done: Vec::new(),
+        attempts: Vec::new(),
+        now: plan.now,
     };
     // The node plugin needs no token: it learns its server's location from the metadata
     // service, so it registers even while the controller cannot work.
@@ -545,20 +617,34 @@ pub fn carry_out(world: &mut World, plan: Plan) -> Outcome {
         return outcome;
     }
     for p in plan.provision {
-        outcome
-            .done
-            .extend(provision(world, &setup, &registered, p));
+        let key = Item::provision(&p.claim);
+        let done = provision(world, &setup, &registered, p);
+        let ok = matches!(done, Some(Done::Provisioned { .. }));
+        outcome.attempt(key, ok, done);
     }
     for a in plan.detach {
-        outcome.done.extend(detach(world, a));
+        let key = Item::detach(&a);
+        let done = detach(world, a);
+        outcome.attempt(key, done.is_some(), done);
     }
     for a in plan.attach {
-        outcome.done.extend(attach(world, a));
+        let key = Item::attach(&a);
+        let done = attach(world, a);
+        outcome.attempt(key, done.is_some(), done);
     }
     for (pv, volume) in plan.delete {
-        outcome.done.extend(delete(world, pv, volume));
+        let key = Item::delete(&pv);
+        let done = delete(world, pv, volume);
+        outcome.attempt(key, done.is_some(), done);
     }
     outcome
+}
+
+impl Outcome {
+    fn attempt(&mut self, key: String, succeeded: bool, done: Option<Done>) {
+        self.attempts.push((key, succeeded));
+        self.done.extend(done);
+    }
 }
 
 /// `${pvc.name}`, `${pvc.namespace}` and `${pv.name}` in a secret parameter.
@@ -625,6 +711,15 @@ fn persistent_volume(pvc: &Value, class: &Value, volume: i64, size: i32, locatio
 pub fn record(store: &mut Store, outcome: Outcome, timestamp: &str) {
     store.csi.running = true;
     store.csi.error = outcome.error;
+    for (key, succeeded) in outcome.attempts {
+        if succeeded {
+            store.csi.retries.remove(&key);
+        } else {
+            let retry = store.csi.retries.entry(key).or_default();
+            retry.failures += 1;
+            retry.due = outcome.now + back_off(retry.failures);
+        }
+    }
     for done in outcome.done {
         match done {
             Done::Registered(node, location) => {

@@ -75,7 +75,13 @@ pub fn run(sim: &TalosSim) {
                 *helm_jobs.entry(action).or_default() += n;
             }
             eviction::refresh_status(&mut cluster.kube, &tick.timestamp);
-            csi_plans.extend(csi::plan(&key, &mut cluster.kube, &node_objects, &servers));
+            csi_plans.extend(csi::plan(
+                &key,
+                &mut cluster.kube,
+                &node_objects,
+                &servers,
+                tick.now,
+            ));
             plans.extend(ccm::plan(&key, &mut cluster.kube, &node_objects, tick.now));
             scale_plans.extend(autoscaler::plan(
                 &key,

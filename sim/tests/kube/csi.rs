@@ -245,3 +245,61 @@ async fn a_claim_that_does_not_exist_keeps_its_pod_unschedulable() {
     );
     c.stop().await;
 }
+
+/// A claim Hetzner refuses (20 TiB, over the 10 TB volume limit) stays Pending with the API's
+/// error as the provisioner's, and the provisioner backs off as the sidecars' work queues do
+/// (1 s doubling to 5 minutes): while the sim clock stands still it spends nothing, and a minute
+/// of sim time costs a handful of attempts, not one per pass of the sim's loop.
+#[tokio::test]
+async fn a_refused_claim_is_retried_with_back_off_not_on_every_pass() {
+    let c = Cluster::start(
+        Ipv4Addr::new(127, 59, 0, 1),
+        Shape {
+            workers: 1,
+            flannel: true,
+        },
+    )
+    .await;
+    c.install_ccm().await;
+    c.install_chart_with("hcloud-csi", &csi_values("")).await;
+    claim_and_pod(&c, "huge", None, "20Ti").await;
+    let attempts = async || {
+        c.sim.stats().await["csi_requests"]["POST /volumes"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    until(&c, "the provisioner tried", async |c| {
+        c.state().await["kubernetes"][0]["csi"]["claim_errors"]["default/huge"].is_string()
+    })
+    .await;
+    let error = c.state().await["kubernetes"][0]["csi"]["claim_errors"]["default/huge"].clone();
+    assert!(
+        error
+            .as_str()
+            .unwrap()
+            .contains("invalid input in field 'size' (invalid_input)"),
+        "{error}"
+    );
+    assert_eq!(
+        get(&c, &format!("{CLAIMS}/huge")).await["status"]["phase"],
+        "Pending"
+    );
+
+    let first = attempts().await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        attempts().await <= first + 1,
+        "the clock stood still, yet the provisioner kept calling: {first} then {}",
+        attempts().await
+    );
+    for _ in 0..12 {
+        c.advance(5).await;
+    }
+    let after_a_minute = attempts().await - first;
+    assert!(
+        (2..=8).contains(&after_a_minute),
+        "attempts in a minute of back-off: {after_a_minute}"
+    );
+    assert!(volumes(&c).await.is_empty());
+    c.stop().await;
+}
