@@ -2,7 +2,7 @@
 //! node names back out of prior state for plan warnings.
 
 use crate::hcloud::servers::Server;
-use crate::tfplugin::diag::AttributePath;
+use crate::tfplugin::diag::{AttributePath, Diagnostic};
 use crate::tfplugin::schema::Attribute;
 use crate::tfplugin::value::{Type, Value};
 
@@ -73,4 +73,42 @@ pub fn node_value(
         ("talos_version", text(talos_version.map(String::as_str))),
         ("config_hash", text(config_hash.map(String::as_str))),
     ])
+}
+
+/// `(name, version)` of the nodes recorded in a prior state's `nodes` that run another Talos
+/// version than `target`: an upgrade interrupted halfway (Terraform killed, a node that failed
+/// its health gate) or a node upgraded outside Terraform. The refresh reads each node's version,
+/// so the plan can resume the roll even when `talos_version` itself is unchanged.
+pub fn off_version(prior: &Value, target: &str) -> Vec<(String, String)> {
+    match prior.at_path(&AttributePath::root("nodes")) {
+        Some(Value::List(items)) => items
+            .iter()
+            .filter_map(|n| {
+                let name = n.get("name")?.as_str()?;
+                let version = n.get("talos_version")?.as_str()?;
+                (version != target).then(|| (name.to_owned(), version.to_owned()))
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The warning of a plan that resumes an unfinished Talos roll; `how` is what the apply does
+/// to each node ("upgrades", "drains, upgrades and uncordons").
+pub fn off_version_warning(how: &str, off: &[(String, String)], target: &str) -> Diagnostic {
+    let names: Vec<&str> = off.iter().map(|(name, _)| name.as_str()).collect();
+    Diagnostic::warning(
+        "Talos upgrade not finished",
+        format!(
+            "{} {} another Talos version than talos_version = {target} (an earlier apply was \
+             interrupted, or a node was changed outside Terraform). The apply {how} {} one at a \
+             time, each checked healthy before the next.",
+            off.iter()
+                .map(|(name, version)| format!("{name} ({version})"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if off.len() == 1 { "runs" } else { "run" },
+            names.join(", "),
+        ),
+    )
 }

@@ -329,7 +329,22 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
         ));
     }
 
-    let nodes_change = !upgrades.is_empty() || !replacements.is_empty() || count.is_some();
+    // Nodes left behind by an interrupted roll: the upgrade resumes though `talos_version`
+    // itself is unchanged.
+    let off_version = match view::string(&planned, &attr("talos_version")) {
+        Some(target) if upgrades.is_empty() => {
+            let off = nodes::off_version(prior, target);
+            if !off.is_empty() {
+                change
+                    .diagnostics
+                    .push(nodes::off_version_warning("upgrades", &off, target));
+            }
+            !off.is_empty()
+        }
+        _ => false,
+    };
+    let nodes_change =
+        !upgrades.is_empty() || !replacements.is_empty() || count.is_some() || off_version;
     if nodes_change {
         change.set_unknown(&attr("nodes"));
     }

@@ -396,10 +396,27 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
             ),
         ));
     }
+    // Nodes left behind by an interrupted roll (the pool's or the cluster's).
+    let talos = connection::field_path("talos_version");
+    let off_version = match view::string(&planned, &talos) {
+        Some(target) if had_cluster && diff(&talos).is_none() => {
+            let off = nodes::off_version(prior, target);
+            if !off.is_empty() {
+                change.diagnostics.push(nodes::off_version_warning(
+                    "drains, upgrades and uncordons",
+                    &off,
+                    target,
+                ));
+            }
+            !off.is_empty()
+        }
+        _ => false,
+    };
     if !rolling.is_empty()
         || count_change.is_some()
         || !patch_changes.is_empty()
         || !drifted.is_empty()
+        || off_version
     {
         change.set_unknown(&attr("nodes"));
     }

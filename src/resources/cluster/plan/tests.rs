@@ -154,6 +154,43 @@ fn version_change_rolls_and_names_the_nodes() {
     assert!(change.requires_replace.is_empty());
 }
 
+/// Terraform killed halfway through an upgrade to v1.13.10: the refresh read prod-cp-1 on the new
+/// version and recorded it as `talos_version`, so the configuration matches it, but the other
+/// two still run v1.13.9. The plan resumes the roll and names them.
+#[test]
+fn nodes_left_behind_by_an_interrupted_upgrade_are_rolled_though_talos_version_matches() {
+    let mut config = config_json();
+    config["talos_version"] = json!("v1.13.10");
+    let mut prior = prior_json();
+    prior["talos_version"] = json!("v1.13.10");
+    prior["connection"]["talos_version"] = json!("v1.13.10");
+    prior["nodes"] = json!([
+        { "name": "prod-cp-1", "talos_version": "v1.13.10" },
+        { "name": "prod-cp-2", "talos_version": "v1.13.9" },
+        { "name": "prod-cp-3", "talos_version": "v1.13.9" }
+    ]);
+    let change = plan(config.clone(), Some(prior.clone()));
+    let warnings: Vec<_> = change.diagnostics.iter().collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].summary, "Talos upgrade not finished");
+    assert!(
+        warnings[0].detail.starts_with(
+            "prod-cp-2 (v1.13.9), prod-cp-3 (v1.13.9) run another Talos version than \
+             talos_version = v1.13.10"
+        ),
+        "{}",
+        warnings[0].detail
+    );
+    assert!(!at(&change.planned, "nodes").is_known(), "the apply acts");
+
+    // Once every node runs it, nothing is planned.
+    prior["nodes"][1]["talos_version"] = json!("v1.13.10");
+    prior["nodes"][2]["talos_version"] = json!("v1.13.10");
+    let change = plan(config, Some(prior.clone()));
+    assert!(change.diagnostics.is_empty(), "{:?}", change.diagnostics);
+    assert_eq!(change.planned, value_of(&schema(), prior));
+}
+
 fn plan_error(
     config: serde_json::Value,
     prior: serde_json::Value,

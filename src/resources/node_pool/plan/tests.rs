@@ -139,6 +139,37 @@ fn cluster_upgrade_rolls_the_pool_without_replacing_it() {
     assert!(!at(&change.planned, "nodes").is_known());
 }
 
+/// A pool roll interrupted halfway: the cluster's version is unchanged since the last apply, but
+/// one node still runs the old one. The plan drains and upgrades it.
+#[test]
+fn a_node_left_behind_by_an_interrupted_roll_is_upgraded() {
+    let mut prior = prior_json();
+    prior["nodes"] = json!([
+        { "name": "prod-general-1", "talos_version": "v1.13.9" },
+        { "name": "prod-general-2", "talos_version": "v1.13.8" },
+        { "name": "prod-general-3", "talos_version": "v1.13.9" }
+    ]);
+    let change = plan(config_json(), Some(prior.clone())).unwrap();
+    let warnings: Vec<_> = change.diagnostics.iter().collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].summary, "Talos upgrade not finished");
+    assert!(
+        warnings[0].detail.contains(
+            "prod-general-2 (v1.13.8) runs another Talos version than talos_version = v1.13.9"
+        ) && warnings[0]
+            .detail
+            .contains("drains, upgrades and uncordons prod-general-2 one at a time"),
+        "{}",
+        warnings[0].detail
+    );
+    assert!(!at(&change.planned, "nodes").is_known(), "the apply acts");
+
+    prior["nodes"][1]["talos_version"] = json!("v1.13.9");
+    let change = plan(config_json(), Some(prior.clone())).unwrap();
+    assert!(change.diagnostics.is_empty(), "{:?}", change.diagnostics);
+    assert_eq!(change.planned, value_of(&schema(), prior));
+}
+
 #[test]
 fn another_cluster_or_name_replaces() {
     let mut config = config_json();
