@@ -8,6 +8,7 @@ mod converge;
 mod delete;
 mod import;
 mod infra;
+mod journal;
 mod machine;
 mod model;
 mod observe;
@@ -94,10 +95,13 @@ impl Resource<ProviderData> for Cluster {
             return Ok(Value::Null);
         }
         let op = Operation::start(request.data, "read", refresh::READ_BUDGET, request.cancel)?;
-        refresh::refresh(&op, request.state).await
+        let state = refresh::refresh(&op, request.state).await?;
+        forget_recorded_secrets(&state);
+        Ok(state)
     }
 
     async fn update(&self, request: UpdateRequest<'_, ProviderData>) -> Result<Value, Diagnostics> {
+        forget_recorded_secrets(request.prior);
         apply(
             request.data,
             request.planned,
@@ -127,6 +131,7 @@ impl Resource<ProviderData> for Cluster {
         let budget = crate::resources::timeouts::parse(prior, spec::DEFAULT_TIMEOUTS)
             .map_or(spec::DEFAULT_TIMEOUTS.delete, |t| t.delete);
         let op = Operation::start(request.data, "delete", budget, request.cancel)?;
+        journal::Journal::in_working_dir().forget(name);
         let existing = view::integer(
             prior,
             &AttributePath::root("network").attr("existing_network_id"),
@@ -248,4 +253,14 @@ fn within(operation: &str, spec: &ClusterSpec, diagnostics: Diagnostics) -> Diag
         &format!("hk8s.io/cluster={}", spec.name),
         diagnostics,
     )
+}
+
+/// Terraform recorded the secrets a create generated: their copy in the journal goes.
+fn forget_recorded_secrets(state: &Value) {
+    if let (Some(name), Some(secrets)) = (
+        view::string(state, &AttributePath::root("name")),
+        view::string(state, &AttributePath::root("secrets")),
+    ) {
+        journal::Journal::in_working_dir().forget_if_recorded(name, secrets);
+    }
 }

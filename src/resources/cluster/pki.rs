@@ -4,7 +4,9 @@
 //! A create that Terraform never recorded (killed, crashed) leaves servers whose configuration
 //! came from secrets that are now lost: the next create generates new ones. Servers carry
 //! `hk8s.io/pki=<fingerprint of the OS CA>`, so that create can tell them apart and replace them
-//! (they hold no workload yet) instead of failing to talk to them.
+//! (they hold no workload yet) instead of failing to talk to them. Servers already marked
+//! complete are never replaced; the [`super::journal`] keeps the bundle of a create until
+//! Terraform has recorded it, so a create killed after that point adopts them instead.
 
 use aws_lc_rs::digest::{SHA256, digest};
 use time::OffsetDateTime;
@@ -52,6 +54,16 @@ pub fn resolve(
         (Some(given), _) => given.clone(),
         (None, Some(stored)) => stored,
         (None, None) if create => {
+            let journal = super::journal::Journal::in_working_dir();
+            if let Some(yaml) = journal.load(&spec.name)
+                && let Ok(bundle) = SecretsBundle::from_yaml(&yaml)
+            {
+                tracing::info!(
+                    cluster = %spec.name,
+                    "reusing the secrets an earlier create of this cluster generated and Terraform never recorded"
+                );
+                return Ok((bundle, yaml));
+            }
             let contract = spec
                 .talos_version
                 .contract()
@@ -61,6 +73,7 @@ pub fn resolve(
             let yaml = bundle
                 .to_yaml()
                 .map_err(|e| failed("Cannot write the Talos secrets", &e))?;
+            journal.save(&spec.name, &yaml);
             return Ok((bundle, yaml));
         }
         (None, None) => {

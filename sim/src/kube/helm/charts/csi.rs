@@ -1,7 +1,8 @@
 //! `hcloud-csi` (`https://charts.hetzner.cloud`), as its chart renders it: the controller
 //! Deployment `<fullname>-controller` (no tolerations unless `controller.tolerations`, the token
 //! from `controller.hcloudToken`: a value (in a Secret the chart makes), a file, or the existing
-//! Secret `hcloud`), its PodDisruptionBudget (`minAvailable: 1`), the node DaemonSet
+//! Secret `hcloud`), its PodDisruptionBudget (`minAvailable: 1`, only with more than one replica:
+//! a budget over a single replica would block every drain), the node DaemonSet
 //! `<fullname>-node` (tolerating NoExecute/NoSchedule taints and `CriticalAddonsOnly` unless
 //! `node.tolerations`, privileged), the `csi.hetzner.cloud` CSIDriver and one StorageClass per
 //! `storageClasses` entry (provisioner `csi.hetzner.cloud`, `WaitForFirstConsumer`, expansion
@@ -292,7 +293,12 @@ fn render(r: &Render<'_>) -> Result<Vec<Value>, RenderError> {
     );
     deployment["spec"]["strategy"] = json!({"type": "RollingUpdate"});
     objects.push(deployment);
-    if r.truthy("controller.podDisruptionBudget.create") {
+    let replicas = r.get("controller.replicaCount");
+    let replicas = replicas
+        .as_i64()
+        .or_else(|| replicas.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or(0);
+    if r.truthy("controller.podDisruptionBudget.create") && replicas > 1 {
         let mut spec = json!({"selector": {"matchLabels": selector("controller")}});
         if r.truthy("controller.podDisruptionBudget.minAvailable") {
             spec["minAvailable"] = r.get("controller.podDisruptionBudget.minAvailable").clone();
@@ -397,5 +403,31 @@ mod tests {
             .filter_map(|o| o["metadata"]["name"].as_str())
             .collect();
         assert_eq!(names, ["hcloud-csi-controller", "hcloud-csi-node"]);
+    }
+
+    /// The chart makes the controller's budget only for more than one replica (a budget of
+    /// `minAvailable: 1` over a single replica would refuse every eviction, so no drain of its
+    /// node could finish).
+    #[test]
+    fn the_controller_budget_needs_more_than_one_replica() {
+        let budgets = |replicas: Value| {
+            let mut values = (CHART.defaults)();
+            values["controller"]["replicaCount"] = replicas;
+            render(&Render {
+                release: "hcloud-csi",
+                namespace: "kube-system",
+                version: "2.22.0",
+                app_version: "2.22.0",
+                values: &values,
+            })
+            .unwrap()
+            .into_iter()
+            .filter(|o| o["kind"] == "PodDisruptionBudget")
+            .map(|o| o["spec"]["minAvailable"].clone())
+            .collect::<Vec<_>>()
+        };
+        assert!(budgets(json!(1)).is_empty(), "the default: one replica");
+        assert_eq!(budgets(json!(2)), [json!(1)]);
+        assert_eq!(budgets(json!("3")), [json!(1)]);
     }
 }
