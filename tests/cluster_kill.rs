@@ -235,7 +235,12 @@ fn a_create_killed_at_seeded_points_converges() {
         &hcl::cluster(&world.endpoint, "kc", 3, "v1.13.9", "1.35.0", ""),
     );
     let reference = apply_until(&world, &w, None);
+    // Until a refresh sees the secrets in state, the create's bundle is kept beside it, so that
+    // a create killed just before Terraform wrote the state can adopt its servers.
+    let journal = w.path().join(".terraform/hk8s/kc.secrets.yaml");
+    assert!(journal.exists(), "the create keeps its secrets in {journal:?}");
     destroy(&world, &w, "kc");
+    assert!(!journal.exists(), "the destroy deletes {journal:?}");
     let mut late = Late::default();
     for k in kill_points("create", reference.events, points_per_operation(9)) {
         let point = format!("create killed at progress {k} of {}", reference.events);
