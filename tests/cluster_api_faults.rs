@@ -147,7 +147,7 @@ fn first_apply_converges_while_nodes_reboot_unexpectedly_and_boot_slowly() {
 
 #[test]
 fn first_apply_converges_while_the_kubernetes_api_answers_5xx_and_429() {
-    let Some(stats) = converge_under(31, "kube_5xx=0.1,kube_429=0.05,seed=3", "kubefaults", 1)
+    let Some(stats) = converge_under(31, "kube_5xx=0.2,kube_429=0.1,seed=3", "kubefaults", 1)
     else {
         return;
     };

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use super::credentials::KubeCredentials;
 use super::error::{Error, RequestInfo, Result, Status};
 use super::mapping::DiscoveryCache;
+use super::retry::Outcome;
 pub use super::retry::KubeRetry;
 
 /// Timeouts of every request.
@@ -154,26 +155,41 @@ impl KubeClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let reply = self
+            let result = self
                 .send_once(method.clone(), path, query, body.as_ref())
-                .await?;
-            let Some((wait, reason)) = self.retry.wait(
-                &method,
-                reply.status,
-                reply.retry_after.as_deref(),
-                attempt,
-                rand::random::<f64>(),
-            ) else {
-                return Ok(reply);
+                .await;
+            let outcome = match &result {
+                Ok(reply) => Outcome::Reply(reply.status, reply.retry_after.as_deref()),
+                Err(Error::Transport { source, .. })
+                    if !source.is_connect() && !source.is_timeout() =>
+                {
+                    Outcome::Broken
+                }
+                Err(_) => Outcome::Failed,
             };
-            tracing::debug!(
-                request = %reply.request,
-                status = reply.status,
-                ?reason,
-                attempt,
-                wait_ms = wait.as_millis(),
-                "repeating Kubernetes API request"
-            );
+            let Some((wait, reason)) =
+                self.retry
+                    .wait(&method, outcome, attempt, rand::random::<f64>())
+            else {
+                return result;
+            };
+            match &result {
+                Ok(reply) => tracing::debug!(
+                    request = %reply.request,
+                    status = reply.status,
+                    ?reason,
+                    attempt,
+                    wait_ms = wait.as_millis(),
+                    "repeating Kubernetes API request"
+                ),
+                Err(e) => tracing::debug!(
+                    error = %e,
+                    ?reason,
+                    attempt,
+                    wait_ms = wait.as_millis(),
+                    "repeating Kubernetes API request"
+                ),
+            }
             tokio::time::sleep(wait).await;
         }
     }
