@@ -382,7 +382,12 @@ mod tests {
         assert_eq!(spec.seed, Some(11));
         assert!(spec.has_api_faults());
         assert!(!FaultSpec::default().has_api_faults());
-        for bad in ["slow_boot=0.5", "slow_boot=x", "kube_429=1.5", "talos_reboot=-0.1"] {
+        for bad in [
+            "slow_boot=0.5",
+            "slow_boot=x",
+            "kube_429=1.5",
+            "talos_reboot=-0.1",
+        ] {
             assert!(
                 matches!(bad.parse::<FaultSpec>(), Err(FaultSpecError::Value { .. })),
                 "{bad}"

@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 use super::credentials::KubeCredentials;
 use super::error::{Error, RequestInfo, Result, Status};
 use super::mapping::DiscoveryCache;
-use super::retry::Outcome;
 pub use super::retry::KubeRetry;
+use super::retry::Outcome;
 
 /// Timeouts of every request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -348,9 +348,11 @@ impl KubeClient {
         // Each step is repeated on its own through transient failures (an API server
         // restarting): repeating the reads after the apply would take the applied chart for
         // the one before it.
-        let before = retry_transient(&format!("read HelmChart {ns}/{}", spec.name), deadline, || {
-            self.get(API_VERSION, KIND, Some(ns), &spec.name)
-        })
+        let before = retry_transient(
+            &format!("read HelmChart {ns}/{}", spec.name),
+            deadline,
+            || self.get(API_VERSION, KIND, Some(ns), &spec.name),
+        )
         .await?;
         let job = job_name(&spec.name);
         let old_job = retry_transient(&format!("read Job {ns}/{job}"), deadline, || {

@@ -120,31 +120,57 @@ mod tests {
         }
         // No Retry-After (a PodDisruptionBudget refusing an eviction), an unreadable or too
         // long one: the caller decides.
-        assert_eq!(retry.wait(&Method::POST, Outcome::Reply(429, None), 1, 0.5), None);
-        assert_eq!(retry.wait(&Method::GET, Outcome::Reply(429, Some("soon")), 1, 0.5), None);
-        assert_eq!(retry.wait(&Method::GET, Outcome::Reply(429, Some("3600")), 1, 0.5), None);
+        assert_eq!(
+            retry.wait(&Method::POST, Outcome::Reply(429, None), 1, 0.5),
+            None
+        );
+        assert_eq!(
+            retry.wait(&Method::GET, Outcome::Reply(429, Some("soon")), 1, 0.5),
+            None
+        );
+        assert_eq!(
+            retry.wait(&Method::GET, Outcome::Reply(429, Some("3600")), 1, 0.5),
+            None
+        );
     }
 
     #[test]
     fn server_errors_are_repeated_for_idempotent_requests_only() {
         let retry = KubeRetry::default();
         for method in [Method::GET, Method::PATCH, Method::DELETE, Method::PUT] {
-            let (wait, reason) = retry.wait(&method, Outcome::Reply(503, None), 1, 1.0).unwrap();
+            let (wait, reason) = retry
+                .wait(&method, Outcome::Reply(503, None), 1, 1.0)
+                .unwrap();
             assert_eq!(
                 (wait, reason),
                 (Duration::from_millis(250), Reason::ServerError)
             );
         }
-        assert_eq!(retry.wait(&Method::POST, Outcome::Reply(500, None), 1, 0.5), None);
-        assert_eq!(retry.wait(&Method::GET, Outcome::Reply(404, None), 1, 0.5), None);
-        assert_eq!(retry.wait(&Method::GET, Outcome::Reply(409, None), 1, 0.5), None);
+        assert_eq!(
+            retry.wait(&Method::POST, Outcome::Reply(500, None), 1, 0.5),
+            None
+        );
+        assert_eq!(
+            retry.wait(&Method::GET, Outcome::Reply(404, None), 1, 0.5),
+            None
+        );
+        assert_eq!(
+            retry.wait(&Method::GET, Outcome::Reply(409, None), 1, 0.5),
+            None
+        );
         // The backoff doubles up to its cap, jittered within its upper half.
         assert_eq!(
-            retry.wait(&Method::GET, Outcome::Reply(500, None), 3, 1.0).unwrap().0,
+            retry
+                .wait(&Method::GET, Outcome::Reply(500, None), 3, 1.0)
+                .unwrap()
+                .0,
             Duration::from_secs(1)
         );
         assert_eq!(
-            retry.wait(&Method::GET, Outcome::Reply(500, None), 4, 0.0).unwrap().0,
+            retry
+                .wait(&Method::GET, Outcome::Reply(500, None), 4, 0.0)
+                .unwrap()
+                .0,
             Duration::from_secs(1)
         );
     }
@@ -163,8 +189,18 @@ mod tests {
     #[test]
     fn attempts_are_bounded() {
         let retry = KubeRetry::default();
-        assert!(retry.wait(&Method::GET, Outcome::Reply(500, None), 4, 0.5).is_some());
-        assert_eq!(retry.wait(&Method::GET, Outcome::Reply(500, None), 5, 0.5), None);
-        assert_eq!(retry.wait(&Method::GET, Outcome::Reply(429, Some("1")), 5, 0.5), None);
+        assert!(
+            retry
+                .wait(&Method::GET, Outcome::Reply(500, None), 4, 0.5)
+                .is_some()
+        );
+        assert_eq!(
+            retry.wait(&Method::GET, Outcome::Reply(500, None), 5, 0.5),
+            None
+        );
+        assert_eq!(
+            retry.wait(&Method::GET, Outcome::Reply(429, Some("1")), 5, 0.5),
+            None
+        );
     }
 }

@@ -281,7 +281,9 @@ mod tests {
         };
         assert_eq!(
             run("5xx=0.2,429burst=0.02"),
-            run("5xx=0.2,429burst=0.02,talos_unavailable=0.5,kube_5xx=0.5,watch_drop=1,slow_boot=3")
+            run(
+                "5xx=0.2,429burst=0.02,talos_unavailable=0.5,kube_5xx=0.5,watch_drop=1,slow_boot=3"
+            )
         );
     }
 
@@ -302,9 +304,7 @@ mod tests {
         assert_eq!(faults("talos_slow=1").unexpected_reboot_after(), None);
         let mean = |p: &str| {
             let mut f = faults(&format!("talos_reboot={p},seed=1"));
-            let total: Duration = (0..400)
-                .map(|_| f.unexpected_reboot_after().unwrap())
-                .sum();
+            let total: Duration = (0..400).map(|_| f.unexpected_reboot_after().unwrap()).sum();
             total.as_secs_f64() / 400.0
         };
         let (rare, often) = (mean("0.01"), mean("0.5"));

@@ -177,8 +177,7 @@ pub async fn serve_apid(sim: Arc<TalosSim>, server_id: i64, stream: TcpStream) {
         inner: routes,
         sim: sim.clone(),
     };
-    let serving =
-        builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(faulted));
+    let serving = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(faulted));
     until_boot_ends(life, serving).await;
 }
 

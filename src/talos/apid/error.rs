@@ -355,8 +355,7 @@ impl Error {
     pub fn is_broken_connection(&self) -> bool {
         match self {
             Self::Status { status, .. } => {
-                status.code() == tonic::Code::Unknown
-                    && std::error::Error::source(status).is_some()
+                status.code() == tonic::Code::Unknown && std::error::Error::source(status).is_some()
             }
             Self::Cancelled { status, .. } => std::error::Error::source(status).is_some(),
             _ => false,
