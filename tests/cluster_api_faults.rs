@@ -134,12 +134,8 @@ fn first_apply_converges_while_apid_is_unavailable_or_slow() {
 #[test]
 fn first_apply_converges_while_nodes_reboot_unexpectedly_and_boot_slowly() {
     // One control plane: while it reboots, the Kubernetes API is gone altogether.
-    let Some(stats) = converge_under(
-        29,
-        "talos_reboot=0.3,slow_boot=3,seed=21",
-        "rebooting",
-        1,
-    ) else {
+    let Some(stats) = converge_under(29, "talos_reboot=0.3,slow_boot=3,seed=21", "rebooting", 1)
+    else {
         return;
     };
     assert!(met(&stats, "talos_reboot") >= 1, "{stats}");
