@@ -2,8 +2,8 @@
 //! Terraform against hk8s-sim: the FIRST apply converges (no rerun allowed) while apid answers
 //! `Unavailable` or slowly, nodes reboot unexpectedly and boot slowly, and the Kubernetes API
 //! answers 5xx and 429 with `Retry-After`; the plan after it is empty and the destroy leaves
-//! nothing. Each test asserts from `/_sim/stats` that its faults were met, so that none passes
-//! without them.
+//! nothing; a node pool grows and shrinks with every kind at once. Each test asserts from
+//! `/_sim/stats` that its faults were met, so that none passes without them.
 //!
 //! Dropped watches (`watch_drop`) are covered in the sim's own tests: the provider polls and
 //! never watches.
@@ -150,4 +150,56 @@ fn first_apply_converges_while_the_kubernetes_api_answers_5xx_and_429() {
     };
     assert!(met(&stats, "kube_5xx") >= 3, "{stats}");
     assert!(met(&stats, "kube_429") >= 1, "{stats}");
+}
+
+/// Every kind at once on a one-node control plane with a worker pool that grows and shrinks:
+/// scale-down drains, resets and deletes nodes while the API server and the nodes misbehave.
+#[test]
+fn a_pool_grows_and_shrinks_under_every_api_fault() {
+    let Some(tf) = terraforms().into_iter().next() else {
+        return;
+    };
+    let faults = "talos_reboot=0.15,talos_unavailable=0.1,talos_slow=0.1,kube_5xx=0.1,\
+                  kube_429=0.05,slow_boot=2,seed=43";
+    let world = World::start(34, &["v1.13.9"], |c| {
+        c.faults = faults.parse().expect("fault spec");
+    });
+    let config = |workers: u32| {
+        format!(
+            "{}{}",
+            hcl::cluster(&world.endpoint, "pooled", 1, "v1.13.9", "1.35.0", ""),
+            hcl::pool("work", "cax21", workers, "")
+        )
+    };
+    let w = Workdir::new(&tf, &config(2));
+    for workers in [2, 4, 2] {
+        w.write_main(&config(workers));
+        let applied = w.run(&["apply", "-auto-approve", "-no-color"]);
+        assert!(
+            applied.status.success(),
+            "{workers} workers: the apply failed:\n{}",
+            text(&applied)
+        );
+        let servers: Vec<String> = objects(&world, "pooled")
+            .into_iter()
+            .filter(|o| o.starts_with("servers pooled-work-"))
+            .collect();
+        assert_eq!(servers.len(), workers as usize, "{servers:?}");
+    }
+    let plan = w.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    let stats = world.stats();
+    let destroyed = w.run(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(destroyed.status.success(), "{}", text(&destroyed));
+    assert_eq!(objects(&world, "pooled"), Vec::<String>::new());
+    for kind in [
+        "talos_reboot",
+        "talos_unavailable",
+        "talos_slow",
+        "kube_5xx",
+        "kube_429",
+        "slow_boot",
+    ] {
+        assert!(met(&stats, kind) >= 1, "{kind}: {stats}");
+    }
 }
