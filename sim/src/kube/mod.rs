@@ -165,9 +165,8 @@ fn injected_fault(
     path: &str,
     query: &[(String, String)],
 ) -> Option<Response> {
-    let watch = *method == Method::GET
-        && (matches!(objects::query_value(query, "watch"), Some("true" | "1"))
-            || watch::route(path, query).is_some());
+    // A watch is long-running: the in-flight limits never refuse one.
+    let watch = *method == Method::GET && watch::route(path, query).is_some();
     let fault = ctx.sim.api_faults.lock().kube_request(watch)?;
     tracing::debug!(%method, path, ?fault, "Kubernetes API fault");
     Some(match fault {
