@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
 
 async fn stats(State(app): State<AppState>) -> Json<Value> {
     let world = app.read();
+    let api_faults = world.api_faults.lock();
     Json(json!({
         "total": world.stats.total,
         "requests": world.stats.requests,
@@ -59,7 +60,8 @@ async fn stats(State(app): State<AppState>) -> Json<Value> {
         "autoscaler_scale_downs": world.stats.autoscaler_scale_downs,
         "helm_jobs": world.stats.helm_jobs,
         "factory_downloads": world.stats.factory_downloads,
-        "faults_injected": world.faults.injected,
+        "faults_injected": world.faults.injected + api_faults.total(),
+        "api_faults": api_faults.by_kind(),
     }))
 }
 

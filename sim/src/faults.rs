@@ -12,13 +12,53 @@
 //! `error` and its image is removed), `rescue_ssh_refused=SECONDS` (the rescue system's SSH server
 //! refuses connections for that many sim seconds, scaled by `--time-scale`, after each boot; draws
 //! nothing).
+//!
+//! Faults of the Talos and Kubernetes APIs, which only clients reaching a node's sockets (or a
+//! load balancer's) meet; the sim's own controllers work on its state directly and never do:
+//! - `talos_unavailable=p`: an apid call is answered gRPC `Unavailable` with the message apid
+//!   gives while machined restarts (`connection error: desc = "transport: Error while dialing:
+//!   dial unix /system/run/machined/machine.sock: connect: connection refused"`), before the
+//!   call is handled.
+//! - `talos_slow=p`: an apid call is handled after a delay drawn uniformly up to
+//!   [`TALOS_SLOW_MAX`] (times `--time-scale`, on the sim clock).
+//! - `talos_reboot=p`: an up node reboots unexpectedly with probability p per node per minute
+//!   (times `--time-scale`): its open connections end as on any reboot, Kubernetes sees it
+//!   NotReady and then Ready again, its etcd membership stays, and a TRY configuration is lost.
+//!   The time to the next reboot is drawn at every boot.
+//! - `slow_boot=FACTOR` (≥ 1): every Talos boot and reboot takes its latency-model duration
+//!   times a factor drawn uniformly in [1, FACTOR] for that boot.
+//! - `kube_5xx=p`: a Kubernetes API request is answered, before it is handled, with a `Status`:
+//!   500 `InternalError` (`Internal error occurred: etcdserver: leader changed`) or 503
+//!   `ServiceUnavailable` (`the server is currently unable to handle the request`).
+//! - `kube_429=p`: a Kubernetes API request that is not a watch is answered 429 with
+//!   `Retry-After: 1` and the plain-text body `Too many requests, please try again later.`, as
+//!   the API server's max-in-flight and priority-and-fairness filters answer, before it is
+//!   handled. (Those filters never refuse `system:masters`; the sim refuses anyone, so that a
+//!   client is shown to cope.)
+//! - `watch_drop=p`: a watch stream ends without a final event after a delay drawn uniformly up
+//!   to [`WATCH_DROP_MAX`] (times `--time-scale`), as when the API server restarts or a load
+//!   balancer's idle timeout cuts the connection.
+//!
+//! Each of these kinds draws from its own ChaCha8 stream (same seed, its own stream number), so
+//! adding one to a spec moves neither the Hetzner faults nor the other kinds.
 
+pub mod api;
+
+use std::time::Duration;
+
+pub use api::{ApiFaultKind, ApiFaults, KubeFault, SharedApiFaults, TalosCallFault};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 /// How many consecutive requests a `429burst` fault answers with 429.
 pub const BURST_LENGTH: u32 = 5;
+
+/// The longest delay a `talos_slow` fault adds to an apid call (before `--time-scale`).
+pub const TALOS_SLOW_MAX: Duration = Duration::from_secs(5);
+
+/// The longest a watch meeting `watch_drop` lasts before it is cut (before `--time-scale`).
+pub const WATCH_DROP_MAX: Duration = Duration::from_secs(60);
 
 /// Parsed `--faults` spec.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
@@ -43,6 +83,40 @@ pub struct FaultSpec {
     /// Seconds (before `--time-scale`) during which the rescue SSH server refuses connections
     /// after each rescue boot.
     pub rescue_ssh_refused: f64,
+    /// Probability that an apid call is answered `Unavailable` before it is handled.
+    pub talos_unavailable: f64,
+    /// Probability that an apid call is delayed (up to [`TALOS_SLOW_MAX`]) before it is handled.
+    pub talos_slow: f64,
+    /// Probability per up node per minute (before `--time-scale`) that it reboots unexpectedly.
+    pub talos_reboot: f64,
+    /// Largest factor a Talos boot's duration is multiplied by (drawn in [1, factor] per boot);
+    /// 0 leaves boots alone.
+    pub slow_boot: f64,
+    /// Probability that a Kubernetes API request is answered 500 or 503 before it is handled.
+    pub kube_5xx: f64,
+    /// Probability that a Kubernetes API request (not a watch) is answered 429 with
+    /// `Retry-After` before it is handled.
+    pub kube_429: f64,
+    /// Probability that a watch is cut after a while (up to [`WATCH_DROP_MAX`]) with no final
+    /// event.
+    pub watch_drop: f64,
+}
+
+impl FaultSpec {
+    /// Whether any fault of the Talos or Kubernetes APIs is set (see [`ApiFaults`]).
+    pub fn has_api_faults(&self) -> bool {
+        [
+            self.talos_unavailable,
+            self.talos_slow,
+            self.talos_reboot,
+            self.slow_boot,
+            self.kube_5xx,
+            self.kube_429,
+            self.watch_drop,
+        ]
+        .iter()
+        .any(|v| *v > 0.0)
+    }
 }
 
 /// Why a `--faults` spec was refused.
@@ -54,7 +128,8 @@ pub enum FaultSpecError {
     /// The name is not one of the known faults.
     #[error(
         "unknown fault {0:?} (known: 5xx, 429burst, locked, action_error, location_disabled, \
-         factory_download_error, create_image_error, rescue_ssh_refused, seed)"
+         factory_download_error, create_image_error, rescue_ssh_refused, talos_unavailable, \
+         talos_slow, talos_reboot, slow_boot, kube_5xx, kube_429, watch_drop, seed)"
     )]
     Unknown(String),
     /// The probability is not a number in [0, 1] or the seed is not an integer.
@@ -102,6 +177,14 @@ impl std::str::FromStr for FaultSpec {
                 out.rescue_ssh_refused = seconds;
                 continue;
             }
+            if name == "slow_boot" {
+                let factor: f64 = value.parse().map_err(|_| bad())?;
+                if !(factor.is_finite() && factor >= 1.0) {
+                    return Err(bad());
+                }
+                out.slow_boot = factor;
+                continue;
+            }
             let p: f64 = value.parse().map_err(|_| bad())?;
             if !(0.0..=1.0).contains(&p) {
                 return Err(bad());
@@ -113,6 +196,12 @@ impl std::str::FromStr for FaultSpec {
                 "action_error" => out.action_error = p,
                 "factory_download_error" => out.factory_download_error = p,
                 "create_image_error" => out.create_image_error = p,
+                "talos_unavailable" => out.talos_unavailable = p,
+                "talos_slow" => out.talos_slow = p,
+                "talos_reboot" => out.talos_reboot = p,
+                "kube_5xx" => out.kube_5xx = p,
+                "kube_429" => out.kube_429 = p,
+                "watch_drop" => out.watch_drop = p,
                 _ => return Err(FaultSpecError::Unknown(name.into())),
             }
         }
@@ -275,6 +364,35 @@ mod tests {
         ));
         let mut f = FaultInjector::new(spec, 0);
         assert!(f.fail_create_image());
+    }
+
+    #[test]
+    fn parses_the_api_faults() {
+        let spec: FaultSpec = "talos_unavailable=0.1,talos_slow=0.2,talos_reboot=0.05,slow_boot=3,\
+                               kube_5xx=0.1,kube_429=0.05,watch_drop=0.5,seed=11"
+            .parse()
+            .unwrap();
+        assert_eq!(spec.talos_unavailable, 0.1);
+        assert_eq!(spec.talos_slow, 0.2);
+        assert_eq!(spec.talos_reboot, 0.05);
+        assert_eq!(spec.slow_boot, 3.0);
+        assert_eq!(spec.kube_5xx, 0.1);
+        assert_eq!(spec.kube_429, 0.05);
+        assert_eq!(spec.watch_drop, 0.5);
+        assert_eq!(spec.seed, Some(11));
+        assert!(spec.has_api_faults());
+        assert!(!FaultSpec::default().has_api_faults());
+        for bad in [
+            "slow_boot=0.5",
+            "slow_boot=x",
+            "kube_429=1.5",
+            "talos_reboot=-0.1",
+        ] {
+            assert!(
+                matches!(bad.parse::<FaultSpec>(), Err(FaultSpecError::Value { .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

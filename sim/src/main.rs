@@ -44,7 +44,12 @@ struct ServeArgs {
     /// Multiplies every realistic duration (0.1 = ten times faster than Hetzner).
     #[arg(long, default_value_t = 1.0)]
     time_scale: f64,
-    /// Faults, e.g. `5xx=0.02,429burst=0.01,locked=0.05,action_error=0.01,seed=7`.
+    /// Faults, e.g. `5xx=0.02,429burst=0.01,locked=0.05,action_error=0.01,seed=7`. Hetzner API:
+    /// 5xx, 429burst, locked, action_error, location_disabled=LOC, factory_download_error,
+    /// create_image_error, rescue_ssh_refused=SECONDS. Talos API: talos_unavailable, talos_slow
+    /// (delay up to 5 s), talos_reboot (per node per minute), slow_boot=FACTOR (boots take up to
+    /// FACTOR times longer). Kubernetes API: kube_5xx, kube_429 (Retry-After), watch_drop.
+    /// Probabilities in [0, 1]; durations scale with --time-scale. See the README.
     #[arg(long, default_value = "")]
     faults: FaultSpec,
     /// Seed of the fault stream when the spec has none.

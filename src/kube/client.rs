@@ -11,6 +11,8 @@ use serde::de::DeserializeOwned;
 use super::credentials::KubeCredentials;
 use super::error::{Error, RequestInfo, Result, Status};
 use super::mapping::DiscoveryCache;
+pub use super::retry::KubeRetry;
+use super::retry::Outcome;
 
 /// Timeouts of every request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,14 +21,17 @@ pub struct KubeOptions {
     pub request_timeout: Duration,
     /// Budget of the TCP and TLS connection setup.
     pub connect_timeout: Duration,
+    /// Which refusals one request repeats by itself (see [`KubeRetry`]).
+    pub retry: KubeRetry,
 }
 
 impl Default for KubeOptions {
-    /// 30 s per request, 10 s to connect.
+    /// 30 s per request, 10 s to connect, [`KubeRetry::default`].
     fn default() -> Self {
         KubeOptions {
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            retry: KubeRetry::default(),
         }
     }
 }
@@ -55,6 +60,7 @@ pub struct KubeClient {
     /// `https://host:port`, without a trailing slash.
     base: String,
     pub(crate) discovery: Arc<DiscoveryCache>,
+    retry: KubeRetry,
 }
 
 impl std::fmt::Debug for KubeClient {
@@ -70,6 +76,8 @@ pub(crate) struct Reply {
     pub(crate) request: RequestInfo,
     pub(crate) status: u16,
     pub(crate) body: bytes::Bytes,
+    /// The `Retry-After` header, when there was one.
+    pub(crate) retry_after: Option<String>,
 }
 
 impl Reply {
@@ -125,6 +133,7 @@ impl KubeClient {
             http,
             base: credentials.server.trim_end_matches('/').to_owned(),
             discovery: Arc::new(DiscoveryCache::default()),
+            retry: options.retry,
         })
     }
 
@@ -133,14 +142,65 @@ impl KubeClient {
         &self.base
     }
 
-    /// Sends one request to `path` (starting with `/`) with `query` pairs; any HTTP reply is
-    /// returned, only a missing reply is an error.
+    /// Sends a request to `path` (starting with `/`) with `query` pairs, repeating the
+    /// refusals [`KubeRetry`] says are safe to repeat (a DEBUG line each); any other HTTP reply
+    /// is returned, only a missing reply is an error.
     pub(crate) async fn send(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, &str)],
         body: Option<Body>,
+    ) -> Result<Reply> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .send_once(method.clone(), path, query, body.as_ref())
+                .await;
+            let outcome = match &result {
+                Ok(reply) => Outcome::Reply(reply.status, reply.retry_after.as_deref()),
+                Err(Error::Transport { source, .. })
+                    if !source.is_connect() && !source.is_timeout() =>
+                {
+                    Outcome::Broken
+                }
+                Err(_) => Outcome::Failed,
+            };
+            let Some((wait, reason)) =
+                self.retry
+                    .wait(&method, outcome, attempt, rand::random::<f64>())
+            else {
+                return result;
+            };
+            match &result {
+                Ok(reply) => tracing::debug!(
+                    request = %reply.request,
+                    status = reply.status,
+                    ?reason,
+                    attempt,
+                    wait_ms = wait.as_millis(),
+                    "repeating Kubernetes API request"
+                ),
+                Err(e) => tracing::debug!(
+                    error = %e,
+                    ?reason,
+                    attempt,
+                    wait_ms = wait.as_millis(),
+                    "repeating Kubernetes API request"
+                ),
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Sends one request; any HTTP reply is returned, only a missing reply is an error.
+    pub(crate) async fn send_once(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Body>,
     ) -> Result<Reply> {
         let mut url = reqwest::Url::parse(&format!("{}{path}", self.base)).map_err(|e| {
             Error::InvalidObject {
@@ -162,7 +222,7 @@ impl KubeClient {
         if let Some(body) = body {
             builder = builder
                 .header(http::header::CONTENT_TYPE, body.content_type)
-                .body(body.bytes);
+                .body(body.bytes.clone());
         }
         tracing::debug!(%request, "Kubernetes API request");
         let transport = |source| Error::Transport {
@@ -171,11 +231,17 @@ impl KubeClient {
         };
         let response = builder.send().await.map_err(transport)?;
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = response.bytes().await.map_err(transport)?;
         Ok(Reply {
             request,
             status,
             body,
+            retry_after,
         })
     }
 
@@ -195,7 +261,8 @@ impl KubeClient {
     /// [`Error::Transport`] when there is no reply, [`Error::Api`] for any other status (e.g.
     /// 401/403 when anonymous health checks are disabled and the identity may not read them).
     pub async fn readyz(&self) -> Result<bool> {
-        let reply = self.send(Method::GET, "/readyz", &[], None).await?;
+        // Not repeated: a 5xx here is the answer (not ready), which the waits poll on.
+        let reply = self.send_once(Method::GET, "/readyz", &[], None).await?;
         if reply.status >= 500 {
             tracing::debug!(
                 request = %reply.request,

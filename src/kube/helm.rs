@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use super::client::KubeClient;
 use super::error::{Error, Result};
 use super::objects::ListOptions;
-use super::wait::{Deadline, Poll, poll_until};
+use super::wait::{Deadline, Poll, poll_until, retry_transient};
 
 /// The HelmChart API version.
 pub const API_VERSION: &str = "helm.cattle.io/v1";
@@ -345,11 +345,21 @@ impl KubeClient {
     ) -> Result<Release> {
         let ns = spec.namespace.as_str();
         self.wait_kind_served(API_VERSION, KIND, deadline).await?;
-        let before = self.get(API_VERSION, KIND, Some(ns), &spec.name).await?;
-        let old_job = self
-            .get("batch/v1", "Job", Some(ns), &job_name(&spec.name))
-            .await?
-            .and_then(|j| j["metadata"]["uid"].as_str().map(str::to_owned));
+        // Each step is repeated on its own through transient failures (an API server
+        // restarting): repeating the reads after the apply would take the applied chart for
+        // the one before it.
+        let before = retry_transient(
+            &format!("read HelmChart {ns}/{}", spec.name),
+            deadline,
+            || self.get(API_VERSION, KIND, Some(ns), &spec.name),
+        )
+        .await?;
+        let job = job_name(&spec.name);
+        let old_job = retry_transient(&format!("read Job {ns}/{job}"), deadline, || {
+            self.get("batch/v1", "Job", Some(ns), &job)
+        })
+        .await?
+        .and_then(|j| j["metadata"]["uid"].as_str().map(str::to_owned));
         let applied = self.apply_chart(spec, field_manager, deadline).await?;
         let changed = before.as_ref().is_none_or(|b| {
             b["metadata"]["generation"] != applied["metadata"]["generation"]
@@ -373,13 +383,21 @@ impl KubeClient {
         deadline: &Deadline,
     ) -> Result<Value> {
         self.wait_kind_served(API_VERSION, KIND, deadline).await?;
-        self.apply(
-            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.namespace}}),
-            field_manager,
-            true,
+        let namespace =
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.namespace}});
+        retry_transient(
+            &format!("apply Namespace {}", spec.namespace),
+            deadline,
+            || self.apply(&namespace, field_manager, true),
         )
         .await?;
-        self.apply(&spec.object(), field_manager, true).await
+        let chart = spec.object();
+        retry_transient(
+            &format!("apply HelmChart {}/{}", spec.namespace, spec.name),
+            deadline,
+            || self.apply(&chart, field_manager, true),
+        )
+        .await
     }
 
     /// Waits for the outcome of the current install job of `spec` (one not called `stale_job`).
@@ -601,10 +619,13 @@ impl KubeClient {
         name: &str,
         deadline: &Deadline,
     ) -> Result<()> {
-        match self
-            .delete(API_VERSION, KIND, Some(namespace), name, None)
-            .await
-        {
+        let deleted = retry_transient(
+            &format!("delete HelmChart {namespace}/{name}"),
+            deadline,
+            || self.delete(API_VERSION, KIND, Some(namespace), name, None),
+        )
+        .await;
+        match deleted {
             Ok(_) | Err(Error::UnknownKind { .. }) => {}
             Err(e) => return Err(e),
         }

@@ -45,9 +45,10 @@ mod mapping;
 pub mod names;
 mod nodes;
 mod objects;
+mod retry;
 mod wait;
 
-pub use client::{KubeClient, KubeOptions};
+pub use client::{KubeClient, KubeOptions, KubeRetry};
 pub use credentials::KubeCredentials;
 pub use drain::{DrainOptions, DrainOutcome};
 pub use error::{Error, RequestInfo, Result, Status, reason_for_code};

@@ -142,6 +142,9 @@ async fn handle(State(ctx): State<Ctx>, request: Request) -> Response {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .stats
         .record_kube(accounting::key(&parts.method, &path, &query));
+    if let Some(refusal) = injected_fault(&ctx, &parts.method, &path, &query) {
+        return refusal;
+    }
     // Controllers catch up first, so that whatever is due shows in this reply.
     reconcile::run(&ctx.sim);
     let response = dispatch(&ctx, &parts.method, &path, &query, &parts.headers, &body);
@@ -152,6 +155,44 @@ async fn handle(State(ctx): State<Ctx>, request: Request) -> Response {
         reconcile::run(&ctx.sim);
     }
     response
+}
+
+/// The `kube_5xx` / `kube_429` fault this request meets, as the API server would answer it
+/// before handling the request (see [`crate::faults`]).
+fn injected_fault(
+    ctx: &Ctx,
+    method: &Method,
+    path: &str,
+    query: &[(String, String)],
+) -> Option<Response> {
+    // A watch is long-running: the in-flight limits never refuse one.
+    let watch = *method == Method::GET && watch::route(path, query).is_some();
+    let fault = ctx.sim.api_faults.lock().kube_request(watch)?;
+    tracing::debug!(%method, path, ?fault, "Kubernetes API fault");
+    Some(match fault {
+        crate::faults::KubeFault::TooManyRequests => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                ("content-type", "text/plain; charset=utf-8"),
+                ("x-content-type-options", "nosniff"),
+                ("retry-after", "1"),
+            ],
+            "Too many requests, please try again later.\n",
+        )
+            .into_response(),
+        crate::faults::KubeFault::ServerError(503) => status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "the server is currently unable to handle the request",
+        ),
+        crate::faults::KubeFault::ServerError(_) => {
+            let cause = "etcdserver: leader changed";
+            let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": format!("Internal error occurred: {cause}"), "reason": "InternalError",
+                "details": {"causes": [{"message": cause}]}, "code": 500});
+            ok_json(StatusCode::INTERNAL_SERVER_ERROR, &body)
+        }
+    })
 }
 
 /// A successful read turned into the Table the client asked for (`kubectl get`).

@@ -13,6 +13,8 @@
 //!   the stream; `allowWatchBookmarks` adds a BOOKMARK every minute; `sendInitialEvents` ends the
 //!   initial ADDED events with the `k8s.io/initial-events-end` bookmark.
 //!
+//! - The `watch_drop` fault ([`crate::faults`]) ends a stream early, without a final event.
+//!
 //! The handler holds the fleet lock only to read the history: the stream is fed by a task that
 //! polls the history every [`POLL`] of real time. Polling rather than notifying because the
 //! store is written from many places (requests, every controller of the Talos loop), all under
@@ -81,6 +83,8 @@ struct Spec {
     kind: String,
     bookmarks: bool,
     deadline: Duration,
+    /// When the `watch_drop` fault cuts the stream, if it does.
+    cut_at: Option<Duration>,
 }
 
 impl Spec {
@@ -234,6 +238,12 @@ pub fn start(ctx: &Ctx, fleet: &Fleet, target: &Target, query: &[(String, String
         kind,
         bookmarks,
         deadline: ctx.sim.now() + timeout,
+        cut_at: ctx
+            .sim
+            .api_faults
+            .lock()
+            .watch_drop()
+            .map(|after| ctx.sim.now() + ctx.sim.fault_duration(after)),
     };
     let requested = query_value(query, "resourceVersion").unwrap_or_default();
     let mut first = Vec::new();
@@ -297,6 +307,13 @@ async fn stream(
     loop {
         let now = sim.now();
         if tx.is_closed() || now >= spec.deadline {
+            return;
+        }
+        if spec.cut_at.is_some_and(|at| now >= at) {
+            // No final event: the stream just ends, as when the API server restarts.
+            sim.api_faults
+                .lock()
+                .record(crate::faults::ApiFaultKind::WatchDrop);
             return;
         }
         let batch = {

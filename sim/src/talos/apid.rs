@@ -210,7 +210,7 @@ impl NodeApi {
     }
 
     fn reboot(&self, node: &mut Node) {
-        let delay = self.sim.duration("talos_reboot");
+        let delay = self.sim.boot_duration("talos_reboot");
         node.phase = Phase::Rebooting {
             until: self.sim.now() + delay,
         };

@@ -173,7 +173,11 @@ pub async fn serve_apid(sim: Arc<TalosSim>, server_id: i64, stream: TcpStream) {
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http2().max_frame_size(1 << 20);
     let builder = builder.http2_only();
-    let serving = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(routes));
+    let faulted = super::faulted::Faulted {
+        inner: routes,
+        sim: sim.clone(),
+    };
+    let serving = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(faulted));
     until_boot_ends(life, serving).await;
 }
 

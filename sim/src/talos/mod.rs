@@ -12,6 +12,7 @@
 pub mod apid;
 pub mod checks;
 pub mod config;
+pub mod faulted;
 pub mod join;
 pub mod kubeconfig;
 pub mod listeners;
@@ -141,6 +142,8 @@ pub struct TalosSim {
     http_addr: std::sync::OnceLock<std::net::SocketAddr>,
     /// The rescue systems of servers booted into rescue.
     pub rescue: crate::rescue::RescueSystems,
+    /// The Talos and Kubernetes API faults (the world's injector, shared).
+    pub api_faults: crate::faults::SharedApiFaults,
 }
 
 impl std::fmt::Debug for TalosSim {
@@ -161,9 +164,9 @@ impl TalosSim {
         seed: u64,
         block: BlockClaim,
     ) -> (Arc<Self>, JoinHandle<()>) {
-        let (clock, latency) = {
+        let (clock, latency, api_faults) = {
             let w = world.read().unwrap_or_else(PoisonError::into_inner);
-            (w.clock.clone(), w.latency)
+            (w.clock.clone(), w.latency, w.api_faults.clone())
         };
         let sim = Arc::new(TalosSim {
             fleet: Mutex::new(Fleet::new(seed)),
@@ -176,6 +179,7 @@ impl TalosSim {
             lb_forwarders: Mutex::default(),
             http_addr: std::sync::OnceLock::new(),
             rescue: crate::rescue::RescueSystems::new(22),
+            api_faults,
         });
         let weak = Arc::downgrade(&sim);
         world
@@ -271,6 +275,31 @@ impl TalosSim {
     /// `talos_services`).
     pub fn duration(&self, what: &str) -> Duration {
         self.latency.action_duration(what)
+    }
+
+    /// How long a boot or reboot (`talos_boot`, `talos_reboot`) takes this time: the latency
+    /// model's duration, times the `slow_boot` factor drawn for this boot.
+    pub fn boot_duration(&self, what: &str) -> Duration {
+        let factor = self.api_faults.lock().boot_factor();
+        self.duration(what).mul_f64(factor)
+    }
+
+    /// A fault's duration (given before `--time-scale`) on the sim clock: scaled by the time
+    /// scale in both latency modes, so that faults keep their meaning in instant mode.
+    pub fn fault_duration(&self, d: Duration) -> Duration {
+        d.mul_f64(self.time_scale())
+    }
+
+    /// Waits until the sim clock has moved `d` on (polling it, so that a manual clock works).
+    pub async fn sleep(&self, d: Duration) {
+        let until = self.now() + d;
+        loop {
+            let now = self.now();
+            if now >= until {
+                return;
+            }
+            tokio::time::sleep((until - now).min(Duration::from_millis(20))).await;
+        }
     }
 
     /// The time scale (`--time-scale`).
@@ -468,11 +497,15 @@ impl TalosSim {
             Phase::Halting { .. } => return false,
             Phase::Down => {
                 node.phase = Phase::Booting {
-                    until: now + self.duration("talos_boot"),
+                    until: now + self.boot_duration("talos_boot"),
                 }
             }
             Phase::Booting { until } | Phase::Rebooting { until } if until <= now => {
                 self.boot(node, view, now)
+            }
+            Phase::Up if node.unexpected_reboot_at.is_some_and(|at| at <= now) => {
+                self.reboot_unexpectedly(node, now);
+                return false;
             }
             _ => {}
         }
@@ -522,6 +555,32 @@ impl TalosSim {
         node.boots += 1;
         node.tls = None;
         node.services_ready_at = now + self.duration("talos_services");
+        node.unexpected_reboot_at = self
+            .api_faults
+            .lock()
+            .unexpected_reboot_after()
+            .map(|after| now + self.fault_duration(after));
+    }
+
+    /// The `talos_reboot` fault: the node goes down as on any reboot (its connections end, its
+    /// kubelet stops posting status), without anyone asking. A TRY configuration, held in
+    /// memory only, is lost; a staged one is applied at the boot, as Talos does.
+    fn reboot_unexpectedly(&self, node: &mut Node, now: Duration) {
+        self.api_faults
+            .lock()
+            .record(crate::faults::ApiFaultKind::TalosReboot);
+        tracing::info!(
+            server = node.server_id,
+            "talos_reboot fault: node reboots unexpectedly"
+        );
+        if let Some((old, _)) = node.try_rollback.take() {
+            node.config = Some(old);
+        }
+        node.unexpected_reboot_at = None;
+        node.phase = Phase::Rebooting {
+            until: now + self.boot_duration("talos_reboot"),
+        };
+        node.tls = None;
     }
 }
 
@@ -555,6 +614,7 @@ fn new_node(view: &ServerView, ip: Ipv4Addr, disk: crate::world::TalosDisk) -> N
         node_deleted_in_boot: None,
         services_ready_at: Duration::ZERO,
         try_rollback: None,
+        unexpected_reboot_at: None,
         pulled_images: Vec::new(),
         tls: None,
         volumes: None,

@@ -91,6 +91,8 @@ pub struct Node {
     pub services_ready_at: Duration,
     /// The configuration to roll back to, and when, after a TRY apply.
     pub try_rollback: Option<(NodeConfig, Duration)>,
+    /// When the `talos_reboot` fault reboots it (drawn at each boot).
+    pub unexpected_reboot_at: Option<Duration>,
     /// Images pulled with ImageService.Pull (installer images for LifecycleService.Upgrade).
     pub pulled_images: Vec<String>,
     /// TLS for apid, rebuilt whenever the configuration changes.

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::clock::Clock;
-use crate::faults::{FaultInjector, FaultSpec};
+use crate::faults::{ApiFaults, FaultInjector, FaultSpec, SharedApiFaults};
 use crate::latency::Latency;
 use crate::ratelimit::TokenBucket;
 use crate::stats::Stats;
@@ -134,8 +134,10 @@ pub struct World {
     pub clock: Clock,
     /// The latency model.
     pub latency: Latency,
-    /// The fault injector.
+    /// The fault injector of the Hetzner API.
     pub faults: FaultInjector,
+    /// The fault injector of the Talos and Kubernetes APIs (shared with the Talos side).
+    pub api_faults: SharedApiFaults,
     /// API rate limit.
     pub rate_limit: TokenBucket,
     /// Request accounting.
@@ -188,6 +190,7 @@ impl World {
             data: Collections::default(),
             running: BTreeSet::new(),
             faults: FaultInjector::new(options.faults.clone(), options.seed),
+            api_faults: SharedApiFaults::new(options.faults.clone(), options.seed),
             rate_limit: TokenBucket::new(options.rate_limit_per_hour, clock.elapsed())
                 .with_period(options.rate_limit_period),
             stats: Stats::default(),
@@ -243,6 +246,7 @@ impl World {
         self.server_type_deprecations.clear();
         self.stats = Stats::default();
         self.faults = FaultInjector::new(self.fault_spec.clone(), self.seed);
+        *self.api_faults.lock() = ApiFaults::new(self.fault_spec.clone(), self.seed);
         self.rate_limit.refill_full(self.clock.elapsed());
         seed::seed_images(self);
     }

@@ -152,12 +152,19 @@ pub fn named_worker_config(name: &str) -> String {
 impl Cluster {
     /// Builds and bootstraps a cluster in a sim whose public IPv4s start at `base`.
     pub async fn start(base: Ipv4Addr, shape: Shape) -> Cluster {
+        Cluster::start_with(base, shape, "").await
+    }
+
+    /// [`Cluster::start`] with a `--faults` spec (of faults the harness itself does not meet:
+    /// it never watches).
+    pub async fn start_with(base: Ipv4Addr, shape: Shape, faults: &str) -> Cluster {
         let clock = Clock::manual();
         let sim_clock = clock.clone();
         let sim = TestSim::start(base.octets()[1], &["v1.13.9"], |config| {
             config.public_ipv4_base = base;
             config.latency = LatencyMode::Realistic;
             config.clock = sim_clock;
+            config.faults = faults.parse().expect("fault spec");
         })
         .await;
         let mut cluster = Cluster {

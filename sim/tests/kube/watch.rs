@@ -300,6 +300,48 @@ async fn timeouts_end_watches_bookmarks_carry_the_version_and_old_versions_expir
 }
 
 #[tokio::test]
+async fn a_dropped_watch_ends_without_a_final_event_and_resumes_from_its_last_version() {
+    let c = Cluster::start_with(
+        Ipv4Addr::new(127, 32, 0, 1),
+        Shape {
+            workers: 0,
+            flannel: true,
+        },
+        "watch_drop=1,seed=5",
+    )
+    .await;
+    let from = rv(&c.get("/api/v1/namespaces/default/configmaps").await);
+    let path = "/api/v1/namespaces/default/configmaps?watch=true";
+    let mut watch = Watch::open(&c, &format!("{path}&resourceVersion={from}")).await;
+    create(&c, "seen", "web", "0").await;
+    let event = watch.next().await.expect("the event before the drop");
+    assert_eq!(event["type"], "ADDED");
+    let last = rv(&event["object"]);
+    // A drop comes within a minute of sim time (at time scale 1): the stream just ends, with
+    // no ERROR or other final event.
+    c.advance(61).await;
+    create(&c, "missed", "web", "1").await;
+    let mut after_drop = Vec::new();
+    while let Some(event) = watch.next().await {
+        after_drop.push(event);
+    }
+    assert!(
+        after_drop.iter().all(|e| e["type"] == "ADDED"),
+        "nothing but changes before the end: {after_drop:?}"
+    );
+    let stats = c.sim.stats().await;
+    assert_eq!(stats["api_faults"]["watch_drop"], 1, "{stats}");
+    // A client resuming from the last version it saw misses nothing (whether or not the
+    // change made it out before the drop).
+    let mut resumed = Watch::open(&c, &format!("{path}&resourceVersion={last}")).await;
+    assert_eq!(
+        resumed.next_named().await,
+        ("ADDED".into(), "missed".into())
+    );
+    c.stop().await;
+}
+
+#[tokio::test]
 async fn a_pod_watch_sees_the_pod_become_ready_with_no_other_kubernetes_request() {
     let c = small_cluster(Ipv4Addr::new(127, 92, 64, 1), 0).await;
     let pods = "/api/v1/namespaces/default/pods";

@@ -13,7 +13,7 @@ use crate::kube::components::{
     FIELD_MANAGER, NAMESPACE, ccm, cilium, csr_approver, helm_controller,
 };
 use crate::kube::helm::{self, ChartSpec};
-use crate::kube::{KubeClient, Propagation};
+use crate::kube::{KubeClient, Propagation, retry_transient};
 use crate::resources::fleet::gates::{self, NodeAddress};
 use crate::resources::fleet::{Clients, Operation, failed};
 use crate::talos::config::Cni;
@@ -22,11 +22,21 @@ use crate::tfplugin::diag::{Diagnostic, Diagnostics};
 use super::infra::Infra;
 use super::spec::ClusterSpec;
 
-async fn apply_all(kube: &KubeClient, objects: &[Value], what: &str) -> Result<(), Diagnostics> {
+/// Applies `objects` in order, each repeated through transient failures (an API server that
+/// restarts, a control plane rebooting) within the operation's deadline: server-side apply is
+/// idempotent.
+async fn apply_all(
+    op: &Operation,
+    kube: &KubeClient,
+    objects: &[Value],
+    what: &str,
+) -> Result<(), Diagnostics> {
     for object in objects {
-        kube.apply(object, FIELD_MANAGER, true)
-            .await
-            .map_err(|e| failed(format!("Cannot apply {what}"), &e))?;
+        retry_transient(&format!("apply {what}"), &op.deadline, || {
+            kube.apply(object, FIELD_MANAGER, true)
+        })
+        .await
+        .map_err(|e| failed(format!("Cannot apply {what}"), &e))?;
     }
     Ok(())
 }
@@ -92,7 +102,7 @@ pub async fn install(
     nodes: &[NodeAddress],
 ) -> Result<Vec<Diagnostic>, Diagnostics> {
     let kube = &clients.kube;
-    apply_all(kube, &helm_controller::objects(), "helm-controller").await?;
+    apply_all(op, kube, &helm_controller::objects(), "helm-controller").await?;
     if spec.cni == Cni::Cilium {
         install_cilium(op, kube, spec).await?;
     }
@@ -169,6 +179,7 @@ async fn cloud_controller(
         .as_ref()
         .unwrap_or(&op.hcloud_token);
     apply_all(
+        op,
         kube,
         &[ccm::secret(token.expose(), infra.network.id)],
         "the cloud controller's Secret kube-system/hcloud",
@@ -211,18 +222,21 @@ async fn install_cilium(
     spec: &ClusterSpec,
 ) -> Result<(), Diagnostics> {
     let chart = cilium_chart(spec);
-    let charted = kube
-        .chart_state(NAMESPACE, cilium::RELEASE)
-        .await
-        .map_err(|e| failed("Cannot read the cilium HelmChart", &e))?
-        .is_some();
-    let released = kube
-        .release(NAMESPACE, cilium::RELEASE)
-        .await
-        .map_err(|e| failed("Cannot read the cilium release", &e))?
-        .is_some_and(|r| r.status == "deployed");
+    let charted = retry_transient("read the cilium HelmChart", &op.deadline, || {
+        kube.chart_state(NAMESPACE, cilium::RELEASE)
+    })
+    .await
+    .map_err(|e| failed("Cannot read the cilium HelmChart", &e))?
+    .is_some();
+    let released = retry_transient("read the cilium release", &op.deadline, || {
+        kube.release(NAMESPACE, cilium::RELEASE)
+    })
+    .await
+    .map_err(|e| failed("Cannot read the cilium release", &e))?
+    .is_some_and(|r| r.status == "deployed");
     if !charted && !released {
         apply_all(
+            op,
             kube,
             &cilium::bootstrap_objects(&chart.version, &chart.values),
             "the Cilium bootstrap job",

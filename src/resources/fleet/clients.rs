@@ -7,7 +7,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::hcloud::load_balancers::TALOS_API_PORT;
-use crate::kube::{KubeClient, KubeCredentials, KubeOptions};
+use crate::kube::{KubeClient, KubeCredentials, KubeOptions, KubeRetry};
 use crate::talos::apid::{ApidClient, ClientOptions, Credentials, RetryPolicy};
 use crate::talos::kubeconfig::{self, KubeconfigRequest};
 use crate::talos::ops::{KubeletVersions, ProbeError};
@@ -90,7 +90,15 @@ impl Clients {
                 client_cert_pem: minted.credentials.cert_pem,
                 client_key_pem: minted.credentials.key_pem,
             },
-            KubeOptions::default(),
+            KubeOptions {
+                // A refused request is repeated at the pace of the waits, like Talos calls.
+                retry: KubeRetry {
+                    initial_backoff: poll_interval / 2,
+                    max_backoff: poll_interval * 2,
+                    ..KubeRetry::default()
+                },
+                ..KubeOptions::default()
+            },
         )
         .map_err(|e| failed("Cannot set up the Kubernetes API client", &e))?;
         Ok(Clients { talos, kube })

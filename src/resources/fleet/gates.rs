@@ -141,16 +141,20 @@ pub fn uninitialised(node: &crate::kube::NodeInfo) -> Option<String> {
 }
 
 /// Whether the provider's hcloud cloud controller is installed in the cluster (then new nodes
-/// are awaited until it initialised them).
-pub async fn cloud_controller_installed(clients: &Clients) -> bool {
+/// are awaited until it initialised them). The read is repeated through transient failures
+/// within the operation's deadline, so that a restarting API server does not pass for "not
+/// installed".
+pub async fn cloud_controller_installed(op: &Operation, clients: &Clients) -> bool {
     use crate::kube::components::{NAMESPACE, ccm};
-    clients
-        .kube
-        .release(NAMESPACE, ccm::RELEASE)
-        .await
-        .ok()
-        .flatten()
-        .is_some_and(|r| r.status == "deployed")
+    crate::kube::retry_transient(
+        "read the hcloud cloud controller's release",
+        &op.deadline,
+        || clients.kube.release(NAMESPACE, ccm::RELEASE),
+    )
+    .await
+    .ok()
+    .flatten()
+    .is_some_and(|r| r.status == "deployed")
 }
 
 /// Waits until `/readyz` answers through the load balancer and every node in `nodes` is

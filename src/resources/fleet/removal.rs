@@ -12,6 +12,7 @@
 //! Every step is idempotent, so a removal interrupted anywhere finishes on the next apply.
 
 use crate::hcloud::servers::Server;
+use crate::kube::retry_transient;
 use crate::talos::ops::{self, ControlPlane};
 use crate::tfplugin::diag::Diagnostics;
 
@@ -100,7 +101,15 @@ pub async fn remove_control_plane(
 /// # Errors
 /// When either deletion fails.
 pub async fn forget(op: &Operation, clients: &Clients, server: &Server) -> Result<(), Diagnostics> {
-    clients.kube.delete_node(&server.name).await.map_err(|e| {
+    // A delete is idempotent (a node already gone is fine): repeated through transient
+    // failures within the deadline.
+    retry_transient(
+        &format!("delete the Kubernetes node {}", server.name),
+        &op.deadline,
+        || clients.kube.delete_node(&server.name),
+    )
+    .await
+    .map_err(|e| {
         failed(
             format!("Cannot delete the Kubernetes node {}", server.name),
             &e,
@@ -149,7 +158,13 @@ pub async fn remove_worker(
             )
         })?;
     if let Drain::Evict(options) = drain {
-        match clients.kube.get_node(&server.name).await {
+        let found = retry_transient(
+            &format!("read the Kubernetes node {}", server.name),
+            &op.deadline,
+            || clients.kube.get_node(&server.name),
+        )
+        .await;
+        match found {
             Ok(Some(_)) => {
                 let outcome = clients
                     .kube

@@ -24,7 +24,7 @@ use crate::kube::components::autoscaler::{
     self as component, CONFIG_SECRET, NodeGroup, RELEASE, Taint,
 };
 use crate::kube::components::{FIELD_MANAGER, NAMESPACE, labels};
-use crate::kube::{KubeClient, ListOptions};
+use crate::kube::{Deadline, KubeClient, ListOptions, retry_transient};
 use crate::provider::ProviderData;
 use crate::resources::cluster_ref::ClusterRef;
 use crate::resources::config_view as view;
@@ -189,10 +189,14 @@ pub async fn publish(
     let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
         "metadata": {"name": group_secret_name(spec), "namespace": NAMESPACE, "labels": secret_labels},
         "stringData": {GROUP_KEY: encoded}});
-    kube.apply(&secret, FIELD_MANAGER, true)
-        .await
-        .map_err(|e| failed("Cannot write the pool's autoscaler node group", &e))?;
-    let Some(hash) = assemble(kube, Some(&record), None).await? else {
+    retry_transient(
+        "write the pool's autoscaler node group",
+        &op.deadline,
+        || kube.apply(&secret, FIELD_MANAGER, true),
+    )
+    .await
+    .map_err(|e| failed("Cannot write the pool's autoscaler node group", &e))?;
+    let Some(hash) = assemble(&op.deadline, kube, Some(&record), None).await? else {
         return Ok(None);
     };
     let flag = format!("--nodes={}", record.group.nodes_flag());
@@ -299,25 +303,29 @@ pub async fn withdraw(
     pool: &str,
 ) -> Result<(), Diagnostics> {
     let group = node_group_name(cluster, pool);
-    let secrets = kube
-        .list(
-            "v1",
-            "Secret",
-            Some(NAMESPACE),
-            &ListOptions::default().labels(format!("{GROUP_LABEL}={group}")),
-        )
-        .await
-        .map_err(|e| failed("Cannot list the pool's autoscaler node group", &e))?;
+    let selector = ListOptions::default().labels(format!("{GROUP_LABEL}={group}"));
+    let secrets = retry_transient(
+        "list the pool's autoscaler node group",
+        &op.deadline,
+        || kube.list("v1", "Secret", Some(NAMESPACE), &selector),
+    )
+    .await
+    .map_err(|e| failed("Cannot list the pool's autoscaler node group", &e))?;
     let flag_suffix = format!(":{group}");
-    let configured = match kube
-        .get(
-            "helm.cattle.io/v1",
-            "HelmChartConfig",
-            Some(NAMESPACE),
-            RELEASE,
-        )
-        .await
-    {
+    let read = retry_transient(
+        "read the cluster-autoscaler's configuration",
+        &op.deadline,
+        || {
+            kube.get(
+                "helm.cattle.io/v1",
+                "HelmChartConfig",
+                Some(NAMESPACE),
+                RELEASE,
+            )
+        },
+    )
+    .await;
+    let configured = match read {
         Ok(found) => found.is_some_and(|c| {
             c["spec"]["valuesContent"]
                 .as_str()
@@ -333,12 +341,16 @@ pub async fn withdraw(
     };
     if !secrets.is_empty() || configured {
         tracing::info!(%group, "withdrawing the pool's autoscaler node group");
-        assemble(kube, None, Some(&group)).await?;
+        assemble(&op.deadline, kube, None, Some(&group)).await?;
         for secret in &secrets {
             if let Some(name) = secret["metadata"]["name"].as_str() {
-                kube.delete("v1", "Secret", Some(NAMESPACE), name, None)
-                    .await
-                    .map_err(|e| failed("Cannot delete the pool's autoscaler node group", &e))?;
+                retry_transient(
+                    "delete the pool's autoscaler node group",
+                    &op.deadline,
+                    || kube.delete("v1", "Secret", Some(NAMESPACE), name, None),
+                )
+                .await
+                .map_err(|e| failed("Cannot delete the pool's autoscaler node group", &e))?;
             }
         }
     }
@@ -379,19 +391,19 @@ fn decode_record(secret: &Json) -> Option<GroupRecord> {
 /// there are.
 ///
 /// # Errors
-/// Kubernetes errors, or group Secrets that keep changing.
+/// Kubernetes errors, or group Secrets that keep changing. Each request is repeated through
+/// transient failures within `deadline` (reads, and idempotent applies and deletes).
 async fn assemble(
+    deadline: &Deadline,
     kube: &KubeClient,
     own: Option<&GroupRecord>,
     without: Option<&str>,
 ) -> Result<Option<String>, Diagnostics> {
+    let all = ListOptions::default().labels(GROUP_LABEL);
     let list = || async {
-        kube.list(
-            "v1",
-            "Secret",
-            Some(NAMESPACE),
-            &ListOptions::default().labels(GROUP_LABEL),
-        )
+        retry_transient("list the autoscaler node groups", deadline, || {
+            kube.list("v1", "Secret", Some(NAMESPACE), &all)
+        })
         .await
         .map_err(|e| failed("Cannot list the autoscaler node groups", &e))
     };
@@ -444,10 +456,12 @@ async fn assemble(
                 ("helm.cattle.io/v1", "HelmChartConfig", RELEASE),
                 ("v1", "Secret", CONFIG_SECRET),
             ] {
-                match kube
-                    .delete(api_version, kind, Some(NAMESPACE), name, None)
-                    .await
-                {
+                let deleted =
+                    retry_transient("remove the autoscaler's configuration", deadline, || {
+                        kube.delete(api_version, kind, Some(NAMESPACE), name, None)
+                    })
+                    .await;
+                match deleted {
                     Ok(_) => {}
                     Err(e) if e.is_unknown_kind() => {}
                     Err(e) => {
@@ -462,11 +476,13 @@ async fn assemble(
                 component::config_secret(&config),
                 component::chart_config(&config, &groups),
             ] {
-                kube.apply(&object, FIELD_MANAGER, true)
-                    .await
-                    .map_err(|e| {
-                        failed("Cannot write the cluster-autoscaler's configuration", &e)
-                    })?;
+                retry_transient(
+                    "write the cluster-autoscaler's configuration",
+                    deadline,
+                    || kube.apply(&object, FIELD_MANAGER, true),
+                )
+                .await
+                .map_err(|e| failed("Cannot write the cluster-autoscaler's configuration", &e))?;
             }
             Some(component::config_hash(&config))
         };

@@ -32,7 +32,7 @@ use crate::hcloud::placement_groups::PlacementGroup;
 use crate::hcloud::protection::Protectable;
 use crate::hcloud::provision::Placement;
 use crate::hcloud::servers::Server;
-use crate::kube::DrainOptions;
+use crate::kube::{DrainOptions, retry_transient};
 use crate::resources::fleet::clients::Kubelets;
 use crate::resources::fleet::gates::{self, NodeAddress};
 use crate::resources::fleet::image as images;
@@ -456,7 +456,7 @@ async fn wait_ready(
     .await?;
     let names: Vec<String> = nodes.iter().map(|n| n.name().to_owned()).collect();
     let ready = gates::nodes_become_ready(spec.cluster.cni);
-    let initialised = ready && gates::cloud_controller_installed(clients).await;
+    let initialised = ready && gates::cloud_controller_installed(op, clients).await;
     let condition = |node: &crate::kube::NodeInfo| {
         if let Labels::OnNew(new) = labels
             && !new.contains(&node.name)
@@ -621,11 +621,13 @@ async fn scale_down(
             node = node.name(),
             "a node an earlier apply started removing stays: uncordoned"
         );
-        clients
-            .kube
-            .uncordon(node.name())
-            .await
-            .map_err(|e| failed(format!("Cannot uncordon node {}", node.name()), &e))?;
+        retry_transient(
+            &format!("uncordon node {}", node.name()),
+            &op.deadline,
+            || clients.kube.uncordon(node.name()),
+        )
+        .await
+        .map_err(|e| failed(format!("Cannot uncordon node {}", node.name()), &e))?;
         node.server = op
             .hcloud
             .set_server_label(&node.server, LEAVING_LABEL, None)
@@ -792,11 +794,13 @@ async fn roll_node(
     wait_ready(op, clients, spec, &[node], Labels::OnNew(&[])).await?;
     // Only a node a roll drained is uncordoned: one cordoned by hand stays so.
     if server.labels.contains_key(UPGRADING_LABEL) {
-        clients
-            .kube
-            .uncordon(node.name())
-            .await
-            .map_err(|e| failed(format!("Cannot uncordon node {}", node.name()), &e))?;
+        retry_transient(
+            &format!("uncordon node {}", node.name()),
+            &op.deadline,
+            || clients.kube.uncordon(node.name()),
+        )
+        .await
+        .map_err(|e| failed(format!("Cannot uncordon node {}", node.name()), &e))?;
         op.hcloud
             .set_server_label(&server, UPGRADING_LABEL, None)
             .await

@@ -8,7 +8,7 @@
 //! pools are destroyed together they cordon each other out and none drains; a pool destroyed
 //! alone drains onto the rest of the cluster.
 
-use crate::kube::{DrainOptions, NodeInfo};
+use crate::kube::{DrainOptions, NodeInfo, retry_transient};
 use crate::resources::cluster_ref::ClusterRef;
 use crate::resources::config_view as view;
 use crate::resources::duration;
@@ -134,9 +134,9 @@ async fn remove_all(
         }
     }
     let prefix = format!("{}-{pool}-", cluster.name);
-    let room = clients
-        .kube
-        .list_nodes()
+    // Repeated through transient failures: a failed read must not pass for "no room" and skip
+    // the drain.
+    let room = retry_transient("list the nodes", &op.deadline, || clients.kube.list_nodes())
         .await
         .map(|all| all.iter().any(|n| can_take_pods(n, &prefix)))
         .unwrap_or(false);

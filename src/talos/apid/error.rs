@@ -349,12 +349,17 @@ impl Error {
 
     /// Whether the connection broke while the call was in flight (the node behind it rebooted
     /// or vanished, or a load balancer's target did): tonic reports that as `Unknown` carrying
-    /// the transport error, not as a status the server sent.
+    /// the transport error, or as `Cancelled` carrying it when the node closed the connection
+    /// gracefully (a reboot), not as a status the server sent.
     #[must_use]
     pub fn is_broken_connection(&self) -> bool {
-        matches!(self, Self::Status { status, .. }
-            if status.code() == tonic::Code::Unknown
-                && std::error::Error::source(status).is_some())
+        match self {
+            Self::Status { status, .. } => {
+                status.code() == tonic::Code::Unknown && std::error::Error::source(status).is_some()
+            }
+            Self::Cancelled { status, .. } => std::error::Error::source(status).is_some(),
+            _ => false,
+        }
     }
 
     /// This error as [`Error::NotInCluster`], when it says the node is not part of the cluster.

@@ -81,7 +81,9 @@ fn classify(err: &Error, deadline_passed: bool) -> Verdict {
         // The caller has reconnected; a new connection may reach the node again (or, through a
         // load balancer, another node that forwards).
         return match err {
-            Error::Status { rpc, .. } if rpc.safe_to_repeat() => Verdict::Retry,
+            Error::Status { rpc, .. } | Error::Cancelled { rpc, .. } if rpc.safe_to_repeat() => {
+                Verdict::Retry
+            }
             _ => Verdict::Fatal,
         };
     }

@@ -143,6 +143,34 @@ pub async fn apply_config(
     policy: RebootPolicy,
     budget: &Deadline,
 ) -> Result<AppliedChange, Error> {
+    let mut unknown = 0;
+    loop {
+        match apply_once(client, node, config, policy, budget).await {
+            // The connection broke with the apply in flight (the node rebooted, or the load
+            // balancer's target did): it may or may not have been applied. The next round's
+            // dry run reads what the node runs now and applies only what is still missing (the
+            // same configuration again is a live no-op).
+            Err(Error::Apid { source, .. })
+                if source.is_broken_connection() && unknown < MAX_UNKNOWN_OUTCOMES =>
+            {
+                unknown += 1;
+                tracing::debug!(%node, error = %source, "the apply's outcome is unknown: reading the node's configuration again");
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How often [`apply_config`] starts over after an apply whose outcome is unknown.
+const MAX_UNKNOWN_OUTCOMES: u32 = 3;
+
+async fn apply_once(
+    client: &ApidClient,
+    node: IpAddr,
+    config: &[u8],
+    policy: RebootPolicy,
+    budget: &Deadline,
+) -> Result<AppliedChange, Error> {
     let plan = dry_run(client, node, config, budget).await?;
     let (mode, change) = match (plan.needs_reboot, policy) {
         (false, _) => (ApplyMode::NoReboot, ChangeMode::NoReboot),
