@@ -238,7 +238,10 @@ fn a_create_killed_at_seeded_points_converges() {
     // Until a refresh sees the secrets in state, the create's bundle is kept beside it, so that
     // a create killed just before Terraform wrote the state can adopt its servers.
     let journal = w.path().join(".terraform/hk8s/kc.secrets.yaml");
-    assert!(journal.exists(), "the create keeps its secrets in {journal:?}");
+    assert!(
+        journal.exists(),
+        "the create keeps its secrets in {journal:?}"
+    );
     destroy(&world, &w, "kc");
     assert!(!journal.exists(), "the destroy deletes {journal:?}");
     let mut late = Late::default();

@@ -1,6 +1,7 @@
 //! The soak: cycles of create → scale → Talos upgrade → destroy of a cluster with a node pool,
-//! with real Terraform against one hk8s-sim that injects seeded faults all along (Hetzner 5xx,
-//! `locked`, 429 bursts and failed actions by default). Every apply must succeed the first time;
+//! with real Terraform against one hk8s-sim that injects seeded faults all along (by default
+//! Hetzner 5xx, `locked`, 429 bursts and failed actions; Talos API refusals, slow answers,
+//! unexpected reboots and slow boots; Kubernetes API 5xx and 429). Every apply must succeed the first time;
 //! after each step no server name exists twice in the project, and after each destroy nothing
 //! of the cluster is left (servers, networks, firewalls, load balancers, placement groups,
 //! volumes). One summary line per cycle goes to stderr.
@@ -19,8 +20,11 @@ use cluster::world::World;
 use serde_json::Value;
 use support::{Workdir, terraforms};
 
-/// The default fault mix: what Hetzner does on a bad day.
-const DEFAULT_FAULTS: &str = "5xx=0.05,locked=0.05,429burst=0.02,action_error=0.03";
+/// The default fault mix: Hetzner on a bad day (5xx, `locked`, 429 bursts, failed actions),
+/// Talos nodes that refuse, answer slowly, reboot unexpectedly and boot slowly, and a Kubernetes
+/// API that answers 5xx and 429 with `Retry-After`.
+const DEFAULT_FAULTS: &str = "5xx=0.05,locked=0.05,429burst=0.02,action_error=0.03,\
+     talos_unavailable=0.03,talos_slow=0.05,talos_reboot=0.02,slow_boot=2,kube_5xx=0.03,kube_429=0.03";
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
