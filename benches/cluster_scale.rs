@@ -314,6 +314,14 @@ fn run_size(nodes: u32, block: u8) -> Option<(SizeRun, Bench)> {
         Some(path(destroy_path(workers + SCALE_UP))),
         true,
     );
+    // A destroy that leaves a server behind has not done its job, however fast it was.
+    let left = bench.world.state()["servers"]
+        .as_array()
+        .map_or(0, Vec::len);
+    if left > 0 {
+        eprintln!("cluster_scale: {nodes} nodes: {left} servers left after the destroy");
+        std::process::exit(1);
+    }
     eprintln!(
         "cluster_scale: {nodes} nodes done in {:.1?}",
         started.elapsed()

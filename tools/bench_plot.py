@@ -93,12 +93,42 @@ def main() -> None:
     ax_req.set_xlabel("nodes (3 control planes + pool)")
     ax_req.set_ylabel("Hetzner API requests (plan + apply)")
     ax_req.set_title("Hetzner requests against the hourly budget")
-    ax_req.grid(True, alpha=0.3)
-    ax_req.legend(fontsize=7)
+    ax_req.set_yscale("log")  # the budget is 20-500 times what an operation spends
+    ax_req.grid(True, which="both", alpha=0.3)
+    ax_req.legend(fontsize=7, loc="center right")
 
     fig.tight_layout()
     fig.savefig(dst)
     print(f"plot written to {dst}")
+    print()
+    print(markdown_table(report))
+
+
+def markdown_table(report: dict) -> str:
+    """The README's table of the numbers, straight from the JSON."""
+    rows = [
+        "| nodes | create (critical path) | scale up +10 | Talos upgrade | destroy | refresh "
+        "| create requests (per node) | 429s | Talos / kube calls, create | peak RSS |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in report["sizes"]:
+        ops = s["operations"]
+
+        def timing(op: str) -> str:
+            o = ops[op]
+            return f"{o['wall_s']:.1f} s ({o['critical_path_s']:.1f} s, {o['ratio']:.2f} ×)"
+
+        create = ops["create"]
+        peak = max(o["peak_rss_kib"] for o in ops.values()) / 1024
+        limited = sum(o["rate_limited"] for o in ops.values())
+        rows.append(
+            f"| {s['nodes']} | {timing('create')} | {timing('scale_up')} | {timing('upgrade')} "
+            f"| {timing('destroy')} | {ops['refresh']['hetzner_requests']} requests, "
+            f"{ops['refresh']['wall_s']:.1f} s "
+            f"| {create['hetzner_requests']} ({create['hetzner_requests_per_node']:.2f}) "
+            f"| {limited} | {create['talos_calls']} / {create['kube_calls']} | {peak:.1f} MiB |"
+        )
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":
