@@ -299,6 +299,56 @@ pub fn delta(before: &Counts, after: &Counts) -> Counts {
         .collect()
 }
 
+/// Every counter of `/_sim/stats` a bench reports, at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The provider's Hetzner API requests by `METHOD /route`.
+    pub hetzner: Counts,
+    /// Talos API calls by gRPC method.
+    pub talos: Counts,
+    /// Kubernetes API requests by `VERB resource`.
+    pub kube: Counts,
+    /// Hetzner requests of the cloud controller stand-in (same token, same bucket).
+    pub ccm: Counts,
+    /// Requests answered 429.
+    pub rate_limited: u64,
+}
+
+impl Snapshot {
+    /// The counters now.
+    pub fn take(world: &World) -> Snapshot {
+        let stats = world.stats();
+        let map = |key: &str| -> Counts {
+            stats[key]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Snapshot {
+            hetzner: map("requests"),
+            talos: map("talos_requests"),
+            kube: map("kube_requests"),
+            ccm: map("ccm_requests"),
+            rate_limited: stats["rate_limited"].as_u64().unwrap_or(0),
+        }
+    }
+
+    /// What happened between `before` and `self`.
+    pub fn since(&self, before: &Snapshot) -> Snapshot {
+        Snapshot {
+            hetzner: delta(&before.hetzner, &self.hetzner),
+            talos: delta(&before.talos, &self.talos),
+            kube: delta(&before.kube, &self.kube),
+            ccm: delta(&before.ccm, &self.ccm),
+            rate_limited: self.rate_limited - before.rate_limited.min(self.rate_limited),
+        }
+    }
+}
+
 /// All requests.
 pub fn total(counts: &Counts) -> u64 {
     counts.values().sum()

@@ -53,6 +53,7 @@ async fn stats(State(app): State<AppState>) -> Json<Value> {
         "rate_limited": world.stats.rate_limited,
         "rate_limit_lowest_remaining": world.rate_limit.lowest_remaining(),
         "kube_requests": world.stats.kube_requests,
+        "talos_requests": world.stats.talos_requests,
         "ccm_requests": world.stats.ccm_requests,
         "csi_requests": world.stats.csi_requests,
         "autoscaler_requests": world.stats.autoscaler_requests,

@@ -16,6 +16,9 @@ pub struct Stats {
     /// Kubernetes API requests of every simulated cluster, by `VERB resource[/subresource]` (see
     /// [`crate::kube::accounting`]); not part of `total`.
     pub kube_requests: BTreeMap<String, u64>,
+    /// Talos API (apid) calls to every node, by gRPC method path
+    /// (`/machine.MachineService/Version`), whatever their answer; not part of `total`.
+    pub talos_requests: BTreeMap<String, u64>,
     /// Hetzner API requests the hcloud cloud controller manager stand-in made with the project's
     /// token, by `METHOD /route`: they spend the project's rate limit like the provider's own
     /// (and are counted in `rate_limited` when refused), but are not part of `total`.
@@ -63,6 +66,16 @@ impl Stats {
         *counts.entry(route.to_string()).or_default() += 1;
         if refused {
             self.rate_limited += 1;
+        }
+    }
+
+    /// Counts one Talos API call.
+    pub fn record_talos(&mut self, method: &str) {
+        match self.talos_requests.get_mut(method) {
+            Some(n) => *n += 1,
+            None => {
+                self.talos_requests.insert(method.to_string(), 1);
+            }
         }
     }
 

@@ -94,7 +94,15 @@ impl Sim {
     }
 
     async fn state(&self) -> Value {
-        let url = format!("http://{}/_sim/state", self.handle.addr());
+        self.sim_json("/_sim/state").await
+    }
+
+    async fn stats(&self) -> Value {
+        self.sim_json("/_sim/stats").await
+    }
+
+    async fn sim_json(&self, path: &str) -> Value {
+        let url = format!("http://{}{path}", self.handle.addr());
         serde_json::from_str(
             &self
                 .http
@@ -324,6 +332,11 @@ async fn maintenance_mode_accepts_a_valid_config_then_requires_admin_mtls() {
         .await
         .unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+
+    // Every call counts in `/_sim/stats` by method, refused ones included.
+    let talos = &sim.stats().await["talos_requests"];
+    assert_eq!(talos["/machine.MachineService/ApplyConfiguration"], 3);
+    assert_eq!(talos["/machine.MachineService/Bootstrap"], 1);
 
     // Dry run and staged applies leave the running config alone.
     let hash = state["talos_nodes"][0]["config_hash"].clone();

@@ -170,6 +170,18 @@ pub async fn serve_apid(sim: Arc<TalosSim>, server_id: i64, stream: TcpStream) {
     )
     .add_service(super::proto::cosi::resource::state_server::StateServer::new(api))
     .prepare();
+    let counted = sim.clone();
+    let routes = tower::ServiceBuilder::new()
+        .map_request(move |request: axum::http::Request<_>| {
+            counted
+                .world
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .stats
+                .record_talos(request.uri().path());
+            request
+        })
+        .service(routes);
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http2().max_frame_size(1 << 20);
     let builder = builder.http2_only();

@@ -123,6 +123,49 @@ pub async fn forget(op: &Operation, clients: &Clients, server: &Server) -> Resul
     Ok(())
 }
 
+/// Nodes labelled, cordoned or forgotten at once when many leave together: enough that a
+/// 100-node pool goes in a few round trips, few enough not to open a connection per node.
+pub const AT_ONCE: usize = 16;
+
+/// [`forget`] for many servers at once, when the whole cluster goes: their Kubernetes nodes are
+/// deleted, then the servers in one batch whose delete actions are polled together (one by one,
+/// each server's action was polled on its own).
+///
+/// # Errors
+/// When a deletion fails.
+pub async fn forget_all(
+    op: &Operation,
+    clients: &Clients,
+    servers: &[&Server],
+) -> Result<(), Diagnostics> {
+    use futures::StreamExt;
+    // The futures are made first: a stream over a mapping closure is not `Send` here.
+    let deleting: Vec<_> = servers
+        .iter()
+        .map(|server| async move {
+            clients.kube.delete_node(&server.name).await.map_err(|e| {
+                failed(
+                    format!("Cannot delete the Kubernetes node {}", server.name),
+                    &e,
+                )
+            })
+        })
+        .collect();
+    let deleted: Vec<_> = futures::stream::iter(deleting)
+        .buffered(AT_ONCE)
+        .collect()
+        .await;
+    for result in deleted {
+        result?;
+    }
+    op.hcloud
+        .delete_protected_servers(servers)
+        .await
+        .map_err(|e| failed("Cannot delete the pool's servers", &e))?;
+    clients.talos.reconnect();
+    Ok(())
+}
+
 /// How a worker leaves.
 #[derive(Debug, Clone)]
 pub enum Drain {

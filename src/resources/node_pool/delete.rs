@@ -8,6 +8,9 @@
 //! pools are destroyed together they cordon each other out and none drains; a pool destroyed
 //! alone drains onto the rest of the cluster.
 
+use futures::StreamExt;
+
+use crate::hcloud::servers::Server;
 use crate::kube::{DrainOptions, NodeInfo, retry_transient};
 use crate::resources::cluster_ref::ClusterRef;
 use crate::resources::config_view as view;
@@ -117,22 +120,39 @@ async fn remove_all(
         op.poll_interval,
     )
     .await?;
-    for node in nodes {
-        op.hcloud
-            .set_server_label(&node.server, LEAVING_LABEL, Some("true"))
-            .await
-            .map_err(|e| {
-                failed(
-                    format!("Cannot label server {} as leaving", node.name()),
-                    &e,
-                )
-            })?;
-        if let Err(e) = clients.kube.cordon(node.name()).await
-            && !e.is_not_found()
-        {
-            tracing::info!(node = node.name(), error = %e, "cannot cordon; the drain decides");
-        }
-    }
+    // All at once (bounded): one by one, labelling and cordoning alone took seconds at 100 nodes.
+    // The futures are made first: a stream over a mapping closure is not `Send` here.
+    let labelling: Vec<_> = nodes
+        .iter()
+        .map(|node| {
+            let clients = &clients;
+            async move {
+                let server = op
+                    .hcloud
+                    .set_server_label(&node.server, LEAVING_LABEL, Some("true"))
+                    .await
+                    .map_err(|e| {
+                        failed(
+                            format!("Cannot label server {} as leaving", node.name()),
+                            &e,
+                        )
+                    })?;
+                if let Err(e) = clients.kube.cordon(node.name()).await
+                    && !e.is_not_found()
+                {
+                    tracing::info!(node = node.name(), error = %e, "cannot cordon; the drain decides");
+                }
+                Ok::<Server, Diagnostics>(server)
+            }
+        })
+        .collect();
+    let labelled: Vec<Result<Server, Diagnostics>> = futures::stream::iter(labelling)
+        .buffered(removal::AT_ONCE)
+        .collect()
+        .await;
+    let labelled = labelled
+        .into_iter()
+        .collect::<Result<Vec<Server>, Diagnostics>>()?;
     let prefix = format!("{}-{pool}-", cluster.name);
     // Repeated through transient failures: a failed read must not pass for "no room" and skip
     // the drain.
@@ -164,16 +184,24 @@ async fn remove_all(
         tracing::info!(pool, "no other node can take the pool's pods: not draining");
         Drain::Skip
     };
-    for chunk in nodes.chunks(at_once) {
+    if matches!(how, Drain::Skip) {
+        // The whole cluster goes: nothing leaves gracefully, so every server goes in one batch.
+        let servers: Vec<&Server> = labelled.iter().collect();
+        return removal::forget_all(op, &clients, &servers).await;
+    }
+    let leaving: Vec<(&PoolNode, &Server)> = nodes.iter().zip(&labelled).collect();
+    for chunk in leaving.chunks(at_once) {
         let results =
-            futures::future::join_all(chunk.iter().map(|node| {
-                let address = address(node, cluster.network_id);
-                let how = &how;
-                let clients = &clients;
-                async move {
-                    removal::remove_worker(op, clients, &node.server, address.as_ref(), how).await
-                }
-            }))
+            futures::future::join_all(
+                chunk.iter().map(|(node, server)| {
+                    let address = address(node, cluster.network_id);
+                    let how = &how;
+                    let clients = &clients;
+                    async move {
+                        removal::remove_worker(op, clients, server, address.as_ref(), how).await
+                    }
+                }),
+            )
             .await;
         let mut errors = Diagnostics::new();
         for result in results {
