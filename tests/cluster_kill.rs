@@ -262,7 +262,7 @@ fn a_control_plane_scale_down_killed_at_seeded_points_converges() {
     let Some(tf) = terraforms().into_iter().next() else {
         return;
     };
-    let world = World::start(79, &["v1.13.9"], |_| {});
+    let world = World::start(97, &["v1.13.9"], |_| {});
     let config = |count| hcl::cluster(&world.endpoint, "ks", count, "v1.13.9", "1.35.0", "");
     let w = Workdir::new(&tf, &config(5));
     w.run_ok(&["apply", "-auto-approve", "-no-color"]);
@@ -290,7 +290,7 @@ fn a_talos_upgrade_killed_at_seeded_points_converges() {
     let Some(tf) = terraforms().into_iter().next() else {
         return;
     };
-    let world = World::start(80, &["v1.13.9"], |_| {});
+    let world = World::start(98, &["v1.13.9"], |_| {});
     let config = |talos| hcl::cluster(&world.endpoint, "ku", 3, talos, "1.35.0", "");
     let w = Workdir::new(&tf, &config("v1.13.9"));
     w.run_ok(&["apply", "-auto-approve", "-no-color"]);

@@ -93,6 +93,9 @@ pub struct BuildError {
     pub message: String,
 }
 
+/// Builds tried by one apply before it reports the last one's failure.
+const BUILD_ATTEMPTS: u32 = 3;
+
 /// What a build needs.
 #[derive(Debug, Clone)]
 pub struct Builder {
@@ -122,6 +125,7 @@ impl Builder {
         // apply about to create servers clears them (two list requests), found snapshot or not.
         let mut swept = false;
         let mut living_builds: Option<Vec<crate::hcloud::servers::Server>> = None;
+        let mut attempts = 0;
         loop {
             if deadline.is_expired() || deadline.is_cancelled() {
                 return Err(fail(
@@ -177,10 +181,22 @@ impl Builder {
                 deadline.sleep(self.hcloud.poll_interval() * 10).await;
                 continue;
             }
+            attempts += 1;
             match self.build(key).await {
                 Ok(Some(id)) => return Ok(id),
                 Ok(None) => continue, // another apply took the lock first
-                Err(e) => return Err(e),
+                // A failed action (Hetzner fails a few in a hundred), a download broken off, a
+                // rescue system that never answered: the build cleaned up after itself, so a
+                // new one starts from nothing.
+                Err(e) if attempts < BUILD_ATTEMPTS && !deadline.is_expired() => {
+                    tracing::info!(%key, step = e.step.describe(), error = %e.message, attempt = attempts, of = BUILD_ATTEMPTS, "the snapshot build failed; building again");
+                }
+                Err(mut e) => {
+                    if attempts > 1 {
+                        e.message = format!("{} ({attempts} builds tried)", e.message);
+                    }
+                    return Err(e);
+                }
             }
         }
     }
