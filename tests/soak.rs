@@ -103,7 +103,7 @@ fn create_scale_upgrade_destroy_cycles_under_faults_leave_nothing() {
     let cycles: u32 = env_or("HK8S_SOAK_CYCLES", 1);
     let seed: u64 = env_or("HK8S_SOAK_SEED", 14);
     let faults = std::env::var("HK8S_SOAK_FAULTS").unwrap_or_else(|_| DEFAULT_FAULTS.to_owned());
-    let world = World::start(96, &["v1.13.9"], |c| {
+    let world = World::start(96, &["v1.13.9", "v1.13.10"], |c| {
         c.faults = format!("{faults},seed={seed}").parse().expect("fault spec");
     });
     let w = Workdir::new(&tf, &config(&world, "v1.13.9", 1, 1));

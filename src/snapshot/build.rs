@@ -93,6 +93,9 @@ pub struct BuildError {
     pub message: String,
 }
 
+/// Times one step's action (enable rescue, power on) is started before the build fails.
+const ACTION_ATTEMPTS: u32 = 3;
+
 /// Builds tried by one apply before it reports the last one's failure.
 const BUILD_ATTEMPTS: u32 = 3;
 
@@ -321,6 +324,31 @@ impl Builder {
         }))
     }
 
+    /// Starts an action and waits for it; an action that fails (Hetzner fails a few in a
+    /// hundred) is started again, up to [`ACTION_ATTEMPTS`] times.
+    async fn act<F, Fut>(&self, what: &str, start: F) -> Result<(), HcloudError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<crate::hcloud::actions::Action, HcloudError>>,
+    {
+        let mut attempt = 1;
+        loop {
+            let action = start().await?;
+            match self.hcloud.wait_for_actions(what, vec![action]).await {
+                Err(HcloudError::ActionsFailed { .. }) if attempt < ACTION_ATTEMPTS => {
+                    tracing::info!(
+                        what,
+                        attempt,
+                        of = ACTION_ATTEMPTS,
+                        "the build's action failed; starting it again"
+                    );
+                    attempt += 1;
+                }
+                other => return other.map(|_| ()),
+            }
+        }
+    }
+
     async fn write_and_snapshot(
         &self,
         key: &SnapshotKey,
@@ -331,24 +359,14 @@ impl Builder {
     ) -> Result<Image, (Step, String)> {
         let api = |step: Step| move |e: HcloudError| (step, e.to_string());
         progress(Step::EnableRescue);
-        let action = self
-            .hcloud
-            .enable_rescue(server.id, ssh_key_id)
-            .await
-            .map_err(api(Step::EnableRescue))?;
-        self.hcloud
-            .wait_for_actions("enable rescue", vec![action])
-            .await
-            .map_err(api(Step::EnableRescue))?;
+        self.act("enable rescue", || {
+            self.hcloud.enable_rescue(server.id, ssh_key_id)
+        })
+        .await
+        .map_err(api(Step::EnableRescue))?;
 
         progress(Step::PowerOn);
-        let action = self
-            .hcloud
-            .poweron_server(server.id)
-            .await
-            .map_err(api(Step::PowerOn))?;
-        self.hcloud
-            .wait_for_actions("power on", vec![action])
+        self.act("power on", || self.hcloud.poweron_server(server.id))
             .await
             .map_err(api(Step::PowerOn))?;
 
