@@ -278,8 +278,9 @@ fn a_create_needing_more_requests_than_the_bucket_holds_waits_for_the_refill() {
     let total = stats["total"].as_u64().unwrap();
     assert!(total > 10, "the create needed only {total} requests");
     let rate_limited = stats["rate_limited"].as_u64().unwrap();
+    // A handful: the cloud controller spends the same bucket without the provider's pacing.
     assert!(
-        rate_limited <= 3,
+        rate_limited <= 5,
         "{rate_limited} requests met 429: {stats}"
     );
     let logged = std::fs::read_to_string(log.path()).unwrap();
