@@ -621,13 +621,7 @@ async fn scale_down(
             node = node.name(),
             "a node an earlier apply started removing stays: uncordoned"
         );
-        retry_transient(
-            &format!("uncordon node {}", node.name()),
-            &op.deadline,
-            || clients.kube.uncordon(node.name()),
-        )
-        .await
-        .map_err(|e| failed(format!("Cannot uncordon node {}", node.name()), &e))?;
+        uncordon(op, clients, node.name()).await?;
         node.server = op
             .hcloud
             .set_server_label(&node.server, LEAVING_LABEL, None)
@@ -794,13 +788,7 @@ async fn roll_node(
     wait_ready(op, clients, spec, &[node], Labels::OnNew(&[])).await?;
     // Only a node a roll drained is uncordoned: one cordoned by hand stays so.
     if server.labels.contains_key(UPGRADING_LABEL) {
-        retry_transient(
-            &format!("uncordon node {}", node.name()),
-            &op.deadline,
-            || clients.kube.uncordon(node.name()),
-        )
-        .await
-        .map_err(|e| failed(format!("Cannot uncordon node {}", node.name()), &e))?;
+        uncordon(op, clients, node.name()).await?;
         op.hcloud
             .set_server_label(&server, UPGRADING_LABEL, None)
             .await
@@ -834,4 +822,14 @@ async fn remove_empty_groups(op: &Operation, spec: &PoolSpec) -> Result<(), Diag
         }
     }
     Ok(())
+}
+
+/// Uncordons `name`, repeated through transient API failures within the operation's deadline.
+async fn uncordon(op: &Operation, clients: &Clients, name: &str) -> Result<(), Diagnostics> {
+    retry_transient(&format!("uncordon node {name}"), &op.deadline, || {
+        clients.kube.uncordon(name)
+    })
+    .await
+    .map(|_| ())
+    .map_err(|e| failed(format!("Cannot uncordon node {name}"), &e))
 }
