@@ -815,3 +815,76 @@ fn configuration_changed_out_of_band_is_planned_and_put_back() {
     w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
     assert!(world.labelled("cfg").is_empty());
 }
+
+/// A control-plane removal interrupted right after the node's graceful reset, the state a
+/// scale-down killed at that point leaves: the server labelled `hk8s.io/leaving` and off, out
+/// of etcd, so the refresh no longer counts it. The plan is not empty (it shows
+/// `leaving_nodes` and names the node), and the apply deletes that server and gives the
+/// configured count a new one instead of powering it on.
+#[test]
+fn a_removal_interrupted_after_the_reset_is_planned_and_finished() {
+    let Some(tf) = terraforms().into_iter().next() else {
+        return;
+    };
+    let world = World::start(99, &["v1.13.9"], |_| {});
+    let w = Workdir::new(
+        &tf,
+        &hcl::cluster(&world.endpoint, "half", 3, "v1.13.9", "1.35.0", ""),
+    );
+    apply(&w);
+    let (name, id) = control_planes(&world, "half")[2].clone();
+    let server = &world.list(&format!("/servers?name={name}"), "servers")[0];
+    let mut labels = server["labels"].clone();
+    labels["hk8s.io/leaving"] = serde_json::json!("true");
+    let (status, _) = world.put(
+        &format!("/servers/{id}"),
+        &serde_json::json!({ "labels": labels }),
+    );
+    assert!(status < 300, "labelled by hand: {status}");
+    let ip: std::net::IpAddr = server["private_net"][0]["ip"]
+        .as_str()
+        .expect("private IP")
+        .parse()
+        .expect("an address");
+    let talos = operator_talos(&world, &w);
+    world
+        .block_on(
+            talos
+                .node(ip)
+                .reset(&hk8s::talos::apid::ResetOptions::default()),
+        )
+        .expect("graceful reset");
+    let started = std::time::Instant::now();
+    while world.list(&format!("/servers?name={name}"), "servers")[0]["status"] != "off" {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the reset node never powered off"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    let plan = w.run(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert_eq!(plan.status.code(), Some(2), "the plan finishes the removal");
+    let shown = String::from_utf8_lossy(&plan.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        shown.contains("Unfinished node removal")
+            && shown.contains(&format!("An earlier apply started removing {name}"))
+            && shown.contains("leaving_nodes"),
+        "{shown}"
+    );
+    apply(&w);
+    let servers = control_planes(&world, "half");
+    assert_eq!(servers.len(), 3, "{servers:?}");
+    assert!(
+        !servers.iter().any(|(_, s)| *s == id),
+        "the reset server is deleted: {servers:?}"
+    );
+    let ids: Vec<i64> = servers.iter().map(|(_, id)| *id).collect();
+    let nodes = talos_nodes(&world, &ids);
+    assert_eq!(nodes.iter().filter(|n| n.3).count(), 3, "{nodes:?}");
+    w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(world.labelled("half").is_empty());
+}

@@ -564,13 +564,59 @@ fn protection_and_drift_of_a_pool() {
     python::assert_ready_nodes(&w, &["pools-cp-1", "pools-web-1", "pools-web-2"]);
     plan_is_empty(&w);
 
+    // A scale-down interrupted right after a node's reset: labelled leaving, reset (Talos powers
+    // it off), not yet deleted. The refresh no longer counts it, yet the plan finishes the
+    // removal, and the apply deletes that server and makes a new one, never powering it on.
+    let half = pool_servers(&world, "web")[1].clone();
+    let half_id = half["id"].as_i64().expect("id");
+    let mut labels = half["labels"].clone();
+    labels["hk8s.io/leaving"] = serde_json::json!("true");
+    let (status, _) = world.put(
+        &format!("/servers/{half_id}"),
+        &serde_json::json!({ "labels": labels }),
+    );
+    assert!(status < 300, "labelled by hand: {status}");
+    let half_ip: std::net::IpAddr = half["private_net"][0]["ip"]
+        .as_str()
+        .expect("private IP")
+        .parse()
+        .expect("an address");
+    let talos = operator_talos(&world, &w);
+    world
+        .block_on(
+            talos
+                .node(half_ip)
+                .reset(&hk8s::talos::apid::ResetOptions::default()),
+        )
+        .expect("graceful reset");
+    let started = std::time::Instant::now();
+    while pool_servers(&world, "web")[1]["status"] != "off" {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the reset node never powered off"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let plan = w.run(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert_eq!(plan.status.code(), Some(2), "the plan finishes the removal");
+    let shown = collapsed(&plan.stdout);
+    assert!(
+        shown.contains("Unfinished node removal") && shown.contains("pools-web-2"),
+        "{shown}"
+    );
+    w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    let servers = pool_servers(&world, "web");
+    assert_eq!(names(&servers), ["pools-web-1", "pools-web-2"]);
+    assert_ne!(servers[1]["id"].as_i64(), Some(half_id), "a new server");
+    python::assert_ready_nodes(&w, &["pools-cp-1", "pools-web-1", "pools-web-2"]);
+    plan_is_empty(&w);
+
     // A node's configuration changed out of band (as `talosctl apply-config` would).
     let node_ip: std::net::IpAddr = pool_servers(&world, "web")[0]["private_net"][0]["ip"]
         .as_str()
         .expect("private IP")
         .parse()
         .expect("an address");
-    let talos = operator_talos(&world, &w);
     let generated = world
         .block_on(talos.node(node_ip).machine_config())
         .expect("config");

@@ -112,3 +112,64 @@ pub fn off_version_warning(how: &str, off: &[(String, String)], target: &str) ->
         ),
     )
 }
+
+/// The computed `leaving_nodes` attribute: what an interrupted removal left behind, so that the
+/// plan after it is not empty while a half-removed node's server still exists.
+pub fn leaving_nodes_attribute(what: &str) -> Attribute {
+    Attribute::typed("leaving_nodes", Type::list(Type::String))
+        .computed()
+        .description(format!(
+            "Names of {what} nodes an earlier apply started removing and did not finish (it was \
+             interrupted: Terraform killed, a failed step). Their servers still exist, out of the \
+             load balancer, and may be off (reset) and no longer count in the node count. A \
+             refresh that finds one makes the plan show this list going to `[]`: the apply \
+             finishes removing the nodes the configuration no longer wants and puts back in \
+             service the ones it keeps (a node that was already reset gets a new server). Empty \
+             after every apply that succeeded."
+        ))
+}
+
+/// The `leaving_nodes` value a refresh writes: `names`, or the prior value when both are
+/// empty (a state written before the attribute existed keeps null, not a diff).
+pub fn leaving_nodes_value(prior: &Value, names: &[String]) -> Value {
+    let stated = prior.get("leaving_nodes").cloned().unwrap_or(Value::Null);
+    if names.is_empty() && stated.is_null() {
+        return stated;
+    }
+    Value::List(names.iter().map(|n| Value::from(n.as_str())).collect())
+}
+
+/// Plans `leaving_nodes` to be empty after the apply when the refreshed prior state lists some,
+/// and returns their names (empty when there are none).
+pub fn plan_leaving_nodes(
+    prior: &Value,
+    change: &mut crate::tfplugin::framework::PlannedChange,
+) -> Vec<String> {
+    let path = AttributePath::root("leaving_nodes");
+    let names: Vec<String> = match prior.at_path(&path) {
+        Some(Value::List(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if !names.is_empty() {
+        change.set(&path, Value::List(Vec::new()));
+    }
+    names
+}
+
+/// The warning of a plan that finishes removals an earlier apply left unfinished.
+pub fn leaving_nodes_warning(names: &[String]) -> Diagnostic {
+    Diagnostic::warning(
+        "Unfinished node removal",
+        format!(
+            "An earlier apply started removing {} and was interrupted. This apply finishes the \
+             job: a node the configuration no longer wants leaves (a control plane's etcd member \
+             first, then its Kubernetes node and its server); a node it keeps goes back into \
+             service or, when it was already reset (its server is off), is deleted and replaced \
+             by a new server.",
+            names.join(", "),
+        ),
+    )
+}

@@ -110,6 +110,26 @@ impl World {
         })
     }
 
+    /// `PUT <path>` on the Hetzner API with `body`, as a user outside Terraform would: (status,
+    /// body).
+    pub fn put(&self, path: &str, body: &Value) -> (u16, Value) {
+        let url = format!("{}{path}", self.endpoint);
+        self.runtime.block_on(async {
+            let response = reqwest::Client::new()
+                .put(url)
+                .bearer_auth(TOKEN)
+                .json(body)
+                .send()
+                .await
+                .expect("sim answers");
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        })
+    }
+
     /// `/_sim/state`.
     pub fn state(&self) -> Value {
         self.get("/_sim/state")

@@ -126,7 +126,11 @@ pub async fn converge(
     let (mut infra, infra_actions, Images { image, others }) =
         ensure_infra(op, spec, bootstrap).await?;
     clear_foreign(op, spec, secrets, bootstrap).await?;
-    let (mut members, new_names) = create_missing(
+    let Provisioned {
+        mut members,
+        new_names,
+        half_removed,
+    } = create_missing(
         op,
         spec,
         secrets,
@@ -147,6 +151,9 @@ pub async fn converge(
     )
     .await?;
     bootstrap_etcd(op, &clients, &members, &nodes, &new_names, bootstrap).await?;
+    for leaving in &half_removed {
+        remove_member(op, &clients, &members, leaving, &infra).await?;
+    }
     gates::wait_etcd_members(op, &clients, &nodes).await?;
     gates::wait_kubernetes(op, &clients, &nodes, false).await?;
     warnings.extend(super::components::install(op, &clients, spec, &infra, &nodes).await?);
@@ -376,10 +383,26 @@ fn locations_attribute() -> AttributePath {
     AttributePath::root("control_plane").attr("locations")
 }
 
+/// What [`create_missing`] found and made.
+struct Provisioned {
+    /// The members that stay in service, by number.
+    members: Vec<Member>,
+    /// Names of the servers this apply created.
+    new_names: Vec<String>,
+    /// Members an interrupted removal left reset and off ([`Member::is_half_removed`]): they are
+    /// neither powered on nor counted, and their removal is finished once Talos answers.
+    half_removed: Vec<Member>,
+}
+
+/// Splits the listed servers into the members in service and the half-removed ones.
+fn in_service(listed: Vec<Member>) -> (Vec<Member>, Vec<Member>) {
+    listed.into_iter().partition(|m| !m.is_half_removed())
+}
+
 /// Step 3: power on what is off, create what is missing (all at once), one wait together with
 /// `pending` (the load balancer's and firewall's actions); failed server actions are retried
-/// inside, failed load balancer and firewall actions after it. Returns the members and the
-/// names of the servers this apply created.
+/// inside, failed load balancer and firewall actions after it. A half-removed node keeps its
+/// number, so that no new node takes the name its etcd member may still hold.
 async fn create_missing(
     op: &Operation,
     spec: &ClusterSpec,
@@ -388,8 +411,16 @@ async fn create_missing(
     image: &Image,
     pending: Vec<Action>,
     warnings: &mut Vec<Diagnostic>,
-) -> Result<(Vec<Member>, Vec<String>), Diagnostics> {
-    let mut members = list_members(op, spec).await?;
+) -> Result<Provisioned, Diagnostics> {
+    let listed = list_members(op, spec).await?;
+    let numbered = listed.clone();
+    let (mut members, half_removed) = in_service(listed);
+    for member in &half_removed {
+        tracing::info!(
+            node = member.name(),
+            "an earlier apply reset this node and was interrupted before deleting it: finishing its removal"
+        );
+    }
     let power_on: Vec<Server> = members
         .iter()
         .filter(|m| m.is_off())
@@ -405,7 +436,7 @@ async fn create_missing(
     let mut new = Vec::new();
     if missing > 0 {
         let mut planned_locations = Vec::new();
-        let indices: Vec<(u32, String)> = topology::free_indices(&members, missing)
+        let indices: Vec<(u32, String)> = topology::free_indices(&numbered, missing)
             .into_iter()
             .map(|index| {
                 let location = topology::next_location(spec, &members, &planned_locations);
@@ -442,9 +473,13 @@ async fn create_missing(
         .map_err(infra_failed)?;
     let new_names: Vec<String> = done.created.iter().map(|s| s.name.clone()).collect();
     if any_servers {
-        members = list_members(op, spec).await?;
+        members = in_service(list_members(op, spec).await?).0;
     }
-    Ok((members, new_names))
+    Ok(Provisioned {
+        members,
+        new_names,
+        half_removed,
+    })
 }
 
 /// Step 4: etcd bootstrapped on exactly one node when none exists yet. An update never

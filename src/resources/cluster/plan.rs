@@ -343,8 +343,17 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
         }
         _ => false,
     };
-    let nodes_change =
-        !upgrades.is_empty() || !replacements.is_empty() || count.is_some() || off_version;
+    let leaving = nodes::plan_leaving_nodes(prior, change);
+    if !leaving.is_empty() {
+        change
+            .diagnostics
+            .push(nodes::leaving_nodes_warning(&leaving));
+    }
+    let nodes_change = !upgrades.is_empty()
+        || !replacements.is_empty()
+        || count.is_some()
+        || off_version
+        || !leaving.is_empty();
     if nodes_change {
         change.set_unknown(&attr("nodes"));
     }

@@ -259,6 +259,17 @@ pub async fn refresh(op: &Operation, prior: &Value) -> Result<Value, Diagnostics
             state.set_at_path(&talos_path, Value::from(older.as_str()));
         }
     }
+    // A removal an apply left unfinished (the node may be off and so not counted above).
+    let leaving: Vec<String> = observed
+        .members
+        .iter()
+        .filter(|m| m.is_leaving())
+        .map(|m| m.name().to_owned())
+        .collect();
+    let leaving = crate::resources::nodes::leaving_nodes_value(prior, &leaving);
+    if state.get("leaving_nodes") != Some(&leaving) {
+        state.set_at_path(&AttributePath::root("leaving_nodes"), leaving);
+    }
     if let Some(network) = network_id {
         let members: Vec<_> = running.iter().map(|m| (*m).clone()).collect();
         let nodes = state::nodes_value(&members, network, &versions, &hashes);

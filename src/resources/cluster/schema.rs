@@ -13,7 +13,7 @@ use crate::hcloud::cidr::{self, Role};
 use crate::kube::labels::AppliedWith;
 use crate::resources::connection::{DESCRIPTION as CONNECTION_DESCRIPTION, connection_type};
 use crate::resources::cost;
-use crate::resources::nodes::nodes_attribute;
+use crate::resources::nodes::{leaving_nodes_attribute, nodes_attribute};
 use crate::resources::validators as v;
 use crate::tfplugin::schema::{
     Attribute, AttributePlan, Schema, Validator, custom, one_of, requires_replace,
@@ -542,6 +542,7 @@ pub fn schema() -> Schema {
                 .plan(use_state_for_unknown()),
         )
         .attribute(nodes_attribute("control-plane"))
+        .attribute(leaving_nodes_attribute("the control-plane"))
         .attribute(cost::attribute(
             "the cluster's control-plane servers (with their primary IPv4s) and its API load balancer",
         ))

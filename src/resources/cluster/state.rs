@@ -171,6 +171,20 @@ pub fn after_apply(
             &hashes,
         )
     });
+    // Planned empty (or unknown on create): a converged cluster has no node half-removed.
+    let leaving_path = AttributePath::root("leaving_nodes");
+    if view::is_unknown(&state, &leaving_path) {
+        let leaving: Vec<String> = converged
+            .members
+            .iter()
+            .filter(|m| m.is_leaving())
+            .map(|m| m.name().to_owned())
+            .collect();
+        state.set_at_path(
+            &leaving_path,
+            Value::List(leaving.into_iter().map(Value::from).collect()),
+        );
+    }
     let connection = connection_value(
         spec,
         &endpoint,

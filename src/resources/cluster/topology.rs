@@ -67,6 +67,15 @@ impl Member {
             .contains_key(crate::resources::fleet::removal::LEAVING_LABEL)
     }
 
+    /// Whether an earlier removal got as far as the node's graceful reset and was interrupted
+    /// before deleting the server: it is labelled leaving and off (Talos powers a node off when
+    /// its reset is done). Powering it on would let it join again from its user data; what is
+    /// left is to finish the removal (its etcd member if still listed, its Kubernetes node, its
+    /// server).
+    pub fn is_half_removed(&self) -> bool {
+        self.is_leaving() && self.is_off()
+    }
+
     /// Whether the server is off (or on its way) and must be powered on.
     pub fn is_off(&self) -> bool {
         matches!(

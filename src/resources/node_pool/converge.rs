@@ -154,7 +154,7 @@ pub async fn converge(
         // A pool that was autoscaled: the autoscaler stops making its servers.
         autoscaling::withdraw(op, &clients.kube, &spec.cluster.name, &spec.name).await?;
     }
-    let mut nodes = list_nodes(op, spec).await?;
+    let mut nodes = finish_half_removed(op, &clients, spec).await?;
     let missing = spec.size.missing(nodes.len());
     let power_on: Vec<Server> = nodes
         .iter()
@@ -593,6 +593,29 @@ async fn replace_outdated(
         remove_nodes(op, clients, spec, &outdated, &drain(spec)).await?;
         *nodes = list_nodes(op, spec).await?;
     }
+}
+
+/// The pool's servers, after finishing the removal of those an interrupted apply left reset and
+/// off ([`PoolNode::is_half_removed`]): their Kubernetes nodes and servers are deleted, and the
+/// configuration's node count is made up with new servers, never by powering them on.
+async fn finish_half_removed(
+    op: &Operation,
+    clients: &Clients,
+    spec: &PoolSpec,
+) -> Result<Vec<PoolNode>, Diagnostics> {
+    let nodes = list_nodes(op, spec).await?;
+    let half_removed: Vec<&PoolNode> = nodes.iter().filter(|n| n.is_half_removed()).collect();
+    if half_removed.is_empty() {
+        return Ok(nodes);
+    }
+    for node in half_removed {
+        tracing::info!(
+            node = node.name(),
+            "an earlier apply reset this node and was interrupted before deleting it: finishing its removal"
+        );
+        removal::forget(op, clients, &node.server).await?;
+    }
+    list_nodes(op, spec).await
 }
 
 /// Step 5: extra nodes leave, `max_unavailable` at a time; a node an interrupted apply started

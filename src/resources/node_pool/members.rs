@@ -111,6 +111,14 @@ impl PoolNode {
         self.server.labels.contains_key(LEAVING_LABEL)
     }
 
+    /// Whether an earlier removal got as far as the node's graceful reset and was interrupted
+    /// before deleting the server: labelled leaving and off (Talos powers a node off when its
+    /// reset is done). Powering it on would let it join again from its user data; what is left
+    /// is to delete its Kubernetes node and its server.
+    pub fn is_half_removed(&self) -> bool {
+        self.is_leaving() && self.is_off()
+    }
+
     /// Whether the server is off (or on its way) and must be powered on.
     pub fn is_off(&self) -> bool {
         matches!(

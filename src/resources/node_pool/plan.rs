@@ -412,7 +412,14 @@ fn plan_update(prior: &Value, change: &mut PlannedChange) {
         }
         _ => false,
     };
+    let leaving = nodes::plan_leaving_nodes(prior, change);
+    if !leaving.is_empty() {
+        change
+            .diagnostics
+            .push(nodes::leaving_nodes_warning(&leaving));
+    }
     if !rolling.is_empty()
+        || !leaving.is_empty()
         || count_change.is_some()
         || !patch_changes.is_empty()
         || !drifted.is_empty()

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::kube::labels::AppliedWith;
 use crate::resources::cluster_ref::cluster_attribute;
 use crate::resources::cost;
-use crate::resources::nodes::nodes_attribute;
+use crate::resources::nodes::{leaving_nodes_attribute, nodes_attribute};
 use crate::resources::validators as v;
 use crate::tfplugin::schema::{Attribute, Schema, requires_replace, use_state_for_unknown};
 use crate::tfplugin::value::Type;
@@ -159,5 +159,6 @@ pub fn schema() -> Schema {
                 .plan(use_state_for_unknown()),
         )
         .attribute(nodes_attribute("pool's"))
+        .attribute(leaving_nodes_attribute("the pool's"))
         .attribute(cost::attribute("the pool's servers and their primary IPv4s"))
 }

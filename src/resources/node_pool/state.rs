@@ -96,6 +96,19 @@ pub fn after_apply(
             ),
         );
     }
+    // Planned empty (or unknown on create): a converged pool has no node half-removed.
+    if view::is_unknown(&state, &attr("leaving_nodes")) {
+        let leaving: Vec<String> = converged
+            .nodes
+            .iter()
+            .filter(|n| n.is_leaving())
+            .map(|n| n.name().to_owned())
+            .collect();
+        state.set_at_path(
+            &attr("leaving_nodes"),
+            Value::List(leaving.into_iter().map(Value::from).collect()),
+        );
+    }
     if view::is_unknown(&state, &attr("node_count")) {
         state.set_at_path(
             &attr("node_count"),
@@ -191,6 +204,16 @@ pub async fn refresh(op: &Operation, prior: &Value) -> Result<Value, Diagnostics
         .and_then(|c| ClusterRef::from_connection(c).ok());
     if let Some(cluster) = &cluster {
         read_nodes(op, cluster, &running, &mut versions, &mut hashes).await;
+    }
+    // A removal an apply left unfinished (the node may be off and so not counted above).
+    let leaving: Vec<String> = nodes
+        .iter()
+        .filter(|n| n.is_leaving())
+        .map(|n| n.name().to_owned())
+        .collect();
+    let leaving = crate::resources::nodes::leaving_nodes_value(prior, &leaving);
+    if state.get("leaving_nodes") != Some(&leaving) {
+        state.set_at_path(&attr("leaving_nodes"), leaving);
     }
     if let Some(network) = network_of(&nodes, cluster.as_ref().map(|c| c.network_id)) {
         let running: Vec<PoolNode> = running.into_iter().cloned().collect();

@@ -430,3 +430,35 @@ fn a_configuration_change_records_new_hashes_without_a_drift_warning() {
     );
     assert!(!at(&change.planned, "nodes").is_known());
 }
+
+/// A scale-down killed after a node's reset (its server is off, so the refresh does not count
+/// it): the count matches the configuration, yet the plan must finish the removal.
+#[test]
+fn a_node_an_interrupted_removal_left_behind_makes_the_plan_finish_it() {
+    let s = schema();
+    let mut prior = prior_json();
+    prior["leaving_nodes"] = json!(["prod-cp-4"]);
+    let change = plan(config_json(), Some(prior));
+    let warnings: Vec<_> = change.diagnostics.iter().collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].summary, "Unfinished node removal");
+    assert!(
+        warnings[0]
+            .detail
+            .contains("An earlier apply started removing prod-cp-4"),
+        "{}",
+        warnings[0].detail
+    );
+    assert_eq!(at(&change.planned, "leaving_nodes"), &Value::List(vec![]));
+    assert!(!at(&change.planned, "nodes").is_known(), "the apply acts");
+
+    // Once finished (the refresh finds none), the plan is empty again, whether the state
+    // records an empty list or (written before the attribute existed) none.
+    for none in [json!([]), json!(null)] {
+        let mut prior = prior_json();
+        prior["leaving_nodes"] = none;
+        let change = plan(config_json(), Some(prior.clone()));
+        assert!(change.diagnostics.is_empty(), "{:?}", change.diagnostics);
+        assert_eq!(change.planned, value_of(&s, prior));
+    }
+}

@@ -269,3 +269,28 @@ fn a_location_change_replaces_only_the_nodes_it_moves() {
         d.detail
     );
 }
+
+/// A pool scale-down killed after a node's reset: the plan finishes the removal although the
+/// refreshed node count matches the configuration.
+#[test]
+fn a_node_an_interrupted_removal_left_behind_makes_the_plan_finish_it() {
+    let mut prior = prior_json();
+    prior["leaving_nodes"] = json!(["prod-general-4"]);
+    let change = plan(config_json(), Some(prior)).unwrap();
+    let warnings: Vec<_> = change.diagnostics.iter().collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].summary, "Unfinished node removal");
+    assert!(
+        warnings[0].detail.contains("prod-general-4"),
+        "{}",
+        warnings[0].detail
+    );
+    assert_eq!(at(&change.planned, "leaving_nodes"), &Value::List(vec![]));
+    assert!(!at(&change.planned, "nodes").is_known(), "the apply acts");
+
+    let mut prior = prior_json();
+    prior["leaving_nodes"] = json!([]);
+    let change = plan(config_json(), Some(prior.clone())).unwrap();
+    assert!(change.diagnostics.is_empty(), "{:?}", change.diagnostics);
+    assert_eq!(change.planned, value_of(&schema(), prior));
+}
