@@ -26,27 +26,6 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// The cluster's Hetzner objects in the sim's own view (`/_sim/state`, never faulted).
-fn objects(world: &World, cluster: &str) -> Vec<String> {
-    let state = world.state();
-    let mut found = Vec::new();
-    for kind in [
-        "servers",
-        "networks",
-        "firewalls",
-        "load_balancers",
-        "placement_groups",
-    ] {
-        for object in state[kind].as_array().into_iter().flatten() {
-            if object["labels"]["hk8s.io/cluster"] == cluster {
-                found.push(format!("{kind} {}", object["name"].as_str().unwrap_or("?")));
-            }
-        }
-    }
-    found.sort();
-    found
-}
-
 /// Creates a cluster of `count` control planes under `faults` in loopback block `block`,
 /// checks that the first apply succeeds with every node running and configured, that the plan
 /// after it is empty and that the destroy leaves nothing; returns the sim's statistics (`None`
@@ -68,14 +47,15 @@ fn converge_under(block: u8, faults: &str, name: &str, count: u32) -> Option<Val
         "{faults}: the first apply failed:\n{}",
         text(&applied)
     );
-    let servers: Vec<String> = objects(&world, name)
+    let servers: Vec<String> = world
+        .cluster_objects(name)
         .into_iter()
         .filter(|o| o.starts_with("servers "))
         .collect();
     assert_eq!(
         servers,
         (1..=count)
-            .map(|n| format!("servers {name}-cp-{n}"))
+            .map(|n| format!("servers {name}-cp-{n} running fsn1"))
             .collect::<Vec<_>>(),
         "{faults}"
     );
@@ -105,7 +85,7 @@ fn converge_under(block: u8, faults: &str, name: &str, count: u32) -> Option<Val
         text(&destroyed)
     );
     assert_eq!(
-        objects(&world, name),
+        world.cluster_objects(name),
         Vec::<String>::new(),
         "{faults}: the destroy left objects"
     );
@@ -180,7 +160,8 @@ fn a_pool_grows_and_shrinks_under_every_api_fault() {
             "{workers} workers: the apply failed:\n{}",
             text(&applied)
         );
-        let servers: Vec<String> = objects(&world, "pooled")
+        let servers: Vec<String> = world
+            .cluster_objects("pooled")
             .into_iter()
             .filter(|o| o.starts_with("servers pooled-work-"))
             .collect();
@@ -191,7 +172,7 @@ fn a_pool_grows_and_shrinks_under_every_api_fault() {
     let stats = world.stats();
     let destroyed = w.run(&["destroy", "-auto-approve", "-no-color"]);
     assert!(destroyed.status.success(), "{}", text(&destroyed));
-    assert_eq!(objects(&world, "pooled"), Vec::<String>::new());
+    assert_eq!(world.cluster_objects("pooled"), Vec::<String>::new());
     for kind in [
         "talos_reboot",
         "talos_unavailable",

@@ -20,37 +20,6 @@ use support::{Workdir, terraforms};
 /// The fault mix: 10% 5xx, 10% `locked`, 3% 429 bursts, 5% failed actions.
 const FAULTS: &str = "5xx=0.10,locked=0.10,429burst=0.03,action_error=0.05";
 
-/// The cluster's objects in the sim's own view (`/_sim/state` is never faulted, unlike the API a
-/// test would otherwise list through), as `kind name status/location`.
-fn objects(world: &World, cluster: &str) -> Vec<String> {
-    let state = world.state();
-    let mut found = Vec::new();
-    for kind in [
-        "servers",
-        "networks",
-        "firewalls",
-        "load_balancers",
-        "placement_groups",
-    ] {
-        for object in state[kind].as_array().into_iter().flatten() {
-            if object["labels"]["hk8s.io/cluster"] != cluster {
-                continue;
-            }
-            let mut line = format!("{kind} {}", object["name"].as_str().unwrap_or("?"));
-            if kind == "servers" {
-                line.push_str(&format!(
-                    " {} {}",
-                    object["status"].as_str().unwrap_or("?"),
-                    object["location"]["name"].as_str().unwrap_or("?")
-                ));
-            }
-            found.push(line);
-        }
-    }
-    found.sort();
-    found
-}
-
 fn text(out: &Output) -> String {
     format!(
         "{}\n{}",
@@ -87,7 +56,8 @@ fn first_apply_and_destroy_converge_under_hetzner_faults() {
             "seed {seed}: the first apply failed:\n{}",
             text(&applied)
         );
-        let servers: Vec<String> = objects(&world, &name)
+        let servers: Vec<String> = world
+            .cluster_objects(&name)
             .into_iter()
             .filter(|o| o.starts_with("servers "))
             .collect();
@@ -114,7 +84,7 @@ fn first_apply_and_destroy_converge_under_hetzner_faults() {
             text(&destroyed)
         );
         assert_eq!(
-            objects(&world, &name),
+            world.cluster_objects(&name),
             Vec::<String>::new(),
             "seed {seed}: the destroy left objects"
         );
@@ -180,7 +150,8 @@ resource "hk8s_cluster" "main" {{
         "the warning quotes Hetzner: {output}"
     );
     assert_eq!(
-        objects(&world, "moved")
+        world
+            .cluster_objects("moved")
             .into_iter()
             .filter(|o| o.starts_with("servers "))
             .collect::<Vec<_>>(),
@@ -241,7 +212,8 @@ fn a_step_that_keeps_failing_fails_the_apply_naming_it_and_the_error() {
     // Four creates, and the three servers of the failed tries before the last were deleted.
     assert_eq!(world.stats()["requests"]["POST /servers"], 4);
     assert_eq!(
-        objects(&world, "doomed")
+        world
+            .cluster_objects("doomed")
             .into_iter()
             .filter(|o| o.starts_with("servers "))
             .count(),

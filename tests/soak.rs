@@ -78,21 +78,9 @@ fn duplicate_servers(world: &World) -> Vec<String> {
 /// Everything left in the project: the cluster's objects and anything else (the CCM's load
 /// balancers, the CSI driver's volumes, the snapshots aside: they are shared by design).
 fn leftovers(world: &World) -> Vec<String> {
-    let state = world.state();
-    let mut left = Vec::new();
-    for kind in [
-        "servers",
-        "networks",
-        "firewalls",
-        "load_balancers",
-        "placement_groups",
-        "volumes",
-    ] {
-        for object in objects(&state, kind) {
-            left.push(format!("{kind} {}", object["name"].as_str().unwrap_or("?")));
-        }
-    }
-    left
+    let mut kinds = cluster::world::CLUSTER_KINDS.to_vec();
+    kinds.push("volumes");
+    world.objects(None, &kinds)
 }
 
 #[test]

@@ -280,7 +280,12 @@ fn provider_hwms(binary: &Path) -> Vec<u64> {
 
 /// Hetzner API requests by `METHOD /route`, from `/_sim/stats`.
 pub fn requests(world: &World) -> Counts {
-    world.stats()["requests"]
+    counts(&world.stats(), "requests")
+}
+
+/// The counter map under `key` of a `/_sim/stats` answer (empty when absent).
+fn counts(stats: &serde_json::Value, key: &str) -> Counts {
+    stats[key]
         .as_object()
         .map(|m| {
             m.iter()
@@ -318,21 +323,11 @@ impl Snapshot {
     /// The counters now.
     pub fn take(world: &World) -> Snapshot {
         let stats = world.stats();
-        let map = |key: &str| -> Counts {
-            stats[key]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
         Snapshot {
-            hetzner: map("requests"),
-            talos: map("talos_requests"),
-            kube: map("kube_requests"),
-            ccm: map("ccm_requests"),
+            hetzner: counts(&stats, "requests"),
+            talos: counts(&stats, "talos_requests"),
+            kube: counts(&stats, "kube_requests"),
+            ccm: counts(&stats, "ccm_requests"),
             rate_limited: stats["rate_limited"].as_u64().unwrap_or(0),
         }
     }

@@ -11,6 +11,15 @@ use serde_json::Value;
 /// The bearer token of every test sim.
 pub const TOKEN: &str = "cluster-e2e-token";
 
+/// The kinds of Hetzner objects a cluster owns.
+pub const CLUSTER_KINDS: [&str; 5] = [
+    "servers",
+    "networks",
+    "firewalls",
+    "load_balancers",
+    "placement_groups",
+];
+
 /// A running sim.
 pub struct World {
     runtime: tokio::runtime::Runtime,
@@ -128,6 +137,37 @@ impl World {
                 response.json::<Value>().await.unwrap_or(Value::Null),
             )
         })
+    }
+
+    /// The project's objects of `kinds` in the sim's own view (`/_sim/state`, never faulted), as "kind name" (servers also with
+    /// their status and location), sorted; only those labelled `hk8s.io/cluster=<cluster>` when
+    /// a cluster is given.
+    pub fn objects(&self, cluster: Option<&str>, kinds: &[&str]) -> Vec<String> {
+        let state = self.state();
+        let mut found = Vec::new();
+        for kind in kinds {
+            for object in state[kind].as_array().into_iter().flatten() {
+                if cluster.is_some_and(|c| object["labels"]["hk8s.io/cluster"] != c) {
+                    continue;
+                }
+                let mut line = format!("{kind} {}", object["name"].as_str().unwrap_or("?"));
+                if *kind == "servers" {
+                    line.push_str(&format!(
+                        " {} {}",
+                        object["status"].as_str().unwrap_or("?"),
+                        object["location"]["name"].as_str().unwrap_or("?")
+                    ));
+                }
+                found.push(line);
+            }
+        }
+        found.sort();
+        found
+    }
+
+    /// [`World::objects`] of the kinds a cluster owns, labelled for `cluster`.
+    pub fn cluster_objects(&self, cluster: &str) -> Vec<String> {
+        self.objects(Some(cluster), &CLUSTER_KINDS)
     }
 
     /// `/_sim/state`.
