@@ -569,3 +569,73 @@ async fn reboot_sends_the_mode() {
     client.node(NODE).reboot(RebootMode::Default).await.unwrap();
     assert_eq!(server.state.calls()[0].argument, "DEFAULT");
 }
+
+/// A Lifecycle upgrade call cut off (the node rebooted, the connection broke) is not the end of
+/// the upgrade: the node still reports its old version, so it is upgraded again, and the wait
+/// ends when it reports the target.
+#[tokio::test]
+async fn an_upgrade_call_cut_off_is_made_again_while_the_node_runs_the_old_version() {
+    let (server, client) = configured_node().await;
+    server.state.fail_next(
+        "LifecycleService/Upgrade",
+        tonic::Status::cancelled("connection reset by peer"),
+    );
+    let target: hk8s::talos::version::TalosVersion = "v1.13.10".parse().unwrap();
+    let budget = hk8s::deadline::Deadline::after(std::time::Duration::from_secs(60));
+    let report = hk8s::talos::ops::upgrade_node(
+        &client,
+        NODE,
+        &target,
+        "ghcr.io/siderolabs/installer:v1.13.10",
+        None,
+        &budget,
+    )
+    .await
+    .unwrap();
+    assert!(report.upgraded, "{report:?}");
+    assert_eq!(report.to, "v1.13.10");
+    let upgrades = server
+        .state
+        .methods()
+        .iter()
+        .filter(|m| **m == "LifecycleService/Upgrade")
+        .count();
+    assert_eq!(upgrades, 2, "{:?}", server.state.methods());
+}
+
+/// A node whose upgrade calls keep being cut off fails the upgrade after a few calls, naming
+/// the upgrade, instead of calling forever.
+#[tokio::test]
+async fn an_upgrade_call_cut_off_every_time_fails_after_a_few_calls() {
+    let (server, client) = configured_node().await;
+    for _ in 0..5 {
+        server.state.fail_next(
+            "LifecycleService/Upgrade",
+            tonic::Status::cancelled("connection reset by peer"),
+        );
+    }
+    let target: hk8s::talos::version::TalosVersion = "v1.13.10".parse().unwrap();
+    let budget = hk8s::deadline::Deadline::after(std::time::Duration::from_secs(60));
+    let err = hk8s::talos::ops::upgrade_node(
+        &client,
+        NODE,
+        &target,
+        "ghcr.io/siderolabs/installer:v1.13.10",
+        None,
+        &budget,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("upgrade of node 10.0.1.2 to v1.13.10"),
+        "{err}"
+    );
+    let upgrades = server
+        .state
+        .methods()
+        .iter()
+        .filter(|m| **m == "LifecycleService/Upgrade")
+        .count();
+    assert_eq!(upgrades, 3, "{:?}", server.state.methods());
+}

@@ -32,6 +32,10 @@ pub struct State {
     bootstrapped: AtomicBool,
     installer_exit_code: AtomicI32,
     kubeconfig_archive: Mutex<Vec<u8>>,
+    /// The version tag of the image the last successful `LifecycleService/Upgrade` installed;
+    /// `Version` reports it after the next `Reboot` (until then, and without one, v1.13.9).
+    installed: Mutex<Option<String>>,
+    running: Mutex<Option<String>>,
     /// Signalled when a call arrives.
     pub entered: Notify,
     /// Signalled when a hanging handler is dropped (the client went away).
@@ -161,7 +165,13 @@ impl machine::machine_service_server::MachineService for MockApid {
             messages: vec![machine::Version {
                 metadata,
                 version: Some(machine::VersionInfo {
-                    tag: "v1.13.9".into(),
+                    tag: self
+                        .state
+                        .running
+                        .lock()
+                        .unwrap()
+                        .clone()
+                        .unwrap_or_else(|| "v1.13.9".into()),
                     sha: "abc123".into(),
                     arch: "amd64".into(),
                     ..Default::default()
@@ -300,6 +310,10 @@ impl machine::machine_service_server::MachineService for MockApid {
     ) -> Result<Response<machine::RebootResponse>, Status> {
         let mode = request.get_ref().mode().as_str_name().to_owned();
         let metadata = self.enter("MachineService/Reboot", &request, mode).await?;
+        let installed = self.state.installed.lock().unwrap().take();
+        if installed.is_some() {
+            *self.state.running.lock().unwrap() = installed;
+        }
         Ok(Response::new(machine::RebootResponse {
             messages: vec![machine::Reboot {
                 metadata,
@@ -388,7 +402,7 @@ impl machine::lifecycle_service_server::LifecycleService for MockApid {
             .as_ref()
             .map(|s| s.image_name.clone())
             .unwrap_or_default();
-        self.enter("LifecycleService/Upgrade", &request, image)
+        self.enter("LifecycleService/Upgrade", &request, image.clone())
             .await?;
         use machine::lifecycle_service_install_progress::Response as Progress;
         let reply = |progress| machine::LifecycleServiceUpgradeResponse {
@@ -397,6 +411,10 @@ impl machine::lifecycle_service_server::LifecycleService for MockApid {
             }),
         };
         let exit_code = self.state.installer_exit_code.load(Ordering::SeqCst);
+        if exit_code == 0 {
+            *self.state.installed.lock().unwrap() =
+                image.rsplit_once(':').map(|(_, tag)| tag.to_owned());
+        }
         Ok(Response::new(stream(vec![
             reply(Progress::Message("installing".into())),
             reply(Progress::Message("installed".into())),

@@ -5,13 +5,17 @@ use std::time::Duration;
 
 use super::error::Error;
 use super::etcd::{ControlPlane, Membership, wait_etcd_members};
-use super::poll::{Check, poll};
+use super::poll::{Check, brief, poll, transient};
 use crate::deadline::Deadline;
 use crate::talos::apid::{ApidClient, RebootMode, UpgradeApi, UpgradeRequest};
 use crate::talos::version::{TalosVersion, VersionContract};
 
 /// How long pulling and installing the image may take (the apid client's own default).
 const UPGRADE_CALL_CAP: Duration = Duration::from_secs(600);
+
+/// How many upgrade calls a node gets when a call is cut off (the node rebooted, the connection
+/// broke) and the node still reports its old version afterwards.
+const UPGRADE_CALL_ATTEMPTS: u32 = 3;
 
 /// The installer image that upgrades a node to `version`.
 ///
@@ -81,23 +85,7 @@ pub async fn upgrade_node(
 ) -> Result<UpgradeReport, Error> {
     let label = node.to_string();
     let target_tag = target.to_string();
-    let current = poll(
-        budget,
-        "Talos version before the upgrade",
-        &label,
-        || async {
-            let result = client
-                .node(node)
-                .with_deadline(budget.check_deadline())
-                .version()
-                .await;
-            match result {
-                Ok(version) => Check::Done(version.tag),
-                Err(err) => Check::from_error(format!("Version of node {node}"), err),
-            }
-        },
-    )
-    .await?;
+    let current = version_of(client, node, "Talos version before the upgrade", budget).await?;
 
     let upgraded = current != target_tag;
     if upgraded {
@@ -115,12 +103,40 @@ pub async fn upgrade_node(
             reboot_mode: RebootMode::Default,
         };
         tracing::info!(%node, from = %current, to = %target_tag, image, api = ?request.api, "upgrading Talos");
-        client
-            .node(node)
-            .with_deadline(budget.call_deadline(UPGRADE_CALL_CAP))
-            .upgrade(&request)
-            .await
-            .map_err(|err| Error::apid(format!("upgrade of node {node} to {target_tag}"), err))?;
+        let mut attempt = 1;
+        loop {
+            let call = client
+                .node(node)
+                .with_deadline(budget.call_deadline(UPGRADE_CALL_CAP))
+                .upgrade(&request)
+                .await;
+            match call {
+                Ok(_) => break,
+                // Cut off: the call may or may not have reached the node. What it runs once it
+                // answers again tells: the target (done, the wait below passes) or the old
+                // version (the upgrade never started, or a reboot cut it short: call again).
+                Err(err) if transient(&err) && attempt < UPGRADE_CALL_ATTEMPTS => {
+                    tracing::info!(%node, attempt, error = %brief(&err), "upgrade call cut off; asking the node what it runs");
+                    let now = version_of(
+                        client,
+                        node,
+                        "Talos version after a cut-off upgrade call",
+                        budget,
+                    )
+                    .await?;
+                    if now == target_tag {
+                        break;
+                    }
+                    attempt += 1;
+                }
+                Err(err) => {
+                    return Err(Error::apid(
+                        format!("upgrade of node {node} to {target_tag}"),
+                        err,
+                    ));
+                }
+            }
+        }
 
         let what = format!("node {node} to reboot into Talos {target_tag}");
         poll(budget, &what, &label, || async {
@@ -154,6 +170,27 @@ pub async fn upgrade_node(
         to: target_tag,
         upgraded,
     })
+}
+
+/// The Talos version `node` reports, waiting through transient failures (`what` names the wait).
+async fn version_of(
+    client: &ApidClient,
+    node: IpAddr,
+    what: &str,
+    budget: &Deadline,
+) -> Result<String, Error> {
+    poll(budget, what, &node.to_string(), || async {
+        let result = client
+            .node(node)
+            .with_deadline(budget.check_deadline())
+            .version()
+            .await;
+        match result {
+            Ok(version) => Check::Done(version.tag),
+            Err(err) => Check::from_error(format!("Version of node {node}"), err),
+        }
+    })
+    .await
 }
 
 #[cfg(test)]
