@@ -146,7 +146,24 @@ fn pools_of_both_architectures_scale_and_are_destroyed() {
     let plan = w.run_ok(&["plan", "-no-color"]);
     assert!(plan.contains("Node pool scale-down"), "{plan}");
     assert!(plan.contains("pools-amd-12, pools-amd-11"), "{plan}");
+    let applies = |world: &World| -> u64 {
+        world.stats()["talos_requests"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(method, _)| method.contains("ApplyConfiguration"))
+            .map(|(_, n)| n.as_u64().unwrap_or(0))
+            .sum()
+    };
+    let before = applies(&world);
     w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    // The nodes that stay already run everything: the roll after the scale-down reads them
+    // (version, configuration, kubelet) and leaves them alone.
+    assert_eq!(
+        applies(&world),
+        before,
+        "no configuration was applied to the nodes that stay"
+    );
     assert_eq!(
         names(&pool_servers(&world, "amd")),
         ["pools-amd-1", "pools-amd-2"]

@@ -669,6 +669,19 @@ async fn roll(
         &op.factory,
         &spec.cluster.talos_version,
     );
+    let current = already_current(clients, spec, nodes).await;
+    let nodes: Vec<PoolNode> = nodes
+        .iter()
+        .filter(|n| !current.contains(n.name()))
+        .cloned()
+        .collect();
+    if !current.is_empty() {
+        tracing::info!(
+            current = current.len(),
+            to_roll = nodes.len(),
+            "pool nodes that already run the target Talos, configuration and kubelet are left out of the roll"
+        );
+    }
     let total = nodes.len();
     for (round, chunk) in nodes.chunks(spec.max_unavailable as usize).enumerate() {
         let done = round * spec.max_unavailable as usize;
@@ -708,6 +721,57 @@ async fn roll(
         }
     }
     Ok(())
+}
+
+/// Names of the nodes the roll has nothing to do for: they report the target Talos version, run
+/// exactly the configuration the pool generates for them (the hash the refresh compares), and
+/// their kubelet reports the target Kubernetes version, Ready and not left cordoned by an
+/// interrupted roll. Read for all nodes at once (two Talos reads each, one node list), so that
+/// a scale-up of a large pool does not walk every existing node one round at a time. A node
+/// whose reads fail is not current: the roll checks it as before.
+async fn already_current(
+    clients: &Clients,
+    spec: &PoolSpec,
+    nodes: &[PoolNode],
+) -> std::collections::BTreeSet<String> {
+    let addresses: Vec<NodeAddress> = nodes
+        .iter()
+        .filter(|n| !n.server.labels.contains_key(UPGRADING_LABEL))
+        .filter_map(|n| address(n, spec.cluster.network_id))
+        .collect();
+    let names: Vec<&str> = addresses.iter().map(|a| a.name.as_str()).collect();
+    let Ok(generated) = machine::config_hashes(spec, &names) else {
+        return Default::default();
+    };
+    let Ok(kube_nodes) = clients.kube.list_nodes().await else {
+        return Default::default();
+    };
+    let mut versions = BTreeMap::new();
+    let mut hashes = BTreeMap::new();
+    gates::read_running(clients, &addresses, &mut versions, &mut hashes).await;
+    let talos = spec.cluster.talos_version.to_string();
+    addresses
+        .iter()
+        .map(|a| a.name.as_str())
+        .filter(|name| versions.get(*name) == Some(&talos))
+        .filter(|name| {
+            hashes
+                .get(*name)
+                .is_some_and(|h| generated.get(*name) == Some(h))
+        })
+        .filter(|name| {
+            kube_nodes.iter().any(|k| {
+                k.name == *name
+                    && k.ready
+                    && k.kubelet_version
+                        .parse::<crate::talos::version::KubernetesVersion>()
+                        .ok()
+                        .as_ref()
+                        == Some(&spec.cluster.kubernetes_version)
+            })
+        })
+        .map(str::to_owned)
+        .collect()
 }
 
 async fn roll_node(
