@@ -639,3 +639,31 @@ async fn an_upgrade_call_cut_off_every_time_fails_after_a_few_calls() {
         .count();
     assert_eq!(upgrades, 3, "{:?}", server.state.methods());
 }
+
+/// A graceful reset cut off while the leaving control plane is still an etcd member is made
+/// again; the removal ends when the member is gone.
+#[tokio::test]
+async fn a_graceful_reset_cut_off_is_made_again_while_the_node_is_still_a_member() {
+    use hk8s::talos::ops::{ControlPlane, RemovalPath, remove_control_plane};
+    let (server, client) = configured_node().await;
+    server.state.reset_removes(22);
+    server.state.fail_next(
+        "MachineService/Reset",
+        tonic::Status::cancelled("connection reset by peer"),
+    );
+    let leaving = ControlPlane::new("cp-2", IpAddr::V4(Ipv4Addr::new(10, 0, 1, 3)));
+    let staying = [ControlPlane::new("cp-1", NODE)];
+    let budget = hk8s::deadline::Deadline::after(std::time::Duration::from_secs(60));
+    let removal = remove_control_plane(&client, &leaving, &staying, &budget)
+        .await
+        .unwrap();
+    assert_eq!(removal.path, RemovalPath::Left);
+    assert_eq!(removal.member_id, Some(22));
+    let resets = server
+        .state
+        .methods()
+        .iter()
+        .filter(|m| **m == "MachineService/Reset")
+        .count();
+    assert_eq!(resets, 2, "{:?}", server.state.methods());
+}

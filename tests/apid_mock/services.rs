@@ -36,6 +36,10 @@ pub struct State {
     /// `Version` reports it after the next `Reboot` (until then, and without one, v1.13.9).
     installed: Mutex<Option<String>>,
     running: Mutex<Option<String>>,
+    /// The etcd member a successful `Reset` takes out of `EtcdMemberList` (a graceful reset
+    /// leaves etcd), if any.
+    reset_removes: Mutex<Option<u64>>,
+    removed: Mutex<HashSet<u64>>,
     /// Signalled when a call arrives.
     pub entered: Notify,
     /// Signalled when a hanging handler is dropped (the client went away).
@@ -63,6 +67,11 @@ impl State {
     /// The installer's exit code for `LifecycleService/Upgrade`.
     pub fn installer_exit_code(&self, code: i32) {
         self.installer_exit_code.store(code, Ordering::SeqCst);
+    }
+
+    /// A successful `Reset` takes etcd member `id` out of the member list from then on.
+    pub fn reset_removes(&self, id: u64) {
+        *self.reset_removes.lock().unwrap() = Some(id);
     }
 
     /// The `.tar.gz` that `Kubeconfig` streams.
@@ -249,7 +258,10 @@ impl machine::machine_service_server::MachineService for MockApid {
             messages: vec![machine::EtcdMembers {
                 metadata,
                 legacy_members: vec![],
-                members: vec![member(11, "cp-1", false), member(22, "cp-2", true)],
+                members: [member(11, "cp-1", false), member(22, "cp-2", true)]
+                    .into_iter()
+                    .filter(|m| !self.state.removed.lock().unwrap().contains(&m.id))
+                    .collect(),
             }],
         }))
     }
@@ -296,6 +308,9 @@ impl machine::machine_service_server::MachineService for MockApid {
         let metadata = self
             .enter("MachineService/Reset", &request, argument)
             .await?;
+        if let Some(id) = *self.state.reset_removes.lock().unwrap() {
+            self.state.removed.lock().unwrap().insert(id);
+        }
         Ok(Response::new(machine::ResetResponse {
             messages: vec![machine::Reset {
                 metadata,

@@ -15,6 +15,10 @@ use crate::talos::apid::{self, ApidClient, EtcdMember, ResetOptions};
 /// How long the graceful reset call may take (Talos leaves etcd and drains before answering).
 const RESET_CALL_CAP: Duration = Duration::from_secs(120);
 
+/// How many graceful reset calls a leaving node gets when a call is cut off (a reboot, a broken
+/// connection) and the node is still an etcd member afterwards.
+const RESET_CALL_ATTEMPTS: u32 = 3;
+
 /// How a control plane left etcd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RemovalPath {
@@ -93,36 +97,38 @@ pub async fn remove_control_plane(
     }
     check_quorum_after(client, &member, &members, &others, budget, &label).await?;
 
-    // A quick look first, so that an unreachable node does not hold the reset call (and its
-    // longer limit) up before the fallback.
-    let reachable = client
-        .node(node.ip)
-        .with_deadline(budget.check_deadline())
-        .version()
-        .await;
-    let reset = match reachable {
-        Err(err) if unreachable(&err) => Err(err),
-        _ => {
-            tracing::info!(node = %label, member = %format!("{:x}", member.id), "resetting control plane gracefully (it leaves etcd)");
-            client
-                .node(node.ip)
-                .with_deadline(budget.call_deadline(RESET_CALL_CAP))
-                .reset(&ResetOptions::default())
-                .await
-        }
-    };
-    let path = match reset {
-        Ok(()) => RemovalPath::Left,
-        Err(err) if unreachable(&err) => {
-            tracing::info!(node = %label, error = %brief(&err), "node unreachable; removing its etcd member from another control plane");
-            remove_by_id(client, &others, member.id, budget, &label).await?;
-            RemovalPath::RemovedById
-        }
-        Err(err) => {
-            return Err(Error::apid(
-                format!("graceful reset of control plane {label}"),
-                err,
-            ));
+    let mut attempt = 1;
+    let path = loop {
+        let reset = reset_gracefully(client, node, &member, budget, &label).await;
+        match reset {
+            Ok(()) => break RemovalPath::Left,
+            Err(err) if unreachable(&err) => {
+                tracing::info!(node = %label, error = %brief(&err), "node unreachable; removing its etcd member from another control plane");
+                remove_by_id(client, &others, member.id, budget, &label).await?;
+                break RemovalPath::RemovedById;
+            }
+            // Cut off: the node may have left already. If it is still a member, it is asked
+            // again (a node that went away meanwhile is removed by a peer on the next round).
+            Err(err) if transient(&err) && attempt < RESET_CALL_ATTEMPTS => {
+                tracing::info!(node = %label, attempt, error = %brief(&err), "graceful reset cut off; checking etcd membership");
+                let members = poll(budget, "etcd member list", &label, || async {
+                    match member_list::<Vec<EtcdMember>>(client, &others, budget).await {
+                        Ok(members) => Check::Done(members),
+                        Err(check) => check,
+                    }
+                })
+                .await?;
+                if !members.iter().any(|m| m.id == member.id) {
+                    break RemovalPath::Left;
+                }
+                attempt += 1;
+            }
+            Err(err) => {
+                return Err(Error::apid(
+                    format!("graceful reset of control plane {label}"),
+                    err,
+                ));
+            }
         }
     };
 
@@ -146,6 +152,33 @@ pub async fn remove_control_plane(
         member_id: Some(member.id),
         path,
     })
+}
+
+/// `Reset{graceful: true}` of `node`, after a quick look that it answers at all, so that an
+/// unreachable node does not hold the reset call (and its longer limit) up before the fallback.
+async fn reset_gracefully(
+    client: &ApidClient,
+    node: &ControlPlane,
+    member: &EtcdMember,
+    budget: &Deadline,
+    label: &str,
+) -> Result<(), apid::Error> {
+    let reachable = client
+        .node(node.ip)
+        .with_deadline(budget.check_deadline())
+        .version()
+        .await;
+    match reachable {
+        Err(err) if unreachable(&err) => Err(err),
+        _ => {
+            tracing::info!(node = %label, member = %format!("{:x}", member.id), "resetting control plane gracefully (it leaves etcd)");
+            client
+                .node(node.ip)
+                .with_deadline(budget.call_deadline(RESET_CALL_CAP))
+                .reset(&ResetOptions::default())
+                .await
+        }
+    }
 }
 
 /// Fails with [`Error::WouldLoseQuorum`] unless enough of the members left after removing
