@@ -8,7 +8,9 @@
 //!    concurrently; the network's actions settle before servers attach to it;
 //! 2. [`clear_foreign`]: servers left by a create whose secrets were never recorded go;
 //! 3. [`create_missing`]: servers that are off are powered on, missing ones created together;
-//!    one batched wait with the load balancer and firewall actions;
+//!    one batched wait with the load balancer and firewall actions. A node an interrupted
+//!    removal already reset (labelled leaving, off) is not powered on: its removal is finished
+//!    once Talos answers (step 4);
 //! 4. every node's Talos API through the load balancer; [`bootstrap_etcd`] on exactly one node,
 //!    only when no etcd exists yet; etcd holding exactly the control-plane members; `/readyz`
 //!    and every control-plane node Ready (the gates of [`fleet::gates`]);

@@ -3,6 +3,8 @@
 //! that the next plan repairs drift:
 //! - control-plane servers deleted or powered off lower `control_plane.count` to the number still
 //!   running, so the plan shows the count going back up (the update recreates or powers them on);
+//! - nodes labelled `hk8s.io/leaving` (a removal an interrupted apply did not finish) show in
+//!   `leaving_nodes`, which the plan sets to `[]` (the update finishes or undoes the removal);
 //! - a node on another server type shows as `control_plane.server_type` (the update replaces it);
 //! - a node whose disks are encrypted otherwise shows as `disk_encryption` (replaced likewise);
 //! - a node on an older Talos version shows as `talos_version` (the update upgrades it);

@@ -8,6 +8,8 @@
 //! - servers deleted or powered off lower `node_count` to the number still running, so the plan
 //!   shows it going back up (the update recreates or powers them on);
 //! - a node on another server type shows as `server_type` (the update replaces it);
+//! - nodes labelled `hk8s.io/leaving` (a removal an interrupted apply did not finish) show in
+//!   `leaving_nodes`, which the plan sets to `[]` (the update finishes or undoes the removal);
 //! - `nodes[*].config_hash` records what each node runs; the plan compares it with what the
 //!   provider generates.
 
