@@ -349,13 +349,15 @@ impl Error {
 
     /// Whether the connection broke while the call was in flight (the node behind it rebooted
     /// or vanished, or a load balancer's target did): tonic reports that as `Unknown` carrying
-    /// the transport error, or as `Cancelled` carrying it when the node closed the connection
-    /// gracefully (a reboot), not as a status the server sent.
+    /// the transport error, as `Internal` carrying an HTTP/2 error (a GOAWAY that arrived while
+    /// the call was open), or as `Cancelled` carrying it when the node closed the connection
+    /// gracefully (a reboot), not as a status the server sent (which carries no source).
     #[must_use]
     pub fn is_broken_connection(&self) -> bool {
         match self {
             Self::Status { status, .. } => {
-                status.code() == tonic::Code::Unknown && std::error::Error::source(status).is_some()
+                matches!(status.code(), tonic::Code::Unknown | tonic::Code::Internal)
+                    && std::error::Error::source(status).is_some()
             }
             Self::Cancelled { status, .. } => std::error::Error::source(status).is_some(),
             _ => false,

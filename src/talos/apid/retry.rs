@@ -255,6 +255,18 @@ mod tests {
         ] {
             assert_eq!(classify(&broken(rpc), false), Verdict::Fatal, "{rpc}");
         }
+        // A GOAWAY that ends the connection while the call is open: tonic reports `Internal`
+        // carrying the HTTP/2 error.
+        let goaway = Error::Status {
+            rpc: Rpc::Version,
+            target: target(),
+            status: tonic::Status::from_error(Box::new(h2::Error::from(h2::Reason::NO_ERROR))),
+        };
+        assert_eq!(goaway.grpc_code(), Some(tonic::Code::Internal));
+        assert!(goaway.is_broken_connection());
+        assert_eq!(classify(&goaway, false), Verdict::Retry);
+        // An Internal the server sent is an answer.
+        assert!(!status(tonic::Code::Internal).is_broken_connection());
         // An Unknown the server sent is an answer, not a broken connection.
         assert!(!status(tonic::Code::Unknown).is_broken_connection());
         assert_eq!(

@@ -67,17 +67,18 @@ pub(crate) fn transient(err: &apid::Error) -> bool {
     use tonic::Code;
     // A node that is not part of the cluster never becomes one by waiting.
     !err.is_foreign_node()
-        && matches!(
-            err.grpc_code(),
-            Some(
-                Code::Unavailable
-                    | Code::FailedPrecondition
-                    | Code::DeadlineExceeded
-                    | Code::Cancelled
-                    | Code::Aborted
-                    | Code::ResourceExhausted
-            )
-        )
+        && (err.is_broken_connection()
+            || matches!(
+                err.grpc_code(),
+                Some(
+                    Code::Unavailable
+                        | Code::FailedPrecondition
+                        | Code::DeadlineExceeded
+                        | Code::Cancelled
+                        | Code::Aborted
+                        | Code::ResourceExhausted
+                )
+            ))
 }
 
 /// Whether `err` says the node could not be reached at all, so a request cannot have been
