@@ -361,7 +361,35 @@ fn pool_rolls_server_type_and_talos_and_is_imported() {
         "{plan}"
     );
     let before = server_ids(&world, "web");
+    // pools-web-1 as a roll interrupted after its drain leaves it (cordoned, annotated);
+    // pools-web-3 cordoned by hand.
+    let marked = python::run(&w, CORDON_AS_INTERRUPTED_ROLL);
+    if marked.is_some() {
+        assert_eq!(
+            python::run(&w, SCHEDULING).as_deref(),
+            Some("pools-web-1 cordoned marked; pools-web-3 cordoned unmarked")
+        );
+    }
+    let puts = |world: &World| {
+        world.stats()["requests"]["PUT /servers/{id}"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let puts_before = puts(&world);
     w.run_ok(&["apply", "-auto-approve", "-no-color"]);
+    assert_eq!(
+        puts(&world),
+        puts_before,
+        "the roll marks the nodes it drains in Kubernetes, spending no Hetzner request"
+    );
+    if marked.is_some() {
+        assert_eq!(
+            python::run(&w, SCHEDULING).as_deref(),
+            Some("pools-web-1 schedulable unmarked; pools-web-3 cordoned unmarked"),
+            "the node the roll drained is uncordoned, the one cordoned by hand stays so"
+        );
+        python::run(&w, UNCORDON_WEB_3);
+    }
     let all: Vec<String> = ["pools-cp-1", "pools-web-1", "pools-web-3"]
         .iter()
         .map(|s| (*s).to_owned())
@@ -414,6 +442,38 @@ fn pool_rolls_server_type_and_talos_and_is_imported() {
     w.run_ok(&["destroy", "-auto-approve", "-no-color"]);
     assert_eq!(world.labelled("pools"), Vec::<String>::new());
 }
+
+const CORDON_AS_INTERRUPTED_ROLL: &str = r#"
+import sys
+from kubernetes import client, config
+config.load_kube_config(sys.argv[1])
+core = client.CoreV1Api()
+core.patch_node("pools-web-1", {"spec": {"unschedulable": True},
+    "metadata": {"annotations": {"hk8s.io/upgrading": "true"}}})
+core.patch_node("pools-web-3", {"spec": {"unschedulable": True}})
+print("marked")
+"#;
+
+const SCHEDULING: &str = r#"
+import sys
+from kubernetes import client, config
+config.load_kube_config(sys.argv[1])
+core = client.CoreV1Api()
+out = []
+for name in ["pools-web-1", "pools-web-3"]:
+    node = core.read_node(name)
+    marked = "hk8s.io/upgrading" in (node.metadata.annotations or {})
+    out.append(f"{name} {'cordoned' if node.spec.unschedulable else 'schedulable'} {'marked' if marked else 'unmarked'}")
+print("; ".join(out))
+"#;
+
+const UNCORDON_WEB_3: &str = r#"
+import sys
+from kubernetes import client, config
+config.load_kube_config(sys.argv[1])
+client.CoreV1Api().patch_node("pools-web-3", {"spec": {"unschedulable": None}})
+print("ok")
+"#;
 
 /// Terraform and the provider killed with SIGKILL while a pool scales up, then applied again:
 /// exactly the configured nodes, no duplicate server, an empty plan.

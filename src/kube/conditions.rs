@@ -219,6 +219,7 @@ mod tests {
         NodeInfo {
             name: name.into(),
             labels: Default::default(),
+            annotations: Default::default(),
             taints: vec![],
             ready,
             ready_reason: if ready {

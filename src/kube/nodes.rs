@@ -17,6 +17,8 @@ pub struct NodeInfo {
     pub name: String,
     /// Labels.
     pub labels: BTreeMap<String, String>,
+    /// Annotations.
+    pub annotations: BTreeMap<String, String>,
     /// Taints as `key=value:Effect` (or `key:Effect` when the value is empty).
     pub taints: Vec<String>,
     /// Whether the `Ready` condition is `True`.
@@ -53,6 +55,8 @@ struct Metadata {
     name: String,
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -152,6 +156,7 @@ impl From<NodeWire> for NodeInfo {
             external_ips: addresses("ExternalIP"),
             name: node.metadata.name,
             labels: node.metadata.labels,
+            annotations: node.metadata.annotations,
             unschedulable: node.spec.unschedulable,
             kubelet_version: node.status.node_info.kubelet_version,
             os_image: node.status.node_info.os_image,
@@ -217,6 +222,29 @@ impl KubeClient {
     /// As [`KubeClient::cordon`].
     pub async fn uncordon(&self, name: &str) -> Result<NodeInfo> {
         self.set_unschedulable(name, false).await
+    }
+
+    /// Sets annotation `key` of node `name` to `value`, or removes it with `None` (merge patch
+    /// of `metadata.annotations`); idempotent.
+    ///
+    /// # Errors
+    /// As [`KubeClient::cordon`].
+    pub async fn annotate_node(
+        &self,
+        name: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<NodeInfo> {
+        let patch = serde_json::json!({ "metadata": { "annotations": { key: value } } });
+        let body = Body {
+            content_type: "application/merge-patch+json",
+            bytes: patch.to_string().into_bytes(),
+        };
+        let node: NodeWire = self
+            .send(Method::PATCH, &node_path(name), &[], Some(body))
+            .await?
+            .into_json()?;
+        Ok(node.into())
     }
 
     async fn set_unschedulable(&self, name: &str, unschedulable: bool) -> Result<NodeInfo> {

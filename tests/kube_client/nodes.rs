@@ -86,6 +86,32 @@ async fn health_nodes_cordon_delete_and_quorum_loss() {
             .unwrap()
             .unschedulable
     );
+    // Annotate, and remove the annotation again (merge patch with null), idempotently.
+    let annotated = kube
+        .annotate_node("nodes-worker-1", "hk8s.io/upgrading", Some("true"))
+        .await
+        .unwrap();
+    assert_eq!(
+        annotated
+            .annotations
+            .get("hk8s.io/upgrading")
+            .map(String::as_str),
+        Some("true")
+    );
+    let read = kube.get_node("nodes-worker-1").await.unwrap().unwrap();
+    assert_eq!(
+        read.annotations
+            .get("hk8s.io/upgrading")
+            .map(String::as_str),
+        Some("true")
+    );
+    for _ in 0..2 {
+        let cleared = kube
+            .annotate_node("nodes-worker-1", "hk8s.io/upgrading", None)
+            .await
+            .unwrap();
+        assert!(!cleared.annotations.contains_key("hk8s.io/upgrading"));
+    }
     let err = kube.cordon("no-such-node").await.unwrap_err();
     assert!(err.is_not_found(), "{err}");
     assert!(
