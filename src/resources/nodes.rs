@@ -120,8 +120,8 @@ pub fn leaving_nodes_attribute(what: &str) -> Attribute {
         .computed()
         .description(format!(
             "Names of {what} nodes an earlier apply started removing and did not finish (it was \
-             interrupted: Terraform killed, a failed step). Their servers still exist, out of the \
-             load balancer, and may be off (reset) and no longer count in the node count. A \
+             interrupted: Terraform killed, a failed step). Their servers still exist, labelled \
+             `hk8s.io/leaving`, and may be off (reset), and then no longer count in the node count. A \
              refresh that finds one makes the plan show this list going to `[]`: the apply \
              finishes removing the nodes the configuration no longer wants and puts back in \
              service the ones it keeps (a node that was already reset gets a new server). Empty \
