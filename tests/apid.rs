@@ -580,26 +580,10 @@ async fn an_upgrade_call_cut_off_is_made_again_while_the_node_runs_the_old_versi
         "LifecycleService/Upgrade",
         tonic::Status::cancelled("connection reset by peer"),
     );
-    let target: hk8s::talos::version::TalosVersion = "v1.13.10".parse().unwrap();
-    let budget = hk8s::deadline::Deadline::after(std::time::Duration::from_secs(60));
-    let report = hk8s::talos::ops::upgrade_node(
-        &client,
-        NODE,
-        &target,
-        "ghcr.io/siderolabs/installer:v1.13.10",
-        None,
-        &budget,
-    )
-    .await
-    .unwrap();
+    let report = upgrade_to_1_13_10(&client).await.unwrap();
     assert!(report.upgraded, "{report:?}");
     assert_eq!(report.to, "v1.13.10");
-    let upgrades = server
-        .state
-        .methods()
-        .iter()
-        .filter(|m| **m == "LifecycleService/Upgrade")
-        .count();
+    let upgrades = calls(&server, "LifecycleService/Upgrade");
     assert_eq!(upgrades, 2, "{:?}", server.state.methods());
 }
 
@@ -614,29 +598,13 @@ async fn an_upgrade_call_cut_off_every_time_fails_after_a_few_calls() {
             tonic::Status::cancelled("connection reset by peer"),
         );
     }
-    let target: hk8s::talos::version::TalosVersion = "v1.13.10".parse().unwrap();
-    let budget = hk8s::deadline::Deadline::after(std::time::Duration::from_secs(60));
-    let err = hk8s::talos::ops::upgrade_node(
-        &client,
-        NODE,
-        &target,
-        "ghcr.io/siderolabs/installer:v1.13.10",
-        None,
-        &budget,
-    )
-    .await
-    .unwrap_err();
+    let err = upgrade_to_1_13_10(&client).await.unwrap_err();
     assert!(
         err.to_string()
             .contains("upgrade of node 10.0.1.2 to v1.13.10"),
         "{err}"
     );
-    let upgrades = server
-        .state
-        .methods()
-        .iter()
-        .filter(|m| **m == "LifecycleService/Upgrade")
-        .count();
+    let upgrades = calls(&server, "LifecycleService/Upgrade");
     assert_eq!(upgrades, 3, "{:?}", server.state.methods());
 }
 
@@ -659,11 +627,33 @@ async fn a_graceful_reset_cut_off_is_made_again_while_the_node_is_still_a_member
         .unwrap();
     assert_eq!(removal.path, RemovalPath::Left);
     assert_eq!(removal.member_id, Some(22));
-    let resets = server
+    let resets = calls(&server, "MachineService/Reset");
+    assert_eq!(resets, 2, "{:?}", server.state.methods());
+}
+
+/// `upgrade_node` of the mock's node to v1.13.10 (upstream installer), within a minute.
+async fn upgrade_to_1_13_10(
+    client: &hk8s::talos::apid::ApidClient,
+) -> Result<hk8s::talos::ops::UpgradeReport, hk8s::talos::ops::Error> {
+    let target: hk8s::talos::version::TalosVersion = "v1.13.10".parse().unwrap();
+    let budget = hk8s::deadline::Deadline::after(std::time::Duration::from_secs(60));
+    hk8s::talos::ops::upgrade_node(
+        client,
+        NODE,
+        &target,
+        "ghcr.io/siderolabs/installer:v1.13.10",
+        None,
+        &budget,
+    )
+    .await
+}
+
+/// How many calls of `method` the mock received.
+fn calls(server: &Running, method: &str) -> usize {
+    server
         .state
         .methods()
         .iter()
-        .filter(|m| **m == "MachineService/Reset")
-        .count();
-    assert_eq!(resets, 2, "{:?}", server.state.methods());
+        .filter(|m| **m == method)
+        .count()
 }

@@ -833,35 +833,8 @@ fn a_removal_interrupted_after_the_reset_is_planned_and_finished() {
     );
     apply(&w);
     let (name, id) = control_planes(&world, "half")[2].clone();
-    let server = &world.list(&format!("/servers?name={name}"), "servers")[0];
-    let mut labels = server["labels"].clone();
-    labels["hk8s.io/leaving"] = serde_json::json!("true");
-    let (status, _) = world.put(
-        &format!("/servers/{id}"),
-        &serde_json::json!({ "labels": labels }),
-    );
-    assert!(status < 300, "labelled by hand: {status}");
-    let ip: std::net::IpAddr = server["private_net"][0]["ip"]
-        .as_str()
-        .expect("private IP")
-        .parse()
-        .expect("an address");
-    let talos = operator_talos(&world, &w);
-    world
-        .block_on(
-            talos
-                .node(ip)
-                .reset(&hk8s::talos::apid::ResetOptions::default()),
-        )
-        .expect("graceful reset");
-    let started = std::time::Instant::now();
-    while world.list(&format!("/servers?name={name}"), "servers")[0]["status"] != "off" {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(60),
-            "the reset node never powered off"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let server = world.list(&format!("/servers?name={name}"), "servers")[0].clone();
+    cluster::leave_half_way(&world, &w, &server);
 
     let plan = w.run(&["plan", "-detailed-exitcode", "-no-color"]);
     assert_eq!(plan.status.code(), Some(2), "the plan finishes the removal");

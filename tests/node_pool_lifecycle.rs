@@ -646,34 +646,7 @@ fn protection_and_drift_of_a_pool() {
     // removal, and the apply deletes that server and makes a new one, never powering it on.
     let half = pool_servers(&world, "web")[1].clone();
     let half_id = half["id"].as_i64().expect("id");
-    let mut labels = half["labels"].clone();
-    labels["hk8s.io/leaving"] = serde_json::json!("true");
-    let (status, _) = world.put(
-        &format!("/servers/{half_id}"),
-        &serde_json::json!({ "labels": labels }),
-    );
-    assert!(status < 300, "labelled by hand: {status}");
-    let half_ip: std::net::IpAddr = half["private_net"][0]["ip"]
-        .as_str()
-        .expect("private IP")
-        .parse()
-        .expect("an address");
-    let talos = operator_talos(&world, &w);
-    world
-        .block_on(
-            talos
-                .node(half_ip)
-                .reset(&hk8s::talos::apid::ResetOptions::default()),
-        )
-        .expect("graceful reset");
-    let started = std::time::Instant::now();
-    while pool_servers(&world, "web")[1]["status"] != "off" {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(60),
-            "the reset node never powered off"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    cluster::leave_half_way(&world, &w, &half);
     let plan = w.run(&["plan", "-detailed-exitcode", "-no-color"]);
     assert_eq!(plan.status.code(), Some(2), "the plan finishes the removal");
     let shown = collapsed(&plan.stdout);
@@ -694,6 +667,7 @@ fn protection_and_drift_of_a_pool() {
         .expect("private IP")
         .parse()
         .expect("an address");
+    let talos = operator_talos(&world, &w);
     let generated = world
         .block_on(talos.node(node_ip).machine_config())
         .expect("config");

@@ -236,15 +236,7 @@ impl KubeClient {
         value: Option<&str>,
     ) -> Result<NodeInfo> {
         let patch = serde_json::json!({ "metadata": { "annotations": { key: value } } });
-        let body = Body {
-            content_type: "application/merge-patch+json",
-            bytes: patch.to_string().into_bytes(),
-        };
-        let node: NodeWire = self
-            .send(Method::PATCH, &node_path(name), &[], Some(body))
-            .await?
-            .into_json()?;
-        Ok(node.into())
+        self.merge_patch_node(name, &patch).await
     }
 
     async fn set_unschedulable(&self, name: &str, unschedulable: bool) -> Result<NodeInfo> {
@@ -255,6 +247,10 @@ impl KubeClient {
             serde_json::Value::Null
         };
         let patch = serde_json::json!({ "spec": { "unschedulable": value } });
+        self.merge_patch_node(name, &patch).await
+    }
+
+    async fn merge_patch_node(&self, name: &str, patch: &serde_json::Value) -> Result<NodeInfo> {
         let body = Body {
             content_type: "application/merge-patch+json",
             bytes: patch.to_string().into_bytes(),

@@ -129,14 +129,17 @@ pub fn leaving_nodes_attribute(what: &str) -> Attribute {
         ))
 }
 
-/// The `leaving_nodes` value a refresh writes: `names`, or the prior value when both are
-/// empty (a state written before the attribute existed keeps null, not a diff).
-pub fn leaving_nodes_value(prior: &Value, names: &[String]) -> Value {
+/// Writes the `leaving_nodes` a refresh found (`names`) into `state`, unless both they and the
+/// prior value are empty (a state written before the attribute existed keeps null, not a diff).
+pub fn refresh_leaving_nodes(state: &mut Value, prior: &Value, names: Vec<String>) {
     let stated = prior.get("leaving_nodes").cloned().unwrap_or(Value::Null);
     if names.is_empty() && stated.is_null() {
-        return stated;
+        return;
     }
-    Value::List(names.iter().map(|n| Value::from(n.as_str())).collect())
+    let value = Value::List(names.into_iter().map(Value::from).collect());
+    if state.get("leaving_nodes") != Some(&value) {
+        state.set_at_path(&AttributePath::root("leaving_nodes"), value);
+    }
 }
 
 /// Plans `leaving_nodes` to be empty after the apply when the refreshed prior state lists some,

@@ -116,3 +116,43 @@ pub fn plan_is_empty(w: &crate::support::Workdir) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Puts `server` (a `/servers` object) in the state a removal killed right after the node's
+/// graceful reset leaves: labelled `hk8s.io/leaving` by hand, reset through Talos (it leaves
+/// etcd and powers off), and waited for until Hetzner reports it off.
+pub fn leave_half_way(
+    world: &world::World,
+    w: &crate::support::Workdir,
+    server: &serde_json::Value,
+) {
+    let id = server["id"].as_i64().expect("server id");
+    let name = server["name"].as_str().expect("server name");
+    let mut labels = server["labels"].clone();
+    labels["hk8s.io/leaving"] = serde_json::json!("true");
+    let (status, _) = world.put(
+        &format!("/servers/{id}"),
+        &serde_json::json!({ "labels": labels }),
+    );
+    assert!(status < 300, "labelled by hand: {status}");
+    let ip: std::net::IpAddr = server["private_net"][0]["ip"]
+        .as_str()
+        .expect("private IP")
+        .parse()
+        .expect("an address");
+    let talos = operator_talos(world, w);
+    world
+        .block_on(
+            talos
+                .node(ip)
+                .reset(&hk8s::talos::apid::ResetOptions::default()),
+        )
+        .expect("graceful reset");
+    let started = std::time::Instant::now();
+    while world.list(&format!("/servers?name={name}"), "servers")[0]["status"] != "off" {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the reset node never powered off"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

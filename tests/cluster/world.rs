@@ -83,54 +83,31 @@ impl World {
 
     /// `DELETE <path>` on the Hetzner API, as a user outside Terraform would: (status, body).
     pub fn delete(&self, path: &str) -> (u16, Value) {
-        let url = format!("{}{path}", self.endpoint);
-        self.runtime.block_on(async {
-            let response = reqwest::Client::new()
-                .delete(url)
-                .bearer_auth(TOKEN)
-                .send()
-                .await
-                .expect("sim answers");
-            let status = response.status().as_u16();
-            (
-                status,
-                response.json::<Value>().await.unwrap_or(Value::Null),
-            )
-        })
+        self.send(reqwest::Method::DELETE, path, None)
     }
 
     /// `POST <path>` on the Hetzner API with an empty JSON body, as a user outside Terraform
     /// would: (status, body).
     pub fn post(&self, path: &str) -> (u16, Value) {
-        let url = format!("{}{path}", self.endpoint);
-        self.runtime.block_on(async {
-            let response = reqwest::Client::new()
-                .post(url)
-                .bearer_auth(TOKEN)
-                .json(&serde_json::json!({}))
-                .send()
-                .await
-                .expect("sim answers");
-            let status = response.status().as_u16();
-            (
-                status,
-                response.json::<Value>().await.unwrap_or(Value::Null),
-            )
-        })
+        self.send(reqwest::Method::POST, path, Some(&serde_json::json!({})))
     }
 
     /// `PUT <path>` on the Hetzner API with `body`, as a user outside Terraform would: (status,
     /// body).
     pub fn put(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send(reqwest::Method::PUT, path, Some(body))
+    }
+
+    fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (u16, Value) {
         let url = format!("{}{path}", self.endpoint);
         self.runtime.block_on(async {
-            let response = reqwest::Client::new()
-                .put(url)
-                .bearer_auth(TOKEN)
-                .json(body)
-                .send()
-                .await
-                .expect("sim answers");
+            let mut request = reqwest::Client::new()
+                .request(method, url)
+                .bearer_auth(TOKEN);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await.expect("sim answers");
             let status = response.status().as_u16();
             (
                 status,

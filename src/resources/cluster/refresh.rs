@@ -268,10 +268,7 @@ pub async fn refresh(op: &Operation, prior: &Value) -> Result<Value, Diagnostics
         .filter(|m| m.is_leaving())
         .map(|m| m.name().to_owned())
         .collect();
-    let leaving = crate::resources::nodes::leaving_nodes_value(prior, &leaving);
-    if state.get("leaving_nodes") != Some(&leaving) {
-        state.set_at_path(&AttributePath::root("leaving_nodes"), leaving);
-    }
+    crate::resources::nodes::refresh_leaving_nodes(&mut state, prior, leaving);
     if let Some(network) = network_id {
         let members: Vec<_> = running.iter().map(|m| (*m).clone()).collect();
         let nodes = state::nodes_value(&members, network, &versions, &hashes);

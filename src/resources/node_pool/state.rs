@@ -213,10 +213,7 @@ pub async fn refresh(op: &Operation, prior: &Value) -> Result<Value, Diagnostics
         .filter(|n| n.is_leaving())
         .map(|n| n.name().to_owned())
         .collect();
-    let leaving = crate::resources::nodes::leaving_nodes_value(prior, &leaving);
-    if state.get("leaving_nodes") != Some(&leaving) {
-        state.set_at_path(&attr("leaving_nodes"), leaving);
-    }
+    crate::resources::nodes::refresh_leaving_nodes(&mut state, prior, leaving);
     if let Some(network) = network_of(&nodes, cluster.as_ref().map(|c| c.network_id)) {
         let running: Vec<PoolNode> = running.into_iter().cloned().collect();
         let value = nodes_value(&running, network, &versions, &hashes);
